@@ -1,0 +1,313 @@
+package automation
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+)
+
+// Stack is one environment's stack, ready for engine operations.
+type Stack struct {
+	stack   auto.Stack
+	project string
+	name    string
+	log     *slog.Logger
+}
+
+// Name returns the stack name.
+func (s *Stack) Name() string { return s.name }
+
+// Auto returns the underlying Automation API stack, for what Slipway does not wrap.
+func (s *Stack) Auto() auto.Stack { return s.stack }
+
+// ResourceChange is what one engine step did (or would do) to a resource.
+type ResourceChange struct {
+	URN  string `json:"urn"`
+	Type string `json:"type"`
+	// Op is the engine operation: create, update, delete, replace, same, refresh, ...
+	Op string `json:"op"`
+	// Diffs lists the top-level properties that differ.
+	Diffs []string `json:"diffs,omitempty"`
+	// DetailedDiff maps property paths to the kind of difference (add, update, delete, ...).
+	DetailedDiff map[string]string `json:"detailedDiff,omitempty"`
+}
+
+// Result is the typed outcome of one operation.
+type Result struct {
+	Operation string `json:"operation"`
+	Project   string `json:"project"`
+	Stack     string `json:"stack"`
+	// Summary counts resources per operation.
+	Summary map[string]int `json:"summary"`
+	// Resources lists per-resource steps in engine order.
+	Resources []ResourceChange `json:"resources"`
+	// Outputs are the stack outputs; secret values are replaced by "[secret]".
+	Outputs  map[string]any `json:"outputs,omitempty"`
+	Duration time.Duration  `json:"duration"`
+}
+
+// Changes returns the number of resources that an operation changes (any
+// operation other than same, read and refresh without a diff).
+func (r *Result) Changes() int {
+	n := 0
+	for op, c := range r.Summary {
+		if op != string(apitype.OpSame) && op != string(apitype.OpRead) && op != string(apitype.OpRefresh) {
+			n += c
+		}
+	}
+	return n
+}
+
+// Changed returns the resource changes other than "same".
+func (r *Result) Changed() []ResourceChange {
+	var out []ResourceChange
+	for _, c := range r.Resources {
+		if c.Op != string(apitype.OpSame) && c.Op != string(apitype.OpRead) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// collector gathers per-resource steps from the engine's event stream.
+type collector struct {
+	ch   chan events.EngineEvent
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	res  []ResourceChange
+	seen map[string]int
+	on   func(events.EngineEvent)
+}
+
+func newCollector(on func(events.EngineEvent)) *collector {
+	c := &collector{ch: make(chan events.EngineEvent), seen: map[string]int{}, on: on}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for ev := range c.ch {
+			if c.on != nil {
+				c.on(ev)
+			}
+			var md *apitype.StepEventMetadata
+			switch {
+			case ev.ResourcePreEvent != nil:
+				md = &ev.ResourcePreEvent.Metadata
+			case ev.ResOutputsEvent != nil:
+				md = &ev.ResOutputsEvent.Metadata
+			}
+			if md == nil || md.URN == "" {
+				continue
+			}
+			c.add(md)
+		}
+	}()
+	return c
+}
+
+func (c *collector) add(md *apitype.StepEventMetadata) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rc := ResourceChange{URN: md.URN, Type: md.Type, Op: string(md.Op), Diffs: md.Diffs}
+	if len(md.DetailedDiff) > 0 {
+		rc.DetailedDiff = map[string]string{}
+		for k, d := range md.DetailedDiff {
+			rc.DetailedDiff[k] = string(d.Kind)
+		}
+	}
+	key := md.URN + "\x00" + string(md.Op)
+	if i, ok := c.seen[key]; ok {
+		// The outputs event repeats the pre event; keep the richer diff.
+		if len(rc.Diffs) > 0 || rc.DetailedDiff != nil {
+			c.res[i] = rc
+		}
+		return
+	}
+	c.seen[key] = len(c.res)
+	c.res = append(c.res, rc)
+}
+
+// wait blocks until the engine has closed the stream and returns the steps.
+func (c *collector) wait() []ResourceChange {
+	c.wg.Wait()
+	return c.res
+}
+
+// Option configures one operation.
+type Option func(*opConfig)
+
+type opConfig struct {
+	expectNoChanges bool
+	onEvent         func(events.EngineEvent)
+	message         string
+	parallel        int
+	remove          bool
+}
+
+// ExpectNoChanges makes the operation fail when it finds any change.
+func ExpectNoChanges() Option { return func(c *opConfig) { c.expectNoChanges = true } }
+
+// OnEvent calls fn for every engine event, in order, from one goroutine.
+func OnEvent(fn func(events.EngineEvent)) Option { return func(c *opConfig) { c.onEvent = fn } }
+
+// Message sets the update message recorded in the stack history.
+func Message(m string) Option { return func(c *opConfig) { c.message = m } }
+
+// Parallel bounds the number of resource operations the engine runs at once.
+func Parallel(n int) Option { return func(c *opConfig) { c.parallel = n } }
+
+// RemoveStack makes Destroy also remove the emptied stack from the backend.
+func RemoveStack() Option { return func(c *opConfig) { c.remove = true } }
+
+func apply(opts []Option) opConfig {
+	var c opConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+func (s *Stack) result(op string, start time.Time, summary map[string]int, res []ResourceChange) *Result {
+	return &Result{Operation: op, Project: s.project, Stack: s.name, Summary: summary, Resources: res,
+		Duration: time.Since(start)}
+}
+
+func summaryOf(m map[apitype.OpType]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range m {
+		out[string(k)] = v
+	}
+	return out
+}
+
+func summaryPtr(m *map[string]int) map[string]int {
+	if m == nil {
+		return map[string]int{}
+	}
+	return *m
+}
+
+func outputsOf(m auto.OutputMap) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		if v.Secret {
+			out[k] = "[secret]"
+		} else {
+			out[k] = v.Value
+		}
+	}
+	return out
+}
+
+func (s *Stack) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &OpError{Op: op, Stack: s.name, Err: err}
+}
+
+// Preview computes the changes an Up would make.
+func (s *Stack) Preview(ctx context.Context, opts ...Option) (*Result, error) {
+	c := apply(opts)
+	start := time.Now()
+	col := newCollector(c.onEvent)
+	po := []optpreview.Option{optpreview.EventStreams(col.ch)}
+	if c.expectNoChanges {
+		po = append(po, optpreview.ExpectNoChanges())
+	}
+	if c.parallel > 0 {
+		po = append(po, optpreview.Parallel(c.parallel))
+	}
+	r, err := s.stack.Preview(ctx, po...)
+	res := s.result("preview", start, summaryOf(r.ChangeSummary), col.wait())
+	s.log.Info("preview", "changes", res.Changes(), "duration", res.Duration, "error", err)
+	return res, s.wrap("preview", err)
+}
+
+// Up applies the program.
+func (s *Stack) Up(ctx context.Context, opts ...Option) (*Result, error) {
+	c := apply(opts)
+	start := time.Now()
+	col := newCollector(c.onEvent)
+	uo := []optup.Option{optup.EventStreams(col.ch)}
+	if c.expectNoChanges {
+		uo = append(uo, optup.ExpectNoChanges())
+	}
+	if c.message != "" {
+		uo = append(uo, optup.Message(c.message))
+	}
+	if c.parallel > 0 {
+		uo = append(uo, optup.Parallel(c.parallel))
+	}
+	r, err := s.stack.Up(ctx, uo...)
+	res := s.result("up", start, summaryPtr(r.Summary.ResourceChanges), col.wait())
+	res.Outputs = outputsOf(r.Outputs)
+	s.log.Info("up", "changes", res.Changes(), "duration", res.Duration, "error", err)
+	return res, s.wrap("up", err)
+}
+
+// Refresh reads the live state of every resource into the stack state.
+func (s *Stack) Refresh(ctx context.Context, opts ...Option) (*Result, error) {
+	c := apply(opts)
+	start := time.Now()
+	col := newCollector(c.onEvent)
+	ro := []optrefresh.Option{optrefresh.EventStreams(col.ch)}
+	if c.expectNoChanges {
+		ro = append(ro, optrefresh.ExpectNoChanges())
+	}
+	if c.message != "" {
+		ro = append(ro, optrefresh.Message(c.message))
+	}
+	r, err := s.stack.Refresh(ctx, ro...)
+	res := s.result("refresh", start, summaryPtr(r.Summary.ResourceChanges), col.wait())
+	s.log.Info("refresh", "changes", res.Changes(), "duration", res.Duration, "error", err)
+	return res, s.wrap("refresh", err)
+}
+
+// Destroy deletes every resource of the stack (and, with RemoveStack, the stack).
+func (s *Stack) Destroy(ctx context.Context, opts ...Option) (*Result, error) {
+	c := apply(opts)
+	start := time.Now()
+	col := newCollector(c.onEvent)
+	do := []optdestroy.Option{optdestroy.EventStreams(col.ch)}
+	if c.message != "" {
+		do = append(do, optdestroy.Message(c.message))
+	}
+	r, err := s.stack.Destroy(ctx, do...)
+	res := s.result("destroy", start, summaryPtr(r.Summary.ResourceChanges), col.wait())
+	s.log.Info("destroy", "changes", res.Changes(), "duration", res.Duration, "error", err)
+	if err == nil && c.remove {
+		err = s.stack.Workspace().RemoveStack(ctx, s.name)
+	}
+	return res, s.wrap("destroy", err)
+}
+
+// Outputs returns the stack's current outputs (secrets masked).
+func (s *Stack) Outputs(ctx context.Context) (map[string]any, error) {
+	m, err := s.stack.Outputs(ctx)
+	return outputsOf(m), s.wrap("outputs", err)
+}
+
+// OpError is the error of a failed engine operation. Use errors.As to get it,
+// and the predicates IsConcurrentUpdate and IsExpectedChanges to classify it.
+type OpError struct {
+	Op, Stack string
+	Err       error
+}
+
+func (e *OpError) Error() string { return fmt.Sprintf("automation: %s of stack %s: %v", e.Op, e.Stack, e.Err) }
+
+// Unwrap returns the engine error.
+func (e *OpError) Unwrap() error { return e.Err }
+
+// IsConcurrentUpdate reports whether err says another update holds the stack's lock.
+func IsConcurrentUpdate(err error) bool { return auto.IsConcurrentUpdateError(err) }

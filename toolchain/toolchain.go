@@ -1,0 +1,264 @@
+// Package toolchain finds or builds the binaries Slipway drives: the pulumi
+// CLI, the Kubernetes resource provider plugin and the local Kubernetes control
+// plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
+// and kwok).
+//
+// Nothing is downloaded from a website. Each tool is built with the local Go
+// toolchain from a small Go module embedded in this package (so the library's
+// own go.mod stays lean) into a per-user cache directory. A build runs under a
+// file lock, so two processes resolving at once build once; a manifest of
+// sizes, modification times and SHA-256 sums detects truncated or partial
+// binaries, which are rebuilt. A warm resolution only stats files.
+package toolchain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Versions of the tools Slipway builds. They match the SDK versions pinned in
+// Slipway's go.mod (a test checks this).
+const (
+	// PulumiVersion is the pulumi CLI version, equal to the Pulumi Go SDK version.
+	PulumiVersion = "3.274.1"
+	// KubernetesProviderVersion is the version the Kubernetes provider plugin is
+	// installed as: the pulumi-kubernetes Go SDK version in go.mod, so the
+	// engine finds it and never tries to download one.
+	KubernetesProviderVersion = "4.32.0"
+	// KubernetesVersion is the version of the local control plane binaries.
+	KubernetesVersion = "1.37.2"
+	// KwokVersion is the version of kwok, which runs fake nodes.
+	KwokVersion = "0.8.0"
+)
+
+// DefaultBuildTimeout bounds one cold build of one tool.
+const DefaultBuildTimeout = 45 * time.Minute
+
+// ErrNoGo is returned (wrapped) when a tool must be built and no Go toolchain
+// can be found.
+var ErrNoGo = errors.New("toolchain: no Go toolchain found")
+
+// Resolver finds or builds tools. Its zero value is not usable; call New.
+type Resolver struct {
+	cacheDir     string
+	log          io.Writer
+	goBin        string
+	pulumiBin    string
+	skipPath     bool
+	buildTimeout time.Duration
+}
+
+// Option configures a Resolver.
+type Option func(*Resolver)
+
+// WithCacheDir sets the directory binaries are built into. The default is
+// $SLIPWAY_CACHE_DIR, else $XDG_CACHE_HOME/slipway (~/.cache/slipway).
+func WithCacheDir(dir string) Option { return func(r *Resolver) { r.cacheDir = dir } }
+
+// WithLog sets where build progress is printed (default os.Stderr). Use
+// io.Discard for silence.
+func WithLog(w io.Writer) Option { return func(r *Resolver) { r.log = w } }
+
+// WithGo sets the go command used for builds (default $SLIPWAY_GO, else "go"
+// from PATH, else /usr/local/go/bin/go).
+func WithGo(path string) Option { return func(r *Resolver) { r.goBin = path } }
+
+// WithPulumi sets an explicit pulumi binary. It is version-checked and used
+// instead of searching PATH and the cache.
+func WithPulumi(path string) Option { return func(r *Resolver) { r.pulumiBin = path } }
+
+// WithoutPATH stops the resolver from using a pulumi CLI found on PATH.
+func WithoutPATH() Option { return func(r *Resolver) { r.skipPath = true } }
+
+// WithBuildTimeout bounds each cold build (default DefaultBuildTimeout).
+func WithBuildTimeout(d time.Duration) Option { return func(r *Resolver) { r.buildTimeout = d } }
+
+// New returns a Resolver configured by opts.
+func New(opts ...Option) *Resolver {
+	r := &Resolver{log: os.Stderr, buildTimeout: DefaultBuildTimeout}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.cacheDir == "" {
+		r.cacheDir = DefaultCacheDir()
+	}
+	return r
+}
+
+// CacheDir returns the directory the resolver builds into.
+func (r *Resolver) CacheDir() string { return r.cacheDir }
+
+// DefaultCacheDir returns $SLIPWAY_CACHE_DIR, else the user cache directory
+// joined with "slipway".
+func DefaultCacheDir() string {
+	if d := os.Getenv("SLIPWAY_CACHE_DIR"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "slipway")
+	}
+	return filepath.Join(os.TempDir(), "slipway-cache")
+}
+
+func (r *Resolver) logf(format string, args ...any) {
+	fmt.Fprintf(r.log, "slipway: "+format+"\n", args...)
+}
+
+// goCommand finds the go command used for builds.
+func (r *Resolver) goCommand() (string, error) {
+	candidates := []string{r.goBin, os.Getenv("SLIPWAY_GO")}
+	if p, err := exec.LookPath("go"); err == nil {
+		candidates = append(candidates, p)
+	}
+	candidates = append(candidates, "/usr/local/go/bin/go")
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		if fi, err := os.Stat(c); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return c, nil
+		}
+		if r.goBin != "" && c == r.goBin {
+			return "", fmt.Errorf("%w: WithGo(%q) is not an executable file; pass the path of a Go 1.26+ go command", ErrNoGo, c)
+		}
+	}
+	return "", fmt.Errorf("%w: building the Slipway toolchain needs Go 1.26 or newer; install it "+
+		"(https://go.dev/doc/install) and put `go` on PATH, or set SLIPWAY_GO to its path", ErrNoGo)
+}
+
+// PulumiCLI returns the directory Root such that Root/bin/pulumi is a pulumi
+// CLI of PulumiVersion (the layout auto.PulumiCommandOptions.Root expects).
+// The search order is WithPulumi, then PATH (version-checked), then the
+// cache, building it there when missing.
+func (r *Resolver) PulumiCLI(ctx context.Context) (string, error) {
+	if r.pulumiBin != "" {
+		if err := checkPulumiVersion(ctx, r.pulumiBin); err != nil {
+			return "", fmt.Errorf("toolchain: WithPulumi(%q): %w", r.pulumiBin, err)
+		}
+		return pulumiRoot(r.pulumiBin)
+	}
+	if !r.skipPath {
+		if p, err := exec.LookPath("pulumi"); err == nil && checkPulumiVersion(ctx, p) == nil {
+			return pulumiRoot(p)
+		}
+	}
+	dir, err := r.ensure(ctx, pulumiTool)
+	if err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// pulumiRoot returns Root for a binary at Root/bin/pulumi, or an error when the
+// binary is not laid out that way.
+func pulumiRoot(bin string) (string, error) {
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		return "", err
+	}
+	if resolved, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = resolved
+	}
+	dir := filepath.Dir(abs)
+	if filepath.Base(dir) != "bin" || filepath.Base(abs) != "pulumi" {
+		return "", fmt.Errorf("toolchain: pulumi binary %s must live at <root>/bin/pulumi", abs)
+	}
+	return filepath.Dir(dir), nil
+}
+
+func checkPulumiVersion(ctx context.Context, bin string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "version")
+	cmd.Env = append(os.Environ(), "PULUMI_SKIP_UPDATE_CHECK=true")
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("running `%s version`: %w", bin, err)
+	}
+	got := strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+	if got != PulumiVersion {
+		return fmt.Errorf("pulumi CLI %s is version %s, Slipway needs %s", bin, got, PulumiVersion)
+	}
+	return nil
+}
+
+// KubernetesProvider makes sure the Kubernetes provider plugin of
+// KubernetesProviderVersion is installed in pulumiHome's plugin cache (the
+// engine's PULUMI_HOME; empty means $PULUMI_HOME or ~/.pulumi) and returns the
+// path of the installed plugin binary.
+func (r *Resolver) KubernetesProvider(ctx context.Context, pulumiHome string) (string, error) {
+	dir, err := r.ensure(ctx, kubernetesProviderTool)
+	if err != nil {
+		return "", err
+	}
+	if pulumiHome == "" {
+		pulumiHome, err = DefaultPulumiHome()
+		if err != nil {
+			return "", err
+		}
+	}
+	return installPlugin(filepath.Join(dir, "bin", "pulumi-resource-kubernetes"),
+		filepath.Join(pulumiHome, "plugins"), "resource", "kubernetes", KubernetesProviderVersion)
+}
+
+// DefaultPulumiHome returns $PULUMI_HOME or ~/.pulumi.
+func DefaultPulumiHome() (string, error) {
+	if h := os.Getenv("PULUMI_HOME"); h != "" {
+		return h, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("toolchain: no home directory for the Pulumi plugin cache; set PULUMI_HOME: %w", err)
+	}
+	return filepath.Join(home, ".pulumi"), nil
+}
+
+// ControlPlane holds the paths of the local Kubernetes control plane binaries.
+type ControlPlane struct {
+	Etcd, APIServer, ControllerManager, Scheduler, Kubectl, Kwok string
+	// KwokStages is a kwok configuration file with the Stage objects that make
+	// fake nodes Ready and move pods through their lifecycle.
+	KwokStages string
+}
+
+// ControlPlane returns the control plane binaries, building them when missing.
+func (r *Resolver) ControlPlane(ctx context.Context) (*ControlPlane, error) {
+	k8s, err := r.ensure(ctx, kubernetesTool)
+	if err != nil {
+		return nil, err
+	}
+	kwok, err := r.ensure(ctx, kwokTool)
+	if err != nil {
+		return nil, err
+	}
+	b := filepath.Join(k8s, "bin")
+	return &ControlPlane{
+		Etcd:              filepath.Join(b, "etcd"),
+		APIServer:         filepath.Join(b, "kube-apiserver"),
+		ControllerManager: filepath.Join(b, "kube-controller-manager"),
+		Scheduler:         filepath.Join(b, "kube-scheduler"),
+		Kubectl:           filepath.Join(b, "kubectl"),
+		Kwok:              filepath.Join(kwok, "bin", "kwok"),
+		KwokStages:        filepath.Join(kwok, "bin", "kwok-stages.yaml"),
+	}, nil
+}
+
+// All resolves every tool: the pulumi CLI, the Kubernetes provider (installed
+// into pulumiHome) and the control plane.
+func (r *Resolver) All(ctx context.Context, pulumiHome string) error {
+	if _, err := r.PulumiCLI(ctx); err != nil {
+		return err
+	}
+	if _, err := r.KubernetesProvider(ctx, pulumiHome); err != nil {
+		return err
+	}
+	_, err := r.ControlPlane(ctx)
+	return err
+}
