@@ -78,7 +78,9 @@ func WithEnv(env map[string]string) EngineOption {
 }
 
 // WithResolver sets the toolchain resolver (default toolchain.New()).
-func WithResolver(r *toolchain.Resolver) EngineOption { return func(c *engineConfig) { c.resolver = r } }
+func WithResolver(r *toolchain.Resolver) EngineOption {
+	return func(c *engineConfig) { c.resolver = r }
+}
 
 // WithLogger sets the structured logger (default slog.Default()).
 func WithLogger(l *slog.Logger) EngineOption { return func(c *engineConfig) { c.log = l } }
@@ -197,9 +199,9 @@ func (e *Engine) Stack(ctx context.Context, p Program) (*Stack, error) {
 		return nil, err
 	}
 	env := map[string]string{
-		"PULUMI_BACKEND_URL":       e.backend,
-		"PULUMI_CONFIG_PASSPHRASE": e.passphrase,
-		"PULUMI_SKIP_UPDATE_CHECK": "true",
+		"PULUMI_BACKEND_URL":                   e.backend,
+		"PULUMI_CONFIG_PASSPHRASE":             e.passphrase,
+		"PULUMI_SKIP_UPDATE_CHECK":             "true",
 		"PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
 	}
 	for k, v := range e.env {

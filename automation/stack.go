@@ -304,7 +304,9 @@ type OpError struct {
 	Err       error
 }
 
-func (e *OpError) Error() string { return fmt.Sprintf("automation: %s of stack %s: %v", e.Op, e.Stack, e.Err) }
+func (e *OpError) Error() string {
+	return fmt.Sprintf("automation: %s of stack %s: %v", e.Op, e.Stack, e.Err)
+}
 
 // Unwrap returns the engine error.
 func (e *OpError) Unwrap() error { return e.Err }

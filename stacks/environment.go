@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 
-
 	"github.com/slipwayhq/slipway/automation"
 )
 
