@@ -28,7 +28,7 @@ type Stack struct {
 func (s *Stack) Name() string { return s.name }
 
 // Auto returns the underlying Automation API stack, for what Slipway does not wrap.
-func (s *Stack) Auto() auto.Stack { return s.stack }
+func (s *Stack) Auto() *auto.Stack { return &s.stack }
 
 // ResourceChange is what one engine step did (or would do) to a resource.
 type ResourceChange struct {

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/integration/localk8s"
+	"github.com/slipwayhq/slipway/stacks"
+)
+
+func newDemoCmd(g *globals) *cobra.Command {
+	var keep bool
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Bootstrap the toolchain and a local cluster, bring up the dev environment, show drift detection, tear down",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			step := func(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...) }
+			start := time.Now()
+			step("toolchain: pulumi CLI, Kubernetes provider, control plane (built once from Go modules)")
+			r := g.resolver()
+			step("starting a local Kubernetes control plane")
+			c, err := localk8s.StartCluster(ctx, localk8s.WithResolver(r), localk8s.WithStateDir(filepath.Join(g.dir, "demo-cluster")))
+			if err != nil {
+				return err
+			}
+			defer func() {
+				step("stopping the local cluster")
+				_ = c.Stop()
+			}()
+			e, err := automation.New(ctx, automation.WithDir(filepath.Join(g.dir, "demo")), automation.WithResolver(r))
+			if err != nil {
+				return err
+			}
+			env := stacks.Environment{Name: "dev", Kind: stacks.Dev, Kubeconfig: c.Kubeconfig,
+				App: stacks.App{Settings: map[string]string{"GREETING": "hello from slipway"}}}
+			prog, err := env.Program()
+			if err != nil {
+				return err
+			}
+			st, err := e.Stack(ctx, prog)
+			if err != nil {
+				return err
+			}
+			step("preview of dev")
+			res, err := st.Preview(ctx)
+			g.printResult(res)
+			if err != nil {
+				return err
+			}
+			step("up of dev")
+			res, err = st.Up(ctx, automation.OnEvent(g.progress()))
+			g.printResult(res)
+			if err != nil {
+				return err
+			}
+			if !keep {
+				defer func() {
+					step("destroying dev")
+					res, err := st.Destroy(ctx, automation.RemoveStack())
+					g.printResult(res)
+					if err != nil {
+						fmt.Fprintln(os.Stderr, "slipway:", err)
+					}
+				}()
+			}
+			step("drift: editing ConfigMap %s/web-config behind the engine's back", env.WithDefaults().Namespace)
+			ns := env.WithDefaults().Namespace
+			cm, err := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, "web-config", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cm.Data["GREETING"] = "edited by hand"
+			if _, err := c.Client.CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+				return err
+			}
+			step("refresh detects the drift")
+			res, err = st.Refresh(ctx)
+			g.printResult(res)
+			if err != nil {
+				return err
+			}
+			for _, ch := range res.Changed() {
+				if len(ch.Diffs) > 0 {
+					fmt.Printf("  drift: %s changed %v\n", ch.URN, ch.Diffs)
+				}
+			}
+			step("up restores the desired state")
+			res, err = st.Up(ctx)
+			g.printResult(res)
+			if err != nil {
+				return err
+			}
+			cm, err = c.Client.CoreV1().ConfigMaps(ns).Get(ctx, "web-config", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			fmt.Printf("  live GREETING is %q again\n", cm.Data["GREETING"])
+			fmt.Printf("\ndemo finished in %s\n", time.Since(start).Round(time.Second))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the dev environment (the cluster still stops)")
+	return cmd
+}

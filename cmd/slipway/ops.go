@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/integration/localk8s"
+	"github.com/slipwayhq/slipway/stacks"
+)
+
+// envFlags are the typed parameters of an environment on the command line.
+type envFlags struct {
+	name, kind, kubeconfig, namespace, image string
+	replicas                                 int
+	settings                                 []string
+}
+
+func (f *envFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.name, "env", "", "environment name, e.g. dev or pr-42 (required)")
+	fl.StringVar(&f.kind, "kind", "", "environment kind: dev, qa, staging, prod, ephemeral (default: the name when it is one, else dev)")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "target cluster kubeconfig (default: the local cluster of `slipway cluster up`)")
+	fl.StringVar(&f.namespace, "namespace", "", "namespace (default slipway-<env>)")
+	fl.StringVar(&f.image, "image", "", "application image with a pinned tag (default nginx:1.27)")
+	fl.IntVar(&f.replicas, "replicas", 0, "application replicas (default 1, 2 in staging/prod)")
+	fl.StringArrayVar(&f.settings, "set", nil, "application setting KEY=VALUE (repeatable)")
+}
+
+// environment builds and validates the environment before any engine run.
+func (f *envFlags) environment(g *globals) (stacks.Environment, error) {
+	if f.name == "" {
+		return stacks.Environment{}, errors.New("--env is required, e.g. --env dev")
+	}
+	kind := stacks.Kind(f.kind)
+	if kind == "" {
+		kind = stacks.Dev
+		if k := stacks.Kind(f.name); k.Valid() {
+			kind = k
+		}
+	}
+	kc := f.kubeconfig
+	if kc == "" {
+		c, err := localk8s.Load(g.clusterDir())
+		if err != nil {
+			return stacks.Environment{}, fmt.Errorf("no --kubeconfig given and no local cluster: %w", err)
+		}
+		kc = c.Kubeconfig
+	}
+	settings := map[string]string{}
+	for _, s := range f.settings {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			return stacks.Environment{}, fmt.Errorf("--set %q: use KEY=VALUE", s)
+		}
+		settings[k] = v
+	}
+	env := stacks.Environment{Name: f.name, Kind: kind, Kubeconfig: kc, Namespace: f.namespace,
+		App: stacks.App{Image: f.image, Replicas: f.replicas, Settings: settings}}
+	return env, env.Validate()
+}
+
+func (g *globals) engine(ctx context.Context) (*automation.Engine, error) {
+	opts := []automation.EngineOption{automation.WithDir(g.dir), automation.WithResolver(g.resolver())}
+	if g.backend != "" {
+		opts = append(opts, automation.WithBackend(g.backend))
+	}
+	return automation.New(ctx, opts...)
+}
+
+func newOpCmd(g *globals, op string) *cobra.Command {
+	var f envFlags
+	var expectNoChanges, remove bool
+	short := map[string]string{
+		"preview": "Show the changes an up would make (exit 2 with --expect-no-changes and changes)",
+		"up":      "Create or update the environment",
+		"refresh": "Read live state into the stack (exit 2 with --expect-no-changes and drift)",
+		"destroy": "Delete every resource of the environment",
+	}[op]
+	cmd := &cobra.Command{
+		Use:   op,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			env, err := f.environment(g)
+			if err != nil {
+				return err
+			}
+			prog, err := env.Program()
+			if err != nil {
+				return err
+			}
+			e, err := g.engine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			st, err := e.Stack(cmd.Context(), prog)
+			if err != nil {
+				return err
+			}
+			opts := []automation.Option{automation.OnEvent(g.progress())}
+			if expectNoChanges {
+				opts = append(opts, automation.ExpectNoChanges())
+			}
+			if remove {
+				opts = append(opts, automation.RemoveStack())
+			}
+			var res *automation.Result
+			switch op {
+			case "preview":
+				res, err = st.Preview(cmd.Context(), opts...)
+			case "up":
+				res, err = st.Up(cmd.Context(), opts...)
+			case "refresh":
+				res, err = st.Refresh(cmd.Context(), opts...)
+			case "destroy":
+				res, err = st.Destroy(cmd.Context(), opts...)
+			}
+			g.printResult(res)
+			if err != nil {
+				if expectNoChanges && res != nil && res.Changes() > 0 {
+					return &exitError{code: 2, err: err}
+				}
+				return err
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	if op == "preview" || op == "refresh" {
+		cmd.Flags().BoolVar(&expectNoChanges, "expect-no-changes", false, "exit 2 when there are changes")
+	}
+	if op == "destroy" {
+		cmd.Flags().BoolVar(&remove, "remove", false, "also remove the stack from the backend")
+	}
+	return cmd
+}
+
+// progress prints one line per resource step on a terminal, nothing in CI.
+func (g *globals) progress() func(events.EngineEvent) {
+	if g.json || !term.IsTerminal(int(os.Stderr.Fd())) {
+		return nil
+	}
+	return func(ev events.EngineEvent) {
+		if ev.ResourcePreEvent != nil {
+			md := ev.ResourcePreEvent.Metadata
+			fmt.Fprintf(os.Stderr, "  %-8s %s\n", md.Op, md.URN)
+		}
+	}
+}
+
+func (g *globals) printResult(res *automation.Result) {
+	if res == nil {
+		return
+	}
+	if g.json {
+		_ = g.printJSON(res)
+		return
+	}
+	ops := make([]string, 0, len(res.Summary))
+	for op, n := range res.Summary {
+		ops = append(ops, fmt.Sprintf("%s=%d", op, n))
+	}
+	sort.Strings(ops)
+	fmt.Printf("%s of %s: %s in %s\n", res.Operation, res.Stack, strings.Join(ops, " "), res.Duration.Round(1e6))
+	for _, c := range res.Changed() {
+		diff := ""
+		if len(c.Diffs) > 0 {
+			diff = " (" + strings.Join(c.Diffs, ", ") + ")"
+		}
+		fmt.Printf("  %-8s %s%s\n", c.Op, c.URN, diff)
+	}
+	keys := make([]string, 0, len(res.Outputs))
+	for k := range res.Outputs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Printf("  output %s = %v\n", k, res.Outputs[k])
+	}
+}
