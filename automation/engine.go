@@ -21,7 +21,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/slipwayhq/slipway/toolchain"
+	"github.com/slipwayhq/slipway/automation/toolchain"
 )
 
 // Engine runs programs against one backend. It is safe for concurrent use by

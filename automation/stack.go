@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,6 +41,9 @@ type ResourceChange struct {
 	Diffs []string `json:"diffs,omitempty"`
 	// DetailedDiff maps property paths to the kind of difference (add, update, delete, ...).
 	DetailedDiff map[string]string `json:"detailedDiff,omitempty"`
+	// Properties lists, for refreshes, each property whose live value differs
+	// from the recorded state: expected (state) versus actual (live).
+	Properties []PropertyChange `json:"properties,omitempty"`
 }
 
 // Result is the typed outcome of one operation.
@@ -124,10 +128,30 @@ func (c *collector) add(md *apitype.StepEventMetadata) {
 			rc.DetailedDiff[k] = string(d.Kind)
 		}
 	}
+	if md.Old != nil && md.New != nil && (md.Op == apitype.OpUpdate || md.Op == apitype.OpRefresh) {
+		rc.Properties = diffProperties(md.Old.Outputs, md.New.Outputs)
+	}
+	if len(rc.Diffs) == 0 {
+		rc.Diffs = topLevel(rc.Properties)
+		for k := range rc.DetailedDiff {
+			if top := topLevel([]PropertyChange{{Path: k}})[0]; !slices.Contains(rc.Diffs, top) {
+				rc.Diffs = append(rc.Diffs, top)
+			}
+		}
+		slices.Sort(rc.Diffs)
+	}
 	key := md.URN + "\x00" + string(md.Op)
+	// A refresh announces each resource ("refresh"), then reports what it
+	// found ("same" or "update"): keep only the finding.
+	if i, ok := c.seen[md.URN+"\x00"+string(apitype.OpRefresh)]; ok && md.Op != apitype.OpRefresh {
+		delete(c.seen, md.URN+"\x00"+string(apitype.OpRefresh))
+		c.seen[key] = i
+		c.res[i] = rc
+		return
+	}
 	if i, ok := c.seen[key]; ok {
 		// The outputs event repeats the pre event; keep the richer diff.
-		if len(rc.Diffs) > 0 || rc.DetailedDiff != nil {
+		if len(rc.Diffs) > 0 || rc.DetailedDiff != nil || rc.Properties != nil {
 			c.res[i] = rc
 		}
 		return

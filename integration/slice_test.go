@@ -97,7 +97,7 @@ func TestSlice_PreviewUpDriftRefreshDestroy(t *testing.T) {
 
 	ref, err := st.Refresh(ctx)
 	require.NoError(t, err)
-	t.Logf("refresh: %s %v", ref.Duration, ref.Summary)
+	t.Logf("refresh: %s %v %+v", ref.Duration, ref.Summary, ref.Resources)
 	assert.Equal(t, 1, ref.Summary["update"], "the edited ConfigMap is the drift")
 	var drifted []automation.ResourceChange
 	for _, r := range ref.Resources {
@@ -108,6 +108,8 @@ func TestSlice_PreviewUpDriftRefreshDestroy(t *testing.T) {
 	require.Len(t, drifted, 1, "%+v", ref.Resources)
 	assert.Equal(t, "kubernetes:core/v1:ConfigMap", drifted[0].Type)
 	assert.Contains(t, drifted[0].Diffs, "data")
+	require.Len(t, drifted[0].Properties, 1, "%+v", drifted[0].Properties)
+	assert.Equal(t, automation.PropertyChange{Path: "data.GREETING", Expected: "hello", Actual: "tampered"}, drifted[0].Properties[0])
 
 	// After the refresh the state holds "tampered"; the program still wants "hello".
 	post, err := st.Preview(ctx)

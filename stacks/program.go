@@ -13,6 +13,9 @@ func (e Environment) run(ctx *pulumi.Context) error {
 	prov, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{
 		Kubeconfig:        pulumi.String(e.Kubeconfig),
 		DeleteUnreachable: pulumi.Bool(false),
+		// Edit ConfigMaps in place, so a drifted value is repaired by an
+		// update rather than a replacement of the ConfigMap and its users.
+		EnableConfigMapMutable: pulumi.Bool(true),
 	})
 	if err != nil {
 		return err
@@ -21,8 +24,11 @@ func (e Environment) run(ctx *pulumi.Context) error {
 	labels := pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(e.App.Name),
 		"app.kubernetes.io/managed-by": pulumi.String("slipway"), "slipway.dev/environment": pulumi.String(e.Name)}
 
+	// Slipway's desired state wins over out-of-band edits (server-side apply
+	// would otherwise report a field conflict when drift is repaired).
+	force := pulumi.StringMap{"pulumi.com/patchForce": pulumi.String("true")}
 	ns, err := corev1.NewNamespace(ctx, "namespace", &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(e.Namespace), Labels: pulumi.StringMap{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(e.Namespace), Annotations: force, Labels: pulumi.StringMap{
 			"slipway.dev/environment": pulumi.String(e.Name), "slipway.dev/kind": pulumi.String(string(e.Kind))}},
 	}, opts...)
 	if err != nil {
@@ -34,7 +40,7 @@ func (e Environment) run(ctx *pulumi.Context) error {
 		data[k] = pulumi.String(v)
 	}
 	cm, err := corev1.NewConfigMap(ctx, "config", &corev1.ConfigMapArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(e.App.Name + "-config"), Namespace: ns.Metadata.Name().Elem(), Labels: labels},
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(e.App.Name + "-config"), Namespace: ns.Metadata.Name().Elem(), Labels: labels, Annotations: force},
 		Data:     data,
 	}, nsOpts...)
 	if err != nil {
@@ -42,7 +48,7 @@ func (e Environment) run(ctx *pulumi.Context) error {
 	}
 	selector := pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(e.App.Name)}
 	dep, err := appsv1.NewDeployment(ctx, "app", &appsv1.DeploymentArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(e.App.Name), Namespace: ns.Metadata.Name().Elem(), Labels: labels},
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(e.App.Name), Namespace: ns.Metadata.Name().Elem(), Labels: labels, Annotations: force},
 		Spec: &appsv1.DeploymentSpecArgs{
 			Replicas: pulumi.Int(e.App.Replicas),
 			Selector: &metav1.LabelSelectorArgs{MatchLabels: selector},

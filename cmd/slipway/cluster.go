@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slipwayhq/slipway/integration/localk8s"
-	"github.com/slipwayhq/slipway/toolchain"
+	"github.com/slipwayhq/slipway/automation/toolchain"
 )
 
 func (g *globals) resolver() *toolchain.Resolver {

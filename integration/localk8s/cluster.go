@@ -31,7 +31,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/slipwayhq/slipway/toolchain"
+	"github.com/slipwayhq/slipway/automation/toolchain"
 )
 
 // NodeName is the name of the fake node every cluster gets.

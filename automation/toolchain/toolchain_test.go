@@ -203,7 +203,7 @@ func TestInstallPlugin_IsIdempotentAndReplacesForeignBinary(t *testing.T) {
 
 // TestVersions_MatchGoMod keeps the built tools in step with the SDKs in go.mod.
 func TestVersions_MatchGoMod(t *testing.T) {
-	b, err := os.ReadFile("../go.mod")
+	b, err := os.ReadFile("../../go.mod")
 	require.NoError(t, err)
 	gomod := string(b)
 	assert.Contains(t, gomod, "github.com/pulumi/pulumi/sdk/v3 v"+PulumiVersion+"\n")

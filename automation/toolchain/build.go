@@ -40,6 +40,7 @@ type tool struct {
 	outputs  []string // files in bin/ that the build produces
 	ldflags  string
 	estimate string // cold build time, for the progress message
+	rev      int    // bump when prepare/finish change what a build produces
 	// prepare runs in the module directory before go build.
 	prepare func(ctx context.Context, g goRunner) error
 	// finish runs after go build, with the new bin directory.
@@ -107,11 +108,32 @@ var kwokTool = tool{
 			if err != nil {
 				return fmt.Errorf("kwok stage %s: %w", f, err)
 			}
+			if f == "pod/fast/pod-ready.yaml" {
+				b, err = neverReadySelector(b)
+				if err != nil {
+					return err
+				}
+			}
 			buf.WriteString("---\n")
 			buf.Write(b)
 		}
 		return os.WriteFile(filepath.Join(bin, "kwok-stages.yaml"), buf.Bytes(), 0o644)
 	},
+}
+
+// NeverReadyLabel is a pod label that keeps kwok from ever making the pod
+// Ready, so tests can exercise failed rollouts on the local cluster.
+const NeverReadyLabel = "slipway.dev/kwok-never-ready"
+
+// neverReadySelector adds to kwok's pod-ready stage a selector that skips pods
+// labelled NeverReadyLabel.
+func neverReadySelector(stage []byte) ([]byte, error) {
+	anchor := "    - key: '.metadata.deletionTimestamp'\n      operator: 'DoesNotExist'\n"
+	if !bytes.Contains(stage, []byte(anchor)) {
+		return nil, errors.New("kwok pod-ready stage has an unexpected layout; update neverReadySelector")
+	}
+	extra := anchor + "    - key: '.metadata.labels.\"" + NeverReadyLabel + "\"'\n      operator: 'DoesNotExist'\n"
+	return bytes.Replace(stage, []byte(anchor), []byte(extra), 1), nil
 }
 
 func versionStamp(pkg string) string {
@@ -124,7 +146,7 @@ func versionStamp(pkg string) string {
 // hash of everything that goes into the build.
 func (r *Resolver) toolDir(t tool) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%s/%s\n", t.name, t.version, t.ldflags, runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s/%s\nrev %d\n", t.name, t.version, t.ldflags, runtime.GOOS, runtime.GOARCH, t.rev)
 	err := fs.WalkDir(modules, "modules/"+t.module, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err

@@ -1,0 +1,502 @@
+// Package workload is a Kubernetes application: Deployment, Service,
+// HorizontalPodAutoscaler and PodDisruptionBudget with probes, requests and
+// limits, a non-root user, a read-only root file system and no privilege
+// escalation by default.
+//
+// Three rollout strategies:
+//   - Rolling: one Deployment updated in place (maxSurge / maxUnavailable).
+//   - BlueGreen: each version runs in its own Deployment (a "slot" named from
+//     the version); the Service selector switches to the new slot only after
+//     the engine has seen it Ready, and the old slot is deleted afterwards. If
+//     the new slot never becomes Ready the update fails before the switch and
+//     the old slot keeps serving.
+//   - Canary: a canary Deployment of the new version runs beside the stable
+//     one with a share of the replicas, behind the same Service. Promote moves
+//     stable to the canary's version and removes the canary; Rollback removes
+//     the canary and leaves stable alone. Progress (in package workload's
+//     Rollout) drives these steps, gated on the canary becoming Ready.
+package workload
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"time"
+
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Type is the Pulumi type token of the component.
+const Type = "slipway:workload:Workload"
+
+// Strategy is a rollout strategy.
+type Strategy string
+
+// Rollout strategies.
+const (
+	Rolling   Strategy = "rolling"
+	BlueGreen Strategy = "bluegreen"
+	Canary    Strategy = "canary"
+)
+
+// CanaryArgs configures the canary strategy.
+type CanaryArgs struct {
+	// StableImage is the version serving today. When it equals Args.Image no
+	// canary runs (the promoted or initial state).
+	StableImage string
+	// Weight is the canary's share of the replicas in percent (default 20);
+	// at least one canary pod runs.
+	Weight int
+}
+
+// Args configures a Workload. Only Namespace, Name and Image are required;
+// every other zero value is a secure default.
+type Args struct {
+	Namespace pulumi.StringInput
+	Name      string
+	Image     string
+	// Replicas is the desired replica count (default 2).
+	Replicas int
+	// Port is the container port and Service target port (default 8080).
+	Port int
+	// Env is set on the container.
+	Env map[string]string
+	// EnvFromConfigMap names a ConfigMap whose keys become environment variables.
+	EnvFromConfigMap pulumi.StringInput
+	// CPURequest, MemoryRequest, CPULimit, MemoryLimit (default 100m, 128Mi, 500m, 256Mi).
+	CPURequest, MemoryRequest, CPULimit, MemoryLimit string
+	// ReadinessPath and LivenessPath are HTTP probe paths (default "/").
+	ReadinessPath, LivenessPath string
+	// RunAsUser is the non-root UID (default 10001).
+	RunAsUser int
+	// MaxReplicas enables the HPA's upper bound (default 3 × Replicas).
+	MaxReplicas int
+	// TargetCPU is the HPA's average CPU utilisation target in percent (default 70).
+	TargetCPU int
+	// DisableHPA and DisablePDB turn those objects off.
+	DisableHPA, DisablePDB bool
+	// Strategy is the rollout strategy (default Rolling).
+	Strategy Strategy
+	// MaxSurge and MaxUnavailable tune rolling updates (default "25%" and "0").
+	MaxSurge, MaxUnavailable string
+	// Canary configures the canary strategy.
+	Canary CanaryArgs
+	// ReadyTimeout bounds how long the engine waits for a Deployment to become
+	// Ready (default 5 minutes).
+	ReadyTimeout time.Duration
+	// PodLabels are added to every pod.
+	PodLabels map[string]string
+	// CanaryPodLabels are added to canary pods only.
+	CanaryPodLabels map[string]string
+}
+
+// Workload is the component.
+type Workload struct {
+	pulumi.ResourceState
+
+	// Service is the Service name.
+	Service pulumi.StringOutput
+	// ActiveSlot is the Deployment the Service sends traffic to (blue/green),
+	// or the stable Deployment.
+	ActiveSlot pulumi.StringOutput
+	// Deployments are the names of the Deployments now in the program.
+	Deployments pulumi.StringArrayOutput
+}
+
+var (
+	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	imageRE  = regexp.MustCompile(`^[a-z0-9]+([._/:-][a-z0-9]+)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
+	pctOrInt = regexp.MustCompile(`^(\d+%?)$`)
+)
+
+func (a Args) withDefaults() Args {
+	if a.Replicas == 0 {
+		a.Replicas = 2
+	}
+	if a.Port == 0 {
+		a.Port = 8080
+	}
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&a.CPURequest, "100m")
+	def(&a.MemoryRequest, "128Mi")
+	def(&a.CPULimit, "500m")
+	def(&a.MemoryLimit, "256Mi")
+	def(&a.ReadinessPath, "/")
+	def(&a.LivenessPath, "/")
+	def(&a.MaxSurge, "25%")
+	def(&a.MaxUnavailable, "0")
+	if a.RunAsUser == 0 {
+		a.RunAsUser = 10001
+	}
+	if a.MaxReplicas == 0 {
+		a.MaxReplicas = 3 * a.Replicas
+	}
+	if a.TargetCPU == 0 {
+		a.TargetCPU = 70
+	}
+	if a.Strategy == "" {
+		a.Strategy = Rolling
+	}
+	if a.Canary.Weight == 0 {
+		a.Canary.Weight = 20
+	}
+	if a.Canary.StableImage == "" {
+		a.Canary.StableImage = a.Image
+	}
+	if a.ReadyTimeout == 0 {
+		a.ReadyTimeout = 5 * time.Minute
+	}
+	return a
+}
+
+// Validate reports every invalid field, naming it and the fix.
+func (a Args) Validate() error {
+	a = a.withDefaults()
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("workload: Args.%s: "+format, append([]any{field}, args...)...))
+	}
+	if a.Namespace == nil {
+		bad("Namespace", "is nil; pass the environment namespace (e.g. baseline.Namespace)")
+	}
+	if !dnsLabel.MatchString(a.Name) || len(a.Name) > 40 {
+		bad("Name", "%q must be a lower-case DNS label of at most 40 characters", a.Name)
+	}
+	checkImage := func(field, img string) {
+		switch {
+		case img == "":
+			bad(field, "is empty; set an image with a pinned tag such as \"nginx:1.27\"")
+		case !imageRE.MatchString(img):
+			bad(field, "%q is not an image reference", img)
+		case imageTag(img) == "" || imageTag(img) == "latest":
+			bad(field, "%q has no pinned tag; use an explicit version, not :latest", img)
+		}
+	}
+	checkImage("Image", a.Image)
+	if a.Strategy == Canary && a.Canary.StableImage != a.Image {
+		checkImage("Canary.StableImage", a.Canary.StableImage)
+	}
+	if a.Replicas < 1 || a.Replicas > 1000 {
+		bad("Replicas", "%d is out of range; use 1 to 1000", a.Replicas)
+	}
+	if a.Port < 1 || a.Port > 65535 {
+		bad("Port", "%d is not a port; use 1-65535", a.Port)
+	}
+	if a.RunAsUser < 1 {
+		bad("RunAsUser", "%d would run as root; use a UID of 1 or more", a.RunAsUser)
+	}
+	if a.MaxReplicas < a.Replicas {
+		bad("MaxReplicas", "%d is below Replicas %d; raise it", a.MaxReplicas, a.Replicas)
+	}
+	if a.TargetCPU < 1 || a.TargetCPU > 100 {
+		bad("TargetCPU", "%d%% is out of range; use 1-100", a.TargetCPU)
+	}
+	switch a.Strategy {
+	case Rolling, BlueGreen, Canary:
+	default:
+		bad("Strategy", "%q is not a strategy; use rolling, bluegreen or canary", a.Strategy)
+	}
+	if a.Canary.Weight < 1 || a.Canary.Weight > 99 {
+		bad("Canary.Weight", "%d%% is out of range; use 1-99", a.Canary.Weight)
+	}
+	if !pctOrInt.MatchString(a.MaxSurge) {
+		bad("MaxSurge", "%q must be a count or a percentage such as \"25%%\"", a.MaxSurge)
+	}
+	if !pctOrInt.MatchString(a.MaxUnavailable) {
+		bad("MaxUnavailable", "%q must be a count or a percentage such as \"0\"", a.MaxUnavailable)
+	}
+	if a.MaxSurge == "0" && a.MaxUnavailable == "0" {
+		bad("MaxUnavailable", "and MaxSurge are both 0, so a rollout cannot progress; raise one of them")
+	}
+	for f, q := range map[string]string{"CPURequest": a.CPURequest, "MemoryRequest": a.MemoryRequest, "CPULimit": a.CPULimit, "MemoryLimit": a.MemoryLimit} {
+		if _, err := resource.ParseQuantity(q); err != nil {
+			bad(f, "%q is not a Kubernetes quantity; use e.g. \"500m\" or \"256Mi\"", q)
+		}
+	}
+	if len(errs) == 0 {
+		if r, l := resource.MustParse(a.CPURequest), resource.MustParse(a.CPULimit); r.Cmp(l) > 0 {
+			bad("CPURequest", "%s exceeds CPULimit %s; lower the request or raise the limit", a.CPURequest, a.CPULimit)
+		}
+		if r, l := resource.MustParse(a.MemoryRequest), resource.MustParse(a.MemoryLimit); r.Cmp(l) > 0 {
+			bad("MemoryRequest", "%s exceeds MemoryLimit %s; lower the request or raise the limit", a.MemoryRequest, a.MemoryLimit)
+		}
+	}
+	if a.ReadyTimeout < 0 {
+		bad("ReadyTimeout", "%s is negative", a.ReadyTimeout)
+	}
+	slices.SortFunc(errs, func(x, y error) int { return compare(x.Error(), y.Error()) })
+	return errors.Join(errs...)
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func imageTag(image string) string {
+	for i := len(image) - 1; i >= 0; i-- {
+		switch image[i] {
+		case '@':
+			return "digest"
+		case '/':
+			return ""
+		case ':':
+			return image[i+1:]
+		}
+	}
+	return ""
+}
+
+// Slot returns the blue/green slot name for an image: the workload name and
+// a short hash of the version.
+func Slot(name, image string) string {
+	h := sha256.Sum256([]byte(image))
+	return name + "-" + hex.EncodeToString(h[:])[:8]
+}
+
+// New registers the workload. Invalid Args fail before any resource is registered.
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Workload, error) {
+	if err := args.Validate(); err != nil {
+		return nil, err
+	}
+	a := args.withDefaults()
+	w := &Workload{}
+	if err := ctx.RegisterComponentResource(Type, name, w, opts...); err != nil {
+		return nil, err
+	}
+	child := pulumi.Parent(w)
+	appLabels := map[string]string{"app.kubernetes.io/name": a.Name}
+
+	var deployments []*appsv1.Deployment
+	var active *appsv1.Deployment
+	selector := maps.Clone(appLabels)
+	switch a.Strategy {
+	case Rolling:
+		d, err := a.deployment(ctx, name, a.Name, a.Image, a.Replicas, map[string]string{"slipway.dev/track": "stable"}, nil, child)
+		if err != nil {
+			return nil, err
+		}
+		deployments, active = append(deployments, d), d
+	case BlueGreen:
+		slot := Slot(a.Name, a.Image)
+		d, err := a.deployment(ctx, name+"-"+slot, slot, a.Image, a.Replicas, map[string]string{"slipway.dev/slot": slot}, nil, child)
+		if err != nil {
+			return nil, err
+		}
+		deployments, active = append(deployments, d), d
+		selector["slipway.dev/slot"] = slot
+	case Canary:
+		stable, err := a.deployment(ctx, name+"-stable", a.Name, a.Canary.StableImage, a.Replicas, map[string]string{"slipway.dev/track": "stable"}, nil, child)
+		if err != nil {
+			return nil, err
+		}
+		deployments, active = append(deployments, stable), stable
+		if a.Canary.StableImage != a.Image {
+			n := max(1, a.Replicas*a.Canary.Weight/100)
+			c, err := a.deployment(ctx, name+"-canary", a.Name+"-canary", a.Image, n,
+				map[string]string{"slipway.dev/track": "canary"}, a.CanaryPodLabels, child)
+			if err != nil {
+				return nil, err
+			}
+			deployments = append(deployments, c)
+		}
+	}
+	deps := make([]pulumi.Resource, len(deployments))
+	for i, d := range deployments {
+		deps[i] = d
+	}
+	svc, err := corev1.NewService(ctx, name, &corev1.ServiceArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(a.Name), Namespace: a.Namespace, Labels: pulumi.ToStringMap(appLabels)},
+		Spec: &corev1.ServiceSpecArgs{
+			Type:     pulumi.String("ClusterIP"),
+			Selector: pulumi.ToStringMap(selector),
+			Ports: corev1.ServicePortArray{&corev1.ServicePortArgs{
+				Name: pulumi.String("http"), Port: pulumi.Int(80), TargetPort: pulumi.Int(a.Port)}},
+		},
+	}, child, pulumi.DependsOn(deps)) // the selector switches only after the Deployments are Ready
+	if err != nil {
+		return nil, err
+	}
+	if !a.DisableHPA {
+		if _, err := autoscalingv2.NewHorizontalPodAutoscaler(ctx, name, &autoscalingv2.HorizontalPodAutoscalerArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(a.Name), Namespace: a.Namespace},
+			Spec: &autoscalingv2.HorizontalPodAutoscalerSpecArgs{
+				ScaleTargetRef: &autoscalingv2.CrossVersionObjectReferenceArgs{
+					ApiVersion: pulumi.String("apps/v1"), Kind: pulumi.String("Deployment"), Name: active.Metadata.Name().Elem()},
+				MinReplicas: pulumi.Int(a.Replicas),
+				MaxReplicas: pulumi.Int(a.MaxReplicas),
+				Metrics: autoscalingv2.MetricSpecArray{&autoscalingv2.MetricSpecArgs{
+					Type: pulumi.String("Resource"),
+					Resource: &autoscalingv2.ResourceMetricSourceArgs{Name: pulumi.String("cpu"),
+						Target: &autoscalingv2.MetricTargetArgs{Type: pulumi.String("Utilization"), AverageUtilization: pulumi.Int(a.TargetCPU)}},
+				}},
+			},
+		}, child, pulumi.DependsOn(deps)); err != nil {
+			return nil, err
+		}
+	}
+	if !a.DisablePDB {
+		pdb := &policyv1.PodDisruptionBudgetSpecArgs{Selector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(appLabels)}}
+		if a.Replicas > 1 {
+			pdb.MinAvailable = pulumi.String("50%")
+		} else {
+			pdb.MaxUnavailable = pulumi.Int(1)
+		}
+		if _, err := policyv1.NewPodDisruptionBudget(ctx, name, &policyv1.PodDisruptionBudgetArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(a.Name), Namespace: a.Namespace},
+			Spec:     pdb,
+		}, child); err != nil {
+			return nil, err
+		}
+	}
+	var names pulumi.StringArray
+	for _, d := range deployments {
+		names = append(names, d.Metadata.Name().Elem())
+	}
+	w.Service = svc.Metadata.Name().Elem()
+	w.ActiveSlot = active.Metadata.Name().Elem()
+	w.Deployments = names.ToStringArrayOutput()
+	if err := ctx.RegisterResourceOutputs(w, pulumi.Map{"service": w.Service, "activeSlot": w.ActiveSlot, "deployments": w.Deployments}); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// deployment registers one Deployment of the workload.
+func (a Args) deployment(ctx *pulumi.Context, resName, name, image string, replicas int, track, extraPodLabels map[string]string,
+	opts ...pulumi.ResourceOption) (*appsv1.Deployment, error) {
+	labels := map[string]string{"app.kubernetes.io/name": a.Name, "app.kubernetes.io/managed-by": "slipway"}
+	maps.Copy(labels, track)
+	podLabels := maps.Clone(labels)
+	maps.Copy(podLabels, a.PodLabels)
+	maps.Copy(podLabels, extraPodLabels)
+	matchLabels := map[string]string{"app.kubernetes.io/name": a.Name}
+	maps.Copy(matchLabels, track)
+
+	var env corev1.EnvVarArray
+	for _, k := range slices.Sorted(maps.Keys(a.Env)) {
+		env = append(env, &corev1.EnvVarArgs{Name: pulumi.String(k), Value: pulumi.String(a.Env[k])})
+	}
+	var envFrom corev1.EnvFromSourceArray
+	if a.EnvFromConfigMap != nil {
+		envFrom = append(envFrom, &corev1.EnvFromSourceArgs{ConfigMapRef: &corev1.ConfigMapEnvSourceArgs{Name: a.EnvFromConfigMap}})
+	}
+	probe := func(path string, delay int) *corev1.ProbeArgs {
+		return &corev1.ProbeArgs{HttpGet: &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.Int(a.Port)},
+			InitialDelaySeconds: pulumi.Int(delay), PeriodSeconds: pulumi.Int(10), TimeoutSeconds: pulumi.Int(2)}
+	}
+	timeout := a.ReadyTimeout.String()
+	return appsv1.NewDeployment(ctx, resName, &appsv1.DeploymentArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: a.Namespace, Labels: pulumi.ToStringMap(labels),
+			Annotations: pulumi.StringMap{"pulumi.com/timeoutSeconds": pulumi.Sprintf("%d", int(a.ReadyTimeout.Seconds()))}},
+		Spec: &appsv1.DeploymentSpecArgs{
+			Replicas: pulumi.Int(replicas),
+			Selector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(matchLabels)},
+			Strategy: &appsv1.DeploymentStrategyArgs{Type: pulumi.String("RollingUpdate"), RollingUpdate: &appsv1.RollingUpdateDeploymentArgs{
+				MaxSurge: intOrString(a.MaxSurge), MaxUnavailable: intOrString(a.MaxUnavailable)}},
+			Template: &corev1.PodTemplateSpecArgs{
+				Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(podLabels)},
+				Spec: &corev1.PodSpecArgs{
+					AutomountServiceAccountToken: pulumi.Bool(false),
+					SecurityContext: &corev1.PodSecurityContextArgs{
+						RunAsNonRoot: pulumi.Bool(true), RunAsUser: pulumi.Int(a.RunAsUser), RunAsGroup: pulumi.Int(a.RunAsUser),
+						SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+					},
+					Containers: corev1.ContainerArray{&corev1.ContainerArgs{
+						Name:  pulumi.String(a.Name),
+						Image: pulumi.String(image),
+						Ports: corev1.ContainerPortArray{&corev1.ContainerPortArgs{Name: pulumi.String("http"), ContainerPort: pulumi.Int(a.Port)}},
+						Env:   env, EnvFrom: envFrom,
+						Resources: &corev1.ResourceRequirementsArgs{
+							Requests: pulumi.StringMap{"cpu": pulumi.String(a.CPURequest), "memory": pulumi.String(a.MemoryRequest)},
+							Limits:   pulumi.StringMap{"cpu": pulumi.String(a.CPULimit), "memory": pulumi.String(a.MemoryLimit)},
+						},
+						ReadinessProbe: probe(a.ReadinessPath, 2),
+						LivenessProbe:  probe(a.LivenessPath, 10),
+						SecurityContext: &corev1.SecurityContextArgs{
+							AllowPrivilegeEscalation: pulumi.Bool(false),
+							Privileged:               pulumi.Bool(false),
+							ReadOnlyRootFilesystem:   pulumi.Bool(true),
+							RunAsNonRoot:             pulumi.Bool(true),
+							Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
+						},
+					}},
+				},
+			},
+		},
+	}, append(opts, pulumi.Timeouts(&pulumi.CustomTimeouts{Create: timeout, Update: timeout}))...)
+}
+
+func intOrString(s string) pulumi.Input {
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && fmt.Sprint(n) == s {
+		return pulumi.Int(n)
+	}
+	return pulumi.String(s)
+}
+
+// Apply deploys a workload configured by a. It is typically an engine Up of a
+// program that registers New(ctx, name, a); it returns an error when the
+// update fails, e.g. because a Deployment never became Ready.
+type Apply func(ctx context.Context, a Args) error
+
+// CanaryOutcome reports what ProgressCanary did.
+type CanaryOutcome struct {
+	// Promoted is true when the canary became Ready and stable now runs its image.
+	Promoted bool
+	// RolledBack is true when the canary failed and was removed.
+	RolledBack bool
+	// CanaryErr is the canary step's failure, when it failed.
+	CanaryErr error
+}
+
+// ProgressCanary moves a canary workload from a.Canary.StableImage to a.Image:
+// it deploys the canary beside stable, and only when that update succeeds
+// (the canary Deployment became Ready) promotes it; otherwise it rolls back
+// by removing the canary, leaving stable untouched. It returns an error only
+// when promotion or rollback themselves fail.
+func ProgressCanary(ctx context.Context, a Args, apply Apply) (CanaryOutcome, error) {
+	if a.Strategy != Canary {
+		return CanaryOutcome{}, fmt.Errorf("workload: ProgressCanary needs Args.Strategy %q, got %q", Canary, a.Strategy)
+	}
+	if err := a.Validate(); err != nil {
+		return CanaryOutcome{}, err
+	}
+	if a.Canary.StableImage == "" || a.Canary.StableImage == a.Image {
+		return CanaryOutcome{Promoted: true}, apply(ctx, a)
+	}
+	if err := apply(ctx, a); err != nil {
+		back := a
+		back.Image = a.Canary.StableImage
+		if rerr := apply(ctx, back); rerr != nil {
+			return CanaryOutcome{CanaryErr: err}, fmt.Errorf("workload: canary %s failed (%v) and the rollback failed too: %w", a.Image, err, rerr)
+		}
+		return CanaryOutcome{RolledBack: true, CanaryErr: err}, nil
+	}
+	promote := a
+	promote.Canary.StableImage = a.Image
+	if err := apply(ctx, promote); err != nil {
+		return CanaryOutcome{}, fmt.Errorf("workload: promoting canary %s: %w", a.Image, err)
+	}
+	return CanaryOutcome{Promoted: true}, nil
+}

@@ -1,0 +1,169 @@
+// Package mocktest runs Pulumi programs under pulumi.WithMocks and returns
+// the registered resource graph, so unit tests (and in-process policy
+// evaluation) can assert on types, counts, parents and inputs without an
+// engine or a cloud.
+package mocktest
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Resource is one registered resource.
+type Resource struct {
+	Type   string
+	Name   string
+	URN    string
+	Parent string // URN of the parent, empty for the stack's direct children
+	Custom bool
+	// Inputs are the resource's inputs as plain Go values (maps, slices,
+	// strings, float64, bool); secrets are unwrapped, unknowns are nil.
+	Inputs map[string]any
+	// Protect and RetainOnDelete are the resource options of the same names.
+	Protect, RetainOnDelete bool
+}
+
+// Graph is what a program registered, in registration order.
+type Graph struct {
+	Resources []Resource
+}
+
+// OfType returns the resources of the given type token.
+func (g *Graph) OfType(typ string) []Resource {
+	var out []Resource
+	for _, r := range g.Resources {
+		if r.Type == typ {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Count returns the number of resources of the given type token.
+func (g *Graph) Count(typ string) int { return len(g.OfType(typ)) }
+
+// Named returns the resource with the given type and logical name.
+func (g *Graph) Named(typ, name string) (Resource, bool) {
+	for _, r := range g.Resources {
+		if r.Type == typ && r.Name == name {
+			return r, true
+		}
+	}
+	return Resource{}, false
+}
+
+// Types returns the distinct type tokens, sorted.
+func (g *Graph) Types() []string {
+	var out []string
+	for _, r := range g.Resources {
+		if !slices.Contains(out, r.Type) {
+			out = append(out, r.Type)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Mocks implements pulumi.MockResourceMonitor and records every resource.
+// Outputs echo the inputs plus an id, an arn for AWS resources, and whatever
+// the Outputs hook adds.
+type Mocks struct {
+	// Outputs, when set, may add outputs for a resource (by type token).
+	Outputs func(typ, name string, inputs resource.PropertyMap) resource.PropertyMap
+	// Calls, when set, answers provider function calls (invokes).
+	Calls func(token string, args resource.PropertyMap) (resource.PropertyMap, error)
+
+	mu    sync.Mutex
+	graph Graph
+}
+
+// NewResource records the resource and returns its mocked state.
+func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	r := Resource{Type: args.TypeToken, Name: args.Name, Custom: args.Custom, Inputs: plain(args.Inputs)}
+	if rpc := args.RegisterRPC; rpc != nil {
+		r.Parent = rpc.GetParent()
+		r.Protect = rpc.GetProtect()
+		r.RetainOnDelete = rpc.GetRetainOnDelete()
+	}
+	r.URN = fmt.Sprintf("urn:pulumi:mock::mock::%s::%s", args.TypeToken, args.Name)
+	m.mu.Lock()
+	m.graph.Resources = append(m.graph.Resources, r)
+	m.mu.Unlock()
+
+	out := args.Inputs.Copy()
+	id := args.Name + "-id"
+	if strings.HasPrefix(args.TypeToken, "aws:") {
+		out["arn"] = resource.NewStringProperty("arn:aws:mock:us-east-1:123456789012:" + args.Name)
+		out["id"] = resource.NewStringProperty(id)
+	}
+	if m.Outputs != nil {
+		for k, v := range m.Outputs(args.TypeToken, args.Name, args.Inputs) {
+			out[k] = v
+		}
+	}
+	return id, out, nil
+}
+
+// Call answers an invoke through the Calls hook, else with its arguments.
+func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	if m.Calls != nil {
+		return m.Calls(args.Token, args.Args)
+	}
+	return args.Args, nil
+}
+
+// Graph returns a copy of what has been recorded.
+func (m *Mocks) Graph() *Graph {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return &Graph{Resources: slices.Clone(m.graph.Resources)}
+}
+
+// Run runs program under mocks and returns the recorded graph.
+func Run(program pulumi.RunFunc, mocks *Mocks) (*Graph, error) {
+	if mocks == nil {
+		mocks = &Mocks{}
+	}
+	err := pulumi.RunErr(program, pulumi.WithMocks("slipway", "test", mocks))
+	return mocks.Graph(), err
+}
+
+// plain converts a property map to plain Go values.
+func plain(pm resource.PropertyMap) map[string]any {
+	out := make(map[string]any, len(pm))
+	for k, v := range pm {
+		out[string(k)] = plainValue(v)
+	}
+	return out
+}
+
+func plainValue(v resource.PropertyValue) any {
+	switch {
+	case v.IsSecret():
+		return plainValue(v.SecretValue().Element)
+	case v.IsOutput():
+		if o := v.OutputValue(); o.Known {
+			return plainValue(o.Element)
+		}
+		return nil
+	case v.IsComputed():
+		return nil
+	case v.IsObject():
+		return plain(v.ObjectValue())
+	case v.IsArray():
+		arr := v.ArrayValue()
+		out := make([]any, len(arr))
+		for i, e := range arr {
+			out[i] = plainValue(e)
+		}
+		return out
+	case v.IsResourceReference():
+		return v.ResourceReferenceValue().URN
+	}
+	return v.Mappable()
+}
