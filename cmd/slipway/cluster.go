@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/slipwayhq/slipway/integration/localk8s"
 	"github.com/slipwayhq/slipway/automation/toolchain"
+	"github.com/slipwayhq/slipway/integration/localk8s"
 )
 
 func (g *globals) resolver() *toolchain.Resolver {

@@ -88,8 +88,8 @@ func newDemoCmd(g *globals) *cobra.Command {
 				return err
 			}
 			for _, ch := range res.Changed() {
-				if len(ch.Diffs) > 0 {
-					fmt.Printf("  drift: %s changed %v\n", ch.URN, ch.Diffs)
+				for _, p := range ch.Properties {
+					fmt.Printf("  drift: %s %s: expected %v, live %v\n", ch.Type, p.Path, p.Expected, p.Actual)
 				}
 			}
 			step("up restores the desired state")
@@ -103,7 +103,7 @@ func newDemoCmd(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Printf("  live GREETING is %q again\n", cm.Data["GREETING"])
-			fmt.Printf("\ndemo finished in %s\n", time.Since(start).Round(time.Second))
+			defer func() { fmt.Printf("\ndemo finished in %s\n", time.Since(start).Round(time.Second)) }()
 			return nil
 		},
 	}

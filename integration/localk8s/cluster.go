@@ -140,8 +140,13 @@ func StartCluster(ctx context.Context, opts ...Option) (c *Cluster, err error) {
 			return nil, err
 		}
 		c.ownsDir = true
-	} else if err := prepareStateDir(c.StateDir, o.log); err != nil {
-		return nil, err
+	} else {
+		if c.StateDir, err = filepath.Abs(c.StateDir); err != nil {
+			return nil, err
+		}
+		if err := prepareStateDir(c.StateDir, o.log); err != nil {
+			return nil, err
+		}
 	}
 	defer func() {
 		if err != nil {
@@ -467,6 +472,10 @@ func readState(dir string) (*state, error) {
 // Load attaches to a cluster started (Detached) from dir by another process.
 // It returns ErrNotRunning when no process of it is alive.
 func Load(dir string) (*Cluster, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
 	st, err := readState(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s (start one with `slipway cluster up`)", ErrNotRunning, dir)
