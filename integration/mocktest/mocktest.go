@@ -90,7 +90,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.Protect = rpc.GetProtect()
 		r.RetainOnDelete = rpc.GetRetainOnDelete()
 	}
-	r.URN = fmt.Sprintf("urn:pulumi:mock::mock::%s::%s", args.TypeToken, args.Name)
+	r.URN = urnOf(r.Parent, args.TypeToken, args.Name)
 	m.mu.Lock()
 	m.graph.Resources = append(m.graph.Resources, r)
 	m.mu.Unlock()
@@ -129,9 +129,26 @@ func Run(program pulumi.RunFunc, mocks *Mocks) (*Graph, error) {
 	if mocks == nil {
 		mocks = &Mocks{}
 	}
-	err := pulumi.RunErr(program, pulumi.WithMocks("slipway", "test", mocks))
+	err := pulumi.RunErr(program, pulumi.WithMocks(Project, Stack, mocks))
 	return mocks.Graph(), err
 }
+
+// urnOf builds the URN the engine would give a resource of the test stack.
+func urnOf(parent, typ, name string) string {
+	qualified := typ
+	if parent != "" {
+		if pt := string(resource.URN(parent).QualifiedType()); pt != "pulumi:pulumi:Stack" {
+			qualified = pt + "$" + typ
+		}
+	}
+	return fmt.Sprintf("urn:pulumi:%s::%s::%s::%s", Stack, Project, qualified, name)
+}
+
+// Project and Stack are the names programs run under in Run.
+const (
+	Project = "slipway"
+	Stack   = "test"
+)
 
 // plain converts a property map to plain Go values.
 func plain(pm resource.PropertyMap) map[string]any {

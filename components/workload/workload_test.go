@@ -1,0 +1,212 @@
+package workload
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/slipwayhq/slipway/integration/mocktest"
+)
+
+const deploymentType = "kubernetes:apps/v1:Deployment"
+
+func run(t *testing.T, args Args) *mocktest.Graph {
+	t.Helper()
+	g, err := mocktest.Run(func(ctx *pulumi.Context) error {
+		_, err := New(ctx, "app", args)
+		return err
+	}, nil)
+	require.NoError(t, err)
+	return g
+}
+
+func dig(v any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil
+			}
+			v = m[k]
+		case int:
+			a, ok := v.([]any)
+			if !ok || k >= len(a) {
+				return nil
+			}
+			v = a[k]
+		}
+	}
+	return v
+}
+
+func base() Args {
+	return Args{Namespace: pulumi.String("team-a"), Name: "web", Image: "nginx:1.27"}
+}
+
+func TestWorkload_SecureByDefault(t *testing.T) {
+	g := run(t, base())
+	assert.Equal(t, 1, g.Count(deploymentType))
+	assert.Equal(t, 1, g.Count("kubernetes:core/v1:Service"))
+	assert.Equal(t, 1, g.Count("kubernetes:autoscaling/v2:HorizontalPodAutoscaler"))
+	assert.Equal(t, 1, g.Count("kubernetes:policy/v1:PodDisruptionBudget"))
+	comp, _ := g.Named(Type, "app")
+	for _, r := range g.Resources {
+		if r.Type != Type {
+			assert.Equal(t, comp.URN, r.Parent, r.Name)
+		}
+	}
+	d := g.OfType(deploymentType)[0].Inputs
+	assert.EqualValues(t, 2, dig(d, "spec", "replicas"))
+	pod := dig(d, "spec", "template", "spec")
+	assert.Equal(t, true, dig(pod, "securityContext", "runAsNonRoot"))
+	assert.EqualValues(t, 10001, dig(pod, "securityContext", "runAsUser"))
+	assert.Equal(t, "RuntimeDefault", dig(pod, "securityContext", "seccompProfile", "type"))
+	assert.Equal(t, false, dig(pod, "automountServiceAccountToken"))
+	c := dig(pod, "containers", 0)
+	assert.Equal(t, false, dig(c, "securityContext", "allowPrivilegeEscalation"))
+	assert.Equal(t, false, dig(c, "securityContext", "privileged"))
+	assert.Equal(t, true, dig(c, "securityContext", "readOnlyRootFilesystem"))
+	assert.Equal(t, []any{"ALL"}, dig(c, "securityContext", "capabilities", "drop"))
+	assert.Equal(t, "100m", dig(c, "resources", "requests", "cpu"))
+	assert.Equal(t, "256Mi", dig(c, "resources", "limits", "memory"))
+	assert.Equal(t, "/", dig(c, "readinessProbe", "httpGet", "path"))
+	assert.NotNil(t, dig(c, "livenessProbe", "httpGet"))
+	assert.Equal(t, "25%", dig(d, "spec", "strategy", "rollingUpdate", "maxSurge"))
+	assert.EqualValues(t, 0, dig(d, "spec", "strategy", "rollingUpdate", "maxUnavailable"))
+	pdb := g.OfType("kubernetes:policy/v1:PodDisruptionBudget")[0].Inputs
+	assert.Equal(t, "50%", dig(pdb, "spec", "minAvailable"))
+	hpa := g.OfType("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")[0].Inputs
+	assert.EqualValues(t, 6, dig(hpa, "spec", "maxReplicas"))
+	assert.EqualValues(t, 70, dig(hpa, "spec", "metrics", 0, "resource", "target", "averageUtilization"))
+}
+
+func TestWorkload_Overrides(t *testing.T) {
+	a := base()
+	a.Replicas, a.Port, a.RunAsUser, a.DisableHPA, a.MaxSurge, a.MaxUnavailable = 1, 9090, 2000, true, "1", "1"
+	a.Env = map[string]string{"B": "2", "A": "1"}
+	g := run(t, a)
+	assert.Equal(t, 0, g.Count("kubernetes:autoscaling/v2:HorizontalPodAutoscaler"))
+	d := g.OfType(deploymentType)[0].Inputs
+	c := dig(d, "spec", "template", "spec", "containers", 0)
+	assert.EqualValues(t, 9090, dig(c, "ports", 0, "containerPort"))
+	assert.Equal(t, "A", dig(c, "env", 0, "name"), "env is sorted for stable diffs")
+	assert.EqualValues(t, 2000, dig(d, "spec", "template", "spec", "securityContext", "runAsUser"))
+	assert.EqualValues(t, 1, dig(d, "spec", "strategy", "rollingUpdate", "maxSurge"))
+	pdb := g.OfType("kubernetes:policy/v1:PodDisruptionBudget")[0].Inputs
+	assert.EqualValues(t, 1, dig(pdb, "spec", "maxUnavailable"), "one replica: allow the one disruption")
+	svc := g.OfType("kubernetes:core/v1:Service")[0].Inputs
+	assert.EqualValues(t, 9090, dig(svc, "spec", "ports", 0, "targetPort"))
+}
+
+func TestWorkload_BlueGreenSlotsFollowTheVersion(t *testing.T) {
+	a := base()
+	a.Strategy = BlueGreen
+	g1 := run(t, a)
+	a.Image = "nginx:1.28"
+	g2 := run(t, a)
+	d1 := g1.OfType(deploymentType)[0]
+	d2 := g2.OfType(deploymentType)[0]
+	assert.NotEqual(t, d1.Name, d2.Name, "a new version gets a new slot")
+	assert.Equal(t, Slot("web", "nginx:1.28"), dig(d2.Inputs, "metadata", "name"))
+	svc := g2.OfType("kubernetes:core/v1:Service")[0].Inputs
+	assert.Equal(t, Slot("web", "nginx:1.28"), dig(svc, "spec", "selector", "slipway.dev/slot"))
+}
+
+func TestWorkload_CanaryRunsBesideStable(t *testing.T) {
+	a := base()
+	a.Strategy, a.Replicas, a.Canary = Canary, 10, CanaryArgs{StableImage: "nginx:1.27", Weight: 30}
+	a.Image = "nginx:1.28"
+	g := run(t, a)
+	require.Equal(t, 2, g.Count(deploymentType))
+	stable, _ := g.Named(deploymentType, "app-stable")
+	canary, _ := g.Named(deploymentType, "app-canary")
+	assert.Equal(t, "nginx:1.27", dig(stable.Inputs, "spec", "template", "spec", "containers", 0, "image"))
+	assert.Equal(t, "nginx:1.28", dig(canary.Inputs, "spec", "template", "spec", "containers", 0, "image"))
+	assert.EqualValues(t, 10, dig(stable.Inputs, "spec", "replicas"))
+	assert.EqualValues(t, 3, dig(canary.Inputs, "spec", "replicas"))
+	svc := g.OfType("kubernetes:core/v1:Service")[0].Inputs
+	assert.Equal(t, map[string]any{"app.kubernetes.io/name": "web"}, dig(svc, "spec", "selector"), "the Service spans both tracks")
+
+	a.Canary.StableImage = a.Image // promoted
+	g = run(t, a)
+	assert.Equal(t, 1, g.Count(deploymentType))
+}
+
+func TestWorkload_ValidationErrorsNameTheField(t *testing.T) {
+	mod := func(f func(*Args)) Args { a := base(); f(&a); return a }
+	cases := map[string]struct {
+		args Args
+		want string
+	}{
+		"no namespace":     {mod(func(a *Args) { a.Namespace = nil }), "Args.Namespace: is nil"},
+		"bad name":         {mod(func(a *Args) { a.Name = "Web App" }), "Args.Name: \"Web App\""},
+		"no image":         {mod(func(a *Args) { a.Image = "" }), "Args.Image: is empty"},
+		"latest":           {mod(func(a *Args) { a.Image = "nginx:latest" }), "Args.Image: \"nginx:latest\" has no pinned tag"},
+		"untagged":         {mod(func(a *Args) { a.Image = "registry:5000/nginx" }), "has no pinned tag"},
+		"replicas":         {mod(func(a *Args) { a.Replicas = -3 }), "Args.Replicas: -3 is out of range"},
+		"port":             {mod(func(a *Args) { a.Port = 70000 }), "Args.Port: 70000 is not a port"},
+		"root":             {mod(func(a *Args) { a.RunAsUser = -1 }), "Args.RunAsUser: -1 would run as root"},
+		"max replicas":     {mod(func(a *Args) { a.MaxReplicas = 1 }), "Args.MaxReplicas: 1 is below Replicas 2"},
+		"cpu target":       {mod(func(a *Args) { a.TargetCPU = 150 }), "Args.TargetCPU: 150% is out of range"},
+		"strategy":         {mod(func(a *Args) { a.Strategy = "yolo" }), "Args.Strategy: \"yolo\" is not a strategy"},
+		"canary weight":    {mod(func(a *Args) { a.Canary.Weight = 100 }), "Args.Canary.Weight: 100% is out of range"},
+		"canary stable":    {mod(func(a *Args) { a.Strategy = Canary; a.Canary.StableImage = "nginx" }), "Args.Canary.StableImage: \"nginx\" has no pinned tag"},
+		"surge":            {mod(func(a *Args) { a.MaxSurge = "lots" }), "Args.MaxSurge: \"lots\""},
+		"stuck rollout":    {mod(func(a *Args) { a.MaxSurge = "0" }), "Args.MaxUnavailable: and MaxSurge are both 0"},
+		"quantity":         {mod(func(a *Args) { a.CPULimit = "fast" }), "Args.CPULimit: \"fast\" is not a Kubernetes quantity"},
+		"request > limit":  {mod(func(a *Args) { a.MemoryRequest = "1Gi" }), "Args.MemoryRequest: 1Gi exceeds MemoryLimit 256Mi"},
+		"negative timeout": {mod(func(a *Args) { a.ReadyTimeout = -1 }), "Args.ReadyTimeout"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			g, err := mocktest.Run(func(ctx *pulumi.Context) error {
+				_, err := New(ctx, "app", tc.args)
+				return err
+			}, nil)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "workload: ")
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Empty(t, g.Resources)
+		})
+	}
+}
+
+func TestProgressCanary_PromotesOnlyAfterTheCanarySucceeds(t *testing.T) {
+	a := base()
+	a.Strategy, a.Image, a.Canary.StableImage = Canary, "nginx:1.28", "nginx:1.27"
+	var applied []Args
+	out, err := ProgressCanary(context.Background(), a, func(_ context.Context, x Args) error {
+		applied = append(applied, x)
+		return nil
+	})
+	require.NoError(t, err)
+	assert.True(t, out.Promoted)
+	require.Len(t, applied, 2)
+	assert.Equal(t, "nginx:1.27", applied[0].Canary.StableImage, "first the canary beside stable")
+	assert.Equal(t, "nginx:1.28", applied[1].Canary.StableImage, "then stable moves to the canary's version")
+}
+
+func TestProgressCanary_RollsBackWhenTheCanaryFails(t *testing.T) {
+	a := base()
+	a.Strategy, a.Image, a.Canary.StableImage = Canary, "nginx:1.28", "nginx:1.27"
+	var applied []Args
+	out, err := ProgressCanary(context.Background(), a, func(_ context.Context, x Args) error {
+		applied = append(applied, x)
+		if x.Image == "nginx:1.28" {
+			return errors.New("canary never became Ready")
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.True(t, out.RolledBack)
+	assert.False(t, out.Promoted)
+	assert.ErrorContains(t, out.CanaryErr, "never became Ready")
+	require.Len(t, applied, 2)
+	assert.Equal(t, "nginx:1.27", applied[1].Image, "rollback removes the canary")
+	assert.Equal(t, "nginx:1.27", applied[1].Canary.StableImage, "and leaves stable alone")
+}
