@@ -239,7 +239,10 @@ func (c *Cluster) start(ctx context.Context, bins *toolchain.ControlPlane, o opt
 		"--client-ca-file="+p.CACert, "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file="+p.SAPub, "--service-account-signing-key-file="+p.SAKey,
 		"--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=Node,RBAC",
-		"--endpoint-reconciler-type=none", "--profiling=false"); err != nil {
+		"--endpoint-reconciler-type=none", "--profiling=false",
+		// Like managed clusters: privileged pods are allowed by the server and
+		// refused (or not) by Pod Security Admission per namespace.
+		"--allow-privileged=true"); err != nil {
 		return err
 	}
 	if err := c.waitReady(ctx, p); err != nil {
