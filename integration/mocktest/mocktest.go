@@ -109,12 +109,28 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	return id, out, nil
 }
 
-// Call answers an invoke through the Calls hook, else with its arguments.
+// Call answers an invoke through the Calls hook, else with a fake AWS
+// account in us-east-1 for the common lookups, else with its arguments.
 func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	if m.Calls != nil {
 		return m.Calls(args.Token, args.Args)
 	}
+	if out, ok := awsLookups[args.Token]; ok {
+		return resource.NewPropertyMapFromMap(out), nil
+	}
 	return args.Args, nil
+}
+
+// awsLookups are the answers of the fake AWS account.
+var awsLookups = map[string]map[string]any{
+	"aws:index/getAvailabilityZones:getAvailabilityZones": {
+		"names":   []any{"us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e", "us-east-1f"},
+		"zoneIds": []any{"use1-az1", "use1-az2", "use1-az3", "use1-az4", "use1-az5", "use1-az6"},
+		"id":      "us-east-1",
+	},
+	"aws:index/getRegion:getRegion":                 {"name": "us-east-1", "id": "us-east-1", "endpoint": "ec2.us-east-1.amazonaws.com"},
+	"aws:index/getCallerIdentity:getCallerIdentity": {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/test", "userId": "AIDTEST", "id": "123456789012"},
+	"aws:index/getPartition:getPartition":           {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
 }
 
 // Graph returns a copy of what has been recorded.
