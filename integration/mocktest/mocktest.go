@@ -101,6 +101,9 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		out["arn"] = resource.NewStringProperty("arn:aws:mock:us-east-1:123456789012:" + args.Name)
 		out["id"] = resource.NewStringProperty(id)
 	}
+	for k, v := range awsOutputs[args.TypeToken] {
+		out[resource.PropertyKey(k)] = resource.NewPropertyValue(v)
+	}
 	if m.Outputs != nil {
 		for k, v := range m.Outputs(args.TypeToken, args.Name, args.Inputs) {
 			out[k] = v
@@ -119,6 +122,16 @@ func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		return resource.NewPropertyMapFromMap(out), nil
 	}
 	return args.Args, nil
+}
+
+// awsOutputs are provider-computed outputs the fake account returns.
+var awsOutputs = map[string]map[string]any{
+	"aws:eks/cluster:Cluster": {
+		"endpoint":             "https://ABC.gr7.us-east-1.eks.amazonaws.com",
+		"certificateAuthority": map[string]any{"data": "Q0EK"},
+		"identities":           []any{map[string]any{"oidcs": []any{map[string]any{"issuer": "https://oidc.eks.us-east-1.amazonaws.com/id/ABC"}}}},
+	},
+	"aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
 }
 
 // awsLookups are the answers of the fake AWS account.
