@@ -1,17 +1,25 @@
 // Package stacks defines Slipway environments: one program serves every
 // environment, and dev, qa, staging, prod and ephemeral environments differ
 // only in typed, validated parameters.
+//
+// An environment targets either "kubernetes" (the in-cluster baseline and the
+// application on any cluster, e.g. the local one) or "aws" (VPC, EKS, an S3
+// bucket, then the same baseline and application on the new cluster).
 package stacks
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/components/cluster"
+	"github.com/slipwayhq/slipway/components/network"
+	"github.com/slipwayhq/slipway/components/workload"
 )
 
 // Project is the Pulumi project name of every Slipway environment.
@@ -38,16 +46,45 @@ func (k Kind) Valid() bool {
 	return false
 }
 
+// Target is where an environment runs.
+type Target string
+
+// Targets.
+const (
+	// Kubernetes deploys the baseline and the application to an existing cluster.
+	Kubernetes Target = "kubernetes"
+	// AWS provisions a VPC, an EKS cluster and a bucket, then deploys to the cluster.
+	AWS Target = "aws"
+)
+
 // App describes the application an environment runs.
 type App struct {
-	// Name of the Deployment and ConfigMap (default "web").
+	// Name of the Deployment, Service and ConfigMap (default "web").
 	Name string
 	// Image is the container image, with an explicit tag (default "nginx:1.27").
 	Image string
-	// Replicas is the Deployment's replica count (default 1; 2 in staging and prod).
+	// Replicas is the replica count (default 1; 2 in staging, 3 in prod).
 	Replicas int
+	// Strategy is the rollout strategy (default rolling).
+	Strategy workload.Strategy
 	// Settings become the application's ConfigMap data.
 	Settings map[string]string
+}
+
+// AWSParams are the parameters of the aws target.
+type AWSParams struct {
+	// CIDR is the VPC block (default "10.0.0.0/16").
+	CIDR string
+	// AZCount is the number of availability zones (default 2; 3 in staging and prod).
+	AZCount int
+	// NAT is none, single or per-az (default single; per-az in prod; none when ephemeral).
+	NAT string
+	// NodeGroups of the EKS cluster (default one group sized by kind).
+	NodeGroups []cluster.NodeGroup
+	// PublicAccessCIDRs opens the EKS endpoint to these networks (default: private only).
+	PublicAccessCIDRs []string
+	// KubernetesVersion of the EKS cluster (default "1.33").
+	KubernetesVersion string
 }
 
 // Environment is one environment's typed parameters.
@@ -56,24 +93,32 @@ type Environment struct {
 	Name string
 	// Kind selects defaults and guards (dev, qa, staging, prod, ephemeral).
 	Kind Kind
-	// Kubeconfig is the path of the kubeconfig of the target cluster.
+	// Target is kubernetes (default) or aws.
+	Target Target
+	// Kubeconfig is the path of the target cluster's kubeconfig (kubernetes target).
 	Kubeconfig string
 	// Namespace is the environment's namespace (default "slipway-<name>").
 	Namespace string
 	// App is the application to run.
 	App App
+	// AWS holds the aws target's parameters.
+	AWS AWSParams
+	// Tags are added to every AWS resource and as labels to the namespace.
+	Tags map[string]string
 }
 
 var (
 	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	imageRef = regexp.MustCompile(`^[a-z0-9]+([._/:-][a-z0-9]+)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
 	keyRE    = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 )
 
-// WithDefaults returns e with unset fields filled in.
+// WithDefaults returns e with unset fields filled in from its kind.
 func (e Environment) WithDefaults() Environment {
 	if e.Kind == "" {
 		e.Kind = Dev
+	}
+	if e.Target == "" {
+		e.Target = Kubernetes
 	}
 	if e.Namespace == "" && e.Name != "" {
 		e.Namespace = "slipway-" + e.Name
@@ -84,12 +129,40 @@ func (e Environment) WithDefaults() Environment {
 	if e.App.Image == "" {
 		e.App.Image = "nginx:1.27"
 	}
+	if e.App.Strategy == "" {
+		e.App.Strategy = workload.Rolling
+	}
 	if e.App.Replicas == 0 {
-		e.App.Replicas = 1
-		if e.Kind == Staging || e.Kind == Prod {
-			e.App.Replicas = 2
+		e.App.Replicas = map[Kind]int{Staging: 2, Prod: 3}[e.Kind]
+		if e.App.Replicas == 0 {
+			e.App.Replicas = 1
 		}
 	}
+	if e.AWS.CIDR == "" {
+		e.AWS.CIDR = "10.0.0.0/16"
+	}
+	if e.AWS.AZCount == 0 {
+		e.AWS.AZCount = 2
+		if e.Kind == Staging || e.Kind == Prod {
+			e.AWS.AZCount = 3
+		}
+	}
+	if e.AWS.NAT == "" {
+		e.AWS.NAT = map[Kind]string{Prod: network.NATPerAZ, Ephemeral: network.NATNone}[e.Kind]
+		if e.AWS.NAT == "" {
+			e.AWS.NAT = network.NATSingle
+		}
+	}
+	if len(e.AWS.NodeGroups) == 0 {
+		g := cluster.NodeGroup{Name: "general", InstanceTypes: []string{"t3.large"}, MinSize: 1, DesiredSize: 2, MaxSize: 3}
+		if e.Kind == Prod {
+			g = cluster.NodeGroup{Name: "general", InstanceTypes: []string{"m6i.xlarge"}, MinSize: 3, DesiredSize: 3, MaxSize: 12}
+		}
+		e.AWS.NodeGroups = []cluster.NodeGroup{g}
+	}
+	tags := map[string]string{"slipway:environment": e.Name, "slipway:kind": string(e.Kind)}
+	maps.Copy(tags, e.Tags)
+	e.Tags = tags
 	return e
 }
 
@@ -110,56 +183,54 @@ func (e Environment) Validate() error {
 	if !e.Kind.Valid() {
 		bad("Kind", "%q is not a kind; use dev, qa, staging, prod or ephemeral", e.Kind)
 	}
-	if e.Kubeconfig == "" {
-		bad("Kubeconfig", "is empty; set the path of the target cluster's kubeconfig (e.g. from `slipway cluster up`)")
-	} else if fi, err := os.Stat(e.Kubeconfig); err != nil || fi.IsDir() {
-		bad("Kubeconfig", "%q is not a readable file; start a cluster (`slipway cluster up`) or pass its kubeconfig path", e.Kubeconfig)
+	switch e.Target {
+	case Kubernetes:
+		if e.Kubeconfig == "" {
+			bad("Kubeconfig", "is empty; set the path of the target cluster's kubeconfig (e.g. from `slipway cluster up`)")
+		} else if fi, err := os.Stat(e.Kubeconfig); err != nil || fi.IsDir() {
+			bad("Kubeconfig", "%q is not a readable file; start a cluster (`slipway cluster up`) or pass its kubeconfig path", e.Kubeconfig)
+		}
+	case AWS:
+		if e.Kind == Ephemeral && e.AWS.NAT == network.NATPerAZ {
+			bad("AWS.NAT", "per-az is not allowed in ephemeral environments (cost); use none or single")
+		}
+		if e.Kind == Prod && e.AWS.AZCount < 2 {
+			bad("AWS.AZCount", "%d is too few for prod; use at least 2 availability zones", e.AWS.AZCount)
+		}
+	default:
+		bad("Target", "%q is not a target; use kubernetes or aws", e.Target)
 	}
 	if len(e.Namespace) > 63 || !dnsLabel.MatchString(e.Namespace) {
 		bad("Namespace", "%q must be a lower-case DNS label of at most 63 characters", e.Namespace)
 	} else if e.Namespace == "default" || strings.HasPrefix(e.Namespace, "kube-") {
 		bad("Namespace", "%q is reserved; use a namespace of the environment's own such as \"slipway-%s\"", e.Namespace, e.Name)
 	}
-	if !dnsLabel.MatchString(e.App.Name) || len(e.App.Name) > 50 {
-		bad("App.Name", "%q must be a lower-case DNS label of at most 50 characters", e.App.Name)
-	}
-	if !imageRef.MatchString(e.App.Image) {
-		bad("App.Image", "%q is not an image reference; use e.g. \"nginx:1.27\"", e.App.Image)
-	} else if tag := imageTag(e.App.Image); tag == "" || tag == "latest" {
-		bad("App.Image", "%q has no pinned tag; use an explicit version such as \"nginx:1.27\" (not :latest)", e.App.Image)
-	}
-	if e.App.Replicas < 0 || e.App.Replicas > 100 {
+	if e.App.Replicas < 1 || e.App.Replicas > 100 {
 		bad("App.Replicas", "%d is out of range; use 1 to 100", e.App.Replicas)
 	}
 	if (e.Kind == Prod || e.Kind == Staging) && e.App.Replicas < 2 {
 		bad("App.Replicas", "%d is too few for a %s environment; use at least 2", e.App.Replicas, e.Kind)
 	}
-	keys := make([]string, 0, len(e.App.Settings))
-	for k := range e.App.Settings {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(e.App.Settings)) {
 		if len(k) > 253 || !keyRE.MatchString(k) {
 			bad("App.Settings", "key %q is not a valid ConfigMap key; use letters, digits, '-', '_' or '.'", k)
+		}
+	}
+	// The components check the rest with their own field names.
+	if err := e.workloadArgs(nil).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("stacks: Environment.App: %w", err))
+	}
+	if e.Target == AWS {
+		if err := e.networkArgs().Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("stacks: Environment.AWS: %w", err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func imageTag(image string) string {
-	if i := strings.Index(image, "@"); i >= 0 {
-		return "digest"
-	}
-	slash := strings.LastIndex(image, "/")
-	if i := strings.LastIndex(image, ":"); i > slash {
-		return image[i+1:]
-	}
-	return ""
-}
-
 // Program returns the environment's automation program: the one Slipway
-// program with this environment's parameters. It validates first.
+// program with this environment's parameters. It validates first, so bad
+// input never reaches the engine.
 func (e Environment) Program() (automation.Program, error) {
 	if err := e.Validate(); err != nil {
 		return automation.Program{}, err

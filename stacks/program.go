@@ -1,80 +1,142 @@
 package stacks
 
 import (
+	"context"
+
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
-	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/slipwayhq/slipway/components/baseline"
+	"github.com/slipwayhq/slipway/components/cluster"
+	"github.com/slipwayhq/slipway/components/network"
+	"github.com/slipwayhq/slipway/components/storage"
+	"github.com/slipwayhq/slipway/components/workload"
 )
+
+// forceApply makes Slipway's desired state win over out-of-band edits:
+// server-side apply would otherwise report a field conflict when drift is
+// repaired.
+const forceApply = "pulumi.com/patchForce"
+
+func (e Environment) networkArgs() network.Args {
+	return network.Args{CIDR: e.AWS.CIDR, AZCount: e.AWS.AZCount, NAT: e.AWS.NAT, Tags: e.Tags}
+}
+
+func (e Environment) workloadArgs(ns pulumi.StringInput) workload.Args {
+	if ns == nil {
+		ns = pulumi.String(e.Namespace)
+	}
+	return workload.Args{Namespace: ns, Name: e.App.Name, Image: e.App.Image, Replicas: e.App.Replicas,
+		Strategy: e.App.Strategy, Env: map[string]string{"SLIPWAY_ENVIRONMENT": e.Name}}
+}
 
 // run is the one Slipway program; e has been validated and defaulted.
 func (e Environment) run(ctx *pulumi.Context) error {
-	prov, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{
-		Kubeconfig:        pulumi.String(e.Kubeconfig),
-		DeleteUnreachable: pulumi.Bool(false),
-		// Edit ConfigMaps in place, so a drifted value is repaired by an
-		// update rather than a replacement of the ConfigMap and its users.
-		EnableConfigMapMutable: pulumi.Bool(true),
-	})
+	// Every Kubernetes object Slipway owns is force-applied (see forceApply).
+	if err := ctx.RegisterResourceTransform(func(_ context.Context, rta *pulumi.ResourceTransformArgs) *pulumi.ResourceTransformResult {
+		if !rta.Custom || len(rta.Type) < 11 || rta.Type[:11] != "kubernetes:" {
+			return nil
+		}
+		return &pulumi.ResourceTransformResult{Props: withAnnotation(rta.Props, forceApply, "true"), Opts: rta.Opts}
+	}); err != nil {
+		return err
+	}
+	var prov *kubernetes.Provider
+	switch e.Target {
+	case AWS:
+		net, err := network.New(ctx, "network", e.networkArgs())
+		if err != nil {
+			return err
+		}
+		eks, err := cluster.New(ctx, "cluster", cluster.Args{Name: "slipway-" + e.Name, Version: e.AWS.KubernetesVersion,
+			VpcID: net.VpcID, SubnetIDs: net.PrivateSubnetIDs, PublicAccessCIDRs: e.AWS.PublicAccessCIDRs,
+			NodeGroups: e.AWS.NodeGroups, Tags: e.Tags})
+		if err != nil {
+			return err
+		}
+		bucket, err := storage.NewBucket(ctx, "data", storage.BucketArgs{Production: e.Kind == Prod, Tags: e.Tags})
+		if err != nil {
+			return err
+		}
+		prov = eks.Provider
+		ctx.Export("vpcId", net.VpcID)
+		ctx.Export("clusterName", eks.ClusterName)
+		ctx.Export("kubeconfig", eks.Kubeconfig)
+		ctx.Export("bucket", bucket.BucketName)
+	default:
+		var err error
+		prov, err = kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{
+			Kubeconfig:        pulumi.String(e.Kubeconfig),
+			DeleteUnreachable: pulumi.Bool(false),
+			// Edit ConfigMaps in place, so a drifted value is repaired by an
+			// update rather than a replacement of the ConfigMap and its users.
+			EnableConfigMapMutable: pulumi.Bool(true),
+		})
+		if err != nil {
+			return err
+		}
+	}
+	k8s := pulumi.Providers(prov)
+	base, err := baseline.New(ctx, "baseline", baseline.Args{Namespace: e.Namespace,
+		Labels: map[string]string{"slipway.dev/environment": e.Name, "slipway.dev/kind": string(e.Kind)}}, k8s)
 	if err != nil {
 		return err
 	}
-	opts := []pulumi.ResourceOption{pulumi.Provider(prov)}
-	labels := pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(e.App.Name),
-		"app.kubernetes.io/managed-by": pulumi.String("slipway"), "slipway.dev/environment": pulumi.String(e.Name)}
-
-	// Slipway's desired state wins over out-of-band edits (server-side apply
-	// would otherwise report a field conflict when drift is repaired).
-	force := pulumi.StringMap{"pulumi.com/patchForce": pulumi.String("true")}
-	ns, err := corev1.NewNamespace(ctx, "namespace", &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(e.Namespace), Annotations: force, Labels: pulumi.StringMap{
-			"slipway.dev/environment": pulumi.String(e.Name), "slipway.dev/kind": pulumi.String(string(e.Kind))}},
-	}, opts...)
-	if err != nil {
-		return err
-	}
-	nsOpts := append(opts, pulumi.DependsOn([]pulumi.Resource{ns}))
 	data := pulumi.StringMap{}
 	for k, v := range e.App.Settings {
 		data[k] = pulumi.String(v)
 	}
 	cm, err := corev1.NewConfigMap(ctx, "config", &corev1.ConfigMapArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(e.App.Name + "-config"), Namespace: ns.Metadata.Name().Elem(), Labels: labels, Annotations: force},
-		Data:     data,
-	}, nsOpts...)
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(e.App.Name + "-config"), Namespace: base.Namespace,
+			Labels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(e.App.Name), "app.kubernetes.io/managed-by": pulumi.String("slipway")}},
+		Data: data,
+	}, pulumi.Provider(prov), pulumi.DependsOn([]pulumi.Resource{base}))
 	if err != nil {
 		return err
 	}
-	selector := pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(e.App.Name)}
-	dep, err := appsv1.NewDeployment(ctx, "app", &appsv1.DeploymentArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(e.App.Name), Namespace: ns.Metadata.Name().Elem(), Labels: labels, Annotations: force},
-		Spec: &appsv1.DeploymentSpecArgs{
-			Replicas: pulumi.Int(e.App.Replicas),
-			Selector: &metav1.LabelSelectorArgs{MatchLabels: selector},
-			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{Labels: labels},
-				Spec: &corev1.PodSpecArgs{
-					Containers: corev1.ContainerArray{&corev1.ContainerArgs{
-						Name:  pulumi.String(e.App.Name),
-						Image: pulumi.String(e.App.Image),
-						EnvFrom: corev1.EnvFromSourceArray{&corev1.EnvFromSourceArgs{
-							ConfigMapRef: &corev1.ConfigMapEnvSourceArgs{Name: cm.Metadata.Name()}}},
-						Resources: &corev1.ResourceRequirementsArgs{
-							Requests: pulumi.StringMap{"cpu": pulumi.String("50m"), "memory": pulumi.String("64Mi")},
-							Limits:   pulumi.StringMap{"cpu": pulumi.String("250m"), "memory": pulumi.String("128Mi")},
-						},
-					}},
-				},
-			},
-		},
-	}, nsOpts...)
+	wa := e.workloadArgs(base.Namespace)
+	wa.EnvFromConfigMap = cm.Metadata.Name().Elem()
+	app, err := workload.New(ctx, "app", wa, k8s, pulumi.DependsOn([]pulumi.Resource{base}))
 	if err != nil {
 		return err
 	}
-	ctx.Export("namespace", ns.Metadata.Name())
+	ctx.Export("namespace", base.Namespace)
 	ctx.Export("configMap", cm.Metadata.Name())
-	ctx.Export("deployment", dep.Metadata.Name())
-	ctx.Export("readyReplicas", dep.Status.ReadyReplicas())
+	ctx.Export("service", app.Service)
+	ctx.Export("deployment", app.ActiveSlot)
 	return nil
+}
+
+// withAnnotation returns props with metadata.annotations[key] = value, or
+// props unchanged when its metadata is not a plain object.
+func withAnnotation(props pulumi.Map, key, value string) pulumi.Map {
+	meta, ok := props["metadata"].(pulumi.Map)
+	if props["metadata"] != nil && !ok {
+		return props
+	}
+	ann, ok := meta["annotations"].(pulumi.Map)
+	if meta["annotations"] != nil && !ok {
+		return props
+	}
+	newAnn := pulumi.Map{key: pulumi.String(value)}
+	for k, v := range ann {
+		if k != key {
+			newAnn[k] = v
+		}
+	}
+	newMeta := pulumi.Map{"annotations": newAnn}
+	for k, v := range meta {
+		if k != "annotations" {
+			newMeta[k] = v
+		}
+	}
+	out := pulumi.Map{"metadata": newMeta}
+	for k, v := range props {
+		if k != "metadata" {
+			out[k] = v
+		}
+	}
+	return out
 }
