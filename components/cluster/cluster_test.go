@@ -131,8 +131,10 @@ func TestCluster_ValidationErrorsNameTheField(t *testing.T) {
 		"too big":       {mod(func(a *Args) { a.NodeGroups = []NodeGroup{{Name: "g", MinSize: 1, DesiredSize: 1, MaxSize: 5000}} }), "Args.NodeGroups[0].MaxSize 5000"},
 		"instance":      {mod(func(a *Args) { a.NodeGroups = []NodeGroup{{Name: "g", InstanceTypes: []string{"huge"}}} }), "Args.NodeGroups[0].InstanceTypes[0] \"huge\""},
 		"dup group":     {mod(func(a *Args) { a.NodeGroups = []NodeGroup{{Name: "g"}, {Name: "g"}} }), "Args.NodeGroups[1].Name \"g\" must be unique"},
-		"taint":         {mod(func(a *Args) { a.NodeGroups = []NodeGroup{{Name: "g", Taints: []Taint{{Key: "k", Effect: "NoSchedule"}}}} }), "Args.NodeGroups[0].Taints[0]"},
-		"disk":          {mod(func(a *Args) { a.NodeGroups = []NodeGroup{{Name: "g", DiskSizeGiB: 5}} }), "Args.NodeGroups[0].DiskSizeGiB 5"},
+		"taint": {mod(func(a *Args) {
+			a.NodeGroups = []NodeGroup{{Name: "g", Taints: []Taint{{Key: "k", Effect: "NoSchedule"}}}}
+		}), "Args.NodeGroups[0].Taints[0]"},
+		"disk": {mod(func(a *Args) { a.NodeGroups = []NodeGroup{{Name: "g", DiskSizeGiB: 5}} }), "Args.NodeGroups[0].DiskSizeGiB 5"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
