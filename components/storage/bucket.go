@@ -26,6 +26,10 @@ import (
 // BucketType is the Pulumi type token of the bucket component.
 const BucketType = "slipway:storage:Bucket"
 
+// LogBucketTag is set to "access-logs" on buckets that receive server access
+// logs (which S3 can deliver only to SSE-S3 buckets); policies recognise it.
+const LogBucketTag = "slipway:purpose"
+
 // LifecycleRule moves or expires objects under a prefix.
 type LifecycleRule struct {
 	// ID names the rule (required, unique).
@@ -209,8 +213,10 @@ func NewBucket(ctx *pulumi.Context, name string, args BucketArgs, opts ...pulumi
 	if !args.DisableAccessLogging {
 		target := args.LogBucket
 		if target == nil {
+			logTags := tagMap(name+"-logs", args.Tags)
+			logTags[LogBucketTag] = pulumi.String("access-logs")
 			logs, err := s3.NewBucketV2(ctx, name+"-logs", &s3.BucketV2Args{BucketPrefix: pulumi.String(prefix(name + "-logs")),
-				Tags: tagMap(name+"-logs", args.Tags)}, keep...)
+				Tags: logTags}, keep...)
 			if err != nil {
 				return nil, err
 			}

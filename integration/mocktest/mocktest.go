@@ -12,6 +12,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/slipwayhq/slipway/policypacks"
 )
 
 // Resource is one registered resource.
@@ -26,6 +28,8 @@ type Resource struct {
 	Inputs map[string]any
 	// Protect and RetainOnDelete are the resource options of the same names.
 	Protect, RetainOnDelete bool
+	// PropertyDependencies maps an input to the URNs its value came from.
+	PropertyDependencies map[string][]string
 }
 
 // Graph is what a program registered, in registration order.
@@ -55,6 +59,16 @@ func (g *Graph) Named(typ, name string) (Resource, bool) {
 		}
 	}
 	return Resource{}, false
+}
+
+// PolicyResources converts the graph for in-process policy evaluation.
+func (g *Graph) PolicyResources() []policypacks.Resource {
+	out := make([]policypacks.Resource, 0, len(g.Resources))
+	for _, r := range g.Resources {
+		out = append(out, policypacks.Resource{URN: r.URN, Type: r.Type, Name: r.Name, Parent: r.Parent,
+			Props: policypacks.FromPlain(r.Inputs), PropertyDependencies: r.PropertyDependencies})
+	}
+	return out
 }
 
 // Types returns the distinct type tokens, sorted.
@@ -89,6 +103,12 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.Parent = rpc.GetParent()
 		r.Protect = rpc.GetProtect()
 		r.RetainOnDelete = rpc.GetRetainOnDelete()
+		for k, deps := range rpc.GetPropertyDependencies() {
+			if r.PropertyDependencies == nil {
+				r.PropertyDependencies = map[string][]string{}
+			}
+			r.PropertyDependencies[k] = deps.GetUrns()
+		}
 	}
 	r.URN = urnOf(r.Parent, args.TypeToken, args.Name)
 	m.mu.Lock()
