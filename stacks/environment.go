@@ -155,8 +155,11 @@ func (e Environment) WithDefaults() Environment {
 	}
 	if len(e.AWS.NodeGroups) == 0 {
 		g := cluster.NodeGroup{Name: "general", InstanceTypes: []string{"t3.large"}, MinSize: 1, DesiredSize: 2, MaxSize: 3}
-		if e.Kind == Prod {
+		switch e.Kind {
+		case Prod:
 			g = cluster.NodeGroup{Name: "general", InstanceTypes: []string{"m6i.xlarge"}, MinSize: 3, DesiredSize: 3, MaxSize: 12}
+		case Ephemeral:
+			g = cluster.NodeGroup{Name: "general", InstanceTypes: []string{"t3.large"}, MinSize: 1, DesiredSize: 1, MaxSize: 2}
 		}
 		e.AWS.NodeGroups = []cluster.NodeGroup{g}
 	}
