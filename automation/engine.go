@@ -35,6 +35,7 @@ type Engine struct {
 	env        map[string]string
 	cmd        auto.PulumiCommand
 	log        *slog.Logger
+	analyzer   string
 }
 
 type engineConfig struct {
@@ -43,6 +44,7 @@ type engineConfig struct {
 	env                               map[string]string
 	resolver                          *toolchain.Resolver
 	log                               *slog.Logger
+	analyzer                          string
 }
 
 // EngineOption configures New.
@@ -130,12 +132,17 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	if _, err := c.resolver.KubernetesProvider(ctx, c.pulumiHome); err != nil {
 		return nil, err
 	}
+	if c.analyzer == "" {
+		if c.analyzer, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("automation: finding the analyzer binary: %w", err)
+		}
+	}
 	cmd, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: root, Version: semver.MustParse(toolchain.PulumiVersion)})
 	if err != nil {
 		return nil, fmt.Errorf("automation: pulumi CLI in %s: %w", root, err)
 	}
 	return &Engine{dir: dir, backend: c.backend, pulumiHome: c.pulumiHome, secrets: c.secrets,
-		passphrase: *c.passphrase, env: c.env, cmd: cmd, log: c.log}, nil
+		passphrase: *c.passphrase, env: c.env, cmd: cmd, log: c.log, analyzer: c.analyzer}, nil
 }
 
 var backendScheme = regexp.MustCompile(`^(file|s3|gs|azblob|https?)://`)

@@ -2,6 +2,7 @@ package automation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -15,6 +16,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+
+	"github.com/slipwayhq/slipway/policypacks"
 )
 
 // Stack is one environment's stack, ready for engine operations.
@@ -55,6 +58,8 @@ type Result struct {
 	Summary map[string]int `json:"summary"`
 	// Resources lists per-resource steps in engine order.
 	Resources []ResourceChange `json:"resources"`
+	// Policy lists the policy violations the engine reported.
+	Policy []PolicyFinding `json:"policy,omitempty"`
 	// Outputs are the stack outputs; secret values are replaced by "[secret]".
 	Outputs  map[string]any `json:"outputs,omitempty"`
 	Duration time.Duration  `json:"duration"`
@@ -89,6 +94,7 @@ type collector struct {
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	res  []ResourceChange
+	pol  []PolicyFinding
 	seen map[string]int
 	on   func(events.EngineEvent)
 }
@@ -101,6 +107,12 @@ func newCollector(on func(events.EngineEvent)) *collector {
 		for ev := range c.ch {
 			if c.on != nil {
 				c.on(ev)
+			}
+			if f, ok := policyFinding(ev); ok {
+				c.mu.Lock()
+				c.pol = append(c.pol, f)
+				c.mu.Unlock()
+				continue
 			}
 			var md *apitype.StepEventMetadata
 			switch {
@@ -175,6 +187,14 @@ type opConfig struct {
 	message         string
 	parallel        int
 	remove          bool
+	policyDirs      []string
+}
+
+// Policies runs the policy pack directories (see Engine.PolicyDir and
+// policypacks.WriteDir) inside the engine. Preview fails with a PolicyError on mandatory violations; Up
+// first previews with the packs and applies nothing when that is blocked.
+func Policies(dirs ...string) Option {
+	return func(c *opConfig) { c.policyDirs = append(c.policyDirs, dirs...) }
 }
 
 // ExpectNoChanges makes the operation fail when it finds any change.
@@ -200,9 +220,26 @@ func apply(opts []Option) opConfig {
 	return c
 }
 
-func (s *Stack) result(op string, start time.Time, summary map[string]int, res []ResourceChange) *Result {
+func (s *Stack) result(op string, start time.Time, summary map[string]int, col *collector) *Result {
+	res := col.wait()
 	return &Result{Operation: op, Project: s.project, Stack: s.name, Summary: summary, Resources: res,
-		Duration: time.Since(start)}
+		Policy: col.pol, Duration: time.Since(start)}
+}
+
+func entries(dirs []string) []string {
+	out := make([]string, len(dirs))
+	for i, d := range dirs {
+		out[i] = policypacks.Entry(d)
+	}
+	return out
+}
+
+// policyErr turns an engine failure with mandatory policy findings into a PolicyError.
+func policyErr(op string, res *Result, err error) error {
+	if b := blocking(res.Policy); err != nil && len(b) > 0 {
+		return &PolicyError{Op: op, Violations: b}
+	}
+	return err
 }
 
 func summaryOf(m map[apitype.OpType]int) map[string]int {
@@ -251,16 +288,32 @@ func (s *Stack) Preview(ctx context.Context, opts ...Option) (*Result, error) {
 	if c.parallel > 0 {
 		po = append(po, optpreview.Parallel(c.parallel))
 	}
+	if len(c.policyDirs) > 0 {
+		po = append(po, optpreview.PolicyPacks(entries(c.policyDirs)...))
+	}
 	r, err := s.stack.Preview(ctx, po...)
-	res := s.result("preview", start, summaryOf(r.ChangeSummary), col.wait())
-	s.log.Info("preview", "changes", res.Changes(), "duration", res.Duration, "error", err)
-	return res, s.wrap("preview", err)
+	res := s.result("preview", start, summaryOf(r.ChangeSummary), col)
+	s.log.Info("preview", "changes", res.Changes(), "violations", len(res.Policy), "duration", res.Duration, "error", err)
+	return res, s.wrap("preview", policyErr("preview", res, err))
 }
 
 // Up applies the program.
 func (s *Stack) Up(ctx context.Context, opts ...Option) (*Result, error) {
 	c := apply(opts)
 	start := time.Now()
+	if len(c.policyDirs) > 0 {
+		// The gate: nothing is applied when the preview is blocked by policy.
+		pre, err := s.Preview(ctx, Policies(c.policyDirs...), OnEvent(c.onEvent))
+		var pe *PolicyError
+		if errors.As(err, &pe) {
+			pre.Operation = "up"
+			pe.Op = "up (gated by its preview; nothing was applied)"
+			return pre, s.wrap("up", pe)
+		}
+		if err != nil {
+			return pre, err
+		}
+	}
 	col := newCollector(c.onEvent)
 	uo := []optup.Option{optup.EventStreams(col.ch)}
 	if c.expectNoChanges {
@@ -272,11 +325,14 @@ func (s *Stack) Up(ctx context.Context, opts ...Option) (*Result, error) {
 	if c.parallel > 0 {
 		uo = append(uo, optup.Parallel(c.parallel))
 	}
+	if len(c.policyDirs) > 0 {
+		uo = append(uo, optup.PolicyPacks(entries(c.policyDirs)...))
+	}
 	r, err := s.stack.Up(ctx, uo...)
-	res := s.result("up", start, summaryPtr(r.Summary.ResourceChanges), col.wait())
+	res := s.result("up", start, summaryPtr(r.Summary.ResourceChanges), col)
 	res.Outputs = outputsOf(r.Outputs)
-	s.log.Info("up", "changes", res.Changes(), "duration", res.Duration, "error", err)
-	return res, s.wrap("up", err)
+	s.log.Info("up", "changes", res.Changes(), "violations", len(res.Policy), "duration", res.Duration, "error", err)
+	return res, s.wrap("up", policyErr("up", res, err))
 }
 
 // Refresh reads the live state of every resource into the stack state.
@@ -292,7 +348,7 @@ func (s *Stack) Refresh(ctx context.Context, opts ...Option) (*Result, error) {
 		ro = append(ro, optrefresh.Message(c.message))
 	}
 	r, err := s.stack.Refresh(ctx, ro...)
-	res := s.result("refresh", start, summaryPtr(r.Summary.ResourceChanges), col.wait())
+	res := s.result("refresh", start, summaryPtr(r.Summary.ResourceChanges), col)
 	s.log.Info("refresh", "changes", res.Changes(), "duration", res.Duration, "error", err)
 	return res, s.wrap("refresh", err)
 }
@@ -307,7 +363,7 @@ func (s *Stack) Destroy(ctx context.Context, opts ...Option) (*Result, error) {
 		do = append(do, optdestroy.Message(c.message))
 	}
 	r, err := s.stack.Destroy(ctx, do...)
-	res := s.result("destroy", start, summaryPtr(r.Summary.ResourceChanges), col.wait())
+	res := s.result("destroy", start, summaryPtr(r.Summary.ResourceChanges), col)
 	s.log.Info("destroy", "changes", res.Changes(), "duration", res.Duration, "error", err)
 	if err == nil && c.remove {
 		err = s.stack.Workspace().RemoveStack(ctx, s.name)

@@ -15,12 +15,15 @@ import (
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/integration/localk8s"
+	"github.com/slipwayhq/slipway/policypacks/all"
 	"github.com/slipwayhq/slipway/stacks"
 )
 
 var cluster *localk8s.Cluster
 
 func TestMain(m *testing.M) {
+	// The engine starts this test binary as its policy analyzer plugin.
+	all.ServeIfAnalyzer()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	c, err := localk8s.StartCluster(ctx)
 	cancel()

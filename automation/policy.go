@@ -1,0 +1,88 @@
+package automation
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+
+	"github.com/slipwayhq/slipway/policypacks"
+)
+
+// WithAnalyzer sets the binary that serves Slipway policy packs to the engine
+// (it must call policypacks/all.ServeIfAnalyzer first thing in main or
+// TestMain). The default is the running executable.
+func WithAnalyzer(path string) EngineOption { return func(c *engineConfig) { c.analyzer = path } }
+
+// Analyzer returns the analyzer binary the engine uses for policy packs.
+func (e *Engine) Analyzer() string { return e.analyzer }
+
+// PolicyDir writes a policy pack directory under the engine's directory for
+// the given settings and packs, linked to the engine's analyzer, and returns
+// it for Policies.
+func (e *Engine) PolicyDir(name string, s policypacks.Settings, packs ...*policypacks.Pack) (string, error) {
+	dir := filepath.Join(e.dir, "policy", name)
+	return dir, policypacks.WriteDir(dir, e.analyzer, s, packs...)
+}
+
+// PolicyFinding is a policy violation the engine reported.
+type PolicyFinding struct {
+	Policy      string `json:"policy"`
+	Pack        string `json:"pack"`
+	URN         string `json:"urn"`
+	Message     string `json:"message"`
+	Enforcement string `json:"enforcement"`
+}
+
+// Blocking reports whether the finding stops a deployment.
+func (f PolicyFinding) Blocking() bool {
+	return f.Enforcement == "mandatory" || f.Enforcement == "remediate"
+}
+
+func policyFinding(ev events.EngineEvent) (PolicyFinding, bool) {
+	if ev.PolicyEvent == nil {
+		return PolicyFinding{}, false
+	}
+	p := ev.PolicyEvent
+	return PolicyFinding{Policy: p.PolicyName, Pack: p.PolicyPackName, URN: p.ResourceURN,
+		Message: strings.TrimSpace(p.Message), Enforcement: p.EnforcementLevel}, true
+}
+
+// PolicyError is returned when mandatory policy violations stop an operation.
+type PolicyError struct {
+	Op         string
+	Violations []PolicyFinding
+}
+
+func (e *PolicyError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "automation: %s blocked by %d mandatory policy violation(s):", e.Op, len(e.Violations))
+	for _, v := range e.Violations {
+		fmt.Fprintf(&b, "\n  %s: %s (%s)", v.Policy, firstLine(v.Message), v.URN)
+	}
+	return b.String()
+}
+
+func firstLine(s string) string {
+	lines := strings.Split(s, "\n")
+	return lines[len(lines)-1]
+}
+
+// IsPolicyBlocked reports whether err is (or wraps) a PolicyError.
+func IsPolicyBlocked(err error) bool {
+	var pe *PolicyError
+	return errors.As(err, &pe)
+}
+
+// blocking returns the mandatory findings of a result.
+func blocking(fs []PolicyFinding) []PolicyFinding {
+	var out []PolicyFinding
+	for _, f := range fs {
+		if f.Blocking() {
+			out = append(out, f)
+		}
+	}
+	return out
+}

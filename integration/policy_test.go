@@ -1,0 +1,130 @@
+package integration
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	kmeta "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/integration/mocktest"
+	"github.com/slipwayhq/slipway/policypacks"
+	k8spack "github.com/slipwayhq/slipway/policypacks/kubernetes"
+)
+
+// badProgram deploys a privileged, unpinned, unbounded workload into its own namespace.
+func badProgram(kubeconfig, ns string) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error {
+		var opts []pulumi.ResourceOption
+		if kubeconfig != "" {
+			prov, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{Kubeconfig: pulumi.String(kubeconfig)})
+			if err != nil {
+				return err
+			}
+			opts = append(opts, pulumi.Provider(prov))
+		}
+		n, err := corev1.NewNamespace(ctx, "ns", &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(ns)}}, opts...)
+		if err != nil {
+			return err
+		}
+		labels := pulumi.StringMap{"app": pulumi.String("bad")}
+		_, err = appsv1.NewDeployment(ctx, "bad", &appsv1.DeploymentArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("bad"), Namespace: n.Metadata.Name().Elem()},
+			Spec: &appsv1.DeploymentSpecArgs{
+				Selector: &metav1.LabelSelectorArgs{MatchLabels: labels},
+				Template: &corev1.PodTemplateSpecArgs{
+					Metadata: &metav1.ObjectMetaArgs{Labels: labels},
+					Spec: &corev1.PodSpecArgs{Containers: corev1.ContainerArray{&corev1.ContainerArgs{
+						Name: pulumi.String("app"), Image: pulumi.String("nginx:latest"),
+						SecurityContext: &corev1.SecurityContextArgs{Privileged: pulumi.Bool(true)},
+					}}},
+				},
+			},
+		}, opts...)
+		return err
+	}
+}
+
+type finding struct{ policy, resource string }
+
+func urnName(urn string) string { return urn[strings.LastIndex(urn, "::")+2:] }
+
+func TestPolicy_InEngineBlocksMandatoryAndMatchesInProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	e := newEngine(t)
+	k := cluster.Client
+	const ns = "policy-bad"
+	st, err := e.Stack(ctx, automation.Program{Project: "policy", Stack: "bad", Run: badProgram(cluster.Kubeconfig, ns)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = st.Destroy(context.Background(), automation.RemoveStack()) })
+
+	settings := policypacks.Settings{Environment: "prod"}
+	prod, err := e.PolicyDir("prod", settings, k8spack.Pack())
+	require.NoError(t, err)
+
+	// Mandatory (prod): preview and up are blocked and nothing is created.
+	pre, err := st.Preview(ctx, automation.Policies(prod))
+	require.Error(t, err)
+	assert.True(t, automation.IsPolicyBlocked(err), "%v", err)
+	engine := map[finding]bool{}
+	for _, f := range pre.Policy {
+		if f.Policy != policypacks.UnverifiedPolicy {
+			engine[finding{f.Policy, urnName(f.URN)}] = true
+		}
+	}
+	assert.True(t, engine[finding{"no-privileged", "bad"}], "%v", pre.Policy)
+	assert.True(t, engine[finding{"image-pinned", "bad"}], "%v", pre.Policy)
+
+	up, err := st.Up(ctx, automation.Policies(prod))
+	require.Error(t, err)
+	assert.True(t, automation.IsPolicyBlocked(err))
+	assert.Contains(t, err.Error(), "nothing was applied")
+	assert.NotEmpty(t, up.Policy)
+	_, err = k.CoreV1().Namespaces().Get(ctx, ns, kmeta.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "a blocked up creates nothing: %v", err)
+
+	// The same policy code, in-process over the program's mocked graph, finds the same violations.
+	g, err := mocktest.Run(badProgram("", ns), nil)
+	require.NoError(t, err)
+	rep := policypacks.Evaluate(g.PolicyResources(), settings, k8spack.Pack())
+	inProcess := map[finding]bool{}
+	for _, r := range rep.Violations() {
+		inProcess[finding{r.Policy, urnName(r.URN)}] = true
+	}
+	assert.Equal(t, keys(inProcess), keys(engine), "engine and in-process evaluation agree")
+
+	// Advisory (dev): the up proceeds and reports the violations.
+	dev, err := e.PolicyDir("dev", policypacks.Settings{Environment: "dev"}, k8spack.Pack())
+	require.NoError(t, err)
+	up, err = st.Up(ctx, automation.Policies(dev))
+	require.NoError(t, err)
+	var advisory []string
+	for _, f := range up.Policy {
+		assert.False(t, f.Blocking(), "dev makes everything advisory: %+v", f)
+		advisory = append(advisory, f.Policy)
+	}
+	assert.Contains(t, advisory, "no-privileged")
+	_, err = k.CoreV1().Namespaces().Get(ctx, ns, kmeta.GetOptions{})
+	assert.NoError(t, err, "advisory violations do not block")
+}
+
+func keys(m map[finding]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k.policy+" "+k.resource)
+	}
+	slices.Sort(out)
+	return out
+}
