@@ -6,11 +6,18 @@ import (
 	"path/filepath"
 	"time"
 
+	k8s "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	pmeta "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/integration/localk8s"
+	"github.com/slipwayhq/slipway/policypacks"
+	"github.com/slipwayhq/slipway/policypacks/kubernetes"
 	"github.com/slipwayhq/slipway/stacks"
 )
 
@@ -34,6 +41,7 @@ func newDemoCmd(g *globals) *cobra.Command {
 			defer func() {
 				step("stopping the local cluster")
 				_ = c.Stop()
+				fmt.Printf("\ndemo finished in %s\n", time.Since(start).Round(time.Second))
 			}()
 			e, err := automation.New(ctx, automation.WithDir(filepath.Join(g.dir, "demo")), automation.WithResolver(r))
 			if err != nil {
@@ -103,10 +111,54 @@ func newDemoCmd(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Printf("  live GREETING is %q again\n", cm.Data["GREETING"])
-			defer func() { fmt.Printf("\ndemo finished in %s\n", time.Since(start).Round(time.Second)) }()
+
+			step("policy: the Kubernetes pack, enforced as in prod, blocks an unsafe workload before anything is applied")
+			dir, err := e.PolicyDir("prod", policypacks.Settings{Environment: "prod"}, kubernetes.Pack())
+			if err != nil {
+				return err
+			}
+			unsafe, err := e.Stack(ctx, automation.Program{Project: "slipway-demo", Stack: "unsafe", Run: unsafeProgram(c.Kubeconfig)})
+			if err != nil {
+				return err
+			}
+			res, err = unsafe.Up(ctx, automation.Policies(dir))
+			if !automation.IsPolicyBlocked(err) {
+				return fmt.Errorf("the unsafe workload was not blocked: %v", err)
+			}
+			g.printResult(res)
+			if _, err := c.Client.CoreV1().Namespaces().Get(ctx, "demo-unsafe", metav1.GetOptions{}); err == nil {
+				return fmt.Errorf("namespace demo-unsafe exists although the up was blocked")
+			}
+			fmt.Println("  blocked: namespace demo-unsafe was never created")
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the dev environment (the cluster still stops)")
 	return cmd
+}
+
+// unsafeProgram deploys a privileged container with an unpinned image.
+func unsafeProgram(kubeconfig string) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error {
+		prov, err := k8s.NewProvider(ctx, "k8s", &k8s.ProviderArgs{Kubeconfig: pulumi.String(kubeconfig)})
+		if err != nil {
+			return err
+		}
+		ns, err := corev1.NewNamespace(ctx, "ns", &corev1.NamespaceArgs{Metadata: &pmeta.ObjectMetaArgs{Name: pulumi.String("demo-unsafe")}},
+			pulumi.Provider(prov))
+		if err != nil {
+			return err
+		}
+		labels := pulumi.StringMap{"app": pulumi.String("unsafe")}
+		_, err = appsv1.NewDeployment(ctx, "unsafe", &appsv1.DeploymentArgs{
+			Metadata: &pmeta.ObjectMetaArgs{Namespace: ns.Metadata.Name().Elem()},
+			Spec: &appsv1.DeploymentSpecArgs{
+				Selector: &pmeta.LabelSelectorArgs{MatchLabels: labels},
+				Template: &corev1.PodTemplateSpecArgs{Metadata: &pmeta.ObjectMetaArgs{Labels: labels}, Spec: &corev1.PodSpecArgs{
+					Containers: corev1.ContainerArray{&corev1.ContainerArgs{Name: pulumi.String("app"), Image: pulumi.String("nginx:latest"),
+						SecurityContext: &corev1.SecurityContextArgs{Privileged: pulumi.Bool(true)}}}}},
+			},
+		}, pulumi.Provider(prov))
+		return err
+	}
 }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/slipwayhq/slipway/policypacks/all"
 )
 
 // exitError carries a process exit code through cobra.
@@ -36,6 +38,8 @@ type globals struct {
 }
 
 func main() {
+	// The engine runs this binary as its policy analyzer plugin (see policypacks).
+	all.ServeIfAnalyzer()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	code := run(ctx, os.Args[1:])

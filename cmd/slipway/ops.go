@@ -14,6 +14,8 @@ import (
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/integration/localk8s"
+	"github.com/slipwayhq/slipway/policypacks"
+	"github.com/slipwayhq/slipway/policypacks/all"
 	"github.com/slipwayhq/slipway/stacks"
 )
 
@@ -79,6 +81,7 @@ func (g *globals) engine(ctx context.Context) (*automation.Engine, error) {
 func newOpCmd(g *globals, op string) *cobra.Command {
 	var f envFlags
 	var expectNoChanges, remove bool
+	var packs []string
 	short := map[string]string{
 		"preview": "Show the changes an up would make (exit 2 with --expect-no-changes and changes)",
 		"up":      "Create or update the environment",
@@ -107,6 +110,17 @@ func newOpCmd(g *globals, op string) *cobra.Command {
 				return err
 			}
 			opts := []automation.Option{automation.OnEvent(g.progress())}
+			if len(packs) > 0 {
+				ps, err := all.ByName(packs...)
+				if err != nil {
+					return err
+				}
+				dir, err := e.PolicyDir(env.Name, policypacks.Settings{Environment: string(env.WithDefaults().Kind)}, ps...)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, automation.Policies(dir))
+			}
 			if expectNoChanges {
 				opts = append(opts, automation.ExpectNoChanges())
 			}
@@ -137,6 +151,9 @@ func newOpCmd(g *globals, op string) *cobra.Command {
 	f.register(cmd)
 	if op == "preview" || op == "refresh" {
 		cmd.Flags().BoolVar(&expectNoChanges, "expect-no-changes", false, "exit 2 when there are changes")
+	}
+	if op == "preview" || op == "up" {
+		cmd.Flags().StringSliceVar(&packs, "policy", nil, "policy packs to enforce in the engine: aws, kubernetes, cost (advisory in dev/qa/ephemeral)")
 	}
 	if op == "destroy" {
 		cmd.Flags().BoolVar(&remove, "remove", false, "also remove the stack from the backend")
@@ -171,6 +188,16 @@ func (g *globals) printResult(res *automation.Result) {
 	}
 	sort.Strings(ops)
 	fmt.Printf("%s of %s: %s in %s\n", res.Operation, res.Stack, strings.Join(ops, " "), res.Duration.Round(1e6))
+	for _, f := range res.Policy {
+		fmt.Printf("  policy   %-9s %s: %s\n", f.Enforcement, f.Policy, firstLine(f.Message))
+	}
+	blocked := false
+	for _, f := range res.Policy {
+		blocked = blocked || f.Blocking()
+	}
+	if blocked && len(res.Changed()) > 0 {
+		fmt.Println("  blocked by policy; nothing was applied. The plan was:")
+	}
 	for _, c := range res.Changed() {
 		diff := ""
 		if len(c.Diffs) > 0 {
@@ -186,4 +213,11 @@ func (g *globals) printResult(res *automation.Result) {
 	for _, k := range keys {
 		fmt.Printf("  output %s = %v\n", k, res.Outputs[k])
 	}
+}
+
+// firstLine returns the last line of an engine policy message (the first is
+// the policy's description).
+func firstLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
