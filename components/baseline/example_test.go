@@ -18,7 +18,7 @@ func ExampleNew() {
 	for _, np := range g.OfType("kubernetes:networking.k8s.io/v1:NetworkPolicy") {
 		fmt.Println(np.Name)
 	}
-	// Output:
+	// Unordered output:
 	// payments-default-deny
 	// payments-allow-same-namespace
 	// payments-allow-dns-egress

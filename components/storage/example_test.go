@@ -19,7 +19,7 @@ func ExampleNewBucket() {
 		fmt.Println(b.Name, "protected:", b.Protect)
 	}
 	fmt.Println("KMS keys:", g.Count("aws:kms/key:Key"))
-	// Output:
+	// Unordered output:
 	// ledger protected: true
 	// ledger-logs protected: true
 	// KMS keys: 1

@@ -21,7 +21,7 @@ func ExampleNew_canary() {
 		c := spec["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)
 		fmt.Println(d.Name, spec["replicas"], c["image"])
 	}
-	// Output:
+	// Unordered output:
 	// api-stable 5 nginx:1.27
 	// api-canary 1 nginx:1.28
 }
