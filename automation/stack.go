@@ -47,6 +47,9 @@ type ResourceChange struct {
 	// Properties lists, for refreshes, each property whose live value differs
 	// from the recorded state: expected (state) versus actual (live).
 	Properties []PropertyChange `json:"properties,omitempty"`
+	// Duration is the time from the engine starting the step to its outputs
+	// (zero in previews).
+	Duration time.Duration `json:"duration,omitempty"`
 }
 
 // Result is the typed outcome of one operation.
@@ -97,10 +100,12 @@ type collector struct {
 	pol  []PolicyFinding
 	seen map[string]int
 	on   func(events.EngineEvent)
+	// started records when each step began, by URN.
+	started map[string]time.Time
 }
 
 func newCollector(on func(events.EngineEvent)) *collector {
-	c := &collector{ch: make(chan events.EngineEvent), seen: map[string]int{}, on: on}
+	c := &collector{ch: make(chan events.EngineEvent), seen: map[string]int{}, on: on, started: map[string]time.Time{}}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -115,25 +120,30 @@ func newCollector(on func(events.EngineEvent)) *collector {
 				continue
 			}
 			var md *apitype.StepEventMetadata
+			var took time.Duration
 			switch {
 			case ev.ResourcePreEvent != nil:
 				md = &ev.ResourcePreEvent.Metadata
+				c.started[md.URN] = time.Now()
 			case ev.ResOutputsEvent != nil:
 				md = &ev.ResOutputsEvent.Metadata
+				if t, ok := c.started[md.URN]; ok {
+					took = time.Since(t)
+				}
 			}
 			if md == nil || md.URN == "" {
 				continue
 			}
-			c.add(md)
+			c.add(md, took)
 		}
 	}()
 	return c
 }
 
-func (c *collector) add(md *apitype.StepEventMetadata) {
+func (c *collector) add(md *apitype.StepEventMetadata, took time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rc := ResourceChange{URN: md.URN, Type: md.Type, Op: string(md.Op), Diffs: md.Diffs}
+	rc := ResourceChange{URN: md.URN, Type: md.Type, Op: string(md.Op), Diffs: md.Diffs, Duration: took}
 	if len(md.DetailedDiff) > 0 {
 		rc.DetailedDiff = map[string]string{}
 		for k, d := range md.DetailedDiff {
@@ -165,6 +175,9 @@ func (c *collector) add(md *apitype.StepEventMetadata) {
 		// The outputs event repeats the pre event; keep the richer diff.
 		if len(rc.Diffs) > 0 || rc.DetailedDiff != nil || rc.Properties != nil {
 			c.res[i] = rc
+		}
+		if took > 0 {
+			c.res[i].Duration = took
 		}
 		return
 	}

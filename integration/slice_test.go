@@ -77,6 +77,9 @@ func TestSlice_PreviewUpDriftRefreshDestroy(t *testing.T) {
 	up, err := st.Up(ctx)
 	require.NoError(t, err)
 	t.Logf("up: %s %v", up.Duration, up.Summary)
+	for _, r := range up.Resources {
+		t.Logf("  %-8s %-60s %s", r.Op, r.Type, r.Duration)
+	}
 	assert.Equal(t, pre.Summary["create"], up.Summary["create"], "up creates what preview showed")
 	assert.Equal(t, "slipway-slice", up.Outputs["namespace"])
 	assert.Equal(t, "web", up.Outputs["deployment"])

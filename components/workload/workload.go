@@ -326,7 +326,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		deps[i] = d
 	}
 	svc, err := corev1.NewService(ctx, name, &corev1.ServiceArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(a.Name), Namespace: a.Namespace, Labels: pulumi.ToStringMap(appLabels)},
+		// The Deployments are awaited Ready before the Service (DependsOn), so
+		// waiting again for its endpoints adds only the provider's polling delay.
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(a.Name), Namespace: a.Namespace, Labels: pulumi.ToStringMap(appLabels),
+			Annotations: pulumi.StringMap{"pulumi.com/skipAwait": pulumi.String("true")}},
 		Spec: &corev1.ServiceSpecArgs{
 			Type:     pulumi.String("ClusterIP"),
 			Selector: pulumi.ToStringMap(selector),
