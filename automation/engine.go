@@ -195,6 +195,21 @@ func (p Program) Validate() error {
 	return errors.Join(errs...)
 }
 
+// workspaceOptions are the options of every workspace the engine opens.
+func (e *Engine) workspaceOptions(workDir string) []auto.LocalWorkspaceOption {
+	env := map[string]string{
+		"PULUMI_BACKEND_URL":                   e.backend,
+		"PULUMI_CONFIG_PASSPHRASE":             e.passphrase,
+		"PULUMI_SKIP_UPDATE_CHECK":             "true",
+		"PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+	}
+	for k, v := range e.env {
+		env[k] = v
+	}
+	return []auto.LocalWorkspaceOption{auto.WorkDir(workDir), auto.Pulumi(e.cmd), auto.PulumiHome(e.pulumiHome),
+		auto.EnvVars(env), auto.SecretsProvider(e.secrets)}
+}
+
 // Stack selects (creating when missing) the program's stack in its own
 // workspace and writes its configuration.
 func (e *Engine) Stack(ctx context.Context, p Program) (*Stack, error) {
@@ -205,18 +220,7 @@ func (e *Engine) Stack(ctx context.Context, p Program) (*Stack, error) {
 	if err := os.MkdirAll(wd, 0o755); err != nil {
 		return nil, err
 	}
-	env := map[string]string{
-		"PULUMI_BACKEND_URL":                   e.backend,
-		"PULUMI_CONFIG_PASSPHRASE":             e.passphrase,
-		"PULUMI_SKIP_UPDATE_CHECK":             "true",
-		"PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
-	}
-	for k, v := range e.env {
-		env[k] = v
-	}
-	s, err := auto.UpsertStackInlineSource(ctx, p.Stack, p.Project, p.Run,
-		auto.WorkDir(wd), auto.Pulumi(e.cmd), auto.PulumiHome(e.pulumiHome),
-		auto.EnvVars(env), auto.SecretsProvider(e.secrets))
+	s, err := auto.UpsertStackInlineSource(ctx, p.Stack, p.Project, p.Run, e.workspaceOptions(wd)...)
 	if err != nil {
 		return nil, fmt.Errorf("automation: stack %s/%s: %w", p.Project, p.Stack, err)
 	}

@@ -185,10 +185,19 @@ func (c *collector) add(md *apitype.StepEventMetadata, took time.Duration) {
 	c.res = append(c.res, rc)
 }
 
-// wait blocks until the engine has closed the stream and returns the steps.
+// wait blocks until the engine has closed the event stream and returns the
+// steps. When the CLI fails before it streams anything (a lock error, say)
+// the Automation API never closes the stream, so the wait is bounded.
 func (c *collector) wait() []ResourceChange {
-	c.wg.Wait()
-	return c.res
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.res)
 }
 
 // Option configures one operation.
@@ -235,8 +244,11 @@ func apply(opts []Option) opConfig {
 
 func (s *Stack) result(op string, start time.Time, summary map[string]int, col *collector) *Result {
 	res := col.wait()
+	col.mu.Lock()
+	pol := slices.Clone(col.pol)
+	col.mu.Unlock()
 	return &Result{Operation: op, Project: s.project, Stack: s.name, Summary: summary, Resources: res,
-		Policy: col.pol, Duration: time.Since(start)}
+		Policy: pol, Duration: time.Since(start)}
 }
 
 func entries(dirs []string) []string {

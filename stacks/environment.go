@@ -8,6 +8,8 @@
 package stacks
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -15,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/components/cluster"
@@ -69,6 +72,8 @@ type App struct {
 	Strategy workload.Strategy
 	// Settings become the application's ConfigMap data.
 	Settings map[string]string
+	// ReadyTimeout bounds the wait for the application to become Ready (default 5m).
+	ReadyTimeout time.Duration
 }
 
 // AWSParams are the parameters of the aws target.
@@ -105,6 +110,10 @@ type Environment struct {
 	AWS AWSParams
 	// Tags are added to every AWS resource and as labels to the namespace.
 	Tags map[string]string
+	// RenderDir, when set, renders the Kubernetes side to YAML files in this
+	// directory (for Argo CD or Flux) instead of applying it; no cluster is
+	// needed. Such a program runs as stack "<name>-render".
+	RenderDir string
 }
 
 var (
@@ -188,6 +197,9 @@ func (e Environment) Validate() error {
 	}
 	switch e.Target {
 	case Kubernetes:
+		if e.RenderDir != "" {
+			break
+		}
 		if e.Kubeconfig == "" {
 			bad("Kubeconfig", "is empty; set the path of the target cluster's kubeconfig (e.g. from `slipway cluster up`)")
 		} else if fi, err := os.Stat(e.Kubeconfig); err != nil || fi.IsDir() {
@@ -207,6 +219,9 @@ func (e Environment) Validate() error {
 		bad("Namespace", "%q must be a lower-case DNS label of at most 63 characters", e.Namespace)
 	} else if e.Namespace == "default" || strings.HasPrefix(e.Namespace, "kube-") {
 		bad("Namespace", "%q is reserved; use a namespace of the environment's own such as \"slipway-%s\"", e.Namespace, e.Name)
+	}
+	if e.App.ReadyTimeout < 0 {
+		bad("App.ReadyTimeout", "%s is negative; use e.g. 5m", e.App.ReadyTimeout)
 	}
 	if e.App.Replicas < 1 || e.App.Replicas > 100 {
 		bad("App.Replicas", "%d is out of range; use 1 to 100", e.App.Replicas)
@@ -239,5 +254,37 @@ func (e Environment) Program() (automation.Program, error) {
 		return automation.Program{}, err
 	}
 	e = e.WithDefaults()
-	return automation.Program{Project: Project, Stack: e.Name, Run: e.run}, nil
+	stack := e.Name
+	if e.RenderDir != "" {
+		stack += "-render"
+		if e.Target != Kubernetes {
+			return automation.Program{}, fmt.Errorf("stacks: Environment.RenderDir renders the kubernetes target only; Target is %q", e.Target)
+		}
+	}
+	return automation.Program{Project: Project, Stack: stack, Run: e.run}, nil
+}
+
+// Version encodes the environment's parameters; ProgramFromVersion turns it
+// back into the same program (for rollback and promotion records).
+func (e Environment) Version() string {
+	b, _ := json.Marshal(e)
+	return string(b)
+}
+
+// ProgramFromVersion rebuilds the program of an environment from its Version.
+func ProgramFromVersion(v string) (automation.Program, error) {
+	var e Environment
+	if err := json.Unmarshal([]byte(v), &e); err != nil {
+		return automation.Program{}, fmt.Errorf("stacks: version is not an encoded environment: %w", err)
+	}
+	return e.Program()
+}
+
+// Release returns the environment as a release with an optional smoke check.
+func (e Environment) Release(smoke func(context.Context, *automation.Result) error) (automation.Release, error) {
+	prog, err := e.Program()
+	if err != nil {
+		return automation.Release{}, err
+	}
+	return automation.Release{Version: e.Version(), Program: prog, Smoke: smoke}, nil
 }

@@ -29,7 +29,7 @@ func (e Environment) workloadArgs(ns pulumi.StringInput) workload.Args {
 		ns = pulumi.String(e.Namespace)
 	}
 	return workload.Args{Namespace: ns, Name: e.App.Name, Image: e.App.Image, Replicas: e.App.Replicas,
-		Strategy: e.App.Strategy, Env: map[string]string{"SLIPWAY_ENVIRONMENT": e.Name}}
+		Strategy: e.App.Strategy, Env: map[string]string{"SLIPWAY_ENVIRONMENT": e.Name}, ReadyTimeout: e.App.ReadyTimeout}
 }
 
 // run is the one Slipway program; e has been validated and defaulted.
@@ -67,13 +67,17 @@ func (e Environment) run(ctx *pulumi.Context) error {
 		ctx.Export("bucket", bucket.BucketName)
 	default:
 		var err error
-		prov, err = kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{
+		args := &kubernetes.ProviderArgs{
 			Kubeconfig:        pulumi.String(e.Kubeconfig),
 			DeleteUnreachable: pulumi.Bool(false),
 			// Edit ConfigMaps in place, so a drifted value is repaired by an
 			// update rather than a replacement of the ConfigMap and its users.
 			EnableConfigMapMutable: pulumi.Bool(true),
-		})
+		}
+		if e.RenderDir != "" {
+			args = &kubernetes.ProviderArgs{RenderYamlToDirectory: pulumi.String(e.RenderDir), EnableConfigMapMutable: pulumi.Bool(true)}
+		}
+		prov, err = kubernetes.NewProvider(ctx, "k8s", args)
 		if err != nil {
 			return err
 		}

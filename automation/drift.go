@@ -1,0 +1,85 @@
+package automation
+
+import (
+	"context"
+	"time"
+)
+
+// Drift is what a drift check found.
+type Drift struct {
+	Stack string `json:"stack"`
+	// Resources are the resources whose live state differs from the recorded
+	// state, with each changed property (expected = state, actual = live).
+	Resources []ResourceChange `json:"resources"`
+	// Remediated is set when the check re-applied the desired state.
+	Remediated *Result        `json:"remediated,omitempty"`
+	Checked    time.Time      `json:"checked"`
+	Duration   time.Duration  `json:"duration"`
+	Refresh    *Result        `json:"-"`
+	Summary    map[string]int `json:"summary"`
+}
+
+// Found reports whether any resource drifted.
+func (d *Drift) Found() bool { return len(d.Resources) > 0 }
+
+// DriftOption configures CheckDrift.
+type DriftOption func(*driftConfig)
+
+type driftConfig struct {
+	remediate bool
+	onEvent   Option
+}
+
+// Remediate makes CheckDrift re-apply the desired state when it finds drift
+// (an Up that refreshes first, so the engine corrects the live objects).
+func Remediate() DriftOption { return func(c *driftConfig) { c.remediate = true } }
+
+// CheckDrift refreshes the stack into the state, reports every resource
+// whose live properties differ from what the engine had recorded, and, with
+// Remediate, re-applies the program.
+func (s *Stack) CheckDrift(ctx context.Context, opts ...DriftOption) (*Drift, error) {
+	var c driftConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	start := time.Now()
+	ref, err := s.Refresh(ctx)
+	d := &Drift{Stack: s.name, Checked: start.UTC(), Refresh: ref}
+	if ref != nil {
+		d.Summary = ref.Summary
+		for _, r := range ref.Resources {
+			if r.Op == "update" || len(r.Properties) > 0 {
+				d.Resources = append(d.Resources, r)
+			}
+		}
+	}
+	if err != nil {
+		return d, err
+	}
+	if d.Found() && c.remediate {
+		up, err := s.Up(ctx)
+		d.Remediated = up
+		if err != nil {
+			return d, err
+		}
+	}
+	d.Duration = time.Since(start)
+	s.log.Info("drift", "drifted", len(d.Resources), "remediated", d.Remediated != nil, "duration", d.Duration)
+	return d, nil
+}
+
+// WatchDrift runs CheckDrift every interval until ctx ends, handing each
+// outcome to fn. A failing check is reported to fn and the loop goes on.
+func (s *Stack) WatchDrift(ctx context.Context, interval time.Duration, fn func(*Drift, error), opts ...DriftOption) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		d, err := s.CheckDrift(ctx, opts...)
+		fn(d, err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,159 @@
+package automation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Stack tags that mark an ephemeral environment in the backend.
+const (
+	TagEphemeral = "slipway:ephemeral"
+	TagExpires   = "slipway:expires-at"
+	TagKey       = "slipway:key"
+)
+
+// Ephemeral describes an ephemeral environment's lifetime.
+type Ephemeral struct {
+	Stack   string    `json:"stack"`
+	Key     string    `json:"key"`
+	Expires time.Time `json:"expires"`
+}
+
+// CreateEphemeral brings up prog as an ephemeral environment for key (for
+// example a pull-request number) that expires after ttl. The expiry is
+// recorded as stack tags in the backend, so any process can collect it.
+// Calling it again for a live environment updates it and extends the TTL.
+func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, ttl time.Duration, opts ...Option) (*Result, *Ephemeral, error) {
+	if key == "" {
+		return nil, nil, errors.New("automation: ephemeral key is empty; pass e.g. the pull-request number")
+	}
+	if ttl <= 0 {
+		return nil, nil, fmt.Errorf("automation: ephemeral TTL %s must be positive, e.g. 24h", ttl)
+	}
+	st, err := e.Stack(ctx, prog)
+	if err != nil {
+		return nil, nil, err
+	}
+	eph := &Ephemeral{Stack: prog.Stack, Key: key, Expires: time.Now().Add(ttl).UTC().Truncate(time.Second)}
+	// Tag before the update so a failed or interrupted create is still collected.
+	for k, v := range map[string]string{TagEphemeral: "true", TagKey: key, TagExpires: eph.Expires.Format(time.RFC3339)} {
+		if err := st.stack.SetTag(ctx, k, v); err != nil {
+			return nil, nil, fmt.Errorf("automation: tagging ephemeral stack %s: %w", prog.Stack, err)
+		}
+	}
+	res, err := st.Up(ctx, opts...)
+	return res, eph, err
+}
+
+// Ephemerals lists the ephemeral environments of project in the backend.
+func (e *Engine) Ephemerals(ctx context.Context, project string) ([]Ephemeral, error) {
+	ws, err := e.workspace(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	stacks, err := ws.ListStacks(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("automation: listing stacks of %s: %w", project, err)
+	}
+	var out []Ephemeral
+	for _, s := range stacks {
+		tags, err := ws.ListTags(ctx, s.Name)
+		if err != nil {
+			return nil, fmt.Errorf("automation: tags of %s: %w", s.Name, err)
+		}
+		if tags[TagEphemeral] != "true" {
+			continue
+		}
+		exp, err := time.Parse(time.RFC3339, tags[TagExpires])
+		if err != nil {
+			exp = time.Time{} // unreadable expiry: collect it
+		}
+		out = append(out, Ephemeral{Stack: s.Name, Key: tags[TagKey], Expires: exp})
+	}
+	return out, nil
+}
+
+// GCResult reports what GC did with one expired environment.
+type GCResult struct {
+	Ephemeral
+	Result *Result `json:"result,omitempty"`
+	Error  string  `json:"error,omitempty"`
+}
+
+// GC destroys and removes every ephemeral environment of project that
+// expired before now, at most limit at a time. Destroying needs only the
+// state in the backend, not the environment's program.
+func (e *Engine) GC(ctx context.Context, project string, now time.Time, limit int) ([]GCResult, error) {
+	all, err := e.Ephemerals(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	var expired []Program
+	byStack := map[string]Ephemeral{}
+	for _, eph := range all {
+		if eph.Expires.Before(now) {
+			expired = append(expired, Program{Project: project, Stack: eph.Stack, Run: noProgram})
+			byStack[eph.Stack] = eph
+		}
+	}
+	var out []GCResult
+	for _, r := range e.Parallel(ctx, expired, limit, Destroy(RemoveStack())) {
+		g := GCResult{Ephemeral: byStack[r.Stack], Result: r.Result, Error: r.Error}
+		out = append(out, g)
+	}
+	e.log.Info("gc", "project", project, "ephemeral", len(all), "expired", len(expired))
+	return out, nil
+}
+
+// DestroyEphemeral destroys and removes one ephemeral environment; it is a
+// no-op when the stack does not exist.
+func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (*Result, error) {
+	ws, err := e.workspace(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	stacks, err := ws.ListStacks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	found := false
+	for _, s := range stacks {
+		found = found || s.Name == stack
+	}
+	if !found {
+		return &Result{Operation: "destroy", Project: project, Stack: stack, Summary: map[string]int{}}, nil
+	}
+	st, err := e.Stack(ctx, Program{Project: project, Stack: stack, Run: noProgram})
+	if err != nil {
+		return nil, err
+	}
+	return st.Destroy(ctx, RemoveStack())
+}
+
+// noProgram stands in for a program when only the stack's state matters (destroy).
+func noProgram(*pulumi.Context) error {
+	return errors.New("automation: this stack was opened for destroy only")
+}
+
+// workspace returns a workspace of project, in its own directory, for
+// backend-wide queries (listing stacks and their tags).
+func (e *Engine) workspace(ctx context.Context, project string) (auto.Workspace, error) {
+	if !nameRE.MatchString(project) {
+		return nil, fmt.Errorf("automation: project %q is invalid", project)
+	}
+	wd := filepath.Join(e.dir, "workspaces", project, ".project")
+	if err := os.MkdirAll(wd, 0o755); err != nil {
+		return nil, err
+	}
+	return auto.NewLocalWorkspace(ctx, append(e.workspaceOptions(wd),
+		auto.Project(workspace.Project{Name: tokens.PackageName(project), Runtime: workspace.NewProjectRuntimeInfo("go", nil)}))...)
+}

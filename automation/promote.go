@@ -1,0 +1,89 @@
+package automation
+
+import (
+	"context"
+	"fmt"
+)
+
+// Stage is one step of a promotion (dev, then staging, then prod): the same
+// program with the stage's parameters, and the gates it must pass.
+type Stage struct {
+	// Name labels the stage in results and errors.
+	Name    string
+	Release Release
+	// Policies are policy pack directories enforced in the stage's preview and up.
+	Policies []string
+	// Approve, when set, must return nil for the stage to proceed after its
+	// preview (a manual approval, a change-window check, ...).
+	Approve func(ctx context.Context, stage string, preview *Result) error
+}
+
+// StageResult is what happened at one stage.
+type StageResult struct {
+	Stage      string      `json:"stage"`
+	Preview    *Result     `json:"preview,omitempty"`
+	Deployment *Deployment `json:"deployment,omitempty"`
+	Error      string      `json:"error,omitempty"`
+}
+
+// Gates of a promotion stage.
+const (
+	GatePreview  = "preview"
+	GatePolicy   = "policy"
+	GateApproval = "approval"
+	GateDeploy   = "deploy"
+)
+
+// PromotionError says at which stage and gate a promotion stopped.
+type PromotionError struct {
+	Stage, Gate string
+	Err         error
+}
+
+func (e *PromotionError) Error() string {
+	return fmt.Sprintf("automation: promotion stopped at %s (%s gate): %v", e.Stage, e.Gate, e.Err)
+}
+
+func (e *PromotionError) Unwrap() error { return e.Err }
+
+// Promote runs the stages in order. Each stage must preview cleanly (with its
+// policies), be approved when an approval is configured, and deploy with a
+// passing smoke check (rolling back on failure, see Deploy); the first stage
+// that fails a gate stops the chain, and later stages are not touched.
+func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(version string) (Program, error), opts ...Option) ([]StageResult, error) {
+	var out []StageResult
+	for _, s := range stages {
+		r := StageResult{Stage: s.Name}
+		fail := func(gate string, err error) ([]StageResult, error) {
+			r.Error = err.Error()
+			out = append(out, r)
+			return out, &PromotionError{Stage: s.Name, Gate: gate, Err: err}
+		}
+		st, err := e.Stack(ctx, s.Release.Program)
+		if err != nil {
+			return fail(GatePreview, err)
+		}
+		stageOpts := append(append([]Option{}, opts...), Policies(s.Policies...))
+		if len(s.Policies) == 0 {
+			stageOpts = opts
+		}
+		r.Preview, err = st.Preview(ctx, stageOpts...)
+		if IsPolicyBlocked(err) {
+			return fail(GatePolicy, err)
+		}
+		if err != nil {
+			return fail(GatePreview, err)
+		}
+		if s.Approve != nil {
+			if err := s.Approve(ctx, s.Name, r.Preview); err != nil {
+				return fail(GateApproval, err)
+			}
+		}
+		r.Deployment, err = e.Deploy(ctx, s.Release, lookup, WithOptions(stageOpts...))
+		if err != nil {
+			return fail(GateDeploy, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

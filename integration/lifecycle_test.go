@@ -1,0 +1,291 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/stacks"
+)
+
+func env(name string, kind stacks.Kind, greeting string) stacks.Environment {
+	return stacks.Environment{Name: name, Kind: kind, Kubeconfig: cluster.Kubeconfig,
+		App: stacks.App{Settings: map[string]string{"GREETING": greeting}}}
+}
+
+func program(t *testing.T, e stacks.Environment) automation.Program {
+	t.Helper()
+	p, err := e.Program()
+	require.NoError(t, err)
+	return p
+}
+
+// destroyAfter removes the environments' stacks when the test ends.
+func destroyAfter(t *testing.T, eng *automation.Engine, names ...string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		for _, n := range names {
+			if _, err := eng.DestroyEphemeral(ctx, stacks.Project, n); err != nil {
+				t.Errorf("cleanup %s: %v", n, err)
+			}
+		}
+	})
+}
+
+func greeting(t *testing.T, ns string) string {
+	t.Helper()
+	cm, err := cluster.Client.CoreV1().ConfigMaps(ns).Get(context.Background(), "web-config", metav1.GetOptions{})
+	require.NoError(t, err)
+	return cm.Data["GREETING"]
+}
+
+func namespaceGone(ns string) func() bool {
+	return func() bool {
+		_, err := cluster.Client.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}
+}
+
+func TestDrift_ReportedPerPropertyAndRemediated(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	eng := newEngine(t)
+	destroyAfter(t, eng, "drift")
+	st, err := eng.Stack(ctx, program(t, env("drift", stacks.Dev, "hello")))
+	require.NoError(t, err)
+	_, err = st.Up(ctx)
+	require.NoError(t, err)
+
+	clean, err := st.CheckDrift(ctx)
+	require.NoError(t, err)
+	assert.False(t, clean.Found(), "no drift right after up: %+v", clean.Resources)
+
+	cm, err := cluster.Client.CoreV1().ConfigMaps("slipway-drift").Get(ctx, "web-config", metav1.GetOptions{})
+	require.NoError(t, err)
+	cm.Data["GREETING"] = "edited"
+	cm.Data["EXTRA"] = "added"
+	_, err = cluster.Client.CoreV1().ConfigMaps("slipway-drift").Update(ctx, cm, metav1.UpdateOptions{})
+	require.NoError(t, err)
+
+	d, err := st.CheckDrift(ctx, automation.Remediate())
+	require.NoError(t, err)
+	require.True(t, d.Found())
+	require.Len(t, d.Resources, 1)
+	assert.Equal(t, "kubernetes:core/v1:ConfigMap", d.Resources[0].Type)
+	assert.ElementsMatch(t, []automation.PropertyChange{
+		{Path: "data.EXTRA", Actual: "added"},
+		{Path: "data.GREETING", Expected: "hello", Actual: "edited"},
+	}, d.Resources[0].Properties)
+	require.NotNil(t, d.Remediated)
+	assert.Equal(t, "hello", greeting(t, "slipway-drift"), "remediation restores the desired value")
+
+	after, err := st.CheckDrift(ctx)
+	require.NoError(t, err)
+	assert.False(t, after.Found(), "%+v", after.Resources)
+}
+
+func TestEphemeral_TTLIsCollectedByGC(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	eng := newEngine(t)
+	destroyAfter(t, eng, "pr-7", "pr-8")
+	_, eph, err := eng.CreateEphemeral(ctx, program(t, env("pr-7", stacks.Ephemeral, "pr")), "7", time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "7", eph.Key)
+	_, _, err = eng.CreateEphemeral(ctx, program(t, env("pr-8", stacks.Ephemeral, "pr")), "8", time.Hour)
+	require.NoError(t, err)
+	// Creating again is an update, not an error.
+	res, _, err := eng.CreateEphemeral(ctx, program(t, env("pr-7", stacks.Ephemeral, "pr")), "7", time.Second)
+	require.NoError(t, err)
+	assert.Zero(t, res.Changes())
+
+	list, err := eng.Ephemerals(ctx, stacks.Project)
+	require.NoError(t, err)
+	assert.Len(t, list, 2)
+
+	time.Sleep(1100 * time.Millisecond)
+	gc, err := eng.GC(ctx, stacks.Project, time.Now(), 4)
+	require.NoError(t, err)
+	require.Len(t, gc, 1, "only the expired environment")
+	assert.Equal(t, "pr-7", gc[0].Stack)
+	assert.Empty(t, gc[0].Error)
+	require.Eventually(t, namespaceGone("slipway-pr-7"), 2*time.Minute, 200*time.Millisecond, "nothing left in the API server")
+	list, err = eng.Ephemerals(ctx, stacks.Project)
+	require.NoError(t, err)
+	require.Len(t, list, 1, "nothing left in the backend")
+	assert.Equal(t, "pr-8", list[0].Stack)
+
+	// Destroying what is gone is a no-op.
+	_, err = eng.DestroyEphemeral(ctx, stacks.Project, "pr-7")
+	require.NoError(t, err)
+}
+
+func TestRollback_FailedUpAndFailedSmokeRestoreTheLastKnownGood(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	eng := newEngine(t)
+	destroyAfter(t, eng, "rb")
+	const ns = "slipway-rb"
+	good := env("rb", stacks.Dev, "v1")
+	rel, err := good.Release(nil)
+	require.NoError(t, err)
+	_, err = eng.Deploy(ctx, rel, stacks.ProgramFromVersion)
+	require.NoError(t, err)
+	lkg, err := eng.LastKnownGood(stacks.Project, "rb")
+	require.NoError(t, err)
+	require.NotNil(t, lkg)
+	assert.FileExists(t, lkg.Checkpoint)
+
+	// A failed up: 60 replicas cannot start under the namespace's 50-pod quota.
+	bad := env("rb", stacks.Dev, "v2")
+	bad.App.Replicas, bad.App.ReadyTimeout = 60, 10*time.Second
+	rel, err = bad.Release(nil)
+	require.NoError(t, err)
+	d, err := eng.Deploy(ctx, rel, stacks.ProgramFromVersion)
+	require.Error(t, err)
+	var re *automation.ReleaseError
+	require.True(t, errors.As(err, &re), "%v", err)
+	assert.Equal(t, good.Version(), re.Restored)
+	assert.True(t, d.RolledBack)
+	assert.Equal(t, "v1", greeting(t, ns), "the previous ConfigMap value is back")
+	dep, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, *dep.Spec.Replicas, "the previous Deployment spec is back")
+
+	// A failed smoke check after a successful up.
+	smoky := env("rb", stacks.Dev, "v3")
+	rel, err = smoky.Release(func(context.Context, *automation.Result) error {
+		if greeting(t, ns) == "v3" {
+			return errors.New("GET / returned 500")
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	d, err = eng.Deploy(ctx, rel, stacks.ProgramFromVersion)
+	require.ErrorContains(t, err, "smoke check: GET / returned 500")
+	assert.True(t, d.RolledBack)
+	assert.Equal(t, "v1", greeting(t, ns))
+}
+
+func TestPromotion_StopsAtTheFailingGate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	eng := newEngine(t)
+	destroyAfter(t, eng, "p-dev", "p-staging", "p-prod")
+	stage := func(name string, kind stacks.Kind, smokeFails bool, approve func(context.Context, string, *automation.Result) error) automation.Stage {
+		e := env(name, kind, "release-42")
+		if kind != stacks.Dev {
+			e.App.Replicas = 2
+		}
+		rel, err := e.Release(func(context.Context, *automation.Result) error {
+			if smokeFails {
+				return fmt.Errorf("%s: health check failed", name)
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		return automation.Stage{Name: string(kind), Release: rel, Approve: approve}
+	}
+
+	// Staging's smoke check fails: prod is never touched.
+	results, err := eng.Promote(ctx, []automation.Stage{
+		stage("p-dev", stacks.Dev, false, nil),
+		stage("p-staging", stacks.Staging, true, nil),
+		stage("p-prod", stacks.Prod, false, nil),
+	}, stacks.ProgramFromVersion)
+	var pe *automation.PromotionError
+	require.True(t, errors.As(err, &pe), "%v", err)
+	assert.Equal(t, "staging", pe.Stage)
+	assert.Equal(t, automation.GateDeploy, pe.Gate)
+	assert.ErrorContains(t, err, "health check failed")
+	require.Len(t, results, 2)
+	assert.True(t, namespaceGone("slipway-p-prod")(), "prod was not deployed")
+	assert.Equal(t, "release-42", greeting(t, "slipway-p-dev"))
+
+	// Staging passes now; prod's approval is refused.
+	var asked []string
+	_, err = eng.Promote(ctx, []automation.Stage{
+		stage("p-staging", stacks.Staging, false, nil),
+		stage("p-prod", stacks.Prod, false, func(_ context.Context, s string, pre *automation.Result) error {
+			asked = append(asked, fmt.Sprintf("%s:%d", s, pre.Changes()))
+			return errors.New("change freeze")
+		}),
+	}, stacks.ProgramFromVersion)
+	require.True(t, errors.As(err, &pe), "%v", err)
+	assert.Equal(t, automation.GateApproval, pe.Gate)
+	assert.Len(t, asked, 1)
+	assert.True(t, namespaceGone("slipway-p-prod")(), "prod was not deployed without approval")
+}
+
+func TestParallel_FourEnvironments(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	eng := newEngine(t)
+	var progs []automation.Program
+	for i := 1; i <= 4; i++ {
+		progs = append(progs, program(t, env(fmt.Sprintf("par-%d", i), stacks.Dev, "p")))
+	}
+	for _, r := range eng.Parallel(ctx, progs, 4, automation.Up()) {
+		require.NoError(t, r.Err, r.Stack)
+		assert.Positive(t, r.Result.Summary["create"], r.Stack)
+		_, err := cluster.Client.CoreV1().Namespaces().Get(ctx, "slipway-"+r.Stack, metav1.GetOptions{})
+		assert.NoError(t, err)
+	}
+	for _, r := range eng.Parallel(ctx, progs, 4, automation.Destroy(automation.RemoveStack())) {
+		require.NoError(t, r.Err, r.Stack)
+	}
+}
+
+func TestConcurrentUpdates_OneWinsOneGetsALockError(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	eng := newEngine(t)
+	destroyAfter(t, eng, "lock")
+	prog := program(t, env("lock", stacks.Dev, "a"))
+	first, err := eng.Stack(ctx, prog)
+	require.NoError(t, err)
+
+	started := make(chan struct{})
+	done := make(chan struct{})
+	var once sync.Once
+	var firstErr error
+	go func() {
+		defer close(done)
+		_, firstErr = first.Up(ctx, automation.OnEvent(func(ev events.EngineEvent) {
+			if ev.ResourcePreEvent != nil {
+				once.Do(func() { close(started) }) // the first update holds the lock now
+			}
+		}))
+	}()
+	select {
+	case <-started:
+	case <-done:
+		t.Fatalf("the first update ended before it started a step: %v", firstErr)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the first update never started a step")
+	}
+	second, err := eng.Stack(ctx, program(t, env("lock", stacks.Dev, "b")))
+	require.NoError(t, err)
+	_, secondErr := second.Up(ctx)
+	<-done
+	require.NoError(t, firstErr)
+	require.Error(t, secondErr)
+	assert.True(t, automation.IsConcurrentUpdate(secondErr), "%v", secondErr)
+
+	// The state is intact: the first update's values, and a clean preview of them.
+	assert.Equal(t, "a", greeting(t, "slipway-lock"))
+	pre, err := first.Preview(ctx, automation.ExpectNoChanges())
+	require.NoError(t, err)
+	assert.Zero(t, pre.Changes())
+}
