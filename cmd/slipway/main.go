@@ -86,7 +86,8 @@ func newRoot() *cobra.Command {
 	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log engine activity")
 	pf.StringVar(&g.cacheDir, "cache-dir", "", "toolchain build cache (default $SLIPWAY_CACHE_DIR or ~/.cache/slipway)")
-	root.AddCommand(newClusterCmd(g), newToolchainCmd(g), newDemoCmd(g))
+	root.AddCommand(newClusterCmd(g), newToolchainCmd(g), newDemoCmd(g), newDriftCmd(g), newEphemeralCmd(g), newGCCmd(g),
+		newRollbackCmd(g), newPromoteCmd(g), newRenderCmd(g))
 	for _, op := range []string{"preview", "up", "refresh", "destroy"} {
 		root.AddCommand(newOpCmd(g, op))
 	}
