@@ -233,5 +233,10 @@ func (e *Engine) Stack(ctx context.Context, p Program) (*Stack, error) {
 			return nil, fmt.Errorf("automation: writing config of %s/%s: %w", p.Project, p.Stack, err)
 		}
 	}
-	return &Stack{stack: s, project: p.Project, name: p.Stack, log: e.log.With("project", p.Project, "stack", p.Stack)}, nil
+	st := &Stack{stack: s, project: p.Project, name: p.Stack, log: e.log.With("project", p.Project, "stack", p.Stack)}
+	// Repair what a killed run may have left (stale lock, pending operations).
+	if _, err := st.Recover(ctx, e.backend); err != nil {
+		return nil, err
+	}
+	return st, nil
 }

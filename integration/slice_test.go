@@ -24,6 +24,9 @@ var cluster *localk8s.Cluster
 func TestMain(m *testing.M) {
 	// The engine starts this test binary as its policy analyzer plugin.
 	all.ServeIfAnalyzer()
+	if os.Getenv("SLIPWAY_HELPER_UP") != "" {
+		helperUp() // a child process of TestRecover_KilledUpIsRecoveredByTheNextRun
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	c, err := localk8s.StartCluster(ctx)
 	cancel()

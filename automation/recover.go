@@ -1,0 +1,148 @@
+package automation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
+)
+
+// Recovery reports what Recover repaired.
+type Recovery struct {
+	// StaleLocks are lock files of dead processes that were removed.
+	StaleLocks []string `json:"staleLocks,omitempty"`
+	// PendingOperations are the interrupted operations found in the state.
+	PendingOperations []string `json:"pendingOperations,omitempty"`
+	// Refreshed is set when a refresh reconciled them.
+	Refreshed bool `json:"refreshed"`
+}
+
+// Repaired reports whether anything needed repair.
+func (r *Recovery) Repaired() bool { return len(r.StaleLocks) > 0 || len(r.PendingOperations) > 0 }
+
+// lockContent is the DIY backend's lock file (pkg/backend/diy/lock.go).
+type lockContent struct {
+	Pid       int       `json:"pid"`
+	Hostname  string    `json:"hostname"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+// Recover repairs what an interrupted update (a killed process) leaves
+// behind, so the next operation can proceed: for file backends, lock files
+// of processes on this host that no longer run are removed (a live process's
+// lock is never touched); pending operations in the state are reconciled by
+// a refresh that clears pending creates (Kubernetes objects created by the
+// killed update are adopted again by the next up through server-side apply).
+func (s *Stack) Recover(ctx context.Context, backend string) (*Recovery, error) {
+	rec := &Recovery{}
+	if dir, ok := strings.CutPrefix(backend, "file://"); ok {
+		locks, err := staleLocks(filepath.Join(dir, ".pulumi", "locks"), s.project, s.name)
+		if err != nil {
+			return rec, err
+		}
+		for _, l := range locks {
+			if err := os.Remove(l); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return rec, fmt.Errorf("automation: removing stale lock %s: %w", l, err)
+			}
+			rec.StaleLocks = append(rec.StaleLocks, l)
+		}
+	}
+	dep, err := s.stack.Export(ctx)
+	if IsConcurrentUpdate(err) {
+		return rec, nil // a live update holds the stack: nothing to recover
+	}
+	if err != nil {
+		return rec, fmt.Errorf("automation: reading state of %s: %w", s.name, err)
+	}
+	var state struct {
+		PendingOperations []struct {
+			Type     string `json:"type"`
+			Resource struct {
+				URN string `json:"urn"`
+			} `json:"resource"`
+		} `json:"pending_operations"`
+	}
+	if len(dep.Deployment) > 0 {
+		if err := json.Unmarshal(dep.Deployment, &state); err != nil {
+			return rec, fmt.Errorf("automation: state of %s is not valid: %w", s.name, err)
+		}
+	}
+	for _, op := range state.PendingOperations {
+		rec.PendingOperations = append(rec.PendingOperations, op.Type+" "+op.Resource.URN)
+	}
+	if len(rec.PendingOperations) > 0 {
+		_, err := s.stack.Refresh(ctx, optrefresh.ClearPendingCreates())
+		if IsConcurrentUpdate(err) {
+			// The operations belong to an update that is still running.
+			rec.PendingOperations = nil
+			return rec, nil
+		}
+		if err != nil {
+			return rec, fmt.Errorf("automation: reconciling %d pending operation(s) of %s: %w", len(rec.PendingOperations), s.name, err)
+		}
+		rec.Refreshed = true
+	}
+	if rec.Repaired() {
+		s.log.Warn("recovered an interrupted update", "staleLocks", len(rec.StaleLocks), "pending", rec.PendingOperations)
+	}
+	return rec, nil
+}
+
+// staleLocks lists lock files of the stack held by processes of this host
+// that have exited.
+func staleLocks(root, project, stack string) ([]string, error) {
+	host, _ := os.Hostname()
+	var out []string
+	dirs := []string{filepath.Join(root, "organization", project, stack), filepath.Join(root, stack)}
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			b, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			var l lockContent
+			if json.Unmarshal(b, &l) != nil || l.Hostname != host || l.Pid <= 0 {
+				continue // another host's lock, or unreadable: leave it
+			}
+			if !running(l.Pid) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// running reports whether pid is a live process (a zombie is not: it has
+// exited and waits only to be reaped).
+func running(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
+}
