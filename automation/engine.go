@@ -233,9 +233,9 @@ func (e *Engine) Stack(ctx context.Context, p Program) (*Stack, error) {
 			return nil, fmt.Errorf("automation: writing config of %s/%s: %w", p.Project, p.Stack, err)
 		}
 	}
-	st := &Stack{stack: s, project: p.Project, name: p.Stack, log: e.log.With("project", p.Project, "stack", p.Stack)}
+	st := &Stack{stack: s, project: p.Project, name: p.Stack, backend: e.backend, log: e.log.With("project", p.Project, "stack", p.Stack)}
 	// Repair what a killed run may have left (stale lock, pending operations).
-	if _, err := st.Recover(ctx, e.backend); err != nil {
+	if _, err := st.Recover(ctx); err != nil {
 		return nil, err
 	}
 	return st, nil

@@ -40,7 +40,8 @@ type lockContent struct {
 // lock is never touched); pending operations in the state are reconciled by
 // a refresh that clears pending creates (Kubernetes objects created by the
 // killed update are adopted again by the next up through server-side apply).
-func (s *Stack) Recover(ctx context.Context, backend string) (*Recovery, error) {
+func (s *Stack) Recover(ctx context.Context) (*Recovery, error) {
+	backend := s.backend
 	rec := &Recovery{}
 	if dir, ok := strings.CutPrefix(backend, "file://"); ok {
 		locks, err := staleLocks(filepath.Join(dir, ".pulumi", "locks"), s.project, s.name)

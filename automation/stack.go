@@ -25,7 +25,16 @@ type Stack struct {
 	stack   auto.Stack
 	project string
 	name    string
+	backend string
 	log     *slog.Logger
+}
+
+// recoverForRetry repairs what a failed attempt left behind before the next.
+func (s *Stack) recoverForRetry(ctx context.Context) func() error {
+	return func() error {
+		_, err := s.Recover(ctx)
+		return err
+	}
 }
 
 // Name returns the stack name.
@@ -220,6 +229,8 @@ type opConfig struct {
 	parallel        int
 	remove          bool
 	policyDirs      []string
+	attempts        int
+	backoff         time.Duration
 }
 
 // Policies runs the policy pack directories (see Engine.PolicyDir and
@@ -314,6 +325,10 @@ func (s *Stack) wrap(op string, err error) error {
 // Preview computes the changes an Up would make.
 func (s *Stack) Preview(ctx context.Context, opts ...Option) (*Result, error) {
 	c := apply(opts)
+	return retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.preview(ctx, c) })
+}
+
+func (s *Stack) preview(ctx context.Context, c opConfig) (*Result, error) {
 	start := time.Now()
 	col := newCollector(c.onEvent)
 	po := []optpreview.Option{optpreview.EventStreams(col.ch)}
@@ -335,6 +350,10 @@ func (s *Stack) Preview(ctx context.Context, opts ...Option) (*Result, error) {
 // Up applies the program.
 func (s *Stack) Up(ctx context.Context, opts ...Option) (*Result, error) {
 	c := apply(opts)
+	return retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.up(ctx, c) })
+}
+
+func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 	start := time.Now()
 	if len(c.policyDirs) > 0 {
 		// The gate: nothing is applied when the preview is blocked by policy.
@@ -373,6 +392,10 @@ func (s *Stack) Up(ctx context.Context, opts ...Option) (*Result, error) {
 // Refresh reads the live state of every resource into the stack state.
 func (s *Stack) Refresh(ctx context.Context, opts ...Option) (*Result, error) {
 	c := apply(opts)
+	return retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.refresh(ctx, c) })
+}
+
+func (s *Stack) refresh(ctx context.Context, c opConfig) (*Result, error) {
 	start := time.Now()
 	col := newCollector(c.onEvent)
 	ro := []optrefresh.Option{optrefresh.EventStreams(col.ch)}
@@ -391,6 +414,10 @@ func (s *Stack) Refresh(ctx context.Context, opts ...Option) (*Result, error) {
 // Destroy deletes every resource of the stack (and, with RemoveStack, the stack).
 func (s *Stack) Destroy(ctx context.Context, opts ...Option) (*Result, error) {
 	c := apply(opts)
+	return retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.destroy(ctx, c) })
+}
+
+func (s *Stack) destroy(ctx context.Context, c opConfig) (*Result, error) {
 	start := time.Now()
 	col := newCollector(c.onEvent)
 	do := []optdestroy.Option{optdestroy.EventStreams(col.ch)}

@@ -1,0 +1,78 @@
+package automation
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestIsTransient_Classifies(t *testing.T) {
+	for msg, want := range map[string]bool{
+		`Get "https://127.0.0.1:6443/api": dial tcp 127.0.0.1:6443: connect: connection refused`: true,
+		"net/http: TLS handshake timeout":                          true,
+		"the server is currently unable to handle the request":     true,
+		"etcdserver: request timed out":                            true,
+		"error: update failed: 1 error: Throttling: Rate exceeded": true,
+		"error: program failed: undefined: foo":                    false,
+		"Args.CIDR is too small":                                   false,
+	} {
+		assert.Equal(t, want, IsTransient(errors.New(msg)), msg)
+	}
+	assert.False(t, IsTransient(&PolicyError{Op: "up"}), "policy violations are final")
+	assert.False(t, IsTransient(context.Canceled))
+	assert.False(t, IsTransient(nil))
+}
+
+func TestRetry_RetriesOnlyTransientFailures(t *testing.T) {
+	ctx := context.Background()
+	calls, recovers := 0, 0
+	res, err := retry(ctx, 4, time.Millisecond, func() error { recovers++; return nil }, func() (*Result, error) {
+		calls++
+		if calls < 3 {
+			return nil, errors.New("dial tcp: connection refused")
+		}
+		return &Result{Operation: "up"}, nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "up", res.Operation)
+	assert.Equal(t, 3, calls)
+	assert.Equal(t, 2, recovers, "state is recovered before every retry")
+
+	calls = 0
+	_, err = retry(ctx, 4, time.Millisecond, nil, func() (*Result, error) { calls++; return nil, errors.New("compile error") })
+	require.Error(t, err)
+	assert.Equal(t, 1, calls, "a permanent failure is not retried")
+
+	calls = 0
+	_, err = retry(ctx, 3, time.Millisecond, nil, func() (*Result, error) { calls++; return nil, errors.New("i/o timeout") })
+	require.ErrorContains(t, err, "i/o timeout")
+	assert.Equal(t, 3, calls, "attempts are bounded")
+
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	calls = 0
+	_, err = retry(cctx, 5, time.Hour, nil, func() (*Result, error) { calls++; return nil, errors.New("i/o timeout") })
+	require.Error(t, err)
+	assert.Equal(t, 1, calls, "a cancelled context stops the backoff")
+}
+
+func TestDiffProperties_SkipsBookkeeping(t *testing.T) {
+	old := map[string]any{"data": map[string]any{"a": "1"}, "metadata": map[string]any{"resourceVersion": "1", "labels": map[string]any{"x": "y"}},
+		"status": map[string]any{"phase": "A"}}
+	cur := map[string]any{"data": map[string]any{"a": "2", "b": "3"}, "metadata": map[string]any{"resourceVersion": "9", "labels": map[string]any{"x": "y"}},
+		"status": map[string]any{"phase": "B"}}
+	assert.Equal(t, []PropertyChange{{Path: "data.a", Expected: "1", Actual: "2"}, {Path: "data.b", Actual: "3"}}, diffProperties(old, cur))
+}
+
+func TestProgramValidate_NamesTheField(t *testing.T) {
+	err := Program{Project: "bad name", Stack: "", Run: nil}.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `Program.Project "bad name" is invalid`)
+	assert.Contains(t, err.Error(), `Program.Stack "" is invalid`)
+	assert.Contains(t, err.Error(), "Program.Run is nil")
+	assert.ErrorContains(t, validateBackend("ftp://x"), `backend URL "ftp://x" is not supported`)
+}
