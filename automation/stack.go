@@ -231,6 +231,8 @@ type opConfig struct {
 	policyDirs      []string
 	attempts        int
 	backoff         time.Duration
+	savePlan        string
+	applyPlan       string
 }
 
 // Policies runs the policy pack directories (see Engine.PolicyDir and
@@ -341,6 +343,9 @@ func (s *Stack) preview(ctx context.Context, c opConfig) (*Result, error) {
 	if len(c.policyDirs) > 0 {
 		po = append(po, optpreview.PolicyPacks(entries(c.policyDirs)...))
 	}
+	if c.savePlan != "" {
+		po = append(po, optpreview.Plan(c.savePlan))
+	}
 	r, err := s.stack.Preview(ctx, po...)
 	res := s.result("preview", start, summaryOf(r.ChangeSummary), col)
 	s.log.Info("preview", "changes", res.Changes(), "violations", len(res.Policy), "duration", res.Duration, "error", err)
@@ -381,6 +386,9 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 	}
 	if len(c.policyDirs) > 0 {
 		uo = append(uo, optup.PolicyPacks(entries(c.policyDirs)...))
+	}
+	if c.applyPlan != "" {
+		uo = append(uo, optup.Plan(c.applyPlan))
 	}
 	r, err := s.stack.Up(ctx, uo...)
 	res := s.result("up", start, summaryPtr(r.Summary.ResourceChanges), col)

@@ -13,7 +13,6 @@ import (
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
-	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/slipwayhq/slipway/automation"
@@ -107,7 +106,7 @@ func BenchmarkUp(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StopTimer()
-			if _, err := st.Destroy(ctx, optdestroy.Remove()); err != nil {
+			if _, err := st.Destroy(ctx); err != nil {
 				b.Fatal(err)
 			}
 			b.StartTimer()

@@ -289,3 +289,43 @@ func TestConcurrentUpdates_OneWinsOneGetsALockError(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, pre.Changes())
 }
+
+func TestPlanGate_ReviewedPlanIsAppliedExactly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	eng := newEngine(t)
+	destroyAfter(t, eng, "plan")
+	st, err := eng.Stack(ctx, program(t, env("plan", stacks.Dev, "one")))
+	require.NoError(t, err)
+	plan := t.TempDir() + "/plan.json"
+	pre, err := st.Preview(ctx, automation.SavePlan(plan))
+	require.NoError(t, err)
+	assert.FileExists(t, plan)
+	v := automation.Gate{MaxChanges: 50, NoDeletes: true}.Check(pre)
+	require.True(t, v.Pass, "%v", v.Reasons)
+	assert.False(t, automation.Gate{MaxChanges: 3}.Check(pre).Pass, "too many changes for a tight limit")
+	_, err = st.Up(ctx, automation.ApplyPlan(plan))
+	require.NoError(t, err)
+	assert.Equal(t, "one", greeting(t, "slipway-plan"))
+
+	// Review a change, then let the program move on: the saved plan no longer holds.
+	pre, err = st.Preview(ctx, automation.SavePlan(plan))
+	require.NoError(t, err)
+	require.True(t, automation.Gate{NoDeletes: true}.Check(pre).Pass)
+	moved, err := eng.Stack(ctx, program(t, env("plan", stacks.Dev, "two")))
+	require.NoError(t, err)
+	_, err = moved.Up(ctx, automation.ApplyPlan(plan))
+	require.Error(t, err, "an update that differs from the reviewed plan must fail")
+	assert.Equal(t, "one", greeting(t, "slipway-plan"), "nothing outside the plan was applied")
+
+	// A preview that would replace or delete is stopped by the gate.
+	gone := env("plan", stacks.Dev, "one")
+	gone.App.Name = "api" // renames the ConfigMap, Deployment and Service: replacements
+	st, err = eng.Stack(ctx, program(t, gone))
+	require.NoError(t, err)
+	pre, err = st.Preview(ctx)
+	require.NoError(t, err)
+	v = automation.Gate{NoReplaces: true, Protected: []string{"kubernetes:core/v1:Namespace"}}.Check(pre)
+	assert.False(t, v.Pass)
+	assert.NotEmpty(t, v.Reasons)
+}
