@@ -323,20 +323,8 @@ func newRenderCmd(g *globals) *cobra.Command {
 			if f.kubeconfig == "" {
 				f.kubeconfig = os.DevNull // rendering needs no cluster
 			}
-			env, err := f.environment(g)
-			if err != nil {
-				return err
-			}
-			env.RenderDir = out
-			prog, err := env.Program()
-			if err != nil {
-				return err
-			}
-			e, err := g.engine(cmd.Context())
-			if err != nil {
-				return err
-			}
-			st, err := e.Stack(cmd.Context(), prog)
+			f.render = out
+			_, st, _, err := g.openStack(cmd.Context(), &f)
 			if err != nil {
 				return err
 			}

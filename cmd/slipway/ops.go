@@ -24,6 +24,7 @@ type envFlags struct {
 	name, kind, kubeconfig, namespace, image string
 	replicas                                 int
 	settings                                 []string
+	render                                   string // set by `render`: the manifest directory
 }
 
 func (f *envFlags) register(cmd *cobra.Command) {
@@ -65,7 +66,7 @@ func (f *envFlags) environment(g *globals) (stacks.Environment, error) {
 		}
 		settings[k] = v
 	}
-	env := stacks.Environment{Name: f.name, Kind: kind, Kubeconfig: kc, Namespace: f.namespace,
+	env := stacks.Environment{Name: f.name, Kind: kind, Kubeconfig: kc, Namespace: f.namespace, RenderDir: f.render,
 		App: stacks.App{Image: f.image, Replicas: f.replicas, Settings: settings}}
 	return env, env.Validate()
 }
@@ -93,19 +94,7 @@ func newOpCmd(g *globals, op string) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := f.environment(g)
-			if err != nil {
-				return err
-			}
-			prog, err := env.Program()
-			if err != nil {
-				return err
-			}
-			e, err := g.engine(cmd.Context())
-			if err != nil {
-				return err
-			}
-			st, err := e.Stack(cmd.Context(), prog)
+			e, st, env, err := g.openStack(cmd.Context(), &f)
 			if err != nil {
 				return err
 			}

@@ -20,18 +20,6 @@ func run(t *testing.T, args Args) *mocktest.Graph {
 	return g
 }
 
-func dig(m map[string]any, path ...string) any {
-	var cur any = m
-	for _, p := range path {
-		mm, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = mm[p]
-	}
-	return cur
-}
-
 func TestBaseline_SecureByDefault(t *testing.T) {
 	g := run(t, Args{Namespace: "team-a"})
 	assert.Equal(t, 1, g.Count(Type))
@@ -47,21 +35,21 @@ func TestBaseline_SecureByDefault(t *testing.T) {
 		}
 	}
 	ns, _ := g.Named("kubernetes:core/v1:Namespace", "base")
-	labels := dig(ns.Inputs, "metadata", "labels").(map[string]any)
+	labels := mocktest.Dig(ns.Inputs, "metadata", "labels").(map[string]any)
 	assert.Equal(t, "restricted", labels["pod-security.kubernetes.io/enforce"])
 	assert.Equal(t, "restricted", labels["pod-security.kubernetes.io/warn"])
 
 	deny, ok := g.Named("kubernetes:networking.k8s.io/v1:NetworkPolicy", "base-default-deny")
 	require.True(t, ok)
-	assert.Equal(t, []any{"Ingress", "Egress"}, dig(deny.Inputs, "spec", "policyTypes"))
-	assert.Nil(t, dig(deny.Inputs, "spec", "ingress"), "default deny has no allow rules")
+	assert.Equal(t, []any{"Ingress", "Egress"}, mocktest.Dig(deny.Inputs, "spec", "policyTypes"))
+	assert.Nil(t, mocktest.Dig(deny.Inputs, "spec", "ingress"), "default deny has no allow rules")
 
 	q, _ := g.Named("kubernetes:core/v1:ResourceQuota", "base-quota")
-	assert.Equal(t, "50", dig(q.Inputs, "spec", "hard", "pods"))
+	assert.Equal(t, "50", mocktest.Dig(q.Inputs, "spec", "hard", "pods"))
 	lr, _ := g.Named("kubernetes:core/v1:LimitRange", "base-limits")
-	item := dig(lr.Inputs, "spec", "limits").([]any)[0].(map[string]any)
-	assert.Equal(t, "500m", dig(item, "default", "cpu"))
-	assert.Equal(t, "4", dig(item, "max", "cpu"))
+	item := mocktest.Dig(lr.Inputs, "spec", "limits").([]any)[0].(map[string]any)
+	assert.Equal(t, "500m", mocktest.Dig(item, "default", "cpu"))
+	assert.Equal(t, "4", mocktest.Dig(item, "max", "cpu"))
 }
 
 func TestBaseline_Overrides(t *testing.T) {
@@ -75,14 +63,14 @@ func TestBaseline_Overrides(t *testing.T) {
 	assert.False(t, dns)
 	in, ok := g.Named("kubernetes:networking.k8s.io/v1:NetworkPolicy", "base-allow-ingress-from-namespaces")
 	require.True(t, ok)
-	from := dig(in.Inputs, "spec", "ingress").([]any)[0].(map[string]any)["from"].([]any)
+	from := mocktest.Dig(in.Inputs, "spec", "ingress").([]any)[0].(map[string]any)["from"].([]any)
 	assert.Len(t, from, 2)
 	ns, _ := g.Named("kubernetes:core/v1:Namespace", "base")
-	assert.Equal(t, "baseline", dig(ns.Inputs, "metadata", "labels", "pod-security.kubernetes.io/enforce"))
-	assert.Equal(t, "b", dig(ns.Inputs, "metadata", "labels", "team"))
+	assert.Equal(t, "baseline", mocktest.Dig(ns.Inputs, "metadata", "labels", "pod-security.kubernetes.io/enforce"))
+	assert.Equal(t, "b", mocktest.Dig(ns.Inputs, "metadata", "labels", "team"))
 	q, _ := g.Named("kubernetes:core/v1:ResourceQuota", "base-quota")
-	assert.Equal(t, "7", dig(q.Inputs, "spec", "hard", "pods"))
-	assert.Equal(t, "2", dig(q.Inputs, "spec", "hard", "requests.cpu"))
+	assert.Equal(t, "7", mocktest.Dig(q.Inputs, "spec", "hard", "pods"))
+	assert.Equal(t, "2", mocktest.Dig(q.Inputs, "spec", "hard", "requests.cpu"))
 }
 
 func TestBaseline_ValidationErrorsNameTheField(t *testing.T) {

@@ -25,34 +25,17 @@ func run(t *testing.T, args Args) *mocktest.Graph {
 	return g
 }
 
-func dig(v any, path ...any) any {
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			m, _ := v.(map[string]any)
-			v = m[k]
-		case int:
-			a, _ := v.([]any)
-			if k >= len(a) {
-				return nil
-			}
-			v = a[k]
-		}
-	}
-	return v
-}
-
 func TestCluster_SecureByDefault(t *testing.T) {
 	g := run(t, base())
 	c := g.OfType("aws:eks/cluster:Cluster")
 	require.Len(t, c, 1)
 	in := c[0].Inputs
-	assert.Equal(t, true, dig(in, "vpcConfig", "endpointPrivateAccess"))
-	assert.Equal(t, false, dig(in, "vpcConfig", "endpointPublicAccess"), "private endpoint only by default")
-	assert.Nil(t, dig(in, "vpcConfig", "publicAccessCidrs"))
+	assert.Equal(t, true, mocktest.Dig(in, "vpcConfig", "endpointPrivateAccess"))
+	assert.Equal(t, false, mocktest.Dig(in, "vpcConfig", "endpointPublicAccess"), "private endpoint only by default")
+	assert.Nil(t, mocktest.Dig(in, "vpcConfig", "publicAccessCidrs"))
 	assert.ElementsMatch(t, []any{"api", "audit", "authenticator", "controllerManager", "scheduler"}, in["enabledClusterLogTypes"])
-	assert.Equal(t, []any{"secrets"}, dig(in, "encryptionConfig", "resources"))
-	assert.NotEmpty(t, dig(in, "encryptionConfig", "provider", "keyArn"))
+	assert.Equal(t, []any{"secrets"}, mocktest.Dig(in, "encryptionConfig", "resources"))
+	assert.NotEmpty(t, mocktest.Dig(in, "encryptionConfig", "provider", "keyArn"))
 	key := g.OfType("aws:kms/key:Key")[0].Inputs
 	assert.Equal(t, true, key["enableKeyRotation"])
 
@@ -64,10 +47,10 @@ func TestCluster_SecureByDefault(t *testing.T) {
 	assert.Equal(t, 1, g.Count("pulumi:providers:kubernetes"), "a ready Kubernetes provider")
 
 	lt := g.OfType("aws:ec2/launchTemplate:LaunchTemplate")[0].Inputs
-	assert.Equal(t, "required", dig(lt, "metadataOptions", "httpTokens"), "IMDSv2")
-	assert.Equal(t, "true", dig(lt, "blockDeviceMappings", 0, "ebs", "encrypted"))
+	assert.Equal(t, "required", mocktest.Dig(lt, "metadataOptions", "httpTokens"), "IMDSv2")
+	assert.Equal(t, "true", mocktest.Dig(lt, "blockDeviceMappings", 0, "ebs", "encrypted"))
 	ng := g.OfType("aws:eks/nodeGroup:NodeGroup")[0].Inputs
-	assert.EqualValues(t, 2, dig(ng, "scalingConfig", "desiredSize"))
+	assert.EqualValues(t, 2, mocktest.Dig(ng, "scalingConfig", "desiredSize"))
 	assert.Equal(t, []any{"s-1", "s-2", "s-3"}, ng["subnetIds"])
 
 	lg := g.OfType("aws:cloudwatch/logGroup:LogGroup")[0].Inputs
@@ -94,16 +77,16 @@ func TestCluster_Overrides(t *testing.T) {
 	a.Addons = []string{"vpc-cni"}
 	g := run(t, a)
 	in := g.OfType("aws:eks/cluster:Cluster")[0].Inputs
-	assert.Equal(t, true, dig(in, "vpcConfig", "endpointPublicAccess"))
-	assert.Equal(t, []any{"203.0.113.0/24"}, dig(in, "vpcConfig", "publicAccessCidrs"))
+	assert.Equal(t, true, mocktest.Dig(in, "vpcConfig", "endpointPublicAccess"))
+	assert.Equal(t, []any{"203.0.113.0/24"}, mocktest.Dig(in, "vpcConfig", "publicAccessCidrs"))
 	assert.Zero(t, g.Count("aws:kms/key:Key"))
 	assert.Equal(t, 2, g.Count("aws:eks/nodeGroup:NodeGroup"))
 	assert.Equal(t, 1, g.Count("aws:eks/addon:Addon"))
 	batch, ok := g.Named("aws:eks/nodeGroup:NodeGroup", "eks-batch")
 	require.True(t, ok)
 	assert.Equal(t, "SPOT", batch.Inputs["capacityType"])
-	assert.Equal(t, "NO_SCHEDULE", dig(batch.Inputs, "taints", 0, "effect"))
-	assert.Equal(t, "batch", dig(batch.Inputs, "labels", "workload"))
+	assert.Equal(t, "NO_SCHEDULE", mocktest.Dig(batch.Inputs, "taints", 0, "effect"))
+	assert.Equal(t, "batch", mocktest.Dig(batch.Inputs, "labels", "workload"))
 }
 
 func TestKubeconfig_UsesExecAuth(t *testing.T) {
@@ -111,7 +94,7 @@ func TestKubeconfig_UsesExecAuth(t *testing.T) {
 	require.NoError(t, err)
 	var m map[string]any
 	require.NoError(t, json.Unmarshal([]byte(kc), &m))
-	assert.Equal(t, "aws", dig(m, "users", 0, "user", "exec", "command"))
+	assert.Equal(t, "aws", mocktest.Dig(m, "users", 0, "user", "exec", "command"))
 	assert.NotContains(t, kc, "token:", "no static credentials")
 }
 

@@ -21,23 +21,6 @@ func runBucket(t *testing.T, args BucketArgs) *mocktest.Graph {
 	return g
 }
 
-func dig(v any, path ...any) any {
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			m, _ := v.(map[string]any)
-			v = m[k]
-		case int:
-			a, _ := v.([]any)
-			if k >= len(a) {
-				return nil
-			}
-			v = a[k]
-		}
-	}
-	return v
-}
-
 func TestBucket_SecureByDefault(t *testing.T) {
 	g := runBucket(t, BucketArgs{Tags: map[string]string{"env": "dev"}})
 	assert.Equal(t, 2, g.Count("aws:s3/bucketV2:BucketV2"), "data and log bucket")
@@ -47,9 +30,9 @@ func TestBucket_SecureByDefault(t *testing.T) {
 
 	sse, ok := g.Named("aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2", "data")
 	require.True(t, ok)
-	assert.Equal(t, "aws:kms", dig(sse.Inputs, "rules", 0, "applyServerSideEncryptionByDefault", "sseAlgorithm"))
-	assert.NotEmpty(t, dig(sse.Inputs, "rules", 0, "applyServerSideEncryptionByDefault", "kmsMasterKeyId"))
-	assert.Equal(t, true, dig(sse.Inputs, "rules", 0, "bucketKeyEnabled"))
+	assert.Equal(t, "aws:kms", mocktest.Dig(sse.Inputs, "rules", 0, "applyServerSideEncryptionByDefault", "sseAlgorithm"))
+	assert.NotEmpty(t, mocktest.Dig(sse.Inputs, "rules", 0, "applyServerSideEncryptionByDefault", "kmsMasterKeyId"))
+	assert.Equal(t, true, mocktest.Dig(sse.Inputs, "rules", 0, "bucketKeyEnabled"))
 
 	for _, pab := range g.OfType("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock") {
 		for _, f := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
@@ -61,16 +44,16 @@ func TestBucket_SecureByDefault(t *testing.T) {
 	pol, _ := g.Named("aws:s3/bucketPolicy:BucketPolicy", "data")
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal([]byte(pol.Inputs["policy"].(string)), &doc))
-	assert.Equal(t, "Deny", dig(doc, "Statement", 0, "Effect"))
-	assert.Equal(t, "false", dig(doc, "Statement", 0, "Condition", "Bool", "aws:SecureTransport"))
+	assert.Equal(t, "Deny", mocktest.Dig(doc, "Statement", 0, "Effect"))
+	assert.Equal(t, "false", mocktest.Dig(doc, "Statement", 0, "Condition", "Bool", "aws:SecureTransport"))
 
 	ver, _ := g.Named("aws:s3/bucketVersioningV2:BucketVersioningV2", "data")
-	assert.Equal(t, "Enabled", dig(ver.Inputs, "versioningConfiguration", "status"))
+	assert.Equal(t, "Enabled", mocktest.Dig(ver.Inputs, "versioningConfiguration", "status"))
 	own, _ := g.Named("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "data")
-	assert.Equal(t, "BucketOwnerEnforced", dig(own.Inputs, "rule", "objectOwnership"))
+	assert.Equal(t, "BucketOwnerEnforced", mocktest.Dig(own.Inputs, "rule", "objectOwnership"))
 	lc, _ := g.Named("aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2", "data")
-	assert.EqualValues(t, 90, dig(lc.Inputs, "rules", 0, "noncurrentVersionExpiration", "noncurrentDays"))
-	assert.EqualValues(t, 7, dig(lc.Inputs, "rules", 0, "abortIncompleteMultipartUpload", "daysAfterInitiation"))
+	assert.EqualValues(t, 90, mocktest.Dig(lc.Inputs, "rules", 0, "noncurrentVersionExpiration", "noncurrentDays"))
+	assert.EqualValues(t, 7, mocktest.Dig(lc.Inputs, "rules", 0, "abortIncompleteMultipartUpload", "daysAfterInitiation"))
 	logging, ok := g.Named("aws:s3/bucketLoggingV2:BucketLoggingV2", "data")
 	require.True(t, ok)
 	assert.Equal(t, "data-logs-id", logging.Inputs["targetBucket"])
@@ -99,9 +82,9 @@ func TestBucket_Overrides(t *testing.T) {
 	assert.Equal(t, 1, g.Count("aws:s3/bucketV2:BucketV2"), "no log bucket without logging")
 	assert.Zero(t, g.Count("aws:s3/bucketLoggingV2:BucketLoggingV2"))
 	lc, _ := g.Named("aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2", "data")
-	assert.Equal(t, "GLACIER", dig(lc.Inputs, "rules", 0, "transitions", 0, "storageClass"))
-	assert.EqualValues(t, 365, dig(lc.Inputs, "rules", 0, "expiration", "days"))
-	assert.Equal(t, "logs/", dig(lc.Inputs, "rules", 0, "filter", "prefix"))
+	assert.Equal(t, "GLACIER", mocktest.Dig(lc.Inputs, "rules", 0, "transitions", 0, "storageClass"))
+	assert.EqualValues(t, 365, mocktest.Dig(lc.Inputs, "rules", 0, "expiration", "days"))
+	assert.Equal(t, "logs/", mocktest.Dig(lc.Inputs, "rules", 0, "filter", "prefix"))
 }
 
 func TestVolumeAndFileSystem_Encrypted(t *testing.T) {
@@ -127,8 +110,8 @@ func TestVolumeAndFileSystem_Encrypted(t *testing.T) {
 	assert.Equal(t, 2, g.Count("aws:efs/mountTarget:MountTarget"))
 	assert.Equal(t, 1, g.Count("aws:efs/backupPolicy:BackupPolicy"))
 	sg := g.OfType("aws:ec2/securityGroup:SecurityGroup")[0].Inputs
-	assert.Equal(t, []any{"10.0.0.0/16"}, dig(sg, "ingress", 0, "cidrBlocks"), "NFS only from the VPC")
-	assert.EqualValues(t, 2049, dig(sg, "ingress", 0, "fromPort"))
+	assert.Equal(t, []any{"10.0.0.0/16"}, mocktest.Dig(sg, "ingress", 0, "cidrBlocks"), "NFS only from the VPC")
+	assert.EqualValues(t, 2049, mocktest.Dig(sg, "ingress", 0, "fromPort"))
 }
 
 func TestStorage_ValidationErrorsNameTheField(t *testing.T) {

@@ -24,26 +24,6 @@ func run(t *testing.T, args Args) *mocktest.Graph {
 	return g
 }
 
-func dig(v any, path ...any) any {
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			m, ok := v.(map[string]any)
-			if !ok {
-				return nil
-			}
-			v = m[k]
-		case int:
-			a, ok := v.([]any)
-			if !ok || k >= len(a) {
-				return nil
-			}
-			v = a[k]
-		}
-	}
-	return v
-}
-
 func base() Args {
 	return Args{Namespace: pulumi.String("team-a"), Name: "web", Image: "nginx:1.27"}
 }
@@ -61,28 +41,28 @@ func TestWorkload_SecureByDefault(t *testing.T) {
 		}
 	}
 	d := g.OfType(deploymentType)[0].Inputs
-	assert.EqualValues(t, 2, dig(d, "spec", "replicas"))
-	pod := dig(d, "spec", "template", "spec")
-	assert.Equal(t, true, dig(pod, "securityContext", "runAsNonRoot"))
-	assert.EqualValues(t, 10001, dig(pod, "securityContext", "runAsUser"))
-	assert.Equal(t, "RuntimeDefault", dig(pod, "securityContext", "seccompProfile", "type"))
-	assert.Equal(t, false, dig(pod, "automountServiceAccountToken"))
-	c := dig(pod, "containers", 0)
-	assert.Equal(t, false, dig(c, "securityContext", "allowPrivilegeEscalation"))
-	assert.Equal(t, false, dig(c, "securityContext", "privileged"))
-	assert.Equal(t, true, dig(c, "securityContext", "readOnlyRootFilesystem"))
-	assert.Equal(t, []any{"ALL"}, dig(c, "securityContext", "capabilities", "drop"))
-	assert.Equal(t, "100m", dig(c, "resources", "requests", "cpu"))
-	assert.Equal(t, "256Mi", dig(c, "resources", "limits", "memory"))
-	assert.Equal(t, "/", dig(c, "readinessProbe", "httpGet", "path"))
-	assert.NotNil(t, dig(c, "livenessProbe", "httpGet"))
-	assert.Equal(t, "25%", dig(d, "spec", "strategy", "rollingUpdate", "maxSurge"))
-	assert.EqualValues(t, 0, dig(d, "spec", "strategy", "rollingUpdate", "maxUnavailable"))
+	assert.EqualValues(t, 2, mocktest.Dig(d, "spec", "replicas"))
+	pod := mocktest.Dig(d, "spec", "template", "spec")
+	assert.Equal(t, true, mocktest.Dig(pod, "securityContext", "runAsNonRoot"))
+	assert.EqualValues(t, 10001, mocktest.Dig(pod, "securityContext", "runAsUser"))
+	assert.Equal(t, "RuntimeDefault", mocktest.Dig(pod, "securityContext", "seccompProfile", "type"))
+	assert.Equal(t, false, mocktest.Dig(pod, "automountServiceAccountToken"))
+	c := mocktest.Dig(pod, "containers", 0)
+	assert.Equal(t, false, mocktest.Dig(c, "securityContext", "allowPrivilegeEscalation"))
+	assert.Equal(t, false, mocktest.Dig(c, "securityContext", "privileged"))
+	assert.Equal(t, true, mocktest.Dig(c, "securityContext", "readOnlyRootFilesystem"))
+	assert.Equal(t, []any{"ALL"}, mocktest.Dig(c, "securityContext", "capabilities", "drop"))
+	assert.Equal(t, "100m", mocktest.Dig(c, "resources", "requests", "cpu"))
+	assert.Equal(t, "256Mi", mocktest.Dig(c, "resources", "limits", "memory"))
+	assert.Equal(t, "/", mocktest.Dig(c, "readinessProbe", "httpGet", "path"))
+	assert.NotNil(t, mocktest.Dig(c, "livenessProbe", "httpGet"))
+	assert.Equal(t, "25%", mocktest.Dig(d, "spec", "strategy", "rollingUpdate", "maxSurge"))
+	assert.EqualValues(t, 0, mocktest.Dig(d, "spec", "strategy", "rollingUpdate", "maxUnavailable"))
 	pdb := g.OfType("kubernetes:policy/v1:PodDisruptionBudget")[0].Inputs
-	assert.Equal(t, "50%", dig(pdb, "spec", "minAvailable"))
+	assert.Equal(t, "50%", mocktest.Dig(pdb, "spec", "minAvailable"))
 	hpa := g.OfType("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")[0].Inputs
-	assert.EqualValues(t, 6, dig(hpa, "spec", "maxReplicas"))
-	assert.EqualValues(t, 70, dig(hpa, "spec", "metrics", 0, "resource", "target", "averageUtilization"))
+	assert.EqualValues(t, 6, mocktest.Dig(hpa, "spec", "maxReplicas"))
+	assert.EqualValues(t, 70, mocktest.Dig(hpa, "spec", "metrics", 0, "resource", "target", "averageUtilization"))
 }
 
 func TestWorkload_Overrides(t *testing.T) {
@@ -92,15 +72,15 @@ func TestWorkload_Overrides(t *testing.T) {
 	g := run(t, a)
 	assert.Equal(t, 0, g.Count("kubernetes:autoscaling/v2:HorizontalPodAutoscaler"))
 	d := g.OfType(deploymentType)[0].Inputs
-	c := dig(d, "spec", "template", "spec", "containers", 0)
-	assert.EqualValues(t, 9090, dig(c, "ports", 0, "containerPort"))
-	assert.Equal(t, "A", dig(c, "env", 0, "name"), "env is sorted for stable diffs")
-	assert.EqualValues(t, 2000, dig(d, "spec", "template", "spec", "securityContext", "runAsUser"))
-	assert.EqualValues(t, 1, dig(d, "spec", "strategy", "rollingUpdate", "maxSurge"))
+	c := mocktest.Dig(d, "spec", "template", "spec", "containers", 0)
+	assert.EqualValues(t, 9090, mocktest.Dig(c, "ports", 0, "containerPort"))
+	assert.Equal(t, "A", mocktest.Dig(c, "env", 0, "name"), "env is sorted for stable diffs")
+	assert.EqualValues(t, 2000, mocktest.Dig(d, "spec", "template", "spec", "securityContext", "runAsUser"))
+	assert.EqualValues(t, 1, mocktest.Dig(d, "spec", "strategy", "rollingUpdate", "maxSurge"))
 	pdb := g.OfType("kubernetes:policy/v1:PodDisruptionBudget")[0].Inputs
-	assert.EqualValues(t, 1, dig(pdb, "spec", "maxUnavailable"), "one replica: allow the one disruption")
+	assert.EqualValues(t, 1, mocktest.Dig(pdb, "spec", "maxUnavailable"), "one replica: allow the one disruption")
 	svc := g.OfType("kubernetes:core/v1:Service")[0].Inputs
-	assert.EqualValues(t, 9090, dig(svc, "spec", "ports", 0, "targetPort"))
+	assert.EqualValues(t, 9090, mocktest.Dig(svc, "spec", "ports", 0, "targetPort"))
 }
 
 func TestWorkload_BlueGreenSlotsFollowTheVersion(t *testing.T) {
@@ -112,9 +92,9 @@ func TestWorkload_BlueGreenSlotsFollowTheVersion(t *testing.T) {
 	d1 := g1.OfType(deploymentType)[0]
 	d2 := g2.OfType(deploymentType)[0]
 	assert.NotEqual(t, d1.Name, d2.Name, "a new version gets a new slot")
-	assert.Equal(t, Slot("web", "nginx:1.28"), dig(d2.Inputs, "metadata", "name"))
+	assert.Equal(t, Slot("web", "nginx:1.28"), mocktest.Dig(d2.Inputs, "metadata", "name"))
 	svc := g2.OfType("kubernetes:core/v1:Service")[0].Inputs
-	assert.Equal(t, Slot("web", "nginx:1.28"), dig(svc, "spec", "selector", "slipway.dev/slot"))
+	assert.Equal(t, Slot("web", "nginx:1.28"), mocktest.Dig(svc, "spec", "selector", "slipway.dev/slot"))
 }
 
 func TestWorkload_CanaryRunsBesideStable(t *testing.T) {
@@ -125,12 +105,12 @@ func TestWorkload_CanaryRunsBesideStable(t *testing.T) {
 	require.Equal(t, 2, g.Count(deploymentType))
 	stable, _ := g.Named(deploymentType, "app-stable")
 	canary, _ := g.Named(deploymentType, "app-canary")
-	assert.Equal(t, "nginx:1.27", dig(stable.Inputs, "spec", "template", "spec", "containers", 0, "image"))
-	assert.Equal(t, "nginx:1.28", dig(canary.Inputs, "spec", "template", "spec", "containers", 0, "image"))
-	assert.EqualValues(t, 10, dig(stable.Inputs, "spec", "replicas"))
-	assert.EqualValues(t, 3, dig(canary.Inputs, "spec", "replicas"))
+	assert.Equal(t, "nginx:1.27", mocktest.Dig(stable.Inputs, "spec", "template", "spec", "containers", 0, "image"))
+	assert.Equal(t, "nginx:1.28", mocktest.Dig(canary.Inputs, "spec", "template", "spec", "containers", 0, "image"))
+	assert.EqualValues(t, 10, mocktest.Dig(stable.Inputs, "spec", "replicas"))
+	assert.EqualValues(t, 3, mocktest.Dig(canary.Inputs, "spec", "replicas"))
 	svc := g.OfType("kubernetes:core/v1:Service")[0].Inputs
-	assert.Equal(t, map[string]any{"app.kubernetes.io/name": "web"}, dig(svc, "spec", "selector"), "the Service spans both tracks")
+	assert.Equal(t, map[string]any{"app.kubernetes.io/name": "web"}, mocktest.Dig(svc, "spec", "selector"), "the Service spans both tracks")
 
 	a.Canary.StableImage = a.Image // promoted
 	g = run(t, a)

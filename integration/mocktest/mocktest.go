@@ -233,3 +233,22 @@ func plainValue(v resource.PropertyValue) any {
 	}
 	return v.Mappable()
 }
+
+// Dig walks nested inputs: string steps index maps, int steps index lists.
+// It returns nil when a step is missing.
+func Dig(v any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, _ := v.(map[string]any)
+			v = m[k]
+		case int:
+			a, _ := v.([]any)
+			if k < 0 || k >= len(a) {
+				return nil
+			}
+			v = a[k]
+		}
+	}
+	return v
+}
