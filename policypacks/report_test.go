@@ -162,3 +162,32 @@ func BenchmarkEvaluate(b *testing.B) {
 		})
 	}
 }
+
+// TestRemediation_OnlyAtTheRemediateLevel: a remediation runs where the level
+// says so and then does not block; elsewhere the violation stands.
+func TestRemediation_OnlyAtTheRemediateLevel(t *testing.T) {
+	pack := &p.Pack{Name: "fix", Policies: []*p.Policy{{
+		Name: "encrypt-volumes", Description: "volumes are encrypted", Severity: p.High, Enforcement: p.Mandatory,
+		Types: []string{aws.EBSVolume},
+		Validate: func(r p.Resource, a *p.Args) {
+			on, st := r.Props.Bool("encrypted")
+			a.Check(r, st, on, "not encrypted")
+		},
+		Remediate: func(r p.Resource, _ p.Config) map[string]any { return map[string]any{"encrypted": true} },
+	}}}
+	require.NoError(t, pack.Validate())
+	rs := []p.Resource{volume("bad", false)}
+
+	mandatory := p.Evaluate(rs, p.Settings{Environment: "prod"}, pack)
+	require.Len(t, mandatory.Results, 1)
+	assert.Nil(t, mandatory.Results[0].Remediation)
+	assert.False(t, mandatory.Passed())
+
+	fixed := p.Evaluate(rs, p.Settings{Environment: "prod", Overrides: map[string]p.Override{"encrypt-volumes": {Enforcement: p.Remediate}}}, pack)
+	require.Len(t, fixed.Results, 1)
+	assert.Equal(t, map[string]any{"encrypted": true}, fixed.Results[0].Remediation)
+	assert.True(t, fixed.Passed(), "a remediated violation does not block")
+
+	advisory := p.Evaluate(rs, p.Settings{Environment: "dev"}, pack)
+	assert.Nil(t, advisory.Results[0].Remediation, "dev makes it advisory: no remediation")
+}

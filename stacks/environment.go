@@ -288,3 +288,13 @@ func (e Environment) Release(smoke func(context.Context, *automation.Result) err
 	}
 	return automation.Release{Version: e.Version(), Program: prog, Smoke: smoke}, nil
 }
+
+// Catalog returns the four standard environments on one cluster: dev, qa,
+// staging and prod, each with its kind's defaults.
+func Catalog(kubeconfig string) []Environment {
+	var out []Environment
+	for _, k := range []Kind{Dev, QA, Staging, Prod} {
+		out = append(out, Environment{Name: string(k), Kind: k, Kubeconfig: kubeconfig})
+	}
+	return out
+}

@@ -128,3 +128,13 @@ func TestWithAnnotation_KeepsEverythingElse(t *testing.T) {
 	assert.Equal(t, pulumi.Map{"metadata": pulumi.Map{"annotations": pulumi.Map{forceApply: pulumi.String("true")}}},
 		withAnnotation(pulumi.Map{}, forceApply, "true"))
 }
+
+func TestCatalog_StandardFourAreValid(t *testing.T) {
+	kc := kubeconfig(t)
+	var names []string
+	for _, e := range Catalog(kc) {
+		require.NoError(t, e.Validate())
+		names = append(names, e.Name)
+	}
+	assert.Equal(t, []string{"dev", "qa", "staging", "prod"}, names)
+}

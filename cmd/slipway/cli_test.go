@@ -107,6 +107,19 @@ func TestCLI_ExitCodesJSONAndVerbs(t *testing.T) {
 	}))
 	assert.Subset(t, kinds, []string{"Namespace", "Deployment", "Service", "NetworkPolicy", "ConfigMap"})
 
+	// Several environments at once, each in its own workspace.
+	r = cli(t, bin, dir, "--json", "up", "--env", "qa,staging", "--parallel", "2")
+	require.Equal(t, 0, r.code, r.stderr)
+	var many []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &many))
+	require.Len(t, many, 2)
+	assert.Equal(t, "qa", many[0]["stack"])
+	assert.Equal(t, "staging", many[1]["stack"])
+	r = cli(t, bin, dir, "preview", "--env", "qa,staging", "--expect-no-changes")
+	assert.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, bin, dir, "destroy", "--env", "qa,staging", "--remove")
+	require.Equal(t, 0, r.code, r.stderr)
+
 	r = cli(t, bin, dir, "destroy", "--env", "dev", "--remove")
 	require.Equal(t, 0, r.code, r.stderr)
 	r = cli(t, bin, dir, "cluster", "down")

@@ -83,6 +83,7 @@ func newOpCmd(g *globals, op string) *cobra.Command {
 	var f envFlags
 	var expectNoChanges, remove bool
 	var packs []string
+	var parallel int
 	short := map[string]string{
 		"preview": "Show the changes an up would make (exit 2 with --expect-no-changes and changes)",
 		"up":      "Create or update the environment",
@@ -94,6 +95,9 @@ func newOpCmd(g *globals, op string) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if strings.Contains(f.name, ",") {
+				return g.runMany(cmd.Context(), op, f, parallel, expectNoChanges, remove)
+			}
 			e, st, env, err := g.openStack(cmd.Context(), &f)
 			if err != nil {
 				return err
@@ -138,6 +142,7 @@ func newOpCmd(g *globals, op string) *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().IntVar(&parallel, "parallel", 4, "with several --env names (comma-separated): environments run at once")
 	if op == "preview" || op == "refresh" {
 		cmd.Flags().BoolVar(&expectNoChanges, "expect-no-changes", false, "exit 2 when there are changes")
 	}
@@ -209,4 +214,66 @@ func (g *globals) printResult(res *automation.Result) {
 func firstLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// runMany runs op on several environments (--env a,b,c) in parallel, each in
+// its own workspace, and prints every result.
+func (g *globals) runMany(ctx context.Context, op string, f envFlags, parallel int, expectNoChanges, remove bool) error {
+	var progs []automation.Program
+	for _, name := range strings.Split(f.name, ",") {
+		ef := f
+		ef.name = strings.TrimSpace(name)
+		env, err := ef.environment(g)
+		if err != nil {
+			return err
+		}
+		p, err := env.Program()
+		if err != nil {
+			return err
+		}
+		progs = append(progs, p)
+	}
+	e, err := g.engine(ctx)
+	if err != nil {
+		return err
+	}
+	var opts []automation.Option
+	if expectNoChanges {
+		opts = append(opts, automation.ExpectNoChanges())
+	}
+	if remove {
+		opts = append(opts, automation.RemoveStack())
+	}
+	run := map[string]func(...automation.Option) func(context.Context, *automation.Stack) (*automation.Result, error){
+		"preview": automation.Preview, "up": automation.Up, "destroy": automation.Destroy,
+		"refresh": func(o ...automation.Option) func(context.Context, *automation.Stack) (*automation.Result, error) {
+			return func(ctx context.Context, s *automation.Stack) (*automation.Result, error) { return s.Refresh(ctx, o...) }
+		},
+	}[op]
+	results := e.Parallel(ctx, progs, parallel, run(opts...))
+	if g.json {
+		_ = g.printJSON(results)
+	}
+	failed, changed := 0, 0
+	for _, r := range results {
+		if !g.json {
+			g.printResult(r.Result)
+			if r.Err != nil {
+				fmt.Printf("  %s failed: %v\n", r.Stack, r.Err)
+			}
+		}
+		if r.Err != nil {
+			failed++
+			if r.Result != nil && r.Result.Changes() > 0 {
+				changed++
+			}
+		}
+	}
+	switch {
+	case expectNoChanges && failed > 0 && failed == changed:
+		return &exitError{code: 2, err: fmt.Errorf("%d environment(s) have changes", changed)}
+	case failed > 0:
+		return fmt.Errorf("%d of %d environment(s) failed", failed, len(results))
+	}
+	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipwayhq/slipway/integration/mocktest"
+	"github.com/slipwayhq/slipway/policypacks"
+	"github.com/slipwayhq/slipway/policypacks/all"
 )
 
 func TestProgram_UnderMocks(t *testing.T) {
@@ -34,4 +36,14 @@ func BenchmarkProductionEnvironment(b *testing.B) {
 		n = len(g.Resources)
 	}
 	b.ReportMetric(float64(n), "resources")
+}
+
+// TestProgram_PassesEveryPack: the composed production environment passes
+// the AWS, Kubernetes and cost packs as prod.
+func TestProgram_PassesEveryPack(t *testing.T) {
+	g, err := mocktest.Run(Program, nil)
+	require.NoError(t, err)
+	rep := policypacks.Evaluate(g.PolicyResources(), policypacks.Settings{Environment: "prod"}, all.Packs()...)
+	assert.Empty(t, rep.Results, "%+v", rep.Results)
+	assert.True(t, rep.Passed())
 }
