@@ -247,7 +247,9 @@ func (g *globals) runMany(ctx context.Context, op string, f envFlags, parallel i
 	run := map[string]func(...automation.Option) func(context.Context, *automation.Stack) (*automation.Result, error){
 		"preview": automation.Preview, "up": automation.Up, "destroy": automation.Destroy,
 		"refresh": func(o ...automation.Option) func(context.Context, *automation.Stack) (*automation.Result, error) {
-			return func(ctx context.Context, s *automation.Stack) (*automation.Result, error) { return s.Refresh(ctx, o...) }
+			return func(ctx context.Context, s *automation.Stack) (*automation.Result, error) {
+				return s.Refresh(ctx, o...)
+			}
 		},
 	}[op]
 	results := e.Parallel(ctx, progs, parallel, run(opts...))
