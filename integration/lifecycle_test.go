@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -253,6 +254,8 @@ func TestConcurrentUpdates_OneWinsOneGetsALockError(t *testing.T) {
 	eng := newEngine(t)
 	destroyAfter(t, eng, "lock")
 	prog := program(t, env("lock", stacks.Dev, "a"))
+	run := prog.Run
+	prog.Run = func(ctx *pulumi.Context) error { time.Sleep(3 * time.Second); return run(ctx) } // hold the lock a while
 	first, err := eng.Stack(ctx, prog)
 	require.NoError(t, err)
 

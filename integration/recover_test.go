@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -138,4 +140,41 @@ func TestRecover_KilledUpIsRecoveredByTheNextRun(t *testing.T) {
 	_, err = st.Destroy(ctx)
 	require.NoError(t, err)
 	require.Eventually(t, namespaceGone("slipway-killed"), 2*time.Minute, 200*time.Millisecond)
+}
+
+// TestCancel_StopsTheEngineGracefullyAndTheNextRunProceeds cancels the
+// context in the middle of an update: the engine is interrupted (SIGINT,
+// then killed after a grace period), Up returns the cancellation, and the
+// next run recovers and completes.
+func TestCancel_StopsTheEngineGracefullyAndTheNextRunProceeds(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	eng := newEngine(t)
+	destroyAfter(t, eng, "cancel")
+	prog := program(t, env("cancel", stacks.Dev, "c"))
+	run := prog.Run
+	prog.Run = func(ctx *pulumi.Context) error { time.Sleep(3 * time.Second); return run(ctx) }
+	st, err := eng.Stack(ctx, prog)
+	require.NoError(t, err)
+
+	upCtx, stop := context.WithCancel(ctx)
+	var once sync.Once
+	start := time.Now()
+	_, err = st.Up(upCtx, automation.OnEvent(func(ev events.EngineEvent) {
+		if ev.ResourcePreEvent != nil {
+			once.Do(stop) // the update is under way
+		}
+	}))
+	stop()
+	require.Error(t, err, "a cancelled update reports it")
+	assert.Less(t, time.Since(start), 2*time.Minute, "cancellation does not hang")
+
+	st, err = eng.Stack(ctx, program(t, env("cancel", stacks.Dev, "c")))
+	require.NoError(t, err)
+	_, err = st.Up(ctx)
+	require.NoError(t, err, "the next run proceeds")
+	pre, err := st.Preview(ctx, automation.ExpectNoChanges())
+	require.NoError(t, err)
+	assert.Zero(t, pre.Changes())
+	assert.Equal(t, "c", greeting(t, "slipway-cancel"))
 }
