@@ -178,3 +178,38 @@ func TestCancel_StopsTheEngineGracefullyAndTheNextRunProceeds(t *testing.T) {
 	assert.Zero(t, pre.Changes())
 	assert.Equal(t, "c", greeting(t, "slipway-cancel"))
 }
+
+// TestOutage_APIServerDownMidUpdateIsRetriedWithoutCorruption restarts the
+// API server in the middle of an update: the update (retried on transient
+// errors, recovering state in between) completes, and the state matches the
+// cluster afterwards.
+func TestOutage_APIServerDownMidUpdateIsRetriedWithoutCorruption(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	eng := newEngine(t)
+	destroyAfter(t, eng, "outage")
+	e := env("outage", stacks.Dev, "survived")
+	e.App.ReadyTimeout = time.Minute
+	st, err := eng.Stack(ctx, program(t, e))
+	require.NoError(t, err)
+
+	var once sync.Once
+	outage := make(chan error, 1)
+	runs := 0
+	_, err = st.Up(ctx, automation.Retry(5, 2*time.Second), automation.OnEvent(func(ev events.EngineEvent) {
+		if ev.PreludeEvent != nil {
+			runs++
+		}
+		if ev.ResOutputsEvent != nil && ev.ResOutputsEvent.Metadata.Type == "kubernetes:core/v1:Namespace" {
+			once.Do(func() { go func() { outage <- cluster.RestartAPIServer(ctx, 3*time.Second) }() })
+		}
+	}))
+	require.NoError(t, <-outage, "the API server came back")
+	require.NoError(t, err, "the update completes despite the outage")
+	t.Logf("engine runs: %d", runs)
+
+	pre, err := st.Preview(ctx, automation.ExpectNoChanges())
+	require.NoError(t, err, "no corruption: state and cluster agree")
+	assert.Zero(t, pre.Changes())
+	assert.Equal(t, "survived", greeting(t, "slipway-outage"))
+}

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -102,6 +103,8 @@ type proc struct {
 	Binary string `json:"binary"`
 	cmd    *exec.Cmd
 	done   chan struct{}
+	args   []string
+	detach bool
 }
 
 // state is what state.json records, so another process can find the cluster.
@@ -292,7 +295,7 @@ func (c *Cluster) spawn(name, bin string, detached bool, args ...string) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("localk8s: starting %s: %w", name, err)
 	}
-	p := &proc{Name: name, PID: cmd.Process.Pid, Binary: bin, cmd: cmd, done: make(chan struct{})}
+	p := &proc{Name: name, PID: cmd.Process.Pid, Binary: bin, cmd: cmd, done: make(chan struct{}), args: args, detach: detached}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	c.procs = append(c.procs, p)
 	return c.writeState()
@@ -580,4 +583,26 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// RestartAPIServer stops the API server, keeps it down for down, starts it
+// again with the same flags (etcd keeps the data) and waits until it is
+// ready: for tests of what an outage does to an update in flight.
+func (c *Cluster) RestartAPIServer(ctx context.Context, down time.Duration) error {
+	i := slices.IndexFunc(c.procs, func(p *proc) bool { return p.Name == "kube-apiserver" && p.cmd != nil })
+	if i < 0 {
+		return errors.New("localk8s: RestartAPIServer needs a cluster started by this process")
+	}
+	old := c.procs[i]
+	old.stop(5 * time.Second)
+	c.procs = slices.Delete(c.procs, i, i+1)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(down):
+	}
+	if err := c.spawn(old.Name, old.Binary, old.detach, old.args...); err != nil {
+		return err
+	}
+	return c.waitReady(ctx, pkiIn(filepath.Join(c.StateDir, "pki")))
 }

@@ -20,11 +20,9 @@ type pki struct {
 	CACert, APIServerCert, APIServerKey, AdminCert, AdminKey, SAKey, SAPub string
 }
 
-func newPKI(dir string) (*pki, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	p := &pki{
+// pkiIn returns the paths of the files newPKI writes in dir.
+func pkiIn(dir string) *pki {
+	return &pki{
 		CACert:        filepath.Join(dir, "ca.crt"),
 		APIServerCert: filepath.Join(dir, "apiserver.crt"),
 		APIServerKey:  filepath.Join(dir, "apiserver.key"),
@@ -33,6 +31,13 @@ func newPKI(dir string) (*pki, error) {
 		SAKey:         filepath.Join(dir, "sa.key"),
 		SAPub:         filepath.Join(dir, "sa.pub"),
 	}
+}
+
+func newPKI(dir string) (*pki, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	p := pkiIn(dir)
 	now := time.Now().Add(-time.Hour)
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
