@@ -34,16 +34,17 @@ type driftConfig struct {
 // (an Up that refreshes first, so the engine corrects the live objects).
 func Remediate() DriftOption { return func(c *driftConfig) { c.remediate = true } }
 
-// CheckDrift refreshes the stack into the state, reports every resource
-// whose live properties differ from what the engine had recorded, and, with
-// Remediate, re-applies the program.
+// CheckDrift compares live state with the stack's state in preview mode (the
+// state is not written), reports every resource whose live properties differ
+// from what the engine had recorded, and, with Remediate, re-applies the
+// program after a refresh so the engine corrects the live objects.
 func (s *Stack) CheckDrift(ctx context.Context, opts ...DriftOption) (*Drift, error) {
 	var c driftConfig
 	for _, o := range opts {
 		o(&c)
 	}
 	start := time.Now()
-	ref, err := s.Refresh(ctx)
+	ref, err := s.Refresh(ctx, PreviewOnly())
 	d := &Drift{Stack: s.name, Checked: start.UTC(), Refresh: ref}
 	if ref != nil {
 		d.Summary = ref.Summary
@@ -57,7 +58,7 @@ func (s *Stack) CheckDrift(ctx context.Context, opts ...DriftOption) (*Drift, er
 		return d, err
 	}
 	if d.Found() && c.remediate {
-		up, err := s.Up(ctx)
+		up, err := s.Up(ctx, RefreshFirst())
 		d.Remediated = up
 		if err != nil {
 			return d, err

@@ -233,7 +233,16 @@ type opConfig struct {
 	backoff         time.Duration
 	savePlan        string
 	applyPlan       string
+	previewOnly     bool
+	refreshFirst    bool
 }
+
+// PreviewOnly makes Refresh compare live state without writing it to the stack.
+func PreviewOnly() Option { return func(c *opConfig) { c.previewOnly = true } }
+
+// RefreshFirst makes Up refresh the state before it computes the update, so
+// it corrects drift in the live objects.
+func RefreshFirst() Option { return func(c *opConfig) { c.refreshFirst = true } }
 
 // Policies runs the policy pack directories (see Engine.PolicyDir and
 // policypacks.WriteDir) inside the engine. Preview fails with a PolicyError on mandatory violations; Up
@@ -390,6 +399,9 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 	if c.applyPlan != "" {
 		uo = append(uo, optup.Plan(c.applyPlan))
 	}
+	if c.refreshFirst {
+		uo = append(uo, optup.Refresh())
+	}
 	r, err := s.stack.Up(ctx, uo...)
 	res := s.result("up", start, summaryPtr(r.Summary.ResourceChanges), col)
 	res.Outputs = outputsOf(r.Outputs)
@@ -412,6 +424,11 @@ func (s *Stack) refresh(ctx context.Context, c opConfig) (*Result, error) {
 	}
 	if c.message != "" {
 		ro = append(ro, optrefresh.Message(c.message))
+	}
+	if c.previewOnly {
+		r, err := s.stack.PreviewRefresh(ctx, ro...)
+		res := s.result("refresh-preview", start, summaryOf(r.ChangeSummary), col)
+		return res, s.wrap("refresh", err)
 	}
 	r, err := s.stack.Refresh(ctx, ro...)
 	res := s.result("refresh", start, summaryPtr(r.Summary.ResourceChanges), col)

@@ -79,6 +79,13 @@ func TestDrift_ReportedPerPropertyAndRemediated(t *testing.T) {
 	_, err = cluster.Client.CoreV1().ConfigMaps("slipway-drift").Update(ctx, cm, metav1.UpdateOptions{})
 	require.NoError(t, err)
 
+	// A check does not write the state: asking twice finds the drift twice.
+	for i := 0; i < 2; i++ {
+		d, err := st.CheckDrift(ctx)
+		require.NoError(t, err)
+		require.True(t, d.Found(), "check %d", i)
+	}
+
 	d, err := st.CheckDrift(ctx, automation.Remediate())
 	require.NoError(t, err)
 	require.True(t, d.Found())
