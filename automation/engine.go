@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -221,6 +222,18 @@ func (e *Engine) Stack(ctx context.Context, p Program) (*Stack, error) {
 		return nil, err
 	}
 	s, err := auto.UpsertStackInlineSource(ctx, p.Stack, p.Project, p.Run, e.workspaceOptions(wd)...)
+	if err != nil && strings.Contains(err.Error(), "failed to load checkpoint") {
+		// A process killed while writing the checkpoint leaves it truncated;
+		// the backend keeps the previous one as .bak.
+		restored, rerr := restoreCheckpoint(e.backend, p.Project, p.Stack)
+		switch {
+		case rerr != nil:
+			err = errors.Join(err, rerr)
+		case restored != "":
+			e.log.Warn("restored a truncated checkpoint from its backup", "stack", p.Stack, "corrupt", restored)
+			s, err = auto.UpsertStackInlineSource(ctx, p.Stack, p.Project, p.Run, e.workspaceOptions(wd)...)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("automation: stack %s/%s: %w", p.Project, p.Stack, err)
 	}

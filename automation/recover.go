@@ -147,3 +147,51 @@ func running(pid int) bool {
 	}
 	return true
 }
+
+// restoreCheckpoint replaces a truncated or unreadable checkpoint of a file
+// backend with its backup (<stack>.json.bak, the previous checkpoint) and
+// keeps the broken one beside it. It returns the path the broken checkpoint
+// was moved to, or "" when there was nothing to repair.
+func restoreCheckpoint(backend, project, stack string) (string, error) {
+	dir, ok := strings.CutPrefix(backend, "file://")
+	if !ok {
+		return "", nil
+	}
+	if i := strings.IndexByte(dir, '?'); i >= 0 {
+		dir = dir[:i]
+	}
+	cp := filepath.Join(dir, ".pulumi", "stacks", project, stack+".json")
+	b, err := os.ReadFile(cp)
+	if err != nil {
+		return "", err
+	}
+	if json.Valid(b) && len(b) > 0 {
+		return "", nil // not broken
+	}
+	bak, err := os.ReadFile(cp + ".bak")
+	if err != nil || !json.Valid(bak) {
+		return "", fmt.Errorf("automation: checkpoint %s is broken and has no usable backup", cp)
+	}
+	// Keep the broken checkpoint for inspection, outside the backend's stack files.
+	keep := filepath.Join(dir, ".pulumi", "slipway-broken")
+	if err := os.MkdirAll(keep, 0o755); err != nil {
+		return "", err
+	}
+	broken := filepath.Join(keep, fmt.Sprintf("%s-%s.%d.json", project, stack, time.Now().UnixNano()))
+	if err := os.Rename(cp, broken); err != nil {
+		return "", err
+	}
+	if err := writeAtomic(cp, bak); err != nil {
+		return "", err
+	}
+	// The file blob store keeps metadata (content type, MD5) in a sidecar
+	// that must describe the restored content, so take the backup's.
+	if attrs, err := os.ReadFile(cp + ".bak.attrs"); err == nil {
+		if err := writeAtomic(cp+".attrs", attrs); err != nil {
+			return "", err
+		}
+	} else {
+		_ = os.Remove(cp + ".attrs")
+	}
+	return broken, nil
+}
