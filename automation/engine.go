@@ -229,8 +229,11 @@ func (e *Engine) Stack(ctx context.Context, p Program) (*Stack, error) {
 		switch {
 		case rerr != nil:
 			err = errors.Join(err, rerr)
-		case restored != "":
-			e.log.Warn("restored a truncated checkpoint from its backup", "stack", p.Stack, "corrupt", restored)
+		default:
+			// Restored from the backup, or rewritten meanwhile by its writer: read it again.
+			if restored != "" {
+				e.log.Warn("restored a truncated checkpoint from its backup", "stack", p.Stack, "corrupt", restored)
+			}
 			s, err = auto.UpsertStackInlineSource(ctx, p.Stack, p.Project, p.Run, e.workspaceOptions(wd)...)
 		}
 	}

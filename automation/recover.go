@@ -22,10 +22,15 @@ type Recovery struct {
 	PendingOperations []string `json:"pendingOperations,omitempty"`
 	// Refreshed is set when a refresh reconciled them.
 	Refreshed bool `json:"refreshed"`
+	// RestoredCheckpoint is where a truncated checkpoint was moved after the
+	// backend's previous checkpoint replaced it.
+	RestoredCheckpoint string `json:"restoredCheckpoint,omitempty"`
 }
 
 // Repaired reports whether anything needed repair.
-func (r *Recovery) Repaired() bool { return len(r.StaleLocks) > 0 || len(r.PendingOperations) > 0 }
+func (r *Recovery) Repaired() bool {
+	return len(r.StaleLocks) > 0 || len(r.PendingOperations) > 0 || r.RestoredCheckpoint != ""
+}
 
 // lockContent is the DIY backend's lock file (pkg/backend/diy/lock.go).
 type lockContent struct {
@@ -56,6 +61,17 @@ func (s *Stack) Recover(ctx context.Context) (*Recovery, error) {
 		}
 	}
 	dep, err := s.stack.Export(ctx)
+	if err != nil && strings.Contains(err.Error(), "failed to load checkpoint") {
+		// Killed while writing the checkpoint: bring back the previous one.
+		restored, rerr := restoreCheckpoint(backend, s.project, s.name)
+		if rerr != nil {
+			return rec, errors.Join(err, rerr)
+		}
+		if restored != "" {
+			rec.RestoredCheckpoint = restored
+			dep, err = s.stack.Export(ctx)
+		}
+	}
 	if IsConcurrentUpdate(err) {
 		return rec, nil // a live update holds the stack: nothing to recover
 	}
