@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"context"
+	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -36,7 +37,7 @@ func (e Environment) workloadArgs(ns pulumi.StringInput) workload.Args {
 func (e Environment) run(ctx *pulumi.Context) error {
 	// Every Kubernetes object Slipway owns is force-applied (see forceApply).
 	if err := ctx.RegisterResourceTransform(func(_ context.Context, rta *pulumi.ResourceTransformArgs) *pulumi.ResourceTransformResult {
-		if !rta.Custom || len(rta.Type) < 11 || rta.Type[:11] != "kubernetes:" {
+		if !rta.Custom || !strings.HasPrefix(rta.Type, "kubernetes:") {
 			return nil
 		}
 		return &pulumi.ResourceTransformResult{Props: withAnnotation(rta.Props, forceApply, "true"), Opts: rta.Opts}

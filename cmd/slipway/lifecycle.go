@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -267,7 +268,7 @@ func newPromoteCmd(g *globals) *cobra.Command {
 					}
 					stage.Policies = []string{dir}
 				}
-				if contains(approve, name) {
+				if slices.Contains(approve, name) {
 					stage.Approve = func(context.Context, string, *automation.Result) error {
 						if os.Getenv("SLIPWAY_APPROVE") != name {
 							return fmt.Errorf("stage %s needs approval: set SLIPWAY_APPROVE=%s", name, name)
@@ -298,15 +299,6 @@ func newPromoteCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringSliceVar(&packs, "policy", nil, "policy packs every stage must pass")
 	cmd.Flags().StringSliceVar(&approve, "approve", nil, "stages that need approval (SLIPWAY_APPROVE=<stage>)")
 	return cmd
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 func newRenderCmd(g *globals) *cobra.Command {
