@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/blang/semver"
@@ -37,6 +38,9 @@ type Engine struct {
 	cmd        auto.PulumiCommand
 	log        *slog.Logger
 	analyzer   string
+	// forceUnlock and repair are the explicit recovery permissions (see
+	// WithForceUnlock and WithRepair).
+	forceUnlock, repair bool
 }
 
 type engineConfig struct {
@@ -46,7 +50,12 @@ type engineConfig struct {
 	resolver                          *toolchain.Resolver
 	log                               *slog.Logger
 	analyzer                          string
+	plugins                           []pluginBinary
+	forceUnlock, repair               bool
 }
+
+// pluginBinary is a resource plugin given by path (WithPlugin).
+type pluginBinary struct{ name, version, path string }
 
 // EngineOption configures New.
 type EngineOption func(*engineConfig)
@@ -68,7 +77,9 @@ func WithPulumiHome(dir string) EngineOption { return func(c *engineConfig) { c.
 func WithSecretsProvider(p string) EngineOption { return func(c *engineConfig) { c.secrets = p } }
 
 // WithPassphrase sets the passphrase of the passphrase secrets provider. The
-// default is $PULUMI_CONFIG_PASSPHRASE, else empty (fine for local state).
+// default is $PULUMI_CONFIG_PASSPHRASE. An empty passphrase is accepted for a
+// local file backend; any other backend refuses it unless it is set
+// explicitly (here, or as an empty PULUMI_CONFIG_PASSPHRASE).
 func WithPassphrase(p string) EngineOption { return func(c *engineConfig) { c.passphrase = &p } }
 
 // WithEnv adds environment variables for every engine run.
@@ -87,6 +98,14 @@ func WithResolver(r *toolchain.Resolver) EngineOption {
 
 // WithLogger sets the structured logger (default slog.Default()).
 func WithLogger(l *slog.Logger) EngineOption { return func(c *engineConfig) { c.log = l } }
+
+// WithPlugin provides the binary of a resource provider plugin that Slipway
+// does not build, such as the AWS provider ("aws", toolchain.AWSProviderVersion,
+// "/opt/pulumi/pulumi-resource-aws"). New installs it into PULUMI_HOME; the
+// engine never downloads a plugin.
+func WithPlugin(name, version, path string) EngineOption {
+	return func(c *engineConfig) { c.plugins = append(c.plugins, pluginBinary{name, version, path}) }
+}
 
 // New resolves the toolchain (building it when missing) and returns an Engine.
 func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
@@ -123,8 +142,20 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 		}
 	}
 	if c.passphrase == nil {
-		p := os.Getenv("PULUMI_CONFIG_PASSPHRASE")
-		c.passphrase = &p
+		if p, ok := os.LookupEnv("PULUMI_CONFIG_PASSPHRASE"); ok {
+			c.passphrase = &p
+		} else if c.secrets == "passphrase" && !strings.HasPrefix(c.backend, "file://") {
+			return nil, fmt.Errorf("automation: backend %s is shared, and its secrets would be encrypted with an empty passphrase; "+
+				"set PULUMI_CONFIG_PASSPHRASE (or WithPassphrase), or use a KMS secrets provider (WithSecretsProvider)", redactURL(c.backend))
+		} else {
+			empty := ""
+			c.passphrase = &empty
+		}
+	}
+	for _, p := range c.plugins {
+		if _, err := toolchain.InstallPlugin(p.path, c.pulumiHome, "resource", p.name, p.version); err != nil {
+			return nil, fmt.Errorf("automation: WithPlugin(%q, %q, %q): %w", p.name, p.version, p.path, err)
+		}
 	}
 	root, err := c.resolver.PulumiCLI(ctx)
 	if err != nil {
@@ -143,7 +174,16 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 		return nil, fmt.Errorf("automation: pulumi CLI in %s: %w", root, err)
 	}
 	return &Engine{dir: dir, backend: c.backend, pulumiHome: c.pulumiHome, secrets: c.secrets,
-		passphrase: *c.passphrase, env: c.env, cmd: cmd, log: c.log, analyzer: c.analyzer}, nil
+		passphrase: *c.passphrase, env: c.env, cmd: cmd, log: c.log, analyzer: c.analyzer,
+		forceUnlock: c.forceUnlock, repair: c.repair}, nil
+}
+
+// redactURL drops the query of a backend URL (it may carry credentials).
+func redactURL(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i]
+	}
+	return u
 }
 
 var backendScheme = regexp.MustCompile(`^(file|s3|gs|azblob|https?)://`)
@@ -177,6 +217,23 @@ type Program struct {
 	Run pulumi.RunFunc
 	// Config is written to the stack before each run; secrets stay encrypted.
 	Config map[string]ConfigValue
+	// Policies are policy pack directories (see Engine.PolicyDir) enforced
+	// on every operation of the stack that can change infrastructure:
+	// preview, up, drift remediation, deploy, rollback and ephemeral create.
+	Policies []string
+	// Version identifies the program and its parameters (for example the
+	// encoded parameters); it is recorded with every release, and a lookup
+	// function must be able to rebuild the program from it for Rollback.
+	Version string
+	// Plugins are the resource plugins the program needs besides the
+	// Kubernetes provider, which Slipway builds. Each must be installed in
+	// PULUMI_HOME or given with WithPlugin; the stack is refused otherwise.
+	Plugins []Plugin
+}
+
+// Plugin names a resource provider plugin and its version.
+type Plugin struct {
+	Name, Version string
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`)
@@ -203,6 +260,8 @@ func (e *Engine) workspaceOptions(workDir string) []auto.LocalWorkspaceOption {
 		"PULUMI_CONFIG_PASSPHRASE":             e.passphrase,
 		"PULUMI_SKIP_UPDATE_CHECK":             "true",
 		"PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+		// Never download a plugin: a missing one is an error before the run.
+		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
 	}
 	for k, v := range e.env {
 		env[k] = v
@@ -211,17 +270,117 @@ func (e *Engine) workspaceOptions(workDir string) []auto.LocalWorkspaceOption {
 		auto.EnvVars(env), auto.SecretsProvider(e.secrets)}
 }
 
-// Stack selects (creating when missing) the program's stack in its own
-// workspace and writes its configuration.
-func (e *Engine) Stack(ctx context.Context, p Program) (*Stack, error) {
+// UpsertStack opens the program's stack in its own workspace, creating it
+// when the backend does not hold it yet, and writes its configuration. Only
+// operations that may create an environment (preview, up, deploy,
+// ephemeral create) use it; every other operation uses SelectStack.
+func (e *Engine) UpsertStack(ctx context.Context, p Program) (*Stack, error) {
+	return e.open(ctx, p, true)
+}
+
+// SelectStack opens the program's stack, which must already exist: an
+// unknown stack is refused with an *UnknownStackError listing the stacks the
+// backend holds, and nothing is created.
+func (e *Engine) SelectStack(ctx context.Context, p Program) (*Stack, error) {
+	return e.open(ctx, p, false)
+}
+
+// UnknownStackError says an operation named a stack the backend does not hold.
+type UnknownStackError struct {
+	Project, Stack string
+	// Known lists the stacks of the project in the backend.
+	Known []string
+}
+
+func (e *UnknownStackError) Error() string {
+	known := "none"
+	if len(e.Known) > 0 {
+		known = strings.Join(e.Known, ", ")
+	}
+	return fmt.Sprintf("automation: environment %q does not exist in project %s (it has: %s); check the name, or create it with up", e.Stack, e.Project, known)
+}
+
+// IsUnknownStack reports whether err is (or wraps) an *UnknownStackError.
+func IsUnknownStack(err error) bool {
+	var u *UnknownStackError
+	return errors.As(err, &u)
+}
+
+// MissingPluginError says a program needs a resource plugin that is neither
+// installed nor given, so the engine would try to download it.
+type MissingPluginError struct {
+	Plugin Plugin
+	// Path is where the engine looks for it.
+	Path string
+}
+
+func (e *MissingPluginError) Error() string {
+	return fmt.Sprintf("automation: the program needs the resource plugin %s v%s, which Slipway does not build and never downloads; "+
+		"install it as %s, or pass automation.WithPlugin(%q, %q, \"/path/to/pulumi-resource-%s\") (CLI: --plugin %s=/path/to/pulumi-resource-%s)",
+		e.Plugin.Name, e.Plugin.Version, e.Path, e.Plugin.Name, e.Plugin.Version, e.Plugin.Name, e.Plugin.Name, e.Plugin.Name)
+}
+
+// checkPlugins refuses a program whose plugins are not installed.
+func (e *Engine) checkPlugins(p Program) error {
+	for _, pl := range p.Plugins {
+		path := toolchain.PluginPath(e.pulumiHome, "resource", pl.Name, pl.Version)
+		if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return &MissingPluginError{Plugin: pl, Path: path}
+		}
+	}
+	return nil
+}
+
+// Stacks lists the stacks of project that the backend holds.
+func (e *Engine) Stacks(ctx context.Context, project string) ([]string, error) {
+	ws, err := e.workspace(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	list, err := ws.ListStacks(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("automation: listing stacks of %s: %w", project, err)
+	}
+	out := make([]string, 0, len(list))
+	for _, s := range list {
+		out = append(out, s.Name)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (e *Engine) open(ctx context.Context, p Program, create bool) (*Stack, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
+	}
+	if err := e.checkPlugins(p); err != nil {
+		return nil, err
+	}
+	for _, d := range p.Policies {
+		if err := e.checkPolicyDir(d); err != nil {
+			return nil, err
+		}
+	}
+	if !create {
+		known, err := e.Stacks(ctx, p.Project)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(known, p.Stack) {
+			return nil, &UnknownStackError{Project: p.Project, Stack: p.Stack, Known: known}
+		}
 	}
 	wd := filepath.Join(e.dir, "workspaces", p.Project, p.Stack)
 	if err := os.MkdirAll(wd, 0o755); err != nil {
 		return nil, err
 	}
-	s, err := auto.UpsertStackInlineSource(ctx, p.Stack, p.Project, p.Run, e.workspaceOptions(wd)...)
+	openStack := func() (auto.Stack, error) {
+		if create {
+			return auto.UpsertStackInlineSource(ctx, p.Stack, p.Project, p.Run, e.workspaceOptions(wd)...)
+		}
+		return auto.SelectStackInlineSource(ctx, p.Stack, p.Project, p.Run, e.workspaceOptions(wd)...)
+	}
+	s, err := openStack()
 	if err != nil && strings.Contains(err.Error(), "failed to load checkpoint") {
 		// A process killed while writing the checkpoint leaves it truncated;
 		// the backend keeps the previous one as .bak.
@@ -234,8 +393,12 @@ func (e *Engine) Stack(ctx context.Context, p Program) (*Stack, error) {
 			if restored != "" {
 				e.log.Warn("restored a truncated checkpoint from its backup", "stack", p.Stack, "corrupt", restored)
 			}
-			s, err = auto.UpsertStackInlineSource(ctx, p.Stack, p.Project, p.Run, e.workspaceOptions(wd)...)
+			s, err = openStack()
 		}
+	}
+	if !create && auto.IsSelectStack404Error(err) {
+		known, _ := e.Stacks(ctx, p.Project)
+		return nil, &UnknownStackError{Project: p.Project, Stack: p.Stack, Known: known}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("automation: stack %s/%s: %w", p.Project, p.Stack, err)
@@ -249,7 +412,8 @@ func (e *Engine) Stack(ctx context.Context, p Program) (*Stack, error) {
 			return nil, fmt.Errorf("automation: writing config of %s/%s: %w", p.Project, p.Stack, err)
 		}
 	}
-	st := &Stack{stack: s, project: p.Project, name: p.Stack, backend: e.backend, log: e.log.With("project", p.Project, "stack", p.Stack)}
+	st := &Stack{stack: s, project: p.Project, name: p.Stack, backend: e.backend, policies: slices.Clone(p.Policies), version: p.Version, engine: e,
+		log: e.log.With("project", p.Project, "stack", p.Stack)}
 	// Repair what a killed run may have left (stale lock, pending operations).
 	if _, err := st.Recover(ctx); err != nil {
 		return nil, err

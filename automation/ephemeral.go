@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -39,7 +40,18 @@ func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, 
 	if ttl <= 0 {
 		return nil, nil, fmt.Errorf("automation: ephemeral TTL %s must be positive, e.g. 24h", ttl)
 	}
-	st, err := e.Stack(ctx, prog)
+	known, err := e.Stacks(ctx, prog.Project)
+	if err != nil {
+		return nil, nil, err
+	}
+	if slices.Contains(known, prog.Stack) {
+		// An existing stack may be renewed only when it is ephemeral itself:
+		// tagging prod as ephemeral would hand it to the garbage collector.
+		if err := e.requireEphemeral(ctx, prog.Project, prog.Stack); err != nil {
+			return nil, nil, err
+		}
+	}
+	st, err := e.UpsertStack(ctx, prog)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -106,7 +118,14 @@ func (e *Engine) GC(ctx context.Context, project string, now time.Time, limit in
 		}
 	}
 	var out []GCResult
-	for _, r := range e.Parallel(ctx, expired, limit, Destroy(RemoveStack())) {
+	// The tag is checked again just before each destroy.
+	gcDestroy := Op{Name: "destroy", Run: func(ctx context.Context, s *Stack) (*Result, error) {
+		if err := e.requireEphemeral(ctx, s.project, s.name); err != nil {
+			return nil, err
+		}
+		return s.Destroy(ctx, RemoveStack())
+	}}
+	for _, r := range e.Parallel(ctx, expired, limit, gcDestroy) {
 		g := GCResult{Ephemeral: byStack[r.Stack], Result: r.Result, Error: r.Error}
 		out = append(out, g)
 	}
@@ -114,25 +133,54 @@ func (e *Engine) GC(ctx context.Context, project string, now time.Time, limit in
 	return out, nil
 }
 
-// DestroyEphemeral destroys and removes one ephemeral environment; it is a
-// no-op when the stack does not exist.
-func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (*Result, error) {
+// NotEphemeralError says an ephemeral-only operation named a stack that does
+// not carry Slipway's ephemeral tag.
+type NotEphemeralError struct {
+	Project, Stack string
+}
+
+func (e *NotEphemeralError) Error() string {
+	return fmt.Sprintf("automation: environment %q of project %s is not ephemeral (it lacks the stack tag %s=true); "+
+		"ephemeral verbs and GC act only on environments made by ephemeral create, use destroy for others", e.Stack, e.Project, TagEphemeral)
+}
+
+// IsNotEphemeral reports whether err is (or wraps) a *NotEphemeralError.
+func IsNotEphemeral(err error) bool {
+	var n *NotEphemeralError
+	return errors.As(err, &n)
+}
+
+// requireEphemeral refuses a stack that lacks the ephemeral tag.
+func (e *Engine) requireEphemeral(ctx context.Context, project, stack string) error {
 	ws, err := e.workspace(ctx, project)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	stacks, err := ws.ListStacks(ctx)
+	tags, err := ws.ListTags(ctx, stack)
+	if err != nil {
+		return fmt.Errorf("automation: tags of %s: %w", stack, err)
+	}
+	if tags[TagEphemeral] != "true" {
+		return &NotEphemeralError{Project: project, Stack: stack}
+	}
+	return nil
+}
+
+// DestroyEphemeral destroys and removes one ephemeral environment. A stack
+// the backend does not hold is refused with an *UnknownStackError, and one
+// without the ephemeral tag with a *NotEphemeralError; neither is touched.
+func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (*Result, error) {
+	known, err := e.Stacks(ctx, project)
 	if err != nil {
 		return nil, err
 	}
-	found := false
-	for _, s := range stacks {
-		found = found || s.Name == stack
+	if !slices.Contains(known, stack) {
+		return nil, &UnknownStackError{Project: project, Stack: stack, Known: known}
 	}
-	if !found {
-		return &Result{Operation: "destroy", Project: project, Stack: stack, Summary: map[string]int{}}, nil
+	if err := e.requireEphemeral(ctx, project, stack); err != nil {
+		return nil, err
 	}
-	st, err := e.Stack(ctx, Program{Project: project, Stack: stack, Run: noProgram})
+	st, err := e.SelectStack(ctx, Program{Project: project, Stack: stack, Run: noProgram})
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,10 @@ type EnvResult struct {
 // Parallel runs op on every program's stack, at most limit at a time (all at
 // once when limit < 1). Each environment has its own workspace directory, so
 // runs share no workspace files. Results come back in the order of progs.
-func (e *Engine) Parallel(ctx context.Context, progs []Program, limit int, op func(context.Context, *Stack) (*Result, error)) []EnvResult {
+//
+// Only an operation that may create an environment (Up, Preview) creates a
+// missing stack; the others refuse it with an *UnknownStackError.
+func (e *Engine) Parallel(ctx context.Context, progs []Program, limit int, op Op) []EnvResult {
 	if limit < 1 || limit > len(progs) {
 		limit = len(progs)
 	}
@@ -35,9 +38,13 @@ func (e *Engine) Parallel(ctx context.Context, progs []Program, limit int, op fu
 			}
 			defer func() { <-sem }()
 			r := EnvResult{Stack: p.Stack}
-			st, err := e.Stack(ctx, p)
+			open := e.SelectStack
+			if op.Creates {
+				open = e.UpsertStack
+			}
+			st, err := open(ctx, p)
 			if err == nil {
-				r.Result, err = op(ctx, st)
+				r.Result, err = op.Run(ctx, st)
 			}
 			if err != nil {
 				r.Err, r.Error = err, err.Error()
@@ -49,17 +56,32 @@ func (e *Engine) Parallel(ctx context.Context, progs []Program, limit int, op fu
 	return out
 }
 
-// Up is an op for Parallel that runs Stack.Up.
-func Up(opts ...Option) func(context.Context, *Stack) (*Result, error) {
-	return func(ctx context.Context, s *Stack) (*Result, error) { return s.Up(ctx, opts...) }
+// Op is an operation that Parallel runs on each environment's stack.
+type Op struct {
+	// Name is the verb: preview, up, refresh or destroy.
+	Name string
+	// Creates says whether the operation may create a missing stack.
+	Creates bool
+	// Run runs the operation on one stack.
+	Run func(context.Context, *Stack) (*Result, error)
 }
 
-// Preview is an op for Parallel that runs Stack.Preview.
-func Preview(opts ...Option) func(context.Context, *Stack) (*Result, error) {
-	return func(ctx context.Context, s *Stack) (*Result, error) { return s.Preview(ctx, opts...) }
+// Up is an Op for Parallel that runs Stack.Up (creating missing stacks).
+func Up(opts ...Option) Op {
+	return Op{Name: "up", Creates: true, Run: func(ctx context.Context, s *Stack) (*Result, error) { return s.Up(ctx, opts...) }}
 }
 
-// Destroy is an op for Parallel that runs Stack.Destroy.
-func Destroy(opts ...Option) func(context.Context, *Stack) (*Result, error) {
-	return func(ctx context.Context, s *Stack) (*Result, error) { return s.Destroy(ctx, opts...) }
+// Preview is an Op for Parallel that runs Stack.Preview (creating missing stacks).
+func Preview(opts ...Option) Op {
+	return Op{Name: "preview", Creates: true, Run: func(ctx context.Context, s *Stack) (*Result, error) { return s.Preview(ctx, opts...) }}
+}
+
+// Refresh is an Op for Parallel that runs Stack.Refresh on existing stacks.
+func Refresh(opts ...Option) Op {
+	return Op{Name: "refresh", Run: func(ctx context.Context, s *Stack) (*Result, error) { return s.Refresh(ctx, opts...) }}
+}
+
+// Destroy is an Op for Parallel that runs Stack.Destroy on existing stacks.
+func Destroy(opts ...Option) Op {
+	return Op{Name: "destroy", Run: func(ctx context.Context, s *Stack) (*Result, error) { return s.Destroy(ctx, opts...) }}
 }

@@ -59,7 +59,7 @@ func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(versio
 			out = append(out, r)
 			return out, &PromotionError{Stage: s.Name, Gate: gate, Err: err}
 		}
-		st, err := e.Stack(ctx, s.Release.Program)
+		st, err := e.UpsertStack(ctx, s.Release.Program)
 		if err != nil {
 			return fail(GatePreview, err)
 		}

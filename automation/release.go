@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -138,6 +139,12 @@ func writeAtomic(path string, b []byte) error {
 	return os.Rename(tmp, path)
 }
 
+// recordUp records a successful up of st as a release.
+func (e *Engine) recordUp(ctx context.Context, st *Stack) error {
+	_, err := e.record(ctx, st, Release{Version: st.version})
+	return err
+}
+
 // Deploy applies a release: Up, then the smoke check. When both pass the
 // release becomes the last-known-good. When either fails, Deploy re-applies
 // the last-known-good (rebuilt by lookup from its version) unless NoRollback
@@ -147,12 +154,12 @@ func (e *Engine) Deploy(ctx context.Context, rel Release, lookup func(version st
 	for _, o := range opts {
 		o(&c)
 	}
-	st, err := e.Stack(ctx, rel.Program)
+	st, err := e.UpsertStack(ctx, rel.Program)
 	if err != nil {
 		return nil, err
 	}
 	d := &Deployment{}
-	d.Result, err = st.Up(ctx, c.opts...)
+	d.Result, err = st.Up(ctx, append(slices.Clone(c.opts), func(o *opConfig) { o.noRecord = true })...)
 	if err == nil && rel.Smoke != nil {
 		if serr := rel.Smoke(ctx, d.Result); serr != nil {
 			err = fmt.Errorf("smoke check: %w", serr)
@@ -174,7 +181,10 @@ func (e *Engine) Deploy(ctx context.Context, rel Release, lookup func(version st
 	rerr.Restored = lkg.Version
 	prog, lerr := lookup(lkg.Version)
 	if lerr == nil {
-		st, lerr = e.Stack(ctx, prog)
+		if len(prog.Policies) == 0 {
+			prog.Policies = rel.Program.Policies // the rollback is held to the same policies
+		}
+		st, lerr = e.SelectStack(ctx, prog)
 	}
 	if lerr == nil {
 		d.Rollback, lerr = st.Up(ctx, c.opts...)
@@ -201,7 +211,7 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 	if err != nil {
 		return nil, lkg, err
 	}
-	st, err := e.Stack(ctx, prog)
+	st, err := e.SelectStack(ctx, prog)
 	if err != nil {
 		return nil, lkg, err
 	}

@@ -2,6 +2,7 @@ package automation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,12 @@ type Stack struct {
 	project string
 	name    string
 	backend string
+	// policies are the program's policy pack directories, enforced on every
+	// preview and up of the stack.
+	policies []string
+	// version is the program's Version, recorded with each release.
+	version string
+	engine  *Engine
 	log     *slog.Logger
 }
 
@@ -57,8 +64,17 @@ type ResourceChange struct {
 	// from the recorded state: expected (state) versus actual (live).
 	Properties []PropertyChange `json:"properties,omitempty"`
 	// Duration is the time from the engine starting the step to its outputs
-	// (zero in previews).
-	Duration time.Duration `json:"duration,omitempty"`
+	// (zero in previews). JSON carries it as durationSeconds.
+	Duration time.Duration `json:"-"`
+}
+
+// MarshalJSON encodes the change with its duration in seconds.
+func (c ResourceChange) MarshalJSON() ([]byte, error) {
+	type plain ResourceChange
+	return json.Marshal(struct {
+		plain
+		Seconds float64 `json:"durationSeconds,omitempty"`
+	}{plain(c), c.Duration.Seconds()})
 }
 
 // Result is the typed outcome of one operation.
@@ -73,8 +89,27 @@ type Result struct {
 	// Policy lists the policy violations the engine reported.
 	Policy []PolicyFinding `json:"policy,omitempty"`
 	// Outputs are the stack outputs; secret values are replaced by "[secret]".
-	Outputs  map[string]any `json:"outputs,omitempty"`
-	Duration time.Duration  `json:"duration"`
+	Outputs map[string]any `json:"outputs,omitempty"`
+	// Duration is the operation's wall time; JSON carries it as durationSeconds.
+	Duration time.Duration `json:"-"`
+}
+
+// MarshalJSON encodes the result with its duration in seconds and its
+// change count.
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	p := plain(r)
+	if p.Summary == nil {
+		p.Summary = map[string]int{}
+	}
+	if p.Resources == nil {
+		p.Resources = []ResourceChange{}
+	}
+	return json.Marshal(struct {
+		plain
+		Changes int     `json:"changes"`
+		Seconds float64 `json:"durationSeconds"`
+	}{p, r.Changes(), r.Duration.Seconds()})
 }
 
 // Changes returns the number of resources that an operation changes (any
@@ -113,7 +148,6 @@ func (r *Result) Changed() []ResourceChange {
 // collector gathers per-resource steps from the engine's event stream.
 type collector struct {
 	ch   chan events.EngineEvent
-	wg   sync.WaitGroup
 	mu   sync.Mutex
 	res  []ResourceChange
 	pol  []PolicyFinding
@@ -121,42 +155,86 @@ type collector struct {
 	on   func(events.EngineEvent)
 	// started records when each step began, by URN.
 	started map[string]time.Time
+	// stop tells the reader that the operation returned; handled is closed
+	// when the reader will call on no more.
+	stop, handled chan struct{}
 }
 
+// drainWindow bounds how long the reader keeps discarding events that
+// arrive after the operation returned (the Automation API's event server
+// may still be shutting down); none of them reaches OnEvent.
+const drainWindow = 2 * time.Second
+
 func newCollector(on func(events.EngineEvent)) *collector {
-	c := &collector{ch: make(chan events.EngineEvent), seen: map[string]int{}, on: on, started: map[string]time.Time{}}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		for ev := range c.ch {
-			if c.on != nil {
-				c.on(ev)
-			}
-			if f, ok := policyFinding(ev); ok {
-				c.mu.Lock()
-				c.pol = append(c.pol, f)
-				c.mu.Unlock()
-				continue
-			}
-			var md *apitype.StepEventMetadata
-			var took time.Duration
-			switch {
-			case ev.ResourcePreEvent != nil:
-				md = &ev.ResourcePreEvent.Metadata
-				c.started[md.URN] = time.Now()
-			case ev.ResOutputsEvent != nil:
-				md = &ev.ResOutputsEvent.Metadata
-				if t, ok := c.started[md.URN]; ok {
-					took = time.Since(t)
-				}
-			}
-			if md == nil || md.URN == "" {
-				continue
-			}
-			c.add(md, took)
+	c := &collector{ch: make(chan events.EngineEvent), seen: map[string]int{}, on: on, started: map[string]time.Time{},
+		stop: make(chan struct{}), handled: make(chan struct{})}
+	go c.read()
+	return c
+}
+
+// read handles events until the engine closes the stream or the operation
+// returns, then discards stragglers for at most drainWindow and exits.
+func (c *collector) read() {
+	defer func() {
+		select {
+		case <-c.handled:
+		default:
+			close(c.handled)
 		}
 	}()
-	return c
+	for {
+		select {
+		case ev, ok := <-c.ch:
+			if !ok {
+				return
+			}
+			c.handle(ev)
+		case <-c.stop:
+			// Whatever was sent before the operation returned has been
+			// received: sends are unbuffered.
+			close(c.handled)
+			t := time.NewTimer(drainWindow)
+			defer t.Stop()
+			for {
+				select {
+				case _, ok := <-c.ch:
+					if !ok {
+						return
+					}
+				case <-t.C:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (c *collector) handle(ev events.EngineEvent) {
+	if c.on != nil {
+		c.on(ev)
+	}
+	if f, ok := policyFinding(ev); ok {
+		c.mu.Lock()
+		c.pol = append(c.pol, f)
+		c.mu.Unlock()
+		return
+	}
+	var md *apitype.StepEventMetadata
+	var took time.Duration
+	switch {
+	case ev.ResourcePreEvent != nil:
+		md = &ev.ResourcePreEvent.Metadata
+		c.started[md.URN] = time.Now()
+	case ev.ResOutputsEvent != nil:
+		md = &ev.ResOutputsEvent.Metadata
+		if t, ok := c.started[md.URN]; ok {
+			took = time.Since(t)
+		}
+	}
+	if md == nil || md.URN == "" {
+		return
+	}
+	c.add(md, took)
 }
 
 func (c *collector) add(md *apitype.StepEventMetadata, took time.Duration) {
@@ -204,16 +282,12 @@ func (c *collector) add(md *apitype.StepEventMetadata, took time.Duration) {
 	c.res = append(c.res, rc)
 }
 
-// wait blocks until the engine has closed the event stream and returns the
-// steps. When the CLI fails before it streams anything (a lock error, say)
-// the Automation API never closes the stream, so the wait is bounded.
+// wait is called once the operation returned: it waits until the reader
+// will call OnEvent no more and returns the steps. The reader goroutine ends
+// on its own shortly after (see drainWindow).
 func (c *collector) wait() []ResourceChange {
-	done := make(chan struct{})
-	go func() { c.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-	}
+	close(c.stop)
+	<-c.handled
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.res)
@@ -235,6 +309,9 @@ type opConfig struct {
 	applyPlan       string
 	previewOnly     bool
 	refreshFirst    bool
+	// noRecord leaves recording the release to the caller (Deploy records
+	// it only after its smoke check).
+	noRecord bool
 }
 
 // PreviewOnly makes Refresh compare live state without writing it to the stack.
@@ -251,8 +328,29 @@ func Policies(dirs ...string) Option {
 	return func(c *opConfig) { c.policyDirs = append(c.policyDirs, dirs...) }
 }
 
-// ExpectNoChanges makes the operation fail when it finds any change.
+// ExpectNoChanges makes the operation fail with a *ChangesError when it
+// finds any change. Preview and Refresh compare first and change nothing;
+// Up previews first and applies nothing when the preview has changes. Any
+// other failure keeps its own error, so "changes found" never hides one.
 func ExpectNoChanges() Option { return func(c *opConfig) { c.expectNoChanges = true } }
+
+// ChangesError says an operation run with ExpectNoChanges found changes;
+// the operation itself succeeded.
+type ChangesError struct {
+	Op, Stack string
+	// Changes is the number of resources that would change (or drifted).
+	Changes int
+}
+
+func (e *ChangesError) Error() string {
+	return fmt.Sprintf("automation: %s of stack %s found %d change(s) where none were expected", e.Op, e.Stack, e.Changes)
+}
+
+// IsChangesFound reports whether err is (or wraps) a *ChangesError.
+func IsChangesFound(err error) bool {
+	var c *ChangesError
+	return errors.As(err, &c)
+}
 
 // OnEvent calls fn for every engine event, in order, from one goroutine.
 func OnEvent(fn func(events.EngineEvent)) Option { return func(c *opConfig) { c.onEvent = fn } }
@@ -333,24 +431,50 @@ func (s *Stack) wrap(op string, err error) error {
 	return &OpError{Op: op, Stack: s.name, Err: err}
 }
 
+// policyDirs are the stack's own policy packs plus those given to one operation.
+func (s *Stack) policyDirs(c opConfig) ([]string, error) {
+	dirs := slices.Clone(s.policies)
+	for _, d := range c.policyDirs {
+		if slices.Contains(dirs, d) {
+			continue
+		}
+		if s.engine != nil {
+			if err := s.engine.checkPolicyDir(d); err != nil {
+				return nil, err
+			}
+		}
+		dirs = append(dirs, d)
+	}
+	return dirs, nil
+}
+
+// Policies returns the policy pack directories enforced on every preview and
+// up of the stack (the program's Policies).
+func (s *Stack) Policies() []string { return slices.Clone(s.policies) }
+
 // Preview computes the changes an Up would make.
 func (s *Stack) Preview(ctx context.Context, opts ...Option) (*Result, error) {
 	c := apply(opts)
-	return retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.preview(ctx, c) })
+	res, err := retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.preview(ctx, c) })
+	if err == nil && c.expectNoChanges && res.Changes() > 0 {
+		err = &ChangesError{Op: "preview", Stack: s.name, Changes: res.Changes()}
+	}
+	return res, err
 }
 
 func (s *Stack) preview(ctx context.Context, c opConfig) (*Result, error) {
 	start := time.Now()
+	dirs, err := s.policyDirs(c)
+	if err != nil {
+		return nil, err
+	}
 	col := newCollector(c.onEvent)
 	po := []optpreview.Option{optpreview.EventStreams(col.ch)}
-	if c.expectNoChanges {
-		po = append(po, optpreview.ExpectNoChanges())
-	}
 	if c.parallel > 0 {
 		po = append(po, optpreview.Parallel(c.parallel))
 	}
-	if len(c.policyDirs) > 0 {
-		po = append(po, optpreview.PolicyPacks(entries(c.policyDirs)...))
+	if len(dirs) > 0 {
+		po = append(po, optpreview.PolicyPacks(entries(dirs)...))
 	}
 	if c.savePlan != "" {
 		po = append(po, optpreview.Plan(c.savePlan))
@@ -361,7 +485,8 @@ func (s *Stack) preview(ctx context.Context, c opConfig) (*Result, error) {
 	return res, s.wrap("preview", policyErr("preview", res, err))
 }
 
-// Up applies the program.
+// Up applies the program. With policies (the program's or Policies), it
+// previews with them first and applies nothing when they block.
 func (s *Stack) Up(ctx context.Context, opts ...Option) (*Result, error) {
 	c := apply(opts)
 	return retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.up(ctx, c) })
@@ -369,9 +494,16 @@ func (s *Stack) Up(ctx context.Context, opts ...Option) (*Result, error) {
 
 func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 	start := time.Now()
-	if len(c.policyDirs) > 0 {
-		// The gate: nothing is applied when the preview is blocked by policy.
-		pre, err := s.Preview(ctx, Policies(c.policyDirs...), OnEvent(c.onEvent))
+	dirs, err := s.policyDirs(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(dirs) > 0 || c.expectNoChanges {
+		// The gate: nothing is applied when the preview is blocked by policy
+		// (or, with ExpectNoChanges, has changes).
+		pc := c
+		pc.expectNoChanges, pc.savePlan, pc.attempts = false, "", 1
+		pre, err := s.preview(ctx, pc)
 		var pe *PolicyError
 		if errors.As(err, &pe) {
 			pre.Operation = "up"
@@ -380,6 +512,10 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 		}
 		if err != nil {
 			return pre, err
+		}
+		if c.expectNoChanges && pre.Changes() > 0 {
+			pre.Operation = "up"
+			return pre, &ChangesError{Op: "up", Stack: s.name, Changes: pre.Changes()}
 		}
 	}
 	col := newCollector(c.onEvent)
@@ -393,8 +529,8 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 	if c.parallel > 0 {
 		uo = append(uo, optup.Parallel(c.parallel))
 	}
-	if len(c.policyDirs) > 0 {
-		uo = append(uo, optup.PolicyPacks(entries(c.policyDirs)...))
+	if len(dirs) > 0 {
+		uo = append(uo, optup.PolicyPacks(entries(dirs)...))
 	}
 	if c.applyPlan != "" {
 		uo = append(uo, optup.Plan(c.applyPlan))
@@ -406,22 +542,43 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 	res := s.result("up", start, summaryPtr(r.Summary.ResourceChanges), col)
 	res.Outputs = outputsOf(r.Outputs)
 	s.log.Info("up", "changes", res.Changes(), "violations", len(res.Policy), "duration", res.Duration, "error", err)
+	if err == nil && s.engine != nil && !c.noRecord {
+		// Every successful up is a release: recorded beside the stack.
+		if rerr := s.engine.recordUp(ctx, s); rerr != nil {
+			s.log.Warn("recording the release failed", "error", rerr)
+		}
+	}
 	return res, s.wrap("up", policyErr("up", res, err))
 }
 
-// Refresh reads the live state of every resource into the stack state.
+// Refresh reads the live state of every resource into the stack state. With
+// ExpectNoChanges it compares first (writing nothing) and returns a
+// *ChangesError when live state differs.
 func (s *Stack) Refresh(ctx context.Context, opts ...Option) (*Result, error) {
 	c := apply(opts)
-	return retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.refresh(ctx, c) })
+	if c.expectNoChanges && !c.previewOnly {
+		pc := c
+		pc.previewOnly = true
+		res, err := retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.refresh(ctx, pc) })
+		if err != nil {
+			return res, err
+		}
+		if n := res.Changes(); n > 0 {
+			res.Operation = "refresh"
+			return res, &ChangesError{Op: "refresh", Stack: s.name, Changes: n}
+		}
+	}
+	res, err := retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.refresh(ctx, c) })
+	if err == nil && c.expectNoChanges && res.Changes() > 0 {
+		err = &ChangesError{Op: "refresh", Stack: s.name, Changes: res.Changes()}
+	}
+	return res, err
 }
 
 func (s *Stack) refresh(ctx context.Context, c opConfig) (*Result, error) {
 	start := time.Now()
 	col := newCollector(c.onEvent)
 	ro := []optrefresh.Option{optrefresh.EventStreams(col.ch)}
-	if c.expectNoChanges {
-		ro = append(ro, optrefresh.ExpectNoChanges())
-	}
 	if c.message != "" {
 		ro = append(ro, optrefresh.Message(c.message))
 	}

@@ -87,7 +87,7 @@ func slipwayStack(b *testing.B, name, ns string) *automation.Stack {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := e.Stack(ctx, automation.Program{Project: "bench", Stack: name, Run: benchProgram(ns)})
+	st, err := e.UpsertStack(ctx, automation.Program{Project: "bench", Stack: name, Run: benchProgram(ns)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func newAppStack(t *testing.T, env string) *appStack {
 }
 
 func (s *appStack) stack(ctx context.Context, b baseline.Args, w *workload.Args) (*automation.Stack, error) {
-	return s.e.Stack(ctx, automation.Program{Project: "components", Stack: s.env, Run: func(ctx *pulumi.Context) error {
+	return s.e.UpsertStack(ctx, automation.Program{Project: "components", Stack: s.env, Run: func(ctx *pulumi.Context) error {
 		prov, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{Kubeconfig: pulumi.String(cluster.Kubeconfig)})
 		if err != nil {
 			return err

@@ -63,7 +63,7 @@ func TestDrift_ReportedPerPropertyAndRemediated(t *testing.T) {
 	defer cancel()
 	eng := newEngine(t)
 	destroyAfter(t, eng, "drift")
-	st, err := eng.Stack(ctx, program(t, env("drift", stacks.Dev, "hello")))
+	st, err := eng.UpsertStack(ctx, program(t, env("drift", stacks.Dev, "hello")))
 	require.NoError(t, err)
 	_, err = st.Up(ctx)
 	require.NoError(t, err)
@@ -263,7 +263,7 @@ func TestConcurrentUpdates_OneWinsOneGetsALockError(t *testing.T) {
 	prog := program(t, env("lock", stacks.Dev, "a"))
 	run := prog.Run
 	prog.Run = func(ctx *pulumi.Context) error { time.Sleep(3 * time.Second); return run(ctx) } // hold the lock a while
-	first, err := eng.Stack(ctx, prog)
+	first, err := eng.UpsertStack(ctx, prog)
 	require.NoError(t, err)
 
 	started := make(chan struct{})
@@ -285,7 +285,7 @@ func TestConcurrentUpdates_OneWinsOneGetsALockError(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the first update never started a step")
 	}
-	second, err := eng.Stack(ctx, program(t, env("lock", stacks.Dev, "b")))
+	second, err := eng.UpsertStack(ctx, program(t, env("lock", stacks.Dev, "b")))
 	require.NoError(t, err)
 	_, secondErr := second.Up(ctx)
 	<-done
@@ -305,7 +305,7 @@ func TestPlanGate_ReviewedPlanIsAppliedExactly(t *testing.T) {
 	defer cancel()
 	eng := newEngine(t)
 	destroyAfter(t, eng, "plan")
-	st, err := eng.Stack(ctx, program(t, env("plan", stacks.Dev, "one")))
+	st, err := eng.UpsertStack(ctx, program(t, env("plan", stacks.Dev, "one")))
 	require.NoError(t, err)
 	plan := t.TempDir() + "/plan.json"
 	pre, err := st.Preview(ctx, automation.SavePlan(plan))
@@ -322,7 +322,7 @@ func TestPlanGate_ReviewedPlanIsAppliedExactly(t *testing.T) {
 	pre, err = st.Preview(ctx, automation.SavePlan(plan))
 	require.NoError(t, err)
 	require.True(t, automation.Gate{NoDeletes: true}.Check(pre).Pass)
-	moved, err := eng.Stack(ctx, program(t, env("plan", stacks.Dev, "two")))
+	moved, err := eng.UpsertStack(ctx, program(t, env("plan", stacks.Dev, "two")))
 	require.NoError(t, err)
 	_, err = moved.Up(ctx, automation.ApplyPlan(plan))
 	require.Error(t, err, "an update that differs from the reviewed plan must fail")
@@ -331,7 +331,7 @@ func TestPlanGate_ReviewedPlanIsAppliedExactly(t *testing.T) {
 	// A preview that would replace or delete is stopped by the gate.
 	gone := env("plan", stacks.Dev, "one")
 	gone.App.Name = "api" // renames the ConfigMap, Deployment and Service: replacements
-	st, err = eng.Stack(ctx, program(t, gone))
+	st, err = eng.UpsertStack(ctx, program(t, gone))
 	require.NoError(t, err)
 	pre, err = st.Preview(ctx)
 	require.NoError(t, err)

@@ -66,7 +66,7 @@ func TestPolicy_InEngineBlocksMandatoryAndMatchesInProcess(t *testing.T) {
 	e := newEngine(t)
 	k := cluster.Client
 	const ns = "policy-bad"
-	st, err := e.Stack(ctx, automation.Program{Project: "policy", Stack: "bad", Run: badProgram(cluster.Kubeconfig, ns)})
+	st, err := e.UpsertStack(ctx, automation.Program{Project: "policy", Stack: "bad", Run: badProgram(cluster.Kubeconfig, ns)})
 	require.NoError(t, err)
 	t.Cleanup(func() { _, _ = st.Destroy(context.Background(), automation.RemoveStack()) })
 

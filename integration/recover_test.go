@@ -38,7 +38,7 @@ func helperUp() {
 		fmt.Println("ERR", err)
 		os.Exit(1)
 	}
-	st, err := e.Stack(ctx, prog)
+	st, err := e.UpsertStack(ctx, prog)
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(1)
@@ -126,7 +126,7 @@ func TestRecover_KilledUpIsRecoveredByTheNextRun(t *testing.T) {
 	require.NoError(t, err)
 	prog, err := stacks.Environment{Name: "killed", Kubeconfig: cluster.Kubeconfig}.Program()
 	require.NoError(t, err)
-	st, err := e.Stack(ctx, prog)
+	st, err := e.UpsertStack(ctx, prog)
 	require.NoError(t, err)
 	t.Cleanup(func() { _, _ = st.Destroy(context.Background(), automation.RemoveStack()) })
 	up, err := st.Up(ctx)
@@ -159,7 +159,7 @@ func TestCancel_StopsTheEngineGracefullyAndTheNextRunProceeds(t *testing.T) {
 	prog := program(t, env("cancel", stacks.Dev, "c"))
 	run := prog.Run
 	prog.Run = func(ctx *pulumi.Context) error { time.Sleep(3 * time.Second); return run(ctx) }
-	st, err := eng.Stack(ctx, prog)
+	st, err := eng.UpsertStack(ctx, prog)
 	require.NoError(t, err)
 
 	upCtx, stop := context.WithCancel(ctx)
@@ -174,7 +174,7 @@ func TestCancel_StopsTheEngineGracefullyAndTheNextRunProceeds(t *testing.T) {
 	require.Error(t, err, "a cancelled update reports it")
 	assert.Less(t, time.Since(start), 2*time.Minute, "cancellation does not hang")
 
-	st, err = eng.Stack(ctx, program(t, env("cancel", stacks.Dev, "c")))
+	st, err = eng.UpsertStack(ctx, program(t, env("cancel", stacks.Dev, "c")))
 	require.NoError(t, err)
 	_, err = st.Up(ctx)
 	require.NoError(t, err, "the next run proceeds")
@@ -195,7 +195,7 @@ func TestOutage_APIServerDownMidUpdateIsRetriedWithoutCorruption(t *testing.T) {
 	destroyAfter(t, eng, "outage")
 	e := env("outage", stacks.Dev, "survived")
 	e.App.ReadyTimeout = time.Minute
-	st, err := eng.Stack(ctx, program(t, e))
+	st, err := eng.UpsertStack(ctx, program(t, e))
 	require.NoError(t, err)
 
 	var once sync.Once

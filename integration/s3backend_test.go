@@ -54,7 +54,7 @@ func TestS3Backend_RoundTripsStateAndLocks(t *testing.T) {
 	url, be := s3Server(t, "slipway-state")
 	e := s3Engine(t, url)
 	prog := program(t, env("s3", stacks.Dev, "in-s3"))
-	st, err := e.Stack(ctx, prog)
+	st, err := e.UpsertStack(ctx, prog)
 	require.NoError(t, err)
 	_, err = st.Up(ctx)
 	require.NoError(t, err)
@@ -87,7 +87,7 @@ func TestS3Backend_RoundTripsStateAndLocks(t *testing.T) {
 		slow := program(t, env("s3", stacks.Dev, "changed"))
 		run := slow.Run
 		slow.Run = func(ctx *pulumi.Context) error { time.Sleep(3 * time.Second); return run(ctx) } // hold the lock a while
-		changed, err := e.Stack(ctx, slow)
+		changed, err := e.UpsertStack(ctx, slow)
 		if err != nil {
 			firstErr = err
 			return

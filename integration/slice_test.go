@@ -59,7 +59,7 @@ func TestSlice_PreviewUpDriftRefreshDestroy(t *testing.T) {
 		App: stacks.App{Settings: map[string]string{"GREETING": "hello"}}}
 	prog, err := env.Program()
 	require.NoError(t, err)
-	st, err := e.Stack(ctx, prog)
+	st, err := e.UpsertStack(ctx, prog)
 	require.NoError(t, err)
 	k := cluster.Client
 

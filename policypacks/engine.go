@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -94,6 +95,7 @@ func packNames(packs []*Pack) []string {
 // (or TestMain) of a binary that should double as the analyzer.
 func ServeIfAnalyzer(available ...*Pack) {
 	if filepath.Base(os.Args[0]) != AnalyzerBinary {
+		analyzerReady.Store(true)
 		return
 	}
 	if err := Serve(filepath.Dir(os.Args[0]), available...); err != nil {
@@ -102,6 +104,15 @@ func ServeIfAnalyzer(available ...*Pack) {
 	}
 	os.Exit(0)
 }
+
+// analyzerReady records that this process called ServeIfAnalyzer, so it can
+// safely double as the engine's analyzer plugin.
+var analyzerReady atomic.Bool
+
+// AnalyzerReady reports whether the running binary called ServeIfAnalyzer
+// (directly or through policypacks/all) before now. A binary that did not
+// would run its whole main when the engine starts it as a policy plugin.
+func AnalyzerReady() bool { return analyzerReady.Load() }
 
 // Serve runs the analyzer for the pack directory dir until the engine stops it.
 func Serve(dir string, available ...*Pack) error {

@@ -448,6 +448,19 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 	return os.Rename(tmp, path)
 }
 
+// InstallPlugin places bin in the engine's plugin cache under pulumiHome as
+// the plugin <kind> <name> v<version> (hard-linked when possible), so the
+// engine finds it and never downloads one. It returns the installed path.
+func InstallPlugin(bin, pulumiHome, kind, name, version string) (string, error) {
+	return installPlugin(bin, filepath.Join(pulumiHome, "plugins"), kind, name, version)
+}
+
+// PluginPath returns where the engine looks for the plugin <kind> <name>
+// v<version> under pulumiHome.
+func PluginPath(pulumiHome, kind, name, version string) string {
+	return filepath.Join(pulumiHome, "plugins", fmt.Sprintf("%s-%s-v%s", kind, name, version), "pulumi-"+kind+"-"+name)
+}
+
 // installPlugin places bin in the engine's plugin cache as <kind>-<name>-v<version>,
 // hard-linked when possible and copied otherwise, replacing any other binary
 // there. The directory is renamed into place so the engine never sees half of it.

@@ -34,6 +34,10 @@ const (
 	KubernetesProviderVersion = "4.32.0"
 	// KubernetesVersion is the version of the local control plane binaries.
 	KubernetesVersion = "1.37.2"
+	// AWSProviderVersion is the version of the AWS provider plugin that the
+	// pulumi-aws SDK in go.mod asks for. Slipway does not build it (its
+	// source is not served here); it must be installed or given by path.
+	AWSProviderVersion = "6.83.4"
 	// KwokVersion is the version of kwok, which runs fake nodes.
 	KwokVersion = "0.8.0"
 )

@@ -208,6 +208,7 @@ func TestVersions_MatchGoMod(t *testing.T) {
 	gomod := string(b)
 	assert.Contains(t, gomod, "github.com/pulumi/pulumi/sdk/v3 v"+PulumiVersion+"\n")
 	assert.Contains(t, gomod, "github.com/pulumi/pulumi-kubernetes/sdk/v4 v"+KubernetesProviderVersion+"\n")
+	assert.Contains(t, gomod, "github.com/pulumi/pulumi-aws/sdk/v6 v"+AWSProviderVersion+"\n")
 }
 
 // BenchmarkResolveWarm measures a warm resolution (stat + manifest read).

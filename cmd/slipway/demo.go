@@ -53,7 +53,7 @@ func newDemoCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := e.Stack(ctx, prog)
+			st, err := e.UpsertStack(ctx, prog)
 			if err != nil {
 				return err
 			}
@@ -117,7 +117,7 @@ func newDemoCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			unsafe, err := e.Stack(ctx, automation.Program{Project: "slipway-demo", Stack: "unsafe", Run: unsafeProgram(c.Kubeconfig)})
+			unsafe, err := e.UpsertStack(ctx, automation.Program{Project: "slipway-demo", Stack: "unsafe", Run: unsafeProgram(c.Kubeconfig)})
 			if err != nil {
 				return err
 			}

@@ -30,7 +30,7 @@ func (g *globals) openStack(ctx context.Context, f *envFlags) (*automation.Engin
 	if err != nil {
 		return nil, nil, env, err
 	}
-	st, err := e.Stack(ctx, prog)
+	st, err := e.UpsertStack(ctx, prog)
 	return e, st, env, err
 }
 

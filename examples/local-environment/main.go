@@ -44,7 +44,7 @@ func run(ctx context.Context, out io.Writer, dir string) error {
 	if err != nil {
 		return err
 	}
-	st, err := eng.Stack(ctx, prog)
+	st, err := eng.UpsertStack(ctx, prog)
 	if err != nil {
 		return err
 	}
