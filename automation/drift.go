@@ -2,6 +2,7 @@ package automation
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -12,11 +13,28 @@ type Drift struct {
 	// state, with each changed property (expected = state, actual = live).
 	Resources []ResourceChange `json:"resources"`
 	// Remediated is set when the check re-applied the desired state.
-	Remediated *Result        `json:"remediated,omitempty"`
-	Checked    time.Time      `json:"checked"`
-	Duration   time.Duration  `json:"duration"`
-	Refresh    *Result        `json:"-"`
-	Summary    map[string]int `json:"summary"`
+	Remediated *Result   `json:"remediated,omitempty"`
+	Checked    time.Time `json:"checked"`
+	// Duration is the check's wall time; JSON carries it as durationSeconds.
+	Duration time.Duration  `json:"-"`
+	Refresh  *Result        `json:"-"`
+	Summary  map[string]int `json:"summary"`
+}
+
+// MarshalJSON encodes the drift report with its duration in seconds.
+func (d Drift) MarshalJSON() ([]byte, error) {
+	type plain Drift
+	p := plain(d)
+	if p.Resources == nil {
+		p.Resources = []ResourceChange{}
+	}
+	if p.Summary == nil {
+		p.Summary = map[string]int{}
+	}
+	return json.Marshal(struct {
+		plain
+		Seconds float64 `json:"durationSeconds"`
+	}{p, d.Duration.Seconds()})
 }
 
 // Found reports whether any resource drifted.
@@ -55,12 +73,15 @@ func (s *Stack) CheckDrift(ctx context.Context, opts ...DriftOption) (*Drift, er
 		}
 	}
 	if err != nil {
+		d.Duration = time.Since(start)
 		return d, err
 	}
 	if d.Found() && c.remediate {
+		// The stack's policies (the program's) hold for the remediation too.
 		up, err := s.Up(ctx, RefreshFirst())
 		d.Remediated = up
 		if err != nil {
+			d.Duration = time.Since(start)
 			return d, err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -133,7 +134,7 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 		}
 		c.backend = "file://" + state
 	}
-	if err := validateBackend(c.backend); err != nil {
+	if err := ValidateBackend(c.backend); err != nil {
 		return nil, err
 	}
 	if c.pulumiHome == "" {
@@ -186,11 +187,28 @@ func redactURL(u string) string {
 	return u
 }
 
-var backendScheme = regexp.MustCompile(`^(file|s3|gs|azblob|https?)://`)
-
-func validateBackend(url string) error {
-	if !backendScheme.MatchString(url) {
-		return fmt.Errorf("automation: backend URL %q is not supported; use file:///abs/dir, s3://bucket, gs://, azblob:// or https://api.pulumi.com", url)
+// ValidateBackend checks a backend URL without contacting it: a supported
+// scheme, an absolute directory for file://, a bucket or host for the rest.
+func ValidateBackend(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("automation: backend URL %q does not parse (%v); use file:///abs/dir, s3://bucket, gs://bucket, azblob://container or https://api.pulumi.com", redactURL(raw), err)
+	}
+	switch u.Scheme {
+	case "file":
+		if u.Host != "" && u.Host != "~" || u.Host == "" && !strings.HasPrefix(u.Path, "/") {
+			return fmt.Errorf("automation: backend URL %q needs an absolute directory, e.g. file:///var/lib/slipway/state or file://~/state", redactURL(raw))
+		}
+	case "s3", "gs", "azblob":
+		if u.Host == "" {
+			return fmt.Errorf("automation: backend URL %q names no bucket; use %s://<bucket>", redactURL(raw), u.Scheme)
+		}
+	case "https", "http":
+		if u.Host == "" {
+			return fmt.Errorf("automation: backend URL %q names no host; use e.g. https://api.pulumi.com", redactURL(raw))
+		}
+	default:
+		return fmt.Errorf("automation: backend URL %q is not supported; use file:///abs/dir, s3://bucket, gs://bucket, azblob://container or https://api.pulumi.com", redactURL(raw))
 	}
 	return nil
 }
@@ -253,8 +271,8 @@ func (p Program) Validate() error {
 	return errors.Join(errs...)
 }
 
-// workspaceOptions are the options of every workspace the engine opens.
-func (e *Engine) workspaceOptions(workDir string) []auto.LocalWorkspaceOption {
+// engineEnv is the environment of every engine run.
+func (e *Engine) engineEnv() map[string]string {
 	env := map[string]string{
 		"PULUMI_BACKEND_URL":                   e.backend,
 		"PULUMI_CONFIG_PASSPHRASE":             e.passphrase,
@@ -266,8 +284,13 @@ func (e *Engine) workspaceOptions(workDir string) []auto.LocalWorkspaceOption {
 	for k, v := range e.env {
 		env[k] = v
 	}
+	return env
+}
+
+// workspaceOptions are the options of every workspace the engine opens.
+func (e *Engine) workspaceOptions(workDir string) []auto.LocalWorkspaceOption {
 	return []auto.LocalWorkspaceOption{auto.WorkDir(workDir), auto.Pulumi(e.cmd), auto.PulumiHome(e.pulumiHome),
-		auto.EnvVars(env), auto.SecretsProvider(e.secrets)}
+		auto.EnvVars(e.engineEnv()), auto.SecretsProvider(e.secrets)}
 }
 
 // UpsertStack opens the program's stack in its own workspace, creating it
@@ -384,7 +407,7 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (*Stack, erro
 	if err != nil && strings.Contains(err.Error(), "failed to load checkpoint") {
 		// A process killed while writing the checkpoint leaves it truncated;
 		// the backend keeps the previous one as .bak.
-		restored, rerr := restoreCheckpoint(e.backend, p.Project, p.Stack)
+		restored, rerr := e.restoreCheckpoint(ctx, p.Project, p.Stack)
 		switch {
 		case rerr != nil:
 			err = errors.Join(err, rerr)

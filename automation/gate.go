@@ -1,8 +1,12 @@
 package automation
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 )
 
 // SavePlan makes Preview save the engine's update plan to path, so a later
@@ -59,4 +63,98 @@ func (g Gate) Check(res *Result) Verdict {
 	slices.Sort(reasons)
 	reasons = slices.Compact(reasons)
 	return Verdict{Pass: len(reasons) == 0, Reasons: reasons}
+}
+
+// PlanChangedError says the program no longer produces the plan that was
+// reviewed (and approved): nothing was applied.
+type PlanChangedError struct {
+	Stack string
+	// Resources are the URNs whose planned goal or steps differ.
+	Resources []string
+}
+
+func (e *PlanChangedError) Error() string {
+	return fmt.Sprintf("automation: the program of %s changed after its plan was reviewed (%d resource(s) differ: %s); nothing was applied, preview and review again",
+		e.Stack, len(e.Resources), strings.Join(e.Resources, ", "))
+}
+
+// IsPlanChanged reports whether err is (or wraps) a *PlanChangedError.
+func IsPlanChanged(err error) bool {
+	var p *PlanChangedError
+	return errors.As(err, &p)
+}
+
+// planGoals reads a saved update plan and returns, per resource URN, the
+// canonical JSON of its goal and steps. Ciphertexts are masked (they differ
+// on every encryption); the engine's plan check still guards secret values.
+func planGoals(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("automation: reading the plan %s: %w", path, err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("automation: plan %s is not valid JSON: %w", path, err)
+	}
+	if inner, ok := doc["plan"].(map[string]any); ok {
+		doc = inner
+	}
+	plans, _ := doc["resourcePlans"].(map[string]any)
+	out := map[string]string{}
+	for urn, p := range plans {
+		rp, _ := p.(map[string]any)
+		c, err := json.Marshal(map[string]any{"goal": maskCiphertext(rp["goal"]), "steps": rp["steps"]})
+		if err != nil {
+			return nil, err
+		}
+		out[urn] = string(c)
+	}
+	return out, nil
+}
+
+func maskCiphertext(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(t))
+		for k, x := range t {
+			if k == "ciphertext" {
+				m[k] = "[masked]"
+				continue
+			}
+			m[k] = maskCiphertext(x)
+		}
+		return m
+	case []any:
+		l := make([]any, len(t))
+		for i, x := range t {
+			l[i] = maskCiphertext(x)
+		}
+		return l
+	}
+	return v
+}
+
+// comparePlans returns the URNs whose goals differ between two plans.
+func comparePlans(reviewed, current string) ([]string, error) {
+	a, err := planGoals(reviewed)
+	if err != nil {
+		return nil, err
+	}
+	b, err := planGoals(current)
+	if err != nil {
+		return nil, err
+	}
+	var diff []string
+	for urn, g := range a {
+		if b[urn] != g {
+			diff = append(diff, urn)
+		}
+	}
+	for urn := range b {
+		if _, ok := a[urn]; !ok {
+			diff = append(diff, urn)
+		}
+	}
+	slices.Sort(diff)
+	return diff, nil
 }

@@ -3,6 +3,9 @@ package automation
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 )
 
 // Stage is one step of a promotion (dev, then staging, then prod): the same
@@ -46,6 +49,19 @@ func (e *PromotionError) Error() string {
 
 func (e *PromotionError) Unwrap() error { return e.Err }
 
+// planPath returns a fresh file for a stage's reviewed plan.
+func (e *Engine) planPath(p Program) (string, error) {
+	dir := filepath.Join(e.dir, "plans", p.Project)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(dir, p.Stack+"-*.json")
+	if err != nil {
+		return "", err
+	}
+	return f.Name(), f.Close()
+}
+
 // Promote runs the stages in order. Each stage must preview cleanly (with its
 // policies), be approved when an approval is configured, and deploy with a
 // passing smoke check (rolling back on failure, see Deploy); the first stage
@@ -67,7 +83,13 @@ func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(versio
 		if len(s.Policies) == 0 {
 			stageOpts = opts
 		}
-		r.Preview, err = st.Preview(ctx, stageOpts...)
+		// The approval is for this plan, and the deploy applies exactly it.
+		plan, err := e.planPath(s.Release.Program)
+		if err != nil {
+			return fail(GatePreview, err)
+		}
+		defer os.Remove(plan)
+		r.Preview, err = st.Preview(ctx, append(slices.Clone(stageOpts), SavePlan(plan))...)
 		if IsPolicyBlocked(err) {
 			return fail(GatePolicy, err)
 		}
@@ -79,7 +101,7 @@ func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(versio
 				return fail(GateApproval, err)
 			}
 		}
-		r.Deployment, err = e.Deploy(ctx, s.Release, lookup, WithOptions(stageOpts...))
+		r.Deployment, err = e.Deploy(ctx, s.Release, lookup, WithOptions(append(slices.Clone(stageOpts), ApplyPlan(plan))...))
 		if err != nil {
 			return fail(GateDeploy, err)
 		}

@@ -74,5 +74,5 @@ func TestProgramValidate_NamesTheField(t *testing.T) {
 	assert.Contains(t, err.Error(), `Program.Project "bad name" is invalid`)
 	assert.Contains(t, err.Error(), `Program.Stack "" is invalid`)
 	assert.Contains(t, err.Error(), "Program.Run is nil")
-	assert.ErrorContains(t, validateBackend("ftp://x"), `backend URL "ftp://x" is not supported`)
+	assert.ErrorContains(t, ValidateBackend("ftp://x"), `backend URL "ftp://x" is not supported`)
 }

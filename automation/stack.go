@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -156,8 +158,8 @@ type collector struct {
 	// started records when each step began, by URN.
 	started map[string]time.Time
 	// stop tells the reader that the operation returned; handled is closed
-	// when the reader will call on no more.
-	stop, handled chan struct{}
+	// when the reader will call on no more; exited when the reader ended.
+	stop, handled, exited chan struct{}
 }
 
 // drainWindow bounds how long the reader keeps discarding events that
@@ -167,7 +169,7 @@ const drainWindow = 2 * time.Second
 
 func newCollector(on func(events.EngineEvent)) *collector {
 	c := &collector{ch: make(chan events.EngineEvent), seen: map[string]int{}, on: on, started: map[string]time.Time{},
-		stop: make(chan struct{}), handled: make(chan struct{})}
+		stop: make(chan struct{}), handled: make(chan struct{}), exited: make(chan struct{})}
 	go c.read()
 	return c
 }
@@ -175,6 +177,7 @@ func newCollector(on func(events.EngineEvent)) *collector {
 // read handles events until the engine closes the stream or the operation
 // returns, then discards stragglers for at most drainWindow and exits.
 func (c *collector) read() {
+	defer close(c.exited)
 	defer func() {
 		select {
 		case <-c.handled:
@@ -498,12 +501,32 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(dirs) > 0 || c.expectNoChanges {
+	if len(dirs) > 0 || c.expectNoChanges || c.applyPlan != "" {
 		// The gate: nothing is applied when the preview is blocked by policy
-		// (or, with ExpectNoChanges, has changes).
+		// (or, with ExpectNoChanges, has changes, or, with ApplyPlan, no
+		// longer matches the reviewed plan).
 		pc := c
 		pc.expectNoChanges, pc.savePlan, pc.attempts = false, "", 1
+		if c.applyPlan != "" {
+			tmp, err := os.CreateTemp(filepath.Dir(c.applyPlan), ".current-plan-*.json")
+			if err != nil {
+				return nil, fmt.Errorf("automation: ApplyPlan(%q): %w", c.applyPlan, err)
+			}
+			_ = tmp.Close()
+			defer os.Remove(tmp.Name())
+			pc.savePlan = tmp.Name()
+		}
 		pre, err := s.preview(ctx, pc)
+		if err == nil && c.applyPlan != "" {
+			diff, derr := comparePlans(c.applyPlan, pc.savePlan)
+			if derr != nil {
+				return pre, derr
+			}
+			if len(diff) > 0 {
+				pre.Operation = "up"
+				return pre, &PlanChangedError{Stack: s.name, Resources: diff}
+			}
+		}
 		var pe *PolicyError
 		if errors.As(err, &pe) {
 			pre.Operation = "up"

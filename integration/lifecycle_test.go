@@ -31,13 +31,21 @@ func program(t *testing.T, e stacks.Environment) automation.Program {
 	return p
 }
 
-// destroyAfter removes the environments' stacks when the test ends.
+// destroyAfter destroys and removes the environments' stacks when the test
+// ends (those the backend still holds).
 func destroyAfter(t *testing.T, eng *automation.Engine, names ...string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		for _, n := range names {
-			if _, err := eng.DestroyEphemeral(ctx, stacks.Project, n); err != nil {
+			st, err := eng.SelectStack(ctx, automation.Program{Project: stacks.Project, Stack: n, Run: func(*pulumi.Context) error { return nil }})
+			if automation.IsUnknownStack(err) {
+				continue
+			}
+			if err == nil {
+				_, err = st.Destroy(ctx, automation.RemoveStack())
+			}
+			if err != nil {
 				t.Errorf("cleanup %s: %v", n, err)
 			}
 		}
@@ -134,9 +142,70 @@ func TestEphemeral_TTLIsCollectedByGC(t *testing.T) {
 	require.Len(t, list, 1, "nothing left in the backend")
 	assert.Equal(t, "pr-8", list[0].Stack)
 
-	// Destroying what is gone is a no-op.
+	// What is gone is refused by name, never re-created.
 	_, err = eng.DestroyEphemeral(ctx, stacks.Project, "pr-7")
+	var unknown *automation.UnknownStackError
+	require.ErrorAs(t, err, &unknown)
+	assert.Equal(t, []string{"pr-8"}, unknown.Known)
+	stacksNow, err := eng.Stacks(ctx, stacks.Project)
 	require.NoError(t, err)
+	assert.Equal(t, []string{"pr-8"}, stacksNow, "the refusal created nothing")
+}
+
+// TestEphemeral_VerbsTouchOnlyEphemeralEnvironments: ephemeral destroy, GC
+// and ephemeral create refuse a stack without the ephemeral tag, and leave
+// it and its objects untouched.
+func TestEphemeral_VerbsTouchOnlyEphemeralEnvironments(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	eng := newEngine(t)
+	destroyAfter(t, eng, "real")
+	st, err := eng.UpsertStack(ctx, program(t, env("real", stacks.Prod, "keep")))
+	require.NoError(t, err)
+	_, err = st.Up(ctx)
+	require.NoError(t, err)
+
+	_, err = eng.DestroyEphemeral(ctx, stacks.Project, "real")
+	require.True(t, automation.IsNotEphemeral(err), "%v", err)
+	assert.Contains(t, err.Error(), automation.TagEphemeral)
+	_, _, err = eng.CreateEphemeral(ctx, program(t, env("real", stacks.Ephemeral, "pr")), "1", time.Second)
+	require.True(t, automation.IsNotEphemeral(err), "%v", err)
+	gc, err := eng.GC(ctx, stacks.Project, time.Now().Add(1000*time.Hour), 4)
+	require.NoError(t, err)
+	assert.Empty(t, gc, "GC sees only tagged stacks")
+
+	assert.Equal(t, "keep", greeting(t, "slipway-real"), "untouched")
+	tags, err := st.Auto().Workspace().ListTags(ctx, "real")
+	require.NoError(t, err)
+	assert.NotContains(t, tags, automation.TagEphemeral, "not tagged by the refused create")
+}
+
+// TestSelect_UnknownEnvironmentIsRefusedNeverCreated: every operation that
+// may not create an environment refuses a typo, listing what exists.
+func TestSelect_UnknownEnvironmentIsRefusedNeverCreated(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	eng := newEngine(t)
+	destroyAfter(t, eng, "prod")
+	_, err := eng.UpsertStack(ctx, program(t, env("prod", stacks.Prod, "x")))
+	require.NoError(t, err)
+
+	typo := program(t, env("prdo", stacks.Prod, "x"))
+	_, err = eng.SelectStack(ctx, typo)
+	var unknown *automation.UnknownStackError
+	require.ErrorAs(t, err, &unknown)
+	assert.Equal(t, []string{"prod"}, unknown.Known)
+	assert.Contains(t, err.Error(), `environment "prdo" does not exist in project slipway (it has: prod)`)
+	for _, op := range []automation.Op{automation.Refresh(), automation.Destroy()} {
+		res := eng.Parallel(ctx, []automation.Program{typo}, 1, op)
+		require.Len(t, res, 1)
+		assert.True(t, automation.IsUnknownStack(res[0].Err), "%s: %v", op.Name, res[0].Err)
+	}
+	_, _, err = eng.Rollback(ctx, stacks.Project, "prdo", stacks.ProgramFromVersion)
+	assert.True(t, automation.IsUnknownStack(err), "rollback: %v", err)
+	all, err := eng.Stacks(ctx, stacks.Project)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"prod"}, all, "nothing was created")
 }
 
 func TestRollback_FailedUpAndFailedSmokeRestoreTheLastKnownGood(t *testing.T) {
@@ -150,7 +219,7 @@ func TestRollback_FailedUpAndFailedSmokeRestoreTheLastKnownGood(t *testing.T) {
 	require.NoError(t, err)
 	_, err = eng.Deploy(ctx, rel, stacks.ProgramFromVersion)
 	require.NoError(t, err)
-	lkg, err := eng.LastKnownGood(stacks.Project, "rb")
+	lkg, err := eng.LastKnownGood(ctx, stacks.Project, "rb")
 	require.NoError(t, err)
 	require.NotNil(t, lkg)
 	assert.FileExists(t, lkg.Checkpoint)
@@ -338,4 +407,38 @@ func TestPlanGate_ReviewedPlanIsAppliedExactly(t *testing.T) {
 	v = automation.Gate{NoReplaces: true, Protected: []string{"kubernetes:core/v1:Namespace"}}.Check(pre)
 	assert.False(t, v.Pass)
 	assert.NotEmpty(t, v.Reasons)
+}
+
+// TestPromotion_ApprovalIsBoundToThePlan: the approval is given for the
+// previewed plan; a program that changes after approval fails the deploy
+// gate and applies nothing.
+func TestPromotion_ApprovalIsBoundToThePlan(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	eng := newEngine(t)
+	destroyAfter(t, eng, "approved")
+	current := env("approved", stacks.Dev, "reviewed")
+	run := func(ctx *pulumi.Context) error {
+		p, err := current.Program()
+		if err != nil {
+			return err
+		}
+		return p.Run(ctx)
+	}
+	approvals := 0
+	stage := automation.Stage{Name: "approved",
+		Release: automation.Release{Version: current.Version(), Program: automation.Program{Project: stacks.Project, Stack: "approved", Run: run}},
+		Approve: func(_ context.Context, _ string, pre *automation.Result) error {
+			approvals++
+			require.NotZero(t, pre.Changes(), "the approver sees the plan")
+			current = env("approved", stacks.Dev, "sneaked-in") // the program moves after approval
+			return nil
+		}}
+	_, err := eng.Promote(ctx, []automation.Stage{stage}, stacks.ProgramFromVersion)
+	require.Equal(t, 1, approvals)
+	require.True(t, automation.IsPlanChanged(err), "%v", err)
+	var pe *automation.PromotionError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, automation.GateDeploy, pe.Gate)
+	assert.True(t, namespaceGone("slipway-approved")(), "nothing was applied")
 }

@@ -507,9 +507,11 @@ func installPlugin(bin, pluginsDir, kind, name, version string) (string, error) 
 
 // Status describes one tool's cache entry.
 type Status struct {
-	Tool, Version, Dir string
-	Ready              bool
-	Reason             string
+	Tool    string `json:"tool"`
+	Version string `json:"version"`
+	Dir     string `json:"dir"`
+	Ready   bool   `json:"ready"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 // Status reports, without building anything, which tools are built.

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
+	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,84 +10,137 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// slipway builds the binary once per test run.
-func build(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "slipway")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, string(out))
-	return bin
-}
-
-type outcome struct {
-	code           int
-	stdout, stderr string
-}
-
-func cli(t *testing.T, bin, dir string, args ...string) outcome {
-	t.Helper()
-	cmd := exec.Command(bin, append([]string{"--dir", dir}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := outcome{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.code = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
-	}
-	return r
-}
-
-// TestCLI_ExitCodesJSONAndVerbs drives the built binary the way CI does:
-// cluster up, preview/up/refresh/drift with exit codes and --json, policy
-// blocking, render, destroy, cluster down.
-func TestCLI_ExitCodesJSONAndVerbs(t *testing.T) {
-	bin := build(t)
+// TestCLI_BadInputIsRefusedBeforeAnythingIsTouched runs the built binary
+// with bad input of every kind and asserts, for each, exit code 1, a message
+// naming the flag and the fix, and that neither the API server's namespaces
+// nor any file of the backend changed.
+func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
+	kc := cluster.Kubeconfig
+	r := cli(t, dir, nil, "up", "--env", "bi-dev", "--kind", "dev", "--kubeconfig", kc)
+	require.Equal(t, 0, r.code, r.stderr)
+	destroyAfter(t, dir, "bi-dev")
 
-	// Bad input: a clear error naming the field, exit 1, before any engine run.
-	r := cli(t, bin, dir, "preview", "--env", "Bad_Name", "--kubeconfig", os.DevNull)
+	notFile := t.TempDir()
+	k := []string{"--kubeconfig", kc}
+	cases := []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"env missing", []string{"preview"}, nil, "--env is required"},
+		{"env not a DNS label", append([]string{"preview", "--env", "Bad_Name"}, k...), nil, `--env "Bad_Name" must be a lower-case DNS label`},
+		{"env empty in a list", append([]string{"preview", "--env", "bi-dev,,qa"}, k...), nil, "has an empty name"},
+		{"env twice", append([]string{"preview", "--env", "bi-dev,bi-dev"}, k...), nil, `names "bi-dev" twice`},
+		{"env too long", append([]string{"preview", "--env", strings.Repeat("a", 41)}, k...), nil, "at most 40 characters"},
+		{"kind unknown", append([]string{"up", "--env", "bi-dev", "--kind", "production"}, k...), nil, `--kind "production" is not a kind`},
+		{"set empty value", append([]string{"up", "--env", "bi-dev", "--set", "GREETING="}, k...), nil, "has an empty value"},
+		{"set empty key", append([]string{"up", "--env", "bi-dev", "--set", "=x"}, k...), nil, "use KEY=VALUE"},
+		{"set no equals", append([]string{"up", "--env", "bi-dev", "--set", "GREETING"}, k...), nil, "use KEY=VALUE"},
+		{"set duplicate key", append([]string{"up", "--env", "bi-dev", "--set", "A=1", "--set", "A=2"}, k...), nil, `sets "A" twice`},
+		{"set bad key", append([]string{"up", "--env", "bi-dev", "--set", "bad key=1"}, k...), nil, "Environment.App.Settings"},
+		{"secret empty value", append([]string{"up", "--env", "bi-dev", "--secret", "TOKEN="}, k...), nil, "--secret \"TOKEN=\" has an empty value"},
+		{"secret also a setting", append([]string{"up", "--env", "bi-dev", "--secret", "TOKEN=a", "--set", "TOKEN=b"}, k...), nil, "either a setting or a secret"},
+		{"replicas negative", append([]string{"up", "--env", "bi-dev", "--replicas", "-1"}, k...), nil, "--replicas -1 is negative"},
+		{"replicas too many", append([]string{"up", "--env", "bi-dev", "--replicas", "1000"}, k...), nil, "App.Replicas"},
+		{"replicas too few for prod", append([]string{"up", "--env", "bi-prod", "--kind", "prod", "--replicas", "1"}, k...), nil, "too few for a prod environment"},
+		{"replicas not a number", append([]string{"up", "--env", "bi-dev", "--replicas", "many"}, k...), nil, "--replicas"},
+		{"image latest", append([]string{"up", "--env", "bi-dev", "--image", "nginx:latest"}, k...), nil, "not :latest"},
+		{"image untagged", append([]string{"up", "--env", "bi-dev", "--image", "nginx"}, k...), nil, "no pinned tag"},
+		{"namespace default", append([]string{"up", "--env", "bi-dev", "--namespace", "default"}, k...), nil, `Namespace: "default" is reserved`},
+		{"namespace kube-system", append([]string{"up", "--env", "bi-dev", "--namespace", "kube-system"}, k...), nil, "is reserved"},
+		{"namespace with several envs", append([]string{"up", "--env", "bi-dev,bi-qa", "--namespace", "shared"}, k...), nil, "--namespace names one environment's namespace"},
+		{"kubeconfig missing", []string{"up", "--env", "bi-dev", "--kubeconfig", "/nonexistent/kubeconfig"}, nil, `--kubeconfig "/nonexistent/kubeconfig" is not a readable file`},
+		{"kubeconfig a directory", []string{"up", "--env", "bi-dev", "--kubeconfig", notFile}, nil, "is not a readable file"},
+		{"no kubeconfig and no local cluster", []string{"up", "--env", "bi-dev"}, nil, "no --kubeconfig given and no local cluster"},
+		{"policy pack unknown", append([]string{"up", "--env", "bi-dev", "--policy", "nosuch"}, k...), nil, "no pack named nosuch"},
+		{"policy level without policy", append([]string{"up", "--env", "bi-dev", "--policy-level", "image-pinned=mandatory"}, k...), nil, "--policy-level needs --policy"},
+		{"policy level unknown policy", append([]string{"up", "--env", "bi-dev", "--policy", "kubernetes", "--policy-level", "nosuch=mandatory"}, k...), nil, `Overrides["nosuch"] names no policy`},
+		{"policy level unknown level", append([]string{"up", "--env", "bi-dev", "--policy", "kubernetes", "--policy-level", "image-pinned=strict"}, k...), nil, "is not a level"},
+		{"policy level no value", append([]string{"up", "--env", "bi-dev", "--policy", "kubernetes", "--policy-level", "image-pinned"}, k...), nil, "use KEY=VALUE"},
+		{"backend scheme", append([]string{"--backend", "ftp://x", "up", "--env", "bi-dev"}, k...), nil, "--backend: automation: backend URL \"ftp://x\" is not supported"},
+		{"backend relative file", append([]string{"--backend", "file://relative/dir", "up", "--env", "bi-dev"}, k...), nil, "needs an absolute directory"},
+		{"backend no bucket", append([]string{"--backend", "s3://", "up", "--env", "bi-dev"}, k...), nil, "names no bucket"},
+		{"shared backend without passphrase", append([]string{"--backend", "s3://bucket?region=us-east-1", "up", "--env", "bi-dev"}, k...),
+			[]string{"-PULUMI_CONFIG_PASSPHRASE"}, "set PULUMI_CONFIG_PASSPHRASE"},
+		{"plugin without path", append([]string{"--plugin", "aws", "up", "--env", "bi-dev"}, k...), nil, "use NAME[@VERSION]=PATH"},
+		{"plugin path missing", append([]string{"--plugin", "aws=/nonexistent/pulumi-resource-aws", "up", "--env", "bi-dev"}, k...), nil, "is not an executable file"},
+		{"plugin without version", append([]string{"--plugin", "random=/bin/true", "up", "--env", "bi-dev"}, k...), nil, "give the version of random"},
+		{"parallel zero", append([]string{"up", "--env", "bi-dev", "--parallel", "0"}, k...), nil, "--parallel 0 must be at least 1"},
+		{"unknown flag", append([]string{"up", "--env", "bi-dev", "--replica", "2"}, k...), nil, "unknown flag: --replica"},
+		{"stray argument", append([]string{"preview", "--env", "bi-dev", "dev"}, k...), nil, "unknown command \"dev\""},
+		{"ttl zero", append([]string{"ephemeral", "create", "--env", "bi-pr-1", "--ttl", "0s"}, k...), nil, "--ttl 0s must be positive"},
+		{"ttl negative", append([]string{"ephemeral", "create", "--env", "bi-pr-1", "--ttl", "-1h"}, k...), nil, "must be positive"},
+		{"ttl too long", append([]string{"ephemeral", "create", "--env", "bi-pr-1", "--ttl", "2400h"}, k...), nil, "longer than 90 days"},
+		{"ttl unparsable", append([]string{"ephemeral", "create", "--env", "bi-pr-1", "--ttl", "5parsecs"}, k...), nil, "--ttl"},
+		{"ephemeral key", append([]string{"ephemeral", "create", "--env", "bi-pr-1", "--key", "bad key"}, k...), nil, `--key "bad key"`},
+		{"ephemeral create over a real environment", append([]string{"ephemeral", "create", "--env", "bi-dev"}, k...), nil, "is not ephemeral (it lacks the stack tag slipway:ephemeral=true)"},
+		{"ephemeral destroy of a real environment", []string{"ephemeral", "destroy", "--env", "bi-dev"}, nil, "is not ephemeral"},
+		{"ephemeral destroy without env", []string{"ephemeral", "destroy"}, nil, "--env is required"},
+		{"ephemeral destroy unknown", []string{"ephemeral", "destroy", "--env", "bi-nosuch"}, nil, `environment "bi-nosuch" does not exist in project slipway (it has: bi-dev)`},
+		{"drift unknown", append([]string{"drift", "--env", "bi-prdo"}, k...), nil, `environment "bi-prdo" does not exist in project slipway (it has: bi-dev)`},
+		{"destroy unknown", append([]string{"destroy", "--env", "bi-prdo"}, k...), nil, `"bi-prdo" does not exist`},
+		{"refresh unknown", append([]string{"refresh", "--env", "bi-prdo"}, k...), nil, `"bi-prdo" does not exist`},
+		{"rollback unknown", append([]string{"rollback", "--env", "bi-prdo"}, k...), nil, `"bi-prdo" does not exist`},
+		{"drift interval too short", append([]string{"drift", "--env", "bi-dev", "--interval", "1s"}, k...), nil, "--interval 1s is too short"},
+		{"drift interval negative", append([]string{"drift", "--env", "bi-dev", "--interval", "-5m"}, k...), nil, "--interval -5m0s is negative"},
+		{"drift several envs", append([]string{"drift", "--env", "bi-dev,bi-qa"}, k...), nil, "this verb takes one"},
+		{"promote namespace", append([]string{"promote", "--through", "bi-dev,bi-qa", "--namespace", "one"}, k...), nil, "--namespace would put every stage into one namespace"},
+		{"promote env", append([]string{"promote", "--env", "bi-dev"}, k...), nil, "name the stages with --through"},
+		{"promote approve unknown stage", append([]string{"promote", "--through", "bi-dev,bi-qa", "--approve", "bi-prod"}, k...), nil, "--approve bi-prod is not a stage"},
+		{"render without out", []string{"render", "--env", "bi-dev"}, nil, "--out is required"},
+		{"gc parallel", []string{"gc", "--parallel", "0"}, nil, "--parallel 0 must be at least 1"},
+	}
+	require.GreaterOrEqual(t, len(cases), 40)
+	before := snapshot(t, dir)
+	require.NotEmpty(t, before.files, "the backend holds bi-dev")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := cli(t, dir, c.env, c.args...)
+			assert.Equal(t, 1, r.code, "exit code; stderr: %s", r.stderr)
+			assert.Contains(t, r.stderr, c.want)
+			assert.Empty(t, r.stdout, "nothing on stdout without --json")
+			after := snapshot(t, dir)
+			assert.Equal(t, before.namespaces, after.namespaces, "the API server is unchanged")
+			assert.Equal(t, before.files, after.files, "the backend is unchanged")
+		})
+	}
+	// The same refusal as JSON: one envelope with a structured error.
+	r = cli(t, dir, nil, append([]string{"--json", "drift", "--env", "bi-prdo"}, k...)...)
 	assert.Equal(t, 1, r.code)
-	assert.Contains(t, r.stderr, `Environment.Name: "Bad_Name" must be a lower-case DNS label`)
-	r = cli(t, bin, dir, "status")
-	assert.Equal(t, 1, r.code)
+	env := envelopeOf(t, r)
+	e := env["error"].(map[string]any)
+	assert.Equal(t, "unknown_environment", e["code"])
+	assert.Contains(t, e["message"], "(it has: bi-dev)")
+	assert.Contains(t, r.stderr, "(it has: bi-dev)", "the error is on stderr too")
+}
 
-	r = cli(t, bin, dir, "cluster", "status")
-	assert.Equal(t, 1, r.code, "no cluster yet")
-	r = cli(t, bin, dir, "cluster", "up")
-	require.Equal(t, 0, r.code, r.stderr)
-	t.Cleanup(func() { cli(t, bin, dir, "cluster", "down") })
-	r = cli(t, bin, dir, "--json", "cluster", "status")
-	require.Equal(t, 0, r.code, r.stderr)
-	var health map[string]any
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &health))
-	assert.Equal(t, true, health["ready"])
+// TestCLI_RenderLeavesNoStackAndRendersAgain: render needs no cluster,
+// leaves no stack in the backend, and a second render into a clean
+// directory writes every manifest again.
+func TestCLI_RenderLeavesNoStackAndRendersAgain(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for i := range 2 {
+		out := filepath.Join(t.TempDir(), "manifests")
+		r := cli(t, dir, nil, "render", "--env", "rd-dev", "--out", out)
+		require.Equal(t, 0, r.code, "render %d: %s", i, r.stderr)
+		assert.Subset(t, manifestKinds(t, out), []string{"Namespace", "Deployment", "Service", "NetworkPolicy", "ConfigMap"}, "render %d", i)
+	}
+	assert.False(t, namespaceExists(t, "slipway-rd-dev"), "render touches no cluster")
+	_, err := os.Stat(filepath.Join(dir, "state", ".pulumi", "stacks"))
+	assert.True(t, os.IsNotExist(err), "render leaves no stack in the backend: %v", err)
+}
 
-	r = cli(t, bin, dir, "preview", "--env", "dev", "--expect-no-changes")
-	assert.Equal(t, 2, r.code, "changes found: %s", r.stderr)
-
-	r = cli(t, bin, dir, "--json", "up", "--env", "dev", "--set", "GREETING=hi", "--policy", "kubernetes")
-	require.Equal(t, 0, r.code, r.stderr)
-	var up map[string]any
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &up))
-	assert.Equal(t, "up", up["operation"])
-	assert.Equal(t, "slipway-dev", up["outputs"].(map[string]any)["namespace"])
-
-	r = cli(t, bin, dir, "preview", "--env", "dev", "--set", "GREETING=hi", "--expect-no-changes")
-	assert.Equal(t, 0, r.code, r.stderr)
-	r = cli(t, bin, dir, "drift", "--env", "dev", "--set", "GREETING=hi")
-	assert.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stdout, "no drift in dev")
-
-	out := filepath.Join(t.TempDir(), "manifests")
-	r = cli(t, bin, dir, "render", "--env", "dev", "--out", out)
-	require.Equal(t, 0, r.code, r.stderr)
+func manifestKinds(t *testing.T, dir string) []string {
+	t.Helper()
 	var kinds []string
-	require.NoError(t, filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".yaml") {
 			return err
 		}
@@ -105,25 +155,48 @@ func TestCLI_ExitCodesJSONAndVerbs(t *testing.T) {
 		kinds = append(kinds, obj.Kind)
 		return nil
 	}))
-	assert.Subset(t, kinds, []string{"Namespace", "Deployment", "Service", "NetworkPolicy", "ConfigMap"})
+	require.NotEmpty(t, kinds, "manifests in %s", dir)
+	return kinds
+}
 
-	// Several environments at once, each in its own workspace.
-	r = cli(t, bin, dir, "--json", "up", "--env", "qa,staging", "--parallel", "2")
-	require.Equal(t, 0, r.code, r.stderr)
-	var many []map[string]any
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &many))
-	require.Len(t, many, 2)
-	assert.Equal(t, "qa", many[0]["stack"])
-	assert.Equal(t, "staging", many[1]["stack"])
-	r = cli(t, bin, dir, "preview", "--env", "qa,staging", "--expect-no-changes")
-	assert.Equal(t, 0, r.code, r.stderr)
-	r = cli(t, bin, dir, "destroy", "--env", "qa,staging", "--remove")
-	require.Equal(t, 0, r.code, r.stderr)
+// editConfigMap changes one setting of an environment out of band.
+func editConfigMap(t *testing.T, ns, key, value string) {
+	t.Helper()
+	ctx := context.Background()
+	cm, err := cluster.Client.CoreV1().ConfigMaps(ns).Get(ctx, "web-config", metav1.GetOptions{})
+	require.NoError(t, err)
+	if cm.Data == nil {
+		cm.Data = map[string]string{}
+	}
+	cm.Data[key] = value
+	_, err = cluster.Client.CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{})
+	require.NoError(t, err)
+}
 
-	r = cli(t, bin, dir, "destroy", "--env", "dev", "--remove")
+// TestCLI_ClusterUpStatusDown manages a local cluster of its own through the
+// binary, with one JSON envelope per verb.
+func TestCLI_ClusterUpStatusDown(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := cli(t, dir, nil, "--json", "cluster", "up")
 	require.Equal(t, 0, r.code, r.stderr)
-	r = cli(t, bin, dir, "cluster", "down")
+	t.Cleanup(func() {
+		if r := cli(t, dir, nil, "cluster", "down"); r.code != 0 && !strings.Contains(r.stderr, "not running") {
+			t.Errorf("cluster down: %s", r.stderr)
+		}
+	})
+	envelopeOf(t, r)
+	r = cli(t, dir, nil, "--json", "cluster", "status")
+	require.Equal(t, 0, r.code, r.stderr)
+	res := results(t, envelopeOf(t, r))
+	require.Len(t, res, 1)
+	assert.Equal(t, true, res[0]["cluster"].(map[string]any)["ready"])
+	// The default kubeconfig of the environment verbs is this cluster's.
+	r = cli(t, dir, nil, "preview", "--env", "cu-dev")
 	assert.Equal(t, 0, r.code, r.stderr)
-	r = cli(t, bin, dir, "cluster", "status")
+	r = cli(t, dir, nil, "--json", "cluster", "down")
+	assert.Equal(t, 0, r.code, r.stderr)
+	envelopeOf(t, r)
+	r = cli(t, dir, nil, "cluster", "status")
 	assert.Equal(t, 1, r.code)
 }

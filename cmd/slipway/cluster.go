@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -23,12 +22,6 @@ func (g *globals) resolver() *toolchain.Resolver {
 }
 
 func (g *globals) clusterDir() string { return filepath.Join(g.dir, "cluster") }
-
-func (g *globals) printJSON(v any) error {
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
 
 func newClusterCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "cluster", Short: "Run a local Kubernetes control plane (etcd, apiserver, controllers, kwok nodes)"}
@@ -62,6 +55,7 @@ func newClusterCmd(g *globals) *cobra.Command {
 			c, err := localk8s.Load(dir)
 			if c == nil && err != nil {
 				if errors.Is(err, localk8s.ErrNotRunning) {
+					g.add(item{Operation: "cluster down", Status: "succeeded"})
 					fmt.Fprintln(os.Stderr, "slipway: no local cluster is running")
 					return nil
 				}
@@ -73,6 +67,7 @@ func newClusterCmd(g *globals) *cobra.Command {
 			if err := os.RemoveAll(dir); err != nil {
 				return err
 			}
+			g.add(item{Operation: "cluster down", Status: "succeeded"})
 			fmt.Fprintln(os.Stderr, "slipway: local cluster stopped")
 			return nil
 		},
@@ -84,24 +79,22 @@ func newClusterCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := localk8s.Load(g.clusterDir())
 			if err != nil {
-				if g.json {
-					_ = g.printJSON(localk8s.Health{Error: err.Error()})
-				}
-				return &exitError{code: 1, err: err}
+				g.add(item{Operation: "cluster status", Status: "failed", Cluster: localk8s.Health{Error: err.Error()}, Error: errJSON(err)})
+				return err
 			}
 			h := c.Health(cmd.Context())
-			if g.json {
-				_ = g.printJSON(h)
-			} else {
+			var herr error
+			if !h.Ready {
+				herr = fmt.Errorf("local cluster is not ready: %s", h.Error)
+			}
+			g.add(item{Operation: "cluster status", Status: statusOf(herr, false), Cluster: h, Error: errJSON(herr)})
+			if !g.json {
 				fmt.Printf("server:     %s\nready:      %v\nkubeconfig: %s\n", h.Server, h.Ready, c.Kubeconfig)
 				for name, alive := range h.Processes {
 					fmt.Printf("  %-24s %v\n", name, map[bool]string{true: "running", false: "stopped"}[alive])
 				}
 			}
-			if !h.Ready {
-				return &exitError{code: 1, err: fmt.Errorf("local cluster is not ready: %s", h.Error)}
-			}
-			return nil
+			return herr
 		},
 	}
 	cmd.AddCommand(up, down, status)
@@ -109,8 +102,9 @@ func newClusterCmd(g *globals) *cobra.Command {
 }
 
 func (g *globals) report(c *localk8s.Cluster, what string) error {
+	g.add(item{Operation: "cluster " + what, Status: "succeeded", Cluster: map[string]string{"status": what, "server": c.Server, "kubeconfig": c.Kubeconfig}})
 	if g.json {
-		return g.printJSON(map[string]string{"status": what, "server": c.Server, "kubeconfig": c.Kubeconfig})
+		return nil
 	}
 	fmt.Printf("local cluster %s: %s\nexport KUBECONFIG=%s\n", what, c.Server, c.Kubeconfig)
 	return nil
@@ -132,8 +126,9 @@ func newToolchainCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st := g.resolver().Status()
+			g.add(item{Operation: "toolchain status", Status: "succeeded", Tools: st})
 			if g.json {
-				return g.printJSON(st)
+				return nil
 			}
 			for _, s := range st {
 				state := "ready"

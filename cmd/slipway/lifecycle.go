@@ -5,34 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/slipwayhq/slipway/automation"
-	"github.com/slipwayhq/slipway/policypacks"
-	"github.com/slipwayhq/slipway/policypacks/all"
 	"github.com/slipwayhq/slipway/stacks"
 )
-
-// openStack validates the environment flags and opens its stack.
-func (g *globals) openStack(ctx context.Context, f *envFlags) (*automation.Engine, *automation.Stack, stacks.Environment, error) {
-	env, err := f.environment(g)
-	if err != nil {
-		return nil, nil, env, err
-	}
-	prog, err := env.Program()
-	if err != nil {
-		return nil, nil, env, err
-	}
-	e, err := g.engine(ctx)
-	if err != nil {
-		return nil, nil, env, err
-	}
-	st, err := e.UpsertStack(ctx, prog)
-	return e, st, env, err
-}
 
 func newDriftCmd(g *globals) *cobra.Command {
 	var f envFlags
@@ -40,10 +23,24 @@ func newDriftCmd(g *globals) *cobra.Command {
 	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "drift",
-		Short: "Compare live state with the recorded state; exit 2 when something drifted",
+		Short: "Compare live state with the recorded state of an existing environment; exit 2 when something drifted",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, st, _, err := g.openStack(cmd.Context(), &f)
+			if interval < 0 {
+				return badInput("--interval %s is negative; use e.g. 5m, or leave it out for one check", interval)
+			}
+			if interval > 0 && interval < 10*time.Second {
+				return badInput("--interval %s is too short; use at least 10s", interval)
+			}
+			sp, err := f.parse(g, false)
+			if err != nil {
+				return err
+			}
+			e, progs, err := g.programs(cmd.Context(), sp)
+			if err != nil {
+				return err
+			}
+			st, err := e.SelectStack(cmd.Context(), progs[0])
 			if err != nil {
 				return err
 			}
@@ -51,41 +48,63 @@ func newDriftCmd(g *globals) *cobra.Command {
 			if remediate {
 				opts = append(opts, automation.Remediate())
 			}
-			report := func(d *automation.Drift, err error) {
+			check := func(d *automation.Drift, err error) int {
+				if err == nil && d.Found() && d.Remediated == nil {
+					err = &exitError{code: ExitChanges, kind: "drift_found", err: fmt.Errorf("drift found in %d resource(s) of %s", len(d.Resources), d.Stack)}
+				}
+				st := statusOf(err, false)
+				g.add(item{Environment: progs[0].Stack, Operation: "drift", Status: st, Drift: d, Error: errJSON(err)})
 				if d != nil {
 					g.printDrift(d)
 				}
-				if err != nil {
+				_, code := classify(err)
+				if err != nil && code != ExitChanges {
 					fmt.Fprintln(os.Stderr, "slipway: drift check:", err)
 				}
+				return code
 			}
 			if interval > 0 {
-				err := st.WatchDrift(cmd.Context(), interval, report, opts...)
-				if errors.Is(err, context.Canceled) {
-					return nil
+				// Keep checking until interrupted; the exit code is the worst
+				// outcome seen, so a failed check is never reported as 0.
+				var codes []int
+				err := st.WatchDrift(cmd.Context(), interval, func(d *automation.Drift, err error) { codes = append(codes, check(d, err)) }, opts...)
+				if err != nil && !errors.Is(err, context.Canceled) {
+					return err
 				}
-				return err
+				if code := worst(codes...); code != ExitOK {
+					return &exitError{code: code, kind: codeKind(code), err: fmt.Errorf("%d drift check(s) did not come back clean", countNot(codes, ExitOK))}
+				}
+				return nil
 			}
 			d, err := st.CheckDrift(cmd.Context(), opts...)
-			report(d, nil)
-			if err != nil {
-				return err
+			if err == nil && d.Found() && d.Remediated == nil {
+				err = &exitError{code: ExitChanges, kind: "drift_found", err: fmt.Errorf("drift found in %d resource(s) of %s", len(d.Resources), d.Stack)}
 			}
-			if d.Found() && d.Remediated == nil {
-				return &exitError{code: 2, err: fmt.Errorf("drift found in %d resource(s)", len(d.Resources))}
+			g.add(item{Environment: progs[0].Stack, Operation: "drift", Status: statusOf(err, false), Drift: d, Error: errJSON(err)})
+			if d != nil {
+				g.printDrift(d)
 			}
-			return nil
+			return err
 		},
 	}
-	f.register(cmd)
-	cmd.Flags().BoolVar(&remediate, "remediate", false, "re-apply the desired state when drift is found")
-	cmd.Flags().DurationVar(&interval, "interval", 0, "keep checking at this interval (e.g. 5m) until interrupted")
+	f.register(cmd, true)
+	cmd.Flags().BoolVar(&remediate, "remediate", false, "re-apply the desired state when drift is found (policies apply)")
+	cmd.Flags().DurationVar(&interval, "interval", 0, "keep checking at this interval (e.g. 5m) until interrupted; exits non-zero if any check failed or found drift")
 	return cmd
+}
+
+func countNot(codes []int, c int) int {
+	n := 0
+	for _, x := range codes {
+		if x != c {
+			n++
+		}
+	}
+	return n
 }
 
 func (g *globals) printDrift(d *automation.Drift) {
 	if g.json {
-		_ = g.printJSON(d)
 		return
 	}
 	if !d.Found() {
@@ -104,6 +123,8 @@ func (g *globals) printDrift(d *automation.Drift) {
 	}
 }
 
+var keyFlagRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
 func newEphemeralCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "ephemeral", Short: "Create or destroy per-pull-request environments with a TTL"}
 	var f envFlags
@@ -111,57 +132,74 @@ func newEphemeralCmd(g *globals) *cobra.Command {
 	var ttl time.Duration
 	create := &cobra.Command{
 		Use:   "create",
-		Short: "Create (or update and extend) an ephemeral environment",
+		Short: "Create (or update and extend) an ephemeral environment; an existing non-ephemeral one is refused",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.kind == "" {
 				f.kind = string(stacks.Ephemeral)
 			}
-			env, err := f.environment(g)
+			if ttl <= 0 {
+				return badInput("--ttl %s must be positive, e.g. 24h", ttl)
+			}
+			if ttl > 90*24*time.Hour {
+				return badInput("--ttl %s is longer than 90 days; an ephemeral environment that lives that long is not ephemeral", ttl)
+			}
+			if key != "" && !keyFlagRE.MatchString(key) {
+				return badInput("--key %q: use letters, digits, '-', '_' or '.' (at most 63), e.g. a pull-request number", key)
+			}
+			sp, err := f.parse(g, false)
 			if err != nil {
 				return err
 			}
-			prog, err := env.Program()
-			if err != nil {
-				return err
-			}
-			e, err := g.engine(cmd.Context())
+			e, progs, err := g.programs(cmd.Context(), sp)
 			if err != nil {
 				return err
 			}
 			if key == "" {
-				key = env.Name
+				key = progs[0].Stack
 			}
-			res, eph, err := e.CreateEphemeral(cmd.Context(), prog, key, ttl, automation.OnEvent(g.progress()))
+			res, eph, err := e.CreateEphemeral(cmd.Context(), progs[0], key, ttl, automation.OnEvent(g.progress()))
 			g.printResult(res)
-			if eph != nil && !g.json {
+			g.add(item{Environment: progs[0].Stack, Operation: "ephemeral create", Status: statusOf(err, false), Result: res, Ephemeral: eph, Error: errJSON(err)})
+			if eph != nil && !g.json && err == nil {
 				fmt.Printf("ephemeral %s (key %s) expires at %s\n", eph.Stack, eph.Key, eph.Expires.Format(time.RFC3339))
 			}
 			return err
 		},
 	}
-	f.register(create)
+	f.register(create, true)
 	create.Flags().StringVar(&key, "key", "", "what the environment is for, e.g. a pull-request number (default: its name)")
 	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "time to live; `slipway gc` destroys it afterwards")
 	var name string
+	var missingOK bool
 	destroy := &cobra.Command{
 		Use:   "destroy",
-		Short: "Destroy an ephemeral environment and remove its stack (no-op when gone)",
+		Short: "Destroy an ephemeral environment and remove its stack; any other environment is refused",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if name == "" {
-				return errors.New("--env is required")
+			df := envFlags{names: name}
+			names, err := df.envNames(false)
+			if err != nil {
+				return err
+			}
+			if err := g.validateGlobals(); err != nil {
+				return err
 			}
 			e, err := g.engine(cmd.Context())
 			if err != nil {
 				return err
 			}
-			res, err := e.DestroyEphemeral(cmd.Context(), stacks.Project, name)
+			res, err := e.DestroyEphemeral(cmd.Context(), stacks.Project, names[0])
+			if missingOK && automation.IsUnknownStack(err) {
+				res, err = &automation.Result{Operation: "destroy", Project: stacks.Project, Stack: names[0], Summary: map[string]int{}}, nil
+			}
 			g.printResult(res)
+			g.add(item{Environment: names[0], Operation: "ephemeral destroy", Status: statusOf(err, false), Result: res, Error: errJSON(err)})
 			return err
 		},
 	}
-	destroy.Flags().StringVar(&name, "env", "", "environment name")
+	destroy.Flags().StringVar(&name, "env", "", "ephemeral environment name (required)")
+	destroy.Flags().BoolVar(&missingOK, "missing-ok", false, "succeed when the environment does not exist (already collected)")
 	cmd.AddCommand(create, destroy)
 	return cmd
 }
@@ -170,9 +208,15 @@ func newGCCmd(g *globals) *cobra.Command {
 	var parallel int
 	cmd := &cobra.Command{
 		Use:   "gc",
-		Short: "Destroy every expired ephemeral environment",
+		Short: "Destroy every expired ephemeral environment (only stacks tagged ephemeral)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if parallel < 1 {
+				return badInput("--parallel %d must be at least 1", parallel)
+			}
+			if err := g.validateGlobals(); err != nil {
+				return err
+			}
 			e, err := g.engine(cmd.Context())
 			if err != nil {
 				return err
@@ -181,20 +225,27 @@ func newGCCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.json {
-				return g.printJSON(out)
-			}
 			failed := 0
 			for _, r := range out {
-				state := "destroyed"
+				var rerr error
 				if r.Error != "" {
-					state, failed = "failed: "+r.Error, failed+1
+					rerr, failed = errors.New(r.Error), failed+1
 				}
-				fmt.Printf("%s (key %s, expired %s): %s\n", r.Stack, r.Key, r.Expires.Format(time.RFC3339), state)
+				eph := r.Ephemeral
+				g.add(item{Environment: r.Stack, Operation: "gc", Status: statusOf(rerr, false), Result: r.Result, Ephemeral: &eph, Error: errJSON(rerr)})
+				if !g.json {
+					state := "destroyed"
+					if rerr != nil {
+						state = "failed: " + r.Error
+					}
+					fmt.Printf("%s (key %s, expired %s): %s\n", r.Stack, r.Key, r.Expires.Format(time.RFC3339), state)
+				}
 			}
-			fmt.Printf("%d expired environment(s) collected\n", len(out)-failed)
+			if !g.json {
+				fmt.Printf("%d expired environment(s) collected\n", len(out)-failed)
+			}
 			if failed > 0 {
-				return fmt.Errorf("%d environment(s) could not be destroyed", failed)
+				return fmt.Errorf("%d expired environment(s) could not be destroyed", failed)
 			}
 			return nil
 		},
@@ -207,82 +258,98 @@ func newRollbackCmd(g *globals) *cobra.Command {
 	var f envFlags
 	cmd := &cobra.Command{
 		Use:   "rollback",
-		Short: "Re-apply the environment's last-known-good release",
+		Short: "Re-apply an existing environment's last-known-good release (policies apply)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := f.environment(g)
+			sp, err := f.parse(g, false)
 			if err != nil {
 				return err
 			}
-			e, err := g.engine(cmd.Context())
+			e, progs, err := g.programs(cmd.Context(), sp)
 			if err != nil {
 				return err
 			}
-			res, lkg, err := e.Rollback(cmd.Context(), stacks.Project, env.Name, stacks.ProgramFromVersion, automation.OnEvent(g.progress()))
+			policies := progs[0].Policies
+			lookup := func(v string) (automation.Program, error) {
+				p, err := stacks.ProgramFromVersion(v)
+				p.Policies = policies
+				return p, err
+			}
+			res, lkg, err := e.Rollback(cmd.Context(), stacks.Project, progs[0].Stack, lookup, automation.OnEvent(g.progress()))
 			g.printResult(res)
-			if lkg != nil && !g.json {
+			g.add(item{Environment: progs[0].Stack, Operation: "rollback", Status: statusOf(err, false), Result: res, Release: lkg, Error: errJSON(err)})
+			if lkg != nil && !g.json && err == nil {
 				fmt.Printf("restored the release recorded at %s\n", lkg.Recorded.Format(time.RFC3339))
 			}
 			return err
 		},
 	}
-	f.register(cmd)
+	f.register(cmd, true)
 	return cmd
 }
 
 func newPromoteCmd(g *globals) *cobra.Command {
 	var f envFlags
-	var through []string
-	var packs []string
-	var approve []string
+	var through, approve []string
 	cmd := &cobra.Command{
 		Use:   "promote",
 		Short: "Promote the same program through environments (default dev, staging, prod), gate by gate",
-		Args:  cobra.NoArgs,
+		Long: "Promote previews each stage with its policies, asks for approval where configured " +
+			"(SLIPWAY_APPROVE names the approved stages, comma-separated), and applies exactly the approved plan.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := g.engine(cmd.Context())
+			if f.namespace != "" {
+				return badInput("--namespace would put every stage into one namespace; promote gives each stage slipway-<stage>, so leave it out")
+			}
+			if f.names != "" {
+				return badInput("--env is not used by promote; name the stages with --through")
+			}
+			if len(through) == 0 {
+				return badInput("--through names no stage; use e.g. --through dev,staging,prod")
+			}
+			f.names = strings.Join(through, ",")
+			for _, a := range approve {
+				if !slices.Contains(through, a) {
+					return badInput("--approve %s is not a stage of --through %s", a, strings.Join(through, ","))
+				}
+			}
+			sp, err := f.parse(g, true)
 			if err != nil {
 				return err
 			}
+			e, progs, err := g.programs(cmd.Context(), sp)
+			if err != nil {
+				return err
+			}
+			approved := strings.Split(os.Getenv("SLIPWAY_APPROVE"), ",")
 			var stages []automation.Stage
-			for _, name := range through {
-				sf := f
-				sf.name, sf.kind = name, ""
-				env, err := sf.environment(g)
-				if err != nil {
-					return err
-				}
-				rel, err := env.Release(nil)
-				if err != nil {
-					return err
-				}
-				stage := automation.Stage{Name: name, Release: rel}
-				if len(packs) > 0 {
-					ps, err := all.ByName(packs...)
-					if err != nil {
-						return err
-					}
-					dir, err := e.PolicyDir(name, policypacks.Settings{Environment: string(env.WithDefaults().Kind)}, ps...)
-					if err != nil {
-						return err
-					}
-					stage.Policies = []string{dir}
-				}
-				if slices.Contains(approve, name) {
+			for i, env := range sp.envs {
+				rel := automation.Release{Version: env.Version(), Program: progs[i]}
+				stage := automation.Stage{Name: env.Name, Release: rel}
+				if slices.Contains(approve, env.Name) {
+					name := env.Name
 					stage.Approve = func(context.Context, string, *automation.Result) error {
-						if os.Getenv("SLIPWAY_APPROVE") != name {
-							return fmt.Errorf("stage %s needs approval: set SLIPWAY_APPROVE=%s", name, name)
+						if !slices.Contains(approved, name) {
+							return fmt.Errorf("stage %s needs approval: set SLIPWAY_APPROVE=%s (comma-separate several stages)", name, name)
 						}
 						return nil
 					}
 				}
 				stages = append(stages, stage)
 			}
-			results, err := e.Promote(cmd.Context(), stages, stacks.ProgramFromVersion, automation.OnEvent(g.progress()))
-			if g.json {
-				_ = g.printJSON(results)
-			} else {
-				for _, r := range results {
+			lookup := func(v string) (automation.Program, error) { return stacks.ProgramFromVersion(v) }
+			results, err := e.Promote(cmd.Context(), stages, lookup, automation.OnEvent(g.progress()))
+			for _, r := range results {
+				var serr error
+				if r.Error != "" {
+					serr = err // the chain stops at the first failing stage
+				}
+				it := item{Environment: r.Stage, Operation: "promote", Status: statusOf(serr, false), Preview: r.Preview, Error: errJSON(serr)}
+				if r.Deployment != nil {
+					it.Result, it.RolledBack, it.Rollback, it.Release = r.Deployment.Result, r.Deployment.RolledBack, r.Deployment.Rollback, r.Deployment.Restored
+				}
+				g.add(it)
+				if !g.json {
 					state := "promoted"
 					if r.Error != "" {
 						state = "stopped: " + r.Error
@@ -293,11 +360,10 @@ func newPromoteCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
-	f.register(cmd)
+	f.register(cmd, true)
 	_ = cmd.Flags().MarkHidden("env")
 	cmd.Flags().StringSliceVar(&through, "through", []string{"dev", "staging", "prod"}, "environments in promotion order")
-	cmd.Flags().StringSliceVar(&packs, "policy", nil, "policy packs every stage must pass")
-	cmd.Flags().StringSliceVar(&approve, "approve", nil, "stages that need approval (SLIPWAY_APPROVE=<stage>)")
+	cmd.Flags().StringSliceVar(&approve, "approve", nil, "stages that need approval (SLIPWAY_APPROVE=<stage>[,<stage>...])")
 	return cmd
 }
 
@@ -306,29 +372,56 @@ func newRenderCmd(g *globals) *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
 		Use:   "render",
-		Short: "Render the environment's Kubernetes objects to YAML files (for Argo CD / Flux)",
+		Short: "Render the environment's Kubernetes objects to YAML files (for Argo CD / Flux); touches no cluster or backend",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
-				return errors.New("--out is required: the directory to write manifests to")
+				return badInput("--out is required: the directory to write manifests to")
 			}
-			if f.kubeconfig == "" {
-				f.kubeconfig = os.DevNull // rendering needs no cluster
+			abs, err := filepath.Abs(out)
+			if err != nil {
+				return badInput("--out %q: %v", out, err)
 			}
-			f.render = out
-			_, st, _, err := g.openStack(cmd.Context(), &f)
+			f.render = abs
+			sp, err := f.parse(g, false)
 			if err != nil {
 				return err
 			}
-			res, err := st.Up(cmd.Context())
+			res, err := render(cmd.Context(), g, sp.envs[0])
 			g.printResult(res)
+			g.add(item{Environment: sp.envs[0].Name, Operation: "render", Status: statusOf(err, false), Result: res, Error: errJSON(err)})
 			if err == nil && !g.json {
 				fmt.Printf("manifests written to %s\n", out)
 			}
 			return err
 		},
 	}
-	f.register(cmd)
+	f.register(cmd, false)
 	cmd.Flags().StringVar(&out, "out", "", "directory for the YAML manifests")
 	return cmd
+}
+
+// render runs the environment's program in render mode against a
+// throw-away file backend, so no stack is left behind and every render
+// writes every manifest.
+func render(ctx context.Context, g *globals, env stacks.Environment) (*automation.Result, error) {
+	tmp, err := os.MkdirTemp("", "slipway-render-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	opts := []automation.EngineOption{automation.WithDir(tmp), automation.WithResolver(g.resolver()), automation.WithPassphrase("render")}
+	e, err := automation.New(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := env.Program()
+	if err != nil {
+		return nil, err
+	}
+	st, err := e.UpsertStack(ctx, prog)
+	if err != nil {
+		return nil, err
+	}
+	return st.Up(ctx)
 }

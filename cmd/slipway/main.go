@@ -2,17 +2,19 @@
 // applies, refreshes and destroys environments through the Pulumi engine,
 // runs a local Kubernetes control plane, and runs the demo.
 //
-// Exit codes: 0 ok, 1 failure, 2 changes or drift found (preview
-// --expect-no-changes, drift).
+// Exit codes: 0 success, 1 error, 2 success with changes or drift found,
+// 3 blocked by policy (nothing applied), 4 another update holds the stack.
+// With --json every verb prints one envelope (see `slipway schema`).
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -20,21 +22,18 @@ import (
 	"github.com/slipwayhq/slipway/policypacks/all"
 )
 
-// exitError carries a process exit code through cobra.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-
 // globals are the persistent flags.
 type globals struct {
-	dir      string
-	backend  string
-	json     bool
-	verbose  bool
-	cacheDir string
+	dir         string
+	backend     string
+	json        bool
+	verbose     bool
+	cacheDir    string
+	forceUnlock bool
+	repair      bool
+	plugins     []string
+	// items collect each environment's outcome for the --json envelope.
+	items []item
 }
 
 func main() {
@@ -48,24 +47,30 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) int {
-	root := newRoot()
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return 0
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil && ee.code != 2 {
-			fmt.Fprintln(os.Stderr, "slipway:", ee.err)
-		}
-		return ee.code
-	}
-	fmt.Fprintln(os.Stderr, "slipway:", err)
-	return 1
+	return runIO(ctx, args, os.Stdout, os.Stderr)
 }
 
-func newRoot() *cobra.Command {
+// runIO runs the CLI and maps the outcome to an exit code: the error (if
+// any) is printed on stderr, and with --json the envelope on stdout.
+func runIO(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root, g := newRoot()
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	_, code := classify(err)
+	if err != nil {
+		fmt.Fprintln(stderr, "slipway:", err)
+	}
+	if g.json && (cmd == nil || cmd.Name() != "schema") {
+		name := "slipway"
+		if cmd != nil {
+			name = strings.TrimPrefix(cmd.CommandPath(), "slipway ")
+		}
+		g.writeEnvelope(stdout, name, err)
+	}
+	return code
+}
+
+func newRoot() (*cobra.Command, *globals) {
 	g := &globals{}
 	root := &cobra.Command{
 		Use:           "slipway",
@@ -86,10 +91,14 @@ func newRoot() *cobra.Command {
 	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log engine activity")
 	pf.StringVar(&g.cacheDir, "cache-dir", "", "toolchain build cache (default $SLIPWAY_CACHE_DIR or ~/.cache/slipway)")
+	pf.BoolVar(&g.forceUnlock, "force-unlock", false, "remove a stack lock whose owner cannot be proven dead (only when you know no update runs)")
+	pf.BoolVar(&g.repair, "repair", false, "let recovery clear interrupted operations on resources it cannot re-adopt (may orphan them)")
+	pf.StringArrayVar(&g.plugins, "plugin", nil, "resource plugin binary NAME=PATH that Slipway does not build, e.g. aws=/opt/pulumi-resource-aws (repeatable)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput("%v", err) })
 	root.AddCommand(newClusterCmd(g), newToolchainCmd(g), newDemoCmd(g), newDriftCmd(g), newEphemeralCmd(g), newGCCmd(g),
-		newRollbackCmd(g), newPromoteCmd(g), newRenderCmd(g))
+		newRollbackCmd(g), newPromoteCmd(g), newRenderCmd(g), newSchemaCmd())
 	for _, op := range []string{"preview", "up", "refresh", "destroy"} {
 		root.AddCommand(newOpCmd(g, op))
 	}
-	return root
+	return root, g
 }
