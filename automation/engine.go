@@ -384,15 +384,6 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (*Stack, erro
 			return nil, err
 		}
 	}
-	if !create {
-		known, err := e.Stacks(ctx, p.Project)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(known, p.Stack) {
-			return nil, &UnknownStackError{Project: p.Project, Stack: p.Stack, Known: known}
-		}
-	}
 	wd := filepath.Join(e.dir, "workspaces", p.Project, p.Stack)
 	if err := os.MkdirAll(wd, 0o755); err != nil {
 		return nil, err

@@ -86,7 +86,8 @@ func IsPlanChanged(err error) bool {
 
 // planGoals reads a saved update plan and returns, per resource URN, the
 // canonical JSON of its goal and steps. Ciphertexts are masked (they differ
-// on every encryption); the engine's plan check still guards secret values.
+// on every encryption; the engine's plan check still guards secret values),
+// and lists of URNs (dependencies) are sorted.
 func planGoals(path string) (map[string]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -126,8 +127,16 @@ func maskCiphertext(v any) any {
 		return m
 	case []any:
 		l := make([]any, len(t))
+		urns := true
 		for i, x := range t {
 			l[i] = maskCiphertext(x)
+			s, ok := x.(string)
+			urns = urns && ok && strings.HasPrefix(s, "urn:pulumi:")
+		}
+		if urns {
+			// Dependency lists carry no order the engine relies on, and the
+			// program may register them in any order.
+			slices.SortFunc(l, func(a, b any) int { return strings.Compare(a.(string), b.(string)) })
 		}
 		return l
 	}

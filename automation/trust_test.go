@@ -174,8 +174,12 @@ func TestComparePlans_FindsChangedGoalsIgnoringCiphertexts(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, image, cipher string) string {
 		p := filepath.Join(dir, name)
+		deps := []string{"urn:pulumi:dev::p::t::x", "urn:pulumi:dev::p::t::y"}
+		if name == "b.json" {
+			deps = []string{deps[1], deps[0]} // registered in another order
+		}
 		doc := map[string]any{"resourcePlans": map[string]any{
-			"urn:a": map[string]any{"goal": map[string]any{"inputs": map[string]any{"image": image}}, "steps": []string{"create"}, "seed": name},
+			"urn:a": map[string]any{"goal": map[string]any{"inputs": map[string]any{"image": image}, "dependencies": deps}, "steps": []string{"create"}, "seed": name},
 			"urn:s": map[string]any{"goal": map[string]any{"inputs": map[string]any{"token": map[string]any{"ciphertext": cipher}}}, "steps": []string{"create"}},
 		}}
 		b, _ := json.Marshal(doc)

@@ -87,7 +87,7 @@ func newClusterCmd(g *globals) *cobra.Command {
 			if !h.Ready {
 				herr = fmt.Errorf("local cluster is not ready: %s", h.Error)
 			}
-			g.add(item{Operation: "cluster status", Status: statusOf(herr, false), Cluster: h, Error: errJSON(herr)})
+			g.add(item{Operation: "cluster status", Status: statusOf(herr), Cluster: h, Error: errJSON(herr)})
 			if !g.json {
 				fmt.Printf("server:     %s\nready:      %v\nkubeconfig: %s\n", h.Server, h.Ready, c.Kubeconfig)
 				for name, alive := range h.Processes {

@@ -48,43 +48,42 @@ func newDriftCmd(g *globals) *cobra.Command {
 			if remediate {
 				opts = append(opts, automation.Remediate())
 			}
-			check := func(d *automation.Drift, err error) int {
+			// check records one drift check and returns its outcome as an
+			// error: nil when clean (or remediated), exit 2 when drift is found.
+			check := func(d *automation.Drift, err error) error {
 				if err == nil && d.Found() && d.Remediated == nil {
 					err = &exitError{code: ExitChanges, kind: "drift_found", err: fmt.Errorf("drift found in %d resource(s) of %s", len(d.Resources), d.Stack)}
 				}
-				st := statusOf(err, false)
-				g.add(item{Environment: progs[0].Stack, Operation: "drift", Status: st, Drift: d, Error: errJSON(err)})
+				g.add(item{Environment: progs[0].Stack, Operation: "drift", Status: statusOf(err), Drift: d, Error: errJSON(err)})
 				if d != nil {
 					g.printDrift(d)
 				}
+				return err
+			}
+			if interval == 0 {
+				return check(st.CheckDrift(cmd.Context(), opts...))
+			}
+			// Keep checking until interrupted; the exit code is the worst
+			// outcome seen, so a failed check is never reported as 0.
+			var codes []int
+			err = st.WatchDrift(cmd.Context(), interval, func(d *automation.Drift, err error) {
+				if cmd.Context().Err() != nil {
+					return // interrupted mid-check: not an outcome
+				}
+				err = check(d, err)
 				_, code := classify(err)
-				if err != nil && code != ExitChanges {
+				codes = append(codes, code)
+				if err != nil {
 					fmt.Fprintln(os.Stderr, "slipway: drift check:", err)
 				}
-				return code
+			}, opts...)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				return err
 			}
-			if interval > 0 {
-				// Keep checking until interrupted; the exit code is the worst
-				// outcome seen, so a failed check is never reported as 0.
-				var codes []int
-				err := st.WatchDrift(cmd.Context(), interval, func(d *automation.Drift, err error) { codes = append(codes, check(d, err)) }, opts...)
-				if err != nil && !errors.Is(err, context.Canceled) {
-					return err
-				}
-				if code := worst(codes...); code != ExitOK {
-					return &exitError{code: code, kind: codeKind(code), err: fmt.Errorf("%d drift check(s) did not come back clean", countNot(codes, ExitOK))}
-				}
-				return nil
+			if code := worst(codes...); code != ExitOK {
+				return &exitError{code: code, kind: codeKind(code), err: fmt.Errorf("%d of %d drift check(s) did not come back clean", countNot(codes, ExitOK), len(codes))}
 			}
-			d, err := st.CheckDrift(cmd.Context(), opts...)
-			if err == nil && d.Found() && d.Remediated == nil {
-				err = &exitError{code: ExitChanges, kind: "drift_found", err: fmt.Errorf("drift found in %d resource(s) of %s", len(d.Resources), d.Stack)}
-			}
-			g.add(item{Environment: progs[0].Stack, Operation: "drift", Status: statusOf(err, false), Drift: d, Error: errJSON(err)})
-			if d != nil {
-				g.printDrift(d)
-			}
-			return err
+			return nil
 		},
 	}
 	f.register(cmd, true)
@@ -160,7 +159,7 @@ func newEphemeralCmd(g *globals) *cobra.Command {
 			}
 			res, eph, err := e.CreateEphemeral(cmd.Context(), progs[0], key, ttl, automation.OnEvent(g.progress()))
 			g.printResult(res)
-			g.add(item{Environment: progs[0].Stack, Operation: "ephemeral create", Status: statusOf(err, false), Result: res, Ephemeral: eph, Error: errJSON(err)})
+			g.add(item{Environment: progs[0].Stack, Operation: "ephemeral create", Status: statusOf(err), Result: res, Ephemeral: eph, Error: errJSON(err)})
 			if eph != nil && !g.json && err == nil {
 				fmt.Printf("ephemeral %s (key %s) expires at %s\n", eph.Stack, eph.Key, eph.Expires.Format(time.RFC3339))
 			}
@@ -194,7 +193,7 @@ func newEphemeralCmd(g *globals) *cobra.Command {
 				res, err = &automation.Result{Operation: "destroy", Project: stacks.Project, Stack: names[0], Summary: map[string]int{}}, nil
 			}
 			g.printResult(res)
-			g.add(item{Environment: names[0], Operation: "ephemeral destroy", Status: statusOf(err, false), Result: res, Error: errJSON(err)})
+			g.add(item{Environment: names[0], Operation: "ephemeral destroy", Status: statusOf(err), Result: res, Error: errJSON(err)})
 			return err
 		},
 	}
@@ -232,7 +231,7 @@ func newGCCmd(g *globals) *cobra.Command {
 					rerr, failed = errors.New(r.Error), failed+1
 				}
 				eph := r.Ephemeral
-				g.add(item{Environment: r.Stack, Operation: "gc", Status: statusOf(rerr, false), Result: r.Result, Ephemeral: &eph, Error: errJSON(rerr)})
+				g.add(item{Environment: r.Stack, Operation: "gc", Status: statusOf(rerr), Result: r.Result, Ephemeral: &eph, Error: errJSON(rerr)})
 				if !g.json {
 					state := "destroyed"
 					if rerr != nil {
@@ -277,7 +276,7 @@ func newRollbackCmd(g *globals) *cobra.Command {
 			}
 			res, lkg, err := e.Rollback(cmd.Context(), stacks.Project, progs[0].Stack, lookup, automation.OnEvent(g.progress()))
 			g.printResult(res)
-			g.add(item{Environment: progs[0].Stack, Operation: "rollback", Status: statusOf(err, false), Result: res, Release: lkg, Error: errJSON(err)})
+			g.add(item{Environment: progs[0].Stack, Operation: "rollback", Status: statusOf(err), Result: res, Release: lkg, Error: errJSON(err)})
 			if lkg != nil && !g.json && err == nil {
 				fmt.Printf("restored the release recorded at %s\n", lkg.Recorded.Format(time.RFC3339))
 			}
@@ -344,7 +343,7 @@ func newPromoteCmd(g *globals) *cobra.Command {
 				if r.Error != "" {
 					serr = err // the chain stops at the first failing stage
 				}
-				it := item{Environment: r.Stage, Operation: "promote", Status: statusOf(serr, false), Preview: r.Preview, Error: errJSON(serr)}
+				it := item{Environment: r.Stage, Operation: "promote", Status: statusOf(serr), Preview: r.Preview, Error: errJSON(serr)}
 				if r.Deployment != nil {
 					it.Result, it.RolledBack, it.Rollback, it.Release = r.Deployment.Result, r.Deployment.RolledBack, r.Deployment.Rollback, r.Deployment.Restored
 				}
@@ -389,7 +388,7 @@ func newRenderCmd(g *globals) *cobra.Command {
 			}
 			res, err := render(cmd.Context(), g, sp.envs[0])
 			g.printResult(res)
-			g.add(item{Environment: sp.envs[0].Name, Operation: "render", Status: statusOf(err, false), Result: res, Error: errJSON(err)})
+			g.add(item{Environment: sp.envs[0].Name, Operation: "render", Status: statusOf(err), Result: res, Error: errJSON(err)})
 			if err == nil && !g.json {
 				fmt.Printf("manifests written to %s\n", out)
 			}

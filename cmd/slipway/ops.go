@@ -71,7 +71,7 @@ func (g *globals) reportResults(op string, results []automation.EnvResult) error
 		g.printResult(r.Result)
 		_, code := classify(r.Err)
 		codes = append(codes, code)
-		g.add(item{Environment: r.Stack, Operation: op, Status: statusOf(r.Err, false), Result: r.Result, Error: errJSON(r.Err)})
+		g.add(item{Environment: r.Stack, Operation: op, Status: statusOf(r.Err), Result: r.Result, Error: errJSON(r.Err)})
 		if r.Err != nil {
 			failed = append(failed, fmt.Sprintf("%s: %v", r.Stack, r.Err))
 		}

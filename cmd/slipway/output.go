@@ -102,10 +102,8 @@ func errJSON(err error) *errorJSON {
 }
 
 // statusOf names an outcome in an item.
-func statusOf(err error, changes bool) string {
+func statusOf(err error) string {
 	switch _, code := classify(err); {
-	case err == nil && changes:
-		return "changes"
 	case err == nil:
 		return "succeeded"
 	case code == ExitChanges:

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -68,13 +72,14 @@ func TestCLI_PolicyAppliesOnEveryPath(t *testing.T) {
 		assert.Equal(t, 0, r.code, "the tagged, empty stack is removed: %s", r.stderr)
 	})
 	t.Run("drift remediation", func(t *testing.T) {
-		r := cli(t, dir, nil, args("up", "--env", "pp-drift", "--kind", "staging")...)
+		r := cli(t, dir, nil, args("up", "--env", "pp-drift", "--kind", "staging", "--set", "GREETING=hello")...)
 		require.Equal(t, 0, r.code, r.stderr)
 		destroyAfter(t, dir, "pp-drift")
 		editConfigMap(t, "slipway-pp-drift", "GREETING", "edited")
-		r = cli(t, dir, nil, args("--json", "drift", "--env", "pp-drift", "--kind", "staging", "--remediate", "--image", evil)...)
+		r = cli(t, dir, nil, args("--json", "drift", "--env", "pp-drift", "--kind", "staging", "--set", "GREETING=hello", "--remediate", "--image", evil)...)
 		assert.Equal(t, ExitPolicy, r.code, r.stderr)
-		envelopeOf(t, r)
+		env := envelopeOf(t, r)
+		require.NotEmpty(t, results(t, env)[0]["drift"].(map[string]any)["resources"], "the drift was found")
 		assert.Equal(t, "nginx:1.27", image(t, "slipway-pp-drift"), "the remediation applied nothing")
 	})
 	t.Run("rollback", func(t *testing.T) {
@@ -147,18 +152,21 @@ func TestCLI_ExitCodesAndOneJSONEnvelopePerVerb(t *testing.T) {
 	assert.Equal(t, "drift_found", env["error"].(map[string]any)["code"])
 	drifted := first(env)["drift"].(map[string]any)["resources"].([]any)
 	require.NotEmpty(t, drifted)
+	// A watch that saw drift exits 2 when interrupted, not 0.
+	assert.Equal(t, ExitChanges, watchDrift(t, dir, "ec-dev", "--set", "GREETING=hi", "--kubeconfig", cluster.Kubeconfig))
 	_, env = run(0, append([]string{"drift", "--env", "ec-dev", "--set", "GREETING=hi", "--remediate"}, k...)...)
 	assert.NotNil(t, first(env)["drift"].(map[string]any)["remediated"])
 	run(0, append([]string{"drift", "--env", "ec-dev", "--set", "GREETING=hi"}, k...)...)
 
 	// A broken preview with --expect-no-changes is an error (1), printed,
-	// never "changes pending" (2).
-	broken := filepath.Join(t.TempDir(), "kubeconfig")
-	require.NoError(t, os.WriteFile(broken, []byte("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: \"https://127.0.0.1:1\"}\n"+
-		"contexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {token: x}\n"), 0o600))
-	r, env := run(ExitError, "preview", "--env", "ec-dev", "--set", "GREETING=hi", "--expect-no-changes", "--kubeconfig", broken)
+	// never "changes pending" (2): here the stack's secrets cannot be
+	// decrypted with the wrong passphrase.
+	r := cli(t, dir, []string{"PULUMI_CONFIG_PASSPHRASE=wrong"}, append([]string{"--json", "preview", "--env", "ec-dev", "--set", "GREETING=edited", "--expect-no-changes"}, k...)...)
+	require.Equal(t, ExitError, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
+	env = envelopeOf(t, r)
 	assert.Equal(t, "failed", first(env)["status"])
-	assert.Contains(t, r.stderr, "slipway:", "the error is printed")
+	assert.Equal(t, "error", env["error"].(map[string]any)["code"])
+	assert.Contains(t, r.stderr, "passphrase", "the engine's error is printed")
 
 	// Another update holds the stack: exit 4.
 	release := holdLock(t, dir, "ec-dev")
@@ -184,6 +192,35 @@ func TestCLI_ExitCodesAndOneJSONEnvelopePerVerb(t *testing.T) {
 	_, env = run(0, append([]string{"destroy", "--env", "ec-dev", "--remove"}, k...)...)
 	assert.Equal(t, "destroy", first(env)["result"].(map[string]any)["operation"])
 	assert.False(t, namespaceExists(t, "slipway-ec-dev"))
+}
+
+// watchDrift runs drift --interval, waits for its first report, interrupts
+// it and returns its exit code.
+func watchDrift(t *testing.T, dir, env string, args ...string) int {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"--dir", dir, "drift", "--env", env, "--interval", "10s"}, args...)...)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	sc := bufio.NewScanner(out)
+	reported := false
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "drift in "+env) || strings.HasPrefix(sc.Text(), "no drift in "+env) {
+			reported = true
+			break
+		}
+	}
+	require.True(t, reported, "the watch reported a first check")
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	require.NoError(t, err)
+	return 0
 }
 
 // holdLock writes a lock of the stack as a live update of this process
@@ -222,14 +259,16 @@ func TestCLI_SecretsNeverReachAnyOutput(t *testing.T) {
 	run(0, "--json", "preview", "--env", "sc-dev", "--secret", "API_TOKEN="+canary, "--set", "GREETING=hi", "--expect-no-changes")
 	run(0, "--json", "drift", "--env", "sc-dev", "--set", "GREETING=hi")
 	run(0, "--json", "promote", "--through", "sc-dev", "--secret", "API_TOKEN="+canary, "--set", "GREETING=hi")
-	run(0, "--json", "rollback", "--env", "sc-dev", "--set", "GREETING=hi")
+	run(0, "up", "--env", "sc-dev", "--set", "GREETING=v2") // no --secret: the stack keeps its secrets
+	run(0, "--json", "rollback", "--env", "sc-dev")
 
 	ctx := context.Background()
 	sec, err := cluster.Client.CoreV1().Secrets("slipway-sc-dev").Get(ctx, "web-secrets", metav1.GetOptions{})
 	require.NoError(t, err, "the secret reaches the cluster as a Kubernetes Secret")
-	assert.Equal(t, canary, string(sec.Data["API_TOKEN"]), "rollback kept the secret")
+	assert.Equal(t, canary, string(sec.Data["API_TOKEN"]), "an up without --secret and the rollback kept the secret")
 	cm, err := cluster.Client.CoreV1().ConfigMaps("slipway-sc-dev").Get(ctx, "web-config", metav1.GetOptions{})
 	require.NoError(t, err)
+	assert.Equal(t, "hi", cm.Data["GREETING"], "rolled back to the release before v2")
 	assert.NotContains(t, fmt.Sprint(cm.Data), canary, "not in the ConfigMap")
 	ds, err := cluster.Client.AppsV1().Deployments("slipway-sc-dev").List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)

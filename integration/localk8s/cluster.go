@@ -507,7 +507,7 @@ func Load(dir string) (*Cluster, error) {
 type Health struct {
 	Server    string          `json:"server"`
 	Ready     bool            `json:"ready"`
-	Processes map[string]bool `json:"processes"`
+	Processes map[string]bool `json:"processes,omitempty"`
 	Error     string          `json:"error,omitempty"`
 }
 
