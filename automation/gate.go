@@ -53,7 +53,12 @@ func (g Gate) Check(res *Result) Verdict {
 		del := r.Op == "delete" || r.Op == "delete-replaced" || r.Op == "discard"
 		switch {
 		case slices.Contains(g.Protected, r.Type):
-			reasons = append(reasons, fmt.Sprintf("%s of protected %s", r.Op, r.URN))
+			// A replacement shows as several steps; report it once.
+			what := "replace"
+			if r.Op == "delete" || r.Op == "discard" {
+				what = "delete"
+			}
+			reasons = append(reasons, fmt.Sprintf("%s of protected %s", what, r.URN))
 		case g.NoDeletes && del:
 			reasons = append(reasons, fmt.Sprintf("delete of %s", r.URN))
 		case g.NoReplaces && !del:

@@ -106,6 +106,7 @@ func TestBaseline_OnCluster_QuotaPSAAndNetworkPolicies(t *testing.T) {
 	nps, err := k.NetworkingV1().NetworkPolicies(s.ns).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
 	var names []string
+	require.NotEmpty(t, nps.Items)
 	for _, np := range nps.Items {
 		names = append(names, np.Name)
 	}
@@ -195,6 +196,7 @@ func TestWorkload_OnCluster_BlueGreenSwitch(t *testing.T) {
 	res, err := st.Up(ctx)
 	require.NoError(t, err)
 	var order []string
+	require.NotEmpty(t, res.Resources)
 	for _, r := range res.Resources {
 		order = append(order, r.Op+" "+r.Type)
 	}
@@ -287,6 +289,7 @@ func TestWorkload_OnCluster_FailedCanaryIsRolledBack(t *testing.T) {
 	eps, err := cluster.Client.DiscoveryV1().EndpointSlices(s.ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=web"})
 	require.NoError(t, err)
 	n := 0
+	require.NotEmpty(t, eps.Items, "the Service has endpoint slices")
 	for _, sl := range eps.Items {
 		for _, ep := range sl.Endpoints {
 			if ep.Conditions.Ready != nil && *ep.Conditions.Ready {

@@ -404,9 +404,30 @@ func TestPlanGate_ReviewedPlanIsAppliedExactly(t *testing.T) {
 	require.NoError(t, err)
 	pre, err = st.Preview(ctx)
 	require.NoError(t, err)
-	v = automation.Gate{NoReplaces: true, Protected: []string{"kubernetes:core/v1:Namespace"}}.Check(pre)
+	const configMap = "kubernetes:core/v1:ConfigMap"
+	var cmURN string
+	for _, r := range pre.Resources {
+		if r.Type == configMap && r.Op == "replace" {
+			cmURN = r.URN
+		}
+	}
+	require.NotEmpty(t, cmURN, "the rename replaces the ConfigMap: %+v", pre.Resources)
+
+	v = automation.Gate{NoReplaces: true}.Check(pre)
 	assert.False(t, v.Pass)
-	assert.NotEmpty(t, v.Reasons)
+	assert.Contains(t, v.Reasons, "replacement of "+cmURN)
+
+	// Protected types: the replacement of a protected type fails a gate that
+	// otherwise allows replacements, naming the protection...
+	v = automation.Gate{Protected: []string{configMap}}.Check(pre)
+	assert.False(t, v.Pass)
+	assert.Contains(t, v.Reasons, "replace of protected "+cmURN)
+	for _, r := range v.Reasons {
+		assert.Contains(t, r, "of protected", "only the protected type fails this gate")
+	}
+	// ...while protecting a type the preview leaves alone passes.
+	v = automation.Gate{Protected: []string{"kubernetes:core/v1:Namespace"}}.Check(pre)
+	assert.True(t, v.Pass, "%v", v.Reasons)
 }
 
 // TestPromotion_ApprovalIsBoundToThePlan: the approval is given for the
@@ -441,4 +462,63 @@ func TestPromotion_ApprovalIsBoundToThePlan(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, automation.GateDeploy, pe.Gate)
 	assert.True(t, namespaceGone("slipway-approved")(), "nothing was applied")
+}
+
+// TestHPA_ReplicasAreNeitherDriftNorReverted: the autoscaler's
+// replica count (set through the scale subresource, as the HPA controller
+// does) is not reported as drift, survives an update of the Deployment and
+// a drift remediation.
+func TestHPA_ReplicasAreNeitherDriftNorReverted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	eng := newEngine(t)
+	e := env("hpa", stacks.Dev, "one")
+	st, err := eng.UpsertStack(ctx, program(t, e))
+	require.NoError(t, err)
+	destroyAfter(t, eng, "hpa")
+	_, err = st.Up(ctx)
+	require.NoError(t, err)
+	deps := cluster.Client.AppsV1().Deployments("slipway-hpa")
+	replicas := func() int32 {
+		d, err := deps.Get(ctx, "web", metav1.GetOptions{})
+		require.NoError(t, err)
+		return *d.Spec.Replicas
+	}
+	require.EqualValues(t, 1, replicas())
+
+	sc, err := deps.GetScale(ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	sc.Spec.Replicas = 3
+	_, err = deps.UpdateScale(ctx, "web", sc, metav1.UpdateOptions{FieldManager: "kube-controller-manager"})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, replicas())
+
+	d, err := st.CheckDrift(ctx)
+	require.NoError(t, err)
+	assert.False(t, d.Found(), "the autoscaler's count is not drift: %+v", d.Resources)
+
+	// An update of the Deployment (new image) keeps the autoscaler's count.
+	e.App.Image = "nginx:1.28"
+	st, err = eng.UpsertStack(ctx, program(t, e))
+	require.NoError(t, err)
+	up, err := st.Up(ctx)
+	require.NoError(t, err)
+	require.NotZero(t, up.Changes(), "the image update was applied")
+	assert.EqualValues(t, 3, replicas(), "the update left the autoscaler's count alone")
+
+	// Real drift elsewhere, remediated: the count still stands.
+	cm, err := cluster.Client.CoreV1().ConfigMaps("slipway-hpa").Get(ctx, "web-config", metav1.GetOptions{})
+	require.NoError(t, err)
+	cm.Data["GREETING"] = "edited"
+	_, err = cluster.Client.CoreV1().ConfigMaps("slipway-hpa").Update(ctx, cm, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	d, err = st.CheckDrift(ctx, automation.Remediate())
+	require.NoError(t, err)
+	require.True(t, d.Found())
+	require.NotEmpty(t, d.Resources)
+	for _, r := range d.Resources {
+		assert.Equal(t, "kubernetes:core/v1:ConfigMap", r.Type, "only the ConfigMap drifted: %+v", r)
+	}
+	assert.Equal(t, "one", greeting(t, "slipway-hpa"))
+	assert.EqualValues(t, 3, replicas(), "the remediation left the autoscaler's count alone")
 }

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -79,8 +80,9 @@ func TestPolicy_InEngineBlocksMandatoryAndMatchesInProcess(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, automation.IsPolicyBlocked(err), "%v", err)
 	engine := map[finding]bool{}
+	require.NotEmpty(t, pre.Policy)
 	for _, f := range pre.Policy {
-		if f.Policy != policypacks.UnverifiedPolicy {
+		if !policypacks.IsUnverified(f.Policy) {
 			engine[finding{f.Policy, urnName(f.URN)}] = true
 		}
 	}
@@ -100,6 +102,7 @@ func TestPolicy_InEngineBlocksMandatoryAndMatchesInProcess(t *testing.T) {
 	require.NoError(t, err)
 	rep := policypacks.Evaluate(g.PolicyResources(), settings, k8spack.Pack())
 	inProcess := map[finding]bool{}
+	require.NotEmpty(t, rep.Violations())
 	for _, r := range rep.Violations() {
 		inProcess[finding{r.Policy, urnName(r.URN)}] = true
 	}
@@ -111,6 +114,7 @@ func TestPolicy_InEngineBlocksMandatoryAndMatchesInProcess(t *testing.T) {
 	up, err = st.Up(ctx, automation.Policies(dev))
 	require.NoError(t, err)
 	var advisory []string
+	require.NotEmpty(t, up.Policy)
 	for _, f := range up.Policy {
 		assert.False(t, f.Blocking(), "dev makes everything advisory: %+v", f)
 		advisory = append(advisory, f.Policy)
@@ -127,4 +131,72 @@ func keys(m map[finding]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestPolicy_EngineMatchesInProcessAtEveryLevel: for the same non-compliant
+// program, the engine's findings (through the analyzer, in a preview) and
+// in-process findings (policypacks.Evaluate over the mocked graph) name the
+// same policies on the same resources with the same consequence (blocking or
+// advisory), at the advisory, mandatory and remediate levels. Remediate
+// blocks in both. Nothing is created.
+func TestPolicy_EngineMatchesInProcessAtEveryLevel(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	e := newEngine(t)
+	const ns = "policy-parity"
+	st, err := e.UpsertStack(ctx, automation.Program{Project: "policy", Stack: "parity", Run: badProgram(cluster.Kubeconfig, ns)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = st.Destroy(context.Background(), automation.RemoveStack()) })
+	g, err := mocktest.Run(badProgram("", ns), nil)
+	require.NoError(t, err)
+
+	pack := k8spack.Pack()
+	for _, level := range []policypacks.Enforcement{policypacks.Advisory, policypacks.Mandatory, policypacks.Remediate} {
+		t.Run(string(level), func(t *testing.T) {
+			s := policypacks.Settings{Environment: "prod", Overrides: map[string]policypacks.Override{}}
+			for _, pol := range pack.Policies {
+				s.Overrides[pol.Name] = policypacks.Override{Enforcement: level}
+			}
+			dir, err := e.PolicyDir("parity-"+string(level), s, pack)
+			require.NoError(t, err)
+			pre, err := st.Preview(ctx, automation.Policies(dir))
+			if level == policypacks.Advisory {
+				require.NoError(t, err)
+			} else {
+				require.Error(t, err)
+				assert.True(t, automation.IsPolicyBlocked(err), "%v", err)
+			}
+			require.NotNil(t, pre)
+
+			engine := map[string]bool{}
+			for _, f := range pre.Policy {
+				if policypacks.IsUnverified(f.Policy) {
+					continue
+				}
+				consequence := mocktest.Advisory
+				if f.Blocking() {
+					consequence = mocktest.Blocking
+				}
+				engine[f.Policy+" "+urnName(f.URN)+" "+consequence] = true
+			}
+			inProcess := map[string]bool{}
+			for _, line := range g.InProcessFindings(s, pack) {
+				policy, rest, _ := strings.Cut(line, " ")
+				urn, consequence, _ := strings.Cut(rest, " ")
+				if consequence != mocktest.Unverified {
+					inProcess[policy+" "+urnName(urn)+" "+consequence] = true
+				}
+			}
+			require.NotEmpty(t, inProcess)
+			assert.Equal(t, slices.Sorted(maps.Keys(inProcess)), slices.Sorted(maps.Keys(engine)),
+				"in-process (expected) and engine (actual) findings at %s", level)
+			want := mocktest.Blocking
+			if level == policypacks.Advisory {
+				want = mocktest.Advisory
+			}
+			assert.True(t, engine["no-privileged bad "+want], "%v", engine)
+			_, err = cluster.Client.CoreV1().Namespaces().Get(ctx, ns, kmeta.GetOptions{})
+			assert.True(t, apierrors.IsNotFound(err), "a preview creates nothing: %v", err)
+		})
+	}
 }

@@ -68,6 +68,7 @@ func TestSlice_PreviewUpDriftRefreshDestroy(t *testing.T) {
 	t.Logf("preview: %s %v", pre.Duration, pre.Summary)
 	assert.Equal(t, len(pre.Resources), pre.Summary["create"], "everything is new")
 	types := map[string]string{}
+	require.NotEmpty(t, pre.Resources)
 	for _, r := range pre.Resources {
 		types[r.Type] = r.Op
 	}
@@ -80,6 +81,7 @@ func TestSlice_PreviewUpDriftRefreshDestroy(t *testing.T) {
 	up, err := st.Up(ctx)
 	require.NoError(t, err)
 	t.Logf("up: %s %v", up.Duration, up.Summary)
+	require.NotEmpty(t, up.Resources)
 	for _, r := range up.Resources {
 		t.Logf("  %-8s %-60s %s", r.Op, r.Type, r.Duration)
 	}
@@ -109,6 +111,7 @@ func TestSlice_PreviewUpDriftRefreshDestroy(t *testing.T) {
 	t.Logf("refresh: %s %v %+v", ref.Duration, ref.Summary, ref.Resources)
 	assert.Equal(t, 1, ref.Summary["update"], "the edited ConfigMap is the drift")
 	var drifted []automation.ResourceChange
+	require.NotEmpty(t, ref.Resources)
 	for _, r := range ref.Resources {
 		if len(r.Diffs) > 0 || len(r.DetailedDiff) > 0 {
 			drifted = append(drifted, r)

@@ -141,18 +141,34 @@ var levels = map[Enforcement]policyx.EnforcementLevel{
 }
 
 // UnverifiedPolicy is the advisory policy through which the engine reports
-// checks that could not run because values were unknown.
-const UnverifiedPolicy = "slipway-unverified"
+// resource policies' checks that could not run because values were unknown;
+// UnverifiedStackPolicy does the same for stack policies. Each finding's
+// message starts with the name of the policy whose check could not run.
+const (
+	UnverifiedPolicy      = "slipway-unverified"
+	UnverifiedStackPolicy = "slipway-unverified-stack"
+)
+
+// IsUnverified reports whether an engine finding of the named policy is an
+// unverifiable check (UnverifiedPolicy or UnverifiedStackPolicy) rather than
+// a violation.
+func IsUnverified(policy string) bool {
+	return policy == UnverifiedPolicy || policy == UnverifiedStackPolicy
+}
 
 // Analyzer builds the policyx pack that runs packs inside the engine with the
 // given settings. Each policy keeps its name; enforcement comes from the
-// settings (policyx ignores pack-level enforcement). Remediation is not
-// offered to the engine (policyx would run it at every level); remediation
-// proposals come from in-process evaluation.
+// settings (policyx ignores pack-level enforcement). The Remediate level is
+// the engine's mandatory level: remediation is not offered to the engine
+// (policyx would run it at every level), so a violation blocks there as it
+// does in-process (see Remediate); remediation proposals come from in-process
+// evaluation. Checks that could not run on unknown values are reported,
+// advisory, through UnverifiedPolicy and UnverifiedStackPolicy, as
+// in-process evaluation reports them as unverified.
 func Analyzer(s Settings, packs ...*Pack) (policyx.PolicyPack, error) {
 	var policies []policyx.Policy
 	seen := map[string]bool{}
-	var resourcePolicies []*Policy
+	var resourcePolicies, stackPolicies []*Policy
 	cfgs := map[string]Config{}
 	for _, p := range packs {
 		if err := p.Validate(); err != nil {
@@ -187,6 +203,7 @@ func Analyzer(s Settings, packs ...*Pack) (policyx.PolicyPack, error) {
 				}))
 				continue
 			}
+			stackPolicies = append(stackPolicies, pol)
 			policies = append(policies, policyx.NewStackValidationPolicy(pol.Name, policyx.StackValidationPolicyArgs{
 				Description: pol.Description, EnforcementLevel: levels[level], ConfigSchema: schema,
 				ValidateStack: func(_ context.Context, args policyx.StackValidationArgs) error {
@@ -217,6 +234,27 @@ func Analyzer(s Settings, packs ...*Pack) (policyx.PolicyPack, error) {
 					continue
 				}
 				pol.Validate(r, &Args{Config: cfgs[pol.Name], Environment: s.Environment,
+					report:  func(string, string) {},
+					unknown: func(urn, m string) { args.Manager.ReportViolation(pol.Name+": "+m, urn) }})
+			}
+			return nil
+		},
+	}))
+	policies = append(policies, policyx.NewStackValidationPolicy(UnverifiedStackPolicy, policyx.StackValidationPolicyArgs{
+		Description: "Stack checks that could not run because values are not known until update", EnforcementLevel: policyx.EnforcementLevelAdvisory,
+		ValidateStack: func(_ context.Context, args policyx.StackValidationArgs) error {
+			var rs []Resource
+			for _, pol := range stackPolicies {
+				if level, _ := s.Effective(pol); level == Disabled {
+					continue
+				}
+				if rs == nil {
+					rs = make([]Resource, len(args.Resources))
+					for i, r := range args.Resources {
+						rs[i] = fromAnalyzer(r)
+					}
+				}
+				pol.ValidateStack(rs, &Args{Config: cfgs[pol.Name], Environment: s.Environment,
 					report:  func(string, string) {},
 					unknown: func(urn, m string) { args.Manager.ReportViolation(pol.Name+": "+m, urn) }})
 			}

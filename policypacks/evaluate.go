@@ -99,7 +99,8 @@ type Result struct {
 	Controls    []Control   `json:"controls,omitempty"`
 	// Unverified marks a check that could not run because a value was unknown.
 	Unverified bool `json:"unverified,omitempty"`
-	// Remediation holds the fixed properties a remediation policy proposes.
+	// Remediation holds the fixed properties a remediation policy proposes;
+	// it is a proposal for the program's author and does not unblock.
 	Remediation map[string]any `json:"remediation,omitempty"`
 }
 
@@ -124,12 +125,13 @@ type Report struct {
 	Policies    []PolicyRun `json:"policies"`
 }
 
-// Blocking returns the violations that stop a deployment: mandatory (or
-// remediate without a remediation) and verified.
+// Blocking returns the violations that stop a deployment: verified and
+// mandatory or remediate, as the engine blocks them. A proposed
+// Remediation does not unblock: nothing has applied it.
 func (r *Report) Blocking() []Result {
 	var out []Result
 	for _, res := range r.Results {
-		if !res.Unverified && res.Remediation == nil && (res.Enforcement == Mandatory || res.Enforcement == Remediate) {
+		if !res.Unverified && (res.Enforcement == Mandatory || res.Enforcement == Remediate) {
 			out = append(out, res)
 		}
 	}

@@ -40,7 +40,11 @@ const (
 	Advisory Enforcement = "advisory"
 	// Mandatory violations block preview and up.
 	Mandatory Enforcement = "mandatory"
-	// Remediate lets a policy's Remediate fix the resource; without one it acts as mandatory.
+	// Remediate violations block like mandatory ones, and a policy's
+	// Remediate function proposes the fix (Result.Remediation) for the
+	// program's author to apply. Slipway never rewrites a program's resources
+	// itself, so a violation blocks until the program is fixed, alike in the
+	// engine and in-process evaluation.
 	Remediate Enforcement = "remediate"
 	// Disabled policies do not run.
 	Disabled Enforcement = "disabled"
@@ -162,8 +166,9 @@ type Policy struct {
 	Validate func(r Resource, a *Args)
 	// ValidateStack judges all resources at once.
 	ValidateStack func(rs []Resource, a *Args)
-	// Remediate, when set, returns fixed properties for a resource; it runs only
-	// at the Remediate level.
+	// Remediate, when set, returns fixed properties for a violating resource
+	// (reported as Result.Remediation, a proposal; the violation still
+	// blocks); it runs only in-process and only at the Remediate level.
 	Remediate func(r Resource, c Config) map[string]any
 }
 

@@ -163,8 +163,9 @@ func BenchmarkEvaluate(b *testing.B) {
 	}
 }
 
-// TestRemediation_OnlyAtTheRemediateLevel: a remediation runs where the level
-// says so and then does not block; elsewhere the violation stands.
+// TestRemediation_OnlyAtTheRemediateLevel: a remediation is proposed where
+// the level says so, and the violation blocks anyway (as in the engine,
+// where nothing applies it); advisory proposes nothing and does not block.
 func TestRemediation_OnlyAtTheRemediateLevel(t *testing.T) {
 	pack := &p.Pack{Name: "fix", Policies: []*p.Policy{{
 		Name: "encrypt-volumes", Description: "volumes are encrypted", Severity: p.High, Enforcement: p.Mandatory,
@@ -186,8 +187,12 @@ func TestRemediation_OnlyAtTheRemediateLevel(t *testing.T) {
 	fixed := p.Evaluate(rs, p.Settings{Environment: "prod", Overrides: map[string]p.Override{"encrypt-volumes": {Enforcement: p.Remediate}}}, pack)
 	require.Len(t, fixed.Results, 1)
 	assert.Equal(t, map[string]any{"encrypted": true}, fixed.Results[0].Remediation)
-	assert.True(t, fixed.Passed(), "a remediated violation does not block")
+	assert.False(t, fixed.Passed(), "a proposed remediation is not applied, so the violation blocks")
+	require.Len(t, fixed.Blocking(), 1)
+	assert.Equal(t, p.Remediate, fixed.Blocking()[0].Enforcement)
 
 	advisory := p.Evaluate(rs, p.Settings{Environment: "dev"}, pack)
+	require.Len(t, advisory.Results, 1)
 	assert.Nil(t, advisory.Results[0].Remediation, "dev makes it advisory: no remediation")
+	assert.True(t, advisory.Passed())
 }

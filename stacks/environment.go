@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/toolchain"
 	"github.com/slipwayhq/slipway/components/cluster"
 	"github.com/slipwayhq/slipway/components/network"
 	"github.com/slipwayhq/slipway/components/workload"
@@ -70,8 +71,18 @@ type App struct {
 	Replicas int
 	// Strategy is the rollout strategy (default rolling).
 	Strategy workload.Strategy
-	// Settings become the application's ConfigMap data.
+	// Settings become the application's ConfigMap data (plain text: in the
+	// cluster, in the stack's state and in Version).
 	Settings map[string]string
+	// Secrets become the data of the Kubernetes Secret "<Name>-secrets",
+	// which the application gets as environment variables (envFrom, after
+	// the Settings, so a secret wins over a setting of the same key). They
+	// are never part of Version, release records or JSON: Program passes
+	// them as one secret stack configuration value (SecretsConfigKey), which
+	// the secrets provider encrypts in the state. When non-empty they replace
+	// the stack's whole set; when empty the stack keeps the set it has, so a
+	// rollback (rebuilt from Version, without secrets) keeps the Secret.
+	Secrets map[string]string `json:"-"`
 	// ReadyTimeout bounds the wait for the application to become Ready (default 5m).
 	ReadyTimeout time.Duration
 }
@@ -92,7 +103,10 @@ type AWSParams struct {
 	KubernetesVersion string
 }
 
-// Environment is one environment's typed parameters.
+// Environment is one environment's typed parameters. Validate checks them
+// and fills nothing in; WithDefaults fills in what is unset from the kind;
+// Program turns them into the automation program of the environment's
+// stack, and Version into a string that rebuilds it (secrets excepted).
 type Environment struct {
 	// Name is the environment and stack name, e.g. "dev" or "pr-42".
 	Name string
@@ -234,6 +248,16 @@ func (e Environment) Validate() error {
 			bad("App.Settings", "key %q is not a valid ConfigMap key; use letters, digits, '-', '_' or '.'", k)
 		}
 	}
+	// Secret keys are named in errors; their values never are.
+	for _, k := range slices.Sorted(maps.Keys(e.App.Secrets)) {
+		if len(k) > 253 || !keyRE.MatchString(k) {
+			bad("App.Secrets", "key %q is not a valid Secret key; use letters, digits, '-', '_' or '.'", k)
+		}
+	}
+	if len(e.App.Secrets) > 0 && e.RenderDir != "" {
+		bad("App.Secrets", "cannot be rendered (RenderDir): the YAML files would hold them in plain text; "+
+			"deliver secrets to rendered environments with a secret manager instead")
+	}
 	// The components check the rest with their own field names.
 	if err := e.workloadArgs(nil).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("stacks: Environment.App: %w", err))
@@ -253,6 +277,8 @@ func (e Environment) Program() (automation.Program, error) {
 	if err := e.Validate(); err != nil {
 		return automation.Program{}, err
 	}
+	// The version is the parameters as given (as Release records them).
+	version := e.Version()
 	e = e.WithDefaults()
 	stack := e.Name
 	if e.RenderDir != "" {
@@ -261,11 +287,28 @@ func (e Environment) Program() (automation.Program, error) {
 			return automation.Program{}, fmt.Errorf("stacks: Environment.RenderDir renders the kubernetes target only; Target is %q", e.Target)
 		}
 	}
-	return automation.Program{Project: Project, Stack: stack, Run: e.run}, nil
+	prog := automation.Program{Project: Project, Stack: stack, Run: e.run, Version: version}
+	if e.Target == AWS {
+		prog.Plugins = []automation.Plugin{{Name: "aws", Version: toolchain.AWSProviderVersion}}
+	}
+	if len(e.App.Secrets) > 0 {
+		b, err := json.Marshal(e.App.Secrets)
+		if err != nil {
+			return automation.Program{}, fmt.Errorf("stacks: Environment.App.Secrets: %w", err)
+		}
+		prog.Config = map[string]automation.ConfigValue{SecretsConfigKey: {Value: string(b), Secret: true}}
+	}
+	return prog, nil
 }
 
+// SecretsConfigKey is the stack configuration key that carries
+// Environment.App.Secrets (a JSON object, stored as a secret).
+const SecretsConfigKey = Project + ":secrets"
+
 // Version encodes the environment's parameters; ProgramFromVersion turns it
-// back into the same program (for rollback and promotion records).
+// back into the same program (for rollback and promotion records). It never
+// holds App.Secrets; a program rebuilt from it uses the secrets the stack
+// already has.
 func (e Environment) Version() string {
 	b, _ := json.Marshal(e)
 	return string(b)

@@ -1,6 +1,8 @@
 package stacks
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/toolchain"
 	"github.com/slipwayhq/slipway/components/cluster"
 	"github.com/slipwayhq/slipway/integration/mocktest"
 )
@@ -137,4 +141,175 @@ func TestCatalog_StandardFourAreValid(t *testing.T) {
 		names = append(names, e.Name)
 	}
 	assert.Equal(t, []string{"dev", "qa", "staging", "prod"}, names)
+}
+
+const canary = "s3cr3t-canary-value"
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func withSecrets(t testing.TB) Environment {
+	return Environment{Name: "dev", Kubeconfig: kubeconfig(t),
+		App: App{Settings: map[string]string{"GREETING": "hello"}, Secrets: map[string]string{"API_KEY": canary, "DB.PASSWORD": "pw-" + canary}}}
+}
+
+// secretGraph runs prog under mocks with the stack configuration Program
+// asks for (as the engine would pass it).
+func secretGraph(t *testing.T, prog automation.Program, stackConfig map[string]automation.ConfigValue) *mocktest.Graph {
+	t.Helper()
+	cfg, secret := map[string]string{}, []string{}
+	for k, v := range stackConfig {
+		cfg[k] = v.Value
+		if v.Secret {
+			secret = append(secret, k)
+		}
+	}
+	g, err := mocktest.Run(prog.Run, nil, mocktest.Config(cfg, secret...))
+	require.NoError(t, err)
+	return g
+}
+
+// TestEnvironment_SecretsReachTheWorkloadThroughASecretOnly: App.Secrets
+// travel as one secret stack configuration value, become a Kubernetes
+// Secret whose data is secret (encrypted in state), reach the container
+// through envFrom.secretRef, and appear nowhere in plain text: not in
+// Version, not in the ConfigMap, not in any other resource's inputs.
+func TestEnvironment_SecretsReachTheWorkloadThroughASecretOnly(t *testing.T) {
+	e := withSecrets(t)
+	prog, err := e.Program()
+	require.NoError(t, err)
+	require.Contains(t, prog.Config, SecretsConfigKey)
+	cv := prog.Config[SecretsConfigKey]
+	assert.True(t, cv.Secret, "encrypted by the stack's secrets provider")
+	var sent map[string]string
+	require.NoError(t, json.Unmarshal([]byte(cv.Value), &sent))
+	assert.Equal(t, e.App.Secrets, sent)
+
+	assert.NotContains(t, e.Version(), canary)
+	assert.NotContains(t, prog.Version, canary)
+	js, err := json.Marshal(e)
+	require.NoError(t, err)
+	assert.NotContains(t, string(js), canary)
+	assert.NotContains(t, string(js), "API_KEY", "not even the keys are in JSON")
+
+	g := secretGraph(t, prog, prog.Config)
+	s, ok := g.Named("kubernetes:core/v1:Secret", "secrets")
+	require.True(t, ok, "the Secret is registered: %v", g.Types())
+	assert.Equal(t, "web-secrets", mocktest.Dig(s.Inputs, "metadata", "name"))
+	assert.Equal(t, "slipway-dev", mocktest.Dig(s.Inputs, "metadata", "namespace"))
+	assert.Equal(t, map[string]any{"API_KEY": b64(canary), "DB.PASSWORD": b64("pw-" + canary)}, mocktest.Dig(s.Inputs, "data"))
+	assert.Contains(t, s.SecretPaths, "data", "the data is marked secret, so the state holds it encrypted")
+
+	d := g.OfType("kubernetes:apps/v1:Deployment")
+	require.Len(t, d, 1)
+	c := mocktest.Dig(d[0].Inputs, "spec", "template", "spec", "containers", 0)
+	assert.Equal(t, "web-config", mocktest.Dig(c, "envFrom", 0, "configMapRef", "name"))
+	assert.Equal(t, "web-secrets", mocktest.Dig(c, "envFrom", 1, "secretRef", "name"))
+
+	cm, ok := g.Named("kubernetes:core/v1:ConfigMap", "config")
+	require.True(t, ok)
+	assert.Equal(t, map[string]any{"GREETING": "hello"}, mocktest.Dig(cm.Inputs, "data"), "secrets stay out of the ConfigMap")
+	require.NotEmpty(t, g.Resources)
+	for _, r := range g.Resources {
+		if r.Type == "kubernetes:core/v1:Secret" {
+			continue
+		}
+		b, err := json.Marshal(r.Inputs)
+		require.NoError(t, err)
+		assert.NotContains(t, string(b), canary, "%s %s holds a secret in plain text", r.Type, r.Name)
+		assert.NotContains(t, string(b), b64(canary), "%s %s holds a secret in base64", r.Type, r.Name)
+	}
+}
+
+// TestEnvironment_NoSecretsNoSecretObject: without secrets there is no
+// secret configuration, no Secret and no secretRef.
+func TestEnvironment_NoSecretsNoSecretObject(t *testing.T) {
+	prog, err := Environment{Name: "dev", Kubeconfig: kubeconfig(t)}.Program()
+	require.NoError(t, err)
+	assert.NotContains(t, prog.Config, SecretsConfigKey)
+	g := secretGraph(t, prog, nil)
+	assert.Zero(t, g.Count("kubernetes:core/v1:Secret"))
+	d := g.OfType("kubernetes:apps/v1:Deployment")
+	require.Len(t, d, 1)
+	envFrom := mocktest.Dig(d[0].Inputs, "spec", "template", "spec", "containers", 0, "envFrom")
+	assert.Len(t, envFrom, 1, "the ConfigMap only: %v", envFrom)
+	assert.Nil(t, mocktest.Dig(envFrom, 0, "secretRef"))
+}
+
+// TestEnvironment_RollbackKeepsTheStacksSecrets: a program rebuilt from
+// Version carries no secrets and writes no secret configuration, so the
+// stack keeps the encrypted set it has and the Secret stays.
+func TestEnvironment_RollbackKeepsTheStacksSecrets(t *testing.T) {
+	e := withSecrets(t)
+	first, err := e.Program()
+	require.NoError(t, err)
+	back, err := ProgramFromVersion(e.Version())
+	require.NoError(t, err)
+	assert.Empty(t, back.Config, "nothing overwrites the stack's secrets")
+	assert.Equal(t, first.Version, back.Version)
+	g := secretGraph(t, back, first.Config) // the stack's configuration from the first up
+	s, ok := g.Named("kubernetes:core/v1:Secret", "secrets")
+	require.True(t, ok)
+	assert.Equal(t, b64(canary), mocktest.Dig(s.Inputs, "data", "API_KEY"))
+}
+
+// TestEnvironment_PlainSecretsConfigIsRefused: a secrets configuration that
+// is not stored as a secret (it would sit in plain text in the state) or is
+// not a JSON object fails the program, naming the key and not the value.
+func TestEnvironment_PlainSecretsConfigIsRefused(t *testing.T) {
+	prog, err := Environment{Name: "dev", Kubeconfig: kubeconfig(t)}.Program()
+	require.NoError(t, err)
+	_, err = mocktest.Run(prog.Run, nil, mocktest.Config(map[string]string{SecretsConfigKey: `{"K":"` + canary + `"}`}))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), SecretsConfigKey+" is not secret")
+	assert.NotContains(t, err.Error(), canary)
+
+	_, err = mocktest.Run(prog.Run, nil, mocktest.Config(map[string]string{SecretsConfigKey: canary}, SecretsConfigKey))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is not a JSON object of strings")
+	assert.NotContains(t, err.Error(), canary)
+}
+
+// TestEnvironment_SecretKeysAreValidatedAndValuesNeverShown: a bad secret
+// key is refused like a bad settings key, naming Environment.App.Secrets
+// and the key but never a value; secrets cannot be rendered to YAML.
+func TestEnvironment_SecretKeysAreValidatedAndValuesNeverShown(t *testing.T) {
+	e := Environment{Name: "dev", Kubeconfig: kubeconfig(t), App: App{Secrets: map[string]string{"a b": canary, "ok": canary}}}
+	_, err := e.Program()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `Environment.App.Secrets: key "a b" is not a valid Secret key`)
+	assert.NotContains(t, err.Error(), `"ok"`)
+	assert.NotContains(t, err.Error(), canary)
+
+	r := Environment{Name: "dev", RenderDir: t.TempDir(), App: App{Secrets: map[string]string{"K": canary}}}
+	_, err = r.Program()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Environment.App.Secrets: cannot be rendered (RenderDir)")
+	assert.NotContains(t, err.Error(), canary)
+}
+
+// TestEnvironment_ProgramCarriesVersionAndPlugins: every program carries
+// its Version (for release records); the AWS target declares the AWS
+// provider plugin it needs at the version the toolchain pins, the
+// kubernetes target none (Slipway builds the Kubernetes provider).
+func TestEnvironment_ProgramCarriesVersionAndPlugins(t *testing.T) {
+	k := Environment{Name: "dev", Kubeconfig: kubeconfig(t)}
+	kp, err := k.Program()
+	require.NoError(t, err)
+	assert.Equal(t, k.Version(), kp.Version)
+	assert.Empty(t, kp.Plugins)
+
+	a := Environment{Name: "prod", Kind: Prod, Target: AWS}
+	ap, err := a.Program()
+	require.NoError(t, err)
+	assert.Equal(t, a.Version(), ap.Version)
+	assert.Equal(t, []automation.Plugin{{Name: "aws", Version: toolchain.AWSProviderVersion}}, ap.Plugins)
+	back, err := ProgramFromVersion(ap.Version)
+	require.NoError(t, err)
+	assert.Equal(t, ap.Plugins, back.Plugins, "a rollback needs the same plugin")
+
+	r := Environment{Name: "dev", RenderDir: t.TempDir()}
+	rp, err := r.Program()
+	require.NoError(t, err)
+	assert.Equal(t, r.Version(), rp.Version)
+	assert.Equal(t, "dev-render", rp.Stack)
 }

@@ -2,6 +2,9 @@ package stacks
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
@@ -103,6 +106,13 @@ func (e Environment) run(ctx *pulumi.Context) error {
 	}
 	wa := e.workloadArgs(base.Namespace)
 	wa.EnvFromConfigMap = cm.Metadata.Name().Elem()
+	secret, err := e.secret(ctx, base, prov)
+	if err != nil {
+		return err
+	}
+	if secret != nil {
+		wa.EnvFromSecret = secret.Metadata.Name().Elem()
+	}
 	app, err := workload.New(ctx, "app", wa, k8s, pulumi.DependsOn([]pulumi.Resource{base}))
 	if err != nil {
 		return err
@@ -112,6 +122,42 @@ func (e Environment) run(ctx *pulumi.Context) error {
 	ctx.Export("service", app.Service)
 	ctx.Export("deployment", app.ActiveSlot)
 	return nil
+}
+
+// secret registers the application's Secret from the stack's secret
+// configuration (SecretsConfigKey), or returns nil when the stack has none.
+// The values stay secret from the configuration to the Secret's data, so
+// the state holds them encrypted and no output shows them.
+func (e Environment) secret(ctx *pulumi.Context, base *baseline.Baseline, prov *kubernetes.Provider) (*corev1.Secret, error) {
+	raw, ok := ctx.GetConfig(SecretsConfigKey)
+	if !ok {
+		return nil, nil
+	}
+	if !ctx.IsConfigSecret(SecretsConfigKey) {
+		return nil, fmt.Errorf("stacks: stack configuration %s is not secret; set it with --secret (or pulumi config set --secret)", SecretsConfigKey)
+	}
+	if e.RenderDir != "" {
+		return nil, fmt.Errorf("stacks: stack %s has secrets (%s), which rendering (RenderDir) would write in plain text; remove them from its configuration",
+			ctx.Stack(), SecretsConfigKey)
+	}
+	var values map[string]string
+	if err := json.Unmarshal([]byte(raw), &values); err != nil {
+		// The error text would quote the value; name the key only.
+		return nil, fmt.Errorf("stacks: stack configuration %s is not a JSON object of strings; set it again with --secret KEY=VALUE", SecretsConfigKey)
+	}
+	// Data (base64), not stringData: the API server keeps only data, so the
+	// live object matches the inputs and a refresh finds no drift.
+	encoded := make(map[string]string, len(values))
+	for k, v := range values {
+		encoded[k] = base64.StdEncoding.EncodeToString([]byte(v))
+	}
+	data := pulumi.ToSecret(pulumi.ToStringMap(encoded)).(pulumi.StringMapOutput)
+	return corev1.NewSecret(ctx, "secrets", &corev1.SecretArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(e.App.Name + "-secrets"), Namespace: base.Namespace,
+			Labels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(e.App.Name), "app.kubernetes.io/managed-by": pulumi.String("slipway")}},
+		Type: pulumi.String("Opaque"),
+		Data: data,
+	}, pulumi.Provider(prov), pulumi.DependsOn([]pulumi.Resource{base}), pulumi.AdditionalSecretOutputs([]string{"data", "stringData"}))
 }
 
 // withAnnotation returns props with metadata.annotations[key] = value, or

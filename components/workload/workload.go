@@ -15,6 +15,14 @@
 //     stable to the canary's version and removes the canary; Rollback removes
 //     the canary and leaves stable alone. Progress (in package workload's
 //     Rollout) drives these steps, gated on the canary becoming Ready.
+//
+// With the HorizontalPodAutoscaler on (the default), the autoscaler owns the
+// replica count of the Deployment it scales: Replicas is the HPA's
+// minReplicas and that Deployment's size when it is created, and the
+// Deployment ignores changes to spec.replicas (ScaledField) from then on, so
+// neither an update nor a drift remediation resets what the autoscaler chose,
+// and a drift check does not report it. A new blue/green slot starts at
+// Replicas.
 package workload
 
 import (
@@ -39,6 +47,12 @@ import (
 
 // Type is the Pulumi type token of the component.
 const Type = "slipway:workload:Workload"
+
+// ScaledField is the Deployment property the HPA owns: with the HPA on, the
+// scaled Deployment sets it at creation and ignores changes to it after
+// (pulumi.IgnoreChanges), so the autoscaler's replica count is neither
+// reverted by an update nor reported as drift.
+const ScaledField = "spec.replicas"
 
 // Strategy is a rollout strategy.
 type Strategy string
@@ -66,7 +80,10 @@ type Args struct {
 	Namespace pulumi.StringInput
 	Name      string
 	Image     string
-	// Replicas is the desired replica count (default 2).
+	// Replicas is the desired replica count (default 2). With the HPA on (the
+	// default) it is the HPA's minReplicas and the Deployment's size when it
+	// is created; from then on the HPA owns the Deployment's spec.replicas
+	// (see New).
 	Replicas int
 	// Port is the container port and Service target port (default 8080).
 	Port int
@@ -74,6 +91,9 @@ type Args struct {
 	Env map[string]string
 	// EnvFromConfigMap names a ConfigMap whose keys become environment variables.
 	EnvFromConfigMap pulumi.StringInput
+	// EnvFromSecret names a Secret whose keys become environment variables
+	// (after EnvFromConfigMap, so a secret wins over a setting of the same key).
+	EnvFromSecret pulumi.StringInput
 	// CPURequest, MemoryRequest, CPULimit, MemoryLimit (default 100m, 128Mi, 500m, 256Mi).
 	CPURequest, MemoryRequest, CPULimit, MemoryLimit string
 	// ReadinessPath and LivenessPath are HTTP probe paths (default "/").
@@ -287,26 +307,38 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	child := pulumi.Parent(w)
 	appLabels := map[string]string{"app.kubernetes.io/name": a.Name}
 
+	// scaled returns the options of the Deployment the HPA scales: with the
+	// HPA on, spec.replicas is the size at creation only. The engine ignores
+	// later differences (the autoscaler's changes are neither updated back
+	// nor reported as drift), and on update the provider sends the live
+	// value, or drops the field once the autoscaler owns it, so a
+	// force-applied update never resets the autoscaler's replica count.
+	scaled := func(opts ...pulumi.ResourceOption) []pulumi.ResourceOption {
+		if a.DisableHPA {
+			return opts
+		}
+		return append(opts, pulumi.IgnoreChanges([]string{ScaledField}))
+	}
 	var deployments []*appsv1.Deployment
 	var active *appsv1.Deployment
 	selector := maps.Clone(appLabels)
 	switch a.Strategy {
 	case Rolling:
-		d, err := a.deployment(ctx, name, a.Name, a.Image, a.Replicas, map[string]string{"slipway.dev/track": "stable"}, nil, child)
+		d, err := a.deployment(ctx, name, a.Name, a.Image, a.Replicas, map[string]string{"slipway.dev/track": "stable"}, nil, scaled(child)...)
 		if err != nil {
 			return nil, err
 		}
 		deployments, active = append(deployments, d), d
 	case BlueGreen:
 		slot := Slot(a.Name, a.Image)
-		d, err := a.deployment(ctx, name+"-"+slot, slot, a.Image, a.Replicas, map[string]string{"slipway.dev/slot": slot}, nil, child)
+		d, err := a.deployment(ctx, name+"-"+slot, slot, a.Image, a.Replicas, map[string]string{"slipway.dev/slot": slot}, nil, scaled(child)...)
 		if err != nil {
 			return nil, err
 		}
 		deployments, active = append(deployments, d), d
 		selector["slipway.dev/slot"] = slot
 	case Canary:
-		stable, err := a.deployment(ctx, name+"-stable", a.Name, a.Canary.StableImage, a.Replicas, map[string]string{"slipway.dev/track": "stable"}, nil, child)
+		stable, err := a.deployment(ctx, name+"-stable", a.Name, a.Canary.StableImage, a.Replicas, map[string]string{"slipway.dev/track": "stable"}, nil, scaled(child)...)
 		if err != nil {
 			return nil, err
 		}
@@ -403,6 +435,9 @@ func (a Args) deployment(ctx *pulumi.Context, resName, name, image string, repli
 	var envFrom corev1.EnvFromSourceArray
 	if a.EnvFromConfigMap != nil {
 		envFrom = append(envFrom, &corev1.EnvFromSourceArgs{ConfigMapRef: &corev1.ConfigMapEnvSourceArgs{Name: a.EnvFromConfigMap}})
+	}
+	if a.EnvFromSecret != nil {
+		envFrom = append(envFrom, &corev1.EnvFromSourceArgs{SecretRef: &corev1.SecretEnvSourceArgs{Name: a.EnvFromSecret}})
 	}
 	probe := func(path string, delay int) *corev1.ProbeArgs {
 		return &corev1.ProbeArgs{HttpGet: &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.Int(a.Port)},

@@ -190,3 +190,67 @@ func TestProgressCanary_RollsBackWhenTheCanaryFails(t *testing.T) {
 	assert.Equal(t, "nginx:1.27", applied[1].Image, "rollback removes the canary")
 	assert.Equal(t, "nginx:1.27", applied[1].Canary.StableImage, "and leaves stable alone")
 }
+
+// TestWorkload_HPAOwnsTheReplicasOfTheScaledDeployment: with the HPA on,
+// the Deployment it scales is created at Replicas and ignores spec.replicas
+// afterwards (the engine neither reverts the autoscaler's count on an up or
+// a drift remediation nor reports it as drift), and the HPA's minReplicas
+// carries the requested count. A Deployment the HPA does not scale (the
+// canary), or any Deployment with the HPA off, keeps managing its replicas.
+func TestWorkload_HPAOwnsTheReplicasOfTheScaledDeployment(t *testing.T) {
+	hpaType := "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+	for _, strategy := range []Strategy{Rolling, BlueGreen, Canary} {
+		t.Run(string(strategy), func(t *testing.T) {
+			a := base()
+			a.Strategy, a.Replicas = strategy, 4
+			g := run(t, a)
+			require.Equal(t, 1, g.Count(deploymentType))
+			d := g.OfType(deploymentType)[0]
+			assert.Equal(t, []string{ScaledField}, d.IgnoreChanges, "the autoscaler's replica count is left alone")
+			assert.EqualValues(t, 4, mocktest.Dig(d.Inputs, "spec", "replicas"), "created at the requested size")
+			require.Equal(t, 1, g.Count(hpaType))
+			hpa := g.OfType(hpaType)[0].Inputs
+			assert.EqualValues(t, 4, mocktest.Dig(hpa, "spec", "minReplicas"))
+			assert.Equal(t, mocktest.Dig(d.Inputs, "metadata", "name"), mocktest.Dig(hpa, "spec", "scaleTargetRef", "name"),
+				"the HPA scales the Deployment that ignores its replicas")
+		})
+	}
+
+	t.Run("canary beside stable", func(t *testing.T) {
+		a := base()
+		a.Strategy, a.Replicas, a.Image, a.Canary.StableImage = Canary, 10, "nginx:1.28", "nginx:1.27"
+		g := run(t, a)
+		stable, ok := g.Named(deploymentType, "app-stable")
+		require.True(t, ok)
+		canary, ok := g.Named(deploymentType, "app-canary")
+		require.True(t, ok)
+		assert.Equal(t, []string{ScaledField}, stable.IgnoreChanges)
+		assert.Empty(t, canary.IgnoreChanges, "the HPA does not scale the canary; its share is Slipway's")
+		assert.EqualValues(t, 2, mocktest.Dig(canary.Inputs, "spec", "replicas"))
+	})
+
+	t.Run("no HPA", func(t *testing.T) {
+		a := base()
+		a.DisableHPA, a.Replicas = true, 3
+		g := run(t, a)
+		assert.Zero(t, g.Count(hpaType))
+		d := g.OfType(deploymentType)[0]
+		assert.Empty(t, d.IgnoreChanges, "without an HPA, Slipway owns the replica count and repairs drift in it")
+		assert.EqualValues(t, 3, mocktest.Dig(d.Inputs, "spec", "replicas"))
+	})
+}
+
+// TestWorkload_EnvFromSecret: a Secret named in EnvFromSecret reaches the
+// container through envFrom.secretRef, after the ConfigMap.
+func TestWorkload_EnvFromSecret(t *testing.T) {
+	a := base()
+	a.EnvFromConfigMap, a.EnvFromSecret = pulumi.String("web-config"), pulumi.String("web-secrets")
+	g := run(t, a)
+	c := mocktest.Dig(g.OfType(deploymentType)[0].Inputs, "spec", "template", "spec", "containers", 0)
+	assert.Equal(t, "web-config", mocktest.Dig(c, "envFrom", 0, "configMapRef", "name"))
+	assert.Equal(t, "web-secrets", mocktest.Dig(c, "envFrom", 1, "secretRef", "name"))
+
+	g = run(t, base())
+	c = mocktest.Dig(g.OfType(deploymentType)[0].Inputs, "spec", "template", "spec", "containers", 0)
+	assert.Nil(t, mocktest.Dig(c, "envFrom"), "no envFrom without a ConfigMap or Secret")
+}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -46,4 +49,46 @@ func TestProgram_PassesEveryPack(t *testing.T) {
 	rep := policypacks.Evaluate(g.PolicyResources(), policypacks.Settings{Environment: "prod"}, all.Packs()...)
 	assert.Empty(t, rep.Results, "%+v", rep.Results)
 	assert.True(t, rep.Passed())
+}
+
+// TestProgram_EngineAndInProcessPolicyParity: the analyzer the engine runs
+// and in-process evaluation agree on every finding of the example at every
+// enforcement level, in an update and in a preview (unknown ids), judged as
+// prod (where it passes) and as dev (where the cost guard finds its
+// production-sized node groups and per-AZ NAT gateways).
+func TestProgram_EngineAndInProcessPolicyParity(t *testing.T) {
+	packs := all.Packs()
+	for _, preview := range []bool{false, true} {
+		var opts []pulumi.RunOption
+		if preview {
+			opts = append(opts, mocktest.Preview())
+		}
+		g, err := mocktest.Run(Program, nil, opts...)
+		require.NoError(t, err)
+		require.NotEmpty(t, g.Resources)
+		for _, env := range []string{"dev", "prod"} {
+			for _, level := range []policypacks.Enforcement{"", policypacks.Advisory, policypacks.Mandatory, policypacks.Remediate, policypacks.Disabled} {
+				s := policypacks.Settings{Environment: env}
+				if level != "" {
+					s.Overrides = map[string]policypacks.Override{}
+					for _, pack := range packs {
+						for _, pol := range pack.Policies {
+							s.Overrides[pol.Name] = policypacks.Override{Enforcement: level}
+						}
+					}
+				}
+				in := g.InProcessFindings(s, packs...)
+				en, err := g.EngineFindings(s, packs...)
+				require.NoError(t, err)
+				assert.Equal(t, in, en, "preview %v, %s, level %q", preview, env, level)
+				if env == "dev" && level != policypacks.Disabled {
+					assert.NotEmpty(t, in, "dev's cost guard finds the production sizes (level %q)", level)
+				}
+				if env == "dev" && (level == policypacks.Mandatory || level == policypacks.Remediate) {
+					assert.Contains(t, strings.Join(in, "\n"), "instance-types", "blocking at %s", level)
+					assert.NotContains(t, strings.Join(in, "\n"), " "+mocktest.Advisory, "every verified finding blocks at %s", level)
+				}
+			}
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/slipwayhq/slipway/policypacks"
@@ -24,12 +25,23 @@ type Resource struct {
 	Parent string // URN of the parent, empty for the stack's direct children
 	Custom bool
 	// Inputs are the resource's inputs as plain Go values (maps, slices,
-	// strings, float64, bool); secrets are unwrapped, unknowns are nil.
+	// strings, float64, bool); secrets are unwrapped (SecretPaths lists
+	// them), and a value not known yet (during a Preview run, an output of
+	// another resource) is policypacks.Unknown, as the engine hands it to
+	// analyzers.
 	Inputs map[string]any
+	// SecretPaths are the dotted paths of the inputs that are secret
+	// ("stringData" when the whole map is, "data.key" for one entry), sorted.
+	SecretPaths []string
 	// Protect and RetainOnDelete are the resource options of the same names.
 	Protect, RetainOnDelete bool
+	// IgnoreChanges is the resource option of the same name.
+	IgnoreChanges []string
 	// PropertyDependencies maps an input to the URNs its value came from.
 	PropertyDependencies map[string][]string
+
+	// raw are the inputs as the engine sees them (unknowns and secrets kept).
+	raw resource.PropertyMap
 }
 
 // Graph is what a program registered, in registration order.
@@ -92,17 +104,32 @@ type Mocks struct {
 	// Calls, when set, answers provider function calls (invokes).
 	Calls func(token string, args resource.PropertyMap) (resource.PropertyMap, error)
 
-	mu    sync.Mutex
-	graph Graph
+	mu      sync.Mutex
+	graph   Graph
+	preview bool
 }
 
 // NewResource records the resource and returns its mocked state.
 func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	r := Resource{Type: args.TypeToken, Name: args.Name, Custom: args.Custom, Inputs: plain(args.Inputs)}
+	inputs := args.Inputs
+	if rpc := args.RegisterRPC; rpc != nil {
+		// The monitor drops unknown values from args.Inputs; read the request
+		// again keeping them.
+		all, err := plugin.UnmarshalProperties(rpc.GetObject(), plugin.MarshalOptions{
+			KeepUnknowns: true, KeepSecrets: true, KeepResources: true})
+		if err != nil {
+			return "", nil, fmt.Errorf("mocktest: inputs of %s %s: %w", args.TypeToken, args.Name, err)
+		}
+		inputs = all
+	}
+	r := Resource{Type: args.TypeToken, Name: args.Name, Custom: args.Custom, Inputs: plain(inputs), raw: inputs}
+	secretPaths("", resource.NewObjectProperty(inputs), &r.SecretPaths)
+	slices.Sort(r.SecretPaths)
 	if rpc := args.RegisterRPC; rpc != nil {
 		r.Parent = rpc.GetParent()
 		r.Protect = rpc.GetProtect()
 		r.RetainOnDelete = rpc.GetRetainOnDelete()
+		r.IgnoreChanges = rpc.GetIgnoreChanges()
 		for k, deps := range rpc.GetPropertyDependencies() {
 			if r.PropertyDependencies == nil {
 				r.PropertyDependencies = map[string][]string{}
@@ -117,7 +144,13 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 
 	out := args.Inputs.Copy()
 	id := args.Name + "-id"
-	if strings.HasPrefix(args.TypeToken, "aws:") {
+	if m.preview {
+		// As in an engine preview of a create, ids and ARNs are not known yet.
+		// (The fake account's other outputs stay: the mock monitor cannot
+		// pass an unknown value inside a secret, such as a kubeconfig
+		// computed from a cluster's endpoint.)
+		id = ""
+	} else if strings.HasPrefix(args.TypeToken, "aws:") {
 		out["arn"] = resource.NewStringProperty("arn:aws:mock:us-east-1:123456789012:" + args.Name)
 		out["id"] = resource.NewStringProperty(id)
 	}
@@ -173,13 +206,34 @@ func (m *Mocks) Graph() *Graph {
 	return &Graph{Resources: slices.Clone(m.graph.Resources)}
 }
 
-// Run runs program under mocks and returns the recorded graph.
-func Run(program pulumi.RunFunc, mocks *Mocks) (*Graph, error) {
+// Run runs program under mocks and returns the recorded graph. Options
+// (Preview, Config) change how the program runs.
+func Run(program pulumi.RunFunc, mocks *Mocks, opts ...pulumi.RunOption) (*Graph, error) {
 	if mocks == nil {
 		mocks = &Mocks{}
 	}
-	err := pulumi.RunErr(program, pulumi.WithMocks(Project, Stack, mocks))
+	var info pulumi.RunInfo
+	for _, o := range opts {
+		o(&info)
+	}
+	mocks.preview = info.DryRun
+	err := pulumi.RunErr(program, append([]pulumi.RunOption{pulumi.WithMocks(Project, Stack, mocks)}, opts...)...)
 	return mocks.Graph(), err
+}
+
+// Preview runs the program as in an engine preview: ids and outputs that a
+// provider computes are unknown, so inputs computed from them are
+// policypacks.Unknown in the graph.
+func Preview() pulumi.RunOption { return func(ri *pulumi.RunInfo) { ri.DryRun = true } }
+
+// Config gives the program stack configuration: keys are "namespace:key"
+// (for example "slipway:secrets"); the keys listed in secret are secret, as
+// config.GetSecret and ctx.IsConfigSecret see them.
+func Config(values map[string]string, secret ...string) pulumi.RunOption {
+	return func(ri *pulumi.RunInfo) {
+		ri.Config = values
+		ri.ConfigSecretKeys = secret
+	}
 }
 
 // urnOf builds the URN the engine would give a resource of the test stack.
@@ -208,6 +262,34 @@ func plain(pm resource.PropertyMap) map[string]any {
 	return out
 }
 
+// secretPaths appends the dotted paths of the secret values in v.
+func secretPaths(path string, v resource.PropertyValue, out *[]string) {
+	join := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch {
+	case v.IsSecret():
+		*out = append(*out, path)
+	case v.IsOutput():
+		if o := v.OutputValue(); o.Secret {
+			*out = append(*out, path)
+		} else {
+			secretPaths(path, o.Element, out)
+		}
+	case v.IsObject():
+		for k, e := range v.ObjectValue() {
+			secretPaths(join(string(k)), e, out)
+		}
+	case v.IsArray():
+		for i, e := range v.ArrayValue() {
+			secretPaths(join(fmt.Sprint(i)), e, out)
+		}
+	}
+}
+
 func plainValue(v resource.PropertyValue) any {
 	switch {
 	case v.IsSecret():
@@ -216,9 +298,9 @@ func plainValue(v resource.PropertyValue) any {
 		if o := v.OutputValue(); o.Known {
 			return plainValue(o.Element)
 		}
-		return nil
+		return policypacks.Unknown
 	case v.IsComputed():
-		return nil
+		return policypacks.Unknown
 	case v.IsObject():
 		return plain(v.ObjectValue())
 	case v.IsArray():

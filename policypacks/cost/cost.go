@@ -4,9 +4,12 @@
 package cost
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	p "github.com/slipwayhq/slipway/policypacks"
 )
@@ -142,9 +145,17 @@ func Pack() *p.Pack {
 						a.Report(r.URN, "volume type %s is not allowed in %s; use gp3", t, a.Environment)
 					}
 				} else {
-					var q string
-					q, st = r.Props.String("spec.resources.requests.storage")
-					gib = parseGiB(q)
+					var v any
+					v, st = r.Props.Get("spec.resources.requests.storage")
+					if st == p.Known {
+						q, _ := v.(string)
+						var err error
+						if gib, err = parseGiB(q); err != nil {
+							// Fail closed: a size the guard cannot read is not a size it may allow.
+							a.Report(r.URN, "%s asks for storage %v, which is not a Kubernetes quantity; use e.g. \"10Gi\"", r.Name, quote(v))
+							st = p.Missing
+						}
+					}
 					cls, _ := r.Props.String("spec.storageClassName")
 					if allowed := a.Config.Strings("storageClasses"); len(allowed) > 0 && !slices.Contains(allowed, cls) {
 						a.Report(r.URN, "storage class %q is not in %v", cls, allowed)
@@ -158,21 +169,24 @@ func Pack() *p.Pack {
 	}}
 }
 
-// parseGiB converts a Kubernetes quantity ("10Gi", "500Mi", "1Ti", "20G") to GiB.
-func parseGiB(q string) float64 {
-	units := []struct {
-		suffix string
-		gib    float64
-	}{{"Ti", 1024}, {"Gi", 1}, {"Mi", 1.0 / 1024}, {"T", 1e12 / (1 << 30)}, {"G", 1e9 / (1 << 30)}, {"M", 1e6 / (1 << 30)}}
-	for _, u := range units {
-		if strings.HasSuffix(q, u.suffix) {
-			n, err := strconv.ParseFloat(strings.TrimSuffix(q, u.suffix), 64)
-			if err != nil {
-				return 0
-			}
-			return n * u.gib
-		}
+// parseGiB converts a Kubernetes quantity ("10Gi", "500Ki", "2Pi", "1Ei",
+// "20G", "1.5e3M") to GiB; it fails on anything resource.ParseQuantity
+// rejects and on negative sizes.
+func parseGiB(q string) (float64, error) {
+	qty, err := resource.ParseQuantity(q)
+	if err != nil {
+		return 0, err
 	}
-	n, _ := strconv.ParseFloat(q, 64)
-	return n / (1 << 30)
+	if qty.Sign() < 0 {
+		return 0, fmt.Errorf("negative quantity %s", q)
+	}
+	return qty.AsApproximateFloat64() / (1 << 30), nil
+}
+
+// quote renders a property value for a message: strings quoted, others as is.
+func quote(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(v)
 }

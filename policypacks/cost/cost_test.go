@@ -89,3 +89,74 @@ func TestStacks_DefaultsPassTheirEnvironmentsCostGuards(t *testing.T) {
 		assert.Empty(t, rep.Results, "%s: %+v", kind, rep.Results)
 	}
 }
+
+func pvc(storage any) p.Resource {
+	return obj(cost.PVC, "claim", map[string]any{"spec": map[string]any{"resources": map[string]any{"requests": map[string]any{"storage": storage}}}})
+}
+
+// TestStorageLimits_QuantitiesAreParsedLikeKubernetes: every quantity
+// Kubernetes accepts is read at its real size (binary, decimal, exponent
+// and fractional forms), so huge claims such as 2Pi or 1Ei are blocked, and
+// a size the guard cannot read blocks too, naming the value (fail closed).
+func TestStorageLimits_QuantitiesAreParsedLikeKubernetes(t *testing.T) {
+	cases := []struct {
+		storage any
+		env     string
+		blocked bool
+		want    string // part of the message when blocked
+	}{
+		{"10Gi", "dev", false, ""},
+		{"100Gi", "dev", false, ""},
+		{"101Gi", "dev", true, "asks for 101 GiB; dev allows 100 GiB"},
+		{"500Ki", "dev", false, ""},
+		{"500Mi", "dev", false, ""},
+		{"1Ti", "dev", true, "asks for 1024 GiB"},
+		{"2Pi", "dev", true, "asks for 2.097152e+06 GiB"},
+		{"2Pi", "prod", true, "prod allows 4096 GiB"},
+		{"1Ei", "prod", true, "asks for 1.073741824e+09 GiB"},
+		{"4Ti", "prod", false, ""},
+		{"5Ti", "prod", true, "asks for 5120 GiB"},
+		{"20G", "dev", false, ""},
+		{"200G", "dev", true, "asks for 186.26"},
+		{"1P", "prod", true, "GiB; prod allows 4096 GiB"},
+		{"1e11", "dev", false, ""},
+		{"1e12", "dev", true, "asks for 931.32"},
+		{"0.5Ti", "dev", true, "asks for 512 GiB"},
+		{"107374182400", "dev", false, ""}, // exactly 100Gi in bytes
+		{"107374182401", "dev", true, "GiB; dev allows 100 GiB"},
+		{"lots", "dev", true, `asks for storage "lots", which is not a Kubernetes quantity`},
+		{"10 Gi", "dev", true, `storage "10 Gi", which is not a Kubernetes quantity`},
+		{"10GB", "prod", true, `storage "10GB", which is not a Kubernetes quantity`},
+		{"-1Gi", "prod", true, `storage "-1Gi", which is not a Kubernetes quantity`},
+		{"", "dev", true, `storage "", which is not a Kubernetes quantity`},
+		{10, "dev", true, "storage 10, which is not a Kubernetes quantity"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.env+"/"+quoteAny(tc.storage), func(t *testing.T) {
+			rep := p.Evaluate([]p.Resource{pvc(tc.storage)}, only("storage-limits", tc.env, nil), cost.Pack())
+			if !tc.blocked {
+				assert.Empty(t, rep.Results, "%+v", rep.Results)
+				return
+			}
+			require.Len(t, rep.Blocking(), 1, "%+v", rep.Results)
+			assert.Contains(t, rep.Blocking()[0].Message, tc.want)
+			assert.Contains(t, rep.Blocking()[0].Message, "claim")
+		})
+	}
+}
+
+// TestStorageLimits_UnknownSizeIsUnverifiedNotPassed: a size not known until
+// the update is reported as unverified, not passed and not blocked.
+func TestStorageLimits_UnknownSizeIsUnverifiedNotPassed(t *testing.T) {
+	rep := p.Evaluate([]p.Resource{pvc(p.Unknown)}, only("storage-limits", "dev", nil), cost.Pack())
+	require.Len(t, rep.Results, 1)
+	assert.True(t, rep.Results[0].Unverified)
+	assert.True(t, rep.Passed())
+}
+
+func quoteAny(v any) string {
+	if s, ok := v.(string); ok {
+		return "q=" + s
+	}
+	return "n"
+}
