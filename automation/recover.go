@@ -5,209 +5,553 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io/fs"
+	"log/slog"
+	"regexp"
+	"runtime"
+	"slices"
 	"strings"
-	"syscall"
+	"sync"
 	"time"
+	"weak"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
+
+	"github.com/slipwayhq/slipway/automation/statestore"
 )
 
-// Recovery reports what Recover repaired.
+// WithForceUnlock lets recovery remove a stack lock whose owner cannot be
+// proven dead (a lock of another host, or of a process /proc does not show).
+// Give it only when you know no update of the stack runs anywhere (CLI:
+// --force-unlock). Locks of owners proven dead are removed without it; a
+// lock whose owner runs on this host is never removed.
+func WithForceUnlock() EngineOption { return func(c *engineConfig) { c.forceUnlock = true } }
+
+// WithRepair lets recovery do what can lose track of a real resource:
+// forget interrupted creates of resources that the next run does not adopt
+// (anything but named Kubernetes objects), and replace a broken checkpoint
+// of such a stack with its backup. Give it after checking the resources
+// the refusal named (CLI: --repair).
+func WithRepair() EngineOption { return func(c *engineConfig) { c.repair = true } }
+
+// LockInfo is one lock on a stack and what recovery concluded about it.
+type LockInfo struct {
+	// Location is the lock file (a path, or an s3:// URL).
+	Location string `json:"location"`
+	PID      int    `json:"pid"`
+	Username string `json:"username,omitempty"`
+	Hostname string `json:"hostname,omitempty"`
+	// Acquired is when the lock was taken; Age is how long ago (JSON:
+	// ageSeconds).
+	Acquired time.Time     `json:"acquired"`
+	Age      time.Duration `json:"-"`
+	// Liveness of the owner: "alive", "dead" or "unknown".
+	Liveness string `json:"liveness"`
+	// Reason says how the liveness was established.
+	Reason string `json:"reason"`
+	// Forced is set when the lock was removed by WithForceUnlock.
+	Forced bool `json:"forced,omitempty"`
+}
+
+// MarshalJSON encodes the lock with its age in seconds.
+func (l LockInfo) MarshalJSON() ([]byte, error) {
+	type plain LockInfo
+	return json.Marshal(struct {
+		plain
+		Age float64 `json:"ageSeconds"`
+	}{plain(l), l.Age.Seconds()})
+}
+
+// String describes the lock and its owner for messages.
+func (l LockInfo) String() string {
+	return fmt.Sprintf("%s@%s (pid %d) since %s, %s ago [%s: %s]", l.Username, l.Hostname, l.PID,
+		l.Acquired.UTC().Format(time.RFC3339), l.Age.Round(time.Second), l.Liveness, l.Reason)
+}
+
+// PendingOperation is an operation an interrupted update began and never
+// finished, as recorded in the stack's state.
+type PendingOperation struct {
+	// Op is the engine operation: creating, updating, deleting, reading, importing.
+	Op   string `json:"op"`
+	URN  string `json:"urn"`
+	Type string `json:"type"`
+	// Adoptable is set when forgetting the operation cannot lose track of a
+	// real resource (see Recover).
+	Adoptable bool `json:"adoptable"`
+	// Reason explains Adoptable.
+	Reason string `json:"reason"`
+}
+
+// Recovery reports what Recover found and repaired.
 type Recovery struct {
-	// StaleLocks are lock files of dead processes that were removed.
-	StaleLocks []string `json:"staleLocks,omitempty"`
+	// StaleLocks are the locks that were removed: their owners were proven
+	// dead, or (Forced) WithForceUnlock was given.
+	StaleLocks []LockInfo `json:"staleLocks,omitempty"`
+	// HeldLocks are the locks that were kept: the owner runs, or its
+	// liveness cannot be proven.
+	HeldLocks []LockInfo `json:"heldLocks,omitempty"`
 	// PendingOperations are the interrupted operations found in the state.
-	PendingOperations []string `json:"pendingOperations,omitempty"`
-	// Refreshed is set when a refresh reconciled them.
+	PendingOperations []PendingOperation `json:"pendingOperations,omitempty"`
+	// Refreshed is set when a refresh reconciled them and cleared the
+	// pending creates.
 	Refreshed bool `json:"refreshed"`
-	// RestoredCheckpoint is where a truncated checkpoint was moved after the
-	// backend's previous checkpoint replaced it.
-	RestoredCheckpoint string `json:"restoredCheckpoint,omitempty"`
+	// RestoredCheckpoint is where a checkpoint Pulumi could not load was
+	// kept after it was repaired: replaced by the backend's backup (the
+	// previous checkpoint) when CheckpointFromBackup, else written again
+	// with the same content because only its metadata sidecar was broken.
+	RestoredCheckpoint   string `json:"restoredCheckpoint,omitempty"`
+	CheckpointFromBackup bool   `json:"checkpointFromBackup,omitempty"`
 }
 
-// Repaired reports whether anything needed repair.
+// Repaired reports whether anything was repaired.
 func (r *Recovery) Repaired() bool {
-	return len(r.StaleLocks) > 0 || len(r.PendingOperations) > 0 || r.RestoredCheckpoint != ""
+	return len(r.StaleLocks) > 0 || r.Refreshed || r.RestoredCheckpoint != ""
 }
 
-// lockContent is the DIY backend's lock file (pkg/backend/diy/lock.go).
-type lockContent struct {
-	Pid       int       `json:"pid"`
-	Hostname  string    `json:"hostname"`
-	Timestamp time.Time `json:"timestamp"`
+func (r *Recovery) merge(o *Recovery) {
+	if o == nil {
+		return
+	}
+	r.StaleLocks = append(r.StaleLocks, o.StaleLocks...)
+	if r.RestoredCheckpoint == "" {
+		r.RestoredCheckpoint, r.CheckpointFromBackup = o.RestoredCheckpoint, o.CheckpointFromBackup
+	}
+}
+
+// StackLockedError says a lock blocks the stack and its owner's liveness
+// cannot be proven, so recovery kept it.
+type StackLockedError struct {
+	Project, Stack string
+	Locks          []LockInfo
+}
+
+// Error names the locks, their owners and the way out.
+func (e *StackLockedError) Error() string {
+	held := make([]string, len(e.Locks))
+	for i, l := range e.Locks {
+		held[i] = l.String()
+	}
+	return fmt.Sprintf("automation: stack %s/%s is locked by %s; Slipway cannot prove that the owner stopped, so it keeps the lock. "+
+		"Wait for that update to finish; if you know no update of the stack runs, rerun with --force-unlock (library: automation.WithForceUnlock())",
+		e.Project, e.Stack, strings.Join(held, "; "))
+}
+
+// IsStackLocked reports whether err is (or wraps) a *StackLockedError.
+func IsStackLocked(err error) bool {
+	var l *StackLockedError
+	return errors.As(err, &l)
+}
+
+// RepairRequiredError says recovery found state it does not repair on its
+// own because that could orphan or duplicate a real resource.
+type RepairRequiredError struct {
+	Project, Stack string
+	// Pending are interrupted creates of resources the next run would not adopt.
+	Pending []PendingOperation
+	// Checkpoint is the broken checkpoint whose backup holds such resources.
+	Checkpoint string
+	// Types are the resource types that make restoring the backup unsafe.
+	Types []string
+}
+
+// Error names what needs repair and how to allow it.
+func (e *RepairRequiredError) Error() string {
+	var what []string
+	for _, p := range e.Pending {
+		what = append(what, fmt.Sprintf("%s %s (%s)", p.Op, p.URN, p.Reason))
+	}
+	msg := fmt.Sprintf("automation: stack %s/%s needs a repair Slipway will not make on its own: ", e.Project, e.Stack)
+	if e.Checkpoint != "" {
+		msg += fmt.Sprintf("checkpoint %s is broken, and its backup (the previous checkpoint) holds resources a restore could lose track of (%s); ",
+			e.Checkpoint, strings.Join(e.Types, ", "))
+	}
+	if len(what) > 0 {
+		msg += fmt.Sprintf("an interrupted update left %d pending create(s) of resources the next run would not adopt: %s; ",
+			len(what), strings.Join(what, "; "))
+	}
+	return msg + "check in the cloud whether each exists (import it, or delete it), then rerun with --repair (library: automation.WithRepair())"
+}
+
+// IsRepairRequired reports whether err is (or wraps) a *RepairRequiredError.
+func IsRepairRequired(err error) bool {
+	var r *RepairRequiredError
+	return errors.As(err, &r)
+}
+
+// recoveries holds each Stack's last Recovery without keeping the Stack alive.
+var recoveries sync.Map // weak.Pointer[Stack] → *Recovery
+
+func (s *Stack) setRecovery(r *Recovery) {
+	k := weak.Make(s)
+	if _, loaded := recoveries.Swap(k, r); !loaded {
+		runtime.AddCleanup(s, func(k weak.Pointer[Stack]) { recoveries.Delete(k) }, k)
+	}
+}
+
+// LastRecovery returns the report of the stack's last Recover (run when the
+// stack is opened and before every retry), or nil when none ran.
+func (s *Stack) LastRecovery() *Recovery {
+	if r, ok := recoveries.Load(weak.Make(s)); ok {
+		return r.(*Recovery)
+	}
+	return nil
+}
+
+// earlyRecoveries carries what Engine.open repaired before the stack could
+// be opened (a broken checkpoint, the stale lock of its writer) to the
+// Recover that follows, so its report is complete.
+var earlyRecoveries sync.Map // backend+project+stack → *Recovery
+
+func recoveryKey(backend, project, stack string) string {
+	return backend + "\x00" + project + "\x00" + stack
+}
+
+// closeStore closes a store opened for one operation; a failure to close
+// changes nothing the operation did, so it is logged.
+func closeStore(s *statestore.Store, log *slog.Logger) {
+	if err := s.Close(); err != nil && log != nil {
+		log.Warn("closing the backend's state store failed", "error", err)
+	}
+}
+
+func (e *Engine) flags() (forceUnlock, repair bool, env map[string]string) {
+	if e == nil {
+		return false, false, nil
+	}
+	return e.forceUnlock, e.repair, e.env
 }
 
 // Recover repairs what an interrupted update (a killed process) leaves
-// behind, so the next operation can proceed: for file backends, lock files
-// of processes on this host that no longer run are removed (a live process's
-// lock is never touched); pending operations in the state are reconciled by
-// a refresh that clears pending creates (Kubernetes objects created by the
-// killed update are adopted again by the next up through server-side apply).
+// behind, so the next operation can proceed, and reports it (see also
+// LastRecovery). It never guesses:
+//
+//   - Locks (file and S3 backends): a lock is removed only when its owner is
+//     proven dead: same hostname and the PID does not exist, is a zombie, or
+//     belongs to a process that started after the lock was taken. A lock
+//     whose owner runs is kept (the operation then fails as a concurrent
+//     update). A lock whose liveness cannot be proven (another host, /proc
+//     unreadable) is kept and Recover returns a *StackLockedError, unless
+//     WithForceUnlock was given.
+//   - A checkpoint Pulumi cannot load is repaired under the stack's lock.
+//     When only its metadata is broken (the file backend's .attrs sidecar,
+//     left empty by a kill), its content is written again: nothing is lost.
+//     When its content is broken, its backup (the previous checkpoint)
+//     replaces it if every resource in the backup is one the next run
+//     adopts (Kubernetes objects and providers); otherwise only with
+//     WithRepair, else a *RepairRequiredError. A kill mid-write can only
+//     lose the begin of a step that had not run yet, or the end of one the
+//     backup records as pending, which the next rule handles.
+//   - Pending operations: interrupted creates of named Kubernetes objects
+//     (server-side apply adopts them again) and of providers and components
+//     (which make no object) are cleared by a refresh that takes the stack's
+//     lock. An interrupted create of anything else (a VPC, a bucket, a
+//     custom resource type) may have made a real resource, so Recover
+//     returns a *RepairRequiredError naming it and clears nothing, unless
+//     WithRepair was given.
 func (s *Stack) Recover(ctx context.Context) (*Recovery, error) {
-	backend := s.backend
 	rec := &Recovery{}
-	if dir, ok := strings.CutPrefix(backend, "file://"); ok {
-		locks, err := staleLocks(filepath.Join(dir, ".pulumi", "locks"), s.project, s.name)
+	s.setRecovery(rec)
+	if early, ok := earlyRecoveries.LoadAndDelete(recoveryKey(s.backend, s.project, s.name)); ok {
+		rec.merge(early.(*Recovery))
+	}
+	_, repair, env := s.engine.flags()
+	store, err := statestore.Open(ctx, s.backend, env)
+	switch {
+	case errors.Is(err, statestore.ErrUnsupported):
+		store = nil // the service manages locks and checkpoints
+	case err != nil:
+		return rec, fmt.Errorf("automation: opening backend %s for recovery: %w", redactURL(s.backend), err)
+	default:
+		defer closeStore(store, s.log)
+		held, err := s.engine.recoverLocks(ctx, store, s.project, s.name, rec)
+		if err != nil || held {
+			// A live update owns the stack and whatever is pending in it.
+			return rec, err
+		}
+		restored, fromBackup, err := s.engine.restoreFromBackup(ctx, store, s.project, s.name)
 		if err != nil {
 			return rec, err
 		}
-		for _, l := range locks {
-			if err := os.Remove(l); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return rec, fmt.Errorf("automation: removing stale lock %s: %w", l, err)
-			}
-			rec.StaleLocks = append(rec.StaleLocks, l)
+		if restored != "" {
+			rec.RestoredCheckpoint, rec.CheckpointFromBackup = restored, fromBackup
 		}
 	}
 	dep, err := s.stack.Export(ctx)
-	if err != nil && strings.Contains(err.Error(), "failed to load checkpoint") {
-		// Killed while writing the checkpoint: bring back the previous one.
-		restored, rerr := restoreCheckpoint(backend, s.project, s.name)
-		if rerr != nil {
-			return rec, errors.Join(err, rerr)
-		}
-		if restored != "" {
-			rec.RestoredCheckpoint = restored
-			dep, err = s.stack.Export(ctx)
-		}
-	}
 	if IsConcurrentUpdate(err) {
 		return rec, nil // a live update holds the stack: nothing to recover
 	}
 	if err != nil {
 		return rec, fmt.Errorf("automation: reading state of %s: %w", s.name, err)
 	}
-	var state struct {
-		PendingOperations []struct {
-			Type     string `json:"type"`
-			Resource struct {
-				URN string `json:"urn"`
-			} `json:"resource"`
-		} `json:"pending_operations"`
+	pending, err := pendingOperations(dep.Deployment)
+	if err != nil {
+		return rec, fmt.Errorf("automation: state of %s is not valid: %w", s.name, err)
 	}
-	if len(dep.Deployment) > 0 {
-		if err := json.Unmarshal(dep.Deployment, &state); err != nil {
-			return rec, fmt.Errorf("automation: state of %s is not valid: %w", s.name, err)
+	rec.PendingOperations = pending
+	var blocked []PendingOperation
+	for _, p := range pending {
+		if !p.Adoptable {
+			blocked = append(blocked, p)
 		}
 	}
-	for _, op := range state.PendingOperations {
-		rec.PendingOperations = append(rec.PendingOperations, op.Type+" "+op.Resource.URN)
+	if len(blocked) > 0 && !repair {
+		return rec, &RepairRequiredError{Project: s.project, Stack: s.name, Pending: blocked}
 	}
-	if len(rec.PendingOperations) > 0 {
+	if len(pending) > 0 {
 		_, err := s.stack.Refresh(ctx, optrefresh.ClearPendingCreates())
 		if IsConcurrentUpdate(err) {
-			// The operations belong to an update that is still running.
-			rec.PendingOperations = nil
+			// The operations belong to an update that started meanwhile.
 			return rec, nil
 		}
 		if err != nil {
-			return rec, fmt.Errorf("automation: reconciling %d pending operation(s) of %s: %w", len(rec.PendingOperations), s.name, err)
+			return rec, fmt.Errorf("automation: reconciling %d pending operation(s) of %s: %w", len(pending), s.name, err)
 		}
 		rec.Refreshed = true
 	}
-	if rec.Repaired() {
-		s.log.Warn("recovered an interrupted update", "staleLocks", len(rec.StaleLocks), "pending", rec.PendingOperations)
+	if rec.Repaired() && s.log != nil {
+		s.log.Warn("recovered an interrupted update", "staleLocks", len(rec.StaleLocks), "pending", len(rec.PendingOperations),
+			"restoredCheckpoint", rec.RestoredCheckpoint)
 	}
 	return rec, nil
 }
 
-// staleLocks lists lock files of the stack held by processes of this host
-// that have exited.
-func staleLocks(root, project, stack string) ([]string, error) {
-	host, _ := os.Hostname()
-	var out []string
-	dirs := []string{filepath.Join(root, "organization", project, stack), filepath.Join(root, stack)}
-	for _, dir := range dirs {
-		entries, err := os.ReadDir(dir)
-		if errors.Is(err, os.ErrNotExist) {
+// recoverLocks removes the stack's locks whose owners are proven dead (or,
+// with WithForceUnlock, whose liveness is unknown) and reports the rest. It
+// returns held=true when a lock remains whose owner runs, and a
+// *StackLockedError when one remains whose liveness is unknown.
+func (e *Engine) recoverLocks(ctx context.Context, store *statestore.Store, project, stack string, rec *Recovery) (held bool, err error) {
+	forceUnlock, _, _ := e.flags()
+	locks, err := store.Locks(ctx, project, stack)
+	if err != nil {
+		return false, fmt.Errorf("automation: listing the locks of %s/%s: %w", project, stack, err)
+	}
+	var unknown []LockInfo
+	for _, l := range locks {
+		live, why := l.Liveness()
+		info := LockInfo{Location: store.Location(l.Key), PID: l.PID, Username: l.Username, Hostname: l.Hostname,
+			Acquired: l.Timestamp, Liveness: live.String(), Reason: why}
+		if !l.Timestamp.IsZero() {
+			info.Age = time.Since(l.Timestamp)
+		}
+		remove := live == statestore.Dead || (live == statestore.Unknown && forceUnlock)
+		if !remove {
+			rec.HeldLocks = append(rec.HeldLocks, info)
+			if live == statestore.Unknown {
+				unknown = append(unknown, info)
+			}
 			continue
 		}
-		if err != nil {
-			return nil, err
+		if err := store.RemoveLock(ctx, l.Key); err != nil {
+			return false, fmt.Errorf("automation: removing stale lock %s: %w", info.Location, err)
 		}
-		for _, e := range entries {
-			if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
-				continue
-			}
-			p := filepath.Join(dir, e.Name())
-			b, err := os.ReadFile(p)
-			if err != nil {
-				continue
-			}
-			var l lockContent
-			if json.Unmarshal(b, &l) != nil || l.Hostname != host || l.Pid <= 0 {
-				continue // another host's lock, or unreadable: leave it
-			}
-			if !running(l.Pid) {
-				out = append(out, p)
+		info.Forced = live == statestore.Unknown
+		rec.StaleLocks = append(rec.StaleLocks, info)
+	}
+	if len(unknown) > 0 {
+		return true, &StackLockedError{Project: project, Stack: stack, Locks: unknown}
+	}
+	return len(rec.HeldLocks) > 0, nil
+}
+
+// restoreFromBackup repairs a checkpoint Pulumi cannot load when that is
+// safe (see Recover) or WithRepair was given, holding the stack's lock
+// while it does. It returns where the broken checkpoint was kept, or ""
+// when the checkpoint is not broken (or the stack has none), and whether
+// the backup replaced it.
+func (e *Engine) restoreFromBackup(ctx context.Context, store *statestore.Store, project, stack string) (string, bool, error) {
+	_, repair, _ := e.flags()
+	cp, err := store.ReadCheckpoint(ctx, project, stack)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("automation: reading the checkpoint of %s/%s: %w", project, stack, err)
+	}
+	if !cp.Broken() {
+		return "", false, nil
+	}
+	if _, jerr := cp.JSON(); jerr != nil && !repair {
+		if bak, err := store.ReadBackup(ctx, cp); err == nil {
+			if bj, err := bak.JSON(); err == nil {
+				if risky := unsafeToRestore(bj, cp.Data); len(risky) > 0 {
+					return "", false, &RepairRequiredError{Project: project, Stack: stack, Checkpoint: store.Location(cp.Key), Types: risky}
+				}
 			}
 		}
+	}
+	unlock, err := store.Lock(ctx, project, stack)
+	if err != nil {
+		return "", false, fmt.Errorf("automation: checkpoint of %s/%s is broken, but the stack's lock could not be taken to restore it: %w", project, stack, err)
+	}
+	kept, fromBackup, err := store.RestoreCheckpoint(ctx, project, stack)
+	if uerr := unlock(ctx); uerr != nil {
+		err = errors.Join(err, fmt.Errorf("automation: releasing the recovery lock of %s/%s: %w", project, stack, uerr))
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("automation: restoring the checkpoint of %s/%s: %w", project, stack, err)
+	}
+	if kept == "" {
+		return "", false, nil // rewritten meanwhile by its writer
+	}
+	if e != nil {
+		e.log.Warn("repaired a broken checkpoint", "project", project, "stack", stack, "kept", store.Location(kept), "fromBackup", fromBackup)
+	}
+	return store.Location(kept), fromBackup, nil
+}
+
+// restoreCheckpoint is Engine.open's repair when the stack cannot be opened
+// because its checkpoint does not load: stale locks of its killed writer
+// are removed, then the checkpoint is restored as Recover would. What it did
+// is reported by the Recover that follows the open.
+func (e *Engine) restoreCheckpoint(ctx context.Context, project, stack string) (string, error) {
+	store, err := statestore.Open(ctx, e.backend, e.env)
+	if errors.Is(err, statestore.ErrUnsupported) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("automation: opening backend %s for recovery: %w", redactURL(e.backend), err)
+	}
+	defer closeStore(store, e.log)
+	rec := &Recovery{}
+	held, err := e.recoverLocks(ctx, store, project, stack, rec)
+	if err == nil && !held {
+		rec.RestoredCheckpoint, rec.CheckpointFromBackup, err = e.restoreFromBackup(ctx, store, project, stack)
+	}
+	if rec.Repaired() {
+		earlyRecoveries.Store(recoveryKey(e.backend, project, stack), rec)
+	}
+	return rec.RestoredCheckpoint, err
+}
+
+// deploymentState is the part of a deployment (v3) recovery reads.
+type deploymentState struct {
+	Resources         []resourceState `json:"resources"`
+	PendingOperations []struct {
+		Resource resourceState `json:"resource"`
+		Type     string        `json:"type"`
+	} `json:"pending_operations"`
+}
+
+type resourceState struct {
+	URN    string          `json:"urn"`
+	Custom bool            `json:"custom"`
+	Type   string          `json:"type"`
+	Inputs json.RawMessage `json:"inputs"`
+}
+
+// pendingOperations lists the pending operations of an exported deployment
+// and whether each is adoptable.
+func pendingOperations(deployment json.RawMessage) ([]PendingOperation, error) {
+	if len(deployment) == 0 {
+		return nil, nil
+	}
+	var d deploymentState
+	if err := json.Unmarshal(deployment, &d); err != nil {
+		return nil, err
+	}
+	var out []PendingOperation
+	for _, op := range d.PendingOperations {
+		p := PendingOperation{Op: op.Type, URN: op.Resource.URN, Type: op.Resource.Type}
+		if op.Type != "creating" {
+			// The resource stays in the state; the refresh reconciles it.
+			p.Adoptable, p.Reason = true, "the resource stays in the state and is refreshed"
+		} else {
+			p.Adoptable, p.Reason = adoptable(op.Resource)
+		}
+		out = append(out, p)
 	}
 	return out, nil
 }
 
-// running reports whether pid is a live process (a zombie is not: it has
-// exited and waits only to be reaped).
-func running(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
+// adoptable reports whether forgetting an interrupted create of r cannot
+// lose track of a real resource, and why.
+func adoptable(r resourceState) (bool, string) {
+	switch {
+	case !r.Custom:
+		return true, "a component makes no object of its own"
+	case strings.HasPrefix(r.Type, "pulumi:providers:"):
+		return true, "a provider is configuration only"
+	case strings.HasPrefix(r.Type, "kubernetes:helm.sh/"):
+		return false, "a Helm release is not adopted by server-side apply"
+	case strings.HasPrefix(r.Type, "kubernetes:"):
+		if autonamed(r.Inputs) {
+			return false, "its name was generated (pulumi.com/autonamed), so the next run would create another object"
+		}
+		return true, "server-side apply adopts the object of the same name"
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return !errors.Is(err, os.ErrNotExist)
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z'
-	}
-	return true
+	return false, "Slipway cannot tell whether the interrupted create made a " + r.Type + "; forgetting it could orphan it"
 }
 
-// restoreCheckpoint replaces a truncated or unreadable checkpoint of a file
-// backend with its backup (<stack>.json.bak, the previous checkpoint) and
-// keeps the broken one beside it. It returns the path the broken checkpoint
-// was moved to, or "" when there was nothing to repair.
-func restoreCheckpoint(backend, project, stack string) (string, error) {
-	dir, ok := strings.CutPrefix(backend, "file://")
-	if !ok {
-		return "", nil
+// autonamed reports whether Kubernetes inputs carry the annotation the
+// provider sets on names it generated.
+func autonamed(inputs json.RawMessage) bool {
+	var in struct {
+		Metadata struct {
+			Annotations map[string]any `json:"annotations"`
+		} `json:"metadata"`
 	}
-	if i := strings.IndexByte(dir, '?'); i >= 0 {
-		dir = dir[:i]
+	if len(inputs) == 0 || json.Unmarshal(inputs, &in) != nil {
+		return false
 	}
-	cp := filepath.Join(dir, ".pulumi", "stacks", project, stack+".json")
-	b, err := os.ReadFile(cp)
-	if err != nil {
-		return "", err
+	return fmt.Sprint(in.Metadata.Annotations["pulumi.com/autonamed"]) == "true"
+}
+
+// kubernetesOnly reports whether a type is one whose objects the next run
+// adopts, for the checkpoint-restore rule: Kubernetes objects (not Helm
+// releases), Kubernetes providers and the stack itself.
+func kubernetesOnly(t string) bool {
+	return (strings.HasPrefix(t, "kubernetes:") && !strings.HasPrefix(t, "kubernetes:helm.sh/")) ||
+		t == "pulumi:providers:kubernetes" || t == "pulumi:pulumi:Stack"
+}
+
+var urnRE = regexp.MustCompile(`"urn"\s*:\s*"(urn:pulumi:[^"]*)"`)
+
+// unsafeToRestore returns the resource types that make replacing a broken
+// checkpoint with its backup unsafe without WithRepair: every custom
+// resource of the backup, and every resource named in the readable part of
+// the broken checkpoint, must be adoptable (kubernetesOnly).
+func unsafeToRestore(backup, broken []byte) []string {
+	known := map[string]bool{} // type → custom
+	var v struct {
+		Checkpoint struct {
+			Latest deploymentState `json:"latest"`
+		} `json:"checkpoint"`
 	}
-	if json.Valid(b) && len(b) > 0 {
-		return "", nil // not broken
+	risky := map[string]bool{}
+	if err := json.Unmarshal(backup, &v); err != nil {
+		risky["(backup unreadable)"] = true
 	}
-	bak, err := os.ReadFile(cp + ".bak")
-	if err != nil || !json.Valid(bak) {
-		return "", fmt.Errorf("automation: checkpoint %s is broken and has no usable backup", cp)
-	}
-	// Keep the broken checkpoint for inspection, outside the backend's stack files.
-	keep := filepath.Join(dir, ".pulumi", "slipway-broken")
-	if err := os.MkdirAll(keep, 0o755); err != nil {
-		return "", err
-	}
-	broken := filepath.Join(keep, fmt.Sprintf("%s-%s.%d.json", project, stack, time.Now().UnixNano()))
-	if err := os.Rename(cp, broken); err != nil {
-		return "", err
-	}
-	if err := writeAtomic(cp, bak); err != nil {
-		return "", err
-	}
-	// The file blob store keeps metadata (content type, MD5) in a sidecar
-	// that must describe the restored content, so take the backup's.
-	if attrs, err := os.ReadFile(cp + ".bak.attrs"); err == nil {
-		if err := writeAtomic(cp+".attrs", attrs); err != nil {
-			return "", err
+	for _, r := range v.Checkpoint.Latest.Resources {
+		known[r.Type] = known[r.Type] || r.Custom
+		if r.Custom && !kubernetesOnly(r.Type) {
+			risky[r.Type] = true
 		}
-	} else {
-		_ = os.Remove(cp + ".attrs")
 	}
-	return broken, nil
+	for _, m := range urnRE.FindAllSubmatch(broken, -1) {
+		t := urnType(string(m[1]))
+		custom, seen := known[t]
+		if (!seen || custom) && !kubernetesOnly(t) {
+			risky[t] = true
+		}
+	}
+	out := make([]string, 0, len(risky))
+	for t := range risky {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// urnType returns the resource type of a URN
+// (urn:pulumi:stack::project::parent$type::name).
+func urnType(urn string) string {
+	parts := strings.Split(urn, "::")
+	if len(parts) < 4 {
+		return urn
+	}
+	q := parts[2]
+	if i := strings.LastIndexByte(q, '$'); i >= 0 {
+		q = q[i+1:]
+	}
+	return q
 }

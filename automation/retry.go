@@ -61,6 +61,7 @@ func retry(ctx context.Context, attempts int, base time.Duration, before func() 
 	var err error
 	for i := 1; ; i++ {
 		res, err = fn()
+		err = canceled(ctx, err)
 		if err == nil || i >= attempts || !IsTransient(err) {
 			return res, err
 		}

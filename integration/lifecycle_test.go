@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -224,9 +225,11 @@ func TestRollback_FailedUpAndFailedSmokeRestoreTheLastKnownGood(t *testing.T) {
 	require.NotNil(t, lkg)
 	assert.FileExists(t, lkg.Checkpoint)
 
-	// A failed up: 60 replicas cannot start under the namespace's 50-pod quota.
+	// A failed up: the API server refuses a ConfigMap over its 1 MiB limit
+	// (the Deployment, which reads it, is not reached).
 	bad := env("rb", stacks.Dev, "v2")
-	bad.App.Replicas, bad.App.ReadyTimeout = 60, 10*time.Second
+	bad.App.Settings["BIG"] = strings.Repeat("x", 1<<20)
+	bad.App.Replicas = 2
 	rel, err = bad.Release(nil)
 	require.NoError(t, err)
 	d, err := eng.Deploy(ctx, rel, stacks.ProgramFromVersion)

@@ -3,10 +3,12 @@ package integration
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,11 +23,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/stacks"
 )
 
 // helperUp runs in a child process of the test binary (see TestMain): an up
-// of the "killed" environment that prints each finished step.
+// of the "killed" environment whose Deployment cannot become ready (60
+// replicas under a 50-pod quota), so its create stays pending until the
+// process is killed. It prints each step as it starts (PRE) and ends (STEP).
 func helperUp() {
 	ctx := context.Background()
 	e, err := automation.New(ctx, automation.WithDir(os.Getenv("SLIPWAY_HELPER_DIR")), automation.WithPulumiHome(os.Getenv("SLIPWAY_HELPER_HOME")))
@@ -33,7 +38,8 @@ func helperUp() {
 		fmt.Println("ERR", err)
 		os.Exit(1)
 	}
-	prog, err := stacks.Environment{Name: "killed", Kubeconfig: os.Getenv("SLIPWAY_HELPER_KUBECONFIG")}.Program()
+	prog, err := stacks.Environment{Name: "killed", Kubeconfig: os.Getenv("SLIPWAY_HELPER_KUBECONFIG"),
+		App: stacks.App{Replicas: 60, ReadyTimeout: 5 * time.Minute}}.Program()
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(1)
@@ -44,6 +50,10 @@ func helperUp() {
 		os.Exit(1)
 	}
 	_, err = st.Up(ctx, automation.OnEvent(func(ev events.EngineEvent) {
+		if ev.ResourcePreEvent != nil {
+			md := ev.ResourcePreEvent.Metadata
+			fmt.Println("PRE", md.Op, md.Type, md.URN)
+		}
 		if ev.ResOutputsEvent != nil {
 			fmt.Println("STEP", ev.ResOutputsEvent.Metadata.URN)
 		}
@@ -83,8 +93,43 @@ func descendants(pid int) []int {
 	return out
 }
 
+// pendingIn reports whether the file backend's checkpoint of a stack
+// records a pending operation on urn.
+func pendingIn(stateDir, stack, urn string) func() bool {
+	return func() bool {
+		b, err := os.ReadFile(filepath.Join(stateDir, ".pulumi", "stacks", stacks.Project, stack+".json"))
+		if err != nil {
+			return false
+		}
+		var cp struct {
+			Checkpoint struct {
+				Latest struct {
+					PendingOperations []struct {
+						Resource struct {
+							URN string `json:"urn"`
+						} `json:"resource"`
+					} `json:"pending_operations"`
+				} `json:"latest"`
+			} `json:"checkpoint"`
+		}
+		if json.Unmarshal(b, &cp) != nil {
+			return false
+		}
+		for _, p := range cp.Checkpoint.Latest.PendingOperations {
+			if p.Resource.URN == urn {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// TestRecover_KilledUpIsRecoveredByTheNextRun kills an update (SIGKILL to
+// the whole process tree) while the create of its Deployment is pending,
+// then checks what the next run's recovery reports and that the run
+// completes with nothing leaked.
 func TestRecover_KilledUpIsRecoveredByTheNextRun(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	dir, home := t.TempDir(), t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -95,20 +140,21 @@ func TestRecover_KilledUpIsRecoveredByTheNextRun(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 
-	// Kill the whole tree (test helper, pulumi CLI, provider) with SIGKILL as
-	// soon as the update has created a few resources.
-	steps := 0
+	// Wait until the Deployment's create has begun and its pending
+	// operation is in the checkpoint (it stays pending: it cannot become ready).
+	var deployment string
 	sc := bufio.NewScanner(out)
-	for sc.Scan() {
+	for deployment == "" && sc.Scan() {
 		line := sc.Text()
 		require.False(t, strings.HasPrefix(line, "ERR") || strings.HasPrefix(line, "DONE"), "the helper ended early: %s", line)
-		if strings.HasPrefix(line, "STEP") {
-			steps++
-			if steps == 4 {
-				break
-			}
+		if f := strings.Fields(line); len(f) == 4 && f[0] == "PRE" && f[1] == "create" && f[2] == "kubernetes:apps/v1:Deployment" {
+			deployment = f[3]
 		}
 	}
+	require.NotEmpty(t, deployment, "the helper never started the Deployment: %v", sc.Err())
+	require.Eventually(t, pendingIn(filepath.Join(dir, "state"), "killed", deployment), 2*time.Minute, 50*time.Millisecond,
+		"the Deployment's pending create reaches the checkpoint")
+
 	// Stop the tree first (so nothing spawns more), then kill everything in it.
 	procs := append([]int{cmd.Process.Pid}, descendants(cmd.Process.Pid)...)
 	for _, p := range procs {
@@ -119,32 +165,72 @@ func TestRecover_KilledUpIsRecoveredByTheNextRun(t *testing.T) {
 		_ = syscall.Kill(p, syscall.SIGKILL)
 	}
 	_ = cmd.Wait()
-	t.Logf("killed %d processes after %d steps", len(procs), steps)
+	t.Logf("killed %d processes", len(procs))
 
-	// The next run recovers: stale lock removed, pending operations reconciled, up proceeds.
+	// The next run recovers: stale lock removed, pending create cleared, up proceeds.
 	e, err := automation.New(ctx, automation.WithDir(dir), automation.WithPulumiHome(home))
 	require.NoError(t, err)
 	prog, err := stacks.Environment{Name: "killed", Kubeconfig: cluster.Kubeconfig}.Program()
 	require.NoError(t, err)
 	st, err := e.UpsertStack(ctx, prog)
 	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = st.Destroy(context.Background(), automation.RemoveStack()) })
+	t.Cleanup(func() { destroyStack(t, e, "killed") })
+
+	rec := st.LastRecovery()
+	require.NotNil(t, rec, "opening the stack ran recovery")
+	t.Logf("recovery: %+v", *rec)
+	require.Len(t, rec.StaleLocks, 1, "the killed engine's lock: %+v", rec)
+	assert.Equal(t, "dead", rec.StaleLocks[0].Liveness)
+	assert.False(t, rec.StaleLocks[0].Forced)
+	assert.Regexp(t, `does not exist|zombie`, rec.StaleLocks[0].Reason)
+	assert.Empty(t, rec.HeldLocks)
+	var found *automation.PendingOperation
+	for i, p := range rec.PendingOperations {
+		assert.True(t, p.Adoptable, "every pending operation is a Kubernetes object: %+v", p)
+		if p.URN == deployment {
+			found = &rec.PendingOperations[i]
+		}
+	}
+	require.NotNil(t, found, "the Deployment's create is reported: %+v", rec.PendingOperations)
+	assert.Equal(t, "creating", found.Op)
+	assert.True(t, rec.Refreshed, "the pending creates were cleared by a refresh")
+	assert.True(t, rec.Repaired())
+
 	up, err := st.Up(ctx)
 	require.NoError(t, err, "the run after the kill must succeed")
 	t.Logf("recovered up: %v", up.Summary)
+	again := st.LastRecovery()
+	require.NotNil(t, again)
 
 	pre, err := st.Preview(ctx, automation.ExpectNoChanges())
 	require.NoError(t, err, "state is valid and matches the cluster")
 	assert.Zero(t, pre.Changes())
 	d, err := cluster.Client.AppsV1().Deployments("slipway-killed").Get(ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
-	assert.EqualValues(t, 1, d.Status.ReadyReplicas)
+	assert.EqualValues(t, 1, d.Status.ReadyReplicas, "the Deployment the killed run created was adopted and updated")
 
 	// Nothing leaked: every object the engine created is in the state, so
 	// destroy removes the namespace and everything in it.
 	_, err = st.Destroy(ctx)
 	require.NoError(t, err)
 	require.Eventually(t, namespaceGone("slipway-killed"), 2*time.Minute, 200*time.Millisecond)
+}
+
+// destroyStack destroys and removes a stack when a test ends, checking
+// that it worked.
+func destroyStack(t *testing.T, e *automation.Engine, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	known, err := e.Stacks(ctx, stacks.Project)
+	if !assert.NoError(t, err, "cleanup: listing stacks") || !slices.Contains(known, name) {
+		return
+	}
+	st, err := e.SelectStack(ctx, automation.Program{Project: stacks.Project, Stack: name, Run: func(*pulumi.Context) error { return nil }})
+	if assert.NoError(t, err, "cleanup: selecting %s", name) {
+		_, err = st.Destroy(ctx, automation.RemoveStack())
+		assert.NoError(t, err, "cleanup: destroying %s", name)
+	}
 }
 
 // TestCancel_StopsTheEngineGracefullyAndTheNextRunProceeds cancels the
@@ -155,14 +241,16 @@ func TestCancel_StopsTheEngineGracefullyAndTheNextRunProceeds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	eng := newEngine(t)
-	destroyAfter(t, eng, "cancel")
+	t.Cleanup(func() { destroyStack(t, eng, "cancel") })
+	upCtx, stop := context.WithCancel(ctx)
 	prog := program(t, env("cancel", stacks.Dev, "c"))
 	run := prog.Run
-	prog.Run = func(ctx *pulumi.Context) error { time.Sleep(3 * time.Second); return run(ctx) }
+	// The program goes on only once the update is being cancelled, so the
+	// cancellation lands in the middle of it.
+	prog.Run = func(ctx *pulumi.Context) error { <-upCtx.Done(); return run(ctx) }
 	st, err := eng.UpsertStack(ctx, prog)
 	require.NoError(t, err)
 
-	upCtx, stop := context.WithCancel(ctx)
 	var once sync.Once
 	start := time.Now()
 	_, err = st.Up(upCtx, automation.OnEvent(func(ev events.EngineEvent) {
@@ -171,7 +259,7 @@ func TestCancel_StopsTheEngineGracefullyAndTheNextRunProceeds(t *testing.T) {
 		}
 	}))
 	stop()
-	require.Error(t, err, "a cancelled update reports it")
+	require.ErrorIs(t, err, context.Canceled, "a cancelled update reports the cancellation, not some other failure")
 	assert.Less(t, time.Since(start), 2*time.Minute, "cancellation does not hang")
 
 	st, err = eng.UpsertStack(ctx, program(t, env("cancel", stacks.Dev, "c")))
@@ -192,7 +280,7 @@ func TestOutage_APIServerDownMidUpdateIsRetriedWithoutCorruption(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	eng := newEngine(t)
-	destroyAfter(t, eng, "outage")
+	t.Cleanup(func() { destroyStack(t, eng, "outage") })
 	e := env("outage", stacks.Dev, "survived")
 	e.App.ReadyTimeout = time.Minute
 	st, err := eng.UpsertStack(ctx, program(t, e))
@@ -211,10 +299,108 @@ func TestOutage_APIServerDownMidUpdateIsRetriedWithoutCorruption(t *testing.T) {
 	}))
 	require.NoError(t, <-outage, "the API server came back")
 	require.NoError(t, err, "the update completes despite the outage")
-	t.Logf("engine runs: %d", runs)
+	assert.GreaterOrEqual(t, runs, 2, "the outage failed the first engine run and a retry completed the update")
+	assert.LessOrEqual(t, runs, 5, "no more runs than Retry allows")
 
 	pre, err := st.Preview(ctx, automation.ExpectNoChanges())
 	require.NoError(t, err, "no corruption: state and cluster agree")
 	assert.Zero(t, pre.Changes())
 	assert.Equal(t, "survived", greeting(t, "slipway-outage"))
+}
+
+// plantPending writes a pending operation into the stack's checkpoint, as
+// an update killed in the middle of that create leaves it. (Importing a
+// deployment cannot do it: pulumi stack import drops pending operations.)
+func plantPending(ctx context.Context, t *testing.T, e *automation.Engine, stack, op string) {
+	t.Helper()
+	store, err := statestore.Open(ctx, e.Backend(), nil)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, store.Close()) }()
+	cp, err := store.ReadCheckpoint(ctx, stacks.Project, stack)
+	require.NoError(t, err)
+	var v map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(cp.Data, &v))
+	var c map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(v["checkpoint"], &c))
+	var latest map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(c["latest"], &latest))
+	latest["pending_operations"] = json.RawMessage("[" + op + "]")
+	c["latest"], err = json.Marshal(latest)
+	require.NoError(t, err)
+	v["checkpoint"], err = json.Marshal(c)
+	require.NoError(t, err)
+	cp.Data, err = json.Marshal(v)
+	require.NoError(t, err)
+	require.NoError(t, store.WriteCheckpoint(ctx, cp))
+}
+
+func pendingCount(ctx context.Context, t *testing.T, st *automation.Stack) int {
+	t.Helper()
+	dep, err := st.Auto().Export(ctx)
+	require.NoError(t, err)
+	var d struct {
+		Pending []json.RawMessage `json:"pending_operations"`
+	}
+	require.NoError(t, json.Unmarshal(dep.Deployment, &d))
+	return len(d.Pending)
+}
+
+// TestRecover_PendingCreatesAreClearedOnlyWhenAdoptable plants an
+// interrupted create in a real stack's state: one of a Kubernetes object
+// (adopted by the next up, so cleared automatically) and one of a custom
+// resource type (it may exist for real: refused until WithRepair).
+func TestRecover_PendingCreatesAreClearedOnlyWhenAdoptable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	dir, home := t.TempDir(), t.TempDir()
+	eng, err := automation.New(ctx, automation.WithDir(dir), automation.WithPulumiHome(home))
+	require.NoError(t, err)
+	prog := program(t, env("pending", stacks.Dev, "p"))
+	st, err := eng.UpsertStack(ctx, prog)
+	require.NoError(t, err)
+	t.Cleanup(func() { destroyStack(t, eng, "pending") })
+	_, err = st.Up(ctx)
+	require.NoError(t, err)
+	require.Zero(t, pendingCount(ctx, t, st))
+
+	const cmURN = "urn:pulumi:pending::" + stacks.Project + "::kubernetes:core/v1:ConfigMap::planted"
+	plantPending(ctx, t, eng, "pending", `{"type":"creating","resource":{"urn":"`+cmURN+`","custom":true,"type":"kubernetes:core/v1:ConfigMap",`+
+		`"inputs":{"metadata":{"name":"planted","namespace":"slipway-pending"}}}}`)
+	st, err = eng.UpsertStack(ctx, prog)
+	require.NoError(t, err, "a pending create of a named Kubernetes object is cleared on its own")
+	rec := st.LastRecovery()
+	require.NotNil(t, rec)
+	require.Len(t, rec.PendingOperations, 1)
+	assert.Equal(t, automation.PendingOperation{Op: "creating", URN: cmURN, Type: "kubernetes:core/v1:ConfigMap", Adoptable: true,
+		Reason: "server-side apply adopts the object of the same name"}, rec.PendingOperations[0])
+	assert.True(t, rec.Refreshed)
+	assert.Zero(t, pendingCount(ctx, t, st), "cleared")
+
+	const customURN = "urn:pulumi:pending::" + stacks.Project + "::slipway:test:Custom::thing"
+	plantPending(ctx, t, eng, "pending", `{"type":"creating","resource":{"urn":"`+customURN+`","custom":true,"type":"slipway:test:Custom"}}`)
+	_, err = eng.UpsertStack(ctx, prog)
+	require.Error(t, err, "a pending create of a custom type is not cleared on its own")
+	assert.True(t, automation.IsRepairRequired(err), "%v", err)
+	var rr *automation.RepairRequiredError
+	require.ErrorAs(t, err, &rr)
+	require.Len(t, rr.Pending, 1)
+	assert.Equal(t, customURN, rr.Pending[0].URN)
+	assert.False(t, rr.Pending[0].Adoptable)
+	assert.Contains(t, err.Error(), "--repair")
+	assert.Contains(t, err.Error(), "automation.WithRepair()")
+	assert.Equal(t, 1, pendingCount(ctx, t, st), "nothing was cleared")
+	_, err = eng.SelectStack(ctx, prog)
+	assert.True(t, automation.IsRepairRequired(err), "every open refuses it: %v", err)
+
+	repairing, err := automation.New(ctx, automation.WithDir(dir), automation.WithPulumiHome(home), automation.WithRepair())
+	require.NoError(t, err)
+	st, err = repairing.UpsertStack(ctx, prog)
+	require.NoError(t, err, "WithRepair clears it")
+	rec = st.LastRecovery()
+	require.NotNil(t, rec)
+	require.Len(t, rec.PendingOperations, 1)
+	assert.Equal(t, customURN, rec.PendingOperations[0].URN)
+	assert.False(t, rec.PendingOperations[0].Adoptable)
+	assert.True(t, rec.Refreshed)
+	assert.Zero(t, pendingCount(ctx, t, st), "cleared by the repair")
 }

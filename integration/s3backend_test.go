@@ -2,8 +2,11 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/stacks"
 )
 
@@ -39,7 +43,7 @@ func s3Engine(t *testing.T, url string) *automation.Engine {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	e, err := automation.New(ctx, automation.WithDir(t.TempDir()), automation.WithPulumiHome(t.TempDir()), automation.WithBackend(url),
-		automation.WithEnv(map[string]string{"AWS_ACCESS_KEY_ID": "slipway", "AWS_SECRET_ACCESS_KEY": "slipway-test-secret",
+		automation.WithPassphrase("slipway-test"), automation.WithEnv(map[string]string{"AWS_ACCESS_KEY_ID": "slipway", "AWS_SECRET_ACCESS_KEY": "slipway-test-secret",
 			"AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}))
 	require.NoError(t, err)
 	return e
@@ -70,7 +74,7 @@ func TestS3Backend_RoundTripsStateAndLocks(t *testing.T) {
 
 	// A second engine (another workspace, same bucket) sees the same state.
 	other := s3Engine(t, url)
-	st2, err := other.Stack(ctx, prog)
+	st2, err := other.SelectStack(ctx, prog)
 	require.NoError(t, err)
 	pre, err := st2.Preview(ctx, automation.ExpectNoChanges())
 	require.NoError(t, err, "the state round-trips through S3")
@@ -78,15 +82,17 @@ func TestS3Backend_RoundTripsStateAndLocks(t *testing.T) {
 	_, err = st2.Refresh(ctx, automation.ExpectNoChanges())
 	require.NoError(t, err)
 
-	// Locking: while one update runs, another on the same stack gets a lock error.
-	started, done := make(chan struct{}), make(chan struct{})
+	// Locking: while one update holds the stack (its program waits until
+	// the second update has been refused), another on the same stack gets
+	// a lock error.
+	started, release, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	var firstErr error
 	go func() {
 		defer close(done)
 		slow := program(t, env("s3", stacks.Dev, "changed"))
 		run := slow.Run
-		slow.Run = func(ctx *pulumi.Context) error { time.Sleep(3 * time.Second); return run(ctx) } // hold the lock a while
+		slow.Run = func(ctx *pulumi.Context) error { <-release; return run(ctx) } // hold the lock
 		changed, err := e.UpsertStack(ctx, slow)
 		if err != nil {
 			firstErr = err
@@ -104,6 +110,7 @@ func TestS3Backend_RoundTripsStateAndLocks(t *testing.T) {
 		t.Fatalf("the first update ended early: %v", firstErr)
 	}
 	_, err = st2.Up(ctx)
+	close(release)
 	<-done
 	require.NoError(t, firstErr)
 	require.Error(t, err)
@@ -115,5 +122,111 @@ func TestS3Backend_RoundTripsStateAndLocks(t *testing.T) {
 	require.NoError(t, err)
 	for _, o := range objs.Contents {
 		assert.NotEqual(t, ".pulumi/stacks/slipway/s3.json", o.Key, "the stack is removed from the bucket")
+	}
+}
+
+// deadPID returns the PID of a process of this host that has exited.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	c := exec.Command("true")
+	require.NoError(t, c.Run())
+	return c.Process.Pid
+}
+
+// TestRecover_StaleLockAndBrokenCheckpointOnEachBackend plants what a
+// killed update can leave (its lock, a checkpoint cut mid-write) plus a
+// lock of another host, on the file backend and on the S3-compatible
+// server: recovery removes the dead owner's lock, refuses to touch the
+// other host's until WithForceUnlock, then restores the checkpoint from its
+// backup, and the state matches the cluster again.
+func TestRecover_StaleLockAndBrokenCheckpointOnEachBackend(t *testing.T) {
+	s3Env := map[string]string{"AWS_ACCESS_KEY_ID": "slipway", "AWS_SECRET_ACCESS_KEY": "slipway-test-secret", "AWS_REGION": "us-east-1"}
+	for _, tc := range []struct {
+		name    string
+		backend func(t *testing.T) string
+	}{
+		{"file", func(t *testing.T) string { return "file://" + t.TempDir() }},
+		{"s3", func(t *testing.T) string { url, _ := s3Server(t, "slipway-state"); return url }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+			defer cancel()
+			url, home := tc.backend(t), t.TempDir()
+			engine := func(opts ...automation.EngineOption) *automation.Engine {
+				e, err := automation.New(ctx, append([]automation.EngineOption{automation.WithDir(t.TempDir()), automation.WithPulumiHome(home),
+					automation.WithBackend(url), automation.WithPassphrase("slipway-test"), automation.WithEnv(s3Env)}, opts...)...)
+				require.NoError(t, err)
+				return e
+			}
+			name := "rec" + tc.name
+			prog := program(t, env(name, stacks.Dev, "kept"))
+			first := engine()
+			st, err := first.UpsertStack(ctx, prog)
+			require.NoError(t, err)
+			t.Cleanup(func() { destroyStack(t, first, name) })
+			_, err = st.Up(ctx)
+			require.NoError(t, err)
+
+			store, err := statestore.Open(ctx, url, s3Env)
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, store.Close()) })
+			drv, err := statestore.OpenDriver(ctx, url, s3Env)
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, drv.Close()) })
+			host, err := os.Hostname()
+			require.NoError(t, err)
+			lockDir := ".pulumi/locks/organization/" + stacks.Project + "/" + name + "/"
+			writeLock := func(key string, l statestore.Lock) {
+				b, err := json.Marshal(l)
+				require.NoError(t, err)
+				require.NoError(t, drv.Write(ctx, lockDir+key, b))
+			}
+			writeLock("dead.json", statestore.Lock{PID: deadPID(t), Username: "ci", Hostname: host, Timestamp: time.Now().Add(-time.Minute)})
+			writeLock("remote.json", statestore.Lock{PID: 4242, Username: "ci", Hostname: "another-runner", Timestamp: time.Now().Add(-time.Hour)})
+			cp, err := store.ReadCheckpoint(ctx, stacks.Project, name)
+			require.NoError(t, err)
+			good := cp.Data
+			// Killed mid-write: the backup is the previous (here: same) checkpoint, the checkpoint is cut short.
+			require.NoError(t, store.WriteCheckpoint(ctx, statestore.Checkpoint{Key: cp.Key, Data: good[:len(good)/2]}))
+
+			_, err = engine().UpsertStack(ctx, prog)
+			require.Error(t, err)
+			require.True(t, automation.IsStackLocked(err), "%v", err)
+			var le *automation.StackLockedError
+			require.ErrorAs(t, err, &le)
+			require.Len(t, le.Locks, 1, "only the other host's lock blocks")
+			assert.Equal(t, "another-runner", le.Locks[0].Hostname)
+			assert.Equal(t, "unknown", le.Locks[0].Liveness)
+			assert.InDelta(t, time.Hour.Seconds(), le.Locks[0].Age.Seconds(), 120)
+			assert.Contains(t, err.Error(), "--force-unlock")
+			locks, err := store.Locks(ctx, stacks.Project, name)
+			require.NoError(t, err)
+			require.Len(t, locks, 1, "the dead owner's lock was removed, the other host's kept")
+			assert.Equal(t, "another-runner", locks[0].Hostname)
+			broken, err := store.ReadCheckpoint(ctx, stacks.Project, name)
+			require.NoError(t, err)
+			assert.Equal(t, good[:len(good)/2], broken.Data, "nothing else is touched while the stack is locked")
+
+			forced := engine(automation.WithForceUnlock())
+			st, err = forced.UpsertStack(ctx, prog)
+			require.NoError(t, err)
+			rec := st.LastRecovery()
+			require.NotNil(t, rec)
+			require.Len(t, rec.StaleLocks, 1, "%+v", rec)
+			assert.True(t, rec.StaleLocks[0].Forced)
+			assert.Equal(t, "another-runner", rec.StaleLocks[0].Hostname)
+			assert.Contains(t, rec.RestoredCheckpoint, "/.pulumi/slipway/broken/"+stacks.Project+"/"+name+"/")
+			restored, err := store.ReadCheckpoint(ctx, stacks.Project, name)
+			require.NoError(t, err)
+			assert.Equal(t, good, restored.Data, "the backup is the checkpoint again")
+			locks, err = store.Locks(ctx, stacks.Project, name)
+			require.NoError(t, err)
+			assert.Empty(t, locks, "no lock is left behind, the recovery's own included")
+
+			pre, err := st.Preview(ctx, automation.ExpectNoChanges())
+			require.NoError(t, err, "the restored state matches the cluster")
+			assert.Zero(t, pre.Changes())
+			assert.Equal(t, "kept", greeting(t, "slipway-"+name))
+		})
 	}
 }

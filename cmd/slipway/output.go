@@ -79,8 +79,10 @@ func classify(err error) (string, int) {
 		return ee.kind, ee.code
 	case automation.IsPolicyBlocked(err):
 		return "policy_blocked", ExitPolicy
-	case automation.IsConcurrentUpdate(err):
+	case automation.IsConcurrentUpdate(err), automation.IsStackLocked(err):
 		return "stack_locked", ExitLocked
+	case automation.IsRepairRequired(err):
+		return "repair_required", ExitError
 	case automation.IsChangesFound(err):
 		return "changes_found", ExitChanges
 	case automation.IsUnknownStack(err):
