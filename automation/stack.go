@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -252,6 +253,11 @@ func (c *collector) add(md *apitype.StepEventMetadata, took time.Duration) {
 	}
 	if md.Old != nil && md.New != nil && (md.Op == apitype.OpUpdate || md.Op == apitype.OpRefresh) {
 		rc.Properties = diffProperties(md.Old.Outputs, md.New.Outputs)
+		if len(rc.DetailedDiff) > 0 {
+			// The engine's diff honours ignoreChanges (an autoscaler's
+			// replicas, say): report only the properties it names.
+			rc.Properties = slices.DeleteFunc(rc.Properties, func(p PropertyChange) bool { return !underAny(p.Path, rc.DetailedDiff) })
+		}
 	}
 	if len(rc.Diffs) == 0 {
 		rc.Diffs = topLevel(rc.Properties)
@@ -283,6 +289,21 @@ func (c *collector) add(md *apitype.StepEventMetadata, took time.Duration) {
 	}
 	c.seen[key] = len(c.res)
 	c.res = append(c.res, rc)
+}
+
+// underAny reports whether path is one of keys, or a parent or child of one.
+func underAny(path string, keys map[string]string) bool {
+	related := func(a, b string) bool {
+		return a == b || strings.HasPrefix(b, a+".") || strings.HasPrefix(b, a+"[")
+	}
+	for k := range keys {
+		// The engine quotes keys that hold dots: data["a.b"] is data.a.b here.
+		k = strings.NewReplacer(`["`, ".", `"]`, "").Replace(k)
+		if related(path, k) || related(k, path) {
+			return true
+		}
+	}
+	return false
 }
 
 // wait is called once the operation returned: it waits until the reader

@@ -240,6 +240,17 @@ func parsePlugin(s string) (plugin, error) {
 	return plugin{name, version, path}, nil
 }
 
+// prepare validates the flags, then opens the engine and builds each
+// environment's program with its policies.
+func (g *globals) prepare(ctx context.Context, f *envFlags, many bool) (*automation.Engine, spec, []automation.Program, error) {
+	sp, err := f.parse(g, many)
+	if err != nil {
+		return nil, sp, nil, err
+	}
+	e, progs, err := g.programs(ctx, sp)
+	return e, sp, progs, err
+}
+
 // programs opens the engine and returns each environment's program with
 // the policies it must pass on every path that changes it.
 func (g *globals) programs(ctx context.Context, sp spec) (*automation.Engine, []automation.Program, error) {

@@ -32,11 +32,7 @@ func newDriftCmd(g *globals) *cobra.Command {
 			if interval > 0 && interval < 10*time.Second {
 				return badInput("--interval %s is too short; use at least 10s", interval)
 			}
-			sp, err := f.parse(g, false)
-			if err != nil {
-				return err
-			}
-			e, progs, err := g.programs(cmd.Context(), sp)
+			e, _, progs, err := g.prepare(cmd.Context(), &f, false)
 			if err != nil {
 				return err
 			}
@@ -146,11 +142,7 @@ func newEphemeralCmd(g *globals) *cobra.Command {
 			if key != "" && !keyFlagRE.MatchString(key) {
 				return badInput("--key %q: use letters, digits, '-', '_' or '.' (at most 63), e.g. a pull-request number", key)
 			}
-			sp, err := f.parse(g, false)
-			if err != nil {
-				return err
-			}
-			e, progs, err := g.programs(cmd.Context(), sp)
+			e, _, progs, err := g.prepare(cmd.Context(), &f, false)
 			if err != nil {
 				return err
 			}
@@ -260,11 +252,7 @@ func newRollbackCmd(g *globals) *cobra.Command {
 		Short: "Re-apply an existing environment's last-known-good release (policies apply)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sp, err := f.parse(g, false)
-			if err != nil {
-				return err
-			}
-			e, progs, err := g.programs(cmd.Context(), sp)
+			e, _, progs, err := g.prepare(cmd.Context(), &f, false)
 			if err != nil {
 				return err
 			}
@@ -312,11 +300,7 @@ func newPromoteCmd(g *globals) *cobra.Command {
 					return badInput("--approve %s is not a stage of --through %s", a, strings.Join(through, ","))
 				}
 			}
-			sp, err := f.parse(g, true)
-			if err != nil {
-				return err
-			}
-			e, progs, err := g.programs(cmd.Context(), sp)
+			e, sp, progs, err := g.prepare(cmd.Context(), &f, true)
 			if err != nil {
 				return err
 			}

@@ -31,11 +31,7 @@ func newOpCmd(g *globals, op string) *cobra.Command {
 			if parallel < 1 {
 				return badInput("--parallel %d must be at least 1", parallel)
 			}
-			sp, err := f.parse(g, true)
-			if err != nil {
-				return err
-			}
-			e, progs, err := g.programs(cmd.Context(), sp)
+			e, _, progs, err := g.prepare(cmd.Context(), &f, true)
 			if err != nil {
 				return err
 			}
