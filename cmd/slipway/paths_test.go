@@ -175,6 +175,17 @@ func TestCLI_ExitCodesAndOneJSONEnvelopePerVerb(t *testing.T) {
 	assert.Equal(t, "locked", first(env)["status"])
 	release()
 
+	// A lock from another host cannot be proven dead: it is kept (exit 4,
+	// naming the way out) until --force-unlock removes it.
+	writeLock(t, dir, "ec-dev", "another-host.example") // removed below by --force-unlock
+	r, env = run(ExitLocked, append([]string{"up", "--env", "ec-dev", "--set", "GREETING=hi"}, k...)...)
+	assert.Equal(t, "stack_locked", env["error"].(map[string]any)["code"])
+	assert.Contains(t, r.stderr, "--force-unlock")
+	run(0, append([]string{"--force-unlock", "up", "--env", "ec-dev", "--set", "GREETING=hi"}, k...)...)
+	locks, err := os.ReadDir(filepath.Join(dir, "state", ".pulumi", "locks", "organization", "slipway", "ec-dev"))
+	require.NoError(t, err)
+	assert.Empty(t, locks, "--force-unlock removed the lock")
+
 	_, env = run(0, append([]string{"ephemeral", "create", "--env", "ec-pr-1", "--ttl", "1s"}, k...)...)
 	eph := first(env)["ephemeral"].(map[string]any)
 	assert.Equal(t, "ec-pr-1", eph["key"])
@@ -229,6 +240,12 @@ func holdLock(t *testing.T, dir, stack string) func() {
 	t.Helper()
 	host, err := os.Hostname()
 	require.NoError(t, err)
+	return writeLock(t, dir, stack, host)
+}
+
+// writeLock writes a lock of the stack held by this process on host.
+func writeLock(t *testing.T, dir, stack, host string) func() {
+	t.Helper()
 	locks := filepath.Join(dir, "state", ".pulumi", "locks", "organization", "slipway", stack)
 	require.NoError(t, os.MkdirAll(locks, 0o755))
 	p := filepath.Join(locks, "5d6f8a0e-0000-4000-8000-000000000001.json")
