@@ -395,18 +395,20 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (*Stack, erro
 		return auto.SelectStackInlineSource(ctx, p.Stack, p.Project, p.Run, e.workspaceOptions(wd)...)
 	}
 	s, err := openStack()
+	var early *Recovery
 	if err != nil && strings.Contains(err.Error(), "failed to load checkpoint") {
 		// A process killed while writing the checkpoint leaves it truncated;
 		// the backend keeps the previous one as .bak.
-		restored, rerr := e.restoreCheckpoint(ctx, p.Project, p.Stack)
+		rec, rerr := e.restoreCheckpoint(ctx, p.Project, p.Stack)
 		switch {
 		case rerr != nil:
 			err = errors.Join(err, rerr)
 		default:
 			// Restored from the backup, or rewritten meanwhile by its writer: read it again.
-			if restored != "" {
-				e.log.Warn("restored a truncated checkpoint from its backup", "stack", p.Stack, "corrupt", restored)
+			if rec.RestoredCheckpoint != "" {
+				e.log.Warn("restored a truncated checkpoint from its backup", "stack", p.Stack, "corrupt", rec.RestoredCheckpoint)
 			}
+			early = rec
 			s, err = openStack()
 		}
 	}
@@ -426,7 +428,7 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (*Stack, erro
 			return nil, fmt.Errorf("automation: writing config of %s/%s: %w", p.Project, p.Stack, err)
 		}
 	}
-	st := &Stack{stack: s, project: p.Project, name: p.Stack, backend: e.backend, policies: slices.Clone(p.Policies), version: p.Version, engine: e,
+	st := &Stack{stack: s, project: p.Project, name: p.Stack, backend: e.backend, policies: slices.Clone(p.Policies), version: p.Version, engine: e, early: early,
 		log: e.log.With("project", p.Project, "stack", p.Stack)}
 	// Repair what a killed run may have left (stale lock, pending operations).
 	if _, err := st.Recover(ctx); err != nil {

@@ -8,12 +8,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
-	"weak"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 
@@ -178,32 +175,18 @@ func IsRepairRequired(err error) bool {
 	return errors.As(err, &r)
 }
 
-// recoveries holds each Stack's last Recovery without keeping the Stack alive.
-var recoveries sync.Map // weak.Pointer[Stack] → *Recovery
-
 func (s *Stack) setRecovery(r *Recovery) {
-	k := weak.Make(s)
-	if _, loaded := recoveries.Swap(k, r); !loaded {
-		runtime.AddCleanup(s, func(k weak.Pointer[Stack]) { recoveries.Delete(k) }, k)
-	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recovery = r
 }
 
 // LastRecovery returns the report of the stack's last Recover (run when the
 // stack is opened and before every retry), or nil when none ran.
 func (s *Stack) LastRecovery() *Recovery {
-	if r, ok := recoveries.Load(weak.Make(s)); ok {
-		return r.(*Recovery)
-	}
-	return nil
-}
-
-// earlyRecoveries carries what Engine.open repaired before the stack could
-// be opened (a broken checkpoint, the stale lock of its writer) to the
-// Recover that follows, so its report is complete.
-var earlyRecoveries sync.Map // backend+project+stack → *Recovery
-
-func recoveryKey(backend, project, stack string) string {
-	return backend + "\x00" + project + "\x00" + stack
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recovery
 }
 
 // closeStore closes a store opened for one operation; a failure to close
@@ -250,10 +233,14 @@ func (e *Engine) flags() (forceUnlock, repair bool, env map[string]string) {
 //     WithRepair was given.
 func (s *Stack) Recover(ctx context.Context) (*Recovery, error) {
 	rec := &Recovery{}
-	s.setRecovery(rec)
-	if early, ok := earlyRecoveries.LoadAndDelete(recoveryKey(s.backend, s.project, s.name)); ok {
-		rec.merge(early.(*Recovery))
+	s.mu.Lock()
+	if s.early != nil {
+		// What Engine.open repaired before the stack could be opened.
+		rec.merge(s.early)
+		s.early = nil
 	}
+	s.recovery = rec
+	s.mu.Unlock()
 	_, repair, env := s.engine.flags()
 	store, err := statestore.Open(ctx, s.backend, env)
 	switch {
@@ -401,26 +388,23 @@ func (e *Engine) restoreFromBackup(ctx context.Context, store *statestore.Store,
 
 // restoreCheckpoint is Engine.open's repair when the stack cannot be opened
 // because its checkpoint does not load: stale locks of its killed writer
-// are removed, then the checkpoint is restored as Recover would. What it did
-// is reported by the Recover that follows the open.
-func (e *Engine) restoreCheckpoint(ctx context.Context, project, stack string) (string, error) {
+// are removed, then the checkpoint is restored as Recover would. The
+// Recover that follows the open reports what it did.
+func (e *Engine) restoreCheckpoint(ctx context.Context, project, stack string) (*Recovery, error) {
+	rec := &Recovery{}
 	store, err := statestore.Open(ctx, e.backend, e.env)
 	if errors.Is(err, statestore.ErrUnsupported) {
-		return "", nil
+		return rec, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("automation: opening backend %s for recovery: %w", redactURL(e.backend), err)
+		return rec, fmt.Errorf("automation: opening backend %s for recovery: %w", redactURL(e.backend), err)
 	}
 	defer closeStore(store, e.log)
-	rec := &Recovery{}
 	held, err := e.recoverLocks(ctx, store, project, stack, rec)
 	if err == nil && !held {
 		rec.RestoredCheckpoint, rec.CheckpointFromBackup, err = e.restoreFromBackup(ctx, store, project, stack)
 	}
-	if rec.Repaired() {
-		earlyRecoveries.Store(recoveryKey(e.backend, project, stack), rec)
-	}
-	return rec.RestoredCheckpoint, err
+	return rec, err
 }
 
 // deploymentState is the part of a deployment (v3) recovery reads.

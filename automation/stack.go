@@ -36,7 +36,11 @@ type Stack struct {
 	// version is the program's Version, recorded with each release.
 	version string
 	engine  *Engine
-	log     *slog.Logger
+	// mu guards recovery (the last Recover's report) and early (what
+	// Engine.open repaired before the stack could be opened).
+	mu              sync.Mutex
+	recovery, early *Recovery
+	log             *slog.Logger
 }
 
 // recoverForRetry repairs what a failed attempt left behind before the next.
