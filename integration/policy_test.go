@@ -22,6 +22,7 @@ import (
 	"github.com/slipwayhq/slipway/integration/mocktest"
 	"github.com/slipwayhq/slipway/policypacks"
 	k8spack "github.com/slipwayhq/slipway/policypacks/kubernetes"
+	"github.com/slipwayhq/slipway/stacks"
 )
 
 // badProgram deploys a privileged, unpinned, unbounded workload into its own namespace.
@@ -199,4 +200,96 @@ func TestPolicy_EngineMatchesInProcessAtEveryLevel(t *testing.T) {
 			assert.True(t, apierrors.IsNotFound(err), "a preview creates nothing: %v", err)
 		})
 	}
+}
+
+// TestPolicy_ProgramPoliciesHoldOnEveryLibraryPath: a program's Policies
+// hold on every library path that changes infrastructure, with no per-call
+// option: up, several environments, ephemeral create, promotion, drift
+// remediation and rollback. Each is given a non-compliant image and
+// nothing is created or changed (checked through client-go).
+func TestPolicy_ProgramPoliciesHoldOnEveryLibraryPath(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	e := newEngine(t)
+	dir, err := e.PolicyDir("staging", policypacks.Settings{Environment: "staging"}, k8spack.Pack())
+	require.NoError(t, err)
+	const evil = "evil.example.com/web:1.0"
+	prog := func(name, image string, policies bool) automation.Program {
+		en := env(name, stacks.Staging, "hello")
+		en.App.Image = image
+		p := program(t, en)
+		if policies {
+			p.Policies = []string{dir}
+		}
+		return p
+	}
+	gone := func(name string) {
+		t.Helper()
+		_, err := cluster.Client.CoreV1().Namespaces().Get(ctx, "slipway-"+name, kmeta.GetOptions{})
+		assert.True(t, apierrors.IsNotFound(err), "nothing was created for %s: %v", name, err)
+	}
+	imageOf := func(name string) string {
+		t.Helper()
+		d, err := cluster.Client.AppsV1().Deployments("slipway-"+name).Get(ctx, "web", kmeta.GetOptions{})
+		require.NoError(t, err)
+		return d.Spec.Template.Spec.Containers[0].Image
+	}
+	destroyAfter(t, e, "lp-one", "lp-a", "lp-b", "lp-pr", "lp-stage", "lp-drift", "lp-rb")
+
+	st, err := e.UpsertStack(ctx, prog("lp-one", evil, true))
+	require.NoError(t, err)
+	_, err = st.Up(ctx)
+	assert.True(t, automation.IsPolicyBlocked(err), "up: %v", err)
+	gone("lp-one")
+
+	for _, r := range e.Parallel(ctx, []automation.Program{prog("lp-a", evil, true), prog("lp-b", evil, true)}, 2, automation.Up()) {
+		assert.True(t, automation.IsPolicyBlocked(r.Err), "%s: %v", r.Stack, r.Err)
+		gone(r.Stack)
+	}
+
+	_, _, err = e.CreateEphemeral(ctx, prog("lp-pr", evil, true), "1", time.Hour)
+	assert.True(t, automation.IsPolicyBlocked(err), "ephemeral create: %v", err)
+	gone("lp-pr")
+
+	_, err = e.Promote(ctx, []automation.Stage{{Name: "lp-stage", Release: automation.Release{Version: "v", Program: prog("lp-stage", evil, true)}}}, stacks.ProgramFromVersion)
+	assert.True(t, automation.IsPolicyBlocked(err), "promote: %v", err)
+	gone("lp-stage")
+
+	// Drift remediation: a compliant environment drifts; remediating it with
+	// a non-compliant program is blocked and changes nothing.
+	st, err = e.UpsertStack(ctx, prog("lp-drift", "nginx:1.27", true))
+	require.NoError(t, err)
+	_, err = st.Up(ctx)
+	require.NoError(t, err)
+	cm, err := cluster.Client.CoreV1().ConfigMaps("slipway-lp-drift").Get(ctx, "web-config", kmeta.GetOptions{})
+	require.NoError(t, err)
+	cm.Data["GREETING"] = "edited"
+	_, err = cluster.Client.CoreV1().ConfigMaps("slipway-lp-drift").Update(ctx, cm, kmeta.UpdateOptions{})
+	require.NoError(t, err)
+	st, err = e.SelectStack(ctx, prog("lp-drift", evil, true))
+	require.NoError(t, err)
+	d, err := st.CheckDrift(ctx, automation.Remediate())
+	assert.True(t, automation.IsPolicyBlocked(err), "remediation: %v", err)
+	require.True(t, d.Found())
+	assert.Equal(t, "nginx:1.27", imageOf("lp-drift"))
+	assert.Equal(t, "edited", greeting(t, "slipway-lp-drift"), "the blocked remediation applied nothing")
+
+	// Rollback: the earlier release is non-compliant (applied without
+	// policies); rolling back to it under policies is blocked.
+	st, err = e.UpsertStack(ctx, prog("lp-rb", evil, false))
+	require.NoError(t, err)
+	_, err = st.Up(ctx)
+	require.NoError(t, err)
+	st, err = e.SelectStack(ctx, prog("lp-rb", "nginx:1.27", true))
+	require.NoError(t, err)
+	_, err = st.Up(ctx)
+	require.NoError(t, err)
+	withPolicies := func(v string) (automation.Program, error) {
+		p, err := stacks.ProgramFromVersion(v)
+		p.Policies = []string{dir}
+		return p, err
+	}
+	_, _, err = e.Rollback(ctx, stacks.Project, "lp-rb", withPolicies)
+	assert.True(t, automation.IsPolicyBlocked(err), "rollback: %v", err)
+	assert.Equal(t, "nginx:1.27", imageOf("lp-rb"))
 }
