@@ -186,6 +186,15 @@ func TestCLI_ExitCodesAndOneJSONEnvelopePerVerb(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, locks, "--force-unlock removed the lock")
 
+	// Approval: refused without it, given for several stages at once.
+	promote := append([]string{"--json", "promote", "--through", "ec-dev", "--approve", "ec-dev", "--set", "GREETING=hi"}, k...)
+	r = cli(t, dir, []string{"-SLIPWAY_APPROVE"}, promote...)
+	require.Equal(t, ExitError, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "stage ec-dev needs approval: set SLIPWAY_APPROVE=ec-dev")
+	r = cli(t, dir, []string{"SLIPWAY_APPROVE=ec-qa,ec-dev"}, promote...)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "succeeded", first(envelopeOf(t, r))["status"])
+
 	_, env = run(0, append([]string{"ephemeral", "create", "--env", "ec-pr-1", "--ttl", "1s"}, k...)...)
 	eph := first(env)["ephemeral"].(map[string]any)
 	assert.Equal(t, "ec-pr-1", eph["key"])
