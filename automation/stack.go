@@ -259,8 +259,11 @@ func (c *collector) add(md *apitype.StepEventMetadata, took time.Duration) {
 		rc.Properties = diffProperties(md.Old.Outputs, md.New.Outputs)
 		if len(rc.DetailedDiff) > 0 {
 			// The engine's diff honours ignoreChanges (an autoscaler's
-			// replicas, say): report only the properties it names.
-			rc.Properties = slices.DeleteFunc(rc.Properties, func(p PropertyChange) bool { return !underAny(p.Path, rc.DetailedDiff) })
+			// replicas, say): a recorded value that moved counts only where
+			// the engine diffs it. Fields added out of band are reported.
+			rc.Properties = slices.DeleteFunc(rc.Properties, func(p PropertyChange) bool {
+				return p.Expected != nil && !underAny(p.Path, rc.DetailedDiff)
+			})
 		}
 	}
 	if len(rc.Diffs) == 0 {

@@ -200,20 +200,27 @@ func TestComparePlans_FindsChangedGoalsIgnoringCiphertexts(t *testing.T) {
 	assert.Contains(t, err.Error(), "nothing was applied")
 }
 
-// TestCollector_DriftPropertiesFollowTheEnginesDiff: a property the engine
-// does not diff (ignoreChanges, e.g. replicas owned by an autoscaler) is not
-// reported as drifted even though the live value moved.
+// TestCollector_DriftPropertiesFollowTheEnginesDiff: a recorded property
+// the engine does not diff (ignoreChanges, e.g. replicas owned by an
+// autoscaler) is not reported as drifted even though the live value moved;
+// a field someone added out of band is.
 func TestCollector_DriftPropertiesFollowTheEnginesDiff(t *testing.T) {
 	c := newCollector(nil)
 	md := &apitype.StepEventMetadata{URN: "urn:pulumi:dev::p::kubernetes:apps/v1:Deployment::web", Type: "kubernetes:apps/v1:Deployment", Op: apitype.OpUpdate,
-		Old:          &apitype.StepEventStateMetadata{Outputs: map[string]any{"spec": map[string]any{"replicas": 1.0, "template": map[string]any{"image": "a"}}}},
-		New:          &apitype.StepEventStateMetadata{Outputs: map[string]any{"spec": map[string]any{"replicas": 3.0, "template": map[string]any{"image": "b"}}}},
+		Old: &apitype.StepEventStateMetadata{Outputs: map[string]any{"spec": map[string]any{"replicas": 1.0, "template": map[string]any{"image": "a"}},
+			"metadata": map[string]any{"labels": map[string]any{}}}},
+		New: &apitype.StepEventStateMetadata{Outputs: map[string]any{"spec": map[string]any{"replicas": 3.0, "template": map[string]any{"image": "b"}},
+			"metadata": map[string]any{"labels": map[string]any{"added": "out-of-band"}}}},
 		DetailedDiff: map[string]apitype.PropertyDiff{"spec.template.image": {Kind: apitype.DiffUpdate}}}
 	c.add(md, 0)
 	steps := c.wait()
 	require.Len(t, steps, 1)
-	require.Len(t, steps[0].Properties, 1)
-	assert.Equal(t, "spec.template.image", steps[0].Properties[0].Path)
+	var paths []string
+	for _, p := range steps[0].Properties {
+		paths = append(paths, p.Path)
+	}
+	assert.Equal(t, []string{"metadata.labels.added", "spec.template.image"}, paths,
+		"the ignored replicas are left out; a field added out of band is reported")
 
 	assert.True(t, underAny("spec.template.spec.containers", map[string]string{"spec.template.spec.containers[0].image": "update"}))
 	assert.True(t, underAny("data.GREETING", map[string]string{"data": "update"}))
