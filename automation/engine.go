@@ -360,6 +360,11 @@ func (e *Engine) Stacks(ctx context.Context, project string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return stackNames(ctx, ws, project)
+}
+
+// stackNames lists the stacks a project's workspace sees, sorted.
+func stackNames(ctx context.Context, ws auto.Workspace, project string) ([]string, error) {
 	list, err := ws.ListStacks(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("automation: listing stacks of %s: %w", project, err)

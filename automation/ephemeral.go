@@ -40,16 +40,10 @@ func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, 
 	if ttl <= 0 {
 		return nil, nil, fmt.Errorf("automation: ephemeral TTL %s must be positive, e.g. 24h", ttl)
 	}
-	known, err := e.Stacks(ctx, prog.Project)
-	if err != nil {
+	// An existing stack may be renewed only when it is ephemeral itself:
+	// tagging prod as ephemeral would hand it to the garbage collector.
+	if err := e.requireEphemeral(ctx, prog.Project, prog.Stack); err != nil && !IsUnknownStack(err) {
 		return nil, nil, err
-	}
-	if slices.Contains(known, prog.Stack) {
-		// An existing stack may be renewed only when it is ephemeral itself:
-		// tagging prod as ephemeral would hand it to the garbage collector.
-		if err := e.requireEphemeral(ctx, prog.Project, prog.Stack); err != nil {
-			return nil, nil, err
-		}
 	}
 	st, err := e.UpsertStack(ctx, prog)
 	if err != nil {
@@ -72,15 +66,15 @@ func (e *Engine) Ephemerals(ctx context.Context, project string) ([]Ephemeral, e
 	if err != nil {
 		return nil, err
 	}
-	stacks, err := ws.ListStacks(ctx)
+	names, err := stackNames(ctx, ws, project)
 	if err != nil {
-		return nil, fmt.Errorf("automation: listing stacks of %s: %w", project, err)
+		return nil, err
 	}
 	var out []Ephemeral
-	for _, s := range stacks {
-		tags, err := ws.ListTags(ctx, s.Name)
+	for _, name := range names {
+		tags, err := ws.ListTags(ctx, name)
 		if err != nil {
-			return nil, fmt.Errorf("automation: tags of %s: %w", s.Name, err)
+			return nil, fmt.Errorf("automation: tags of %s: %w", name, err)
 		}
 		if tags[TagEphemeral] != "true" {
 			continue
@@ -89,7 +83,7 @@ func (e *Engine) Ephemerals(ctx context.Context, project string) ([]Ephemeral, e
 		if err != nil {
 			exp = time.Time{} // unreadable expiry: collect it
 		}
-		out = append(out, Ephemeral{Stack: s.Name, Key: tags[TagKey], Expires: exp})
+		out = append(out, Ephemeral{Stack: name, Key: tags[TagKey], Expires: exp})
 	}
 	return out, nil
 }
@@ -150,11 +144,20 @@ func IsNotEphemeral(err error) bool {
 	return errors.As(err, &n)
 }
 
-// requireEphemeral refuses a stack that lacks the ephemeral tag.
+// requireEphemeral refuses a stack the backend does not hold (with an
+// *UnknownStackError) or that lacks the ephemeral tag (*NotEphemeralError),
+// reading both through one workspace.
 func (e *Engine) requireEphemeral(ctx context.Context, project, stack string) error {
 	ws, err := e.workspace(ctx, project)
 	if err != nil {
 		return err
+	}
+	known, err := stackNames(ctx, ws, project)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(known, stack) {
+		return &UnknownStackError{Project: project, Stack: stack, Known: known}
 	}
 	tags, err := ws.ListTags(ctx, stack)
 	if err != nil {
@@ -170,13 +173,6 @@ func (e *Engine) requireEphemeral(ctx context.Context, project, stack string) er
 // the backend does not hold is refused with an *UnknownStackError, and one
 // without the ephemeral tag with a *NotEphemeralError; neither is touched.
 func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (*Result, error) {
-	known, err := e.Stacks(ctx, project)
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(known, stack) {
-		return nil, &UnknownStackError{Project: project, Stack: stack, Known: known}
-	}
 	if err := e.requireEphemeral(ctx, project, stack); err != nil {
 		return nil, err
 	}

@@ -13,7 +13,9 @@ import (
 // TestClassify_EachErrorHasOneCodeAndExitCode: the typed errors of the
 // library map to the documented exit codes, through any wrapping.
 func TestClassify_EachErrorHasOneCodeAndExitCode(t *testing.T) {
-	wrap := func(err error) error { return fmt.Errorf("slipway: %w", &automation.OpError{Op: "up", Stack: "dev", Err: err}) }
+	wrap := func(err error) error {
+		return fmt.Errorf("slipway: %w", &automation.OpError{Op: "up", Stack: "dev", Err: err})
+	}
 	for _, c := range []struct {
 		err  error
 		code string
