@@ -4,8 +4,13 @@
 //
 // An Engine owns a directory: each environment gets a workspace of its own
 // under it (no workspace.json shared between stacks), and by default the
-// state lives in a file backend there. The pulumi CLI and the Kubernetes
-// provider plugin come from package toolchain and are built once when missing.
+// state lives in a file backend there. The pulumi CLI, and the Kubernetes
+// provider plugin for programs that list KubernetesPlugin, come from package
+// toolchain and are built once when missing.
+//
+// Each verb takes its own options (packages optpreview, optup, optrefresh,
+// optdestroy, optdrift and optdeploy), so an option a verb does not support
+// does not compile.
 package automation
 
 import (
@@ -19,6 +24,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -42,6 +48,11 @@ type Engine struct {
 	// forceUnlock and repair are the explicit recovery permissions (see
 	// WithForceUnlock and WithRepair).
 	forceUnlock, repair bool
+	resolver            *toolchain.Resolver
+	// k8sMu guards k8sReady: the Kubernetes provider is resolved once per
+	// Engine, by the first program that needs it (again after a failure).
+	k8sMu    sync.Mutex
+	k8sReady bool
 }
 
 type engineConfig struct {
@@ -108,7 +119,9 @@ func WithPlugin(name, version, path string) EngineOption {
 	return func(c *engineConfig) { c.plugins = append(c.plugins, pluginBinary{name, version, path}) }
 }
 
-// New resolves the toolchain (building it when missing) and returns an Engine.
+// New resolves the pulumi CLI (building it when missing) and returns an
+// Engine. The Kubernetes provider plugin is resolved later, by the first
+// program that lists KubernetesPlugin.
 func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	c := engineConfig{dir: ".slipway", secrets: "passphrase", env: map[string]string{}}
 	for _, o := range opts {
@@ -162,9 +175,6 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.resolver.KubernetesProvider(ctx, c.pulumiHome); err != nil {
-		return nil, err
-	}
 	if c.analyzer == "" {
 		if c.analyzer, err = os.Executable(); err != nil {
 			return nil, fmt.Errorf("automation: finding the analyzer binary: %w", err)
@@ -176,7 +186,7 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	}
 	return &Engine{dir: dir, backend: c.backend, pulumiHome: c.pulumiHome, secrets: c.secrets,
 		passphrase: *c.passphrase, env: c.env, cmd: cmd, log: c.log, analyzer: c.analyzer,
-		forceUnlock: c.forceUnlock, repair: c.repair}, nil
+		forceUnlock: c.forceUnlock, repair: c.repair, resolver: c.resolver}, nil
 }
 
 // redactURL drops the query of a backend URL (it may carry credentials).
@@ -243,15 +253,41 @@ type Program struct {
 	// encoded parameters); it is recorded with every release, and a lookup
 	// function must be able to rebuild the program from it for Rollback.
 	Version string
-	// Plugins are the resource plugins the program needs besides the
-	// Kubernetes provider, which Slipway builds. Each must be installed in
-	// PULUMI_HOME or given with WithPlugin; the stack is refused otherwise.
+	// Plugins are the resource plugins the program needs. KubernetesPlugin
+	// is resolved (built when missing) by the engine; every other plugin
+	// must be installed in PULUMI_HOME or given with WithPlugin, and the
+	// stack is refused otherwise. The engine never downloads a plugin.
 	Plugins []Plugin
 }
 
 // Plugin names a resource provider plugin and its version.
 type Plugin struct {
 	Name, Version string
+}
+
+// KubernetesPlugin is the Kubernetes provider plugin that Slipway builds
+// (package toolchain). A program that uses the Kubernetes provider lists it
+// in Program.Plugins; the engine resolves it when it opens such a program,
+// once per Engine.
+var KubernetesPlugin = Plugin{Name: "kubernetes", Version: toolchain.KubernetesProviderVersion}
+
+// kubernetesProviderType is the type token of Kubernetes provider resources in a stack's state.
+const kubernetesProviderType = "pulumi:providers:kubernetes"
+
+// kubernetes resolves the Kubernetes provider plugin into the engine's
+// PULUMI_HOME (building it when missing), once per Engine; after a failure
+// the next call tries again.
+func (e *Engine) kubernetes(ctx context.Context) error {
+	e.k8sMu.Lock()
+	defer e.k8sMu.Unlock()
+	if e.k8sReady {
+		return nil
+	}
+	if _, err := e.resolver.KubernetesProvider(ctx, e.pulumiHome); err != nil {
+		return fmt.Errorf("automation: resolving the Kubernetes provider plugin the program lists: %w", err)
+	}
+	e.k8sReady = true
+	return nil
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`)
@@ -380,6 +416,11 @@ func stackNames(ctx context.Context, ws auto.Workspace, project string) ([]strin
 func (e *Engine) open(ctx context.Context, p Program, create bool) (*Stack, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
+	}
+	if slices.ContainsFunc(p.Plugins, func(pl Plugin) bool { return pl.Name == KubernetesPlugin.Name }) {
+		if err := e.kubernetes(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := e.checkPlugins(p); err != nil {
 		return nil, err

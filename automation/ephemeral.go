@@ -2,6 +2,7 @@ package automation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/slipwayhq/slipway/automation/optup"
 )
 
 // Stack tags that mark an ephemeral environment in the backend.
@@ -33,7 +36,7 @@ type Ephemeral struct {
 // example a pull-request number) that expires after ttl. The expiry is
 // recorded as stack tags in the backend, so any process can collect it.
 // Calling it again for a live environment updates it and extends the TTL.
-func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, ttl time.Duration, opts ...Option) (*Result, *Ephemeral, error) {
+func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, ttl time.Duration, opts ...optup.Option) (*Result, *Ephemeral, error) {
 	if key == "" {
 		return nil, nil, errors.New("automation: ephemeral key is empty; pass e.g. the pull-request number")
 	}
@@ -96,9 +99,10 @@ type GCResult struct {
 }
 
 // GC destroys and removes every ephemeral environment of project that
-// expired before now, at most limit at a time. Destroying needs only the
-// state in the backend, not the environment's program.
-func (e *Engine) GC(ctx context.Context, project string, now time.Time, limit int) ([]GCResult, error) {
+// expired before now, at most concurrency environments at a time (all at
+// once when concurrency < 1). Destroying needs only the state in the
+// backend, not the environment's program.
+func (e *Engine) GC(ctx context.Context, project string, now time.Time, concurrency int) ([]GCResult, error) {
 	all, err := e.Ephemerals(ctx, project)
 	if err != nil {
 		return nil, err
@@ -117,9 +121,9 @@ func (e *Engine) GC(ctx context.Context, project string, now time.Time, limit in
 		if err := e.requireEphemeral(ctx, s.project, s.name); err != nil {
 			return nil, err
 		}
-		return s.Destroy(ctx, RemoveStack())
+		return s.destroyStateOnly(ctx)
 	}}
-	for _, r := range e.Parallel(ctx, expired, limit, gcDestroy) {
+	for _, r := range e.Each(ctx, expired, gcDestroy, concurrency) {
 		g := GCResult{Ephemeral: byStack[r.Stack], Result: r.Result, Error: r.Error}
 		out = append(out, g)
 	}
@@ -180,7 +184,45 @@ func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (*
 	if err != nil {
 		return nil, err
 	}
-	return st.Destroy(ctx, RemoveStack())
+	return st.destroyStateOnly(ctx)
+}
+
+// destroyStateOnly destroys and removes a stack opened without its program
+// (noProgram): the Kubernetes provider is resolved first when the state
+// holds a Kubernetes provider, since no program's Plugins say so.
+func (s *Stack) destroyStateOnly(ctx context.Context) (*Result, error) {
+	if s.engine != nil {
+		dep, err := s.stack.Export(ctx)
+		if err != nil {
+			return nil, s.wrap("destroy", err)
+		}
+		if holdsKubernetesProvider(dep.Deployment) {
+			if err := s.engine.kubernetes(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s.runDestroy(ctx, opConfig{remove: true})
+}
+
+// holdsKubernetesProvider reports whether an exported deployment holds a
+// Kubernetes provider resource (so destroying it needs the provider plugin).
+// An unreadable deployment counts as holding one: resolving is harmless.
+func holdsKubernetesProvider(deployment []byte) bool {
+	var d struct {
+		Resources []struct {
+			Type string `json:"type"`
+		} `json:"resources"`
+	}
+	if err := json.Unmarshal(deployment, &d); err != nil {
+		return true
+	}
+	for _, r := range d.Resources {
+		if r.Type == kubernetesProviderType {
+			return true
+		}
+	}
+	return false
 }
 
 // noProgram stands in for a program when only the stack's state matters (destroy).

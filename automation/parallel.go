@@ -3,9 +3,14 @@ package automation
 import (
 	"context"
 	"sync"
+
+	"github.com/slipwayhq/slipway/automation/optdestroy"
+	"github.com/slipwayhq/slipway/automation/optpreview"
+	"github.com/slipwayhq/slipway/automation/optrefresh"
+	"github.com/slipwayhq/slipway/automation/optup"
 )
 
-// EnvResult is one environment's outcome in a parallel run.
+// EnvResult is one environment's outcome in a run of Each.
 type EnvResult struct {
 	Stack  string  `json:"stack"`
 	Result *Result `json:"result,omitempty"`
@@ -13,18 +18,20 @@ type EnvResult struct {
 	Error  string  `json:"error,omitempty"`
 }
 
-// Parallel runs op on every program's stack, at most limit at a time (all at
-// once when limit < 1). Each environment has its own workspace directory, so
-// runs share no workspace files. Results come back in the order of progs.
+// Each runs op on every program's stack, at most concurrency environments
+// at a time (all at once when concurrency < 1). The resource operations
+// inside one environment are bounded by the verb's own Parallel option.
+// Each environment has its own workspace directory, so runs share no
+// workspace files. Results come back in the order of progs.
 //
 // Only an operation that may create an environment (Up, Preview) creates a
 // missing stack; the others refuse it with an *UnknownStackError.
-func (e *Engine) Parallel(ctx context.Context, progs []Program, limit int, op Op) []EnvResult {
-	if limit < 1 || limit > len(progs) {
-		limit = len(progs)
+func (e *Engine) Each(ctx context.Context, progs []Program, op Op, concurrency int) []EnvResult {
+	if concurrency < 1 || concurrency > len(progs) {
+		concurrency = len(progs)
 	}
 	out := make([]EnvResult, len(progs))
-	sem := make(chan struct{}, limit)
+	sem := make(chan struct{}, concurrency)
 	var wg sync.WaitGroup
 	for i, p := range progs {
 		wg.Add(1)
@@ -56,7 +63,7 @@ func (e *Engine) Parallel(ctx context.Context, progs []Program, limit int, op Op
 	return out
 }
 
-// Op is an operation that Parallel runs on each environment's stack.
+// Op is an operation that Each runs on each environment's stack.
 type Op struct {
 	// Name is the verb: preview, up, refresh or destroy.
 	Name string
@@ -66,22 +73,22 @@ type Op struct {
 	Run func(context.Context, *Stack) (*Result, error)
 }
 
-// Up is an Op for Parallel that runs Stack.Up (creating missing stacks).
-func Up(opts ...Option) Op {
+// Up is an Op for Each that runs Stack.Up (creating missing stacks).
+func Up(opts ...optup.Option) Op {
 	return Op{Name: "up", Creates: true, Run: func(ctx context.Context, s *Stack) (*Result, error) { return s.Up(ctx, opts...) }}
 }
 
-// Preview is an Op for Parallel that runs Stack.Preview (creating missing stacks).
-func Preview(opts ...Option) Op {
+// Preview is an Op for Each that runs Stack.Preview (creating missing stacks).
+func Preview(opts ...optpreview.Option) Op {
 	return Op{Name: "preview", Creates: true, Run: func(ctx context.Context, s *Stack) (*Result, error) { return s.Preview(ctx, opts...) }}
 }
 
-// Refresh is an Op for Parallel that runs Stack.Refresh on existing stacks.
-func Refresh(opts ...Option) Op {
+// Refresh is an Op for Each that runs Stack.Refresh on existing stacks.
+func Refresh(opts ...optrefresh.Option) Op {
 	return Op{Name: "refresh", Run: func(ctx context.Context, s *Stack) (*Result, error) { return s.Refresh(ctx, opts...) }}
 }
 
-// Destroy is an Op for Parallel that runs Stack.Destroy on existing stacks.
-func Destroy(opts ...Option) Op {
+// Destroy is an Op for Each that runs Stack.Destroy on existing stacks.
+func Destroy(opts ...optdestroy.Option) Op {
 	return Op{Name: "destroy", Run: func(ctx context.Context, s *Stack) (*Result, error) { return s.Destroy(ctx, opts...) }}
 }

@@ -7,8 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
-
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/policypacks"
 )
 
@@ -62,62 +61,24 @@ func (e *Engine) checkPolicyDir(dir string) error {
 	return e.checkAnalyzer(target)
 }
 
-// PolicyFinding is a policy violation the engine reported.
-type PolicyFinding struct {
-	Policy      string `json:"policy"`
-	Pack        string `json:"pack"`
-	URN         string `json:"urn"`
-	Message     string `json:"message"`
-	Enforcement string `json:"enforcement"`
-}
-
-// Blocking reports whether the finding stops a deployment.
-func (f PolicyFinding) Blocking() bool {
-	return f.Enforcement == "mandatory" || f.Enforcement == "remediate"
-}
-
-func policyFinding(ev events.EngineEvent) (PolicyFinding, bool) {
-	if ev.PolicyEvent == nil {
-		return PolicyFinding{}, false
-	}
-	p := ev.PolicyEvent
-	return PolicyFinding{Policy: p.PolicyName, Pack: p.PolicyPackName, URN: p.ResourceURN,
-		Message: strings.TrimSpace(p.Message), Enforcement: p.EnforcementLevel}, true
-}
-
 // PolicyError is returned when mandatory policy violations stop an operation.
 type PolicyError struct {
-	Op         string
-	Violations []PolicyFinding
+	Op string
+	// Violations are the blocking findings.
+	Violations []policypacks.Finding
 }
 
 func (e *PolicyError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "automation: %s blocked by %d mandatory policy violation(s):", e.Op, len(e.Violations))
 	for _, v := range e.Violations {
-		fmt.Fprintf(&b, "\n  %s: %s (%s)", v.Policy, firstLine(v.Message), v.URN)
+		fmt.Fprintf(&b, "\n  %s: %s (%s)", v.Policy, outcome.MessageLine(v.Message), v.URN)
 	}
 	return b.String()
-}
-
-func firstLine(s string) string {
-	lines := strings.Split(s, "\n")
-	return lines[len(lines)-1]
 }
 
 // IsPolicyBlocked reports whether err is (or wraps) a PolicyError.
 func IsPolicyBlocked(err error) bool {
 	var pe *PolicyError
 	return errors.As(err, &pe)
-}
-
-// blocking returns the mandatory findings of a result.
-func blocking(fs []PolicyFinding) []PolicyFinding {
-	var out []PolicyFinding
-	for _, f := range fs {
-		if f.Blocking() {
-			out = append(out, f)
-		}
-	}
-	return out
 }

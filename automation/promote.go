@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/slipwayhq/slipway/automation/optup"
 )
 
 // Stage is one step of a promotion (dev, then staging, then prod): the same
@@ -65,8 +67,10 @@ func (e *Engine) planPath(p Program) (string, error) {
 // Promote runs the stages in order. Each stage must preview cleanly (with its
 // policies), be approved when an approval is configured, and deploy with a
 // passing smoke check (rolling back on failure, see Deploy); the first stage
-// that fails a gate stops the chain, and later stages are not touched.
-func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(version string) (Program, error), opts ...Option) ([]StageResult, error) {
+// that fails a gate stops the chain, and later stages are not touched. The
+// options apply to every stage's preview and up (with the stage's policies
+// added, and the up applying exactly the approved plan).
+func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(version string) (Program, error), opts ...optup.Option) ([]StageResult, error) {
 	var out []StageResult
 	for _, s := range stages {
 		r := StageResult{Stage: s.Name}
@@ -79,17 +83,18 @@ func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(versio
 		if err != nil {
 			return fail(GatePreview, err)
 		}
-		stageOpts := append(append([]Option{}, opts...), Policies(s.Policies...))
-		if len(s.Policies) == 0 {
-			stageOpts = opts
-		}
+		// The stage's policies hold for its preview and its up.
+		c := upConfig(opts)
+		c.policyDirs = append(slices.Clone(c.policyDirs), s.Policies...)
 		// The approval is for this plan, and the deploy applies exactly it.
 		plan, err := e.planPath(s.Release.Program)
 		if err != nil {
 			return fail(GatePreview, err)
 		}
 		defer os.Remove(plan)
-		r.Preview, err = st.Preview(ctx, append(slices.Clone(stageOpts), SavePlan(plan))...)
+		pc := c
+		pc.applyPlan, pc.refreshFirst, pc.savePlan = "", false, plan
+		r.Preview, err = st.runPreview(ctx, pc)
 		if IsPolicyBlocked(err) {
 			return fail(GatePolicy, err)
 		}
@@ -101,7 +106,9 @@ func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(versio
 				return fail(GateApproval, err)
 			}
 		}
-		r.Deployment, err = e.Deploy(ctx, s.Release, lookup, WithOptions(append(slices.Clone(stageOpts), ApplyPlan(plan))...))
+		uc := c
+		uc.applyPlan = plan
+		r.Deployment, err = e.deploy(ctx, s.Release, lookup, false, uc)
 		if err != nil {
 			return fail(GateDeploy, err)
 		}

@@ -2,18 +2,13 @@ package automation
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"regexp"
-	"slices"
-	"strings"
-	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 
+	"github.com/slipwayhq/slipway/automation/recovery"
 	"github.com/slipwayhq/slipway/automation/statestore"
 )
 
@@ -32,148 +27,28 @@ func WithForceUnlock() EngineOption { return func(c *engineConfig) { c.forceUnlo
 func WithRepair() EngineOption { return func(c *engineConfig) { c.repair = true } }
 
 // LockInfo is one lock on a stack and what recovery concluded about it.
-type LockInfo struct {
-	// Location is the lock file (a path, or an s3:// URL).
-	Location string `json:"location"`
-	PID      int    `json:"pid"`
-	Username string `json:"username,omitempty"`
-	Hostname string `json:"hostname,omitempty"`
-	// Acquired is when the lock was taken; Age is how long ago (JSON:
-	// ageSeconds).
-	Acquired time.Time     `json:"acquired"`
-	Age      time.Duration `json:"-"`
-	// Liveness of the owner: "alive", "dead" or "unknown".
-	Liveness string `json:"liveness"`
-	// Reason says how the liveness was established.
-	Reason string `json:"reason"`
-	// Forced is set when the lock was removed by WithForceUnlock.
-	Forced bool `json:"forced,omitempty"`
-}
-
-// MarshalJSON encodes the lock with its age in seconds.
-func (l LockInfo) MarshalJSON() ([]byte, error) {
-	type plain LockInfo
-	return json.Marshal(struct {
-		plain
-		Age float64 `json:"ageSeconds"`
-	}{plain(l), l.Age.Seconds()})
-}
-
-// String describes the lock and its owner for messages.
-func (l LockInfo) String() string {
-	return fmt.Sprintf("%s@%s (pid %d) since %s, %s ago [%s: %s]", l.Username, l.Hostname, l.PID,
-		l.Acquired.UTC().Format(time.RFC3339), l.Age.Round(time.Second), l.Liveness, l.Reason)
-}
+type LockInfo = recovery.LockInfo
 
 // PendingOperation is an operation an interrupted update began and never
 // finished, as recorded in the stack's state.
-type PendingOperation struct {
-	// Op is the engine operation: creating, updating, deleting, reading, importing.
-	Op   string `json:"op"`
-	URN  string `json:"urn"`
-	Type string `json:"type"`
-	// Adoptable is set when forgetting the operation cannot lose track of a
-	// real resource (see Recover).
-	Adoptable bool `json:"adoptable"`
-	// Reason explains Adoptable.
-	Reason string `json:"reason"`
-}
+type PendingOperation = recovery.PendingOperation
 
 // Recovery reports what Recover found and repaired.
-type Recovery struct {
-	// StaleLocks are the locks that were removed: their owners were proven
-	// dead, or (Forced) WithForceUnlock was given.
-	StaleLocks []LockInfo `json:"staleLocks,omitempty"`
-	// HeldLocks are the locks that were kept: the owner runs, or its
-	// liveness cannot be proven.
-	HeldLocks []LockInfo `json:"heldLocks,omitempty"`
-	// PendingOperations are the interrupted operations found in the state.
-	PendingOperations []PendingOperation `json:"pendingOperations,omitempty"`
-	// Refreshed is set when a refresh reconciled them and cleared the
-	// pending creates.
-	Refreshed bool `json:"refreshed"`
-	// RestoredCheckpoint is where a checkpoint Pulumi could not load was
-	// kept after it was repaired: replaced by the backend's backup (the
-	// previous checkpoint) when CheckpointFromBackup, else written again
-	// with the same content because only its metadata sidecar was broken.
-	RestoredCheckpoint   string `json:"restoredCheckpoint,omitempty"`
-	CheckpointFromBackup bool   `json:"checkpointFromBackup,omitempty"`
-}
-
-// Repaired reports whether anything was repaired.
-func (r *Recovery) Repaired() bool {
-	return len(r.StaleLocks) > 0 || r.Refreshed || r.RestoredCheckpoint != ""
-}
-
-func (r *Recovery) merge(o *Recovery) {
-	if o == nil {
-		return
-	}
-	r.StaleLocks = append(r.StaleLocks, o.StaleLocks...)
-	if r.RestoredCheckpoint == "" {
-		r.RestoredCheckpoint, r.CheckpointFromBackup = o.RestoredCheckpoint, o.CheckpointFromBackup
-	}
-}
+type Recovery = recovery.Recovery
 
 // StackLockedError says a lock blocks the stack and its owner's liveness
 // cannot be proven, so recovery kept it.
-type StackLockedError struct {
-	Project, Stack string
-	Locks          []LockInfo
-}
-
-// Error names the locks, their owners and the way out.
-func (e *StackLockedError) Error() string {
-	held := make([]string, len(e.Locks))
-	for i, l := range e.Locks {
-		held[i] = l.String()
-	}
-	return fmt.Sprintf("automation: stack %s/%s is locked by %s; Slipway cannot prove that the owner stopped, so it keeps the lock. "+
-		"Wait for that update to finish; if you know no update of the stack runs, rerun with --force-unlock (library: automation.WithForceUnlock())",
-		e.Project, e.Stack, strings.Join(held, "; "))
-}
-
-// IsStackLocked reports whether err is (or wraps) a *StackLockedError.
-func IsStackLocked(err error) bool {
-	var l *StackLockedError
-	return errors.As(err, &l)
-}
+type StackLockedError = recovery.StackLockedError
 
 // RepairRequiredError says recovery found state it does not repair on its
-// own because that could orphan or duplicate a real resource.
-type RepairRequiredError struct {
-	Project, Stack string
-	// Pending are interrupted creates of resources the next run would not adopt.
-	Pending []PendingOperation
-	// Checkpoint is the broken checkpoint whose backup holds such resources.
-	Checkpoint string
-	// Types are the resource types that make restoring the backup unsafe.
-	Types []string
-}
+// own (see WithRepair).
+type RepairRequiredError = recovery.RepairRequiredError
 
-// Error names what needs repair and how to allow it.
-func (e *RepairRequiredError) Error() string {
-	var what []string
-	for _, p := range e.Pending {
-		what = append(what, fmt.Sprintf("%s %s (%s)", p.Op, p.URN, p.Reason))
-	}
-	msg := fmt.Sprintf("automation: stack %s/%s needs a repair Slipway will not make on its own: ", e.Project, e.Stack)
-	if e.Checkpoint != "" {
-		msg += fmt.Sprintf("checkpoint %s is broken, and its backup (the previous checkpoint) holds resources a restore could lose track of (%s); ",
-			e.Checkpoint, strings.Join(e.Types, ", "))
-	}
-	if len(what) > 0 {
-		msg += fmt.Sprintf("an interrupted update left %d pending create(s) of resources the next run would not adopt: %s; ",
-			len(what), strings.Join(what, "; "))
-	}
-	return msg + "check in the cloud whether each exists (import it, or delete it), then rerun with --repair (library: automation.WithRepair())"
-}
+// IsStackLocked reports whether err is (or wraps) a *StackLockedError.
+func IsStackLocked(err error) bool { return recovery.IsStackLocked(err) }
 
 // IsRepairRequired reports whether err is (or wraps) a *RepairRequiredError.
-func IsRepairRequired(err error) bool {
-	var r *RepairRequiredError
-	return errors.As(err, &r)
-}
+func IsRepairRequired(err error) bool { return recovery.IsRepairRequired(err) }
 
 func (s *Stack) setRecovery(r *Recovery) {
 	s.mu.Lock()
@@ -195,6 +70,14 @@ func closeStore(s *statestore.Store, log *slog.Logger) {
 	if err := s.Close(); err != nil && log != nil {
 		log.Warn("closing the backend's state store failed", "error", err)
 	}
+}
+
+// logger is the engine's logger, nil for a nil engine.
+func (e *Engine) logger() *slog.Logger {
+	if e == nil {
+		return nil
+	}
+	return e.log
 }
 
 func (e *Engine) flags() (forceUnlock, repair bool, env map[string]string) {
@@ -236,12 +119,12 @@ func (s *Stack) Recover(ctx context.Context) (*Recovery, error) {
 	s.mu.Lock()
 	if s.early != nil {
 		// What Engine.open repaired before the stack could be opened.
-		rec.merge(s.early)
+		rec.Merge(s.early)
 		s.early = nil
 	}
 	s.recovery = rec
 	s.mu.Unlock()
-	_, repair, env := s.engine.flags()
+	forceUnlock, repair, env := s.engine.flags()
 	store, err := statestore.Open(ctx, s.backend, env)
 	switch {
 	case errors.Is(err, statestore.ErrUnsupported):
@@ -250,12 +133,12 @@ func (s *Stack) Recover(ctx context.Context) (*Recovery, error) {
 		return rec, fmt.Errorf("automation: opening backend %s for recovery: %w", redactURL(s.backend), err)
 	default:
 		defer closeStore(store, s.log)
-		held, err := s.engine.recoverLocks(ctx, store, s.project, s.name, rec)
+		held, err := recovery.RemoveStaleLocks(ctx, store, s.project, s.name, forceUnlock, rec)
 		if err != nil || held {
 			// A live update owns the stack and whatever is pending in it.
 			return rec, err
 		}
-		restored, fromBackup, err := s.engine.restoreFromBackup(ctx, store, s.project, s.name)
+		restored, fromBackup, err := recovery.RestoreCheckpoint(ctx, store, s.project, s.name, repair, s.engine.logger())
 		if err != nil {
 			return rec, err
 		}
@@ -270,7 +153,7 @@ func (s *Stack) Recover(ctx context.Context) (*Recovery, error) {
 	if err != nil {
 		return rec, fmt.Errorf("automation: reading state of %s: %w", s.name, err)
 	}
-	pending, err := pendingOperations(dep.Deployment)
+	pending, err := recovery.PendingOperations(dep.Deployment)
 	if err != nil {
 		return rec, fmt.Errorf("automation: state of %s is not valid: %w", s.name, err)
 	}
@@ -302,90 +185,6 @@ func (s *Stack) Recover(ctx context.Context) (*Recovery, error) {
 	return rec, nil
 }
 
-// recoverLocks removes the stack's locks whose owners are proven dead (or,
-// with WithForceUnlock, whose liveness is unknown) and reports the rest. It
-// returns held=true when a lock remains whose owner runs, and a
-// *StackLockedError when one remains whose liveness is unknown.
-func (e *Engine) recoverLocks(ctx context.Context, store *statestore.Store, project, stack string, rec *Recovery) (held bool, err error) {
-	forceUnlock, _, _ := e.flags()
-	locks, err := store.Locks(ctx, project, stack)
-	if err != nil {
-		return false, fmt.Errorf("automation: listing the locks of %s/%s: %w", project, stack, err)
-	}
-	var unknown []LockInfo
-	for _, l := range locks {
-		live, why := l.Liveness()
-		info := LockInfo{Location: store.Location(l.Key), PID: l.PID, Username: l.Username, Hostname: l.Hostname,
-			Acquired: l.Timestamp, Liveness: live.String(), Reason: why}
-		if !l.Timestamp.IsZero() {
-			info.Age = time.Since(l.Timestamp)
-		}
-		remove := live == statestore.Dead || (live == statestore.Unknown && forceUnlock)
-		if !remove {
-			rec.HeldLocks = append(rec.HeldLocks, info)
-			if live == statestore.Unknown {
-				unknown = append(unknown, info)
-			}
-			continue
-		}
-		if err := store.RemoveLock(ctx, l.Key); err != nil {
-			return false, fmt.Errorf("automation: removing stale lock %s: %w", info.Location, err)
-		}
-		info.Forced = live == statestore.Unknown
-		rec.StaleLocks = append(rec.StaleLocks, info)
-	}
-	if len(unknown) > 0 {
-		return true, &StackLockedError{Project: project, Stack: stack, Locks: unknown}
-	}
-	return len(rec.HeldLocks) > 0, nil
-}
-
-// restoreFromBackup repairs a checkpoint Pulumi cannot load when that is
-// safe (see Recover) or WithRepair was given, holding the stack's lock
-// while it does. It returns where the broken checkpoint was kept, or ""
-// when the checkpoint is not broken (or the stack has none), and whether
-// the backup replaced it.
-func (e *Engine) restoreFromBackup(ctx context.Context, store *statestore.Store, project, stack string) (string, bool, error) {
-	_, repair, _ := e.flags()
-	cp, err := store.ReadCheckpoint(ctx, project, stack)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("automation: reading the checkpoint of %s/%s: %w", project, stack, err)
-	}
-	if !cp.Broken() {
-		return "", false, nil
-	}
-	if _, jerr := cp.JSON(); jerr != nil && !repair {
-		if bak, err := store.ReadBackup(ctx, cp); err == nil {
-			if bj, err := bak.JSON(); err == nil {
-				if risky := unsafeToRestore(bj, cp.Data); len(risky) > 0 {
-					return "", false, &RepairRequiredError{Project: project, Stack: stack, Checkpoint: store.Location(cp.Key), Types: risky}
-				}
-			}
-		}
-	}
-	unlock, err := store.Lock(ctx, project, stack)
-	if err != nil {
-		return "", false, fmt.Errorf("automation: checkpoint of %s/%s is broken, but the stack's lock could not be taken to restore it: %w", project, stack, err)
-	}
-	kept, fromBackup, err := store.RestoreCheckpoint(ctx, project, stack)
-	if uerr := unlock(ctx); uerr != nil {
-		err = errors.Join(err, fmt.Errorf("automation: releasing the recovery lock of %s/%s: %w", project, stack, uerr))
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("automation: restoring the checkpoint of %s/%s: %w", project, stack, err)
-	}
-	if kept == "" {
-		return "", false, nil // rewritten meanwhile by its writer
-	}
-	if e != nil {
-		e.log.Warn("repaired a broken checkpoint", "project", project, "stack", stack, "kept", store.Location(kept), "fromBackup", fromBackup)
-	}
-	return store.Location(kept), fromBackup, nil
-}
-
 // restoreCheckpoint is Engine.open's repair when the stack cannot be opened
 // because its checkpoint does not load: stale locks of its killed writer
 // are removed, then the checkpoint is restored as Recover would. The
@@ -400,142 +199,9 @@ func (e *Engine) restoreCheckpoint(ctx context.Context, project, stack string) (
 		return rec, fmt.Errorf("automation: opening backend %s for recovery: %w", redactURL(e.backend), err)
 	}
 	defer closeStore(store, e.log)
-	held, err := e.recoverLocks(ctx, store, project, stack, rec)
+	held, err := recovery.RemoveStaleLocks(ctx, store, project, stack, e.forceUnlock, rec)
 	if err == nil && !held {
-		rec.RestoredCheckpoint, rec.CheckpointFromBackup, err = e.restoreFromBackup(ctx, store, project, stack)
+		rec.RestoredCheckpoint, rec.CheckpointFromBackup, err = recovery.RestoreCheckpoint(ctx, store, project, stack, e.repair, e.log)
 	}
 	return rec, err
-}
-
-// deploymentState is the part of a deployment (v3) recovery reads.
-type deploymentState struct {
-	Resources         []resourceState `json:"resources"`
-	PendingOperations []struct {
-		Resource resourceState `json:"resource"`
-		Type     string        `json:"type"`
-	} `json:"pending_operations"`
-}
-
-type resourceState struct {
-	URN    string          `json:"urn"`
-	Custom bool            `json:"custom"`
-	Type   string          `json:"type"`
-	Inputs json.RawMessage `json:"inputs"`
-}
-
-// pendingOperations lists the pending operations of an exported deployment
-// and whether each is adoptable.
-func pendingOperations(deployment json.RawMessage) ([]PendingOperation, error) {
-	if len(deployment) == 0 {
-		return nil, nil
-	}
-	var d deploymentState
-	if err := json.Unmarshal(deployment, &d); err != nil {
-		return nil, err
-	}
-	var out []PendingOperation
-	for _, op := range d.PendingOperations {
-		p := PendingOperation{Op: op.Type, URN: op.Resource.URN, Type: op.Resource.Type}
-		if op.Type != "creating" {
-			// The resource stays in the state; the refresh reconciles it.
-			p.Adoptable, p.Reason = true, "the resource stays in the state and is refreshed"
-		} else {
-			p.Adoptable, p.Reason = adoptable(op.Resource)
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-// adoptable reports whether forgetting an interrupted create of r cannot
-// lose track of a real resource, and why.
-func adoptable(r resourceState) (bool, string) {
-	switch {
-	case !r.Custom:
-		return true, "a component makes no object of its own"
-	case strings.HasPrefix(r.Type, "pulumi:providers:"):
-		return true, "a provider is configuration only"
-	case strings.HasPrefix(r.Type, "kubernetes:helm.sh/"):
-		return false, "a Helm release is not adopted by server-side apply"
-	case strings.HasPrefix(r.Type, "kubernetes:"):
-		if autonamed(r.Inputs) {
-			return false, "its name was generated (pulumi.com/autonamed), so the next run would create another object"
-		}
-		return true, "server-side apply adopts the object of the same name"
-	}
-	return false, "Slipway cannot tell whether the interrupted create made a " + r.Type + "; forgetting it could orphan it"
-}
-
-// autonamed reports whether Kubernetes inputs carry the annotation the
-// provider sets on names it generated.
-func autonamed(inputs json.RawMessage) bool {
-	var in struct {
-		Metadata struct {
-			Annotations map[string]any `json:"annotations"`
-		} `json:"metadata"`
-	}
-	if len(inputs) == 0 || json.Unmarshal(inputs, &in) != nil {
-		return false
-	}
-	return fmt.Sprint(in.Metadata.Annotations["pulumi.com/autonamed"]) == "true"
-}
-
-// kubernetesOnly reports whether a type is one whose objects the next run
-// adopts, for the checkpoint-restore rule: Kubernetes objects (not Helm
-// releases), Kubernetes providers and the stack itself.
-func kubernetesOnly(t string) bool {
-	return (strings.HasPrefix(t, "kubernetes:") && !strings.HasPrefix(t, "kubernetes:helm.sh/")) ||
-		t == "pulumi:providers:kubernetes" || t == "pulumi:pulumi:Stack"
-}
-
-var urnRE = regexp.MustCompile(`"urn"\s*:\s*"(urn:pulumi:[^"]*)"`)
-
-// unsafeToRestore returns the resource types that make replacing a broken
-// checkpoint with its backup unsafe without WithRepair: every custom
-// resource of the backup, and every resource named in the readable part of
-// the broken checkpoint, must be adoptable (kubernetesOnly).
-func unsafeToRestore(backup, broken []byte) []string {
-	known := map[string]bool{} // type → custom
-	var v struct {
-		Checkpoint struct {
-			Latest deploymentState `json:"latest"`
-		} `json:"checkpoint"`
-	}
-	risky := map[string]bool{}
-	if err := json.Unmarshal(backup, &v); err != nil {
-		risky["(backup unreadable)"] = true
-	}
-	for _, r := range v.Checkpoint.Latest.Resources {
-		known[r.Type] = known[r.Type] || r.Custom
-		if r.Custom && !kubernetesOnly(r.Type) {
-			risky[r.Type] = true
-		}
-	}
-	for _, m := range urnRE.FindAllSubmatch(broken, -1) {
-		t := urnType(string(m[1]))
-		custom, seen := known[t]
-		if (!seen || custom) && !kubernetesOnly(t) {
-			risky[t] = true
-		}
-	}
-	out := make([]string, 0, len(risky))
-	for t := range risky {
-		out = append(out, t)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// urnType returns the resource type of a URN
-// (urn:pulumi:stack::project::parent$type::name).
-func urnType(urn string) string {
-	parts := strings.Split(urn, "::")
-	if len(parts) < 4 {
-		return urn
-	}
-	q := parts[2]
-	if i := strings.LastIndexByte(q, '$'); i >= 0 {
-		q = q[i+1:]
-	}
-	return q
 }

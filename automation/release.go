@@ -12,6 +12,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/opthistory"
 
+	"github.com/slipwayhq/slipway/automation/optdeploy"
+	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/releases"
 	"github.com/slipwayhq/slipway/automation/statestore"
 )
 
@@ -32,7 +35,7 @@ type Deployment struct {
 	// RolledBack is set when the release failed and the last-known-good was re-applied.
 	RolledBack bool `json:"rolledBack"`
 	// Restored is the last-known-good that was re-applied.
-	Restored *LastKnownGood `json:"restored,omitempty"`
+	Restored *ReleaseRecord `json:"restored,omitempty"`
 	// Rollback is the result of re-applying it.
 	Rollback *Result `json:"rollback,omitempty"`
 }
@@ -69,74 +72,24 @@ func short(v string) string {
 	return v
 }
 
-// DeployOption configures Deploy.
-type DeployOption func(*deployConfig)
+// ReleaseRecord is one release of a stack, kept in the backend beside the
+// stack's state (see package releases).
+type ReleaseRecord = releases.Record
 
-type deployConfig struct {
-	noRollback bool
-	opts       []Option
-}
-
-// NoRollback turns automatic rollback off.
-func NoRollback() DeployOption { return func(c *deployConfig) { c.noRollback = true } }
-
-// WithOptions passes operation options (policies, events, ...) to the updates.
-func WithOptions(opts ...Option) DeployOption {
-	return func(c *deployConfig) { c.opts = append(c.opts, opts...) }
-}
-
-// Release statuses. Applied, Verified and Restored releases are good:
-// Rollback and Deploy's rollback may restore them.
+// Release statuses (see package releases). Applied, Verified and Restored
+// releases are good: Rollback and Deploy's rollback may restore them.
 const (
 	// ReleaseApplied: a successful up (no smoke check ran).
-	ReleaseApplied = "applied"
+	ReleaseApplied = releases.Applied
 	// ReleaseVerified: Deploy applied it and its smoke check passed.
-	ReleaseVerified = "verified"
+	ReleaseVerified = releases.Verified
 	// ReleaseRestored: a rollback applied it again.
-	ReleaseRestored = "restored"
+	ReleaseRestored = releases.Restored
 	// ReleaseFailed: Deploy's up or smoke check failed, or a rollback to it failed.
-	ReleaseFailed = "failed"
+	ReleaseFailed = releases.Failed
 	// ReleaseRolledBack: it was good until a rollback replaced it.
-	ReleaseRolledBack = "rolled-back"
+	ReleaseRolledBack = releases.RolledBack
 )
-
-// maxReleases bounds the history kept per stack; older records and their
-// checkpoints are removed (never the newest good one).
-const maxReleases = 50
-
-// ReleaseRecord is one release of a stack, kept in the backend beside the
-// stack's state (.pulumi/slipway/releases/<project>/<stack>/), so any engine
-// on the same backend sees it. Backends without a driver (Pulumi Cloud,
-// gs://, azblob://) keep it in the engine's directory instead.
-type ReleaseRecord struct {
-	// ID orders the records: a later release has a greater ID.
-	ID      string `json:"id"`
-	Project string `json:"project"`
-	Stack   string `json:"stack"`
-	// Version is the program's Version; a lookup function rebuilds the
-	// program from it.
-	Version string `json:"version"`
-	// Status is one of the Release* constants.
-	Status   string    `json:"status"`
-	Recorded time.Time `json:"recorded"`
-	// Update identifies the stack update that applied the release: its
-	// start time as the stack history reports it ("" when unknown).
-	Update string `json:"update,omitempty"`
-	// Checkpoint locates the stack's exported checkpoint kept with the
-	// release (a path or an s3:// URL); secrets in it stay encrypted.
-	Checkpoint string `json:"checkpoint,omitempty"`
-	// Cause says why the release failed, or what a rollback restored it from.
-	Cause string `json:"cause,omitempty"`
-}
-
-// Good reports whether the release can be restored: it was applied
-// successfully, and it has a version to rebuild the program from.
-func (r ReleaseRecord) Good() bool {
-	return r.Version != "" && (r.Status == ReleaseApplied || r.Status == ReleaseVerified || r.Status == ReleaseRestored)
-}
-
-// LastKnownGood is the good release a rollback restores.
-type LastKnownGood = ReleaseRecord
 
 // releaseStore opens where the engine keeps release history: the backend
 // itself when it has a driver (file, S3), else the engine's directory.
@@ -162,66 +115,17 @@ func (e *Engine) Releases(ctx context.Context, project, stack string) ([]Release
 		return nil, err
 	}
 	defer closeStore(s, e.log)
-	return releases(ctx, s, project, stack)
-}
-
-func releases(ctx context.Context, s *statestore.Store, project, stack string) ([]ReleaseRecord, error) {
-	entries, err := s.Releases(ctx, project, stack)
-	if err != nil {
-		return nil, fmt.Errorf("automation: reading the release history of %s/%s: %w", project, stack, err)
-	}
-	out := make([]ReleaseRecord, 0, len(entries))
-	for _, en := range entries {
-		var r ReleaseRecord
-		if err := json.Unmarshal(en.Data, &r); err != nil {
-			return nil, fmt.Errorf("automation: release %s of %s/%s is not valid: %w", en.Name, project, stack, err)
-		}
-		r.ID = en.Name
-		out = append(out, r)
-	}
-	return out, nil
+	return releases.List(ctx, s, project, stack)
 }
 
 // LastKnownGood returns the newest good release of a stack, or nil when
 // it has none.
-func (e *Engine) LastKnownGood(ctx context.Context, project, stack string) (*LastKnownGood, error) {
+func (e *Engine) LastKnownGood(ctx context.Context, project, stack string) (*ReleaseRecord, error) {
 	recs, err := e.Releases(ctx, project, stack)
 	if err != nil {
 		return nil, err
 	}
-	return newestGood(recs, len(recs), ""), nil
-}
-
-// newestGood returns the newest good release among recs[:before] whose
-// version differs from skip, or nil.
-func newestGood(recs []ReleaseRecord, before int, skip string) *ReleaseRecord {
-	for i := before - 1; i >= 0; i-- {
-		if recs[i].Good() && recs[i].Version != skip {
-			r := recs[i]
-			return &r
-		}
-	}
-	return nil
-}
-
-// rollbackTarget picks what Rollback restores. When the newest release is
-// what the stack runs now (current) and it is good, that is the newest
-// good release before it with another version, and from is the newest one
-// (to be marked rolled back). Otherwise (the newest release failed, or an
-// update the history does not record ran since) it is the newest good
-// release.
-func rollbackTarget(recs []ReleaseRecord, current bool) (target, from *ReleaseRecord) {
-	if len(recs) == 0 {
-		return nil, nil
-	}
-	newest := recs[len(recs)-1]
-	if current && newest.Good() {
-		if target := newestGood(recs, len(recs)-1, newest.Version); target != nil {
-			return target, &newest
-		}
-		return nil, nil
-	}
-	return newestGood(recs, len(recs), ""), nil
+	return releases.NewestGood(recs, len(recs), ""), nil
 }
 
 // record stores a release of st with the stack's exported checkpoint.
@@ -244,54 +148,15 @@ func (e *Engine) record(ctx context.Context, st *Stack, version, status, cause s
 		return nil, err
 	}
 	defer closeStore(s, e.log)
-	key, err := writeRecord(ctx, s, r, cp)
+	key, err := releases.Write(ctx, s, r, cp)
 	if err != nil {
 		return nil, err
 	}
 	r.Checkpoint = s.Location(key)
-	if err := prune(ctx, s, st.project, st.name); err != nil {
+	if err := releases.Prune(ctx, s, st.project, st.name); err != nil {
 		e.log.Warn("pruning the release history failed", "stack", st.name, "error", err)
 	}
 	return &r, nil
-}
-
-// writeRecord stores a record (and, when cp is not nil, its checkpoint)
-// and returns the checkpoint's key.
-func writeRecord(ctx context.Context, s *statestore.Store, r ReleaseRecord, cp []byte) (string, error) {
-	var key string
-	if cp != nil {
-		// The record names its checkpoint, so write that first.
-		var err error
-		if key, err = s.WriteRelease(ctx, r.Project, r.Stack, r.ID, []byte("{}"), cp); err != nil {
-			return "", err
-		}
-		r.Checkpoint = s.Location(key)
-	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return "", err
-	}
-	if _, err := s.WriteRelease(ctx, r.Project, r.Stack, r.ID, b, nil); err != nil {
-		return "", err
-	}
-	return key, nil
-}
-
-// prune removes the oldest records beyond maxReleases, keeping the newest
-// good one wherever it is.
-func prune(ctx context.Context, s *statestore.Store, project, stack string) error {
-	recs, err := releases(ctx, s, project, stack)
-	if err != nil || len(recs) <= maxReleases {
-		return err
-	}
-	keep := newestGood(recs, len(recs), "")
-	var errs []error
-	for _, r := range recs[:len(recs)-maxReleases] {
-		if keep == nil || r.ID != keep.ID {
-			errs = append(errs, s.DeleteRelease(ctx, project, stack, r.ID))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // lastUpdateOf identifies the stack's newest update (kind "update" in its
@@ -325,26 +190,31 @@ func (e *Engine) recordUp(ctx context.Context, st *Stack) error {
 	return err
 }
 
-// noRecord makes an up leave recording its release to the caller.
-func noRecord(o *opConfig) { o.noRecord = true }
-
 // Deploy applies a release: Up, then the smoke check. When both pass the
 // release is recorded as verified, the stack's last-known-good. When either
 // fails, the attempt is recorded as failed and Deploy re-applies the newest
 // good release of another version (rebuilt by lookup from its version)
-// unless NoRollback is given, and returns a ReleaseError saying what was
-// restored.
-func (e *Engine) Deploy(ctx context.Context, rel Release, lookup func(version string) (Program, error), opts ...DeployOption) (*Deployment, error) {
-	var c deployConfig
-	for _, o := range opts {
-		o(&c)
+// unless optdeploy.NoRollback is given, and returns a ReleaseError saying
+// what was restored. The options of optdeploy.Up apply to the release's up
+// and to the rollback's.
+func (e *Engine) Deploy(ctx context.Context, rel Release, lookup func(version string) (Program, error), opts ...optdeploy.Option) (*Deployment, error) {
+	var o optdeploy.Options
+	for _, x := range opts {
+		x.ApplyOption(&o)
 	}
+	return e.deploy(ctx, rel, lookup, o.NoRollback, upConfig(o.Up))
+}
+
+// deploy is Deploy with its settings applied; up is the configuration of
+// the release's up (a promotion adds its stage's policies and plan to it).
+func (e *Engine) deploy(ctx context.Context, rel Release, lookup func(version string) (Program, error), noRollback bool, up opConfig) (*Deployment, error) {
+	up.noRecord = true
 	st, err := e.UpsertStack(ctx, rel.Program)
 	if err != nil {
 		return nil, err
 	}
 	d := &Deployment{}
-	d.Result, err = st.Up(ctx, append(slices.Clone(c.opts), noRecord)...)
+	d.Result, err = st.runUp(ctx, up)
 	if err == nil && rel.Smoke != nil {
 		if serr := rel.Smoke(ctx, d.Result); serr != nil {
 			err = fmt.Errorf("smoke check: %w", serr)
@@ -361,11 +231,11 @@ func (e *Engine) Deploy(ctx context.Context, rel Release, lookup func(version st
 	if _, ferr := e.record(ctx, st, rel.Version, ReleaseFailed, err.Error()); ferr != nil {
 		e.log.Warn("recording the failed release failed", "stack", rel.Program.Stack, "error", ferr)
 	}
-	if c.noRollback {
+	if noRollback {
 		return d, rerr
 	}
 	recs, lerr := e.Releases(ctx, rel.Program.Project, rel.Program.Stack)
-	lkg := newestGood(recs, len(recs), rel.Version)
+	lkg := releases.NewestGood(recs, len(recs), rel.Version)
 	if lerr != nil || lkg == nil {
 		rerr.RollbackErr = lerr
 		return d, rerr
@@ -380,7 +250,9 @@ func (e *Engine) Deploy(ctx context.Context, rel Release, lookup func(version st
 	}
 	if lerr == nil {
 		// The rollback applies the restored release, not the failed one's plan.
-		d.Rollback, lerr = st.Up(ctx, append(slices.Clone(c.opts), noRecord, func(o *opConfig) { o.applyPlan = "" })...)
+		rb := up
+		rb.applyPlan = ""
+		d.Rollback, lerr = st.runUp(ctx, rb)
 	}
 	if lerr != nil {
 		rerr.RollbackErr = lerr
@@ -400,7 +272,7 @@ func (e *Engine) Deploy(ctx context.Context, rel Release, lookup func(version st
 // newest good release before it with another version and marks the newest
 // one rolled back; when the newest update failed (or was not recorded), it
 // re-applies the newest good release. It returns the release it restored.
-func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup func(version string) (Program, error), opts ...Option) (*Result, *LastKnownGood, error) {
+func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup func(version string) (Program, error), opts ...optup.Option) (*Result, *ReleaseRecord, error) {
 	known, err := e.Stacks(ctx, project)
 	if err != nil {
 		return nil, nil, err
@@ -413,7 +285,7 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 		return nil, nil, err
 	}
 	defer closeStore(s, e.log)
-	recs, err := releases(ctx, s, project, stack)
+	recs, err := releases.List(ctx, s, project, stack)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -430,7 +302,7 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 			current = false // a later update (failed, or not recorded) ran
 		}
 	}
-	target, from := rollbackTarget(recs, current)
+	target, from := releases.RollbackTarget(recs, current)
 	if target == nil {
 		return nil, nil, fmt.Errorf("automation: stack %s/%s has no earlier good release to roll back to (%d release(s) recorded); deploy a known-good version instead", project, stack, len(recs))
 	}
@@ -442,7 +314,9 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 	if err != nil {
 		return nil, target, err
 	}
-	res, err := st.Up(ctx, append(slices.Clone(opts), noRecord)...)
+	c := upConfig(opts)
+	c.noRecord = true
+	res, err := st.runUp(ctx, c)
 	if err != nil {
 		if _, ferr := e.record(ctx, st, target.Version, ReleaseFailed, "rollback: "+err.Error()); ferr != nil {
 			e.log.Warn("recording the failed rollback failed", "stack", stack, "error", ferr)
@@ -453,7 +327,7 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 	if from != nil {
 		cause = "rollback from release " + from.ID + " to " + target.ID
 		from.Status, from.Cause = ReleaseRolledBack, "rolled back to release "+target.ID
-		if _, err := writeRecord(ctx, s, *from, nil); err != nil {
+		if _, err := releases.Write(ctx, s, *from, nil); err != nil {
 			return res, target, fmt.Errorf("automation: rolled back, but marking release %s rolled back failed: %w", from.ID, err)
 		}
 	}

@@ -44,12 +44,6 @@ func IsTransient(err error) bool {
 	return false
 }
 
-// Retry makes an operation retry transient failures (see IsTransient) up to
-// attempts times in all, waiting base, 2×base, 4×base, ... in between.
-func Retry(attempts int, base time.Duration) Option {
-	return func(c *opConfig) { c.attempts, c.backoff = attempts, base }
-}
-
 // retry runs fn until it succeeds, fails for good, runs out of attempts or
 // ctx ends. before runs ahead of every retry (to recover state).
 func retry(ctx context.Context, attempts int, base time.Duration, before func() error, fn func() (*Result, error)) (*Result, error) {

@@ -60,14 +60,6 @@ func TestRetry_RetriesOnlyTransientFailures(t *testing.T) {
 	assert.Equal(t, 1, calls, "a cancelled context stops the backoff")
 }
 
-func TestDiffProperties_SkipsBookkeeping(t *testing.T) {
-	old := map[string]any{"data": map[string]any{"a": "1"}, "metadata": map[string]any{"resourceVersion": "1", "labels": map[string]any{"x": "y"}},
-		"status": map[string]any{"phase": "A"}}
-	cur := map[string]any{"data": map[string]any{"a": "2", "b": "3"}, "metadata": map[string]any{"resourceVersion": "9", "labels": map[string]any{"x": "y"}},
-		"status": map[string]any{"phase": "B"}}
-	assert.Equal(t, []PropertyChange{{Path: "data.a", Expected: "1", Actual: "2"}, {Path: "data.b", Actual: "3"}}, diffProperties(old, cur))
-}
-
 func TestProgramValidate_NamesTheField(t *testing.T) {
 	err := Program{Project: "bad name", Stack: "", Run: nil}.Validate()
 	require.Error(t, err)

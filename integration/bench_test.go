@@ -18,6 +18,7 @@ import (
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/toolchain"
 	"github.com/slipwayhq/slipway/stacks"
+	"github.com/slipwayhq/slipway/stacks/web"
 )
 
 // benchProgram is a namespace, 10 ConfigMaps and a Deployment.
@@ -87,7 +88,7 @@ func slipwayStack(b *testing.B, name, ns string) *automation.Stack {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := e.UpsertStack(ctx, automation.Program{Project: "bench", Stack: name, Run: benchProgram(ns)})
+	st, err := e.UpsertStack(ctx, automation.Program{Project: "bench", Stack: name, Run: benchProgram(ns), Plugins: []automation.Plugin{automation.KubernetesPlugin}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -169,20 +170,20 @@ func BenchmarkFourEnvironments(b *testing.B) {
 		}
 		var progs []automation.Program
 		for i := 0; i < 4; i++ {
-			p, err := stacks.Environment{Name: fmt.Sprintf("b%d-%d", limit, i), Kind: stacks.Dev, Kubeconfig: cluster.Kubeconfig}.Program()
+			p, err := web.Definition.Program(web.Environment{Name: fmt.Sprintf("b%d-%d", limit, i), Kind: stacks.Dev, Kubeconfig: cluster.Kubeconfig})
 			if err != nil {
 				b.Fatal(err)
 			}
 			progs = append(progs, p)
 		}
 		for i := 0; i < b.N; i++ {
-			for _, r := range e.Parallel(ctx, progs, limit, automation.Up()) {
+			for _, r := range e.Each(ctx, progs, automation.Up(), limit) {
 				if r.Err != nil {
 					b.Fatal(r.Err)
 				}
 			}
 			b.StopTimer()
-			for _, r := range e.Parallel(ctx, progs, 4, automation.Destroy()) {
+			for _, r := range e.Each(ctx, progs, automation.Destroy(), 4) {
 				if r.Err != nil {
 					b.Fatal(r.Err)
 				}

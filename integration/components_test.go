@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/optdestroy"
 	"github.com/slipwayhq/slipway/automation/toolchain"
 	"github.com/slipwayhq/slipway/components/baseline"
 	"github.com/slipwayhq/slipway/components/workload"
@@ -36,7 +37,7 @@ func newAppStack(t *testing.T, env string) *appStack {
 		defer cancel()
 		st, err := s.stack(ctx, baseline.Args{Namespace: s.ns}, nil)
 		if err == nil {
-			_, err = st.Destroy(ctx, automation.RemoveStack())
+			_, err = st.Destroy(ctx, optdestroy.RemoveStack())
 		}
 		if err != nil {
 			t.Errorf("cleanup: %v", err)
@@ -62,7 +63,7 @@ func (s *appStack) stack(ctx context.Context, b baseline.Args, w *workload.Args)
 		a.Namespace = base.Namespace
 		_, err = workload.New(ctx, "app", a, pulumi.Providers(prov), pulumi.DependsOn([]pulumi.Resource{base}))
 		return err
-	}})
+	}, Plugins: []automation.Plugin{automation.KubernetesPlugin}})
 }
 
 func (s *appStack) up(ctx context.Context, b baseline.Args, w *workload.Args) (*automation.Result, error) {

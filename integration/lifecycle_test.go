@@ -17,17 +17,22 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/optdestroy"
+	"github.com/slipwayhq/slipway/automation/optdrift"
+	"github.com/slipwayhq/slipway/automation/optpreview"
+	"github.com/slipwayhq/slipway/automation/optup"
 	"github.com/slipwayhq/slipway/stacks"
+	"github.com/slipwayhq/slipway/stacks/web"
 )
 
-func env(name string, kind stacks.Kind, greeting string) stacks.Environment {
-	return stacks.Environment{Name: name, Kind: kind, Kubeconfig: cluster.Kubeconfig,
-		App: stacks.App{Settings: map[string]string{"GREETING": greeting}}}
+func env(name string, kind stacks.Kind, greeting string) web.Environment {
+	return web.Environment{Name: name, Kind: kind, Kubeconfig: cluster.Kubeconfig,
+		Params: web.Params{App: web.App{Settings: map[string]string{"GREETING": greeting}}}}
 }
 
-func program(t *testing.T, e stacks.Environment) automation.Program {
+func program(t *testing.T, e web.Environment) automation.Program {
 	t.Helper()
-	p, err := e.Program()
+	p, err := web.Definition.Program(e)
 	require.NoError(t, err)
 	return p
 }
@@ -39,12 +44,12 @@ func destroyAfter(t *testing.T, eng *automation.Engine, names ...string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		for _, n := range names {
-			st, err := eng.SelectStack(ctx, automation.Program{Project: stacks.Project, Stack: n, Run: func(*pulumi.Context) error { return nil }})
+			st, err := eng.SelectStack(ctx, automation.Program{Project: web.Project, Stack: n, Run: func(*pulumi.Context) error { return nil }, Plugins: []automation.Plugin{automation.KubernetesPlugin}})
 			if automation.IsUnknownStack(err) {
 				continue
 			}
 			if err == nil {
-				_, err = st.Destroy(ctx, automation.RemoveStack())
+				_, err = st.Destroy(ctx, optdestroy.RemoveStack())
 			}
 			if err != nil {
 				t.Errorf("cleanup %s: %v", n, err)
@@ -95,7 +100,7 @@ func TestDrift_ReportedPerPropertyAndRemediated(t *testing.T) {
 		require.True(t, d.Found(), "check %d", i)
 	}
 
-	d, err := st.CheckDrift(ctx, automation.Remediate())
+	d, err := st.CheckDrift(ctx, optdrift.Remediate())
 	require.NoError(t, err)
 	require.True(t, d.Found())
 	require.Len(t, d.Resources, 1)
@@ -127,28 +132,28 @@ func TestEphemeral_TTLIsCollectedByGC(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, res.Changes())
 
-	list, err := eng.Ephemerals(ctx, stacks.Project)
+	list, err := eng.Ephemerals(ctx, web.Project)
 	require.NoError(t, err)
 	assert.Len(t, list, 2)
 
 	time.Sleep(1100 * time.Millisecond)
-	gc, err := eng.GC(ctx, stacks.Project, time.Now(), 4)
+	gc, err := eng.GC(ctx, web.Project, time.Now(), 4)
 	require.NoError(t, err)
 	require.Len(t, gc, 1, "only the expired environment")
 	assert.Equal(t, "pr-7", gc[0].Stack)
 	assert.Empty(t, gc[0].Error)
 	require.Eventually(t, namespaceGone("slipway-pr-7"), 2*time.Minute, 200*time.Millisecond, "nothing left in the API server")
-	list, err = eng.Ephemerals(ctx, stacks.Project)
+	list, err = eng.Ephemerals(ctx, web.Project)
 	require.NoError(t, err)
 	require.Len(t, list, 1, "nothing left in the backend")
 	assert.Equal(t, "pr-8", list[0].Stack)
 
 	// What is gone is refused by name, never re-created.
-	_, err = eng.DestroyEphemeral(ctx, stacks.Project, "pr-7")
+	_, err = eng.DestroyEphemeral(ctx, web.Project, "pr-7")
 	var unknown *automation.UnknownStackError
 	require.ErrorAs(t, err, &unknown)
 	assert.Equal(t, []string{"pr-8"}, unknown.Known)
-	stacksNow, err := eng.Stacks(ctx, stacks.Project)
+	stacksNow, err := eng.Stacks(ctx, web.Project)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"pr-8"}, stacksNow, "the refusal created nothing")
 }
@@ -166,12 +171,12 @@ func TestEphemeral_VerbsTouchOnlyEphemeralEnvironments(t *testing.T) {
 	_, err = st.Up(ctx)
 	require.NoError(t, err)
 
-	_, err = eng.DestroyEphemeral(ctx, stacks.Project, "real")
+	_, err = eng.DestroyEphemeral(ctx, web.Project, "real")
 	require.True(t, automation.IsNotEphemeral(err), "%v", err)
 	assert.Contains(t, err.Error(), automation.TagEphemeral)
 	_, _, err = eng.CreateEphemeral(ctx, program(t, env("real", stacks.Ephemeral, "pr")), "1", time.Second)
 	require.True(t, automation.IsNotEphemeral(err), "%v", err)
-	gc, err := eng.GC(ctx, stacks.Project, time.Now().Add(1000*time.Hour), 4)
+	gc, err := eng.GC(ctx, web.Project, time.Now().Add(1000*time.Hour), 4)
 	require.NoError(t, err)
 	assert.Empty(t, gc, "GC sees only tagged stacks")
 
@@ -198,13 +203,13 @@ func TestSelect_UnknownEnvironmentIsRefusedNeverCreated(t *testing.T) {
 	assert.Equal(t, []string{"prod"}, unknown.Known)
 	assert.Contains(t, err.Error(), `environment "prdo" does not exist in project slipway (it has: prod)`)
 	for _, op := range []automation.Op{automation.Refresh(), automation.Destroy()} {
-		res := eng.Parallel(ctx, []automation.Program{typo}, 1, op)
+		res := eng.Each(ctx, []automation.Program{typo}, op, 1)
 		require.Len(t, res, 1)
 		assert.True(t, automation.IsUnknownStack(res[0].Err), "%s: %v", op.Name, res[0].Err)
 	}
-	_, _, err = eng.Rollback(ctx, stacks.Project, "prdo", stacks.ProgramFromVersion)
+	_, _, err = eng.Rollback(ctx, web.Project, "prdo", web.Definition.FromVersion)
 	assert.True(t, automation.IsUnknownStack(err), "rollback: %v", err)
-	all, err := eng.Stacks(ctx, stacks.Project)
+	all, err := eng.Stacks(ctx, web.Project)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"prod"}, all, "nothing was created")
 }
@@ -216,11 +221,11 @@ func TestRollback_FailedUpAndFailedSmokeRestoreTheLastKnownGood(t *testing.T) {
 	destroyAfter(t, eng, "rb")
 	const ns = "slipway-rb"
 	good := env("rb", stacks.Dev, "v1")
-	rel, err := good.Release(nil)
+	rel, err := web.Definition.Release(good, nil)
 	require.NoError(t, err)
-	_, err = eng.Deploy(ctx, rel, stacks.ProgramFromVersion)
+	_, err = eng.Deploy(ctx, rel, web.Definition.FromVersion)
 	require.NoError(t, err)
-	lkg, err := eng.LastKnownGood(ctx, stacks.Project, "rb")
+	lkg, err := eng.LastKnownGood(ctx, web.Project, "rb")
 	require.NoError(t, err)
 	require.NotNil(t, lkg)
 	assert.FileExists(t, lkg.Checkpoint)
@@ -228,15 +233,15 @@ func TestRollback_FailedUpAndFailedSmokeRestoreTheLastKnownGood(t *testing.T) {
 	// A failed up: the API server refuses a ConfigMap over its 1 MiB limit
 	// (the Deployment, which reads it, is not reached).
 	bad := env("rb", stacks.Dev, "v2")
-	bad.App.Settings["BIG"] = strings.Repeat("x", 1<<20)
-	bad.App.Replicas = 2
-	rel, err = bad.Release(nil)
+	bad.Params.App.Settings["BIG"] = strings.Repeat("x", 1<<20)
+	bad.Params.App.Replicas = 2
+	rel, err = web.Definition.Release(bad, nil)
 	require.NoError(t, err)
-	d, err := eng.Deploy(ctx, rel, stacks.ProgramFromVersion)
+	d, err := eng.Deploy(ctx, rel, web.Definition.FromVersion)
 	require.Error(t, err)
 	var re *automation.ReleaseError
 	require.True(t, errors.As(err, &re), "%v", err)
-	assert.Equal(t, good.Version(), re.Restored)
+	assert.Equal(t, web.Definition.Version(good), re.Restored)
 	assert.True(t, d.RolledBack)
 	assert.Equal(t, "v1", greeting(t, ns), "the previous ConfigMap value is back")
 	dep, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
@@ -245,14 +250,14 @@ func TestRollback_FailedUpAndFailedSmokeRestoreTheLastKnownGood(t *testing.T) {
 
 	// A failed smoke check after a successful up.
 	smoky := env("rb", stacks.Dev, "v3")
-	rel, err = smoky.Release(func(context.Context, *automation.Result) error {
+	rel, err = web.Definition.Release(smoky, func(context.Context, *automation.Result) error {
 		if greeting(t, ns) == "v3" {
 			return errors.New("GET / returned 500")
 		}
 		return nil
 	})
 	require.NoError(t, err)
-	d, err = eng.Deploy(ctx, rel, stacks.ProgramFromVersion)
+	d, err = eng.Deploy(ctx, rel, web.Definition.FromVersion)
 	require.ErrorContains(t, err, "smoke check: GET / returned 500")
 	assert.True(t, d.RolledBack)
 	assert.Equal(t, "v1", greeting(t, ns))
@@ -266,9 +271,9 @@ func TestPromotion_StopsAtTheFailingGate(t *testing.T) {
 	stage := func(name string, kind stacks.Kind, smokeFails bool, approve func(context.Context, string, *automation.Result) error) automation.Stage {
 		e := env(name, kind, "release-42")
 		if kind != stacks.Dev {
-			e.App.Replicas = 2
+			e.Params.App.Replicas = 2
 		}
-		rel, err := e.Release(func(context.Context, *automation.Result) error {
+		rel, err := web.Definition.Release(e, func(context.Context, *automation.Result) error {
 			if smokeFails {
 				return fmt.Errorf("%s: health check failed", name)
 			}
@@ -283,7 +288,7 @@ func TestPromotion_StopsAtTheFailingGate(t *testing.T) {
 		stage("p-dev", stacks.Dev, false, nil),
 		stage("p-staging", stacks.Staging, true, nil),
 		stage("p-prod", stacks.Prod, false, nil),
-	}, stacks.ProgramFromVersion)
+	}, web.Definition.FromVersion)
 	var pe *automation.PromotionError
 	require.True(t, errors.As(err, &pe), "%v", err)
 	assert.Equal(t, "staging", pe.Stage)
@@ -301,7 +306,7 @@ func TestPromotion_StopsAtTheFailingGate(t *testing.T) {
 			asked = append(asked, fmt.Sprintf("%s:%d", s, pre.Changes()))
 			return errors.New("change freeze")
 		}),
-	}, stacks.ProgramFromVersion)
+	}, web.Definition.FromVersion)
 	require.True(t, errors.As(err, &pe), "%v", err)
 	assert.Equal(t, automation.GateApproval, pe.Gate)
 	assert.Len(t, asked, 1)
@@ -316,13 +321,13 @@ func TestParallel_FourEnvironments(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		progs = append(progs, program(t, env(fmt.Sprintf("par-%d", i), stacks.Dev, "p")))
 	}
-	for _, r := range eng.Parallel(ctx, progs, 4, automation.Up()) {
+	for _, r := range eng.Each(ctx, progs, automation.Up(), 4) {
 		require.NoError(t, r.Err, r.Stack)
 		assert.Positive(t, r.Result.Summary["create"], r.Stack)
 		_, err := cluster.Client.CoreV1().Namespaces().Get(ctx, "slipway-"+r.Stack, metav1.GetOptions{})
 		assert.NoError(t, err)
 	}
-	for _, r := range eng.Parallel(ctx, progs, 4, automation.Destroy(automation.RemoveStack())) {
+	for _, r := range eng.Each(ctx, progs, automation.Destroy(optdestroy.RemoveStack()), 4) {
 		require.NoError(t, r.Err, r.Stack)
 	}
 }
@@ -344,7 +349,7 @@ func TestConcurrentUpdates_OneWinsOneGetsALockError(t *testing.T) {
 	var firstErr error
 	go func() {
 		defer close(done)
-		_, firstErr = first.Up(ctx, automation.OnEvent(func(ev events.EngineEvent) {
+		_, firstErr = first.Up(ctx, optup.OnEvent(func(ev events.EngineEvent) {
 			if ev.ResourcePreEvent != nil {
 				once.Do(func() { close(started) }) // the first update holds the lock now
 			}
@@ -367,7 +372,7 @@ func TestConcurrentUpdates_OneWinsOneGetsALockError(t *testing.T) {
 
 	// The state is intact: the first update's values, and a clean preview of them.
 	assert.Equal(t, "a", greeting(t, "slipway-lock"))
-	pre, err := first.Preview(ctx, automation.ExpectNoChanges())
+	pre, err := first.Preview(ctx, optpreview.ExpectNoChanges())
 	require.NoError(t, err)
 	assert.Zero(t, pre.Changes())
 }
@@ -380,29 +385,29 @@ func TestPlanGate_ReviewedPlanIsAppliedExactly(t *testing.T) {
 	st, err := eng.UpsertStack(ctx, program(t, env("plan", stacks.Dev, "one")))
 	require.NoError(t, err)
 	plan := t.TempDir() + "/plan.json"
-	pre, err := st.Preview(ctx, automation.SavePlan(plan))
+	pre, err := st.Preview(ctx, optpreview.Plan(plan))
 	require.NoError(t, err)
 	assert.FileExists(t, plan)
 	v := automation.Gate{MaxChanges: 50, NoDeletes: true}.Check(pre)
 	require.True(t, v.Pass, "%v", v.Reasons)
 	assert.False(t, automation.Gate{MaxChanges: 3}.Check(pre).Pass, "too many changes for a tight limit")
-	_, err = st.Up(ctx, automation.ApplyPlan(plan))
+	_, err = st.Up(ctx, optup.Plan(plan))
 	require.NoError(t, err)
 	assert.Equal(t, "one", greeting(t, "slipway-plan"))
 
 	// Review a change, then let the program move on: the saved plan no longer holds.
-	pre, err = st.Preview(ctx, automation.SavePlan(plan))
+	pre, err = st.Preview(ctx, optpreview.Plan(plan))
 	require.NoError(t, err)
 	require.True(t, automation.Gate{NoDeletes: true}.Check(pre).Pass)
 	moved, err := eng.UpsertStack(ctx, program(t, env("plan", stacks.Dev, "two")))
 	require.NoError(t, err)
-	_, err = moved.Up(ctx, automation.ApplyPlan(plan))
+	_, err = moved.Up(ctx, optup.Plan(plan))
 	require.Error(t, err, "an update that differs from the reviewed plan must fail")
 	assert.Equal(t, "one", greeting(t, "slipway-plan"), "nothing outside the plan was applied")
 
 	// A preview that would replace or delete is stopped by the gate.
 	gone := env("plan", stacks.Dev, "one")
-	gone.App.Name = "api" // renames the ConfigMap, Deployment and Service: replacements
+	gone.Params.App.Name = "api" // renames the ConfigMap, Deployment and Service: replacements
 	st, err = eng.UpsertStack(ctx, program(t, gone))
 	require.NoError(t, err)
 	pre, err = st.Preview(ctx)
@@ -443,7 +448,7 @@ func TestPromotion_ApprovalIsBoundToThePlan(t *testing.T) {
 	destroyAfter(t, eng, "approved")
 	current := env("approved", stacks.Dev, "reviewed")
 	run := func(ctx *pulumi.Context) error {
-		p, err := current.Program()
+		p, err := web.Definition.Program(current)
 		if err != nil {
 			return err
 		}
@@ -451,14 +456,14 @@ func TestPromotion_ApprovalIsBoundToThePlan(t *testing.T) {
 	}
 	approvals := 0
 	stage := automation.Stage{Name: "approved",
-		Release: automation.Release{Version: current.Version(), Program: automation.Program{Project: stacks.Project, Stack: "approved", Run: run}},
+		Release: automation.Release{Version: web.Definition.Version(current), Program: automation.Program{Project: web.Project, Stack: "approved", Run: run, Plugins: []automation.Plugin{automation.KubernetesPlugin}}},
 		Approve: func(_ context.Context, _ string, pre *automation.Result) error {
 			approvals++
 			require.NotZero(t, pre.Changes(), "the approver sees the plan")
 			current = env("approved", stacks.Dev, "sneaked-in") // the program moves after approval
 			return nil
 		}}
-	_, err := eng.Promote(ctx, []automation.Stage{stage}, stacks.ProgramFromVersion)
+	_, err := eng.Promote(ctx, []automation.Stage{stage}, web.Definition.FromVersion)
 	require.Equal(t, 1, approvals)
 	require.True(t, automation.IsPlanChanged(err), "%v", err)
 	var pe *automation.PromotionError
@@ -501,7 +506,7 @@ func TestHPA_ReplicasAreNeitherDriftNorReverted(t *testing.T) {
 	assert.False(t, d.Found(), "the autoscaler's count is not drift: %+v", d.Resources)
 
 	// An update of the Deployment (new image) keeps the autoscaler's count.
-	e.App.Image = "nginx:1.28"
+	e.Params.App.Image = "nginx:1.28"
 	st, err = eng.UpsertStack(ctx, program(t, e))
 	require.NoError(t, err)
 	up, err := st.Up(ctx)
@@ -515,7 +520,7 @@ func TestHPA_ReplicasAreNeitherDriftNorReverted(t *testing.T) {
 	cm.Data["GREETING"] = "edited"
 	_, err = cluster.Client.CoreV1().ConfigMaps("slipway-hpa").Update(ctx, cm, metav1.UpdateOptions{})
 	require.NoError(t, err)
-	d, err = st.CheckDrift(ctx, automation.Remediate())
+	d, err = st.CheckDrift(ctx, optdrift.Remediate())
 	require.NoError(t, err)
 	require.True(t, d.Found())
 	require.NotEmpty(t, d.Resources)

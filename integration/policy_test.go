@@ -19,10 +19,15 @@ import (
 	kmeta "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/optdestroy"
+	"github.com/slipwayhq/slipway/automation/optdrift"
+	"github.com/slipwayhq/slipway/automation/optpreview"
+	"github.com/slipwayhq/slipway/automation/optup"
 	"github.com/slipwayhq/slipway/integration/mocktest"
 	"github.com/slipwayhq/slipway/policypacks"
 	k8spack "github.com/slipwayhq/slipway/policypacks/kubernetes"
 	"github.com/slipwayhq/slipway/stacks"
+	"github.com/slipwayhq/slipway/stacks/web"
 )
 
 // badProgram deploys a privileged, unpinned, unbounded workload into its own namespace.
@@ -68,16 +73,16 @@ func TestPolicy_InEngineBlocksMandatoryAndMatchesInProcess(t *testing.T) {
 	e := newEngine(t)
 	k := cluster.Client
 	const ns = "policy-bad"
-	st, err := e.UpsertStack(ctx, automation.Program{Project: "policy", Stack: "bad", Run: badProgram(cluster.Kubeconfig, ns)})
+	st, err := e.UpsertStack(ctx, automation.Program{Project: "policy", Stack: "bad", Run: badProgram(cluster.Kubeconfig, ns), Plugins: []automation.Plugin{automation.KubernetesPlugin}})
 	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = st.Destroy(context.Background(), automation.RemoveStack()) })
+	t.Cleanup(func() { _, _ = st.Destroy(context.Background(), optdestroy.RemoveStack()) })
 
 	settings := policypacks.Settings{Environment: "prod"}
 	prod, err := e.PolicyDir("prod", settings, k8spack.Pack())
 	require.NoError(t, err)
 
 	// Mandatory (prod): preview and up are blocked and nothing is created.
-	pre, err := st.Preview(ctx, automation.Policies(prod))
+	pre, err := st.Preview(ctx, optpreview.Policies(prod))
 	require.Error(t, err)
 	assert.True(t, automation.IsPolicyBlocked(err), "%v", err)
 	engine := map[finding]bool{}
@@ -90,7 +95,7 @@ func TestPolicy_InEngineBlocksMandatoryAndMatchesInProcess(t *testing.T) {
 	assert.True(t, engine[finding{"no-privileged", "bad"}], "%v", pre.Policy)
 	assert.True(t, engine[finding{"image-pinned", "bad"}], "%v", pre.Policy)
 
-	up, err := st.Up(ctx, automation.Policies(prod))
+	up, err := st.Up(ctx, optup.Policies(prod))
 	require.Error(t, err)
 	assert.True(t, automation.IsPolicyBlocked(err))
 	assert.Contains(t, err.Error(), "nothing was applied")
@@ -112,7 +117,7 @@ func TestPolicy_InEngineBlocksMandatoryAndMatchesInProcess(t *testing.T) {
 	// Advisory (dev): the up proceeds and reports the violations.
 	dev, err := e.PolicyDir("dev", policypacks.Settings{Environment: "dev"}, k8spack.Pack())
 	require.NoError(t, err)
-	up, err = st.Up(ctx, automation.Policies(dev))
+	up, err = st.Up(ctx, optup.Policies(dev))
 	require.NoError(t, err)
 	var advisory []string
 	require.NotEmpty(t, up.Policy)
@@ -145,9 +150,9 @@ func TestPolicy_EngineMatchesInProcessAtEveryLevel(t *testing.T) {
 	defer cancel()
 	e := newEngine(t)
 	const ns = "policy-parity"
-	st, err := e.UpsertStack(ctx, automation.Program{Project: "policy", Stack: "parity", Run: badProgram(cluster.Kubeconfig, ns)})
+	st, err := e.UpsertStack(ctx, automation.Program{Project: "policy", Stack: "parity", Run: badProgram(cluster.Kubeconfig, ns), Plugins: []automation.Plugin{automation.KubernetesPlugin}})
 	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = st.Destroy(context.Background(), automation.RemoveStack()) })
+	t.Cleanup(func() { _, _ = st.Destroy(context.Background(), optdestroy.RemoveStack()) })
 	g, err := mocktest.Run(badProgram("", ns), nil)
 	require.NoError(t, err)
 
@@ -160,7 +165,7 @@ func TestPolicy_EngineMatchesInProcessAtEveryLevel(t *testing.T) {
 			}
 			dir, err := e.PolicyDir("parity-"+string(level), s, pack)
 			require.NoError(t, err)
-			pre, err := st.Preview(ctx, automation.Policies(dir))
+			pre, err := st.Preview(ctx, optpreview.Policies(dir))
 			if level == policypacks.Advisory {
 				require.NoError(t, err)
 			} else {
@@ -216,7 +221,7 @@ func TestPolicy_ProgramPoliciesHoldOnEveryLibraryPath(t *testing.T) {
 	const evil = "evil.example.com/web:1.0"
 	prog := func(name, image string, policies bool) automation.Program {
 		en := env(name, stacks.Staging, "hello")
-		en.App.Image = image
+		en.Params.App.Image = image
 		p := program(t, en)
 		if policies {
 			p.Policies = []string{dir}
@@ -242,7 +247,7 @@ func TestPolicy_ProgramPoliciesHoldOnEveryLibraryPath(t *testing.T) {
 	assert.True(t, automation.IsPolicyBlocked(err), "up: %v", err)
 	gone("lp-one")
 
-	for _, r := range e.Parallel(ctx, []automation.Program{prog("lp-a", evil, true), prog("lp-b", evil, true)}, 2, automation.Up()) {
+	for _, r := range e.Each(ctx, []automation.Program{prog("lp-a", evil, true), prog("lp-b", evil, true)}, automation.Up(), 2) {
 		assert.True(t, automation.IsPolicyBlocked(r.Err), "%s: %v", r.Stack, r.Err)
 		gone(r.Stack)
 	}
@@ -251,7 +256,7 @@ func TestPolicy_ProgramPoliciesHoldOnEveryLibraryPath(t *testing.T) {
 	assert.True(t, automation.IsPolicyBlocked(err), "ephemeral create: %v", err)
 	gone("lp-pr")
 
-	_, err = e.Promote(ctx, []automation.Stage{{Name: "lp-stage", Release: automation.Release{Version: "v", Program: prog("lp-stage", evil, true)}}}, stacks.ProgramFromVersion)
+	_, err = e.Promote(ctx, []automation.Stage{{Name: "lp-stage", Release: automation.Release{Version: "v", Program: prog("lp-stage", evil, true)}}}, web.Definition.FromVersion)
 	assert.True(t, automation.IsPolicyBlocked(err), "promote: %v", err)
 	gone("lp-stage")
 
@@ -268,7 +273,7 @@ func TestPolicy_ProgramPoliciesHoldOnEveryLibraryPath(t *testing.T) {
 	require.NoError(t, err)
 	st, err = e.SelectStack(ctx, prog("lp-drift", evil, true))
 	require.NoError(t, err)
-	d, err := st.CheckDrift(ctx, automation.Remediate())
+	d, err := st.CheckDrift(ctx, optdrift.Remediate())
 	assert.True(t, automation.IsPolicyBlocked(err), "remediation: %v", err)
 	require.True(t, d.Found())
 	assert.Equal(t, "nginx:1.27", imageOf("lp-drift"))
@@ -285,11 +290,11 @@ func TestPolicy_ProgramPoliciesHoldOnEveryLibraryPath(t *testing.T) {
 	_, err = st.Up(ctx)
 	require.NoError(t, err)
 	withPolicies := func(v string) (automation.Program, error) {
-		p, err := stacks.ProgramFromVersion(v)
+		p, err := web.Definition.FromVersion(v)
 		p.Policies = []string{dir}
 		return p, err
 	}
-	_, _, err = e.Rollback(ctx, stacks.Project, "lp-rb", withPolicies)
+	_, _, err = e.Rollback(ctx, web.Project, "lp-rb", withPolicies)
 	assert.True(t, automation.IsPolicyBlocked(err), "rollback: %v", err)
 	assert.Equal(t, "nginx:1.27", imageOf("lp-rb"))
 }

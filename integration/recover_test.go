@@ -23,8 +23,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/optdestroy"
+	"github.com/slipwayhq/slipway/automation/optpreview"
+	"github.com/slipwayhq/slipway/automation/optup"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/stacks"
+	"github.com/slipwayhq/slipway/stacks/web"
 )
 
 // helperUp runs in a child process of the test binary (see TestMain): an up
@@ -38,8 +42,8 @@ func helperUp() {
 		fmt.Println("ERR", err)
 		os.Exit(1)
 	}
-	prog, err := stacks.Environment{Name: "killed", Kubeconfig: os.Getenv("SLIPWAY_HELPER_KUBECONFIG"),
-		App: stacks.App{Replicas: 60, ReadyTimeout: 5 * time.Minute}}.Program()
+	prog, err := web.Definition.Program(web.Environment{Name: "killed", Kubeconfig: os.Getenv("SLIPWAY_HELPER_KUBECONFIG"),
+		Params: web.Params{App: web.App{Replicas: 60, ReadyTimeout: 5 * time.Minute}}})
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(1)
@@ -49,7 +53,7 @@ func helperUp() {
 		fmt.Println("ERR", err)
 		os.Exit(1)
 	}
-	_, err = st.Up(ctx, automation.OnEvent(func(ev events.EngineEvent) {
+	_, err = st.Up(ctx, optup.OnEvent(func(ev events.EngineEvent) {
 		if ev.ResourcePreEvent != nil {
 			md := ev.ResourcePreEvent.Metadata
 			fmt.Println("PRE", md.Op, md.Type, md.URN)
@@ -97,7 +101,7 @@ func descendants(pid int) []int {
 // records a pending operation on urn.
 func pendingIn(stateDir, stack, urn string) func() bool {
 	return func() bool {
-		b, err := os.ReadFile(filepath.Join(stateDir, ".pulumi", "stacks", stacks.Project, stack+".json"))
+		b, err := os.ReadFile(filepath.Join(stateDir, ".pulumi", "stacks", web.Project, stack+".json"))
 		if err != nil {
 			return false
 		}
@@ -170,7 +174,7 @@ func TestRecover_KilledUpIsRecoveredByTheNextRun(t *testing.T) {
 	// The next run recovers: stale lock removed, pending create cleared, up proceeds.
 	e, err := automation.New(ctx, automation.WithDir(dir), automation.WithPulumiHome(home))
 	require.NoError(t, err)
-	prog, err := stacks.Environment{Name: "killed", Kubeconfig: cluster.Kubeconfig}.Program()
+	prog, err := web.Definition.Program(web.Environment{Name: "killed", Kubeconfig: cluster.Kubeconfig})
 	require.NoError(t, err)
 	st, err := e.UpsertStack(ctx, prog)
 	require.NoError(t, err)
@@ -202,7 +206,7 @@ func TestRecover_KilledUpIsRecoveredByTheNextRun(t *testing.T) {
 	again := st.LastRecovery()
 	require.NotNil(t, again)
 
-	pre, err := st.Preview(ctx, automation.ExpectNoChanges())
+	pre, err := st.Preview(ctx, optpreview.ExpectNoChanges())
 	require.NoError(t, err, "state is valid and matches the cluster")
 	assert.Zero(t, pre.Changes())
 	d, err := cluster.Client.AppsV1().Deployments("slipway-killed").Get(ctx, "web", metav1.GetOptions{})
@@ -222,13 +226,13 @@ func destroyStack(t *testing.T, e *automation.Engine, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	known, err := e.Stacks(ctx, stacks.Project)
+	known, err := e.Stacks(ctx, web.Project)
 	if !assert.NoError(t, err, "cleanup: listing stacks") || !slices.Contains(known, name) {
 		return
 	}
-	st, err := e.SelectStack(ctx, automation.Program{Project: stacks.Project, Stack: name, Run: func(*pulumi.Context) error { return nil }})
+	st, err := e.SelectStack(ctx, automation.Program{Project: web.Project, Stack: name, Run: func(*pulumi.Context) error { return nil }, Plugins: []automation.Plugin{automation.KubernetesPlugin}})
 	if assert.NoError(t, err, "cleanup: selecting %s", name) {
-		_, err = st.Destroy(ctx, automation.RemoveStack())
+		_, err = st.Destroy(ctx, optdestroy.RemoveStack())
 		assert.NoError(t, err, "cleanup: destroying %s", name)
 	}
 }
@@ -253,7 +257,7 @@ func TestCancel_StopsTheEngineGracefullyAndTheNextRunProceeds(t *testing.T) {
 
 	var once sync.Once
 	start := time.Now()
-	_, err = st.Up(upCtx, automation.OnEvent(func(ev events.EngineEvent) {
+	_, err = st.Up(upCtx, optup.OnEvent(func(ev events.EngineEvent) {
 		if ev.ResourcePreEvent != nil {
 			once.Do(stop) // the update is under way
 		}
@@ -266,7 +270,7 @@ func TestCancel_StopsTheEngineGracefullyAndTheNextRunProceeds(t *testing.T) {
 	require.NoError(t, err)
 	_, err = st.Up(ctx)
 	require.NoError(t, err, "the next run proceeds")
-	pre, err := st.Preview(ctx, automation.ExpectNoChanges())
+	pre, err := st.Preview(ctx, optpreview.ExpectNoChanges())
 	require.NoError(t, err)
 	assert.Zero(t, pre.Changes())
 	assert.Equal(t, "c", greeting(t, "slipway-cancel"))
@@ -282,14 +286,14 @@ func TestOutage_APIServerDownMidUpdateIsRetriedWithoutCorruption(t *testing.T) {
 	eng := newEngine(t)
 	t.Cleanup(func() { destroyStack(t, eng, "outage") })
 	e := env("outage", stacks.Dev, "survived")
-	e.App.ReadyTimeout = time.Minute
+	e.Params.App.ReadyTimeout = time.Minute
 	st, err := eng.UpsertStack(ctx, program(t, e))
 	require.NoError(t, err)
 
 	var once sync.Once
 	outage := make(chan error, 1)
 	runs := 0
-	_, err = st.Up(ctx, automation.Retry(5, 2*time.Second), automation.OnEvent(func(ev events.EngineEvent) {
+	_, err = st.Up(ctx, optup.Retry(5, 2*time.Second), optup.OnEvent(func(ev events.EngineEvent) {
 		if ev.PreludeEvent != nil {
 			runs++
 		}
@@ -302,7 +306,7 @@ func TestOutage_APIServerDownMidUpdateIsRetriedWithoutCorruption(t *testing.T) {
 	assert.GreaterOrEqual(t, runs, 2, "the outage failed the first engine run and a retry completed the update")
 	assert.LessOrEqual(t, runs, 5, "no more runs than Retry allows")
 
-	pre, err := st.Preview(ctx, automation.ExpectNoChanges())
+	pre, err := st.Preview(ctx, optpreview.ExpectNoChanges())
 	require.NoError(t, err, "no corruption: state and cluster agree")
 	assert.Zero(t, pre.Changes())
 	assert.Equal(t, "survived", greeting(t, "slipway-outage"))
@@ -316,7 +320,7 @@ func plantPending(ctx context.Context, t *testing.T, e *automation.Engine, stack
 	store, err := statestore.Open(ctx, e.Backend(), nil)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, store.Close()) }()
-	cp, err := store.ReadCheckpoint(ctx, stacks.Project, stack)
+	cp, err := store.ReadCheckpoint(ctx, web.Project, stack)
 	require.NoError(t, err)
 	var v map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(cp.Data, &v))
@@ -363,7 +367,7 @@ func TestRecover_PendingCreatesAreClearedOnlyWhenAdoptable(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, pendingCount(ctx, t, st))
 
-	const cmURN = "urn:pulumi:pending::" + stacks.Project + "::kubernetes:core/v1:ConfigMap::planted"
+	const cmURN = "urn:pulumi:pending::" + web.Project + "::kubernetes:core/v1:ConfigMap::planted"
 	plantPending(ctx, t, eng, "pending", `{"type":"creating","resource":{"urn":"`+cmURN+`","custom":true,"type":"kubernetes:core/v1:ConfigMap",`+
 		`"inputs":{"metadata":{"name":"planted","namespace":"slipway-pending"}}}}`)
 	st, err = eng.UpsertStack(ctx, prog)
@@ -376,7 +380,7 @@ func TestRecover_PendingCreatesAreClearedOnlyWhenAdoptable(t *testing.T) {
 	assert.True(t, rec.Refreshed)
 	assert.Zero(t, pendingCount(ctx, t, st), "cleared")
 
-	const customURN = "urn:pulumi:pending::" + stacks.Project + "::slipway:test:Custom::thing"
+	const customURN = "urn:pulumi:pending::" + web.Project + "::slipway:test:Custom::thing"
 	plantPending(ctx, t, eng, "pending", `{"type":"creating","resource":{"urn":"`+customURN+`","custom":true,"type":"slipway:test:Custom"}}`)
 	_, err = eng.UpsertStack(ctx, prog)
 	require.Error(t, err, "a pending create of a custom type is not cleared on its own")

@@ -20,8 +20,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/optdestroy"
+	"github.com/slipwayhq/slipway/automation/optpreview"
+	"github.com/slipwayhq/slipway/automation/optrefresh"
+	"github.com/slipwayhq/slipway/automation/optup"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/stacks"
+	"github.com/slipwayhq/slipway/stacks/web"
 )
 
 // s3Server starts an S3-compatible server (gofakes3, in memory) on
@@ -76,10 +81,10 @@ func TestS3Backend_RoundTripsStateAndLocks(t *testing.T) {
 	other := s3Engine(t, url)
 	st2, err := other.SelectStack(ctx, prog)
 	require.NoError(t, err)
-	pre, err := st2.Preview(ctx, automation.ExpectNoChanges())
+	pre, err := st2.Preview(ctx, optpreview.ExpectNoChanges())
 	require.NoError(t, err, "the state round-trips through S3")
 	assert.Zero(t, pre.Changes())
-	_, err = st2.Refresh(ctx, automation.ExpectNoChanges())
+	_, err = st2.Refresh(ctx, optrefresh.ExpectNoChanges())
 	require.NoError(t, err)
 
 	// Locking: while one update holds the stack (its program waits until
@@ -98,7 +103,7 @@ func TestS3Backend_RoundTripsStateAndLocks(t *testing.T) {
 			firstErr = err
 			return
 		}
-		_, firstErr = changed.Up(ctx, automation.OnEvent(func(ev events.EngineEvent) {
+		_, firstErr = changed.Up(ctx, optup.OnEvent(func(ev events.EngineEvent) {
 			if ev.ResourcePreEvent != nil {
 				once.Do(func() { close(started) })
 			}
@@ -116,7 +121,7 @@ func TestS3Backend_RoundTripsStateAndLocks(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, automation.IsConcurrentUpdate(err), "%v", err)
 
-	_, err = st.Destroy(ctx, automation.RemoveStack())
+	_, err = st.Destroy(ctx, optdestroy.RemoveStack())
 	require.NoError(t, err)
 	objs, err = be.ListBucket("slipway-state", &gofakes3.Prefix{}, gofakes3.ListBucketPage{})
 	require.NoError(t, err)
@@ -175,7 +180,7 @@ func TestRecover_StaleLockAndBrokenCheckpointOnEachBackend(t *testing.T) {
 			t.Cleanup(func() { require.NoError(t, drv.Close()) })
 			host, err := os.Hostname()
 			require.NoError(t, err)
-			lockDir := ".pulumi/locks/organization/" + stacks.Project + "/" + name + "/"
+			lockDir := ".pulumi/locks/organization/" + web.Project + "/" + name + "/"
 			writeLock := func(key string, l statestore.Lock) {
 				b, err := json.Marshal(l)
 				require.NoError(t, err)
@@ -183,7 +188,7 @@ func TestRecover_StaleLockAndBrokenCheckpointOnEachBackend(t *testing.T) {
 			}
 			writeLock("dead.json", statestore.Lock{PID: deadPID(t), Username: "ci", Hostname: host, Timestamp: time.Now().Add(-time.Minute)})
 			writeLock("remote.json", statestore.Lock{PID: 4242, Username: "ci", Hostname: "another-runner", Timestamp: time.Now().Add(-time.Hour)})
-			cp, err := store.ReadCheckpoint(ctx, stacks.Project, name)
+			cp, err := store.ReadCheckpoint(ctx, web.Project, name)
 			require.NoError(t, err)
 			good := cp.Data
 			// Killed mid-write: the backup is the previous (here: same) checkpoint, the checkpoint is cut short.
@@ -199,11 +204,11 @@ func TestRecover_StaleLockAndBrokenCheckpointOnEachBackend(t *testing.T) {
 			assert.Equal(t, "unknown", le.Locks[0].Liveness)
 			assert.InDelta(t, time.Hour.Seconds(), le.Locks[0].Age.Seconds(), 120)
 			assert.Contains(t, err.Error(), "--force-unlock")
-			locks, err := store.Locks(ctx, stacks.Project, name)
+			locks, err := store.Locks(ctx, web.Project, name)
 			require.NoError(t, err)
 			require.Len(t, locks, 1, "the dead owner's lock was removed, the other host's kept")
 			assert.Equal(t, "another-runner", locks[0].Hostname)
-			broken, err := store.ReadCheckpoint(ctx, stacks.Project, name)
+			broken, err := store.ReadCheckpoint(ctx, web.Project, name)
 			require.NoError(t, err)
 			assert.Equal(t, good[:len(good)/2], broken.Data, "nothing else is touched while the stack is locked")
 
@@ -215,15 +220,15 @@ func TestRecover_StaleLockAndBrokenCheckpointOnEachBackend(t *testing.T) {
 			require.Len(t, rec.StaleLocks, 1, "%+v", rec)
 			assert.True(t, rec.StaleLocks[0].Forced)
 			assert.Equal(t, "another-runner", rec.StaleLocks[0].Hostname)
-			assert.Contains(t, rec.RestoredCheckpoint, "/.pulumi/slipway/broken/"+stacks.Project+"/"+name+"/")
-			restored, err := store.ReadCheckpoint(ctx, stacks.Project, name)
+			assert.Contains(t, rec.RestoredCheckpoint, "/.pulumi/slipway/broken/"+web.Project+"/"+name+"/")
+			restored, err := store.ReadCheckpoint(ctx, web.Project, name)
 			require.NoError(t, err)
 			assert.Equal(t, good, restored.Data, "the backup is the checkpoint again")
-			locks, err = store.Locks(ctx, stacks.Project, name)
+			locks, err = store.Locks(ctx, web.Project, name)
 			require.NoError(t, err)
 			assert.Empty(t, locks, "no lock is left behind, the recovery's own included")
 
-			pre, err := st.Preview(ctx, automation.ExpectNoChanges())
+			pre, err := st.Preview(ctx, optpreview.ExpectNoChanges())
 			require.NoError(t, err, "the restored state matches the cluster")
 			assert.Zero(t, pre.Changes())
 			assert.Equal(t, "kept", greeting(t, "slipway-"+name))

@@ -14,9 +14,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/optdestroy"
+	"github.com/slipwayhq/slipway/automation/optpreview"
 	"github.com/slipwayhq/slipway/integration/localk8s"
 	"github.com/slipwayhq/slipway/policypacks/all"
 	"github.com/slipwayhq/slipway/stacks"
+	"github.com/slipwayhq/slipway/stacks/web"
 )
 
 var cluster *localk8s.Cluster
@@ -55,9 +58,9 @@ func TestSlice_PreviewUpDriftRefreshDestroy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	e := newEngine(t)
-	env := stacks.Environment{Name: "slice", Kind: stacks.Dev, Kubeconfig: cluster.Kubeconfig,
-		App: stacks.App{Settings: map[string]string{"GREETING": "hello"}}}
-	prog, err := env.Program()
+	env := web.Environment{Name: "slice", Kind: stacks.Dev, Kubeconfig: cluster.Kubeconfig,
+		Params: web.Params{App: web.App{Settings: map[string]string{"GREETING": "hello"}}}}
+	prog, err := web.Definition.Program(env)
 	require.NoError(t, err)
 	st, err := e.UpsertStack(ctx, prog)
 	require.NoError(t, err)
@@ -97,7 +100,7 @@ func TestSlice_PreviewUpDriftRefreshDestroy(t *testing.T) {
 	assert.EqualValues(t, 1, dep.Status.ReadyReplicas)
 
 	// Nothing changed: a second preview is empty.
-	again, err := st.Preview(ctx, automation.ExpectNoChanges())
+	again, err := st.Preview(ctx, optpreview.ExpectNoChanges())
 	require.NoError(t, err)
 	assert.Zero(t, again.Changes(), again.Summary)
 
@@ -130,7 +133,7 @@ func TestSlice_PreviewUpDriftRefreshDestroy(t *testing.T) {
 	require.Len(t, post.Changed(), 1)
 	assert.Equal(t, "kubernetes:core/v1:ConfigMap", post.Changed()[0].Type)
 
-	des, err := st.Destroy(ctx, automation.RemoveStack())
+	des, err := st.Destroy(ctx, optdestroy.RemoveStack())
 	require.NoError(t, err)
 	t.Logf("destroy: %s %v", des.Duration, des.Summary)
 	assert.Equal(t, up.Summary["create"], des.Summary["delete"])

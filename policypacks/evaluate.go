@@ -87,8 +87,11 @@ func (s Settings) Effective(p *Policy) (Enforcement, Config) {
 	return level, cfg
 }
 
-// Result is one finding.
-type Result struct {
+// Finding is one policy finding: a violation (or a check that could not
+// run) of one policy on one resource, or on the stack (URN empty). The
+// engine's policy events and the in-process evaluation (Evaluate) report
+// the same type.
+type Finding struct {
 	Pack        string      `json:"pack"`
 	Policy      string      `json:"policy"`
 	URN         string      `json:"urn"`
@@ -102,6 +105,13 @@ type Result struct {
 	// Remediation holds the fixed properties a remediation policy proposes;
 	// it is a proposal for the program's author and does not unblock.
 	Remediation map[string]any `json:"remediation,omitempty"`
+}
+
+// Blocking reports whether the finding stops a deployment: it is verified
+// (not Unverified) and mandatory or remediate, as the engine blocks it. A
+// proposed Remediation does not unblock: nothing has applied it.
+func (f Finding) Blocking() bool {
+	return !f.Unverified && (f.Enforcement == Mandatory || f.Enforcement == Remediate)
 }
 
 // PolicyRun records one policy that ran and its outcome, for compliance summaries.
@@ -121,17 +131,17 @@ type Report struct {
 	Environment string      `json:"environment,omitempty"`
 	Packs       []string    `json:"packs"`
 	Resources   int         `json:"resources"`
-	Results     []Result    `json:"results"`
+	Results     []Finding   `json:"results"`
 	Policies    []PolicyRun `json:"policies"`
 }
 
 // Blocking returns the violations that stop a deployment: verified and
 // mandatory or remediate, as the engine blocks them. A proposed
 // Remediation does not unblock: nothing has applied it.
-func (r *Report) Blocking() []Result {
-	var out []Result
+func (r *Report) Blocking() []Finding {
+	var out []Finding
 	for _, res := range r.Results {
-		if !res.Unverified && (res.Enforcement == Mandatory || res.Enforcement == Remediate) {
+		if res.Blocking() {
 			out = append(out, res)
 		}
 	}
@@ -139,8 +149,8 @@ func (r *Report) Blocking() []Result {
 }
 
 // Violations returns every verified finding, blocking or not.
-func (r *Report) Violations() []Result {
-	var out []Result
+func (r *Report) Violations() []Finding {
+	var out []Finding
 	for _, res := range r.Results {
 		if !res.Unverified {
 			out = append(out, res)
@@ -207,7 +217,7 @@ func Evaluate(resources []Resource, s Settings, packs ...*Pack) *Report {
 				if urn == "" {
 					urn = defaultURN
 				}
-				res := Result{Pack: p.Name, Policy: pol.Name, URN: urn, Type: typ, Severity: pol.Severity,
+				res := Finding{Pack: p.Name, Policy: pol.Name, URN: urn, Type: typ, Severity: pol.Severity,
 					Enforcement: c.levels[pol.Name], Message: msg, Controls: pol.Controls, Unverified: unverified}
 				if unverified {
 					pr.Unverified++
@@ -238,7 +248,7 @@ func Evaluate(resources []Resource, s Settings, packs ...*Pack) *Report {
 			}
 		}
 	}
-	slices.SortStableFunc(rep.Results, func(a, b Result) int { return strings.Compare(a.Pack+a.Policy+a.URN, b.Pack+b.Policy+b.URN) })
+	slices.SortStableFunc(rep.Results, func(a, b Finding) int { return strings.Compare(a.Pack+a.Policy+a.URN, b.Pack+b.Policy+b.URN) })
 	return rep
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/slipwayhq/slipway/policypacks/all"
 	"github.com/slipwayhq/slipway/policypacks/aws"
 	"github.com/slipwayhq/slipway/stacks"
+	"github.com/slipwayhq/slipway/stacks/web"
 )
 
 // everyLevel is each enforcement level, applied to every policy of the packs
@@ -80,15 +81,15 @@ type parityCase struct {
 }
 
 func parityCases(t *testing.T) []parityCase {
-	prog := func(e stacks.Environment) pulumi.RunFunc {
-		pr, err := e.Program()
+	prog := func(e web.Environment) pulumi.RunFunc {
+		pr, err := web.Definition.Program(e)
 		require.NoError(t, err)
 		return pr.Run
 	}
 	render := t.TempDir()
-	k8s := func(kind stacks.Kind, image string) stacks.Environment {
-		return stacks.Environment{Name: string(kind), Kind: kind, RenderDir: render,
-			App: stacks.App{Image: image, Replicas: 2}}
+	k8s := func(kind stacks.Kind, image string) web.Environment {
+		return web.Environment{Name: string(kind), Kind: kind, RenderDir: render,
+			Params: web.Params{App: web.App{Image: image, Replicas: 2}}}
 	}
 	return []parityCase{
 		{"bad workload prod", badWorkload, "prod", false, []string{mocktest.Blocking, mocktest.Advisory}},
@@ -97,9 +98,9 @@ func parityCases(t *testing.T) []parityCase {
 		{"stacks kubernetes prod", prog(k8s(stacks.Prod, "nginx:1.27")), "prod", false, nil},
 		{"stacks kubernetes unlisted registry", prog(k8s(stacks.Staging, "registry.example.com/web:1.0")), "staging", true,
 			[]string{mocktest.Blocking}},
-		{"stacks aws dev preview", prog(stacks.Environment{Name: "dev", Kind: stacks.Dev, Target: stacks.AWS}), "dev", true,
+		{"stacks aws dev preview", prog(web.Environment{Name: "dev", Kind: stacks.Dev, Params: web.Params{Target: web.AWS}}), "dev", true,
 			[]string{mocktest.Unverified}},
-		{"stacks aws prod as ephemeral", prog(stacks.Environment{Name: "prod", Kind: stacks.Prod, Target: stacks.AWS}), "ephemeral", false,
+		{"stacks aws prod as ephemeral", prog(web.Environment{Name: "prod", Kind: stacks.Prod, Params: web.Params{Target: web.AWS}}), "ephemeral", false,
 			[]string{mocktest.Advisory}},
 	}
 }

@@ -41,7 +41,7 @@ const (
 	// Mandatory violations block preview and up.
 	Mandatory Enforcement = "mandatory"
 	// Remediate violations block like mandatory ones, and a policy's
-	// Remediate function proposes the fix (Result.Remediation) for the
+	// Remediate function proposes the fix (Finding.Remediation) for the
 	// program's author to apply. Slipway never rewrites a program's resources
 	// itself, so a violation blocks until the program is fixed, alike in the
 	// engine and in-process evaluation.
@@ -167,7 +167,7 @@ type Policy struct {
 	// ValidateStack judges all resources at once.
 	ValidateStack func(rs []Resource, a *Args)
 	// Remediate, when set, returns fixed properties for a violating resource
-	// (reported as Result.Remediation, a proposal; the violation still
+	// (reported as Finding.Remediation, a proposal; the violation still
 	// blocks); it runs only in-process and only at the Remediate level.
 	Remediate func(r Resource, c Config) map[string]any
 }

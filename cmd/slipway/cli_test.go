@@ -21,11 +21,15 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	kc := cluster.Kubeconfig
-	r := cli(t, dir, nil, "up", "--env", "bi-dev", "--kind", "dev", "--kubeconfig", kc)
+	r := exe(t, dir, nil, "up", "--env", "bi-dev", "--kind", "dev", "--kubeconfig", kc)
 	require.Equal(t, 0, r.code, r.stderr)
 	destroyAfter(t, dir, "bi-dev")
 
 	notFile := t.TempDir()
+	paramsFile := filepath.Join(t.TempDir(), "params.json")
+	require.NoError(t, os.WriteFile(paramsFile, []byte(`{"App": {"Replica": 2}}`), 0o644))
+	notJSON := filepath.Join(t.TempDir(), "params.json")
+	require.NoError(t, os.WriteFile(notJSON, []byte(`App.Replicas: 2`), 0o644))
 	k := []string{"--kubeconfig", kc}
 	cases := []struct {
 		name string
@@ -43,10 +47,10 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"set empty key", append([]string{"up", "--env", "bi-dev", "--set", "=x"}, k...), nil, "use KEY=VALUE"},
 		{"set no equals", append([]string{"up", "--env", "bi-dev", "--set", "GREETING"}, k...), nil, "use KEY=VALUE"},
 		{"set duplicate key", append([]string{"up", "--env", "bi-dev", "--set", "A=1", "--set", "A=2"}, k...), nil, `sets "A" twice`},
-		{"set bad key", append([]string{"up", "--env", "bi-dev", "--set", "bad key=1"}, k...), nil, "Environment.App.Settings"},
+		{"set bad key", append([]string{"up", "--env", "bi-dev", "--set", "bad key=1"}, k...), nil, "Env.Params.App.Settings"},
 		{"secret empty value", append([]string{"up", "--env", "bi-dev", "--secret", "TOKEN="}, k...), nil, "--secret \"TOKEN=\" has an empty value"},
 		{"secret also a setting", append([]string{"up", "--env", "bi-dev", "--secret", "TOKEN=a", "--set", "TOKEN=b"}, k...), nil, "either a setting or a secret"},
-		{"replicas negative", append([]string{"up", "--env", "bi-dev", "--replicas", "-1"}, k...), nil, "--replicas -1 is negative"},
+		{"replicas negative", append([]string{"up", "--env", "bi-dev", "--replicas", "-1"}, k...), nil, "Env.Params.App.Replicas: -1 is out of range; use 1 to 100 (given as --replicas -1)"},
 		{"replicas too many", append([]string{"up", "--env", "bi-dev", "--replicas", "1000"}, k...), nil, "App.Replicas"},
 		{"replicas too few for prod", append([]string{"up", "--env", "bi-prod", "--kind", "prod", "--replicas", "1"}, k...), nil, "too few for a prod environment"},
 		{"replicas not a number", append([]string{"up", "--env", "bi-dev", "--replicas", "many"}, k...), nil, "--replicas"},
@@ -71,7 +75,8 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"plugin without path", append([]string{"--plugin", "aws", "up", "--env", "bi-dev"}, k...), nil, "use NAME[@VERSION]=PATH"},
 		{"plugin path missing", append([]string{"--plugin", "aws=/nonexistent/pulumi-resource-aws", "up", "--env", "bi-dev"}, k...), nil, "is not an executable file"},
 		{"plugin without version", append([]string{"--plugin", "random=/bin/true", "up", "--env", "bi-dev"}, k...), nil, "give the version of random"},
-		{"parallel zero", append([]string{"up", "--env", "bi-dev", "--parallel", "0"}, k...), nil, "--parallel 0 must be at least 1"},
+		{"concurrency zero", append([]string{"up", "--env", "bi-dev", "--concurrency", "0"}, k...), nil, "--concurrency 0 must be at least 1"},
+		{"parallel negative", append([]string{"preview", "--env", "bi-dev", "--parallel", "-1"}, k...), nil, "--parallel -1 must be at least 1 (or 0 for the engine's default)"},
 		{"unknown flag", append([]string{"up", "--env", "bi-dev", "--replica", "2"}, k...), nil, "unknown flag: --replica"},
 		{"stray argument", append([]string{"preview", "--env", "bi-dev", "dev"}, k...), nil, "unknown command \"dev\""},
 		{"ttl zero", append([]string{"ephemeral", "create", "--env", "bi-pr-1", "--ttl", "0s"}, k...), nil, "--ttl 0s must be positive"},
@@ -94,14 +99,29 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"promote env", append([]string{"promote", "--env", "bi-dev"}, k...), nil, "name the stages with --through"},
 		{"promote approve unknown stage", append([]string{"promote", "--through", "bi-dev,bi-qa", "--approve", "bi-prod"}, k...), nil, "--approve bi-prod is not a stage"},
 		{"render without out", []string{"render", "--env", "bi-dev"}, nil, "--out is required"},
-		{"gc parallel", []string{"gc", "--parallel", "0"}, nil, "--parallel 0 must be at least 1"},
+		{"gc concurrency", []string{"gc", "--concurrency", "0"}, nil, "--concurrency 0 must be at least 1"},
+		{"gc has no resource parallelism", []string{"gc", "--parallel", "2"}, nil, "unknown flag: --parallel"},
+		{"program unknown", append([]string{"up", "--env", "bi-dev", "--program", "nosuch"}, k...), nil, `--program "nosuch" is not a program of slipway; use one of web`},
+		{"gc program unknown", []string{"gc", "--program", "nosuch"}, nil, `--program "nosuch" is not a program of slipway`},
+		{"param unknown path", append([]string{"up", "--env", "bi-dev", "--param", "App.Replica=2"}, k...), nil, `web: --param App.Replica=2: "App.Replica" is not a parameter; use one of `},
+		{"param bad type", append([]string{"up", "--env", "bi-dev", "--param", "App.Replicas=two"}, k...), nil, `web: --param App.Replicas=two: App.Replicas="two": not an integer`},
+		{"param group", append([]string{"up", "--env", "bi-dev", "--param", "App=x"}, k...), nil, `"App" is a group of parameters`},
+		{"param no equals", append([]string{"up", "--env", "bi-dev", "--param", "App.Replicas"}, k...), nil, `--param "App.Replicas": use PATH=VALUE`},
+		{"param invalid value", append([]string{"up", "--env", "bi-dev", "--param", "App.Image=nginx:latest"}, k...), nil, "(given as --param App.Image=nginx:latest)"},
+		{"params missing file", append([]string{"up", "--env", "bi-dev", "--params", "/nonexistent/params.json"}, k...), nil, `--params "/nonexistent/params.json" is not a readable file`},
+		{"params unknown field", append([]string{"up", "--env", "bi-dev", "--params", paramsFile}, k...), nil, `--params ` + paramsFile + `: unknown field(s) "App.Replica"`},
+		{"params not JSON", append([]string{"up", "--env", "bi-dev", "--params", notJSON}, k...), nil, `--params ` + notJSON + `: invalid character`},
+		{"format unknown", append([]string{"preview", "--env", "bi-dev", "--format", "yaml"}, k...), nil, `--format "yaml" is not a format; use one of text, json, markdown, junit, sarif, github`},
+		{"format on a verb without reports", append([]string{"refresh", "--env", "bi-dev", "--format", "markdown"}, k...), nil, "unknown flag: --format"},
+		{"policy check program unknown", []string{"policy", "check", "--env", "bi-dev", "--program", "nosuch"}, nil, `--program "nosuch" is not a program`},
+		{"policy list kind unknown", []string{"policy", "list", "--env", "production"}, nil, `--env "production" is not an environment kind`},
 	}
 	require.GreaterOrEqual(t, len(cases), 40)
 	before := snapshot(t, dir)
 	require.NotEmpty(t, before.files, "the backend holds bi-dev")
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := cli(t, dir, c.env, c.args...)
+			r := exe(t, dir, c.env, c.args...)
 			assert.Equal(t, 1, r.code, "exit code; stderr: %s", r.stderr)
 			assert.Contains(t, r.stderr, c.want)
 			assert.Empty(t, r.stdout, "nothing on stdout without --json")
@@ -111,7 +131,7 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		})
 	}
 	// The same refusal as JSON: one envelope with a structured error.
-	r = cli(t, dir, nil, append([]string{"--json", "drift", "--env", "bi-prdo"}, k...)...)
+	r = exe(t, dir, nil, append([]string{"--json", "drift", "--env", "bi-prdo"}, k...)...)
 	assert.Equal(t, 1, r.code)
 	env := envelopeOf(t, r)
 	e := env["error"].(map[string]any)
@@ -128,7 +148,7 @@ func TestCLI_RenderLeavesNoStackAndRendersAgain(t *testing.T) {
 	dir := t.TempDir()
 	for i := range 2 {
 		out := filepath.Join(t.TempDir(), "manifests")
-		r := cli(t, dir, nil, "render", "--env", "rd-dev", "--out", out)
+		r := exe(t, dir, nil, "render", "--env", "rd-dev", "--out", out)
 		require.Equal(t, 0, r.code, "render %d: %s", i, r.stderr)
 		assert.Subset(t, manifestKinds(t, out), []string{"Namespace", "Deployment", "Service", "NetworkPolicy", "ConfigMap"}, "render %d", i)
 	}
@@ -178,25 +198,25 @@ func editConfigMap(t *testing.T, ns, key, value string) {
 func TestCLI_ClusterUpStatusDown(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	r := cli(t, dir, nil, "--json", "cluster", "up")
+	r := exe(t, dir, nil, "--json", "cluster", "up")
 	require.Equal(t, 0, r.code, r.stderr)
 	t.Cleanup(func() {
-		if r := cli(t, dir, nil, "cluster", "down"); r.code != 0 && !strings.Contains(r.stderr, "not running") {
+		if r := exe(t, dir, nil, "cluster", "down"); r.code != 0 && !strings.Contains(r.stderr, "not running") {
 			t.Errorf("cluster down: %s", r.stderr)
 		}
 	})
 	envelopeOf(t, r)
-	r = cli(t, dir, nil, "--json", "cluster", "status")
+	r = exe(t, dir, nil, "--json", "cluster", "status")
 	require.Equal(t, 0, r.code, r.stderr)
 	res := results(t, envelopeOf(t, r))
 	require.Len(t, res, 1)
 	assert.Equal(t, true, res[0]["cluster"].(map[string]any)["ready"])
 	// The default kubeconfig of the environment verbs is this cluster's.
-	r = cli(t, dir, nil, "preview", "--env", "cu-dev")
+	r = exe(t, dir, nil, "preview", "--env", "cu-dev")
 	assert.Equal(t, 0, r.code, r.stderr)
-	r = cli(t, dir, nil, "--json", "cluster", "down")
+	r = exe(t, dir, nil, "--json", "cluster", "down")
 	assert.Equal(t, 0, r.code, r.stderr)
 	envelopeOf(t, r)
-	r = cli(t, dir, nil, "cluster", "status")
+	r = exe(t, dir, nil, "cluster", "status")
 	assert.Equal(t, 1, r.code)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	slipway "github.com/slipwayhq/slipway/cmd/slipway/cli"
 	"github.com/slipwayhq/slipway/integration/localk8s"
 )
 
@@ -30,6 +31,14 @@ import (
 var (
 	binary  string
 	cluster *localk8s.Cluster
+)
+
+// The exit codes of the command line.
+const (
+	ExitError   = slipway.ExitError
+	ExitChanges = slipway.ExitChanges
+	ExitPolicy  = slipway.ExitPolicy
+	ExitLocked  = slipway.ExitLocked
 )
 
 func TestMain(m *testing.M) {
@@ -68,9 +77,9 @@ type outcome struct {
 	stdout, stderr string
 }
 
-// cli runs the binary with --dir dir and extra environment variables
+// exe runs the binary with --dir dir and extra environment variables
 // (KEY=VALUE sets one, -KEY removes it).
-func cli(t *testing.T, dir string, env []string, args ...string) outcome {
+func exe(t *testing.T, dir string, env []string, args ...string) outcome {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"--dir", dir}, args...)...)
 	cmd.Env = os.Environ()
@@ -95,7 +104,7 @@ func cli(t *testing.T, dir string, env []string, args ...string) outcome {
 }
 
 var schema = func() *jsonschema.Schema {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(envelopeSchema))
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(slipway.Schema()))
 	if err != nil {
 		panic(err)
 	}
@@ -184,7 +193,7 @@ func image(t *testing.T, ns string) string {
 func destroyAfter(t *testing.T, dir string, names ...string) {
 	t.Cleanup(func() {
 		for _, n := range names {
-			r := cli(t, dir, nil, "destroy", "--env", n, "--kubeconfig", cluster.Kubeconfig, "--remove")
+			r := exe(t, dir, nil, "destroy", "--env", n, "--kubeconfig", cluster.Kubeconfig, "--remove")
 			if r.code != 0 && !strings.Contains(r.stderr, "does not exist") {
 				t.Errorf("cleanup of %s: exit %d: %s", n, r.code, r.stderr)
 			}

@@ -36,7 +36,7 @@ func TestCLI_PolicyAppliesOnEveryPath(t *testing.T) {
 	args := func(a ...string) []string { return append(append(a, k...), pol...) }
 
 	t.Run("one environment", func(t *testing.T) {
-		r := cli(t, dir, nil, args("--json", "up", "--env", "pp-one", "--kind", "staging", "--image", evil)...)
+		r := exe(t, dir, nil, args("--json", "up", "--env", "pp-one", "--kind", "staging", "--image", evil)...)
 		assert.Equal(t, ExitPolicy, r.code, r.stderr)
 		env := envelopeOf(t, r)
 		assert.Equal(t, "policy_blocked", env["error"].(map[string]any)["code"])
@@ -45,7 +45,7 @@ func TestCLI_PolicyAppliesOnEveryPath(t *testing.T) {
 		assert.False(t, namespaceExists(t, "slipway-pp-one"), "nothing was created")
 	})
 	t.Run("several environments", func(t *testing.T) {
-		r := cli(t, dir, nil, args("--json", "up", "--env", "pp-many-a,pp-many-b", "--kind", "staging", "--image", evil)...)
+		r := exe(t, dir, nil, args("--json", "up", "--env", "pp-many-a,pp-many-b", "--kind", "staging", "--image", evil)...)
 		assert.Equal(t, ExitPolicy, r.code, r.stderr)
 		res := results(t, envelopeOf(t, r))
 		require.Len(t, res, 2)
@@ -56,7 +56,7 @@ func TestCLI_PolicyAppliesOnEveryPath(t *testing.T) {
 		}
 	})
 	t.Run("promotion", func(t *testing.T) {
-		r := cli(t, dir, nil, args("--json", "promote", "--through", "pp-pa,pp-pb", "--kind", "staging", "--image", evil)...)
+		r := exe(t, dir, nil, args("--json", "promote", "--through", "pp-pa,pp-pb", "--kind", "staging", "--image", evil)...)
 		assert.Equal(t, ExitPolicy, r.code, r.stderr)
 		res := results(t, envelopeOf(t, r))
 		require.Len(t, res, 1, "the chain stops at the first stage")
@@ -65,18 +65,18 @@ func TestCLI_PolicyAppliesOnEveryPath(t *testing.T) {
 		assert.False(t, namespaceExists(t, "slipway-pp-pb"))
 	})
 	t.Run("ephemeral create", func(t *testing.T) {
-		r := cli(t, dir, nil, args("ephemeral", "create", "--env", "pp-pr-1", "--image", evil, "--policy-level", "image-registry-allowlist=mandatory")...)
+		r := exe(t, dir, nil, args("ephemeral", "create", "--env", "pp-pr-1", "--image", evil, "--policy-level", "image-registry-allowlist=mandatory")...)
 		assert.Equal(t, ExitPolicy, r.code, r.stderr)
 		assert.False(t, namespaceExists(t, "slipway-pp-pr-1"), "nothing was created")
-		r = cli(t, dir, nil, "ephemeral", "destroy", "--env", "pp-pr-1")
+		r = exe(t, dir, nil, "ephemeral", "destroy", "--env", "pp-pr-1")
 		assert.Equal(t, 0, r.code, "the tagged, empty stack is removed: %s", r.stderr)
 	})
 	t.Run("drift remediation", func(t *testing.T) {
-		r := cli(t, dir, nil, args("up", "--env", "pp-drift", "--kind", "staging", "--set", "GREETING=hello")...)
+		r := exe(t, dir, nil, args("up", "--env", "pp-drift", "--kind", "staging", "--set", "GREETING=hello")...)
 		require.Equal(t, 0, r.code, r.stderr)
 		destroyAfter(t, dir, "pp-drift")
 		editConfigMap(t, "slipway-pp-drift", "GREETING", "edited")
-		r = cli(t, dir, nil, args("--json", "drift", "--env", "pp-drift", "--kind", "staging", "--set", "GREETING=hello", "--remediate", "--image", evil)...)
+		r = exe(t, dir, nil, args("--json", "drift", "--env", "pp-drift", "--kind", "staging", "--set", "GREETING=hello", "--remediate", "--image", evil)...)
 		assert.Equal(t, ExitPolicy, r.code, r.stderr)
 		env := envelopeOf(t, r)
 		require.NotEmpty(t, results(t, env)[0]["drift"].(map[string]any)["resources"], "the drift was found")
@@ -85,13 +85,13 @@ func TestCLI_PolicyAppliesOnEveryPath(t *testing.T) {
 	t.Run("rollback", func(t *testing.T) {
 		// Release 1 is non-compliant (applied without policy), release 2 is
 		// compliant; rolling back to release 1 with policy is blocked.
-		r := cli(t, dir, nil, append([]string{"up", "--env", "pp-rb", "--kind", "staging", "--image", evil}, k...)...)
+		r := exe(t, dir, nil, append([]string{"up", "--env", "pp-rb", "--kind", "staging", "--image", evil}, k...)...)
 		require.Equal(t, 0, r.code, r.stderr)
 		destroyAfter(t, dir, "pp-rb")
-		r = cli(t, dir, nil, args("up", "--env", "pp-rb", "--kind", "staging")...)
+		r = exe(t, dir, nil, args("up", "--env", "pp-rb", "--kind", "staging")...)
 		require.Equal(t, 0, r.code, r.stderr)
 		require.Equal(t, "nginx:1.27", image(t, "slipway-pp-rb"))
-		r = cli(t, dir, nil, args("--json", "rollback", "--env", "pp-rb", "--kind", "staging")...)
+		r = exe(t, dir, nil, args("--json", "rollback", "--env", "pp-rb", "--kind", "staging")...)
 		assert.Equal(t, ExitPolicy, r.code, r.stderr)
 		envelopeOf(t, r)
 		assert.Equal(t, "nginx:1.27", image(t, "slipway-pp-rb"), "the rollback applied nothing")
@@ -108,7 +108,7 @@ func TestCLI_ExitCodesAndOneJSONEnvelopePerVerb(t *testing.T) {
 	k := []string{"--kubeconfig", cluster.Kubeconfig}
 	run := func(want int, a ...string) (outcome, map[string]any) {
 		t.Helper()
-		r := cli(t, dir, nil, append([]string{"--json"}, a...)...)
+		r := exe(t, dir, nil, append([]string{"--json"}, a...)...)
 		require.Equal(t, want, r.code, "%v\nstdout: %s\nstderr: %s", a, r.stdout, r.stderr)
 		env := envelopeOf(t, r)
 		if want != 0 {
@@ -161,7 +161,7 @@ func TestCLI_ExitCodesAndOneJSONEnvelopePerVerb(t *testing.T) {
 	// A broken preview with --expect-no-changes is an error (1), printed,
 	// never "changes pending" (2): here the stack's secrets cannot be
 	// decrypted with the wrong passphrase.
-	r := cli(t, dir, []string{"PULUMI_CONFIG_PASSPHRASE=wrong"}, append([]string{"--json", "preview", "--env", "ec-dev", "--set", "GREETING=edited", "--expect-no-changes"}, k...)...)
+	r := exe(t, dir, []string{"PULUMI_CONFIG_PASSPHRASE=wrong"}, append([]string{"--json", "preview", "--env", "ec-dev", "--set", "GREETING=edited", "--expect-no-changes"}, k...)...)
 	require.Equal(t, ExitError, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
 	env = envelopeOf(t, r)
 	assert.Equal(t, "failed", first(env)["status"])
@@ -188,10 +188,10 @@ func TestCLI_ExitCodesAndOneJSONEnvelopePerVerb(t *testing.T) {
 
 	// Approval: refused without it, given for several stages at once.
 	promote := append([]string{"--json", "promote", "--through", "ec-dev", "--approve", "ec-dev", "--set", "GREETING=hi"}, k...)
-	r = cli(t, dir, []string{"-SLIPWAY_APPROVE"}, promote...)
+	r = exe(t, dir, []string{"-SLIPWAY_APPROVE"}, promote...)
 	require.Equal(t, ExitError, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "stage ec-dev needs approval: set SLIPWAY_APPROVE=ec-dev")
-	r = cli(t, dir, []string{"SLIPWAY_APPROVE=ec-qa,ec-dev"}, promote...)
+	r = exe(t, dir, []string{"SLIPWAY_APPROVE=ec-qa,ec-dev"}, promote...)
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, "succeeded", first(envelopeOf(t, r))["status"])
 
@@ -226,7 +226,7 @@ func watchDrift(t *testing.T, dir, env string, args ...string) int {
 	sc := bufio.NewScanner(out)
 	reported := false
 	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "drift in "+env) || strings.HasPrefix(sc.Text(), "no drift in "+env) {
+		if strings.HasPrefix(sc.Text(), "drift check of "+env) {
 			reported = true
 			break
 		}
@@ -275,7 +275,7 @@ func TestCLI_SecretsNeverReachAnyOutput(t *testing.T) {
 	var outputs []string
 	run := func(want int, a ...string) {
 		t.Helper()
-		r := cli(t, dir, nil, append(append([]string{"-v"}, a...), k...)...)
+		r := exe(t, dir, nil, append(append([]string{"-v"}, a...), k...)...)
 		require.Equal(t, want, r.code, "%v: %s", a, r.stderr)
 		outputs = append(outputs, r.stdout, r.stderr)
 	}

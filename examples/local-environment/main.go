@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/optdestroy"
 	"github.com/slipwayhq/slipway/integration/localk8s"
 	"github.com/slipwayhq/slipway/stacks"
+	"github.com/slipwayhq/slipway/stacks/web"
 )
 
 func main() {
@@ -38,9 +40,9 @@ func run(ctx context.Context, out io.Writer, dir string) error {
 	if err != nil {
 		return err
 	}
-	env := stacks.Environment{Name: "qa", Kind: stacks.QA, Kubeconfig: c.Kubeconfig,
-		App: stacks.App{Image: "nginx:1.27", Replicas: 2, Settings: map[string]string{"FEATURE_X": "on"}}}
-	prog, err := env.Program()
+	env := web.Environment{Name: "qa", Kind: stacks.QA, Kubeconfig: c.Kubeconfig,
+		Params: web.Params{App: web.App{Image: "nginx:1.27", Replicas: 2, Settings: map[string]string{"FEATURE_X": "on"}}}}
+	prog, err := web.Definition.Program(env)
 	if err != nil {
 		return err
 	}
@@ -56,7 +58,7 @@ func run(ctx context.Context, out io.Writer, dir string) error {
 	for k, v := range res.Outputs {
 		fmt.Fprintf(out, "  %s = %v\n", k, v)
 	}
-	res, err = st.Destroy(ctx, automation.RemoveStack())
+	res, err = st.Destroy(ctx, optdestroy.RemoveStack())
 	if err != nil {
 		return err
 	}

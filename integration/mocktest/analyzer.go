@@ -47,7 +47,7 @@ func (g *Graph) InProcessFindings(s policypacks.Settings, packs ...*policypacks.
 		switch {
 		case r.Unverified:
 			level = Unverified
-		case slices.ContainsFunc(blocking, func(b policypacks.Result) bool {
+		case slices.ContainsFunc(blocking, func(b policypacks.Finding) bool {
 			return b.Policy == r.Policy && b.URN == r.URN && b.Message == r.Message
 		}):
 			level = Blocking

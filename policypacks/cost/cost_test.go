@@ -10,6 +10,7 @@ import (
 	p "github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/cost"
 	"github.com/slipwayhq/slipway/stacks"
+	"github.com/slipwayhq/slipway/stacks/web"
 )
 
 func obj(typ, name string, props map[string]any) p.Resource {
@@ -81,7 +82,7 @@ func TestPack_EveryRuleHasPassingAndFailingFixtures(t *testing.T) {
 // environments' AWS graphs respect their own cost guards.
 func TestStacks_DefaultsPassTheirEnvironmentsCostGuards(t *testing.T) {
 	for _, kind := range []stacks.Kind{stacks.Dev, stacks.Staging, stacks.Prod, stacks.Ephemeral} {
-		prog, err := stacks.Environment{Name: string(kind), Kind: kind, Target: stacks.AWS}.Program()
+		prog, err := web.Definition.Program(web.Environment{Name: string(kind), Kind: kind, Params: web.Params{Target: web.AWS}})
 		require.NoError(t, err)
 		g, err := mocktest.Run(prog.Run, nil)
 		require.NoError(t, err)

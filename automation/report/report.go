@@ -1,0 +1,632 @@
+// Package report renders the outcomes of Slipway operations (preview, up,
+// drift checks and policy checks, one Entry per environment) in the formats
+// CI systems read natively: a human summary, a pull-request comment in
+// Markdown, JUnit XML for test tabs, SARIF 2.1.0 for code-scanning
+// dashboards and GitHub Actions workflow-command annotations.
+//
+// Every string that reaches the output goes through one sanitising step
+// first: values the engine marks secret ("[secret]", ciphertext objects,
+// Kubernetes Secret data) and the entries' own Secrets are masked, so no
+// format can leak them; each renderer then escapes for its own syntax.
+//
+// JSON is not rendered here: the CLI's JSON envelope (cmd/slipway/schema) is
+// the one JSON shape, and Write refuses it with ErrJSON.
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/policypacks"
+)
+
+// Format is an output format for operation outcomes.
+type Format string
+
+// Formats.
+const (
+	// Text is a short human summary per environment.
+	Text Format = "text"
+	// JSON is the CLI's envelope; Write refuses it (see ErrJSON).
+	JSON Format = "json"
+	// Markdown is a pull-request summary.
+	Markdown Format = "markdown"
+	// JUnit is JUnit XML: policies, drift checks and operations as test cases.
+	JUnit Format = "junit"
+	// SARIF is SARIF 2.1.0: policy findings and drift as results.
+	SARIF Format = "sarif"
+	// GitHub is GitHub Actions workflow commands (::error, ::warning, ::notice).
+	GitHub Format = "github"
+)
+
+// Formats returns every format, in the order help texts list them.
+func Formats() []Format { return []Format{Text, JSON, Markdown, JUnit, SARIF, GitHub} }
+
+// FormatError is returned for a format name that is not one of Formats.
+type FormatError struct {
+	// Value is the name as given (e.g. the --format flag's value).
+	Value string
+}
+
+func (e *FormatError) Error() string {
+	names := make([]string, 0, len(Formats()))
+	for _, f := range Formats() {
+		names = append(names, string(f))
+	}
+	return fmt.Sprintf("report: --format %q is not a format; use one of %s", e.Value, strings.Join(names, ", "))
+}
+
+// ParseFormat returns the format named s (case-insensitive, surrounding
+// space ignored), or a *FormatError naming s and listing the formats.
+func ParseFormat(s string) (Format, error) {
+	f := Format(strings.ToLower(strings.TrimSpace(s)))
+	if slices.Contains(Formats(), f) {
+		return f, nil
+	}
+	return "", &FormatError{Value: s}
+}
+
+// ErrJSON is returned by Write for the json format: JSON output is the CLI's
+// envelope (one schema for every command), not a report rendering.
+var ErrJSON = errors.New("report: the json format is the CLI's envelope (see cmd/slipway/schema); encode the entries' Result and Drift with encoding/json instead")
+
+// Operation names what an Entry reports on.
+type Operation string
+
+// Operations.
+const (
+	// Preview is a preview (Result holds the planned steps).
+	Preview Operation = "preview"
+	// Up is an update (Result holds the applied steps).
+	Up Operation = "up"
+	// DriftCheck is a drift check (Drift holds what differs).
+	DriftCheck Operation = "drift"
+	// PolicyCheck is an in-process policy evaluation (Findings, Policies).
+	PolicyCheck Operation = "policy"
+)
+
+// Entry is one environment's outcome of one operation.
+type Entry struct {
+	// Environment is the environment (stack) name.
+	Environment string
+	// Operation is what ran: Preview, Up, DriftCheck or PolicyCheck.
+	Operation Operation
+	// Result is a preview's or an up's outcome; the engine's policy
+	// findings are in Result.Policy.
+	Result *automation.Result
+	// Drift is a drift check's outcome.
+	Drift *automation.Drift
+	// Findings are policy findings from an in-process check (policy check);
+	// they are reported with Result.Policy, duplicates once.
+	Findings []policypacks.Finding
+	// Policies are the policies an in-process check ran (the Report's
+	// Policies): each one without findings is a passing JUnit test case and
+	// a SARIF rule with its description.
+	Policies []policypacks.PolicyRun
+	// Err is the operation's error, if it failed.
+	Err error
+	// Secrets are values masked wherever they appear (the environment's
+	// secret configuration). Values shorter than MinSecretLen are not
+	// searched for: they would mask ordinary words.
+	Secrets []string
+}
+
+// MinSecretLen is the shortest Entry.Secrets value that is masked in text.
+const MinSecretLen = 4
+
+// Mask replaces secret values in every format.
+const Mask = "[secret]"
+
+// MaxRows caps the rows of each Markdown table; the rest are counted.
+const MaxRows = 50
+
+// Write renders entries in format f. It returns ErrJSON for JSON and a
+// *FormatError for an unknown format.
+func Write(w io.Writer, f Format, entries []Entry) error {
+	views := make([]view, 0, len(entries))
+	for _, e := range entries {
+		views = append(views, build(e))
+	}
+	switch f {
+	case Text:
+		return writeText(w, views)
+	case Markdown:
+		return writeMarkdown(w, views)
+	case JUnit:
+		return writeJUnit(w, views)
+	case SARIF:
+		return writeSARIF(w, views)
+	case GitHub:
+		return writeGitHub(w, views)
+	case JSON:
+		return ErrJSON
+	}
+	return &FormatError{Value: string(f)}
+}
+
+// view is an Entry with every string sanitised, ready to render. Renderers
+// read views only, never the Entry.
+type view struct {
+	env, op   string
+	result    bool
+	duration  time.Duration
+	timestamp time.Time
+	rows      []row
+	counts    counts
+	outputs   []output
+	findings  []finding // blocking first, then advisory, then unverified
+	policies  []policypacks.PolicyRun
+	drift     *driftView
+	err       string
+	errKind   string
+}
+
+type row struct {
+	op, urn, typ string
+	diffs        []string
+}
+
+type output struct{ key, value string }
+
+type counts struct{ create, update, delete, replace, other int }
+
+// String renders counts as "+2 ~1 -1 ±1" (non-zero ones, then "N other"
+// for imports and the like), or "no changes".
+func (c counts) String() string {
+	var parts []string
+	for _, p := range []struct {
+		sign string
+		n    int
+	}{{"+", c.create}, {"~", c.update}, {"-", c.delete}, {"±", c.replace}} {
+		if p.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s%d", p.sign, p.n))
+		}
+	}
+	if c.other > 0 {
+		parts = append(parts, fmt.Sprintf("%d other", c.other))
+	}
+	if len(parts) == 0 {
+		return "no changes"
+	}
+	return strings.Join(parts, " ")
+}
+
+type finding struct {
+	pack, policy, urn, typ string
+	severity, enforcement  string
+	message, summary       string
+	controls               []string
+	blocking, unverified   bool
+}
+
+// rule is the finding's rule id, pack/policy.
+func (f finding) rule() string { return f.pack + "/" + f.policy }
+
+// level is "blocking", "advisory" or "unverified".
+func (f finding) level() string {
+	switch {
+	case f.blocking:
+		return "blocking"
+	case f.unverified:
+		return "unverified"
+	}
+	return "advisory"
+}
+
+type driftView struct {
+	found      bool
+	resources  []driftRes
+	remediated *counts
+}
+
+type driftRes struct {
+	urn, typ string
+	props    []prop
+}
+
+type prop struct{ path, expected, actual string }
+
+// now is the clock for JUnit timestamps; tests replace it.
+var now = time.Now
+
+func build(e Entry) view {
+	m := newMasker(e.Secrets)
+	v := view{env: m.text(e.Environment), op: m.text(string(e.Operation)), timestamp: now()}
+	if v.op == "" && e.Result != nil {
+		v.op = m.text(e.Result.Operation)
+	}
+	if e.Result != nil {
+		v.result = true
+		v.duration = e.Result.Duration
+		v.rows, v.counts = changes(e.Result, m)
+		for k, val := range e.Result.Outputs {
+			v.outputs = append(v.outputs, output{m.text(k), m.value(val)})
+		}
+		slices.SortFunc(v.outputs, func(a, b output) int { return strings.Compare(a.key, b.key) })
+	}
+	var fs []policypacks.Finding
+	if e.Result != nil {
+		fs = append(fs, e.Result.Policy...)
+	}
+	fs = append(fs, e.Findings...)
+	if e.Drift != nil && e.Drift.Remediated != nil {
+		fs = append(fs, e.Drift.Remediated.Policy...)
+	}
+	seen := map[string]bool{}
+	for _, f := range fs {
+		k := strings.Join([]string{f.Pack, f.Policy, f.URN, f.Message}, "\x00")
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		fv := finding{pack: m.text(f.Pack), policy: m.text(f.Policy), urn: m.text(f.URN), typ: m.text(f.Type),
+			severity: m.text(string(f.Severity)), enforcement: m.text(string(f.Enforcement)),
+			message: m.text(strings.TrimSpace(f.Message)), summary: m.text(lastLine(f.Message)),
+			blocking: f.Blocking() && !f.Unverified, unverified: f.Unverified}
+		if fv.typ == "" {
+			fv.typ = urnType(fv.urn)
+		}
+		for _, c := range f.Controls {
+			fv.controls = append(fv.controls, m.text(c.String()))
+		}
+		v.findings = append(v.findings, fv)
+	}
+	rank := map[string]int{"blocking": 0, "advisory": 1, "unverified": 2}
+	slices.SortStableFunc(v.findings, func(a, b finding) int { return rank[a.level()] - rank[b.level()] })
+	for _, p := range e.Policies {
+		p.Pack, p.Policy, p.Description = m.text(p.Pack), m.text(p.Policy), m.text(p.Description)
+		v.policies = append(v.policies, p)
+	}
+	if d := e.Drift; d != nil {
+		dv := &driftView{found: d.Found()}
+		for _, r := range d.Resources {
+			dr := driftRes{urn: m.text(r.URN), typ: m.text(r.Type)}
+			secretType := r.Type == "kubernetes:core/v1:Secret"
+			for _, p := range r.Properties {
+				exp, act := m.value(p.Expected), m.value(p.Actual)
+				if exp == Mask || act == Mask || (secretType && secretPath(p.Path)) {
+					exp, act = Mask, Mask
+				}
+				dr.props = append(dr.props, prop{path: m.text(p.Path), expected: exp, actual: act})
+			}
+			if len(dr.props) == 0 {
+				for _, name := range r.Diffs {
+					dr.props = append(dr.props, prop{path: m.text(name), expected: "?", actual: "?"})
+				}
+			}
+			dv.resources = append(dv.resources, dr)
+		}
+		if d.Remediated != nil {
+			_, c := changes(d.Remediated, m)
+			dv.remediated = &c
+		}
+		if !d.Checked.IsZero() {
+			v.timestamp = d.Checked
+		}
+		if v.duration == 0 {
+			v.duration = d.Duration
+		}
+		v.drift = dv
+	}
+	if e.Err != nil {
+		v.err = m.text(strings.TrimSpace(e.Err.Error()))
+		v.errKind = "error"
+		var pe *automation.PolicyError
+		if errors.As(e.Err, &pe) {
+			v.errKind = "policy"
+		}
+	}
+	return v
+}
+
+// changes collapses a result's steps to one row per resource (a replacement's
+// create-replacement, replace and delete-replaced steps are one "replace"),
+// leaving out unchanged resources and the stack resource, and counts them.
+// A result without steps falls back to its summary.
+func changes(r *automation.Result, m *masker) ([]row, counts) {
+	var rows []row
+	at := map[string]int{}
+	for _, c := range r.Resources {
+		op := c.Op
+		switch op {
+		case "same", "read", "refresh", "":
+			continue
+		case "create-replacement", "delete-replaced", "replace", "discard-replaced", "import-replacement":
+			op = "replace"
+		case "discard":
+			op = "delete"
+		}
+		if c.Type == "pulumi:pulumi:Stack" {
+			continue
+		}
+		if i, ok := at[c.URN]; ok {
+			if op == "replace" {
+				rows[i].op = op
+			}
+			for _, d := range c.Diffs {
+				if d = m.text(d); !slices.Contains(rows[i].diffs, d) {
+					rows[i].diffs = append(rows[i].diffs, d)
+				}
+			}
+			continue
+		}
+		at[c.URN] = len(rows)
+		rw := row{op: op, urn: m.text(c.URN), typ: m.text(c.Type)}
+		for _, d := range c.Diffs {
+			rw.diffs = append(rw.diffs, m.text(d))
+		}
+		rows = append(rows, rw)
+	}
+	var n counts
+	for _, rw := range rows {
+		n.add(rw.op, 1)
+	}
+	if len(r.Resources) == 0 {
+		for op, k := range r.Summary {
+			switch op {
+			case "same", "read", "refresh":
+			default:
+				n.add(op, k)
+			}
+		}
+	}
+	return rows, n
+}
+
+func (c *counts) add(op string, n int) {
+	switch op {
+	case "create":
+		c.create += n
+	case "update":
+		c.update += n
+	case "delete":
+		c.delete += n
+	case "replace":
+		c.replace += n
+	default:
+		c.other += n
+	}
+}
+
+// secretPath reports whether a Kubernetes Secret's property holds its data.
+func secretPath(p string) bool {
+	for _, k := range []string{"data", "stringData"} {
+		if p == k || strings.HasPrefix(p, k+".") || strings.HasPrefix(p, k+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// pulumiSig is the key Pulumi's serialised secrets carry.
+const pulumiSig = "4dabf18193072939515e22adb298388d"
+
+var (
+	// secretJSON matches a ciphertext or plaintext member of a serialised secret.
+	secretJSON = regexp.MustCompile(`("(?:ciphertext|plaintext)"\s*:\s*)"(?:[^"\\]|\\.)*"`)
+	// cipherText matches Pulumi passphrase/service ciphertexts (v1:nonce:data).
+	cipherText = regexp.MustCompile(`\bv1:[A-Za-z0-9+/=]{8,}:[A-Za-z0-9+/=]{8,}`)
+)
+
+// masker removes secrets from strings and values.
+type masker struct{ secrets []string }
+
+func newMasker(secrets []string) *masker {
+	m := &masker{}
+	for _, s := range secrets {
+		if len(s) >= MinSecretLen {
+			m.secrets = append(m.secrets, s)
+		}
+	}
+	// Longest first, so a secret containing another is masked whole.
+	slices.SortFunc(m.secrets, func(a, b string) int { return len(b) - len(a) })
+	return m
+}
+
+// text masks the entry's secret values and anything that looks like a
+// serialised secret or a ciphertext.
+func (m *masker) text(s string) string {
+	for _, sec := range m.secrets {
+		s = strings.ReplaceAll(s, sec, Mask)
+	}
+	s = secretJSON.ReplaceAllString(s, `$1"`+Mask+`"`)
+	return cipherText.ReplaceAllString(s, Mask)
+}
+
+// value renders a property value compactly (JSON, at most 80 characters),
+// masking secrets: "[secret]" for a value the engine marked secret.
+func (m *masker) value(v any) string {
+	if v == nil {
+		return "(none)"
+	}
+	if secretValue(v) {
+		return Mask
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	v = m.scrub(v)
+	s := fmt.Sprint(v)
+	if err := enc.Encode(v); err == nil {
+		s = strings.TrimSuffix(b.String(), "\n")
+	}
+	s = m.text(s)
+	if r := []rune(s); len(r) > 80 {
+		s = string(r[:79]) + "…"
+	}
+	return s
+}
+
+// secretValue reports whether v is a value the engine marks secret.
+func secretValue(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return x == Mask || cipherText.MatchString(x)
+	case map[string]any:
+		_, sig := x[pulumiSig]
+		_, ct := x["ciphertext"]
+		_, pt := x["plaintext"]
+		return sig || ct || pt
+	}
+	return false
+}
+
+// scrub returns v with nested secret values replaced by Mask and the
+// entry's secrets masked in every string (before encoding can escape them).
+func (m *masker) scrub(v any) any {
+	if secretValue(v) {
+		return Mask
+	}
+	switch x := v.(type) {
+	case string:
+		return m.text(x)
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[m.text(k)] = m.scrub(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = m.scrub(e)
+		}
+		return out
+	}
+	return v
+}
+
+// lastLine returns the last non-empty line of an engine policy message (the
+// engine puts the policy's description first).
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// shortURN keeps a URN's type (its last component) and name:
+// "Deployment::web". The name is everything after the type (it may hold "::").
+func shortURN(urn string) string {
+	parts := strings.SplitN(urn, "::", 4)
+	if len(parts) < 4 {
+		return urn
+	}
+	t := urnType(urn)
+	if i := strings.LastIndex(t, ":"); i >= 0 {
+		t = t[i+1:]
+	}
+	return t + "::" + parts[3]
+}
+
+// urnType returns a URN's resource type (without its parents' types).
+func urnType(urn string) string {
+	parts := strings.SplitN(urn, "::", 4)
+	if len(parts) < 4 {
+		return ""
+	}
+	t := parts[2]
+	if i := strings.LastIndex(t, "$"); i >= 0 {
+		t = t[i+1:]
+	}
+	return t
+}
+
+// firstLine returns the first line of s.
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return strings.TrimSpace(l)
+}
+
+// plural returns "1 thing" or "n things".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// blocked returns the number of blocking findings and of the others.
+func (v *view) blocked() (blocking, other int) {
+	for _, f := range v.findings {
+		if f.blocking {
+			blocking++
+		} else {
+			other++
+		}
+	}
+	return blocking, other
+}
+
+// findingCounts is "1 blocking, 2 advisory, 1 unverified" (non-zero ones).
+func (v *view) findingCounts() string {
+	n := map[string]int{}
+	for _, f := range v.findings {
+		n[f.level()]++
+	}
+	var parts []string
+	for _, l := range []string{"blocking", "advisory", "unverified"} {
+		if n[l] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[l], l))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// policyBlocked reports whether the error is the engine's policy block and
+// the blocking findings say everything it says.
+func (v *view) policyBlocked() bool {
+	b, _ := v.blocked()
+	return v.errKind == "policy" && b > 0
+}
+
+// label names the operation for people: "preview", "up", "drift check",
+// "policy check".
+func (v *view) label() string {
+	if l, ok := map[string]string{"drift": "drift check", "policy": "policy check"}[v.op]; ok {
+		return l
+	}
+	return v.op
+}
+
+// outcome is a one-line summary: changes, drift, findings, failure.
+func (v *view) outcome() string {
+	var parts []string
+	if v.result {
+		parts = append(parts, v.counts.String())
+	}
+	if d := v.drift; d != nil {
+		switch {
+		case !d.found:
+			parts = append(parts, "no drift")
+		case d.remediated != nil:
+			parts = append(parts, fmt.Sprintf("drift in %s, remediated (%s)", plural(len(d.resources), "resource", "resources"), d.remediated))
+		default:
+			parts = append(parts, "drift in "+plural(len(d.resources), "resource", "resources"))
+		}
+	}
+	if len(v.findings) > 0 {
+		parts = append(parts, "policy findings: "+v.findingCounts())
+	} else if v.op == string(PolicyCheck) && v.err == "" {
+		parts = append(parts, fmt.Sprintf("%s passed", plural(len(v.policies), "policy", "policies")))
+	}
+	switch {
+	case v.policyBlocked():
+		parts = append(parts, "blocked by policy")
+	case v.err != "":
+		parts = append(parts, "failed: "+strings.TrimSuffix(firstLine(v.err), ":"))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// failed reports whether CI should treat the entry as failing: an error, a
+// blocking finding or unremediated drift.
+func (v *view) failed() bool {
+	b, _ := v.blocked()
+	return v.err != "" || b > 0 || (v.drift != nil && v.drift.found && v.drift.remediated == nil)
+}

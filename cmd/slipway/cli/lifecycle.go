@@ -1,0 +1,399 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/optdrift"
+	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/report"
+	"github.com/slipwayhq/slipway/stacks"
+)
+
+func newDriftCmd(g *globals) *cobra.Command {
+	var f envFlags
+	var remediate bool
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "drift",
+		Short: "Compare live state with the recorded state of an existing environment; exit 2 when something drifted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if interval < 0 {
+				return badInput("--interval %s is negative; use e.g. 5m, or leave it out for one check", interval)
+			}
+			if interval > 0 && interval < 10*time.Second {
+				return badInput("--interval %s is too short; use at least 10s", interval)
+			}
+			e, _, progs, err := g.prepare(cmd.Context(), &f, false)
+			if err != nil {
+				return err
+			}
+			st, err := e.SelectStack(cmd.Context(), progs[0])
+			if err != nil {
+				return err
+			}
+			opts := []optdrift.Option{optdrift.OnEvent(g.progress())}
+			if remediate {
+				opts = append(opts, optdrift.Remediate())
+			}
+			// check records one drift check and returns its outcome as an
+			// error: nil when clean (or remediated), exit 2 when drift is found.
+			check := func(d *automation.Drift, err error) error {
+				if err == nil && d.Found() && d.Remediated == nil {
+					err = &exitError{code: ExitChanges, kind: "drift_found", err: fmt.Errorf("drift found in %d resource(s) of %s", len(d.Resources), d.Stack)}
+				}
+				g.add(item{Environment: progs[0].Stack, Operation: "drift", Status: statusOf(err), Drift: d, Error: errJSON(err)})
+				g.writeReport(report.Entry{Environment: progs[0].Stack, Operation: report.DriftCheck, Drift: d, Err: err})
+				return err
+			}
+			if interval == 0 {
+				return check(st.CheckDrift(cmd.Context(), opts...))
+			}
+			// Keep checking until interrupted; the exit code is the worst
+			// outcome seen, so a failed check is never reported as 0.
+			var codes []int
+			err = st.WatchDrift(cmd.Context(), interval, func(d *automation.Drift, err error) {
+				if cmd.Context().Err() != nil {
+					return // interrupted mid-check: not an outcome
+				}
+				err = check(d, err)
+				_, code := classify(err)
+				codes = append(codes, code)
+				if err != nil {
+					fmt.Fprintf(g.errw, "%s: drift check: %v\n", g.cfg.name, g.mask(err.Error()))
+				}
+			}, opts...)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
+			if code := worst(codes...); code != ExitOK {
+				return &exitError{code: code, kind: codeKind(code), err: fmt.Errorf("%d of %d drift check(s) did not come back clean", countNot(codes, ExitOK), len(codes))}
+			}
+			return nil
+		},
+	}
+	f.register(g, cmd, true)
+	g.addFormat(cmd, report.Formats()...)
+	cmd.Flags().BoolVar(&remediate, "remediate", false, "re-apply the desired state when drift is found (policies apply)")
+	cmd.Flags().DurationVar(&interval, "interval", 0, "keep checking at this interval (e.g. 5m) until interrupted; exits non-zero if any check failed or found drift")
+	return cmd
+}
+
+func countNot(codes []int, c int) int {
+	n := 0
+	for _, x := range codes {
+		if x != c {
+			n++
+		}
+	}
+	return n
+}
+
+var keyFlagRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+func newEphemeralCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "ephemeral", Short: "Create or destroy per-pull-request environments with a TTL"}
+	var f envFlags
+	var key string
+	var ttl time.Duration
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create (or update and extend) an ephemeral environment; an existing non-ephemeral one is refused",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.kind == "" {
+				f.kind = string(stacks.Ephemeral)
+			}
+			if ttl <= 0 {
+				return badInput("--ttl %s must be positive, e.g. 24h", ttl)
+			}
+			if ttl > 90*24*time.Hour {
+				return badInput("--ttl %s is longer than 90 days; an ephemeral environment that lives that long is not ephemeral", ttl)
+			}
+			if key != "" && !keyFlagRE.MatchString(key) {
+				return badInput("--key %q: use letters, digits, '-', '_' or '.' (at most 63), e.g. a pull-request number", key)
+			}
+			e, _, progs, err := g.prepare(cmd.Context(), &f, false)
+			if err != nil {
+				return err
+			}
+			if key == "" {
+				key = progs[0].Stack
+			}
+			res, eph, err := e.CreateEphemeral(cmd.Context(), progs[0], key, ttl, optup.OnEvent(g.progress()))
+			g.printResult(res)
+			g.add(item{Environment: progs[0].Stack, Operation: "ephemeral create", Status: statusOf(err), Result: res, Ephemeral: eph, Error: errJSON(err)})
+			if eph != nil && !g.json && err == nil {
+				fmt.Fprintf(g.out, "ephemeral %s (key %s) expires at %s\n", eph.Stack, eph.Key, eph.Expires.Format(time.RFC3339))
+			}
+			return err
+		},
+	}
+	f.register(g, create, true)
+	create.Flags().StringVar(&key, "key", "", "what the environment is for, e.g. a pull-request number (default: its name)")
+	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "time to live; `slipway gc` destroys it afterwards")
+	var name, program string
+	var missingOK bool
+	destroy := &cobra.Command{
+		Use:   "destroy",
+		Short: "Destroy an ephemeral environment and remove its stack; any other environment is refused",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			df := envFlags{names: name}
+			names, err := df.envNames(false)
+			if err != nil {
+				return err
+			}
+			if err := g.validateGlobals(); err != nil {
+				return err
+			}
+			b, err := g.cfg.program(program)
+			if err != nil {
+				return err
+			}
+			project := b.Info().Project
+			e, err := g.engine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			res, err := e.DestroyEphemeral(cmd.Context(), project, names[0])
+			if missingOK && automation.IsUnknownStack(err) {
+				res, err = &automation.Result{Operation: "destroy", Project: project, Stack: names[0], Summary: map[string]int{}}, nil
+			}
+			g.printResult(res)
+			g.add(item{Environment: names[0], Operation: "ephemeral destroy", Status: statusOf(err), Result: res, Error: errJSON(err)})
+			return err
+		},
+	}
+	destroy.Flags().StringVar(&name, "env", "", "ephemeral environment name (required)")
+	g.addProgram(destroy, &program)
+	destroy.Flags().BoolVar(&missingOK, "missing-ok", false, "succeed when the environment does not exist (already collected)")
+	cmd.AddCommand(create, destroy)
+	return cmd
+}
+
+func newGCCmd(g *globals) *cobra.Command {
+	var concurrency int
+	var program string
+	cmd := &cobra.Command{
+		Use:   "gc",
+		Short: "Destroy every expired ephemeral environment (only stacks tagged ephemeral)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if concurrency < 1 {
+				return badInput("--concurrency %d must be at least 1", concurrency)
+			}
+			if err := g.validateGlobals(); err != nil {
+				return err
+			}
+			b, err := g.cfg.program(program)
+			if err != nil {
+				return err
+			}
+			e, err := g.engine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			out, err := e.GC(cmd.Context(), b.Info().Project, time.Now(), concurrency)
+			if err != nil {
+				return err
+			}
+			failed := 0
+			for _, r := range out {
+				var rerr error
+				if r.Error != "" {
+					rerr, failed = errors.New(r.Error), failed+1
+				}
+				eph := r.Ephemeral
+				g.add(item{Environment: r.Stack, Operation: "gc", Status: statusOf(rerr), Result: r.Result, Ephemeral: &eph, Error: errJSON(rerr)})
+				if !g.json {
+					state := "destroyed"
+					if rerr != nil {
+						state = "failed: " + r.Error
+					}
+					fmt.Fprintf(g.out, "%s (key %s, expired %s): %s\n", r.Stack, r.Key, r.Expires.Format(time.RFC3339), state)
+				}
+			}
+			if !g.json {
+				fmt.Fprintf(g.out, "%d expired environment(s) collected\n", len(out)-failed)
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d expired environment(s) could not be destroyed", failed)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&concurrency, "concurrency", 4, "environments destroyed at once")
+	g.addProgram(cmd, &program)
+	return cmd
+}
+
+func newRollbackCmd(g *globals) *cobra.Command {
+	var f envFlags
+	cmd := &cobra.Command{
+		Use:   "rollback",
+		Short: "Re-apply an existing environment's last-known-good release (policies apply)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, sp, progs, err := g.prepare(cmd.Context(), &f, false)
+			if err != nil {
+				return err
+			}
+			policies := progs[0].Policies
+			lookup := func(v string) (automation.Program, error) {
+				p, err := sp.builder.FromVersion(v)
+				p.Policies = policies
+				return p, err
+			}
+			res, lkg, err := e.Rollback(cmd.Context(), progs[0].Project, progs[0].Stack, lookup, optup.OnEvent(g.progress()))
+			g.printResult(res)
+			g.add(item{Environment: progs[0].Stack, Operation: "rollback", Status: statusOf(err), Result: res, Release: lkg, Error: errJSON(err)})
+			if lkg != nil && !g.json && err == nil {
+				fmt.Fprintf(g.out, "restored the release recorded at %s\n", lkg.Recorded.Format(time.RFC3339))
+			}
+			return err
+		},
+	}
+	f.register(g, cmd, true)
+	return cmd
+}
+
+func newPromoteCmd(g *globals) *cobra.Command {
+	var f envFlags
+	var through, approve []string
+	cmd := &cobra.Command{
+		Use:   "promote",
+		Short: "Promote the same program through environments (default dev, staging, prod), gate by gate",
+		Long: "Promote previews each stage with its policies, asks for approval where configured " +
+			"(SLIPWAY_APPROVE names the approved stages, comma-separated), and applies exactly the approved plan.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if s := f.shorthands["namespace"]; s != nil && len(s.values) > 0 {
+				return badInput("--namespace would put every stage into one namespace; each stage gets its own, so leave it out")
+			}
+			if f.names != "" {
+				return badInput("--env is not used by promote; name the stages with --through")
+			}
+			if len(through) == 0 {
+				return badInput("--through names no stage; use e.g. --through dev,staging,prod")
+			}
+			f.names = strings.Join(through, ",")
+			for _, a := range approve {
+				if !slices.Contains(through, a) {
+					return badInput("--approve %s is not a stage of --through %s", a, strings.Join(through, ","))
+				}
+			}
+			e, sp, progs, err := g.prepare(cmd.Context(), &f, true)
+			if err != nil {
+				return err
+			}
+			approved := strings.Split(os.Getenv("SLIPWAY_APPROVE"), ",")
+			var stages []automation.Stage
+			for i, name := range sp.names {
+				rel := automation.Release{Version: progs[i].Version, Program: progs[i]}
+				stage := automation.Stage{Name: name, Release: rel}
+				if slices.Contains(approve, name) {
+					stage.Approve = func(context.Context, string, *automation.Result) error {
+						if !slices.Contains(approved, name) {
+							return fmt.Errorf("stage %s needs approval: set SLIPWAY_APPROVE=%s (comma-separate several stages)", name, name)
+						}
+						return nil
+					}
+				}
+				stages = append(stages, stage)
+			}
+			lookup := sp.builder.FromVersion
+			results, err := e.Promote(cmd.Context(), stages, lookup, optup.OnEvent(g.progress()))
+			for _, r := range results {
+				var serr error
+				if r.Error != "" {
+					serr = err // the chain stops at the first failing stage
+				}
+				it := item{Environment: r.Stage, Operation: "promote", Status: statusOf(serr), Preview: r.Preview, Error: errJSON(serr)}
+				if r.Deployment != nil {
+					it.Result, it.RolledBack, it.Rollback, it.Release = r.Deployment.Result, r.Deployment.RolledBack, r.Deployment.Rollback, r.Deployment.Restored
+				}
+				g.add(it)
+				if !g.json {
+					state := "promoted"
+					if r.Error != "" {
+						state = "stopped: " + r.Error
+					}
+					fmt.Fprintf(g.out, "%-10s %s\n", r.Stage, state)
+				}
+			}
+			return err
+		},
+	}
+	f.register(g, cmd, true)
+	_ = cmd.Flags().MarkHidden("env")
+	cmd.Flags().StringSliceVar(&through, "through", []string{"dev", "staging", "prod"}, "environments in promotion order")
+	cmd.Flags().StringSliceVar(&approve, "approve", nil, "stages that need approval (SLIPWAY_APPROVE=<stage>[,<stage>...])")
+	return cmd
+}
+
+func newRenderCmd(g *globals) *cobra.Command {
+	var f envFlags
+	var out string
+	cmd := &cobra.Command{
+		Use:   "render",
+		Short: "Render the environment's Kubernetes objects to YAML files (for Argo CD / Flux); touches no cluster or backend",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return badInput("--out is required: the directory to write manifests to")
+			}
+			abs, err := filepath.Abs(out)
+			if err != nil {
+				return badInput("--out %q: %v", out, err)
+			}
+			f.render = abs
+			sp, err := f.parse(g, false)
+			if err != nil {
+				return err
+			}
+			res, err := render(cmd.Context(), g, sp.progs[0])
+			g.printResult(res)
+			g.add(item{Environment: sp.names[0], Operation: "render", Status: statusOf(err), Result: res, Error: errJSON(err)})
+			if err == nil && !g.json {
+				fmt.Fprintf(g.out, "manifests written to %s\n", out)
+			}
+			return err
+		},
+	}
+	f.register(g, cmd, false)
+	cmd.Flags().StringVar(&out, "out", "", "directory for the YAML manifests")
+	return cmd
+}
+
+// render runs the environment's program in render mode against a
+// throw-away file backend, so no stack is left behind and every render
+// writes every manifest.
+func render(ctx context.Context, g *globals, prog automation.Program) (*automation.Result, error) {
+	tmp, err := os.MkdirTemp("", "slipway-render-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	opts := []automation.EngineOption{automation.WithDir(tmp), automation.WithResolver(g.resolver()), automation.WithPassphrase("render")}
+	e, err := automation.New(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	st, err := e.UpsertStack(ctx, prog)
+	if err != nil {
+		return nil, err
+	}
+	return st.Up(ctx)
+}

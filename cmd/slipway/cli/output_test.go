@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/slipwayhq/slipway/automation"
+)
+
+// TestClassify_EachErrorHasOneCodeAndExitCode: the typed errors of the
+// library map to the documented exit codes, through any wrapping.
+func TestClassify_EachErrorHasOneCodeAndExitCode(t *testing.T) {
+	wrap := func(err error) error {
+		return fmt.Errorf("slipway: %w", &automation.OpError{Op: "up", Stack: "dev", Err: err})
+	}
+	for _, c := range []struct {
+		err  error
+		code string
+		exit int
+	}{
+		{nil, "", ExitOK},
+		{errors.New("boom"), "error", ExitError},
+		{badInput("--env is required"), "invalid_input", ExitError},
+		{wrap(&automation.UnknownStackError{Stack: "prdo"}), "unknown_environment", ExitError},
+		{wrap(&automation.NotEphemeralError{Stack: "prod"}), "not_ephemeral", ExitError},
+		{wrap(&automation.RepairRequiredError{Stack: "dev"}), "repair_required", ExitError},
+		{wrap(&automation.ChangesError{Op: "preview", Stack: "dev", Changes: 2}), "changes_found", ExitChanges},
+		{wrap(&automation.PolicyError{Op: "up"}), "policy_blocked", ExitPolicy},
+		{wrap(&automation.StackLockedError{Stack: "dev"}), "stack_locked", ExitLocked},
+		{&exitError{code: ExitChanges, kind: "drift_found", err: errors.New("drift")}, "drift_found", ExitChanges},
+		{&exitError{code: ExitError, err: errors.New("2 of 3 failed")}, "error", ExitError},
+	} {
+		code, exit := classify(c.err)
+		assert.Equal(t, c.code, code, "%v", c.err)
+		assert.Equal(t, c.exit, exit, "%v", c.err)
+	}
+}
+
+// TestWorst_ErrorThenLockThenPolicyThenChanges: several environments (or
+// several drift checks) combine to the worst outcome.
+func TestWorst_ErrorThenLockThenPolicyThenChanges(t *testing.T) {
+	assert.Equal(t, ExitOK, worst())
+	assert.Equal(t, ExitOK, worst(ExitOK, ExitOK))
+	assert.Equal(t, ExitChanges, worst(ExitOK, ExitChanges))
+	assert.Equal(t, ExitPolicy, worst(ExitChanges, ExitPolicy, ExitOK))
+	assert.Equal(t, ExitLocked, worst(ExitPolicy, ExitLocked))
+	assert.Equal(t, ExitError, worst(ExitLocked, ExitError, ExitChanges), "a failed check is never hidden")
+	assert.Equal(t, "blocked", statusOf(&automation.PolicyError{}))
+	assert.Equal(t, "changes", statusOf(&automation.ChangesError{}))
+	assert.Equal(t, "succeeded", statusOf(nil))
+	assert.Equal(t, "failed", statusOf(errors.New("x")))
+}

@@ -1,0 +1,236 @@
+// Package stacks turns a team's Pulumi program into Slipway environments.
+//
+// A Definition declares a program once: its typed parameters P, their
+// defaults per kind of environment (dev, qa, staging, prod, ephemeral), a
+// validation run before any engine run, and the run function. Every
+// environment is an Env[P]: a name, a kind and parameters. The definition
+// then gives, for free, the environment's automation program (stack,
+// version for rollback and promotion records, secrets as one encrypted
+// configuration value, plugins, render mode), the catalog of standard
+// environments, releases, and an untyped Builder that the CLI builds
+// environments with from flags, PATH=VALUE settings and JSON.
+//
+// The built-in web environment is one such definition (package stacks/web).
+package stacks
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/slipwayhq/slipway/automation"
+)
+
+// Kind is the class of an environment: it selects the parameters'
+// defaults and the guards a definition applies.
+type Kind string
+
+// Environment kinds.
+const (
+	Dev       Kind = "dev"
+	QA        Kind = "qa"
+	Staging   Kind = "staging"
+	Prod      Kind = "prod"
+	Ephemeral Kind = "ephemeral"
+)
+
+// Kinds returns every kind, from the least to the most guarded, then
+// ephemeral.
+func Kinds() []Kind { return []Kind{Dev, QA, Staging, Prod, Ephemeral} }
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool { return slices.Contains(Kinds(), k) }
+
+// KindOf returns the kind an environment gets when none is given: its name
+// when that is a kind ("prod"), else dev.
+func KindOf(name string) Kind {
+	if k := Kind(name); k.Valid() {
+		return k
+	}
+	return Dev
+}
+
+// SecretsConfigKey is the stack configuration key that carries an
+// environment's Secrets: one JSON object, stored as a secret (encrypted by
+// the stack's secrets provider). Programs read it with Secrets.
+const SecretsConfigKey = "slipway:secrets"
+
+// Env is one environment of a definition with parameters P.
+type Env[P any] struct {
+	// Name is the environment and stack name, a lower-case DNS label of at
+	// most 40 characters, e.g. "dev" or "pr-42".
+	Name string
+	// Kind selects the parameters' defaults and guards (default: the name
+	// when it is a kind, else dev).
+	Kind Kind
+	// Kubeconfig is the path of the target cluster's kubeconfig, for
+	// programs that use one (see KubernetesProvider).
+	Kubeconfig string `json:",omitempty"`
+	// RenderDir, when set, renders the Kubernetes objects to YAML files in
+	// this directory (for Argo CD or Flux) instead of applying them; no
+	// cluster is needed. Such a program runs as stack "<name>-render".
+	RenderDir string `json:",omitempty"`
+	// Params are the definition's typed parameters; zero fields are filled
+	// from the definition's defaults for the kind.
+	Params P
+	// Secrets reach the program as one secret stack configuration value
+	// (SecretsConfigKey). They are never part of Version, release records
+	// or JSON. When non-empty they replace the stack's whole set; when empty
+	// the stack keeps the set it has, so a rollback (rebuilt from Version,
+	// without secrets) keeps them.
+	Secrets map[string]string `json:"-"`
+}
+
+// Stack is the environment's stack name: its name, or "<name>-render" when
+// it renders (RenderDir), so rendering never touches the applied stack.
+func (e Env[P]) Stack() string {
+	if e.RenderDir != "" {
+		return e.Name + "-render"
+	}
+	return e.Name
+}
+
+// Param sets one parameter: Path is a dotted path into the parameters
+// (Go field names or JSON names, case-insensitive, e.g. "App.Replicas"),
+// Value its text (see Spec.Params for how each type is read).
+type Param struct{ Path, Value string }
+
+// ParseParam reads "PATH=VALUE".
+func ParseParam(s string) (Param, error) {
+	path, value, ok := strings.Cut(s, "=")
+	if !ok || strings.TrimSpace(path) == "" {
+		return Param{}, fmt.Errorf("stacks: parameter %q: use PATH=VALUE, e.g. App.Replicas=2", s)
+	}
+	return Param{Path: strings.TrimSpace(path), Value: value}, nil
+}
+
+// Flag is a command-line shorthand for one parameter, e.g.
+// Flag{Name: "image", Path: "App.Image"} makes `--image X` mean
+// `--param App.Image=X`. Map and slice parameters make repeatable flags.
+type Flag struct {
+	// Name is the flag's name without dashes.
+	Name string
+	// Path is the parameter it sets (as in Param.Path).
+	Path string
+	// Usage is the flag's help text.
+	Usage string
+}
+
+// Param returns the setting the flag stands for with value v.
+func (f Flag) Param(v string) Param { return Param{Path: f.Path, Value: v} }
+
+// Spec is an untyped environment request, as the CLI builds it from its
+// flags; Builder.Build turns it into a typed, validated program.
+type Spec struct {
+	// Name is the environment's name.
+	Name string
+	// Kind is its kind (default: the name when it is a kind, else dev).
+	Kind Kind
+	// Kubeconfig and RenderDir are as in Env.
+	Kubeconfig, RenderDir string
+	// ParamsJSON, when set, is a JSON object decoded into the parameters
+	// first (e.g. from --params FILE); unknown fields are refused.
+	ParamsJSON []byte
+	// Params are then applied in order, typed by reflection: strings (and
+	// string types), integers, unsigned integers, floats, bools,
+	// time.Duration ("5m"), encoding.TextUnmarshaler; map[string]T as
+	// "KEY=VALUE" (each adds a key); []T (each appends). Any other type
+	// (a struct, a slice of structs) takes a JSON value. Setting part of a
+	// map or slice replaces the kind's default for it.
+	Params []Param
+	// Secrets are as in Env.
+	Secrets map[string]string `json:"-"`
+}
+
+// Info describes a definition to a command line.
+type Info struct {
+	// Name, Project and Description are the definition's.
+	Name, Project, Description string
+	// Flags are its parameter shorthands.
+	Flags []Flag
+	// Paths are the parameters' leaf paths (Go field names), for Param.
+	Paths []string
+}
+
+// Builder is a definition with its parameter type erased: what a command
+// line (or a fleet) holds to build any team's environments.
+// *Definition[P] implements it.
+type Builder interface {
+	// Info names and describes the definition.
+	Info() Info
+	// Build checks the spec (typed, before any engine run) and returns the
+	// environment's program.
+	Build(Spec) (automation.Program, error)
+	// FromVersion rebuilds a program from its Version (for Rollback,
+	// Promote and Deploy lookups).
+	FromVersion(string) (automation.Program, error)
+	// DefaultParams returns the parameters an environment of that name and
+	// kind gets when none are given, as JSON.
+	DefaultParams(name string, kind Kind) (json.RawMessage, error)
+}
+
+// FieldError is one problem with one field of an environment; Field is its
+// path from the Env, e.g. "Name" or "Params.App.Replicas", and the message
+// says what is wrong and how to fix it.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+// Error implements error.
+func (e *FieldError) Error() string { return "Env." + e.Field + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Errorf returns a FieldError for field with a formatted message (%w wraps).
+func Errorf(field, format string, args ...any) error {
+	return &FieldError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// InvalidError lists every problem found with an environment (or with the
+// definition itself) before any engine run.
+type InvalidError struct {
+	// Definition is the definition's name.
+	Definition string
+	// Env is the environment's name.
+	Env string
+	// Problems are the problems, most of them *FieldError.
+	Problems []error
+}
+
+// Error prints one problem per line, each prefixed with the definition.
+func (e *InvalidError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = e.Definition + ": " + p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap returns the problems.
+func (e *InvalidError) Unwrap() []error { return e.Problems }
+
+// flatten spreads joined errors (errors.Join) into their parts.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+var (
+	dnsLabel  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	keyRE     = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+	projectRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`)
+	flagRE    = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+)
