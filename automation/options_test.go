@@ -242,6 +242,18 @@ func TestNew_DoesNotResolveTheKubernetesProvider(t *testing.T) {
 	}
 	assert.Equal(t, []string{"pulumi"}, names, "nothing but the pulumi CLI is in the cache")
 
+	// A program that needs no plugin runs to the end without the provider.
+	st, err := e.UpsertStack(ctx, Program{Project: "p", Stack: "bare", Run: func(ctx *pulumi.Context) error {
+		ctx.Export("greeting", pulumi.String("hello"))
+		return nil
+	}})
+	require.NoError(t, err)
+	res, err := st.Up(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "hello", res.Outputs["greeting"])
+	plugins, _ = filepath.Glob(filepath.Join(home, "plugins", "resource-kubernetes-*"))
+	assert.Empty(t, plugins, "an up of a program without plugins installed the Kubernetes provider: %v", plugins)
+
 	_, err = e.UpsertStack(ctx, Program{Project: "p", Stack: "dev", Run: func(*pulumi.Context) error { return nil },
 		Plugins: []Plugin{KubernetesPlugin}})
 	require.Error(t, err)
@@ -255,9 +267,9 @@ func TestNew_DoesNotResolveTheKubernetesProvider(t *testing.T) {
 // later ones do not resolve it again.
 func TestKubernetesPlugin_IsResolvedOncePerEngine(t *testing.T) {
 	warm := filepath.Join(toolchain.DefaultCacheDir(), "pulumi-resource-kubernetes")
-	if _, err := os.Stat(warm); err != nil {
-		t.Skipf("no warm Kubernetes provider in %s: %v", warm, err)
-	}
+	// Build it when the cache is cold (a no-op when warm).
+	_, err := toolchain.New().KubernetesProvider(context.Background(), t.TempDir())
+	require.NoError(t, err)
 	cache := t.TempDir()
 	require.NoError(t, os.Symlink(warm, filepath.Join(cache, "pulumi-resource-kubernetes")))
 	home := t.TempDir()
@@ -265,7 +277,7 @@ func TestKubernetesPlugin_IsResolvedOncePerEngine(t *testing.T) {
 		toolchain.WithLog(io.Discard), toolchain.WithGo(filepath.Join(t.TempDir(), "no-go")))}
 	require.NoError(t, e.kubernetes(context.Background()))
 	path := toolchain.PluginPath(home, "resource", KubernetesPlugin.Name, KubernetesPlugin.Version)
-	_, err := os.Stat(path)
+	_, err = os.Stat(path)
 	require.NoError(t, err, "installed where the engine looks")
 
 	// Resolved once: a second program does not resolve (or reinstall) it.
