@@ -2,11 +2,14 @@ package stacks
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -116,4 +119,29 @@ func withAnnotation(props pulumi.Map, key, value string) pulumi.Map {
 		}
 	}
 	return out
+}
+
+// NewSecret registers the environment's secrets (Secrets) as one
+// Kubernetes Secret named name in namespace, and returns nil when the
+// stack has none. The values stay secret from the configuration into the
+// Secret's data (base64 data, not stringData: the API server keeps only
+// data, so the live object matches the inputs and a refresh finds no
+// drift), and the state keeps them encrypted.
+func NewSecret(ctx *pulumi.Context, resource, name string, namespace pulumi.StringInput, labels pulumi.StringMap, opts ...pulumi.ResourceOption) (*corev1.Secret, error) {
+	secrets, ok, err := Secrets(ctx)
+	if err != nil || !ok {
+		return nil, err
+	}
+	data := secrets.ApplyT(func(values map[string]string) map[string]string {
+		encoded := make(map[string]string, len(values))
+		for k, v := range values {
+			encoded[k] = base64.StdEncoding.EncodeToString([]byte(v))
+		}
+		return encoded
+	}).(pulumi.StringMapOutput)
+	return corev1.NewSecret(ctx, resource, &corev1.SecretArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: namespace, Labels: labels},
+		Type:     pulumi.String("Opaque"),
+		Data:     data,
+	}, append(opts, pulumi.AdditionalSecretOutputs([]string{"data", "stringData"}))...)
 }

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"encoding/base64"
-
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -77,28 +75,11 @@ func run(ctx *pulumi.Context, e Environment) error {
 	}
 	wa := workloadArgs(e, base.Namespace)
 	wa.EnvFromConfigMap = cm.Metadata.Name().Elem()
-	secrets, ok, err := stacks.Secrets(ctx)
+	secret, err := stacks.NewSecret(ctx, "secrets", p.App.Name+"-secrets", base.Namespace, labels, pulumi.Provider(prov), pulumi.DependsOn([]pulumi.Resource{base}))
 	if err != nil {
 		return err
 	}
-	if ok {
-		// Data (base64), not stringData: the API server keeps only data, so
-		// the live object matches the inputs and a refresh finds no drift.
-		data := secrets.ApplyT(func(values map[string]string) map[string]string {
-			encoded := make(map[string]string, len(values))
-			for k, v := range values {
-				encoded[k] = base64.StdEncoding.EncodeToString([]byte(v))
-			}
-			return encoded
-		}).(pulumi.StringMapOutput)
-		secret, err := corev1.NewSecret(ctx, "secrets", &corev1.SecretArgs{
-			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(p.App.Name + "-secrets"), Namespace: base.Namespace, Labels: labels},
-			Type:     pulumi.String("Opaque"),
-			Data:     data,
-		}, pulumi.Provider(prov), pulumi.DependsOn([]pulumi.Resource{base}), pulumi.AdditionalSecretOutputs([]string{"data", "stringData"}))
-		if err != nil {
-			return err
-		}
+	if secret != nil {
 		wa.EnvFromSecret = secret.Metadata.Name().Elem()
 	}
 	app, err := workload.New(ctx, "app", wa, k8s, pulumi.DependsOn([]pulumi.Resource{base}))

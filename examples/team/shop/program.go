@@ -1,7 +1,6 @@
 package shop
 
 import (
-	"encoding/base64"
 	"maps"
 	"strconv"
 
@@ -82,26 +81,11 @@ func run(ctx *pulumi.Context, e Env) error {
 
 	// Secrets (--secret KEY=VALUE) arrive as one encrypted configuration
 	// value; they stay secret into the Secret's data.
-	secrets, ok, err := stacks.Secrets(ctx)
+	secret, err := stacks.NewSecret(ctx, "secrets", AppName+"-secrets", base.Namespace, labels, inNS...)
 	if err != nil {
 		return err
 	}
-	if ok {
-		data := secrets.ApplyT(func(values map[string]string) map[string]string {
-			encoded := make(map[string]string, len(values))
-			for k, v := range values {
-				encoded[k] = base64.StdEncoding.EncodeToString([]byte(v))
-			}
-			return encoded
-		}).(pulumi.StringMapOutput)
-		secret, err := corev1.NewSecret(ctx, "secrets", &corev1.SecretArgs{
-			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(AppName + "-secrets"), Namespace: base.Namespace, Labels: labels},
-			Type:     pulumi.String("Opaque"),
-			Data:     data,
-		}, append(inNS, pulumi.AdditionalSecretOutputs([]string{"data", "stringData"}))...)
-		if err != nil {
-			return err
-		}
+	if secret != nil {
 		wa.EnvFromSecret = secret.Metadata.Name().Elem()
 	}
 	app, err := workload.New(ctx, "shop", wa, k8s, pulumi.DependsOn([]pulumi.Resource{base}))
