@@ -107,7 +107,7 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"param bad type", append([]string{"up", "--env", "bi-dev", "--param", "App.Replicas=two"}, k...), nil, `web: --param App.Replicas=two: App.Replicas="two": not an integer`},
 		{"param group", append([]string{"up", "--env", "bi-dev", "--param", "App=x"}, k...), nil, `"App" is a group of parameters`},
 		{"param no equals", append([]string{"up", "--env", "bi-dev", "--param", "App.Replicas"}, k...), nil, `--param "App.Replicas": use PATH=VALUE`},
-		{"param invalid value", append([]string{"up", "--env", "bi-dev", "--param", "App.Image=nginx:latest"}, k...), nil, "(given as --param App.Image=nginx:latest)"},
+		{"param invalid value", append([]string{"up", "--env", "bi-dev", "--param", "Namespace=kube-public"}, k...), nil, `Env.Params.Namespace: "kube-public" is reserved; use a namespace of the environment's own such as "slipway-bi-dev" (given as --param Namespace=kube-public)`},
 		{"params missing file", append([]string{"up", "--env", "bi-dev", "--params", "/nonexistent/params.json"}, k...), nil, `--params "/nonexistent/params.json" is not a readable file`},
 		{"params unknown field", append([]string{"up", "--env", "bi-dev", "--params", paramsFile}, k...), nil, `--params ` + paramsFile + `: unknown field(s) "App.Replica"`},
 		{"params not JSON", append([]string{"up", "--env", "bi-dev", "--params", notJSON}, k...), nil, `--params ` + notJSON + `: invalid character`},

@@ -300,7 +300,7 @@ func newRoot(c *config, stdout, stderr io.Writer) (*cobra.Command, *globals) {
 	return root, g
 }
 
-// formatFlag adds --format to a verb that renders reports.
+// addFormat adds --format to a verb that renders reports in formats.
 func (g *globals) addFormat(cmd *cobra.Command, formats ...report.Format) {
 	names := make([]string, len(formats))
 	for i, f := range formats {
@@ -343,10 +343,6 @@ func (g *globals) resolveFormat(cmd *cobra.Command) error {
 	g.json = f == report.JSON
 	return nil
 }
-
-// human reports whether the run prints the legacy human text on stdout
-// (no --json, no --format other than text).
-func (g *globals) human() bool { return !g.json && g.format == report.Text }
 
 // mask replaces the values of --secret in s.
 func (g *globals) mask(s string) string {
