@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/blang/semver"
@@ -95,6 +96,9 @@ func packNames(packs []*Pack) []string {
 // (or TestMain) of a binary that should double as the analyzer.
 func ServeIfAnalyzer(available ...*Pack) {
 	if filepath.Base(os.Args[0]) != AnalyzerBinary {
+		servedMu.Lock()
+		served = slices.Clone(available)
+		servedMu.Unlock()
 		analyzerReady.Store(true)
 		return
 	}
@@ -103,6 +107,45 @@ func ServeIfAnalyzer(available ...*Pack) {
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// served are the packs the running binary serves as its analyzer (what it
+// passed to ServeIfAnalyzer), for Attribute.
+var (
+	servedMu sync.Mutex
+	served   []*Pack
+)
+
+// EnginePack is the name the engine gives every finding of Slipway's
+// analyzer: it serves all the packs of a directory as one policy pack.
+const EnginePack = "slipway"
+
+// Attribute gives a finding the engine reported under EnginePack the name
+// of the Slipway pack its policy belongs to (policy names are unique
+// across packs), with the policy's severity and controls, so a finding
+// reads the same whether the engine or Evaluate found it. A finding of
+// another analyzer, or of a policy this binary does not serve, is
+// returned as it is.
+func Attribute(f Finding) Finding {
+	if f.Pack != EnginePack {
+		return f
+	}
+	servedMu.Lock()
+	packs := served
+	servedMu.Unlock()
+	for _, pk := range packs {
+		if pol, ok := pk.Policy(f.Policy); ok {
+			f.Pack = pk.Name
+			if f.Severity == "" {
+				f.Severity = pol.Severity
+			}
+			if len(f.Controls) == 0 {
+				f.Controls = slices.Clone(pol.Controls)
+			}
+			return f
+		}
+	}
+	return f
 }
 
 // analyzerReady records that this process called ServeIfAnalyzer, so it can
@@ -261,7 +304,7 @@ func Analyzer(s Settings, packs ...*Pack) (policyx.PolicyPack, error) {
 			return nil
 		},
 	}))
-	return policyx.NewPolicyPack("slipway", semver.MustParse("0.1.0"), policyx.EnforcementLevelAdvisory, policies)
+	return policyx.NewPolicyPack(EnginePack, semver.MustParse("0.1.0"), policyx.EnforcementLevelAdvisory, policies)
 }
 
 func merge(base Config, over map[string]any) Config {

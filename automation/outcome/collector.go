@@ -221,7 +221,7 @@ func PolicyFinding(ev events.EngineEvent) (policypacks.Finding, bool) {
 			f.Policy, f.Message = name, msg
 		}
 	}
-	return f, true
+	return policypacks.Attribute(f), true
 }
 
 // MessageLine returns the line of a policy finding's message that says

@@ -69,7 +69,7 @@ func (f *envFlags) register(g *globals, cmd *cobra.Command, policy bool) {
 	fl.StringVar(&f.program, "program", "", fmt.Sprintf("environment definition: %s (default %s)", strings.Join(g.cfg.programNames(), ", "), g.cfg.programNames()[0]))
 	fl.StringVar(&f.kind, "kind", "", "environment kind: dev, qa, staging, prod, ephemeral (default: the name when it is one, else dev)")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", fmt.Sprintf("target cluster kubeconfig (default: the local cluster of %q)", g.cfg.name+" cluster up"))
-	fl.StringArrayVar(&f.params, "param", nil, fmt.Sprintf("program parameter PATH=VALUE, e.g. App.Replicas=2 (repeatable; %q lists the paths)", g.cfg.name+" params"))
+	fl.StringArrayVar(&f.params, "param", nil, fmt.Sprintf("program parameter PATH=VALUE, PATH a dotted field path of the program's parameters (repeatable; %q lists them)", g.cfg.name+" params"))
 	fl.StringVar(&f.paramsFile, "params", "", "JSON file of program parameters, applied before --param and the shorthands")
 	fl.StringArrayVar(&f.secrets, "secret", nil, "secret KEY=VALUE for the program, encrypted in state and never printed (repeatable)")
 	f.registerShorthands(g, fl)
