@@ -103,6 +103,10 @@ type Mocks struct {
 	Outputs func(typ, name string, inputs resource.PropertyMap) resource.PropertyMap
 	// Calls, when set, answers provider function calls (invokes).
 	Calls func(token string, args resource.PropertyMap) (resource.PropertyMap, error)
+	// Project and Stack are the names the program runs under (ctx.Project,
+	// ctx.Stack and the URNs); the defaults are the package's Project and
+	// Stack.
+	Project, Stack string
 
 	mu      sync.Mutex
 	graph   Graph
@@ -137,7 +141,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 			r.PropertyDependencies[k] = deps.GetUrns()
 		}
 	}
-	r.URN = urnOf(r.Parent, args.TypeToken, args.Name)
+	r.URN = m.urnOf(r.Parent, args.TypeToken, args.Name)
 	m.mu.Lock()
 	m.graph.Resources = append(m.graph.Resources, r)
 	m.mu.Unlock()
@@ -217,7 +221,13 @@ func Run(program pulumi.RunFunc, mocks *Mocks, opts ...pulumi.RunOption) (*Graph
 		o(&info)
 	}
 	mocks.preview = info.DryRun
-	err := pulumi.RunErr(program, append([]pulumi.RunOption{pulumi.WithMocks(Project, Stack, mocks)}, opts...)...)
+	if mocks.Project == "" {
+		mocks.Project = Project
+	}
+	if mocks.Stack == "" {
+		mocks.Stack = Stack
+	}
+	err := pulumi.RunErr(program, append([]pulumi.RunOption{pulumi.WithMocks(mocks.Project, mocks.Stack, mocks)}, opts...)...)
 	return mocks.Graph(), err
 }
 
@@ -236,18 +246,19 @@ func Config(values map[string]string, secret ...string) pulumi.RunOption {
 	}
 }
 
-// urnOf builds the URN the engine would give a resource of the test stack.
-func urnOf(parent, typ, name string) string {
+// urnOf builds the URN the engine would give a resource of the stack.
+func (m *Mocks) urnOf(parent, typ, name string) string {
 	qualified := typ
 	if parent != "" {
 		if pt := string(resource.URN(parent).QualifiedType()); pt != "pulumi:pulumi:Stack" {
 			qualified = pt + "$" + typ
 		}
 	}
-	return fmt.Sprintf("urn:pulumi:%s::%s::%s::%s", Stack, Project, qualified, name)
+	return fmt.Sprintf("urn:pulumi:%s::%s::%s::%s", m.Stack, m.Project, qualified, name)
 }
 
-// Project and Stack are the names programs run under in Run.
+// Project and Stack are the names programs run under in Run unless Mocks
+// names others.
 const (
 	Project = "slipway"
 	Stack   = "test"

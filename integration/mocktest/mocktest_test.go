@@ -75,3 +75,23 @@ func TestRun_ConfigReachesTheProgramWithItsSecrecy(t *testing.T) {
 	assert.True(t, secret)
 	assert.False(t, plainIsSecret)
 }
+
+// TestRun_UnderTheProgramsOwnNames: Mocks.Project and Mocks.Stack set the
+// names the program sees and its URNs (as the engine would give them).
+func TestRun_UnderTheProgramsOwnNames(t *testing.T) {
+	var seen string
+	g, err := Run(func(ctx *pulumi.Context) error {
+		seen = ctx.Project() + "/" + ctx.Stack()
+		return twoResources(ctx)
+	}, &Mocks{Project: "shop", Stack: "prod"}, Preview())
+	require.NoError(t, err)
+	assert.Equal(t, "shop/prod", seen)
+	r, ok := g.Named("test:index:Thing", "first")
+	require.True(t, ok)
+	assert.Equal(t, "urn:pulumi:prod::shop::test:index:Thing::first", r.URN)
+
+	g, err = Run(twoResources, nil)
+	require.NoError(t, err)
+	r, _ = g.Named("test:index:Thing", "first")
+	assert.Equal(t, "urn:pulumi:"+Stack+"::"+Project+"::test:index:Thing::first", r.URN, "the defaults")
+}

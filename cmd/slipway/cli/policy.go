@@ -89,8 +89,7 @@ func blockedError(stack string, blocking []policypacks.Finding) error {
 }
 
 // checkPolicy runs prog under mocks as a preview would and evaluates the
-// packs on its resources, with URNs as the engine gives them (the stack's
-// and project's).
+// packs on its resources, with URNs as the engine gives them.
 func checkPolicy(prog automation.Program, kind stacks.Kind, sp spec) (*policypacks.Report, error) {
 	values := map[string]string{}
 	var secret []string
@@ -100,29 +99,14 @@ func checkPolicy(prog automation.Program, kind stacks.Kind, sp spec) (*policypac
 			secret = append(secret, k)
 		}
 	}
-	graph, err := mocktest.Run(prog.Run, nil, mocktest.Preview(), mocktest.Config(values, secret...))
+	// The program runs under its own project and stack, so URNs are the
+	// engine's.
+	graph, err := mocktest.Run(prog.Run, &mocktest.Mocks{Project: prog.Project, Stack: prog.Stack},
+		mocktest.Preview(), mocktest.Config(values, secret...))
 	if err != nil {
 		return nil, fmt.Errorf("policy check of %s: the program failed under mocks: %w", prog.Stack, err)
 	}
-	from := "urn:pulumi:" + mocktest.Stack + "::" + mocktest.Project + "::"
-	to := "urn:pulumi:" + prog.Stack + "::" + prog.Project + "::"
-	urn := func(s string) string {
-		if rest, ok := strings.CutPrefix(s, from); ok {
-			return to + rest
-		}
-		return s
-	}
 	res := graph.PolicyResources()
-	for i := range res {
-		res[i].URN, res[i].Parent = urn(res[i].URN), urn(res[i].Parent)
-		for k, deps := range res[i].PropertyDependencies {
-			out := make([]string, len(deps))
-			for j, d := range deps {
-				out[j] = urn(d)
-			}
-			res[i].PropertyDependencies[k] = out
-		}
-	}
 	rep := policypacks.Evaluate(res, policypacks.Settings{Environment: string(kind), Overrides: sp.settings}, sp.packs...)
 	return rep, nil
 }
