@@ -288,6 +288,15 @@ func (d *Definition[P]) Build(s Spec) (automation.Program, error) {
 	return d.Program(e)
 }
 
+// ParamType says how the parameter at path takes its value (Builder).
+func (d *Definition[P]) ParamType(path string) (ParamType, error) {
+	t, err := resolve(reflect.TypeFor[P](), path)
+	if err != nil {
+		return "", err
+	}
+	return paramType(t), nil
+}
+
 // DefaultParams returns the parameters of an environment of that name and
 // kind with nothing given, as JSON (Builder).
 func (d *Definition[P]) DefaultParams(name string, kind Kind) (json.RawMessage, error) {

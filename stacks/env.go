@@ -169,7 +169,32 @@ type Builder interface {
 	// DefaultParams returns the parameters an environment of that name and
 	// kind gets when none are given, as JSON.
 	DefaultParams(name string, kind Kind) (json.RawMessage, error)
+	// ParamType says how the parameter at path (as in Param.Path) takes
+	// its value, or fails naming the path.
+	ParamType(path string) (ParamType, error)
 }
+
+// ParamType is the kind of value a parameter takes from PATH=VALUE.
+type ParamType string
+
+// Parameter types.
+const (
+	StringParam   ParamType = "string"
+	IntParam      ParamType = "int"
+	UintParam     ParamType = "uint"
+	FloatParam    ParamType = "float"
+	BoolParam     ParamType = "bool"
+	DurationParam ParamType = "duration"
+	// MapParam takes KEY=VALUE; each setting adds a key.
+	MapParam ParamType = "map"
+	// ListParam takes one value per setting, appended.
+	ListParam ParamType = "list"
+	// JSONParam takes a JSON value (a slice of structs, say).
+	JSONParam ParamType = "json"
+)
+
+// Repeated reports whether settings of the type accumulate (maps and lists).
+func (t ParamType) Repeated() bool { return t == MapParam || t == ListParam }
 
 // FieldError is one problem with one field of an environment; Field is its
 // path from the Env, e.g. "Name" or "Params.App.Replicas", and the message

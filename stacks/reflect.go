@@ -389,3 +389,37 @@ func unknownFields(t reflect.Type, v any, prefix string, out *[]string) {
 		}
 	}
 }
+
+// paramType classifies a leaf parameter type as setText reads it.
+func paramType(t reflect.Type) ParamType {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == durationType {
+		return DurationParam
+	}
+	if reflect.PointerTo(t).Implements(textUnmarshalerType) {
+		return StringParam
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return StringParam
+	case reflect.Bool:
+		return BoolParam
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return IntParam
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return UintParam
+	case reflect.Float32, reflect.Float64:
+		return FloatParam
+	case reflect.Map:
+		if t.Key().Kind() == reflect.String && leaf(t.Elem()) {
+			return MapParam
+		}
+	case reflect.Slice:
+		if e := t.Elem(); leaf(e) && e.Kind() != reflect.Slice && e.Kind() != reflect.Map {
+			return ListParam
+		}
+	}
+	return JSONParam
+}

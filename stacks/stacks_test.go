@@ -467,3 +467,26 @@ func TestWithAnnotation_KeepsEverythingElse(t *testing.T) {
 	odd := pulumi.Map{"metadata": pulumi.String("not a map")}
 	assert.Equal(t, odd, withAnnotation(odd, patchForce, "true"))
 }
+
+// TestBuilder_ParamType: each path says how it takes a value, matched as
+// Param paths are (Go or JSON name, any case); group and unknown paths fail.
+func TestBuilder_ParamType(t *testing.T) {
+	var b Builder = tiny()
+	for path, want := range map[string]ParamType{
+		"image": StringParam, "Replicas": IntParam, "ratio": FloatParam, "Enabled": BoolParam,
+		"Timeout": DurationParam, "Port": UintParam, "Mode": StringParam, "Labels": MapParam,
+		"Hosts": ListParam, "Ports": ListParam, "Addr": StringParam, "Groups": JSONParam,
+		"Nested.Level": IntParam, "nested.deep.name": StringParam,
+	} {
+		got, err := b.ParamType(path)
+		require.NoError(t, err, path)
+		assert.Equal(t, want, got, path)
+	}
+	assert.True(t, MapParam.Repeated())
+	assert.True(t, ListParam.Repeated())
+	assert.False(t, IntParam.Repeated())
+	_, err := b.ParamType("Nested")
+	assert.ErrorContains(t, err, "group of parameters")
+	_, err = b.ParamType("Nope")
+	assert.ErrorContains(t, err, `"Nope" is not a parameter`)
+}

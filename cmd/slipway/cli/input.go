@@ -94,7 +94,7 @@ func (f *envFlags) registerShorthands(g *globals, fl *pflag.FlagSet) {
 			}
 			s.owners[info.Name] = fd
 			s.multi = s.multi || paramKindOf(b, fd.Path) != scalarParam
-			switch typ := typeName(paramTypeOf(b, fd.Path)); {
+			switch typ := flagType(b, fd.Path); {
 			case s.typ == "":
 				s.typ = typ
 			case s.typ != typ:

@@ -1,10 +1,6 @@
 package cli
 
 import (
-	"reflect"
-	"strings"
-	"time"
-
 	"github.com/slipwayhq/slipway/stacks"
 )
 
@@ -20,85 +16,29 @@ const (
 	sliceParam
 )
 
-// paramKindOf returns how the parameter at path of b is given.
+// paramKindOf returns how the parameter at path of b is given (a path b
+// does not have takes one value; Build then names it).
 func paramKindOf(b stacks.Builder, path string) paramKind {
-	t := paramTypeOf(b, path)
+	t, err := b.ParamType(path)
 	switch {
-	case t == nil:
+	case err != nil:
 		return scalarParam
-	case t.Kind() == reflect.Map:
+	case t == stacks.MapParam:
 		return mapParam
-	case t.Kind() == reflect.Slice:
+	case t == stacks.ListParam:
 		return sliceParam
 	}
 	return scalarParam
 }
 
-// paramTypeOf finds the type of the parameter at path for a
-// *stacks.Definition[P] (through its Defaults field's type, as stacks.Info
-// does not carry types); for any other Builder, or a path it does not
-// have, it returns nil. Names match as stacks matches them: Go or JSON
-// name, any case.
-func paramTypeOf(b stacks.Builder, path string) reflect.Type {
-	v := reflect.ValueOf(b)
-	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
-		return nil
-	}
-	f, ok := v.Elem().Type().FieldByName("Defaults")
-	if !ok || f.Type.Kind() != reflect.Map {
-		return nil
-	}
-	t := f.Type.Elem()
-	for _, seg := range strings.Split(path, ".") {
-		for t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
-		if t.Kind() != reflect.Struct {
-			return nil
-		}
-		next, ok := fieldType(t, seg)
-		if !ok {
-			return nil
-		}
-		t = next
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t
-}
-
-// typeName names a parameter's value type in help texts.
-func typeName(t reflect.Type) string {
+// flagType names the value type of a shorthand for path in help texts.
+func flagType(b stacks.Builder, path string) string {
+	t, err := b.ParamType(path)
 	switch {
-	case t == nil:
+	case err != nil || t == stacks.JSONParam:
 		return "string"
-	case t == reflect.TypeFor[time.Duration]():
-		return "duration"
-	case t.Kind() == reflect.Map || t.Kind() == reflect.Slice:
+	case t.Repeated():
 		return "stringArray"
-	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
-		return "int"
-	case t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64:
-		return "uint"
-	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
-		return "float"
-	case t.Kind() == reflect.Bool:
-		return "bool"
 	}
-	return "string"
-}
-
-// fieldType returns the type of t's field named name (Go or JSON name).
-func fieldType(t reflect.Type, name string) (reflect.Type, bool) {
-	for _, f := range reflect.VisibleFields(t) {
-		if !f.IsExported() {
-			continue
-		}
-		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if strings.EqualFold(f.Name, name) || (tag != "" && tag != "-" && strings.EqualFold(tag, name)) {
-			return f.Type, true
-		}
-	}
-	return nil, false
+	return string(t)
 }
