@@ -351,6 +351,7 @@ type UnknownStackError struct {
 	Known []string
 }
 
+// Error implements error.
 func (e *UnknownStackError) Error() string {
 	known := "none"
 	if len(e.Known) > 0 {
@@ -373,6 +374,7 @@ type MissingPluginError struct {
 	Path string
 }
 
+// Error implements error.
 func (e *MissingPluginError) Error() string {
 	return fmt.Sprintf("automation: the program needs the resource plugin %s v%s, which Slipway does not build and never downloads; "+
 		"install it as %s, or pass automation.WithPlugin(%q, %q, \"/path/to/pulumi-resource-%s\") (CLI: --plugin %s=/path/to/pulumi-resource-%s)",

@@ -137,6 +137,7 @@ type NotEphemeralError struct {
 	Project, Stack string
 }
 
+// Error implements error.
 func (e *NotEphemeralError) Error() string {
 	return fmt.Sprintf("automation: environment %q of project %s is not ephemeral (it lacks the stack tag %s=true); "+
 		"ephemeral verbs and GC act only on environments made by ephemeral create, use destroy for others", e.Stack, e.Project, TagEphemeral)

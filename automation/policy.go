@@ -68,6 +68,7 @@ type PolicyError struct {
 	Violations []policypacks.Finding
 }
 
+// Error implements error.
 func (e *PolicyError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "automation: %s blocked by %d mandatory policy violation(s):", e.Op, len(e.Violations))

@@ -45,10 +45,12 @@ type PromotionError struct {
 	Err         error
 }
 
+// Error implements error.
 func (e *PromotionError) Error() string {
 	return fmt.Sprintf("automation: promotion stopped at %s (%s gate): %v", e.Stage, e.Gate, e.Err)
 }
 
+// Unwrap returns the underlying error.
 func (e *PromotionError) Unwrap() error { return e.Err }
 
 // planPath returns a fresh file for a stage's reviewed plan.

@@ -50,6 +50,7 @@ type ReleaseError struct {
 	RollbackErr error
 }
 
+// Error implements error.
 func (e *ReleaseError) Error() string {
 	msg := fmt.Sprintf("automation: release %s failed: %v", short(e.Version), e.Cause)
 	switch {
@@ -63,6 +64,7 @@ func (e *ReleaseError) Error() string {
 	return msg
 }
 
+// Unwrap returns the underlying error.
 func (e *ReleaseError) Unwrap() error { return e.Cause }
 
 func short(v string) string {

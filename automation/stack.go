@@ -140,6 +140,7 @@ type ChangesError struct {
 	Changes int
 }
 
+// Error implements error.
 func (e *ChangesError) Error() string {
 	return fmt.Sprintf("automation: %s of stack %s found %d change(s) where none were expected", e.Op, e.Stack, e.Changes)
 }
@@ -416,6 +417,7 @@ type OpError struct {
 	Err       error
 }
 
+// Error implements error.
 func (e *OpError) Error() string {
 	return fmt.Sprintf("automation: %s of stack %s: %v", e.Op, e.Stack, e.Err)
 }

@@ -55,6 +55,7 @@ type FormatError struct {
 	Value string
 }
 
+// Error implements error.
 func (e *FormatError) Error() string {
 	names := make([]string, 0, len(Formats()))
 	for _, f := range Formats() {

@@ -20,6 +20,7 @@ type RetryError struct {
 	Ctx error
 }
 
+// Error implements error.
 func (e *RetryError) Error() string {
 	why := fmt.Sprintf("after %d attempt(s) in %s", e.Attempts, e.Elapsed.Round(time.Millisecond))
 	if e.Ctx != nil {
