@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
@@ -140,43 +139,13 @@ func (g *globals) progress() func(events.EngineEvent) {
 	}
 }
 
-// printResult prints a result for people (nothing with --json: the
-// envelope carries it).
+// printResult prints one result as text (report's text renderer, the one
+// preview, up and drift use), with --secret values masked; nothing with --json.
 func (g *globals) printResult(res *automation.Result) {
-	if res == nil || g.json {
+	if res == nil {
 		return
 	}
-	ops := make([]string, 0, len(res.Summary))
-	for op, n := range res.Summary {
-		ops = append(ops, fmt.Sprintf("%s=%d", op, n))
-	}
-	sort.Strings(ops)
-	fmt.Fprintf(g.out, "%s of %s: %s in %s\n", res.Operation, res.Stack, strings.Join(ops, " "), res.Duration.Round(1e6))
-	for _, f := range res.Policy {
-		fmt.Fprintf(g.out, "  policy   %-9s %s: %s\n", f.Enforcement, f.Policy, firstLine(f.Message))
-	}
-	blocked := false
-	for _, f := range res.Policy {
-		blocked = blocked || f.Blocking()
-	}
-	if blocked && len(res.Changed()) > 0 {
-		fmt.Fprintln(g.out, "  blocked by policy; nothing was applied. The plan was:")
-	}
-	for _, c := range res.Changed() {
-		diff := ""
-		if len(c.Diffs) > 0 {
-			diff = " (" + strings.Join(c.Diffs, ", ") + ")"
-		}
-		fmt.Fprintf(g.out, "  %-8s %s%s\n", c.Op, c.URN, diff)
-	}
-	keys := make([]string, 0, len(res.Outputs))
-	for k := range res.Outputs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(g.out, "  output %s = %v\n", k, res.Outputs[k])
-	}
+	g.writeReport(report.Entry{Environment: res.Stack, Operation: report.Operation(res.Operation), Result: res})
 }
 
 // firstLine returns the last line of an engine policy message (the first is
