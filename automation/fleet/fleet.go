@@ -1,0 +1,181 @@
+// Package fleet runs Slipway on Kubernetes: Environment objects
+// (slipway.dev/v1alpha1) are reconciled by an operator (package operator),
+// which turns their changes into Run objects that a pool of stateless
+// runners (package runner) claim and execute with the engine. State and
+// coordination live in the Kubernetes API (leases, optimistic concurrency,
+// finalizers, conditions) and in the shared state backend.
+//
+// This package holds what both sides share: the Registry of programs and
+// policy packs compiled into the binary, the check of an Environment's
+// inputs, and its revision.
+package fleet
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/policypacks"
+	"github.com/slipwayhq/slipway/stacks"
+)
+
+// Registry is what a fleet binary can run: the programs (stacks
+// definitions) and policy packs compiled into it, found by name.
+type Registry struct {
+	// Programs are the definitions an Environment's spec.program names.
+	Programs []stacks.Builder
+	// Packs are the policy packs spec.policy.packs names.
+	Packs []*policypacks.Pack
+}
+
+// FieldError is an Environment input that cannot work: Field is its path in
+// the object (e.g. "spec.params"), and the message says the fix.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+// Error names the field first.
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Program returns the registered program with that name.
+func (r Registry) Program(name string) (stacks.Builder, error) {
+	var names []string
+	for _, b := range r.Programs {
+		if b.Info().Name == name {
+			return b, nil
+		}
+		names = append(names, b.Info().Name)
+	}
+	return nil, &FieldError{Field: "spec.program", Err: fmt.Errorf("no program %q is compiled into this binary; use one of %s", name, strings.Join(names, ", "))}
+}
+
+// PolicyPacks returns the named packs (full names, or without the
+// "slipway-" prefix).
+func (r Registry) PolicyPacks(names []string) ([]*policypacks.Pack, error) {
+	var out []*policypacks.Pack
+	for i, n := range names {
+		j := slices.IndexFunc(r.Packs, func(p *policypacks.Pack) bool { return p.Name == n || p.Name == "slipway-"+n })
+		if j < 0 {
+			var all []string
+			for _, p := range r.Packs {
+				all = append(all, p.Name)
+			}
+			return nil, &FieldError{Field: fmt.Sprintf("spec.policy.packs[%d]", i), Err: fmt.Errorf("no policy pack %q is compiled into this binary; use one of %s", n, strings.Join(all, ", "))}
+		}
+		out = append(out, r.Packs[j])
+	}
+	return out, nil
+}
+
+// Settings decodes spec.policy.settings for the kind and checks them
+// against the packs.
+func Settings(in v1alpha1.Inputs, kind stacks.Kind, packs []*policypacks.Pack) (policypacks.Settings, error) {
+	var s policypacks.Settings
+	if in.Policy.Settings != nil && len(in.Policy.Settings.Raw) > 0 {
+		dec := json.NewDecoder(strings.NewReader(string(in.Policy.Settings.Raw)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&s); err != nil {
+			return s, &FieldError{Field: "spec.policy.settings", Err: fmt.Errorf("%v; the fields are levels and overrides", err)}
+		}
+	}
+	s.Environment = string(kind)
+	if err := s.Validate(packs...); err != nil {
+		return s, &FieldError{Field: "spec.policy.settings", Err: err}
+	}
+	return s, nil
+}
+
+// Kind is the environment kind the inputs ask for: spec.kind, else the
+// name when it is a kind, else dev.
+func Kind(name string, in v1alpha1.Inputs) stacks.Kind {
+	if in.Kind != "" {
+		return stacks.Kind(in.Kind)
+	}
+	return stacks.KindOf(name)
+}
+
+// Spec is the stacks.Spec of an environment's inputs, without its secrets
+// and target cluster (which the runner reads from Secrets).
+func Spec(name string, in v1alpha1.Inputs) stacks.Spec {
+	s := stacks.Spec{Name: name, Kind: Kind(name, in)}
+	if in.Params != nil && len(in.Params.Raw) > 0 && string(in.Params.Raw) != "null" {
+		s.ParamsJSON = in.Params.Raw
+	}
+	return s
+}
+
+// Check validates an environment's inputs without touching anything: the
+// program is registered, its parameters decode and pass the definition's
+// checks, the policy packs exist and their settings are valid. The error
+// (a *FieldError) names the field and the fix.
+func (r Registry) Check(name string, in v1alpha1.Inputs) error {
+	b, err := r.Program(in.Program)
+	if err != nil {
+		return err
+	}
+	if _, err := b.Build(Spec(name, in)); err != nil {
+		return &FieldError{Field: "spec.params", Err: fmt.Errorf("program %s: %w", in.Program, err)}
+	}
+	packs, err := r.PolicyPacks(in.Policy.Packs)
+	if err != nil {
+		return err
+	}
+	_, err = Settings(in, Kind(name, in), packs)
+	return err
+}
+
+// MergeParams merges a parameters file (JSON or YAML, one object) from a
+// Git source over the spec's parameters: objects merge key by key, any
+// other value of the file replaces the spec's.
+func MergeParams(spec []byte, file []byte, path string) ([]byte, error) {
+	overlay, err := yaml.YAMLToJSON(file)
+	if err != nil {
+		return nil, &FieldError{Field: "spec.source.path", Err: fmt.Errorf("%s is not JSON or YAML: %v", path, err)}
+	}
+	var over map[string]any
+	if err := json.Unmarshal(overlay, &over); err != nil || over == nil {
+		return nil, &FieldError{Field: "spec.source.path", Err: fmt.Errorf("%s must hold one object of parameters", path)}
+	}
+	base := map[string]any{}
+	if len(spec) > 0 && string(spec) != "null" {
+		if err := json.Unmarshal(spec, &base); err != nil {
+			return nil, &FieldError{Field: "spec.params", Err: err}
+		}
+	}
+	return json.Marshal(merge(base, over))
+}
+
+func merge(base, over map[string]any) map[string]any {
+	for k, v := range over {
+		bm, ok1 := base[k].(map[string]any)
+		om, ok2 := v.(map[string]any)
+		if ok1 && ok2 {
+			base[k] = merge(bm, om)
+			continue
+		}
+		base[k] = v
+	}
+	return base
+}
+
+// Revision identifies what an up applies: a hash of the inputs (secret
+// references, not values) and the Git commit. A new revision means a new
+// up.
+func Revision(in v1alpha1.Inputs, commit string) string {
+	b, _ := json.Marshal(struct {
+		In     v1alpha1.Inputs `json:"in"`
+		Commit string          `json:"commit,omitempty"`
+	}{in, commit})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
