@@ -48,6 +48,7 @@ type Engine struct {
 	// forceUnlock and repair are the explicit recovery permissions (see
 	// WithForceUnlock and WithRepair).
 	forceUnlock, repair bool
+	deadHosts           []string
 	resolver            *toolchain.Resolver
 	// k8sMu guards k8sReady: the Kubernetes provider is resolved once per
 	// Engine, by the first program that needs it (again after a failure).
@@ -64,6 +65,7 @@ type engineConfig struct {
 	analyzer                          string
 	plugins                           []pluginBinary
 	forceUnlock, repair               bool
+	deadHosts                         []string
 }
 
 // pluginBinary is a resource plugin given by path (WithPlugin).
@@ -186,7 +188,7 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	}
 	return &Engine{dir: dir, backend: c.backend, pulumiHome: c.pulumiHome, secrets: c.secrets,
 		passphrase: *c.passphrase, env: c.env, cmd: cmd, log: c.log, analyzer: c.analyzer,
-		forceUnlock: c.forceUnlock, repair: c.repair, resolver: c.resolver}, nil
+		forceUnlock: c.forceUnlock, repair: c.repair, deadHosts: c.deadHosts, resolver: c.resolver}, nil
 }
 
 // redactURL drops the query of a backend URL (it may carry credentials).

@@ -19,6 +19,14 @@ import (
 // lock whose owner runs on this host is never removed.
 func WithForceUnlock() EngineOption { return func(c *engineConfig) { c.forceUnlock = true } }
 
+// WithDeadHosts tells recovery that every process of these hosts is proven
+// gone (for example a fleet runner whose Lease on the run expired), so
+// locks taken there are removed. A lock taken on this host is still judged
+// by its PID, whatever the list says.
+func WithDeadHosts(hosts ...string) EngineOption {
+	return func(c *engineConfig) { c.deadHosts = append(c.deadHosts, hosts...) }
+}
+
 // WithRepair lets recovery do what can lose track of a real resource:
 // forget interrupted creates of resources that the next run does not adopt
 // (anything but named Kubernetes objects), and replace a broken checkpoint
@@ -80,11 +88,16 @@ func (e *Engine) logger() *slog.Logger {
 	return e.log
 }
 
-func (e *Engine) flags() (forceUnlock, repair bool, env map[string]string) {
+func (e *Engine) flags() (unlock recovery.Unlock, repair bool, env map[string]string) {
 	if e == nil {
-		return false, false, nil
+		return recovery.Unlock{}, false, nil
 	}
-	return e.forceUnlock, e.repair, e.env
+	return e.unlock(), e.repair, e.env
+}
+
+// unlock is what the engine's options permit or prove about locks.
+func (e *Engine) unlock() recovery.Unlock {
+	return recovery.Unlock{Force: e.forceUnlock, DeadHosts: e.deadHosts}
 }
 
 // Recover repairs what an interrupted update (a killed process) leaves
@@ -124,7 +137,7 @@ func (s *Stack) Recover(ctx context.Context) (*Recovery, error) {
 	}
 	s.recovery = rec
 	s.mu.Unlock()
-	forceUnlock, repair, env := s.engine.flags()
+	unlock, repair, env := s.engine.flags()
 	store, err := statestore.Open(ctx, s.backend, env)
 	switch {
 	case errors.Is(err, statestore.ErrUnsupported):
@@ -133,7 +146,7 @@ func (s *Stack) Recover(ctx context.Context) (*Recovery, error) {
 		return rec, fmt.Errorf("automation: opening backend %s for recovery: %w", redactURL(s.backend), err)
 	default:
 		defer closeStore(store, s.log)
-		held, err := recovery.RemoveStaleLocks(ctx, store, s.project, s.name, forceUnlock, rec)
+		held, err := recovery.RemoveStaleLocks(ctx, store, s.project, s.name, unlock, rec)
 		if err != nil || held {
 			// A live update owns the stack and whatever is pending in it.
 			return rec, err
@@ -199,7 +212,7 @@ func (e *Engine) restoreCheckpoint(ctx context.Context, project, stack string) (
 		return rec, fmt.Errorf("automation: opening backend %s for recovery: %w", redactURL(e.backend), err)
 	}
 	defer closeStore(store, e.log)
-	held, err := recovery.RemoveStaleLocks(ctx, store, project, stack, e.forceUnlock, rec)
+	held, err := recovery.RemoveStaleLocks(ctx, store, project, stack, e.unlock(), rec)
 	if err == nil && !held {
 		rec.RestoredCheckpoint, rec.CheckpointFromBackup, err = recovery.RestoreCheckpoint(ctx, store, project, stack, e.repair, e.log)
 	}

@@ -170,11 +170,23 @@ func IsRepairRequired(err error) bool {
 	return errors.As(err, &r)
 }
 
+// Unlock is what a caller proves or permits about locks whose owner's
+// liveness this host cannot judge (another host's).
+type Unlock struct {
+	// Force removes such locks (the caller knows no update runs).
+	Force bool
+	// DeadHosts are hosts whose every process the caller proved gone
+	// (a fleet runner whose Lease expired): their locks are removed. A
+	// lock of this host is still judged by its PID.
+	DeadHosts []string
+}
+
 // RemoveStaleLocks removes the stack's locks whose owners are proven dead
-// (or, with forceUnlock, whose liveness is unknown) and reports them and
-// the rest in rec. It returns held=true when a lock remains whose owner
-// runs, and a *StackLockedError when one remains whose liveness is unknown.
-func RemoveStaleLocks(ctx context.Context, store *statestore.Store, project, stack string, forceUnlock bool, rec *Recovery) (held bool, err error) {
+// (by this host, or by u.DeadHosts) or, with u.Force, whose liveness is
+// unknown, and reports them and the rest in rec. It returns held=true when
+// a lock remains whose owner runs, and a *StackLockedError when one
+// remains whose liveness is unknown.
+func RemoveStaleLocks(ctx context.Context, store *statestore.Store, project, stack string, u Unlock, rec *Recovery) (held bool, err error) {
 	locks, err := store.Locks(ctx, project, stack)
 	if err != nil {
 		return false, fmt.Errorf("automation: listing the locks of %s/%s: %w", project, stack, err)
@@ -182,12 +194,15 @@ func RemoveStaleLocks(ctx context.Context, store *statestore.Store, project, sta
 	var unknown []LockInfo
 	for _, l := range locks {
 		live, why := l.Liveness()
+		if live == statestore.Unknown && l.Hostname != "" && slices.Contains(u.DeadHosts, l.Hostname) {
+			live, why = statestore.Dead, "its host "+l.Hostname+" was proven gone by the caller (an expired lease)"
+		}
 		info := LockInfo{Location: store.Location(l.Key), PID: l.PID, Username: l.Username, Hostname: l.Hostname,
 			Acquired: l.Timestamp, Liveness: live.String(), Reason: why}
 		if !l.Timestamp.IsZero() {
 			info.Age = time.Since(l.Timestamp)
 		}
-		remove := live == statestore.Dead || (live == statestore.Unknown && forceUnlock)
+		remove := live == statestore.Dead || (live == statestore.Unknown && u.Force)
 		if !remove {
 			rec.HeldLocks = append(rec.HeldLocks, info)
 			if live == statestore.Unknown {

@@ -128,6 +128,7 @@ func TestRecoverLocks_RemovesOnlyProvenStaleLocks(t *testing.T) {
 		name        string
 		lock        statestore.Lock
 		forceUnlock bool
+		deadHosts   []string
 		wantRemoved bool
 		wantHeld    bool
 		wantLocked  bool
@@ -138,12 +139,15 @@ func TestRecoverLocks_RemovesOnlyProvenStaleLocks(t *testing.T) {
 		{name: "live owner with force-unlock", lock: live, forceUnlock: true, wantHeld: true},
 		{name: "other host", lock: remote, wantHeld: true, wantLocked: true},
 		{name: "other host with force-unlock", lock: remote, forceUnlock: true, wantRemoved: true},
+		{name: "other host proven dead by its expired lease", lock: remote, deadHosts: []string{host + "-other-runner"}, wantRemoved: true},
+		{name: "another host's death proves nothing about this one", lock: remote, deadHosts: []string{"someone-else"}, wantHeld: true, wantLocked: true},
+		{name: "a dead-host claim about this host is ignored", lock: live, deadHosts: []string{host}, wantHeld: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store, dir := fileStore(t)
 			path := writeLock(t, dir, "l", tc.lock)
 			rec := &Recovery{}
-			held, err := RemoveStaleLocks(ctx, store, "proj", "dev", tc.forceUnlock, rec)
+			held, err := RemoveStaleLocks(ctx, store, "proj", "dev", Unlock{Force: tc.forceUnlock, DeadHosts: tc.deadHosts}, rec)
 			assert.Equal(t, tc.wantHeld, held)
 			if tc.wantLocked {
 				var le *StackLockedError
