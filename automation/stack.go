@@ -87,6 +87,8 @@ type opConfig struct {
 	applyPlan       string
 	previewOnly     bool
 	refreshFirst    bool
+	// revision is the source revision an up records with its release.
+	revision string
 	// noRecord leaves recording the release to the caller (Deploy records
 	// it only after its smoke check).
 	noRecord bool
@@ -109,7 +111,7 @@ func upConfig(opts []optup.Option) opConfig {
 		x.ApplyOption(&o)
 	}
 	return opConfig{parallel: o.Parallel, message: o.Message, policyDirs: o.Policies, expectNoChanges: o.ExpectNoChanges,
-		onEvent: o.OnEvent, attempts: o.Attempts, backoff: o.Backoff, refreshFirst: o.Refresh, applyPlan: o.Plan}
+		onEvent: o.OnEvent, attempts: o.Attempts, backoff: o.Backoff, refreshFirst: o.Refresh, applyPlan: o.Plan, revision: o.Revision}
 }
 
 // refreshConfig applies refresh options.
@@ -318,7 +320,7 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 	s.log.Info("up", "changes", res.Changes(), "violations", len(res.Policy), "duration", res.Duration, "error", err)
 	if err == nil && s.engine != nil && !c.noRecord {
 		// Every successful up is a release: recorded beside the stack.
-		if rerr := s.engine.recordUp(ctx, s); rerr != nil {
+		if rerr := s.engine.recordUp(ctx, s, c.revision); rerr != nil {
 			s.log.Warn("recording the release failed", "error", rerr)
 		}
 	}

@@ -34,6 +34,9 @@ type Options struct {
 	Refresh bool
 	// Plan is a plan saved by a preview (optpreview.Plan) that the up must apply exactly.
 	Plan string
+	// Revision is the source revision the up applies (e.g. a Git commit),
+	// recorded with its release.
+	Revision string
 }
 
 // Option is one setting of an up.
@@ -85,3 +88,8 @@ func Refresh() Option { return optionFunc(func(o *Options) { o.Refresh = true })
 // (optpreview.Plan); it applies nothing and fails with an
 // *automation.PlanChangedError when the program or the world moved since.
 func Plan(path string) Option { return optionFunc(func(o *Options) { o.Plan = path }) }
+
+// Revision records the source revision the up applies (e.g. the Git commit
+// its parameters came from) with the release, so the release history says
+// which commit each release applied.
+func Revision(rev string) Option { return optionFunc(func(o *Options) { o.Revision = rev }) }

@@ -59,6 +59,9 @@ type Record struct {
 	Checkpoint string `json:"checkpoint,omitempty"`
 	// Cause says why the release failed, or what a rollback restored it from.
 	Cause string `json:"cause,omitempty"`
+	// Revision is the source revision the release applied (e.g. the Git
+	// commit of a fleet Environment's parameters), when the up named one.
+	Revision string `json:"revision,omitempty"`
 }
 
 // Good reports whether the release can be restored: it was applied
