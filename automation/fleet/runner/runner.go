@@ -1,0 +1,318 @@
+// Package runner executes the fleet's Runs (slipway.dev/v1alpha1): any
+// number of runner processes watch Runs, claim a Pending one with an
+// optimistic status update (a Conflict means another runner won), hold a
+// coordination.k8s.io Lease named "run-<run>" for it while the engine runs
+// its operation, and write the outcome into the Run's status. A Run whose
+// Lease stops being renewed (its runner died) is taken over by another
+// runner, which proves the dead runner's stack locks stale
+// (automation.WithDeadHosts) before running it again.
+//
+// Runners of one fleet must use the same WorkDir path: the target cluster's
+// kubeconfig is written there, at a path per environment that the state
+// records in the Kubernetes provider's configuration.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/fleet"
+	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+)
+
+// Options configure a Runner.
+type Options struct {
+	// Identity names the runner in Run status and Lease holders (default
+	// "<hostname>-<pid>"). It must be unique among the fleet's runners.
+	Identity string
+	// Host is the hostname the backend's locks record for this runner's
+	// engine processes (default os.Hostname).
+	Host string
+	// Namespace restricts the runner to Runs of one namespace ("" = all).
+	Namespace string
+	// Concurrency bounds the Runs executing at once (default 2).
+	Concurrency int
+	// LeaseDuration is how long a Run's Lease stays valid without renewal
+	// (default 15s); it is renewed every LeaseDuration/3, and another
+	// runner takes the Run over after observing it unrenewed this long.
+	LeaseDuration time.Duration
+	// Registry holds the programs and policy packs Runs name.
+	Registry fleet.Registry
+	// Engine are options every Run's engine gets (the toolchain resolver,
+	// WithAnalyzer, WithPlugin, ...); the runner adds WithDir, WithBackend,
+	// WithPassphrase, WithEnv and, on a takeover, WithDeadHosts per Run.
+	Engine []automation.EngineOption
+	// WorkDir holds each Run's engine directory (removed after the Run) and
+	// the target kubeconfigs (default $TMPDIR/slipway-runner). Every runner
+	// of a fleet must use the same path.
+	WorkDir string
+	// Logger receives the runner's logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Runner is a controller-runtime reconciler of Runs that claims and
+// executes them.
+type Runner struct {
+	cfg *rest.Config
+	o   Options
+	log *slog.Logger
+
+	// client reads Runs from the manager's cache and writes them;
+	// direct reads and writes Leases and fresh Runs without a cache;
+	// api reads Secrets (get only) without a cache.
+	client, direct client.Client
+	api            client.Reader
+	events         events.EventRecorder
+
+	// mu guards seen: what this runner observed of other runners' Leases
+	// (see observe).
+	mu   sync.Mutex
+	seen map[types.NamespacedName]observation
+}
+
+// New returns a runner for the cluster cfg names; SetupWithManager then
+// registers it (or Run does both).
+func New(cfg *rest.Config, o Options) (*Runner, error) {
+	if cfg == nil {
+		return nil, errors.New("runner: New needs the cluster's rest.Config")
+	}
+	if o.Host == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("runner: Options.Host is empty and the hostname is unknown: %w", err)
+		}
+		o.Host = h
+	}
+	if o.Identity == "" {
+		o.Identity = o.Host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 2
+	}
+	if o.Concurrency < 0 {
+		return nil, fmt.Errorf("runner: Options.Concurrency %d is negative; use 1 or more", o.Concurrency)
+	}
+	if o.LeaseDuration == 0 {
+		o.LeaseDuration = 15 * time.Second
+	}
+	if o.LeaseDuration < time.Second {
+		return nil, fmt.Errorf("runner: Options.LeaseDuration %s is below 1s; use e.g. 15s", o.LeaseDuration)
+	}
+	if o.WorkDir == "" {
+		o.WorkDir = filepath.Join(os.TempDir(), "slipway-runner")
+	}
+	dir, err := filepath.Abs(o.WorkDir)
+	if err != nil {
+		return nil, fmt.Errorf("runner: Options.WorkDir %q: %w", o.WorkDir, err)
+	}
+	o.WorkDir = dir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("runner: Options.WorkDir: %w", err)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Runner{cfg: rest.CopyConfig(cfg), o: o, seen: map[types.NamespacedName]observation{},
+		log: o.Logger.With("runner", o.Identity)}, nil
+}
+
+// Identity returns the runner's identity.
+func (r *Runner) Identity() string { return r.o.Identity }
+
+// Scheme returns a scheme with the types a runner's manager needs: the
+// Kubernetes built-ins (Secrets, Leases, Events) and slipway.dev/v1alpha1.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// SetupWithManager registers the runner as the manager's Run controller
+// with Concurrency workers. A reconcile blocks while its Run executes,
+// which bounds the Runs executing at once. Secrets are read with the
+// manager's API reader (never cached) and Leases with a client of their
+// own, so the manager's cache only needs Runs.
+func (r *Runner) SetupWithManager(mgr ctrl.Manager) error {
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient()})
+	if err != nil {
+		return fmt.Errorf("runner: client: %w", err)
+	}
+	r.client, r.direct, r.api = mgr.GetClient(), direct, mgr.GetAPIReader()
+	r.events = mgr.GetEventRecorder("slipway-runner")
+	active := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		run, ok := o.(*v1alpha1.Run)
+		return ok && !run.Status.Phase.Finished() && (r.o.Namespace == "" || run.Namespace == r.o.Namespace)
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("run").
+		For(&v1alpha1.Run{}, builder.WithPredicates(active)).
+		// Several runners may share a process (tests, embedding): the
+		// controller name only labels metrics.
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.o.Concurrency, SkipNameValidation: ptr.To(true)}).
+		Complete(r)
+}
+
+// Run starts a runner in its own manager, without leader election (every
+// runner works), serving metrics on metricsAddr and health probes
+// (/healthz, /readyz) on probeAddr ("0" disables either), until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, o Options, metricsAddr, probeAddr string) error {
+	r, err := New(cfg, o)
+	if err != nil {
+		return err
+	}
+	scheme, err := Scheme()
+	if err != nil {
+		return err
+	}
+	copts := cache.Options{}
+	if r.o.Namespace != "" {
+		copts.DefaultNamespaces = map[string]cache.Config{r.o.Namespace: {}}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Logger:                 logr.FromSlogHandler(r.log.Handler()),
+		LeaderElection:         false,
+		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress: probeAddr,
+		Cache:                  copts,
+		// RBAC grants only get on Secrets: never list or watch them.
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &coordinationv1.Lease{}}}},
+	})
+	if err != nil {
+		return fmt.Errorf("runner: manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	r.log.Info("runner starting", "namespace", r.o.Namespace, "concurrency", r.o.Concurrency, "leaseDuration", r.o.LeaseDuration)
+	return mgr.Start(ctx)
+}
+
+// Reconcile claims a Pending Run and executes it, or checks whether the
+// runner of a Claimed or Running Run still holds its Lease and takes the
+// Run over when it does not. Finished Runs are never touched.
+func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var run v1alpha1.Run
+	if err := r.client.Get(ctx, req.NamespacedName, &run); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	switch run.Status.Phase {
+	case "", v1alpha1.RunPending:
+		return r.claim(ctx, &run)
+	case v1alpha1.RunClaimed, v1alpha1.RunRunning:
+		return r.checkLease(ctx, &run)
+	default:
+		r.forget(req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
+}
+
+// claim takes a Pending Run with a status update on the version read: a
+// Conflict means another runner (or a newer version) won, and the claim is
+// not retried. A claimed Run is executed; when it ends without an outcome
+// (lost Lease), the Run is checked again after LeaseDuration.
+func (r *Runner) claim(ctx context.Context, cached *v1alpha1.Run) (ctrl.Result, error) {
+	run := cached.DeepCopy()
+	now := metav1.Now()
+	run.Status.Phase = v1alpha1.RunClaimed
+	run.Status.Runner, run.Status.RunnerHost = r.o.Identity, r.o.Host
+	run.Status.Attempts++
+	run.Status.ClaimTime = &now
+	run.Status.Lease = leaseName(run)
+	if err := r.client.Status().Update(ctx, run); err != nil {
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			r.log.Debug("claim lost", "run", key(run), "error", err)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("runner: claiming run %s: %w", key(run), err)
+	}
+	log := r.log.With("run", key(run).String(), "attempt", run.Status.Attempts)
+	lease, err := r.acquire(ctx, run)
+	if err != nil {
+		// Without its Lease the Run is taken over after LeaseDuration (by
+		// any runner, this one included).
+		log.Error("claimed a run but could not create its lease", "error", err)
+		return ctrl.Result{}, err
+	}
+	log.Info("claimed run", "operation", run.Spec.Operation, "environment", run.Spec.Environment)
+	r.event(run, corev1.EventTypeNormal, "Claimed", "Claim", fmt.Sprintf("runner %s on %s claimed the run (attempt %d)", r.o.Identity, r.o.Host, run.Status.Attempts))
+	return r.execute(ctx, run, lease, takeover{}, log), nil
+}
+
+// takeover is what a Run taken over from another runner carries into its
+// execution.
+type takeover struct {
+	// from is the previous runner and host its host.
+	from, host string
+}
+
+// deadHosts are the hosts an expired Lease proves dead: the previous
+// runner's, when it is not this runner's (on the same host the PID
+// liveness check decides).
+func (t takeover) deadHosts(self string) []string {
+	if t.host == "" || t.host == self {
+		return nil
+	}
+	return []string{t.host}
+}
+
+// event records an Event on the Run; messages never hold secrets.
+func (r *Runner) event(run *v1alpha1.Run, typ, reason, action, msg string) {
+	if r.events != nil {
+		r.events.Eventf(run, nil, typ, reason, action, "%s", msg)
+	}
+}
+
+func key(run *v1alpha1.Run) types.NamespacedName {
+	return types.NamespacedName{Namespace: run.Namespace, Name: run.Name}
+}
+
+// forget drops what the runner observed of a Run's Lease.
+func (r *Runner) forget(k types.NamespacedName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.seen, k)
+}
