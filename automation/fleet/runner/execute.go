@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/slipwayhq/slipway/automation/optup"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -452,7 +453,8 @@ func (r *Runner) operate(ctx context.Context, e *automation.Engine, prog automat
 	res.rec = st.LastRecovery()
 	switch spec.Operation {
 	case v1alpha1.OpUp:
-		out, err := st.Up(ctx)
+		// The release history records which Git commit each release applied.
+		out, err := st.Up(ctx, optup.Revision(spec.Commit))
 		res.from(out)
 		if err != nil {
 			return err

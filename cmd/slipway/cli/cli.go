@@ -293,7 +293,8 @@ func newRoot(c *config, stdout, stderr io.Writer) (*cobra.Command, *globals) {
 	pf.StringArrayVar(&g.plugins, "plugin", nil, "resource plugin binary NAME=PATH that Slipway does not build, e.g. aws=/opt/pulumi-resource-aws (repeatable)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput("%v", err) })
 	root.AddCommand(newClusterCmd(g), newToolchainCmd(g), newDemoCmd(g), newDriftCmd(g), newEphemeralCmd(g), newGCCmd(g),
-		newRollbackCmd(g), newPromoteCmd(g), newRenderCmd(g), newSchemaCmd(g), newPolicyCmd(g), newParamsCmd(g))
+		newRollbackCmd(g), newPromoteCmd(g), newRenderCmd(g), newSchemaCmd(g), newPolicyCmd(g), newParamsCmd(g),
+		newOperatorCmd(g), newRunnerCmd(g), newFleetCmd(g))
 	for _, op := range []string{"preview", "up", "refresh", "destroy"} {
 		root.AddCommand(newOpCmd(g, op))
 	}
