@@ -1,0 +1,279 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/fleet"
+	"github.com/slipwayhq/slipway/automation/fleet/install"
+	"github.com/slipwayhq/slipway/automation/fleet/operator"
+	"github.com/slipwayhq/slipway/automation/fleet/runner"
+	"github.com/slipwayhq/slipway/integration/localk8s"
+)
+
+// registry is what this binary's fleet can run: its programs and packs.
+func (g *globals) registry() fleet.Registry {
+	return fleet.Registry{Programs: g.cfg.programs, Packs: g.cfg.allPacks()}
+}
+
+// restConfig loads a client configuration: --kubeconfig, else $KUBECONFIG,
+// ~/.kube/config, or the in-cluster service account.
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, badInput("no cluster to connect to: %v; pass --kubeconfig, set KUBECONFIG, or run inside a cluster", err)
+	}
+	return cfg, nil
+}
+
+// fleetLogger is the long-running processes' logger: info and above on
+// stderr (or debug with -v), also behind controller-runtime's logr.
+func (g *globals) fleetLogger(component string) *slog.Logger {
+	level := slog.LevelInfo
+	if g.verbose {
+		level = slog.LevelDebug
+	}
+	h := slog.NewTextHandler(g.errw, &slog.HandlerOptions{Level: level})
+	ctrl.SetLogger(logr.FromSlogHandler(h))
+	return slog.New(h).With("component", component)
+}
+
+// managerFlags are the flags every fleet process takes.
+type managerFlags struct {
+	kubeconfig, metrics, probes string
+}
+
+func (f *managerFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster holding the Environments (default $KUBECONFIG, ~/.kube/config, or in-cluster)")
+	cmd.Flags().StringVar(&f.metrics, "metrics-bind-address", ":8080", "address of /metrics (0 turns it off)")
+	cmd.Flags().StringVar(&f.probes, "health-probe-bind-address", ":8081", "address of /healthz and /readyz (0 turns them off)")
+}
+
+func newOperatorCmd(g *globals) *cobra.Command {
+	var mf managerFlags
+	var o operator.Options
+	var m operator.ManagerOptions
+	cmd := &cobra.Command{
+		Use:   "operator",
+		Short: "Reconcile Environment objects (slipway.dev/v1alpha1) into Runs; leader-elected, run several",
+		Long: `Run the fleet's operator: it watches Environments and creates the Runs
+that runners execute (an up on a spec or Git change, drift checks on their
+interval, a destroy on deletion or TTL expiry), with back-off and Stalled
+after repeated failures. Run two or more for availability: one leads
+(a coordination.k8s.io Lease), the others wait. Install the CRDs and RBAC
+first: ` + "`operator install`" + `.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkDurations(map[string]time.Duration{"--backoff": o.Backoff, "--max-backoff": o.MaxBackoff,
+				"--run-ttl": o.RunTTL, "--lease-duration": m.LeaseDuration, "--renew-deadline": m.RenewDeadline, "--retry-period": m.RetryPeriod}); err != nil {
+				return err
+			}
+			if m.RenewDeadline >= m.LeaseDuration {
+				return badInput("--renew-deadline %s must be shorter than --lease-duration %s", m.RenewDeadline, m.LeaseDuration)
+			}
+			if o.MaxFailures < 1 {
+				return badInput("--max-failures %d must be at least 1", o.MaxFailures)
+			}
+			cfg, err := restConfig(mf.kubeconfig)
+			if err != nil {
+				return err
+			}
+			o.Registry = g.registry()
+			o.Logger = g.fleetLogger("operator")
+			m.MetricsBindAddress, m.HealthProbeBindAddress = mf.metrics, mf.probes
+			return operator.Run(cmd.Context(), cfg, o, m)
+		},
+	}
+	mf.register(cmd)
+	f := cmd.Flags()
+	f.BoolVar(&m.LeaderElection, "leader-elect", true, "elect one leader among the operators (turn off only for a single operator)")
+	f.StringVar(&m.LeaderElectionNamespace, "leader-election-namespace", "slipway-system", "namespace of the leader election Lease")
+	f.StringVar(&m.Identity, "identity", "", "this operator's identity in the leader election (default <hostname>_<random>)")
+	f.DurationVar(&m.LeaseDuration, "lease-duration", 15*time.Second, "how long a leader's Lease lasts without renewal: the take-over time when a leader dies")
+	f.DurationVar(&m.RenewDeadline, "renew-deadline", 10*time.Second, "how long the leader tries to renew before it gives up leading")
+	f.DurationVar(&m.RetryPeriod, "retry-period", 2*time.Second, "how often candidates try to acquire or renew the Lease")
+	f.DurationVar(&o.Backoff, "backoff", 10*time.Second, "wait after an Environment's first failed run; doubles after each further one (spec.retry.backoff wins)")
+	f.DurationVar(&o.MaxBackoff, "max-backoff", 5*time.Minute, "longest wait between failed runs (spec.retry.maxBackoff wins)")
+	f.Int32Var(&o.MaxFailures, "max-failures", 5, "failed runs in a row before an Environment is Stalled (spec.retry.maxFailures wins)")
+	f.DurationVar(&o.RunTTL, "run-ttl", time.Hour, "how long finished Runs are kept (spec.ttlSecondsAfterFinished wins)")
+	cmd.AddCommand(newInstallCmd(g))
+	return cmd
+}
+
+func newInstallCmd(g *globals) *cobra.Command {
+	var kubeconfig string
+	var print bool
+	var o install.Options
+	cmd := &cobra.Command{
+		Use:   "install",
+		Short: "Apply the fleet's CRDs and least-privilege RBAC to a cluster (--print: write every manifest, Deployments included)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Operators < 1 || o.Runners < 1 || o.RunnerConcurrency < 1 {
+				return badInput("--operators, --runners and --runner-concurrency must be at least 1")
+			}
+			if print {
+				objs, err := install.Manifests(o)
+				if err != nil {
+					return err
+				}
+				return install.Write(g.out, objs)
+			}
+			cfg, err := restConfig(kubeconfig)
+			if err != nil {
+				return err
+			}
+			crds, err := install.CRDs()
+			if err != nil {
+				return err
+			}
+			rbac, err := install.RBAC(o)
+			if err != nil {
+				return err
+			}
+			if err := install.Apply(cmd.Context(), cfg, append(crds, rbac...)); err != nil {
+				return err
+			}
+			g.add(item{Operation: "operator install", Status: "succeeded"})
+			fmt.Fprintf(g.errw, "%s: installed %d CRDs and the operator's and runners' RBAC (namespace %s)\n", g.cfg.name, len(crds), o.Namespace)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default $KUBECONFIG, ~/.kube/config, or in-cluster)")
+	f.BoolVar(&print, "print", false, "write the manifests (CRDs, RBAC, operator and runner Deployments) to stdout instead of applying")
+	f.StringVar(&o.Namespace, "namespace", "slipway-system", "namespace of the operator and runners")
+	f.StringVar(&o.Image, "image", "", "image of a binary built from this module with your programs (default "+install.DefaultImage+")")
+	f.IntVar(&o.Operators, "operators", 2, "operator replicas (--print)")
+	f.IntVar(&o.Runners, "runners", 3, "runner replicas (--print)")
+	f.IntVar(&o.RunnerConcurrency, "runner-concurrency", 2, "Runs each runner executes at once (--print)")
+	return cmd
+}
+
+func newRunnerCmd(g *globals) *cobra.Command {
+	var mf managerFlags
+	var o runner.Options
+	cmd := &cobra.Command{
+		Use:   "runner",
+		Short: "Claim and execute Runs (slipway.dev/v1alpha1); stateless, run any number",
+		Long: `Run a fleet runner: it claims Pending Runs (optimistic concurrency on
+the Run), holds a Lease per Run with a heartbeat, executes the operation
+with the engine and writes the result to the Run's status. When a runner
+dies mid-run its Lease expires and another runner takes the Run over,
+recovers the stack and completes it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Concurrency < 1 {
+				return badInput("--concurrency %d must be at least 1", o.Concurrency)
+			}
+			if err := checkDurations(map[string]time.Duration{"--lease-duration": o.LeaseDuration}); err != nil {
+				return err
+			}
+			cfg, err := restConfig(mf.kubeconfig)
+			if err != nil {
+				return err
+			}
+			if o.WorkDir == "" {
+				o.WorkDir = filepath.Join(g.dir, "runner")
+			}
+			o.Registry = g.registry()
+			o.Logger = g.fleetLogger("runner")
+			o.Engine = g.fleetEngineOptions()
+			return runner.Run(cmd.Context(), cfg, o, mf.metrics, mf.probes)
+		},
+	}
+	mf.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.Identity, "identity", "", "this runner's identity in Runs and Leases (default <hostname>-<pid>)")
+	f.StringVar(&o.Namespace, "namespace", "", "only run Runs of this namespace (default: all)")
+	f.IntVar(&o.Concurrency, "concurrency", 2, "Runs executed at once")
+	f.DurationVar(&o.LeaseDuration, "lease-duration", 15*time.Second, "how long a Run's Lease lasts without a heartbeat: the take-over time when a runner dies")
+	f.StringVar(&o.WorkDir, "work-dir", "", "directory for the engine's per-Run workspaces (default <dir>/runner)")
+	return cmd
+}
+
+// fleetEngineOptions are the engine options a runner gives every Run's
+// engine: the toolchain and the plugins given with --plugin.
+func (g *globals) fleetEngineOptions() []automation.EngineOption {
+	opts := []automation.EngineOption{automation.WithResolver(g.resolver())}
+	for _, s := range g.plugins {
+		if p, err := parsePlugin(s); err == nil {
+			opts = append(opts, automation.WithPlugin(p.name, p.version, p.path))
+		}
+	}
+	return opts
+}
+
+func newFleetCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "fleet", Short: "Run the fleet (operator and runners) on the local control plane"}
+	var timeout time.Duration
+	local := &cobra.Command{
+		Use:   "local",
+		Short: "Start the local control plane, install the CRDs and RBAC, and run an operator and a runner until interrupted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			dir := g.clusterDir()
+			c, err := localk8s.Load(dir)
+			if err != nil || !c.Health(ctx).Ready {
+				if c, err = localk8s.StartCluster(ctx, localk8s.WithStateDir(dir), localk8s.Detached(),
+					localk8s.WithResolver(g.resolver()), localk8s.WithStartTimeout(timeout)); err != nil {
+					return err
+				}
+			}
+			crds, err := install.CRDs()
+			if err != nil {
+				return err
+			}
+			rbac, err := install.RBAC(install.Options{})
+			if err != nil {
+				return err
+			}
+			if err := install.Apply(ctx, c.Config, append(crds, rbac...)); err != nil {
+				return err
+			}
+			log := g.fleetLogger("fleet")
+			log.Info("fleet running on the local control plane; create Environments with kubectl --kubeconfig "+c.Kubeconfig, "kubeconfig", c.Kubeconfig)
+			reg := g.registry()
+			grp, gctx := errgroup.WithContext(ctx)
+			grp.Go(func() error {
+				return operator.Run(gctx, c.Config, operator.Options{Registry: reg, Logger: log.With("component", "operator")},
+					operator.ManagerOptions{MetricsBindAddress: "127.0.0.1:8080", HealthProbeBindAddress: "127.0.0.1:8081"})
+			})
+			grp.Go(func() error {
+				return runner.Run(gctx, c.Config, runner.Options{Registry: reg, Logger: log.With("component", "runner"),
+					WorkDir: filepath.Join(g.dir, "runner"), Engine: g.fleetEngineOptions()}, "127.0.0.1:8082", "127.0.0.1:8083")
+			})
+			err = grp.Wait()
+			if ctx.Err() != nil {
+				return nil // interrupted: the normal way to stop
+			}
+			return err
+		},
+	}
+	local.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "deadline from start to a Ready node")
+	cmd.AddCommand(local)
+	return cmd
+}
+
+// checkDurations refuses durations that are not positive, naming the flag.
+func checkDurations(ds map[string]time.Duration) error {
+	for name, d := range ds {
+		if d <= 0 {
+			return badInput("%s %s must be positive", name, d)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,244 @@
+package fleet_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+)
+
+// BenchmarkFleet_50Environments reconciles 50 small Environments from
+// scratch with 1 runner and with 3 runners (each executing 2 Runs at once)
+// and reports the time until all are Ready, and the controller's overhead
+// per Run: from the Environment's creation to its Run appearing, plus from
+// the Run finishing to the Environment being Ready, as this process sees
+// them through watches (the engine's own time is excluded). Each phase
+// destroys its Environments outside the timer. Run it alone:
+//
+//	go test -run '^$' -bench Fleet -benchtime 1x -timeout 60m ./integration/fleet/
+func BenchmarkFleet_50Environments(b *testing.B) {
+	const n = 50
+	for i := 0; i < b.N; i++ {
+		// Alternate which pool goes first from one iteration to the next.
+		order := []int{1, 3}
+		if i%2 == 1 {
+			order = []int{3, 1}
+		}
+		for _, runners := range order {
+			b.Run(fmt.Sprintf("runners=%d", runners), func(b *testing.B) {
+				b.StopTimer()
+				ctx := context.Background()
+				setRunners(b, runners)
+				ns := fmt.Sprintf("bench-%d-%d", runners, i)
+				benchNamespace(b, ns)
+				w := startWatch(b, ns)
+				b.StartTimer()
+				start := time.Now()
+				for j := 1; j <= n; j++ {
+					env := newEnv(fmt.Sprintf("b%d-%d-%02d", runners, i, j), `{}`)
+					env.Namespace = ns
+					if err := fx.c.Create(ctx, env); err != nil {
+						b.Fatal(err)
+					}
+					w.created(env.Name)
+				}
+				if err := w.waitReady(n, 30*time.Minute); err != nil {
+					b.Fatal(err)
+				}
+				total := time.Since(start)
+				b.StopTimer()
+				over := w.overheads()
+				b.ReportMetric(total.Seconds(), "s-to-all-ready")
+				b.ReportMetric(float64(median(over).Milliseconds()), "ms-controller-overhead/run(median)")
+				b.ReportMetric(float64(percentile(over, 90).Milliseconds()), "ms-controller-overhead/run(p90)")
+				w.stop()
+				if err := fx.c.DeleteAllOf(ctx, &v1alpha1.Environment{}, client.InNamespace(ns)); err != nil {
+					b.Fatal(err)
+				}
+				waitEmpty(b, ns)
+			})
+		}
+	}
+}
+
+// setRunners kills or starts runner processes until exactly n run.
+func setRunners(b *testing.B, n int) {
+	b.Helper()
+	fx.mu.Lock()
+	var names []string
+	for name, p := range fx.procs {
+		if p.role == "runner" {
+			names = append(names, name)
+		}
+	}
+	fx.mu.Unlock()
+	slices.Sort(names)
+	for len(names) > n {
+		if err := fx.kill9(names[len(names)-1]); err != nil {
+			b.Fatal(err)
+		}
+		names = names[:len(names)-1]
+	}
+	for i := 0; len(names) < n; i++ {
+		name := fmt.Sprintf("bench-runner-%d-%d", time.Now().UnixNano(), i)
+		if err := fx.start(context.Background(), "runner", name); err != nil {
+			b.Fatal(err)
+		}
+		names = append(names, name)
+	}
+}
+
+// benchNamespace creates a namespace with the Secrets the Environments name.
+func benchNamespace(b *testing.B, ns string) {
+	b.Helper()
+	ctx := context.Background()
+	if err := fx.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range []string{"state-credentials", "state-passphrase", "target", "app"} {
+		var s corev1.Secret
+		if err := fx.c.Get(ctx, client.ObjectKey{Namespace: envNS, Name: name}, &s); err != nil {
+			b.Fatal(err)
+		}
+		cp := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Data: s.Data}
+		if err := fx.c.Create(ctx, cp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func waitEmpty(b *testing.B, ns string) {
+	b.Helper()
+	deadline := time.Now().Add(30 * time.Minute)
+	for time.Now().Before(deadline) {
+		var l v1alpha1.EnvironmentList
+		if err := fx.c.List(context.Background(), &l, client.InNamespace(ns)); err != nil {
+			b.Fatal(err)
+		}
+		if len(l.Items) == 0 {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	b.Fatalf("the Environments of %s were not destroyed in 30m", ns)
+}
+
+// benchWatch records when this process saw each step of each Environment.
+type benchWatch struct {
+	mu                              sync.Mutex
+	createdAt, runSeen, runDone, ok map[string]time.Time
+	readyCh                         chan struct{}
+	cancel                          context.CancelFunc
+}
+
+func startWatch(b *testing.B, ns string) *benchWatch {
+	b.Helper()
+	wc, err := client.NewWithWatch(fx.cluster.Config, client.Options{Scheme: fx.c.Scheme()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &benchWatch{createdAt: map[string]time.Time{}, runSeen: map[string]time.Time{}, runDone: map[string]time.Time{},
+		ok: map[string]time.Time{}, readyCh: make(chan struct{}, 1024), cancel: cancel}
+	runs, err := wc.Watch(ctx, &v1alpha1.RunList{}, client.InNamespace(ns))
+	if err != nil {
+		b.Fatal(err)
+	}
+	envs, err := wc.Watch(ctx, &v1alpha1.EnvironmentList{}, client.InNamespace(ns))
+	if err != nil {
+		b.Fatal(err)
+	}
+	go w.loop(ctx, runs, envs)
+	return w
+}
+
+func (w *benchWatch) loop(ctx context.Context, runs, envs watch.Interface) {
+	defer runs.Stop()
+	defer envs.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-runs.ResultChan():
+			r, ok := ev.Object.(*v1alpha1.Run)
+			if !ok || r.Spec.Operation != v1alpha1.OpUp {
+				continue
+			}
+			now := time.Now()
+			w.mu.Lock()
+			if _, seen := w.runSeen[r.Spec.Environment]; !seen {
+				w.runSeen[r.Spec.Environment] = now
+			}
+			if _, done := w.runDone[r.Spec.Environment]; !done && r.Status.Phase.Finished() {
+				w.runDone[r.Spec.Environment] = now
+			}
+			w.mu.Unlock()
+		case ev := <-envs.ResultChan():
+			e, ok := ev.Object.(*v1alpha1.Environment)
+			if !ok || !isTrue(e, v1alpha1.ConditionReady) {
+				continue
+			}
+			w.mu.Lock()
+			if _, done := w.ok[e.Name]; !done {
+				w.ok[e.Name] = time.Now()
+				w.readyCh <- struct{}{}
+			}
+			w.mu.Unlock()
+		}
+	}
+}
+
+func (w *benchWatch) created(name string) {
+	w.mu.Lock()
+	w.createdAt[name] = time.Now()
+	w.mu.Unlock()
+}
+
+func (w *benchWatch) waitReady(n int, timeout time.Duration) error {
+	t := time.After(timeout)
+	for i := 0; i < n; i++ {
+		select {
+		case <-w.readyCh:
+		case <-t:
+			return fmt.Errorf("only %d of %d Environments Ready after %s", i, n, timeout)
+		}
+	}
+	return nil
+}
+
+func (w *benchWatch) stop() { w.cancel() }
+
+// overheads are the controller's share of each Environment's time.
+func (w *benchWatch) overheads() []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []time.Duration
+	for name, c := range w.createdAt {
+		seen, done, ready := w.runSeen[name], w.runDone[name], w.ok[name]
+		if seen.IsZero() || done.IsZero() || ready.IsZero() {
+			continue
+		}
+		out = append(out, seen.Sub(c)+ready.Sub(done))
+	}
+	return out
+}
+
+func median(ds []time.Duration) time.Duration { return percentile(ds, 50) }
+
+func percentile(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100]
+}
