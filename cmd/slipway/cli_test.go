@@ -115,6 +115,13 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"format on a verb without reports", append([]string{"refresh", "--env", "bi-dev", "--format", "markdown"}, k...), nil, "unknown flag: --format"},
 		{"policy check program unknown", []string{"policy", "check", "--env", "bi-dev", "--program", "nosuch"}, nil, `--program "nosuch" is not a program`},
 		{"policy list kind unknown", []string{"policy", "list", "--env", "production"}, nil, `--env "production" is not an environment kind`},
+		{"operator max failures", append([]string{"operator", "--max-failures", "0"}, k...), nil, "--max-failures 0 must be at least 1"},
+		{"operator renew deadline", append([]string{"operator", "--lease-duration", "5s", "--renew-deadline", "5s"}, k...), nil, "--renew-deadline 5s must be shorter than --lease-duration 5s"},
+		{"operator backoff", append([]string{"operator", "--backoff", "0s"}, k...), nil, "--backoff 0s must be positive"},
+		{"operator no cluster", []string{"operator", "--kubeconfig", "/nonexistent/kubeconfig"}, nil, "no cluster to connect to"},
+		{"runner concurrency", append([]string{"runner", "--concurrency", "0"}, k...), nil, "--concurrency 0 must be at least 1"},
+		{"runner lease", append([]string{"runner", "--lease-duration", "-1s"}, k...), nil, "--lease-duration -1s must be positive"},
+		{"operator install runners", []string{"operator", "install", "--print", "--runners", "0"}, nil, "must be at least 1"},
 	}
 	require.GreaterOrEqual(t, len(cases), 40)
 	before := snapshot(t, dir)

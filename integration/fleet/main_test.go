@@ -71,6 +71,8 @@ type fixture struct {
 	backendURL string
 	s3Env      map[string]string
 	kubeconfig map[string]string // role -> kubeconfig path (impersonating its service account)
+	// targetKubeconfig is the admin kubeconfig the Environments' programs use.
+	targetKubeconfig string
 
 	mu    sync.Mutex
 	procs map[string]*proc // identity -> process
@@ -215,6 +217,7 @@ func (f *fixture) secrets(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	f.targetKubeconfig = string(target)
 	for name, data := range map[string]map[string]string{
 		"state-credentials": f.s3Env,
 		"state-passphrase":  {"passphrase": passphrase},
@@ -270,7 +273,8 @@ func (f *fixture) start(ctx context.Context, role, name string) error {
 	}
 	cmd := exec.Command(f.bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary that dies (a timeout) takes its fleet with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		return err

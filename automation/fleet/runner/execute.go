@@ -472,7 +472,10 @@ func (r *Runner) operate(ctx context.Context, e *automation.Engine, prog automat
 		if err != nil {
 			return err
 		}
-		res.message = "preview: would " + summary(res.changes)
+		res.message = "preview: " + summary(res.changes)
+		if len(res.changes) > 0 {
+			res.message = "preview: would " + summary(res.changes)
+		}
 	case v1alpha1.OpRefresh:
 		out, err := st.Refresh(ctx)
 		res.from(out)

@@ -219,6 +219,7 @@ func (g *globals) fleetEngineOptions() []automation.EngineOption {
 func newFleetCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "fleet", Short: "Run the fleet (operator and runners) on the local control plane"}
 	var timeout time.Duration
+	var metrics, probes string
 	local := &cobra.Command{
 		Use:   "local",
 		Short: "Start the local control plane, install the CRDs and RBAC, and run an operator and a runner until interrupted",
@@ -250,11 +251,11 @@ func newFleetCmd(g *globals) *cobra.Command {
 			grp, gctx := errgroup.WithContext(ctx)
 			grp.Go(func() error {
 				return operator.Run(gctx, c.Config, operator.Options{Registry: reg, Logger: log.With("component", "operator")},
-					operator.ManagerOptions{MetricsBindAddress: "127.0.0.1:8080", HealthProbeBindAddress: "127.0.0.1:8081"})
+					operator.ManagerOptions{MetricsBindAddress: metrics, HealthProbeBindAddress: probes})
 			})
 			grp.Go(func() error {
 				return runner.Run(gctx, c.Config, runner.Options{Registry: reg, Logger: log.With("component", "runner"),
-					WorkDir: filepath.Join(g.dir, "runner"), Engine: g.fleetEngineOptions()}, "127.0.0.1:8082", "127.0.0.1:8083")
+					WorkDir: filepath.Join(g.dir, "runner"), Engine: g.fleetEngineOptions()}, "0", "0")
 			})
 			err = grp.Wait()
 			if ctx.Err() != nil {
@@ -264,6 +265,8 @@ func newFleetCmd(g *globals) *cobra.Command {
 		},
 	}
 	local.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "deadline from start to a Ready node")
+	local.Flags().StringVar(&metrics, "metrics-bind-address", "127.0.0.1:8080", "address of the operator's /metrics (0 turns it off)")
+	local.Flags().StringVar(&probes, "health-probe-bind-address", "127.0.0.1:8081", "address of the operator's /healthz and /readyz (0 turns them off)")
 	cmd.AddCommand(local)
 	return cmd
 }
