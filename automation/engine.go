@@ -152,6 +152,12 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	if err := ValidateBackend(c.backend); err != nil {
 		return nil, err
 	}
+	if u, err := url.Parse(c.backend); err == nil && u.Scheme == "file" && u.Path != "" {
+		// A file backend is a directory; the engine makes it on first use.
+		if err := os.MkdirAll(u.Path, 0o755); err != nil {
+			return nil, fmt.Errorf("automation: backend directory %s: %w", u.Path, err)
+		}
+	}
 	if c.pulumiHome == "" {
 		if c.pulumiHome, err = toolchain.DefaultPulumiHome(); err != nil {
 			return nil, err

@@ -27,8 +27,10 @@ import (
 //	go test -run '^$' -bench Fleet -benchtime 1x -timeout 60m ./integration/fleet/
 func BenchmarkFleet_50Environments(b *testing.B) {
 	const n = 50
-	for i := 0; i < b.N; i++ {
-		// Alternate which pool goes first from one iteration to the next.
+	for range b.N {
+		// Alternate which pool goes first from one round (-count) to the next.
+		i := benchRound
+		benchRound++
 		order := []int{1, 3}
 		if i%2 == 1 {
 			order = []int{3, 1}
@@ -69,6 +71,9 @@ func BenchmarkFleet_50Environments(b *testing.B) {
 		}
 	}
 }
+
+// benchRound numbers the benchmark's rounds (go test -count N).
+var benchRound int
 
 // setRunners kills or starts runner processes until exactly n run.
 func setRunners(b *testing.B, n int) {

@@ -494,6 +494,8 @@ func testTTL(t *testing.T) {
 }
 
 func testMetrics(t *testing.T) {
+	leader, err := leaderOf(context.Background())
+	require.NoError(t, err)
 	fx.mu.Lock()
 	procs := make([]*proc, 0, len(fx.procs))
 	for _, p := range fx.procs {
@@ -513,7 +515,17 @@ func testMetrics(t *testing.T) {
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		require.NoError(t, err)
-		assert.Contains(t, string(body), "controller_runtime_reconcile_total", "%s serves controller metrics", p.name)
+		m := string(body)
+		switch {
+		case p.role == "runner":
+			assert.True(t, strings.Contains(m, `controller_runtime_reconcile_total{controller="run",result="success"}`), "%s serves its reconcile counts", p.name)
+		case p.name == leader:
+			assert.True(t, strings.Contains(m, `leader_election_master_status{name="slipway-operator"} 1`), "%s reports that it leads", p.name)
+			assert.True(t, strings.Contains(m, `controller_runtime_reconcile_total{controller="environment",result="success"}`), "%s serves its reconcile counts", p.name)
+		default: // the standby operator: it only tries the Lease
+			assert.False(t, strings.Contains(m, `leader_election_master_status{name="slipway-operator"} 1`), "%s does not claim to lead", p.name)
+			assert.True(t, strings.Contains(m, `rest_client_requests_total`), "%s serves its API client metrics", p.name)
+		}
 	}
 }
 
