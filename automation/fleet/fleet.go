@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
@@ -183,4 +184,22 @@ func Revision(in v1alpha1.Inputs, commit string) string {
 	}{in, commit})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+// Client-side rate limits of the fleet's processes when the configuration
+// sets none: client-go's default (5 requests/s, burst 10) makes a fleet of
+// 50 Environments wait seconds per Run for its own throttle.
+const (
+	DefaultQPS   = 50
+	DefaultBurst = 100
+)
+
+// ClientConfig returns a copy of cfg with DefaultQPS and DefaultBurst when
+// it sets no rate limits of its own.
+func ClientConfig(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	if c.QPS == 0 && c.RateLimiter == nil {
+		c.QPS, c.Burst = DefaultQPS, DefaultBurst
+	}
+	return c
 }

@@ -218,6 +218,7 @@ var setLoggerOnce sync.Once
 // cancel) and health checks. Secrets are never cached: the Git
 // credentials are read with the manager's uncached API reader.
 func Run(ctx context.Context, cfg *rest.Config, o Options, m ManagerOptions) error {
+	cfg = fleet.ClientConfig(cfg)
 	o = o.withDefaults()
 	log := logr.FromSlogHandler(o.Logger.Handler())
 	setLoggerOnce.Do(func() { ctrllog.SetLogger(log) })

@@ -189,6 +189,7 @@ func (r *Runner) SetupWithManager(mgr ctrl.Manager) error {
 // runner works), serving metrics on metricsAddr and health probes
 // (/healthz, /readyz) on probeAddr ("0" disables either), until ctx ends.
 func Run(ctx context.Context, cfg *rest.Config, o Options, metricsAddr, probeAddr string) error {
+	cfg = fleet.ClientConfig(cfg)
 	r, err := New(cfg, o)
 	if err != nil {
 		return err
