@@ -121,6 +121,7 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"operator no cluster", []string{"operator", "--kubeconfig", "/nonexistent/kubeconfig"}, nil, "no cluster to connect to"},
 		{"runner concurrency", append([]string{"runner", "--concurrency", "0"}, k...), nil, "--concurrency 0 must be at least 1"},
 		{"runner lease", append([]string{"runner", "--lease-duration", "-1s"}, k...), nil, "--lease-duration -1s must be positive"},
+		{"runner plugin without path", append([]string{"--plugin", "aws", "runner"}, k...), nil, "use NAME[@VERSION]=PATH"},
 		{"operator install runners", []string{"operator", "install", "--print", "--runners", "0"}, nil, "must be at least 1"},
 	}
 	require.GreaterOrEqual(t, len(cases), 40)

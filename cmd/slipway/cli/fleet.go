@@ -188,9 +188,11 @@ recovers the stack and completes it.`,
 			if o.WorkDir == "" {
 				o.WorkDir = filepath.Join(g.dir, "runner")
 			}
+			if o.Engine, err = g.fleetEngineOptions(); err != nil {
+				return err
+			}
 			o.Registry = g.registry()
 			o.Logger = g.fleetLogger("runner")
-			o.Engine = g.fleetEngineOptions()
 			return runner.Run(cmd.Context(), cfg, o, mf.metrics, mf.probes)
 		},
 	}
@@ -206,14 +208,16 @@ recovers the stack and completes it.`,
 
 // fleetEngineOptions are the engine options a runner gives every Run's
 // engine: the toolchain and the plugins given with --plugin.
-func (g *globals) fleetEngineOptions() []automation.EngineOption {
+func (g *globals) fleetEngineOptions() ([]automation.EngineOption, error) {
 	opts := []automation.EngineOption{automation.WithResolver(g.resolver())}
 	for _, s := range g.plugins {
-		if p, err := parsePlugin(s); err == nil {
-			opts = append(opts, automation.WithPlugin(p.name, p.version, p.path))
+		p, err := parsePlugin(s)
+		if err != nil {
+			return nil, err
 		}
+		opts = append(opts, automation.WithPlugin(p.name, p.version, p.path))
 	}
-	return opts
+	return opts, nil
 }
 
 func newFleetCmd(g *globals) *cobra.Command {
@@ -226,6 +230,10 @@ func newFleetCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			engine, err := g.fleetEngineOptions() // bad input is refused before anything starts
+			if err != nil {
+				return err
+			}
 			dir := g.clusterDir()
 			c, err := localk8s.Load(dir)
 			if err != nil || !c.Health(ctx).Ready {
@@ -255,7 +263,7 @@ func newFleetCmd(g *globals) *cobra.Command {
 			})
 			grp.Go(func() error {
 				return runner.Run(gctx, c.Config, runner.Options{Registry: reg, Logger: log.With("component", "runner"),
-					WorkDir: filepath.Join(g.dir, "runner"), Engine: g.fleetEngineOptions()}, "0", "0")
+					WorkDir: filepath.Join(g.dir, "runner"), Engine: engine}, "0", "0")
 			})
 			err = grp.Wait()
 			if ctx.Err() != nil {
