@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
@@ -202,4 +204,18 @@ func ClientConfig(cfg *rest.Config) *rest.Config {
 		c.QPS, c.Burst = DefaultQPS, DefaultBurst
 	}
 	return c
+}
+
+// Scheme returns a scheme with the Kubernetes built-in types and
+// slipway.dev/v1alpha1: what the operator's and runners' managers (and
+// clients of the fleet's objects) need.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
 }

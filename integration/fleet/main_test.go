@@ -27,13 +27,11 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/automation/fleet"
 	"github.com/slipwayhq/slipway/automation/fleet/install"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/integration/localk8s"
@@ -130,11 +128,8 @@ func setup(ctx context.Context) (*fixture, error) {
 	if f.cluster, err = localk8s.StartCluster(ctx, localk8s.WithLog(clusterLog)); err != nil {
 		return f, err
 	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return f, err
-	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
+	scheme, err := fleet.Scheme()
+	if err != nil {
 		return f, err
 	}
 	if f.c, err = client.New(f.cluster.Config, client.Options{Scheme: scheme}); err != nil {

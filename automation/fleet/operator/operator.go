@@ -24,8 +24,6 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -199,18 +197,6 @@ type ManagerOptions struct {
 	Identity string
 }
 
-// Scheme returns a scheme with the Kubernetes and slipway.dev types.
-func Scheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	if err := v1alpha1.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
 var setLoggerOnce sync.Once
 
 // Run runs the operator until ctx is done: a manager with the Environment
@@ -222,7 +208,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, m ManagerOptions) err
 	o = o.withDefaults()
 	log := logr.FromSlogHandler(o.Logger.Handler())
 	setLoggerOnce.Do(func() { ctrllog.SetLogger(log) })
-	scheme, err := Scheme()
+	scheme, err := fleet.Scheme()
 	if err != nil {
 		return err
 	}

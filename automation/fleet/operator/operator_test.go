@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,11 +30,11 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/slipwayhq/slipway/automation/fleet"
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
 	"github.com/slipwayhq/slipway/automation/fleet/gitsource"
+	"github.com/slipwayhq/slipway/automation/fleet/install"
 	"github.com/slipwayhq/slipway/integration/localk8s"
 	"github.com/slipwayhq/slipway/stacks"
 )
@@ -93,57 +92,18 @@ func cluster(t *testing.T) *localk8s.Cluster {
 
 // applyCRDs creates the CRDs of ../install/crds and waits until they are
 // established.
+// applyCRDs installs the fleet's CRDs and waits until they are established.
 func applyCRDs(ctx context.Context, c *localk8s.Cluster) error {
-	cl, err := testClient(c)
+	crds, err := install.CRDs()
 	if err != nil {
 		return err
 	}
-	files, err := filepath.Glob("../install/crds/*.yaml")
-	if err != nil || len(files) == 0 {
-		return fmt.Errorf("no CRDs in ../install/crds: %v", err)
-	}
-	var names []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.UnmarshalStrict(b, crd); err != nil {
-			return fmt.Errorf("%s: %w", f, err)
-		}
-		if err := cl.Create(ctx, crd); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("%s: %w", f, err)
-		}
-		names = append(names, crd.Name)
-	}
-	for _, n := range names {
-		for {
-			crd := &apiextensionsv1.CustomResourceDefinition{}
-			if err := cl.Get(ctx, client.ObjectKey{Name: n}, crd); err != nil {
-				return err
-			}
-			if slices.ContainsFunc(crd.Status.Conditions, func(c apiextensionsv1.CustomResourceDefinitionCondition) bool {
-				return c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue
-			}) {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("CRD %s not established: %w", n, ctx.Err())
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}
-	return nil
+	return install.Apply(ctx, c.Config, crds)
 }
 
 func testClient(c *localk8s.Cluster) (client.Client, error) {
-	s, err := Scheme()
+	s, err := fleet.Scheme()
 	if err != nil {
-		return nil, err
-	}
-	if err := apiextensionsv1.AddToScheme(s); err != nil {
 		return nil, err
 	}
 	return client.New(c.Config, client.Options{Scheme: s})

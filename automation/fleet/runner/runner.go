@@ -28,9 +28,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
@@ -147,19 +145,6 @@ func New(cfg *rest.Config, o Options) (*Runner, error) {
 // Identity returns the runner's identity.
 func (r *Runner) Identity() string { return r.o.Identity }
 
-// Scheme returns a scheme with the types a runner's manager needs: the
-// Kubernetes built-ins (Secrets, Leases, Events) and slipway.dev/v1alpha1.
-func Scheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	if err := v1alpha1.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
 // SetupWithManager registers the runner as the manager's Run controller
 // with Concurrency workers. A reconcile blocks while its Run executes,
 // which bounds the Runs executing at once. Secrets are read with the
@@ -194,7 +179,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, metricsAddr, probeAdd
 	if err != nil {
 		return err
 	}
-	scheme, err := Scheme()
+	scheme, err := fleet.Scheme()
 	if err != nil {
 		return err
 	}

@@ -31,11 +31,11 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/fleet"
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/automation/fleet/install"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/automation/toolchain"
 	"github.com/slipwayhq/slipway/integration/localk8s"
@@ -82,48 +82,18 @@ func run(m *testing.M) int {
 // setup makes the test client and applies the CRDs, waiting until they
 // are established.
 func setup(ctx context.Context) error {
-	s, err := Scheme()
+	s, err := fleet.Scheme()
 	if err != nil {
-		return err
-	}
-	if err := apiextensionsv1.AddToScheme(s); err != nil {
 		return err
 	}
 	if kube, err = client.New(cluster.Config, client.Options{Scheme: s}); err != nil {
 		return err
 	}
-	files, err := filepath.Glob("../install/crds/*.yaml")
-	if err != nil || len(files) == 0 {
-		return fmt.Errorf("no CRDs in ../install/crds (%v)", err)
+	crds, err := install.CRDs()
+	if err != nil {
+		return err
 	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		var crd apiextensionsv1.CustomResourceDefinition
-		if err := yaml.UnmarshalStrict(b, &crd); err != nil {
-			return fmt.Errorf("%s: %w", f, err)
-		}
-		if err := kube.Create(ctx, &crd); err != nil {
-			return fmt.Errorf("creating CRD %s: %w", crd.Name, err)
-		}
-		if err := poll(ctx, time.Minute, func() (bool, error) {
-			var cur apiextensionsv1.CustomResourceDefinition
-			if err := kube.Get(ctx, client.ObjectKeyFromObject(&crd), &cur); err != nil {
-				return false, err
-			}
-			for _, c := range cur.Status.Conditions {
-				if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
-					return true, nil
-				}
-			}
-			return false, nil
-		}); err != nil {
-			return fmt.Errorf("CRD %s not established: %w", crd.Name, err)
-		}
-	}
-	return nil
+	return install.Apply(ctx, cluster.Config, crds)
 }
 
 // poll calls done until it reports true, fails, or timeout passes.
