@@ -110,6 +110,11 @@ func (e *Engine) releaseStore(ctx context.Context) (*statestore.Store, error) {
 	return s, nil
 }
 
+// Store opens where the engine keeps Slipway's records — release history,
+// run history (package runs), approval requests: the backend itself when it
+// has a driver (file, S3), else the engine's directory. The caller closes it.
+func (e *Engine) Store(ctx context.Context) (*statestore.Store, error) { return e.releaseStore(ctx) }
+
 // Releases returns the release history of a stack, oldest first.
 func (e *Engine) Releases(ctx context.Context, project, stack string) ([]ReleaseRecord, error) {
 	s, err := e.releaseStore(ctx)
@@ -130,8 +135,9 @@ func (e *Engine) LastKnownGood(ctx context.Context, project, stack string) (*Rel
 	return releases.NewestGood(recs, len(recs), ""), nil
 }
 
-// record stores a release of st with the stack's exported checkpoint.
-func (e *Engine) record(ctx context.Context, st *Stack, version, status, cause, revision string) (*ReleaseRecord, error) {
+// record stores a release of st with the stack's exported checkpoint, and
+// the revision it applied and that revision's commit time when known.
+func (e *Engine) record(ctx context.Context, st *Stack, version, status, cause, revision string, committed time.Time) (*ReleaseRecord, error) {
 	dep, err := st.stack.Export(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("automation: exporting the checkpoint of %s for its release record: %w", st.name, err)
@@ -142,6 +148,9 @@ func (e *Engine) record(ctx context.Context, st *Stack, version, status, cause, 
 	}
 	r := ReleaseRecord{ID: statestore.NewReleaseName(time.Now()), Project: st.project, Stack: st.name, Version: version,
 		Status: status, Recorded: time.Now().UTC(), Cause: short(cause), Revision: revision}
+	if !committed.IsZero() {
+		r.CommitTime = committed.UTC()
+	}
 	if status != ReleaseFailed {
 		r.Update = lastUpdateOf(ctx, st)
 	}
@@ -187,8 +196,8 @@ func lastUpdate(ctx context.Context, s auto.Stack) (string, bool, error) {
 }
 
 // recordUp records a successful up of st as a release.
-func (e *Engine) recordUp(ctx context.Context, st *Stack, revision string) error {
-	_, err := e.record(ctx, st, st.version, ReleaseApplied, "", revision)
+func (e *Engine) recordUp(ctx context.Context, st *Stack, revision string, committed time.Time) error {
+	_, err := e.record(ctx, st, st.version, ReleaseApplied, "", revision, committed)
 	return err
 }
 
@@ -223,14 +232,14 @@ func (e *Engine) deploy(ctx context.Context, rel Release, lookup func(version st
 		}
 	}
 	if err == nil {
-		_, err := e.record(ctx, st, rel.Version, ReleaseVerified, "", up.revision)
+		_, err := e.record(ctx, st, rel.Version, ReleaseVerified, "", up.revision, up.commitTime)
 		return d, err
 	}
 	rerr := &ReleaseError{Version: rel.Version, Cause: err}
 	if IsPolicyBlocked(err) || IsPlanChanged(err) {
 		return d, rerr // a blocked release, or one whose plan moved, changed nothing
 	}
-	if _, ferr := e.record(ctx, st, rel.Version, ReleaseFailed, err.Error(), up.revision); ferr != nil {
+	if _, ferr := e.record(ctx, st, rel.Version, ReleaseFailed, err.Error(), up.revision, up.commitTime); ferr != nil {
 		e.log.Warn("recording the failed release failed", "stack", rel.Program.Stack, "error", ferr)
 	}
 	if noRollback {
@@ -260,7 +269,7 @@ func (e *Engine) deploy(ctx context.Context, rel Release, lookup func(version st
 		rerr.RollbackErr = lerr
 		return d, rerr
 	}
-	if _, werr := e.record(ctx, st, lkg.Version, ReleaseRestored, "automatic rollback after release "+short(rel.Version)+" failed", ""); werr != nil {
+	if _, werr := e.record(ctx, st, lkg.Version, ReleaseRestored, "automatic rollback after release "+short(rel.Version)+" failed", "", time.Time{}); werr != nil {
 		e.log.Warn("recording the restored release failed", "stack", rel.Program.Stack, "error", werr)
 	}
 	d.RolledBack, d.Restored = true, lkg
@@ -320,7 +329,7 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 	c.noRecord = true
 	res, err := st.runUp(ctx, c)
 	if err != nil {
-		if _, ferr := e.record(ctx, st, target.Version, ReleaseFailed, "rollback: "+err.Error(), ""); ferr != nil {
+		if _, ferr := e.record(ctx, st, target.Version, ReleaseFailed, "rollback: "+err.Error(), "", time.Time{}); ferr != nil {
 			e.log.Warn("recording the failed rollback failed", "stack", stack, "error", ferr)
 		}
 		return res, target, err
@@ -333,7 +342,7 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 			return res, target, fmt.Errorf("automation: rolled back, but marking release %s rolled back failed: %w", from.ID, err)
 		}
 	}
-	if _, err := e.record(ctx, st, target.Version, ReleaseRestored, cause, ""); err != nil {
+	if _, err := e.record(ctx, st, target.Version, ReleaseRestored, cause, "", time.Time{}); err != nil {
 		return res, target, fmt.Errorf("automation: rolled back, but recording it failed: %w", err)
 	}
 	return res, target, nil
