@@ -17,14 +17,16 @@ type Drift = outcome.Drift
 // from what the engine had recorded, and, with optdrift.Remediate, re-applies the
 // program (an up that refreshes first, with the options of optdrift.Up)
 // so the engine corrects the live objects.
-func (s *Stack) CheckDrift(ctx context.Context, opts ...optdrift.Option) (*Drift, error) {
+func (s *Stack) CheckDrift(ctx context.Context, opts ...optdrift.Option) (d *Drift, err error) {
+	ctx, o := s.observe(ctx, "drift")
+	defer func() { o.endDrift(d, err) }()
 	var c optdrift.Options
 	for _, o := range opts {
 		o.ApplyOption(&c)
 	}
 	start := time.Now()
 	ref, err := s.runRefresh(ctx, opConfig{previewOnly: true, onEvent: c.OnEvent})
-	d := &Drift{Stack: s.name, Checked: start.UTC(), Refresh: ref}
+	d = &Drift{Stack: s.name, Checked: start.UTC(), Refresh: ref}
 	if ref != nil {
 		d.Summary = ref.Summary
 		for _, r := range ref.Resources {
@@ -53,7 +55,7 @@ func (s *Stack) CheckDrift(ctx context.Context, opts ...optdrift.Option) (*Drift
 		}
 	}
 	d.Duration = time.Since(start)
-	s.log.Info("drift", "drifted", len(d.Resources), "remediated", d.Remediated != nil, "duration", d.Duration)
+	s.log.InfoContext(ctx, "drift", "drifted", len(d.Resources), "remediated", d.Remediated != nil, "duration", d.Duration)
 	return d, nil
 }
 

@@ -29,7 +29,9 @@ import (
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"go.opentelemetry.io/otel"
 
+	"github.com/slipwayhq/slipway/automation/telemetry"
 	"github.com/slipwayhq/slipway/automation/toolchain"
 )
 
@@ -54,6 +56,7 @@ type Engine struct {
 	// Engine, by the first program that needs it (again after a failure).
 	k8sMu    sync.Mutex
 	k8sReady bool
+	obs      observability
 }
 
 type engineConfig struct {
@@ -66,6 +69,7 @@ type engineConfig struct {
 	plugins                           []pluginBinary
 	forceUnlock, repair               bool
 	deadHosts                         []string
+	obs                               observability
 }
 
 // pluginBinary is a resource plugin given by path (WithPlugin).
@@ -135,6 +139,9 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	if c.resolver == nil {
 		c.resolver = toolchain.New()
 	}
+	if c.obs.tp == nil {
+		c.obs.tp = otel.GetTracerProvider()
+	}
 	dir, err := filepath.Abs(c.dir)
 	if err != nil {
 		return nil, fmt.Errorf("automation: WithDir(%q): %w", c.dir, err)
@@ -194,7 +201,7 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	}
 	return &Engine{dir: dir, backend: c.backend, pulumiHome: c.pulumiHome, secrets: c.secrets,
 		passphrase: *c.passphrase, env: c.env, cmd: cmd, log: c.log, analyzer: c.analyzer,
-		forceUnlock: c.forceUnlock, repair: c.repair, deadHosts: c.deadHosts, resolver: c.resolver}, nil
+		forceUnlock: c.forceUnlock, repair: c.repair, deadHosts: c.deadHosts, resolver: c.resolver, obs: c.obs}, nil
 }
 
 // redactURL drops the query of a backend URL (it may carry credentials).
@@ -423,22 +430,11 @@ func stackNames(ctx context.Context, ws auto.Workspace, project string) ([]strin
 	return out, nil
 }
 
-func (e *Engine) open(ctx context.Context, p Program, create bool) (*Stack, error) {
-	if err := p.Validate(); err != nil {
+func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, err error) {
+	ctx, done := e.stage(ctx, telemetry.StageOpen)
+	defer func() { done(err) }()
+	if err := e.validate(ctx, p); err != nil {
 		return nil, err
-	}
-	if slices.ContainsFunc(p.Plugins, func(pl Plugin) bool { return pl.Name == KubernetesPlugin.Name }) {
-		if err := e.kubernetes(ctx); err != nil {
-			return nil, err
-		}
-	}
-	if err := e.checkPlugins(p); err != nil {
-		return nil, err
-	}
-	for _, d := range p.Policies {
-		if err := e.checkPolicyDir(d); err != nil {
-			return nil, err
-		}
 	}
 	wd := filepath.Join(e.dir, "workspaces", p.Project, p.Stack)
 	if err := os.MkdirAll(wd, 0o755); err != nil {
@@ -462,7 +458,7 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (*Stack, erro
 		default:
 			// Restored from the backup, or rewritten meanwhile by its writer: read it again.
 			if rec.RestoredCheckpoint != "" {
-				e.log.Warn("restored a truncated checkpoint from its backup", "stack", p.Stack, "corrupt", rec.RestoredCheckpoint)
+				e.log.WarnContext(ctx, "restored a truncated checkpoint from its backup", "stack", p.Stack, "corrupt", rec.RestoredCheckpoint)
 			}
 			early = rec
 			s, err = openStack()
@@ -484,11 +480,37 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (*Stack, erro
 			return nil, fmt.Errorf("automation: writing config of %s/%s: %w", p.Project, p.Stack, err)
 		}
 	}
-	st := &Stack{stack: s, project: p.Project, name: p.Stack, backend: e.backend, policies: slices.Clone(p.Policies), version: p.Version, engine: e, early: early,
-		log: e.log.With("project", p.Project, "stack", p.Stack)}
+	st = &Stack{stack: s, project: p.Project, name: p.Stack, backend: e.backend, policies: slices.Clone(p.Policies), version: p.Version, engine: e, early: early,
+		config: p.Config, log: e.log.With("project", p.Project, "stack", p.Stack)}
 	// Repair what a killed run may have left (stale lock, pending operations).
-	if _, err := st.Recover(ctx); err != nil {
+	rctx, rdone := e.stage(ctx, telemetry.StageRecover)
+	_, err = st.Recover(rctx)
+	if rdone(err); err != nil {
 		return nil, err
 	}
 	return st, nil
+}
+
+// validate checks a program before it is opened: its names, plugins and
+// policy pack directories.
+func (e *Engine) validate(ctx context.Context, p Program) (err error) {
+	ctx, done := e.stage(ctx, telemetry.StageValidate)
+	defer func() { done(err) }()
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if slices.ContainsFunc(p.Plugins, func(pl Plugin) bool { return pl.Name == KubernetesPlugin.Name }) {
+		if err := e.kubernetes(ctx); err != nil {
+			return err
+		}
+	}
+	if err := e.checkPlugins(p); err != nil {
+		return err
+	}
+	for _, d := range p.Policies {
+		if err := e.checkPolicyDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -36,7 +36,9 @@ type Ephemeral struct {
 // example a pull-request number) that expires after ttl. The expiry is
 // recorded as stack tags in the backend, so any process can collect it.
 // Calling it again for a live environment updates it and extends the TTL.
-func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, ttl time.Duration, opts ...optup.Option) (*Result, *Ephemeral, error) {
+func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, ttl time.Duration, opts ...optup.Option) (res *Result, eph *Ephemeral, err error) {
+	ctx, o := e.observe(ctx, "ephemeral-create", prog)
+	defer func() { o.end(res, err) }()
 	if key == "" {
 		return nil, nil, errors.New("automation: ephemeral key is empty; pass e.g. the pull-request number")
 	}
@@ -52,14 +54,14 @@ func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	eph := &Ephemeral{Stack: prog.Stack, Key: key, Expires: time.Now().Add(ttl).UTC().Truncate(time.Second)}
+	eph = &Ephemeral{Stack: prog.Stack, Key: key, Expires: time.Now().Add(ttl).UTC().Truncate(time.Second)}
 	// Tag before the update so a failed or interrupted create is still collected.
 	for k, v := range map[string]string{TagEphemeral: "true", TagKey: key, TagExpires: eph.Expires.Format(time.RFC3339)} {
 		if err := st.stack.SetTag(ctx, k, v); err != nil {
 			return nil, nil, fmt.Errorf("automation: tagging ephemeral stack %s: %w", prog.Stack, err)
 		}
 	}
-	res, err := st.Up(ctx, opts...)
+	res, err = st.Up(ctx, opts...)
 	return res, eph, err
 }
 
@@ -117,7 +119,7 @@ func (e *Engine) GC(ctx context.Context, project string, now time.Time, concurre
 	}
 	var out []GCResult
 	// The tag is checked again just before each destroy.
-	gcDestroy := Op{Name: "destroy", Run: func(ctx context.Context, s *Stack) (*Result, error) {
+	gcDestroy := Op{Name: "ephemeral-destroy", Run: func(ctx context.Context, s *Stack) (*Result, error) {
 		if err := e.requireEphemeral(ctx, s.project, s.name); err != nil {
 			return nil, err
 		}
@@ -127,7 +129,7 @@ func (e *Engine) GC(ctx context.Context, project string, now time.Time, concurre
 		g := GCResult{Ephemeral: byStack[r.Stack], Result: r.Result, Error: r.Error}
 		out = append(out, g)
 	}
-	e.log.Info("gc", "project", project, "ephemeral", len(all), "expired", len(expired))
+	e.log.InfoContext(ctx, "gc", "project", project, "ephemeral", len(all), "expired", len(expired))
 	return out, nil
 }
 
@@ -177,7 +179,9 @@ func (e *Engine) requireEphemeral(ctx context.Context, project, stack string) er
 // DestroyEphemeral destroys and removes one ephemeral environment. A stack
 // the backend does not hold is refused with an *UnknownStackError, and one
 // without the ephemeral tag with a *NotEphemeralError; neither is touched.
-func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (*Result, error) {
+func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (res *Result, err error) {
+	ctx, o := e.observe(ctx, "ephemeral-destroy", Program{Project: project, Stack: stack})
+	defer func() { o.end(res, err) }()
 	if err := e.requireEphemeral(ctx, project, stack); err != nil {
 		return nil, err
 	}

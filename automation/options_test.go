@@ -124,7 +124,7 @@ func TestNoSharedOptionType(t *testing.T) {
 func TestVerbOptions_Surface(t *testing.T) {
 	want := map[string][]string{
 		"optpreview": {"ExpectNoChanges", "Message", "OnEvent", "Parallel", "Plan", "Policies", "Retry"},
-		"optup":      {"ExpectNoChanges", "Message", "OnEvent", "Parallel", "Plan", "Policies", "Refresh", "Retry", "Revision"},
+		"optup":      {"CommitTime", "ExpectNoChanges", "Message", "OnEvent", "Parallel", "Plan", "Policies", "Refresh", "Retry", "Revision"},
 		"optrefresh": {"ExpectNoChanges", "Message", "OnEvent", "Parallel", "PreviewOnly", "Retry"},
 		"optdestroy": {"Message", "OnEvent", "Parallel", "RemoveStack", "Retry"},
 		"optdrift":   {"OnEvent", "Remediate", "Up"},
@@ -166,11 +166,13 @@ func TestVerbOptions_Apply(t *testing.T) {
 	assert.Empty(t, p.applyPlan, "a preview saves a plan, it never applies one")
 
 	u := upConfig([]optup.Option{optup.Parallel(5), optup.Refresh(), optup.Plan("plan.json"), optup.Policies("a"),
-		optup.ExpectNoChanges(), optup.Message("m"), optup.Retry(2, time.Millisecond), optup.OnEvent(ev), optup.Revision("abc123")})
+		optup.ExpectNoChanges(), optup.Message("m"), optup.Retry(2, time.Millisecond), optup.OnEvent(ev), optup.Revision("abc123"),
+		optup.CommitTime(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))})
 	assert.NotNil(t, u.onEvent)
 	u.onEvent = nil // funcs do not compare
 	assert.Equal(t, opConfig{parallel: 5, refreshFirst: true, applyPlan: "plan.json", policyDirs: []string{"a"},
-		expectNoChanges: true, message: "m", attempts: 2, backoff: time.Millisecond, revision: "abc123"}, u)
+		expectNoChanges: true, message: "m", attempts: 2, backoff: time.Millisecond, revision: "abc123",
+		commitTime: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, u)
 	assert.False(t, u.noRecord, "only Deploy, Rollback and Promote leave recording to themselves")
 
 	r := refreshConfig([]optrefresh.Option{optrefresh.PreviewOnly(), optrefresh.ExpectNoChanges(), optrefresh.Parallel(1), optrefresh.Message("m")})

@@ -7,7 +7,11 @@ import (
 	"path/filepath"
 	"slices"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/telemetry"
 )
 
 // Stage is one step of a promotion (dev, then staging, then prod): the same
@@ -72,49 +76,67 @@ func (e *Engine) planPath(p Program) (string, error) {
 // that fails a gate stops the chain, and later stages are not touched. The
 // options apply to every stage's preview and up (with the stage's policies
 // added, and the up applying exactly the approved plan).
-func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(version string) (Program, error), opts ...optup.Option) ([]StageResult, error) {
-	var out []StageResult
+func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(version string) (Program, error), opts ...optup.Option) (out []StageResult, err error) {
+	ctx, sp := e.tracer().Start(ctx, telemetry.SpanPrefix+"promote", trace.WithAttributes(attribute.Int("slipway.stages", len(stages))))
+	defer func() { telemetry.End(sp, err, nil) }()
 	for _, s := range stages {
-		r := StageResult{Stage: s.Name}
-		fail := func(gate string, err error) ([]StageResult, error) {
-			r.Error = err.Error()
-			out = append(out, r)
-			return out, &PromotionError{Stage: s.Name, Gate: gate, Err: err}
-		}
-		st, err := e.UpsertStack(ctx, s.Release.Program)
-		if err != nil {
-			return fail(GatePreview, err)
-		}
-		// The stage's policies hold for its preview and its up.
-		c := upConfig(opts)
-		c.policyDirs = append(slices.Clone(c.policyDirs), s.Policies...)
-		// The approval is for this plan, and the deploy applies exactly it.
-		plan, err := e.planPath(s.Release.Program)
-		if err != nil {
-			return fail(GatePreview, err)
-		}
-		defer os.Remove(plan)
-		pc := c
-		pc.applyPlan, pc.refreshFirst, pc.savePlan = "", false, plan
-		r.Preview, err = st.runPreview(ctx, pc)
-		if IsPolicyBlocked(err) {
-			return fail(GatePolicy, err)
-		}
-		if err != nil {
-			return fail(GatePreview, err)
-		}
-		if s.Approve != nil {
-			if err := s.Approve(ctx, s.Name, r.Preview); err != nil {
-				return fail(GateApproval, err)
-			}
-		}
-		uc := c
-		uc.applyPlan = plan
-		r.Deployment, err = e.deploy(ctx, s.Release, lookup, false, uc)
-		if err != nil {
-			return fail(GateDeploy, err)
-		}
+		sctx, o := e.observeAs(ctx, telemetry.SpanPromoteStage, "promote", s.Release.Program, telemetry.AttrStage.String(s.Name))
+		r, err := e.promoteStage(sctx, s, lookup, opts)
+		o.endDeploy(r.Deployment, err)
 		out = append(out, r)
+		if err != nil {
+			return out, err
+		}
 	}
 	return out, nil
+}
+
+// promoteStage runs one stage through its gates, each a stage span.
+func (e *Engine) promoteStage(ctx context.Context, s Stage, lookup func(version string) (Program, error), opts []optup.Option) (StageResult, error) {
+	r := StageResult{Stage: s.Name}
+	fail := func(gate string, err error) (StageResult, error) {
+		r.Error = err.Error()
+		return r, &PromotionError{Stage: s.Name, Gate: gate, Err: err}
+	}
+	pctx, previewed := e.stage(ctx, telemetry.StagePreview)
+	st, err := e.UpsertStack(pctx, s.Release.Program)
+	if err != nil {
+		previewed(err)
+		return fail(GatePreview, err)
+	}
+	// The stage's policies hold for its preview and its up.
+	c := upConfig(opts)
+	c.policyDirs = append(slices.Clone(c.policyDirs), s.Policies...)
+	// The approval is for this plan, and the deploy applies exactly it.
+	plan, err := e.planPath(s.Release.Program)
+	if err != nil {
+		previewed(err)
+		return fail(GatePreview, err)
+	}
+	defer os.Remove(plan)
+	pc := c
+	pc.applyPlan, pc.refreshFirst, pc.savePlan = "", false, plan
+	r.Preview, err = st.runPreview(pctx, pc)
+	previewed(err)
+	if IsPolicyBlocked(err) {
+		return fail(GatePolicy, err)
+	}
+	if err != nil {
+		return fail(GatePreview, err)
+	}
+	if s.Approve != nil {
+		actx, approved := e.stage(ctx, telemetry.StageApproval)
+		err := s.Approve(actx, s.Name, r.Preview)
+		if approved(err); err != nil {
+			return fail(GateApproval, err)
+		}
+	}
+	uc := c
+	uc.applyPlan = plan
+	dctx, deployed := e.stage(ctx, telemetry.StageDeploy)
+	r.Deployment, err = e.deploy(dctx, s.Release, lookup, false, uc)
+	if deployed(err); err != nil {
+		return fail(GateDeploy, err)
+	}
+	return r, nil
 }

@@ -192,7 +192,7 @@ func (s *Stack) Recover(ctx context.Context) (*Recovery, error) {
 		rec.Refreshed = true
 	}
 	if rec.Repaired() && s.log != nil {
-		s.log.Warn("recovered an interrupted update", "staleLocks", len(rec.StaleLocks), "pending", len(rec.PendingOperations),
+		s.log.WarnContext(ctx, "recovered an interrupted update", "staleLocks", len(rec.StaleLocks), "pending", len(rec.PendingOperations),
 			"restoredCheckpoint", rec.RestoredCheckpoint)
 	}
 	return rec, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/optup"
 	"github.com/slipwayhq/slipway/automation/releases"
 	"github.com/slipwayhq/slipway/automation/statestore"
+	"github.com/slipwayhq/slipway/automation/telemetry"
 )
 
 // Release is one version of an environment: its program and the smoke
@@ -208,12 +209,16 @@ func (e *Engine) recordUp(ctx context.Context, st *Stack, revision string, commi
 // unless optdeploy.NoRollback is given, and returns a ReleaseError saying
 // what was restored. The options of optdeploy.Up apply to the release's up
 // and to the rollback's.
-func (e *Engine) Deploy(ctx context.Context, rel Release, lookup func(version string) (Program, error), opts ...optdeploy.Option) (*Deployment, error) {
+func (e *Engine) Deploy(ctx context.Context, rel Release, lookup func(version string) (Program, error), opts ...optdeploy.Option) (d *Deployment, err error) {
 	var o optdeploy.Options
 	for _, x := range opts {
 		x.ApplyOption(&o)
 	}
-	return e.deploy(ctx, rel, lookup, o.NoRollback, upConfig(o.Up))
+	c := upConfig(o.Up)
+	ctx, ob := e.observe(ctx, "deploy", rel.Program)
+	ob.revision = c.revision
+	defer func() { ob.endDeploy(d, err) }()
+	return e.deploy(ctx, rel, lookup, o.NoRollback, c)
 }
 
 // deploy is Deploy with its settings applied; up is the configuration of
@@ -227,7 +232,9 @@ func (e *Engine) deploy(ctx context.Context, rel Release, lookup func(version st
 	d := &Deployment{}
 	d.Result, err = st.runUp(ctx, up)
 	if err == nil && rel.Smoke != nil {
-		if serr := rel.Smoke(ctx, d.Result); serr != nil {
+		sctx, smoked := e.stage(ctx, telemetry.StageSmoke)
+		serr := rel.Smoke(sctx, d.Result)
+		if smoked(serr); serr != nil {
 			err = fmt.Errorf("smoke check: %w", serr)
 		}
 	}
@@ -240,11 +247,13 @@ func (e *Engine) deploy(ctx context.Context, rel Release, lookup func(version st
 		return d, rerr // a blocked release, or one whose plan moved, changed nothing
 	}
 	if _, ferr := e.record(ctx, st, rel.Version, ReleaseFailed, err.Error(), up.revision, up.commitTime); ferr != nil {
-		e.log.Warn("recording the failed release failed", "stack", rel.Program.Stack, "error", ferr)
+		e.log.WarnContext(ctx, "recording the failed release failed", "stack", rel.Program.Stack, "error", ferr)
 	}
 	if noRollback {
 		return d, rerr
 	}
+	ctx, rolledBack := e.stage(ctx, telemetry.StageRollback)
+	defer func() { rolledBack(rerr.RollbackErr) }()
 	recs, lerr := e.Releases(ctx, rel.Program.Project, rel.Program.Stack)
 	lkg := releases.NewestGood(recs, len(recs), rel.Version)
 	if lerr != nil || lkg == nil {
@@ -270,10 +279,10 @@ func (e *Engine) deploy(ctx context.Context, rel Release, lookup func(version st
 		return d, rerr
 	}
 	if _, werr := e.record(ctx, st, lkg.Version, ReleaseRestored, "automatic rollback after release "+short(rel.Version)+" failed", "", time.Time{}); werr != nil {
-		e.log.Warn("recording the restored release failed", "stack", rel.Program.Stack, "error", werr)
+		e.log.WarnContext(ctx, "recording the restored release failed", "stack", rel.Program.Stack, "error", werr)
 	}
 	d.RolledBack, d.Restored = true, lkg
-	e.log.Warn("rolled back", "stack", rel.Program.Stack, "failed", short(rel.Version), "restored", short(lkg.Version), "cause", err)
+	e.log.WarnContext(ctx, "rolled back", "stack", rel.Program.Stack, "failed", short(rel.Version), "restored", short(lkg.Version), "cause", err)
 	return d, rerr
 }
 
@@ -283,7 +292,9 @@ func (e *Engine) deploy(ctx context.Context, rel Release, lookup func(version st
 // newest good release before it with another version and marks the newest
 // one rolled back; when the newest update failed (or was not recorded), it
 // re-applies the newest good release. It returns the release it restored.
-func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup func(version string) (Program, error), opts ...optup.Option) (*Result, *ReleaseRecord, error) {
+func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup func(version string) (Program, error), opts ...optup.Option) (res *Result, target *ReleaseRecord, err error) {
+	ctx, o := e.observe(ctx, "rollback", Program{Project: project, Stack: stack})
+	defer func() { o.end(res, err) }()
 	known, err := e.Stacks(ctx, project)
 	if err != nil {
 		return nil, nil, err
@@ -308,7 +319,7 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 		n, ok, herr := e.lastUpdate(ctx, project, stack)
 		switch {
 		case herr != nil:
-			e.log.Warn("reading the stack history failed; assuming the newest release is live", "stack", stack, "error", herr)
+			e.log.WarnContext(ctx, "reading the stack history failed; assuming the newest release is live", "stack", stack, "error", herr)
 		case n != newest.Update || !ok:
 			current = false // a later update (failed, or not recorded) ran
 		}
@@ -327,10 +338,11 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 	}
 	c := upConfig(opts)
 	c.noRecord = true
-	res, err := st.runUp(ctx, c)
+	o.secrets = secretValues(prog)
+	res, err = st.runUp(ctx, c)
 	if err != nil {
 		if _, ferr := e.record(ctx, st, target.Version, ReleaseFailed, "rollback: "+err.Error(), "", time.Time{}); ferr != nil {
-			e.log.Warn("recording the failed rollback failed", "stack", stack, "error", ferr)
+			e.log.WarnContext(ctx, "recording the failed rollback failed", "stack", stack, "error", ferr)
 		}
 		return res, target, err
 	}

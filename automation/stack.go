@@ -24,6 +24,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/optup"
 	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/review"
+	"github.com/slipwayhq/slipway/automation/telemetry"
 	"github.com/slipwayhq/slipway/policypacks"
 )
 
@@ -39,6 +40,9 @@ type Stack struct {
 	// version is the program's Version, recorded with each release.
 	version string
 	engine  *Engine
+	// config is the program's configuration (its secret values are masked
+	// in telemetry).
+	config map[string]ConfigValue
 	// mu guards recovery (the last Recover's report) and early (what
 	// Engine.open repaired before the stack could be opened).
 	mu              sync.Mutex
@@ -89,9 +93,13 @@ type opConfig struct {
 	refreshFirst    bool
 	// revision is the source revision an up records with its release.
 	revision string
+	// commitTime is the time of that revision's commit (zero when unknown).
+	commitTime time.Time
 	// noRecord leaves recording the release to the caller (Deploy records
 	// it only after its smoke check).
 	noRecord bool
+	// stage names a preview's stage span (default telemetry.StagePreview).
+	stage string
 }
 
 // previewConfig applies preview options.
@@ -111,7 +119,8 @@ func upConfig(opts []optup.Option) opConfig {
 		x.ApplyOption(&o)
 	}
 	return opConfig{parallel: o.Parallel, message: o.Message, policyDirs: o.Policies, expectNoChanges: o.ExpectNoChanges,
-		onEvent: o.OnEvent, attempts: o.Attempts, backoff: o.Backoff, refreshFirst: o.Refresh, applyPlan: o.Plan, revision: o.Revision}
+		onEvent: o.OnEvent, attempts: o.Attempts, backoff: o.Backoff, refreshFirst: o.Refresh, applyPlan: o.Plan, revision: o.Revision,
+		commitTime: o.CommitTime}
 }
 
 // refreshConfig applies refresh options.
@@ -198,7 +207,9 @@ func (s *Stack) policyDirs(c opConfig) ([]string, error) {
 func (s *Stack) Policies() []string { return slices.Clone(s.policies) }
 
 // Preview computes the changes an Up would make.
-func (s *Stack) Preview(ctx context.Context, opts ...optpreview.Option) (*Result, error) {
+func (s *Stack) Preview(ctx context.Context, opts ...optpreview.Option) (res *Result, err error) {
+	ctx, o := s.observe(ctx, "preview")
+	defer func() { o.end(res, err) }()
 	return s.runPreview(ctx, previewConfig(opts))
 }
 
@@ -231,16 +242,27 @@ func (s *Stack) preview(ctx context.Context, c opConfig) (*Result, error) {
 	if c.savePlan != "" {
 		po = append(po, autopreview.Plan(c.savePlan))
 	}
+	if c.stage == "" {
+		c.stage = telemetry.StagePreview
+	}
+	ctx, done := s.engine.stage(ctx, c.stage)
 	r, err := s.stack.Preview(ctx, po...)
 	res := col.Result("preview", s.project, s.name, start, outcome.Summary(r.ChangeSummary))
-	s.log.Info("preview", "changes", res.Changes(), "violations", len(res.Policy), "duration", res.Duration, "error", err)
-	return res, s.wrap("preview", policyErr("preview", res, err))
+	s.engine.steps(ctx, res)
+	s.log.InfoContext(ctx, "preview", "changes", res.Changes(), "violations", len(res.Policy), "duration", res.Duration, "error", err)
+	err = s.wrap("preview", policyErr("preview", res, err))
+	done(err)
+	return res, err
 }
 
 // Up applies the program. With policies (the program's or optup.Policies),
 // it previews with them first and applies nothing when they block.
-func (s *Stack) Up(ctx context.Context, opts ...optup.Option) (*Result, error) {
-	return s.runUp(ctx, upConfig(opts))
+func (s *Stack) Up(ctx context.Context, opts ...optup.Option) (res *Result, err error) {
+	c := upConfig(opts)
+	ctx, o := s.observe(ctx, "up")
+	o.revision = c.revision
+	defer func() { o.end(res, err) }()
+	return s.runUp(ctx, c)
 }
 
 // runUp is Up with its settings applied.
@@ -259,7 +281,10 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 		// (or, with ExpectNoChanges, has changes, or, with optup.Plan, no
 		// longer matches the reviewed plan).
 		pc := c
-		pc.expectNoChanges, pc.savePlan, pc.attempts = false, "", 1
+		pc.expectNoChanges, pc.savePlan, pc.attempts, pc.stage = false, "", 1, telemetry.StagePolicy
+		if len(dirs) == 0 {
+			pc.stage = telemetry.StagePreview
+		}
 		if c.applyPlan != "" {
 			tmp, err := os.CreateTemp(filepath.Dir(c.applyPlan), ".current-plan-*.json")
 			if err != nil {
@@ -314,14 +339,17 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 	if c.refreshFirst {
 		uo = append(uo, autoup.Refresh())
 	}
-	r, err := s.stack.Up(ctx, uo...)
+	actx, done := s.engine.stage(ctx, telemetry.StageApply)
+	r, err := s.stack.Up(actx, uo...)
 	res := col.Result("up", s.project, s.name, start, outcome.SummaryOf(r.Summary.ResourceChanges))
 	res.Outputs = outcome.Outputs(r.Outputs)
-	s.log.Info("up", "changes", res.Changes(), "violations", len(res.Policy), "duration", res.Duration, "error", err)
+	s.engine.steps(actx, res)
+	done(policyErr("up", res, err))
+	s.log.InfoContext(ctx, "up", "changes", res.Changes(), "violations", len(res.Policy), "duration", res.Duration, "error", err)
 	if err == nil && s.engine != nil && !c.noRecord {
 		// Every successful up is a release: recorded beside the stack.
-		if rerr := s.engine.recordUp(ctx, s, c.revision); rerr != nil {
-			s.log.Warn("recording the release failed", "error", rerr)
+		if rerr := s.engine.recordUp(ctx, s, c.revision, c.commitTime); rerr != nil {
+			s.log.WarnContext(ctx, "recording the release failed", "error", rerr)
 		}
 	}
 	return res, s.wrap("up", policyErr("up", res, err))
@@ -330,7 +358,9 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 // Refresh reads the live state of every resource into the stack state. With
 // optrefresh.ExpectNoChanges it compares first (writing nothing) and returns a
 // *ChangesError when live state differs.
-func (s *Stack) Refresh(ctx context.Context, opts ...optrefresh.Option) (*Result, error) {
+func (s *Stack) Refresh(ctx context.Context, opts ...optrefresh.Option) (res *Result, err error) {
+	ctx, o := s.observe(ctx, "refresh")
+	defer func() { o.end(res, err) }()
 	return s.runRefresh(ctx, refreshConfig(opts))
 }
 
@@ -365,20 +395,29 @@ func (s *Stack) refresh(ctx context.Context, c opConfig) (*Result, error) {
 	if c.parallel > 0 {
 		ro = append(ro, autorefresh.Parallel(c.parallel))
 	}
+	ctx, done := s.engine.stage(ctx, telemetry.StageRefresh)
 	if c.previewOnly {
 		r, err := s.stack.PreviewRefresh(ctx, ro...)
 		res := col.Result("refresh-preview", s.project, s.name, start, outcome.Summary(r.ChangeSummary))
-		return res, s.wrap("refresh", err)
+		s.engine.steps(ctx, res)
+		err = s.wrap("refresh", err)
+		done(err)
+		return res, err
 	}
 	r, err := s.stack.Refresh(ctx, ro...)
 	res := col.Result("refresh", s.project, s.name, start, outcome.SummaryOf(r.Summary.ResourceChanges))
-	s.log.Info("refresh", "changes", res.Changes(), "duration", res.Duration, "error", err)
-	return res, s.wrap("refresh", err)
+	s.engine.steps(ctx, res)
+	s.log.InfoContext(ctx, "refresh", "changes", res.Changes(), "duration", res.Duration, "error", err)
+	err = s.wrap("refresh", err)
+	done(err)
+	return res, err
 }
 
 // Destroy deletes every resource of the stack (and, with
 // optdestroy.RemoveStack, the stack).
-func (s *Stack) Destroy(ctx context.Context, opts ...optdestroy.Option) (*Result, error) {
+func (s *Stack) Destroy(ctx context.Context, opts ...optdestroy.Option) (res *Result, err error) {
+	ctx, o := s.observe(ctx, "destroy")
+	defer func() { o.end(res, err) }()
 	return s.runDestroy(ctx, destroyConfig(opts))
 }
 
@@ -397,13 +436,17 @@ func (s *Stack) destroy(ctx context.Context, c opConfig) (*Result, error) {
 	if c.parallel > 0 {
 		do = append(do, autodestroy.Parallel(c.parallel))
 	}
+	ctx, done := s.engine.stage(ctx, telemetry.StageDestroy)
 	r, err := s.stack.Destroy(ctx, do...)
 	res := col.Result("destroy", s.project, s.name, start, outcome.SummaryOf(r.Summary.ResourceChanges))
-	s.log.Info("destroy", "changes", res.Changes(), "duration", res.Duration, "error", err)
+	s.engine.steps(ctx, res)
+	s.log.InfoContext(ctx, "destroy", "changes", res.Changes(), "duration", res.Duration, "error", err)
 	if err == nil && c.remove {
 		err = s.stack.Workspace().RemoveStack(ctx, s.name)
 	}
-	return res, s.wrap("destroy", err)
+	err = s.wrap("destroy", err)
+	done(err)
+	return res, err
 }
 
 // Outputs returns the stack's current outputs (secrets masked).

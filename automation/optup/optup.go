@@ -37,6 +37,9 @@ type Options struct {
 	// Revision is the source revision the up applies (e.g. a Git commit),
 	// recorded with its release.
 	Revision string
+	// CommitTime is the time of the commit the up applies, recorded with
+	// its release for the lead time of changes (package dora).
+	CommitTime time.Time
 }
 
 // Option is one setting of an up.
@@ -93,3 +96,8 @@ func Plan(path string) Option { return optionFunc(func(o *Options) { o.Plan = pa
 // its parameters came from) with the release, so the release history says
 // which commit each release applied.
 func Revision(rev string) Option { return optionFunc(func(o *Options) { o.Revision = rev }) }
+
+// CommitTime records the time of the commit the up applies with the
+// release, for the lead time of changes: the time from commit to deploy
+// (see package dora). The zero time records none.
+func CommitTime(t time.Time) Option { return optionFunc(func(o *Options) { o.CommitTime = t }) }

@@ -96,26 +96,28 @@ func (c *Collector) handle(ev events.EngineEvent) {
 	}
 	var md *apitype.StepEventMetadata
 	var took time.Duration
+	var began time.Time
 	switch {
 	case ev.ResourcePreEvent != nil:
 		md = &ev.ResourcePreEvent.Metadata
-		c.started[md.URN] = time.Now()
+		began = time.Now()
+		c.started[md.URN] = began
 	case ev.ResOutputsEvent != nil:
 		md = &ev.ResOutputsEvent.Metadata
 		if t, ok := c.started[md.URN]; ok {
-			took = time.Since(t)
+			began, took = t, time.Since(t)
 		}
 	}
 	if md == nil || md.URN == "" {
 		return
 	}
-	c.add(md, took)
+	c.add(md, began, took)
 }
 
-func (c *Collector) add(md *apitype.StepEventMetadata, took time.Duration) {
+func (c *Collector) add(md *apitype.StepEventMetadata, began time.Time, took time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rc := ResourceChange{URN: md.URN, Type: md.Type, Op: string(md.Op), Diffs: md.Diffs, Duration: took}
+	rc := ResourceChange{URN: md.URN, Type: md.Type, Op: string(md.Op), Diffs: md.Diffs, Started: began, Duration: took}
 	if len(md.DetailedDiff) > 0 {
 		rc.DetailedDiff = map[string]string{}
 		for k, d := range md.DetailedDiff {
@@ -157,7 +159,7 @@ func (c *Collector) add(md *apitype.StepEventMetadata, took time.Duration) {
 			c.res[i] = rc
 		}
 		if took > 0 {
-			c.res[i].Duration = took
+			c.res[i].Started, c.res[i].Duration = began, took
 		}
 		return
 	}

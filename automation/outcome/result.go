@@ -31,6 +31,10 @@ type ResourceChange struct {
 	// Properties lists, for refreshes, each property whose live value differs
 	// from the recorded state: expected (state) versus actual (live).
 	Properties []PropertyChange `json:"properties,omitempty"`
+	// Started is when the engine started the step (its pre event reached
+	// Slipway); zero when no start was seen. Traces use it as the step
+	// span's start, and Started+Duration as its end.
+	Started time.Time `json:"-"`
 	// Duration is the time from the engine starting the step to its outputs
 	// (zero in previews). JSON carries it as durationSeconds.
 	Duration time.Duration `json:"-"`

@@ -66,7 +66,7 @@ func collect(t *testing.T, steps ...func(*Collector)) []ResourceChange {
 }
 
 func add(md *apitype.StepEventMetadata, took time.Duration) func(*Collector) {
-	return func(c *Collector) { c.add(md, took) }
+	return func(c *Collector) { c.add(md, time.Time{}, took) }
 }
 
 // TestCollector_RefreshAnnounceIsReplacedByTheFinding: a refresh announces
@@ -200,7 +200,7 @@ func TestCollector_DriftPropertiesFollowTheEnginesDiff(t *testing.T) {
 		New: &apitype.StepEventStateMetadata{Outputs: map[string]any{"spec": map[string]any{"replicas": 3.0, "template": map[string]any{"image": "b"}},
 			"metadata": map[string]any{"labels": map[string]any{"added": "out-of-band"}}}},
 		DetailedDiff: map[string]apitype.PropertyDiff{"spec.template.image": {Kind: apitype.DiffUpdate}}}
-	c.add(md, 0)
+	c.add(md, time.Time{}, 0)
 	steps := c.wait()
 	require.Len(t, steps, 1)
 	var paths []string

@@ -62,6 +62,9 @@ type Record struct {
 	// Revision is the source revision the release applied (e.g. the Git
 	// commit of a fleet Environment's parameters), when the up named one.
 	Revision string `json:"revision,omitempty"`
+	// CommitTime is the time of that commit, when the up named it
+	// (optup.CommitTime): the lead time of a change runs from it to Recorded.
+	CommitTime time.Time `json:"commitTime,omitzero"`
 }
 
 // Good reports whether the release can be restored: it was applied

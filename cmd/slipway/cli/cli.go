@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"regexp"
@@ -69,9 +68,9 @@ func PolicyPacks(packs ...*policypacks.Pack) Option {
 
 // reserved are the flag names of the command line itself; a definition's
 // flag shorthand may not take one.
-var reserved = []string{"approve", "backend", "cache-dir", "concurrency", "dir", "env", "expect-no-changes", "force-unlock", "format",
-	"help", "interval", "json", "key", "kind", "kubeconfig", "missing-ok", "out", "parallel", "param", "params", "plugin", "policy",
-	"policy-level", "program", "remediate", "remove", "repair", "secret", "through", "ttl", "verbose"}
+var reserved = []string{"approval-wait", "approve", "backend", "cache-dir", "commit", "commit-time", "concurrency", "dir", "env", "expect-no-changes", "force-unlock", "format",
+	"help", "interval", "json", "key", "kind", "kubeconfig", "log-format", "metrics-file", "missing-ok", "out", "parallel", "param", "params", "plugin", "policy",
+	"policy-level", "program", "pushgateway", "remediate", "remove", "repair", "secret", "through", "ttl", "verbose"}
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
@@ -230,6 +229,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...O
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", c.name, g.mask(err.Error()))
 	}
+	g.closeNotifier()
+	g.finishTelemetry(err)
 	if g.json && (cmd == nil || cmd.Name() != "schema") {
 		name := c.name
 		if cmd != nil {
@@ -260,6 +261,10 @@ type globals struct {
 	secrets []string
 	// items collect each environment's outcome for the --json envelope.
 	items []item
+	// tel is the run's logging, metrics and tracing (telemetry.go).
+	tel telemetryFlags
+	// chat is the run's chat notifier (chatops.go).
+	chat chatState
 }
 
 func newRoot(c *config, stdout, stderr io.Writer) (*cobra.Command, *globals) {
@@ -270,11 +275,9 @@ func newRoot(c *config, stdout, stderr io.Writer) (*cobra.Command, *globals) {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			level := slog.LevelWarn
-			if g.verbose {
-				level = slog.LevelDebug
+			if err := g.startTelemetry(cmd); err != nil {
+				return err
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(g.errw, &slog.HandlerOptions{Level: level})))
 			return g.resolveFormat(cmd)
 		},
 	}
@@ -290,11 +293,12 @@ func newRoot(c *config, stdout, stderr io.Writer) (*cobra.Command, *globals) {
 	pf.StringVar(&g.cacheDir, "cache-dir", "", "toolchain build cache (default $SLIPWAY_CACHE_DIR or ~/.cache/slipway)")
 	pf.BoolVar(&g.forceUnlock, "force-unlock", false, "remove a stack lock whose owner cannot be proven dead (only when you know no update runs)")
 	pf.BoolVar(&g.repair, "repair", false, "let recovery clear interrupted operations on resources it cannot re-adopt (may orphan them)")
+	g.registerTelemetry(root)
 	pf.StringArrayVar(&g.plugins, "plugin", nil, "resource plugin binary NAME=PATH that Slipway does not build, e.g. aws=/opt/pulumi-resource-aws (repeatable)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput("%v", err) })
 	root.AddCommand(newClusterCmd(g), newToolchainCmd(g), newDemoCmd(g), newDriftCmd(g), newEphemeralCmd(g), newGCCmd(g),
 		newRollbackCmd(g), newPromoteCmd(g), newRenderCmd(g), newSchemaCmd(g), newPolicyCmd(g), newParamsCmd(g),
-		newOperatorCmd(g), newRunnerCmd(g), newFleetCmd(g))
+		newOperatorCmd(g), newRunnerCmd(g), newFleetCmd(g), newServeCmd(g), newDoraCmd(g))
 	for _, op := range []string{"preview", "up", "refresh", "destroy"} {
 		root.AddCommand(newOpCmd(g, op))
 	}

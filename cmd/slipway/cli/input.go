@@ -414,6 +414,9 @@ func (g *globals) validateGlobals() error {
 			return err
 		}
 	}
+	if _, err := notifiersFromEnv(os.Getenv); err != nil {
+		return err // chat notifiers (chatops.go)
+	}
 	return nil
 }
 
@@ -497,6 +500,14 @@ func (g *globals) engine(ctx context.Context) (*automation.Engine, error) {
 	}
 	if g.repair {
 		opts = append(opts, automation.WithRepair())
+	}
+	opts = append(opts, g.telemetryEngineOptions()...)
+	n, err := g.notifier()
+	if err != nil {
+		return nil, err
+	}
+	if n != nil {
+		opts = append(opts, automation.WithNotifier(n))
 	}
 	return automation.New(ctx, opts...)
 }

@@ -272,11 +272,15 @@ func newRollbackCmd(g *globals) *cobra.Command {
 func newPromoteCmd(g *globals) *cobra.Command {
 	var f envFlags
 	var through, approve []string
+	var approvalWait time.Duration
+	var commit commitFlags
 	cmd := &cobra.Command{
 		Use:   "promote",
 		Short: "Promote the same program through environments (default dev, staging, prod), gate by gate",
 		Long: "Promote previews each stage with its policies, asks for approval where configured " +
-			"(SLIPWAY_APPROVE names the approved stages, comma-separated), and applies exactly the approved plan.",
+			"(SLIPWAY_APPROVE names the approved stages, comma-separated), and applies exactly the approved plan. " +
+			"With --approval-wait, a stage of --approve that SLIPWAY_APPROVE does not approve asks for approval in the chat " +
+			"(SLIPWAY_SLACK_WEBHOOK_URL, ...) and waits that long for a decision recorded by `slipway serve` (Slack button or its approvals API).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if s := f.shorthands["namespace"]; s != nil && len(s.values) > 0 {
@@ -294,27 +298,42 @@ func newPromoteCmd(g *globals) *cobra.Command {
 					return badInput("--approve %s is not a stage of --through %s", a, strings.Join(through, ","))
 				}
 			}
+			if approvalWait < 0 || (approvalWait > 0 && len(approve) == 0) {
+				return badInput("--approval-wait %s: give a positive duration, with --approve naming the stages that wait for approval", approvalWait)
+			}
+			commitOpts, err := commit.upOptions()
+			if err != nil {
+				return err
+			}
 			e, sp, progs, err := g.prepare(cmd.Context(), &f, true)
 			if err != nil {
 				return err
 			}
 			approved := strings.Split(os.Getenv("SLIPWAY_APPROVE"), ",")
+			gate, closeGate, err := g.approvalGate(cmd.Context(), e, approvalWait)
+			if err != nil {
+				return err
+			}
+			defer closeGate()
 			var stages []automation.Stage
 			for i, name := range sp.names {
 				rel := automation.Release{Version: progs[i].Version, Program: progs[i]}
 				stage := automation.Stage{Name: name, Release: rel}
 				if slices.Contains(approve, name) {
-					stage.Approve = func(context.Context, string, *automation.Result) error {
-						if !slices.Contains(approved, name) {
-							return fmt.Errorf("stage %s needs approval: set SLIPWAY_APPROVE=%s (comma-separate several stages)", name, name)
+					stage.Approve = func(ctx context.Context, stageName string, preview *automation.Result) error {
+						if slices.Contains(approved, name) {
+							return nil
 						}
-						return nil
+						if gate == nil {
+							return fmt.Errorf("stage %s needs approval: set SLIPWAY_APPROVE=%s (comma-separate several stages), or wait for an approval from the chat with --approval-wait", name, name)
+						}
+						return gate(ctx, stageName, preview)
 					}
 				}
 				stages = append(stages, stage)
 			}
 			lookup := sp.builder.FromVersion
-			results, err := e.Promote(cmd.Context(), stages, lookup, optup.OnEvent(g.progress()))
+			results, err := e.Promote(cmd.Context(), stages, lookup, append(commitOpts, optup.OnEvent(g.progress()))...)
 			for _, r := range results {
 				var serr error
 				if r.Error != "" {
@@ -340,6 +359,9 @@ func newPromoteCmd(g *globals) *cobra.Command {
 	_ = cmd.Flags().MarkHidden("env")
 	cmd.Flags().StringSliceVar(&through, "through", []string{"dev", "staging", "prod"}, "environments in promotion order")
 	cmd.Flags().StringSliceVar(&approve, "approve", nil, "stages that need approval (SLIPWAY_APPROVE=<stage>[,<stage>...])")
+	commit.register(cmd)
+	cmd.Flags().DurationVar(&approvalWait, "approval-wait", 0, "how long a stage of --approve that SLIPWAY_APPROVE does not approve waits for an approval "+
+		"from the chat or the approvals API of slipway serve (0: refuse at once)")
 	return cmd
 }
 

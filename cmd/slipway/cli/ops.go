@@ -21,6 +21,7 @@ func newOpCmd(g *globals, op string) *cobra.Command {
 	var f envFlags
 	var expectNoChanges, remove bool
 	var concurrency, parallel int
+	var commit commitFlags
 	short := map[string]string{
 		"preview": "Show the changes an up would make (exit 2 with --expect-no-changes and changes)",
 		"up":      "Create or update environments",
@@ -38,11 +39,18 @@ func newOpCmd(g *globals, op string) *cobra.Command {
 			if parallel < 0 {
 				return badInput("--parallel %d must be at least 1 (or 0 for the engine's default)", parallel)
 			}
+			var upOpts []optup.Option
+			if op == "up" {
+				var err error
+				if upOpts, err = commit.upOptions(); err != nil {
+					return err
+				}
+			}
 			e, _, progs, err := g.prepare(cmd.Context(), &f, true)
 			if err != nil {
 				return err
 			}
-			return g.reportResults(op, e.Each(cmd.Context(), progs, opOf(op, g.progress(), parallel, expectNoChanges, remove), concurrency))
+			return g.reportResults(op, e.Each(cmd.Context(), progs, opOf(op, g.progress(), parallel, expectNoChanges, remove, upOpts...), concurrency))
 		},
 	}
 	f.register(g, cmd, op == "preview" || op == "up")
@@ -57,12 +65,15 @@ func newOpCmd(g *globals, op string) *cobra.Command {
 	if op == "destroy" {
 		cmd.Flags().BoolVar(&remove, "remove", false, "also remove the stack from the backend")
 	}
+	if op == "up" {
+		commit.register(cmd)
+	}
 	return cmd
 }
 
 // opOf builds the operation of a verb from its flags; each verb takes only
-// the options it supports.
-func opOf(op string, onEvent func(events.EngineEvent), parallel int, expectNoChanges, remove bool) automation.Op {
+// the options it supports (up adds up, e.g. the commit it applies).
+func opOf(op string, onEvent func(events.EngineEvent), parallel int, expectNoChanges, remove bool, up ...optup.Option) automation.Op {
 	switch op {
 	case "preview":
 		o := []optpreview.Option{optpreview.OnEvent(onEvent), optpreview.Parallel(parallel)}
@@ -71,7 +82,7 @@ func opOf(op string, onEvent func(events.EngineEvent), parallel int, expectNoCha
 		}
 		return automation.Preview(o...)
 	case "up":
-		return automation.Up(optup.OnEvent(onEvent), optup.Parallel(parallel))
+		return automation.Up(append([]optup.Option{optup.OnEvent(onEvent), optup.Parallel(parallel)}, up...)...)
 	case "refresh":
 		o := []optrefresh.Option{optrefresh.OnEvent(onEvent), optrefresh.Parallel(parallel)}
 		if expectNoChanges {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/dora"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/all"
 )
@@ -65,6 +66,7 @@ type item struct {
 	Policy     *policypacks.Report       `json:"policy,omitempty"`
 	Rules      []rule                    `json:"rules,omitempty"`
 	Params     *paramsDoc                `json:"params,omitempty"`
+	Dora       *dora.Report              `json:"dora,omitempty"`
 	Error      *errorJSON                `json:"error,omitempty"`
 }
 

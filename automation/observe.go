@@ -1,0 +1,300 @@
+package automation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/slipwayhq/slipway/automation/chatops"
+	"github.com/slipwayhq/slipway/automation/runs"
+	"github.com/slipwayhq/slipway/automation/statestore"
+	"github.com/slipwayhq/slipway/automation/telemetry"
+)
+
+// observability is what the engine tells the world about its operations:
+// spans, metrics, chat notifications and run history.
+type observability struct {
+	tp       trace.TracerProvider
+	metrics  *telemetry.Metrics
+	notifier chatops.Notifier
+	noRuns   bool
+}
+
+// WithTracerProvider sets where the engine's spans go: one span per
+// operation, a child per stage and one per resource step (see package
+// telemetry). The default is otel.GetTracerProvider(), read when New runs;
+// the engine never sets a global provider.
+func WithTracerProvider(tp trace.TracerProvider) EngineOption {
+	return func(c *engineConfig) { c.obs.tp = tp }
+}
+
+// WithMetrics records every operation in m (see telemetry.NewMetrics).
+// The default records no metrics.
+func WithMetrics(m *telemetry.Metrics) EngineOption {
+	return func(c *engineConfig) { c.obs.metrics = m }
+}
+
+// WithNotifier sends an event for each operation's outcome to n: run
+// succeeded or failed, policy blocked, drift detected, rollback done. The
+// engine calls n.Notify in the operation's goroutine, so n must return at
+// once (a chatops.Dispatcher queues and delivers in the background); an
+// error is logged and never fails the operation.
+func WithNotifier(n chatops.Notifier) EngineOption {
+	return func(c *engineConfig) { c.obs.notifier = n }
+}
+
+// WithRunHistory turns the run history on or off (default on): each
+// operation writes a runs.Record beside the stack's state (see
+// Engine.Store); a failed write is logged and never fails the operation.
+func WithRunHistory(on bool) EngineOption {
+	return func(c *engineConfig) { c.obs.noRuns = !on }
+}
+
+// tracer returns the engine's tracer (the global provider's for a nil Engine).
+func (e *Engine) tracer() trace.Tracer {
+	if e == nil || e.obs.tp == nil {
+		return telemetry.Tracer(otel.GetTracerProvider())
+	}
+	return telemetry.Tracer(e.obs.tp)
+}
+
+// metrics returns the engine's metrics (nil records nothing).
+func (e *Engine) metrics() *telemetry.Metrics {
+	if e == nil {
+		return nil
+	}
+	return e.obs.metrics
+}
+
+// obsKey marks a context inside an observed operation.
+type obsKey struct{}
+
+// observation is one operation in progress: its span and what its end
+// records.
+type observation struct {
+	e                  *Engine
+	span               trace.Span
+	op, project, stack string
+	secrets            []string
+	revision           string
+	start              time.Time
+	// nested: ctx was already inside an operation on the same stack (Each
+	// running Stack.Up, CreateEphemeral running Up), which records it.
+	nested bool
+}
+
+// observe starts operation op on a program's stack: its span (a child of
+// ctx's), and on end its metrics, run record and notification.
+func (e *Engine) observe(ctx context.Context, op string, p Program, attrs ...attribute.KeyValue) (context.Context, *observation) {
+	return e.observeAs(ctx, telemetry.SpanPrefix+op, op, p, attrs...)
+}
+
+// observeAs is observe with the span's name.
+func (e *Engine) observeAs(ctx context.Context, name, op string, p Program, attrs ...attribute.KeyValue) (context.Context, *observation) {
+	if o, ok := ctx.Value(obsKey{}).(*observation); ok && o.project == p.Project && o.stack == p.Stack {
+		return ctx, &observation{nested: true}
+	}
+	o := &observation{e: e, op: op, project: p.Project, stack: p.Stack, secrets: secretValues(p), start: time.Now()}
+	ctx, o.span = e.tracer().Start(ctx, name, trace.WithAttributes(append(telemetry.EnvAttributes(p.Project, p.Stack, op), attrs...)...))
+	return context.WithValue(ctx, obsKey{}, o), o
+}
+
+// observe starts operation op on the stack (see Engine.observe).
+func (s *Stack) observe(ctx context.Context, op string) (context.Context, *observation) {
+	return s.engine.observe(ctx, op, Program{Project: s.project, Stack: s.name, Config: s.config})
+}
+
+// stage starts a stage span under ctx's operation (none outside one) and
+// returns the function that ends it with the stage's error.
+func (e *Engine) stage(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, func(error)) {
+	o, ok := ctx.Value(obsKey{}).(*observation)
+	if !ok {
+		return ctx, func(error) {}
+	}
+	ctx, sp := e.tracer().Start(ctx, telemetry.StagePrefix+name, trace.WithAttributes(attrs...))
+	return ctx, func(err error) { telemetry.End(sp, err, o.mask) }
+}
+
+// steps records a finished engine run's resource steps: a span each under
+// ctx's span, and their durations.
+func (e *Engine) steps(ctx context.Context, res *Result) {
+	if _, ok := ctx.Value(obsKey{}).(*observation); ok {
+		telemetry.ResourceSpans(ctx, e.tracer(), res)
+	}
+	e.metrics().Steps(res)
+}
+
+// mask replaces the program's secret values in s.
+func (o *observation) mask(s string) string { return telemetry.Mask(s, o.secrets) }
+
+// end records an operation that returned res and err.
+func (o *observation) end(res *Result, err error) { o.finish(res, nil, nil, err) }
+
+// endDrift records a drift check.
+func (o *observation) endDrift(d *Drift, err error) { o.finish(nil, d, nil, err) }
+
+// endDeploy records a deploy (or a promotion stage's), with its rollback.
+func (o *observation) endDeploy(d *Deployment, err error) {
+	var res *Result
+	if d != nil {
+		res = d.Result
+	}
+	o.finish(res, nil, d, err)
+}
+
+// resultOf classifies an operation's outcome (runs.Succeeded, ...).
+func resultOf(err error, d *Drift) string {
+	switch {
+	case IsPolicyBlocked(err):
+		return runs.Blocked
+	case IsChangesFound(err):
+		return runs.Changes
+	case err != nil:
+		return runs.Failed
+	case d != nil && d.Found():
+		return runs.Changes
+	}
+	return runs.Succeeded
+}
+
+// finish ends the span and records the metrics, the run and the notification.
+func (o *observation) finish(res *Result, drift *Drift, dep *Deployment, err error) {
+	if o.nested {
+		return
+	}
+	took := time.Since(o.start)
+	result := resultOf(err, drift)
+	var drifted []ResourceChange
+	if drift != nil {
+		res, drifted = drift.Refresh, drift.Resources
+		o.span.SetAttributes(telemetry.AttrDrifted.Int(len(drifted)))
+	}
+	o.span.SetAttributes(telemetry.ResultAttributes(res)...)
+	o.span.SetAttributes(telemetry.AttrResult.String(result))
+	telemetry.End(o.span, err, o.mask)
+
+	m := o.e.metrics()
+	m.Operation(o.project, o.stack, o.op, result, took)
+	m.Policy(o.project, o.stack, res)
+	if drift != nil {
+		m.Drift(o.project, o.stack, len(drifted))
+	}
+	rolledBack := dep != nil && dep.RolledBack
+	var re *ReleaseError
+	switch {
+	case rolledBack:
+		m.Rollback(o.project, o.stack, runs.Succeeded)
+	case errors.As(err, &re) && re.Restored != "" && re.RollbackErr != nil:
+		m.Rollback(o.project, o.stack, runs.Failed)
+	case o.op == "rollback":
+		m.Rollback(o.project, o.stack, result)
+	}
+	summary := map[string]int(nil)
+	if res != nil {
+		summary = res.Summary
+	}
+	n, known := telemetry.ResourcesAfter(o.op, summary)
+	if known && err == nil {
+		m.Resources(o.project, o.stack, n)
+	}
+	if o.e == nil {
+		return
+	}
+	traceID := ""
+	if sc := o.span.SpanContext(); sc.HasTraceID() {
+		traceID = sc.TraceID().String()
+	}
+	// Run history and notifications outlive a cancelled operation.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(trace.ContextWithSpan(context.Background(), o.span)), 30*time.Second)
+	defer cancel()
+	if !o.e.obs.noRuns {
+		rec := runs.FromResult(o.op, res, err, result, o.mask)
+		if drift != nil {
+			rec = runs.FromResult("drift", res, err, result, o.mask)
+			rec.Changes = len(drifted)
+		}
+		rec.ID, rec.Project, rec.Stack, rec.Operation = statestore.NewReleaseName(o.start), o.project, o.stack, o.op
+		rec.Started, rec.Duration, rec.TraceID, rec.Revision = o.start.UTC(), took, traceID, o.revision
+		if known && err == nil {
+			rec.Resources = n
+		}
+		if werr := o.e.writeRun(ctx, rec); werr != nil {
+			o.e.log.WarnContext(ctx, "recording the run failed", "stack", o.stack, "operation", o.op, "error", werr)
+		}
+	}
+	if o.e.obs.notifier == nil {
+		return
+	}
+	changes := 0
+	if res != nil {
+		changes = res.Changes()
+	}
+	if drift != nil {
+		changes = len(drifted)
+	}
+	errMsg := ""
+	if err != nil {
+		errMsg = o.mask(err.Error())
+	}
+	ev := chatops.Event{Project: o.project, Environment: o.stack, Operation: o.op, Changes: changes, Time: time.Now().UTC(), TraceID: traceID,
+		Summary: telemetry.Summary(o.op, o.stack, changes, took, err != nil), Details: telemetry.Details(res, drifted, errMsg, chatops.MaxDetails)}
+	var kinds []chatops.Kind
+	switch {
+	case result == runs.Blocked:
+		kinds = append(kinds, chatops.PolicyBlocked)
+	case err != nil && !IsChangesFound(err):
+		kinds = append(kinds, chatops.RunFailed)
+	case drift != nil && drift.Found():
+		kinds = append(kinds, chatops.DriftDetected)
+	case o.op == "rollback":
+		kinds = append(kinds, chatops.RollbackDone)
+	case slices.Contains([]string{"up", "destroy", "deploy", "promote", "ephemeral-create", "ephemeral-destroy"}, o.op):
+		kinds = append(kinds, chatops.RunSucceeded)
+	}
+	if rolledBack {
+		kinds = append(kinds, chatops.RollbackDone)
+	}
+	for _, k := range kinds {
+		ev.Kind = k
+		if nerr := o.e.obs.notifier.Notify(ctx, ev); nerr != nil {
+			o.e.log.WarnContext(ctx, "notifying failed", "kind", k, "stack", o.stack, "error", nerr)
+		}
+	}
+}
+
+// writeRun stores one run record.
+func (e *Engine) writeRun(ctx context.Context, rec runs.Record) error {
+	st, err := e.Store(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, e.log)
+	return runs.Write(ctx, st, rec)
+}
+
+// secretValues lists a program's secret configuration values, and the
+// string values inside one that holds a JSON object (Slipway's secrets).
+func secretValues(p Program) []string {
+	var out []string
+	for _, v := range p.Config {
+		if !v.Secret {
+			continue
+		}
+		out = append(out, v.Value)
+		var m map[string]any
+		if json.Unmarshal([]byte(v.Value), &m) == nil {
+			for _, x := range m {
+				if s, ok := x.(string); ok {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	return out
+}
