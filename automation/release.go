@@ -246,7 +246,7 @@ func (e *Engine) deploy(ctx context.Context, rel Release, lookup func(version st
 	if IsPolicyBlocked(err) || IsPlanChanged(err) {
 		return d, rerr // a blocked release, or one whose plan moved, changed nothing
 	}
-	if _, ferr := e.record(ctx, st, rel.Version, ReleaseFailed, err.Error(), up.revision, up.commitTime); ferr != nil {
+	if _, ferr := e.record(ctx, st, rel.Version, ReleaseFailed, telemetry.Mask(err.Error(), secretValues(rel.Program)), up.revision, up.commitTime); ferr != nil {
 		e.log.WarnContext(ctx, "recording the failed release failed", "stack", rel.Program.Stack, "error", ferr)
 	}
 	if noRollback {
@@ -341,7 +341,7 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 	o.secrets = secretValues(prog)
 	res, err = st.runUp(ctx, c)
 	if err != nil {
-		if _, ferr := e.record(ctx, st, target.Version, ReleaseFailed, "rollback: "+err.Error(), "", time.Time{}); ferr != nil {
+		if _, ferr := e.record(ctx, st, target.Version, ReleaseFailed, "rollback: "+telemetry.Mask(err.Error(), o.secrets), "", time.Time{}); ferr != nil {
 			e.log.WarnContext(ctx, "recording the failed rollback failed", "stack", stack, "error", ferr)
 		}
 		return res, target, err

@@ -45,7 +45,7 @@ func (g *globals) fleetLogger(component string) *slog.Logger {
 	if g.verbose {
 		level = slog.LevelDebug
 	}
-	h := slog.NewTextHandler(g.errw, &slog.HandlerOptions{Level: level})
+	h := g.logHandler(level)
 	ctrl.SetLogger(logr.FromSlogHandler(h))
 	return slog.New(h).With("component", component)
 }
@@ -207,7 +207,8 @@ recovers the stack and completes it.`,
 }
 
 // fleetEngineOptions are the engine options a runner gives every Run's
-// engine: the toolchain and the plugins given with --plugin.
+// engine: the toolchain, the plugins given with --plugin, the telemetry and
+// the chat notifier when one is configured.
 func (g *globals) fleetEngineOptions() ([]automation.EngineOption, error) {
 	opts := []automation.EngineOption{automation.WithResolver(g.resolver())}
 	for _, s := range g.plugins {
@@ -216,6 +217,20 @@ func (g *globals) fleetEngineOptions() ([]automation.EngineOption, error) {
 			return nil, err
 		}
 		opts = append(opts, automation.WithPlugin(p.name, p.version, p.path))
+	}
+	tel, err := g.fleetTelemetryOptions()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, tel...)
+	// Every Run's outcome goes to the configured chat channels; the
+	// Dispatcher is shared by the runner's engines and flushed on exit.
+	n, err := g.notifier()
+	if err != nil {
+		return nil, err
+	}
+	if n != nil {
+		opts = append(opts, automation.WithNotifier(n))
 	}
 	return opts, nil
 }
