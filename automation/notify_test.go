@@ -298,3 +298,36 @@ func TestNotify_DeployRollbackAndRollback(t *testing.T) {
 	assert.Equal(t, stack, evs[0].Environment)
 	assert.Contains(t, evs[0].Summary, stack)
 }
+
+// TestNotify_RefusedOperationsLeaveNothing: an operation refused before
+// the engine ran — a non-ephemeral environment given to DestroyEphemeral,
+// an unknown one given to Rollback — sends no event and writes no run
+// record: the backend is as it was, and the unknown name does not appear
+// among the environments.
+func TestNotify_RefusedOperationsLeaveNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	rec := &recorder{}
+	e := notifyEngine(t, ctx, rec)
+	st, err := e.UpsertStack(ctx, exporting("notifytest", "real", "v1"))
+	require.NoError(t, err)
+	_, err = st.Up(ctx)
+	require.NoError(t, err)
+	require.Len(t, rec.take(), 1)
+	require.Len(t, runsOf(t, ctx, e, "notifytest", "real"), 1)
+
+	_, err = e.DestroyEphemeral(ctx, "notifytest", "real")
+	require.True(t, automation.IsNotEphemeral(err), "%v", err)
+	lookup := func(v string) (automation.Program, error) { return exporting("notifytest", "typo", v), nil }
+	_, _, err = e.Rollback(ctx, "notifytest", "typo", lookup)
+	require.True(t, automation.IsUnknownStack(err), "%v", err)
+
+	assert.Empty(t, kinds(rec.take()), "refusals are not announced")
+	assert.Len(t, runsOf(t, ctx, e, "notifytest", "real"), 1, "no run record for the refused destroy")
+	store, err := e.Store(ctx)
+	require.NoError(t, err)
+	defer store.Close()
+	envs, err := runs.Environments(ctx, store)
+	require.NoError(t, err)
+	assert.Equal(t, []runs.Env{{Project: "notifytest", Stack: "real"}}, envs, "the unknown name is nowhere")
+}

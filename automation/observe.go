@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -87,6 +88,11 @@ type observation struct {
 	// nested: ctx was already inside an operation on the same stack (Each
 	// running Stack.Up, CreateEphemeral running Up), which records it.
 	nested bool
+	// ran is set once the engine ran (a preview, up, refresh or destroy
+	// returned): an operation refused before that — an unknown
+	// environment, a non-ephemeral one, bad input, a held lock — touched
+	// nothing, so it leaves no run record and sends no notification.
+	ran atomic.Bool
 }
 
 // observe starts operation op on a program's stack: its span (a child of
@@ -124,7 +130,8 @@ func (e *Engine) stage(ctx context.Context, name string, attrs ...attribute.KeyV
 // steps records a finished engine run's resource steps: a span each under
 // ctx's span, and their durations.
 func (e *Engine) steps(ctx context.Context, res *Result) {
-	if _, ok := ctx.Value(obsKey{}).(*observation); ok {
+	if o, ok := ctx.Value(obsKey{}).(*observation); ok {
+		o.ran.Store(true)
 		telemetry.ResourceSpans(ctx, e.tracer(), res)
 	}
 	e.metrics().Steps(res)
@@ -203,7 +210,7 @@ func (o *observation) finish(res *Result, drift *Drift, dep *Deployment, err err
 	if known && err == nil {
 		m.Resources(o.project, o.stack, n)
 	}
-	if o.e == nil {
+	if o.e == nil || !o.ran.Load() {
 		return
 	}
 	traceID := ""
