@@ -15,6 +15,7 @@ package automation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,9 +29,13 @@ import (
 
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/sig"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"go.opentelemetry.io/otel"
 
+	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/automation/telemetry"
 	"github.com/slipwayhq/slipway/automation/toolchain"
 )
@@ -57,6 +62,8 @@ type Engine struct {
 	k8sMu    sync.Mutex
 	k8sReady bool
 	obs      observability
+	// configs are the in-memory markers of configuration writes.
+	configs configMarkers
 }
 
 type engineConfig struct {
@@ -195,10 +202,8 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 			return nil, fmt.Errorf("automation: finding the analyzer binary: %w", err)
 		}
 	}
-	cmd, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: root, Version: semver.MustParse(toolchain.PulumiVersion)})
-	if err != nil {
-		return nil, fmt.Errorf("automation: pulumi CLI in %s: %w", root, err)
-	}
+	// The resolver established the CLI's version: no `pulumi version` again.
+	cmd := newPulumiCLI(root, semver.MustParse(toolchain.PulumiVersion))
 	return &Engine{dir: dir, backend: c.backend, pulumiHome: c.pulumiHome, secrets: c.secrets,
 		passphrase: *c.passphrase, env: c.env, cmd: cmd, log: c.log, analyzer: c.analyzer,
 		forceUnlock: c.forceUnlock, repair: c.repair, deadHosts: c.deadHosts, resolver: c.resolver, obs: c.obs}, nil
@@ -441,10 +446,14 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, e
 		return nil, err
 	}
 	openStack := func() (auto.Stack, error) {
-		if create {
-			return auto.UpsertStackInlineSource(ctx, p.Stack, p.Project, p.Run, e.workspaceOptions(wd)...)
+		ws, err := e.stackWorkspace(ctx, p, wd)
+		if err != nil {
+			return auto.Stack{}, err
 		}
-		return auto.SelectStackInlineSource(ctx, p.Stack, p.Project, p.Run, e.workspaceOptions(wd)...)
+		if create {
+			return auto.UpsertStack(ctx, p.Stack, ws)
+		}
+		return auto.SelectStack(ctx, p.Stack, ws)
 	}
 	s, err := openStack()
 	var early *Recovery
@@ -471,14 +480,8 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, e
 	if err != nil {
 		return nil, fmt.Errorf("automation: stack %s/%s: %w", p.Project, p.Stack, err)
 	}
-	if len(p.Config) > 0 {
-		cm := auto.ConfigMap{}
-		for k, v := range p.Config {
-			cm[k] = auto.ConfigValue{Value: v.Value, Secret: v.Secret}
-		}
-		if err := s.SetAllConfig(ctx, cm); err != nil {
-			return nil, fmt.Errorf("automation: writing config of %s/%s: %w", p.Project, p.Stack, err)
-		}
+	if err := e.writeConfig(ctx, s, p, wd); err != nil {
+		return nil, err
 	}
 	st = &Stack{stack: s, project: p.Project, name: p.Stack, backend: e.backend, policies: slices.Clone(p.Policies), version: p.Version, engine: e, early: early,
 		config: p.Config, log: e.log.With("project", p.Project, "stack", p.Stack)}
@@ -489,6 +492,166 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, e
 		return nil, err
 	}
 	return st, nil
+}
+
+// stackWorkspace returns the workspace of a program's stack in wd, as
+// auto.UpsertStackInlineSource makes it (the program inline, the project
+// settings written when wd has none), except that selecting a stack the
+// backend holds runs no CLI process (see stateWorkspace).
+func (e *Engine) stackWorkspace(ctx context.Context, p Program, wd string) (auto.Workspace, error) {
+	opts := append(e.workspaceOptions(wd), auto.Program(p.Run))
+	if !hasProjectSettings(wd) {
+		cwd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("automation: workspace of %s/%s: %w", p.Project, p.Stack, err)
+		}
+		opts = append(opts, auto.Project(workspace.Project{Name: tokens.PackageName(p.Project),
+			Runtime: workspace.NewProjectRuntimeInfo("go", nil), Main: cwd}))
+	}
+	ws, err := auto.NewLocalWorkspace(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("automation: workspace of %s/%s: %w", p.Project, p.Stack, err)
+	}
+	if !statestore.Supported(e.backend) {
+		return ws, nil // the service's own workspace, as the Automation API makes it
+	}
+	return &stateWorkspace{Workspace: ws, e: e, project: p.Project}, nil
+}
+
+// hasProjectSettings reports whether a workspace directory has its
+// Pulumi.yaml (or .yml, .json).
+func hasProjectSettings(wd string) bool {
+	for _, ext := range []string{".yaml", ".yml", ".json"} {
+		if _, err := os.Stat(filepath.Join(wd, "Pulumi"+ext)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// stateWorkspace is a stack's LocalWorkspace whose SelectStack asks the
+// backend's store first: when the stack's checkpoint is there and loads
+// (file and S3 backends), the stack exists, and the `pulumi stack select`
+// process, which would only check that and remember it as the workspace's
+// current stack, is skipped. Every command Slipway runs names its stack.
+// Otherwise (no checkpoint, a broken one, or a backend without a driver)
+// the CLI selects it: it refuses an unknown stack, and Engine.open repairs
+// a broken checkpoint, as before.
+type stateWorkspace struct {
+	auto.Workspace
+	e       *Engine
+	project string
+}
+
+// SelectStack implements auto.Workspace.
+func (w *stateWorkspace) SelectStack(ctx context.Context, stack string) error {
+	if w.e.stackExists(ctx, w.project, stack) {
+		return nil
+	}
+	return w.Workspace.SelectStack(ctx, stack)
+}
+
+// StackOutputs implements auto.Workspace. The Automation API's Up reads
+// the stack's outputs after every update with two CLI processes (`stack
+// output --json`, and again with --show-secrets, which derives the
+// passphrase's key); when the stack's checkpoint holds no secret output,
+// both print exactly the root stack resource's outputs as the checkpoint
+// stores them, so they are read from it. Secret outputs, or a checkpoint
+// the store cannot give, go to the CLI as before.
+func (w *stateWorkspace) StackOutputs(ctx context.Context, stack string) (auto.OutputMap, error) {
+	if outs, ok := w.e.plainOutputs(ctx, w.project, stack); ok {
+		return outs, nil
+	}
+	return w.Workspace.StackOutputs(ctx, stack)
+}
+
+// plainOutputs returns the outputs of the stack's root resource from its
+// checkpoint, and false when they hold a secret (or any other special
+// value) or the checkpoint cannot be read.
+func (e *Engine) plainOutputs(ctx context.Context, project, stack string) (auto.OutputMap, bool) {
+	s, err := statestore.Open(ctx, e.backend, e.env)
+	if err != nil {
+		return nil, false
+	}
+	defer closeStore(s, e.log)
+	if ok, err := s.Exists(ctx, project, stack); err != nil || !ok {
+		return nil, false
+	}
+	cp, err := s.ReadCheckpoint(ctx, project, stack)
+	if err != nil || cp.Broken() {
+		return nil, false
+	}
+	d, err := cp.Deployment()
+	if err != nil {
+		return nil, false
+	}
+	var dep struct {
+		Resources []struct {
+			Type    string          `json:"type"`
+			Parent  string          `json:"parent"`
+			Outputs json.RawMessage `json:"outputs"`
+		} `json:"resources"`
+	}
+	if len(d.Deployment) > 0 && json.Unmarshal(d.Deployment, &dep) != nil {
+		return nil, false
+	}
+	out := auto.OutputMap{}
+	for _, r := range dep.Resources {
+		if r.Type != "pulumi:pulumi:Stack" || r.Parent != "" || len(r.Outputs) == 0 {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(r.Outputs, &m); err != nil || !plainValue(m) {
+			return nil, false
+		}
+		for k, v := range m {
+			out[k] = auto.OutputValue{Value: v}
+		}
+	}
+	return out, true
+}
+
+// plainValue reports whether a serialized property value is plain JSON,
+// which the CLI prints as it is stored: no special value (secret, asset,
+// archive, resource reference: an object with Pulumi's signature key) and
+// no unknown (a sentinel string) anywhere in it.
+func plainValue(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		if _, special := v[sig.Key]; special {
+			return false
+		}
+		for _, x := range v {
+			if !plainValue(x) {
+				return false
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if !plainValue(x) {
+				return false
+			}
+		}
+	case string:
+		return !sig.IsUnknown(v)
+	}
+	return true
+}
+
+// stackExists reports whether the backend's store holds the stack's
+// checkpoint in the project-scoped layout, and Pulumi can load it; false
+// when it cannot tell.
+func (e *Engine) stackExists(ctx context.Context, project, stack string) bool {
+	s, err := statestore.Open(ctx, e.backend, e.env)
+	if err != nil {
+		return false
+	}
+	defer closeStore(s, e.log)
+	if ok, err := s.Exists(ctx, project, stack); err != nil || !ok {
+		return false
+	}
+	cp, err := s.ReadCheckpoint(ctx, project, stack)
+	return err == nil && !cp.Broken()
 }
 
 // validate checks a program before it is opened: its names, plugins and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
@@ -159,14 +160,11 @@ func (s *Stack) Recover(ctx context.Context) (*Recovery, error) {
 			rec.RestoredCheckpoint, rec.CheckpointFromBackup = restored, fromBackup
 		}
 	}
-	dep, err := s.stack.Export(ctx)
-	if IsConcurrentUpdate(err) {
-		return rec, nil // a live update holds the stack: nothing to recover
+	deployment, live, err := s.deployment(ctx, store)
+	if err != nil || live {
+		return rec, err
 	}
-	if err != nil {
-		return rec, fmt.Errorf("automation: reading state of %s: %w", s.name, err)
-	}
-	pending, err := recovery.PendingOperations(dep.Deployment)
+	pending, err := recovery.PendingOperations(deployment)
 	if err != nil {
 		return rec, fmt.Errorf("automation: state of %s is not valid: %w", s.name, err)
 	}
@@ -196,6 +194,38 @@ func (s *Stack) Recover(ctx context.Context) (*Recovery, error) {
 			"restoredCheckpoint", rec.RestoredCheckpoint)
 	}
 	return rec, nil
+}
+
+// deployment returns the stack's current deployment for Recover, and
+// live=true when a live update holds the stack (then there is nothing to
+// recover). With a store (file and S3 backends) it reads the checkpoint
+// Recover just checked, directly: no CLI process, no decryption of
+// secrets. Otherwise, or when the checkpoint changed meanwhile into one
+// that does not load, it asks the engine (`pulumi stack export`).
+func (s *Stack) deployment(ctx context.Context, store *statestore.Store) (deployment []byte, live bool, err error) {
+	if store != nil {
+		cp, err := store.ReadCheckpoint(ctx, s.project, s.name)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// Not in the project-scoped or legacy layout: let the engine say.
+		case err != nil:
+			return nil, false, fmt.Errorf("automation: reading state of %s: %w", s.name, err)
+		case !cp.Broken():
+			d, err := cp.Deployment()
+			if err != nil {
+				return nil, false, fmt.Errorf("automation: state of %s is not valid: %w", s.name, err)
+			}
+			return d.Deployment, false, nil
+		}
+	}
+	dep, err := s.stack.Export(ctx)
+	if IsConcurrentUpdate(err) {
+		return nil, true, nil // a live update holds the stack: nothing to recover
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("automation: reading state of %s: %w", s.name, err)
+	}
+	return dep.Deployment, false, nil
 }
 
 // restoreCheckpoint is Engine.open's repair when the stack cannot be opened

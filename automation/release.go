@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -97,18 +99,25 @@ const (
 // releaseStore opens where the engine keeps release history: the backend
 // itself when it has a driver (file, S3), else the engine's directory.
 func (e *Engine) releaseStore(ctx context.Context) (*statestore.Store, error) {
-	s, err := statestore.Open(ctx, e.backend, e.env)
+	s, _, err := e.openStore(ctx)
+	return s, err
+}
+
+// openStore is releaseStore, and reports whether the store is the backend
+// itself (which holds the stacks' checkpoints).
+func (e *Engine) openStore(ctx context.Context) (s *statestore.Store, backend bool, err error) {
+	s, err = statestore.Open(ctx, e.backend, e.env)
 	if errors.Is(err, statestore.ErrUnsupported) {
 		d, derr := statestore.FileDriver(filepath.Join(e.dir, "releases"))
 		if derr != nil {
-			return nil, derr
+			return nil, false, derr
 		}
-		return statestore.New(d), nil
+		return statestore.New(d), false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("automation: opening backend %s for release history: %w", redactURL(e.backend), err)
+		return nil, false, fmt.Errorf("automation: opening backend %s for release history: %w", redactURL(e.backend), err)
 	}
-	return s, nil
+	return s, true, nil
 }
 
 // Store opens where the engine keeps Slipway's records — release history,
@@ -139,13 +148,18 @@ func (e *Engine) LastKnownGood(ctx context.Context, project, stack string) (*Rel
 // record stores a release of st with the stack's exported checkpoint, and
 // the revision it applied and that revision's commit time when known.
 func (e *Engine) record(ctx context.Context, st *Stack, version, status, cause, revision string, committed time.Time) (*ReleaseRecord, error) {
-	dep, err := st.stack.Export(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("automation: exporting the checkpoint of %s for its release record: %w", st.name, err)
-	}
-	cp, err := json.Marshal(dep) // secrets stay as the ciphertext the state holds
+	s, backend, err := e.openStore(ctx)
 	if err != nil {
 		return nil, err
+	}
+	defer closeStore(s, e.log)
+	state := s
+	if !backend {
+		state = nil // it holds no checkpoint
+	}
+	cp, err := e.exportCheckpoint(ctx, state, st)
+	if err != nil {
+		return nil, fmt.Errorf("automation: exporting the checkpoint of %s for its release record: %w", st.name, err)
 	}
 	r := ReleaseRecord{ID: statestore.NewReleaseName(time.Now()), Project: st.project, Stack: st.name, Version: version,
 		Status: status, Recorded: time.Now().UTC(), Cause: short(cause), Revision: revision}
@@ -153,13 +167,10 @@ func (e *Engine) record(ctx context.Context, st *Stack, version, status, cause, 
 		r.CommitTime = committed.UTC()
 	}
 	if status != ReleaseFailed {
-		r.Update = lastUpdateOf(ctx, st)
+		if r.Update = st.updateID(); r.Update == "" {
+			r.Update = lastUpdateOf(ctx, st)
+		}
 	}
-	s, err := e.releaseStore(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer closeStore(s, e.log)
 	key, err := releases.Write(ctx, s, r, cp)
 	if err != nil {
 		return nil, err
@@ -169,6 +180,40 @@ func (e *Engine) record(ctx context.Context, st *Stack, version, status, cause, 
 		e.log.Warn("pruning the release history failed", "stack", st.name, "error", err)
 	}
 	return &r, nil
+}
+
+// exportCheckpoint returns the stack's deployment as `pulumi stack export`
+// prints it, secrets encrypted. backend is the backend's store (nil when
+// it has no driver): the checkpoint is read from it directly, with no CLI
+// process; otherwise the engine exports it.
+func (e *Engine) exportCheckpoint(ctx context.Context, backend *statestore.Store, st *Stack) ([]byte, error) {
+	if s := backend; s != nil {
+		cp, err := s.ReadCheckpoint(ctx, st.project, st.name)
+		if err == nil && !cp.Broken() {
+			d, err := cp.Deployment()
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(d)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	// Not `Stack.Export`: the Automation API exports with --show-secrets.
+	env := []string{"PULUMI_HOME=" + e.pulumiHome}
+	for k, v := range e.engineEnv() {
+		env = append(env, k+"="+v)
+	}
+	out, stderr, _, err := e.cmd.Run(ctx, st.stack.Workspace().WorkDir(), nil, nil, nil, env, "stack", "export", "--stack", st.name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr))
+	}
+	var d statestore.Deployment
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		return nil, fmt.Errorf("pulumi stack export printed no deployment: %w", err)
+	}
+	return json.Marshal(d)
 }
 
 // lastUpdateOf identifies the stack's newest update (kind "update" in its

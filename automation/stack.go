@@ -47,7 +47,25 @@ type Stack struct {
 	// Engine.open repaired before the stack could be opened).
 	mu              sync.Mutex
 	recovery, early *Recovery
-	log             *slog.Logger
+	// lastUpdate identifies the update of the last up (its start time, as
+	// the history reports it), "" when that up failed or none ran; mu
+	// guards it.
+	lastUpdate string
+	log        *slog.Logger
+}
+
+// setLastUpdate records the update an up ran ("" when unknown).
+func (s *Stack) setLastUpdate(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastUpdate = id
+}
+
+// updateID returns the update the last up ran, "" when unknown.
+func (s *Stack) updateID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastUpdate
 }
 
 // recoverForRetry repairs what a failed attempt left behind before the next.
@@ -62,6 +80,8 @@ func (s *Stack) recoverForRetry(ctx context.Context) func() error {
 func (s *Stack) Name() string { return s.name }
 
 // Auto returns the underlying Automation API stack, for what Slipway does not wrap.
+// On a file or S3 backend its Workspace is Slipway's wrapper of the
+// stack's LocalWorkspace (see stateWorkspace), not a *auto.LocalWorkspace.
 func (s *Stack) Auto() *auto.Stack { return &s.stack }
 
 // Result is the typed outcome of one operation (see package outcome).
@@ -340,7 +360,13 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 		uo = append(uo, autoup.Refresh())
 	}
 	actx, done := s.engine.stage(ctx, telemetry.StageApply)
+	s.setLastUpdate("")
 	r, err := s.stack.Up(actx, uo...)
+	if err == nil && r.Summary.Kind == "update" {
+		// The Automation API read the update's history entry after it ran:
+		// a release record needs no second read.
+		s.setLastUpdate(r.Summary.StartTime)
+	}
 	res := col.Result("up", s.project, s.name, start, outcome.SummaryOf(r.Summary.ResourceChanges))
 	res.Outputs = outcome.Outputs(r.Outputs)
 	s.engine.steps(actx, res)

@@ -207,6 +207,12 @@ func S3Driver(ctx context.Context, rawURL string, env map[string]string) (Driver
 	return &blobDriver{b: b, name: func(key string) string { return prefix + key }}, nil
 }
 
+// Supported reports whether a backend URL has a driver (file:// or s3://),
+// without opening it.
+func Supported(backendURL string) bool {
+	return strings.HasPrefix(backendURL, "file://") || strings.HasPrefix(backendURL, "s3://")
+}
+
 // OpenDriver picks the driver for a backend URL: file:// or s3://. Any
 // other scheme returns ErrUnsupported.
 func OpenDriver(ctx context.Context, backendURL string, env map[string]string) (Driver, error) {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/user"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -214,6 +215,67 @@ func decode(key string, data []byte) ([]byte, error) {
 		return data, fmt.Errorf("statestore: %s is not valid JSON (empty or truncated)", key)
 	}
 	return data, nil
+}
+
+// Deployment is a stack's deployment the way `pulumi stack export` prints it
+// (apitype.UntypedDeployment).
+type Deployment struct {
+	Version  int      `json:"version"`
+	Features []string `json:"features,omitempty"`
+	// Deployment is the deployment itself (resources, pending_operations,
+	// ...); null for a stack that was never updated.
+	Deployment json.RawMessage `json:"deployment,omitempty"`
+}
+
+// Deployment returns the stack's current deployment, taken from the
+// checkpoint's latest snapshot without decoding it: secrets stay the
+// ciphertext the state holds (unlike `pulumi stack export --show-secrets`,
+// which the Automation API's Export runs).
+func (c Checkpoint) Deployment() (Deployment, error) {
+	b, err := c.JSON()
+	if err != nil {
+		return Deployment{}, err
+	}
+	var v struct {
+		Version    int      `json:"version"`
+		Features   []string `json:"features,omitempty"`
+		Checkpoint struct {
+			Latest json.RawMessage `json:"latest"`
+		} `json:"checkpoint"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return Deployment{}, fmt.Errorf("statestore: checkpoint %s: %w", c.Key, err)
+	}
+	if v.Version < 3 {
+		return Deployment{}, fmt.Errorf("statestore: checkpoint %s has version %d; Slipway reads version 3 and later", c.Key, v.Version)
+	}
+	d := Deployment{Version: v.Version, Features: v.Features}
+	if l := bytes.TrimSpace(v.Checkpoint.Latest); len(l) > 0 && !bytes.Equal(l, []byte("null")) {
+		d.Deployment = v.Checkpoint.Latest
+	}
+	return d, nil
+}
+
+// Exists reports whether the stack has a checkpoint in the project-scoped
+// layout (.pulumi/stacks/<project>/<stack>.json, plain or gzip), which is
+// where Pulumi keeps every stack it creates once the backend has
+// .pulumi/meta.yaml. It reads no checkpoint; false means "not known here",
+// not "missing" (a legacy-layout backend, or a stack being created).
+func (s *Store) Exists(ctx context.Context, project, stack string) (bool, error) {
+	scoped, err := s.projectScoped(ctx)
+	if err != nil || !scoped {
+		return false, err
+	}
+	for _, k := range checkpointKeys(project, stack)[:2] {
+		keys, err := s.d.List(ctx, k)
+		if err != nil {
+			return false, err
+		}
+		if slices.Contains(keys, k) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // checkpointKeys are where a stack's checkpoint may live, preferred first.

@@ -294,3 +294,80 @@ func TestStore_FileMetadataSidecarBroken(t *testing.T) {
 	assert.NoError(t, c.Metadata)
 	assert.Equal(t, good, c.Data)
 }
+
+func TestCheckpoint_DeploymentIsTheExportOfItsLatestSnapshot(t *testing.T) {
+	latest := `{"manifest":{"time":"2026-01-01T00:00:00Z"},"resources":[{"urn":"urn:pulumi:dev::proj::kubernetes:core/v1:Secret::s",` +
+		`"outputs":{"data":{"4dabf18193072939515e22adb298388d":"1b47061264138c4ac30d75fd1eb44270","ciphertext":"v1:abc:def"}}}],` +
+		`"pending_operations":[{"resource":{"urn":"u"},"type":"creating"}]}`
+	plain := []byte(`{"version":3,"checkpoint":{"stack":"dev","latest":` + latest + `}}`)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(plain)
+	require.NoError(t, zw.Close())
+	for name, cp := range map[string]Checkpoint{
+		"plain": {Key: ".pulumi/stacks/proj/dev.json", Data: plain},
+		"gzip":  {Key: ".pulumi/stacks/proj/dev.json.gz", Data: gz.Bytes()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d, err := cp.Deployment()
+			require.NoError(t, err)
+			assert.Equal(t, 3, d.Version)
+			assert.JSONEq(t, latest, string(d.Deployment), "the deployment is the latest snapshot, byte for byte")
+			b, err := json.Marshal(d)
+			require.NoError(t, err)
+			assert.Contains(t, string(b), `"ciphertext":"v1:abc:def"`, "secrets stay encrypted")
+			assert.Contains(t, string(b), `"deployment":{`, "the shape of pulumi stack export")
+		})
+	}
+	t.Run("never updated", func(t *testing.T) {
+		d, err := Checkpoint{Key: "k.json", Data: []byte(`{"version":3,"checkpoint":{"stack":"dev","latest":null}}`)}.Deployment()
+		require.NoError(t, err)
+		assert.Nil(t, d.Deployment)
+	})
+	t.Run("features of version 4", func(t *testing.T) {
+		d, err := Checkpoint{Key: "k.json", Data: []byte(`{"version":4,"features":["refreshBeforeUpdate"],"checkpoint":{"latest":{"resources":[]}}}`)}.Deployment()
+		require.NoError(t, err)
+		assert.Equal(t, 4, d.Version)
+		assert.Equal(t, []string{"refreshBeforeUpdate"}, d.Features)
+	})
+	for name, data := range map[string]string{"truncated": `{"version":3,"checkpoint":{"la`, "version 1": `{"version":1,"checkpoint":{}}`} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Checkpoint{Key: "k.json", Data: []byte(data)}.Deployment()
+			assert.Error(t, err)
+		})
+	}
+}
+
+func TestExists_OnlyTheProjectScopedCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	for name, s := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ok, err := s.Exists(ctx, "proj", "dev")
+			require.NoError(t, err)
+			assert.False(t, ok, "no checkpoint yet")
+			require.NoError(t, s.d.Write(ctx, ".pulumi/stacks/proj/dev.json.bak", []byte("{}")))
+			require.NoError(t, s.d.Write(ctx, ".pulumi/stacks/proj/dev-2.json", []byte("{}")))
+			require.NoError(t, s.d.Write(ctx, ".pulumi/stacks/other/dev.json", []byte("{}")))
+			ok, err = s.Exists(ctx, "proj", "dev")
+			require.NoError(t, err)
+			assert.False(t, ok, "a backup, another stack or another project's stack is not the stack")
+			require.NoError(t, s.d.Write(ctx, ".pulumi/stacks/proj/dev.json.gz", []byte("x")))
+			ok, err = s.Exists(ctx, "proj", "dev")
+			require.NoError(t, err)
+			assert.True(t, ok, "a gzip checkpoint")
+			require.NoError(t, s.d.Write(ctx, ".pulumi/stacks/proj/dev.json", []byte("{}")))
+			ok, err = s.Exists(ctx, "proj", "dev")
+			require.NoError(t, err)
+			assert.True(t, ok)
+		})
+	}
+	t.Run("legacy layout", func(t *testing.T) {
+		s, err := Open(ctx, "file://"+t.TempDir(), nil)
+		require.NoError(t, err)
+		defer s.Close()
+		require.NoError(t, s.d.Write(ctx, ".pulumi/stacks/dev.json", []byte("{}")))
+		ok, err := s.Exists(ctx, "proj", "dev")
+		require.NoError(t, err)
+		assert.False(t, ok, "without meta.yaml the store cannot tell; the CLI decides")
+	})
+}
