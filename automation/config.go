@@ -15,11 +15,12 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"gopkg.in/yaml.v3"
+
+	"github.com/slipwayhq/slipway/automation/internal/filelock"
 )
 
 // configMarkerFile, in a stack's workspace, records Slipway's last write
@@ -61,9 +62,11 @@ func (e *Engine) writeConfig(ctx context.Context, s auto.Stack, p Program, wd st
 	if len(p.Config) == 0 {
 		return nil
 	}
-	unlock, err := lockFile(ctx, filepath.Join(wd, ".slipway-config.lock"))
+	// Configuration writes to one workspace, and the markers they leave,
+	// do not interleave between processes.
+	unlock, err := filelock.Lock(ctx, filepath.Join(wd, ".slipway-config.lock"), 0o600, 50*time.Millisecond, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("automation: configuration of %s: %w", p.Stack, err)
 	}
 	defer unlock()
 	before, err := readSettings(wd, p.Stack)
@@ -230,30 +233,4 @@ func (c *configMarkers) secretKey() []byte {
 		_, _ = rand.Read(c.key)
 	}
 	return c.key
-}
-
-// lockFile takes an exclusive lock on path (created when missing), waiting
-// until ctx is done: configuration writes to one workspace, and the markers
-// they leave, do not interleave between processes.
-func lockFile(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("automation: lock file: %w", err)
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("automation: locking %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("automation: waiting for the configuration lock %s: %w", path, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }

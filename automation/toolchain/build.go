@@ -16,8 +16,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/slipwayhq/slipway/automation/internal/filelock"
 )
 
 // modules holds one Go module per tool. Files carry a ".txt" suffix so that
@@ -247,31 +248,13 @@ func (r *Resolver) ensure(ctx context.Context, t tool) (string, error) {
 
 // lock takes an exclusive file lock, waiting until ctx is done.
 func (r *Resolver) lock(ctx context.Context, path string, t tool) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err := filelock.Lock(ctx, path, 0o644, 250*time.Millisecond, func() {
+		r.logf("waiting for another process that is building %s %s (lock %s)", t.name, t.version, path)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("toolchain: lock file: %w", err)
+		return nil, fmt.Errorf("toolchain: build lock of %s: %w", t.name, err)
 	}
-	told := false
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("toolchain: locking %s: %w", path, err)
-		}
-		if !told {
-			r.logf("waiting for another process that is building %s %s (lock %s)", t.name, t.version, path)
-			told = true
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("toolchain: waiting for the build lock of %s: %w", t.name, ctx.Err())
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+	return unlock, nil
 }
 
 // build writes t's module under dir/src, builds into dir/bin and records the
