@@ -20,6 +20,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipwayhq/slipway/automation"
@@ -97,6 +98,23 @@ func descendants(pid int) []int {
 	return out
 }
 
+// waitExit waits (up to a minute) for the process behind a pidfd to
+// terminate, then closes the pidfd.
+func waitExit(t *testing.T, fd, pid int) {
+	t.Helper()
+	defer func() { require.NoError(t, unix.Close(fd)) }()
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, int((time.Minute).Milliseconds()))
+		if err == unix.EINTR {
+			continue
+		}
+		require.NoError(t, err, "poll pidfd of %d", pid)
+		require.Equal(t, 1, n, "process %d did not exit within a minute of SIGKILL", pid)
+		return
+	}
+}
+
 // pendingIn reports whether the file backend's checkpoint of a stack
 // records a pending operation on urn.
 func pendingIn(stateDir, stack, urn string) func() bool {
@@ -165,10 +183,21 @@ func TestRecover_KilledUpIsRecoveredByTheNextRun(t *testing.T) {
 		_ = syscall.Kill(p, syscall.SIGSTOP)
 	}
 	procs = append([]int{cmd.Process.Pid}, descendants(cmd.Process.Pid)...)
+	require.GreaterOrEqual(t, len(procs), 2, "the helper and its engine are running")
+	fds := make([]int, 0, len(procs))
 	for _, p := range procs {
-		_ = syscall.Kill(p, syscall.SIGKILL)
+		fd, err := unix.PidfdOpen(p, 0)
+		require.NoError(t, err, "pidfd of %d (stopped, so it cannot have exited)", p)
+		fds = append(fds, fd)
+		require.NoError(t, syscall.Kill(p, syscall.SIGKILL))
 	}
 	_ = cmd.Wait()
+	// A SIGKILLed process is still alive until the kernel has torn it down;
+	// the next run must see the lock holder dead (seen in CI: "alive"), so
+	// wait for each exit: a pidfd becomes readable when its process ends.
+	for i, fd := range fds {
+		waitExit(t, fd, procs[i])
+	}
 	t.Logf("killed %d processes", len(procs))
 
 	// The next run recovers: stale lock removed, pending create cleared, up proceeds.
