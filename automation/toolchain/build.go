@@ -42,6 +42,7 @@ type tool struct {
 	ldflags  string
 	estimate string // cold build time, for the progress message
 	rev      int    // bump when prepare/finish change what a build produces
+	patches  []patch
 	// prepare runs in the module directory before go build.
 	prepare func(ctx context.Context, g goRunner) error
 	// finish runs after go build, with the new bin directory.
@@ -54,6 +55,7 @@ var pulumiTool = tool{
 	outputs:  []string{"pulumi"},
 	ldflags:  "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v" + PulumiVersion,
 	estimate: "about 6 minutes",
+	patches:  []patch{groupCommit},
 }
 
 var kubernetesProviderTool = tool{
@@ -162,6 +164,9 @@ func (r *Resolver) toolDir(t tool) (string, error) {
 	})
 	if err != nil {
 		return "", fmt.Errorf("toolchain: embedded module %s: %w", t.module, err)
+	}
+	for _, p := range t.patches {
+		fmt.Fprintf(h, "patch %s %s %s\n%d %s\n%d %s\n", p.name, p.module, p.file, len(p.old), p.old, len(p.new), p.new)
 	}
 	return filepath.Join(r.cacheDir, t.name, t.version+"-"+hex.EncodeToString(h.Sum(nil))[:12]), nil
 }
@@ -289,7 +294,14 @@ func (r *Resolver) build(ctx context.Context, t tool, dir string) error {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
-	args := append([]string{"build", "-trimpath", "-ldflags=" + t.ldflags, "-o", tmp + string(filepath.Separator)}, t.packages...)
+	args := []string{"build", "-trimpath", "-ldflags=" + t.ldflags, "-o", tmp + string(filepath.Separator)}
+	if len(t.patches) > 0 {
+		r.logf("patching %s: %s", t.name, patchNames(t.patches))
+		if err := applyPatches(ctx, g, t.patches, false); err != nil {
+			return err
+		}
+	}
+	args = append(args, t.packages...)
 	if _, err := g.run(ctx, args...); err != nil {
 		return fmt.Errorf("toolchain: building %s %s: %w", t.name, t.version, err)
 	}

@@ -1,0 +1,65 @@
+package toolchain
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestPatch_RefusesWhenTheTextIsNotThereExactlyOnce(t *testing.T) {
+	p := patch{name: "p", module: "example.com/m", file: "a.go", old: "x := 1\n", new: "x := 2\n"}
+	got, err := p.apply("a\nx := 1\nb\n")
+	require.NoError(t, err)
+	assert.Equal(t, "a\nx := 2\nb\n", got)
+	for _, src := range []string{"nothing here\n", "x := 1\nx := 1\n"} {
+		_, err := p.apply(src)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "patch p: a.go of example.com/m")
+		assert.Contains(t, err.Error(), "update the patch for this version")
+	}
+}
+
+// TestGroupCommit_EngineTestsPassWithThePatch runs the engine's backend
+// package tests — its own snapshot manager tests and the group commit tests
+// the patch adds — against the patched snapshot.go, with the same module
+// versions the pulumi build uses.
+func TestGroupCommit_EngineTestsPassWithThePatch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	goBin, err := New().goCommand()
+	require.NoError(t, err)
+	src := t.TempDir()
+	require.NoError(t, writeModule(pulumiTool.module, src))
+	g := goRunner{bin: goBin, dir: src}
+	require.NoError(t, applyPatches(ctx, g, pulumiTool.patches, true))
+	out, err := g.run(ctx, "test", "-trimpath", "-count=1", "-v", "github.com/pulumi/pulumi/pkg/v3/backend")
+	require.NoError(t, err, "the engine's backend tests with the patch:\n%s", failures(out))
+	for _, name := range []string{"TestSlipwayGroupCommit_MutationsWaitingDuringAWriteShareTheNextWrite",
+		"TestSlipwayGroupCommit_OneMutationAtATimeIsOneWriteEach", "TestRecordingCreateSuccess", "TestWriteCheckpointOnceUnsafe"} {
+		assert.Regexp(t, regexp.MustCompile(`(?m)^\s*--- PASS: `+name+` `), out)
+	}
+	assert.NotRegexp(t, `(?m)^\s*--- FAIL`, out)
+	if testing.Verbose() {
+		_, _ = os.Stdout.WriteString(tail(out, 5) + "\n")
+	}
+}
+
+// failures returns the lines of go test -v output around each failure.
+func failures(out string) string {
+	lines := strings.Split(out, "\n")
+	var b strings.Builder
+	for i, l := range lines {
+		if strings.Contains(l, "--- FAIL") || strings.Contains(l, "panic:") || strings.Contains(l, "Error Trace") {
+			for _, c := range lines[max(0, i-3):min(len(lines), i+15)] {
+				b.WriteString(c + "\n")
+			}
+		}
+	}
+	return b.String()
+}
