@@ -58,6 +58,14 @@ var pulumiTool = tool{
 	patches:  []patch{groupCommit},
 }
 
+// pulumiUpstreamTool is the same pulumi CLI without Slipway's patches: what a
+// user of the bare Automation API runs. Only the benchmarks build it.
+var pulumiUpstreamTool = tool{
+	name: "pulumi-upstream", version: pulumiTool.version, module: pulumiTool.module,
+	packages: pulumiTool.packages, outputs: pulumiTool.outputs, ldflags: pulumiTool.ldflags,
+	estimate: "about 3 minutes after the patched build",
+}
+
 var kubernetesProviderTool = tool{
 	name: "pulumi-resource-kubernetes", version: "v" + KubernetesProviderVersion, module: "kubernetes-provider",
 	packages: []string{"."},

@@ -160,6 +160,14 @@ func (r *Resolver) PulumiCLI(ctx context.Context) (string, error) {
 	return dir, nil
 }
 
+// UpstreamPulumiCLI returns, like PulumiCLI, the Root of a pulumi CLI of
+// PulumiVersion built without Slipway's patches (see groupCommit): the engine
+// a user of the bare Automation API runs. Benchmarks compare against it; it
+// is built into the cache on first use and never taken from PATH.
+func (r *Resolver) UpstreamPulumiCLI(ctx context.Context) (string, error) {
+	return r.ensure(ctx, pulumiUpstreamTool)
+}
+
 // pulumiRoot returns Root for a binary at Root/bin/pulumi, or an error when the
 // binary is not laid out that way.
 func pulumiRoot(bin string) (string, error) {

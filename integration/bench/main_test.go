@@ -22,8 +22,10 @@ const smokeTest = "TestBench_EveryBodyWorks"
 // or the smoke test is selected.
 var (
 	cluster *localk8s.Cluster
-	// pulumiRoot is the toolchain's pulumi CLI (Root/bin/pulumi).
-	pulumiRoot string
+	// upstreamRoot is the pulumi CLI (Root/bin/pulumi) without Slipway's
+	// patches: the engine of the bare side. The Slipway side resolves its own
+	// (patched) engine through the toolchain, as a user's program does.
+	upstreamRoot string
 	// pulumiHome is the one PULUMI_HOME of both sides, with the Kubernetes
 	// provider plugin installed.
 	pulumiHome string
@@ -74,7 +76,10 @@ func withFixtures(run func() int) (int, error) {
 	defer cancel()
 	res := toolchain.New()
 	var err error
-	if pulumiRoot, err = res.PulumiCLI(ctx); err != nil {
+	if _, err = res.PulumiCLI(ctx); err != nil {
+		return 0, err
+	}
+	if upstreamRoot, err = res.UpstreamPulumiCLI(ctx); err != nil {
 		return 0, err
 	}
 	if pulumiHome, err = os.MkdirTemp("", "slipway-bench-home-"); err != nil {

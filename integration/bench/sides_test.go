@@ -118,7 +118,7 @@ type bare struct {
 
 func newBare(tb testing.TB, ns string, n int, dir string) *bare {
 	tb.Helper()
-	cmd, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: pulumiRoot, Version: semver.MustParse(toolchain.PulumiVersion)})
+	cmd, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: upstreamRoot, Version: semver.MustParse(toolchain.PulumiVersion)})
 	if err != nil {
 		tb.Fatal(err)
 	}
