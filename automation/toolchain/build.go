@@ -40,8 +40,8 @@ type tool struct {
 	packages []string // go build targets
 	outputs  []string // files in bin/ that the build produces
 	ldflags  string
-	estimate string // cold build time, for the progress message
-	rev      int    // bump when prepare/finish change what a build produces
+	estimate time.Duration // cold build time on 2 cores, until one is recorded here
+	rev      int           // bump when prepare/finish change what a build produces
 	patches  []patch
 	// prepare runs in the module directory before go build.
 	prepare func(ctx context.Context, g goRunner) error
@@ -54,7 +54,7 @@ var pulumiTool = tool{
 	packages: []string{"github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"},
 	outputs:  []string{"pulumi"},
 	ldflags:  "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v" + PulumiVersion,
-	estimate: "about 6 minutes",
+	estimate: 6 * time.Minute,
 	patches:  []patch{groupCommit},
 }
 
@@ -63,7 +63,7 @@ var pulumiTool = tool{
 var pulumiUpstreamTool = tool{
 	name: "pulumi-upstream", version: pulumiTool.version, module: pulumiTool.module,
 	packages: pulumiTool.packages, outputs: pulumiTool.outputs, ldflags: pulumiTool.ldflags,
-	estimate: "about 3 minutes after the patched build",
+	estimate: 3 * time.Minute, // after the patched build, whose packages it shares
 }
 
 var kubernetesProviderTool = tool{
@@ -71,7 +71,7 @@ var kubernetesProviderTool = tool{
 	packages: []string{"."},
 	outputs:  []string{"pulumi-resource-kubernetes"},
 	ldflags:  "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=" + KubernetesProviderVersion,
-	estimate: "about 10 minutes",
+	estimate: 12 * time.Minute,
 	prepare: func(ctx context.Context, g goRunner) error {
 		dir, err := g.moduleDir(ctx, "github.com/pulumi/pulumi-kubernetes/provider/v4")
 		if err != nil {
@@ -86,13 +86,27 @@ var kubernetesProviderTool = tool{
 	},
 }
 
+// kubernetesTool is the control plane. It does not include kubectl, which
+// only the benchmarks use (kubectlTool). Builds made before kubectl was split
+// off hold it too; their cache directory stays valid, since the directory
+// hash does not cover the package list.
 var kubernetesTool = tool{
 	name: "kubernetes", version: "v" + KubernetesVersion, module: "kubernetes",
 	packages: []string{"./cmd/etcd", "k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager",
-		"k8s.io/kubernetes/cmd/kube-scheduler", "k8s.io/kubernetes/cmd/kubectl"},
-	outputs:  []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"},
+		"k8s.io/kubernetes/cmd/kube-scheduler"},
+	outputs:  []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"},
 	ldflags:  "-s -w" + versionStamp("k8s.io/component-base/version") + versionStamp("k8s.io/client-go/pkg/version"),
-	estimate: "about 14 minutes",
+	estimate: 9 * time.Minute,
+}
+
+// kubectlTool is kubectl, built from the control plane's module on first use
+// (Resolver.Kubectl); after the control plane it mostly links cached packages.
+var kubectlTool = tool{
+	name: "kubectl", version: kubernetesTool.version, module: kubernetesTool.module,
+	packages: []string{"k8s.io/kubernetes/cmd/kubectl"},
+	outputs:  []string{"kubectl"},
+	ldflags:  kubernetesTool.ldflags,
+	estimate: 3 * time.Minute,
 }
 
 // kwokStageFiles are the Stage objects (from kwok's kustomize/stage) that make
@@ -107,7 +121,7 @@ var kwokTool = tool{
 	packages: []string{"sigs.k8s.io/kwok/cmd/kwok"},
 	outputs:  []string{"kwok", "kwok-stages.yaml"},
 	ldflags:  "-s -w",
-	estimate: "about 2 minutes",
+	estimate: 2 * time.Minute,
 	finish: func(ctx context.Context, g goRunner, bin string) error {
 		dir, err := g.moduleDir(ctx, "sigs.k8s.io/kwok")
 		if err != nil {
@@ -229,8 +243,15 @@ func verify(dir string, t tool) (ok bool, reason string) {
 }
 
 // ensure returns the cache directory of a complete build of t, building it
-// first when needed.
+// first when needed. Every error names the tool.
 func (r *Resolver) ensure(ctx context.Context, t tool) (string, error) {
+	return r.ensureNotify(ctx, t, func() {})
+}
+
+// ensureNotify is ensure that calls started (once or more) as soon as it no
+// longer waits for a build slot: when it holds one, waits for another process
+// that builds t, or needs no build. ensureAll starts the next build then.
+func (r *Resolver) ensureNotify(ctx context.Context, t tool, started func()) (string, error) {
 	dir, err := r.toolDir(t)
 	if err != nil {
 		return "", err
@@ -238,40 +259,45 @@ func (r *Resolver) ensure(ctx context.Context, t tool) (string, error) {
 	if ok, _ := verify(dir, t); ok {
 		return dir, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", fmt.Errorf("toolchain: cache directory: %w", err)
-	}
-	unlock, err := r.lock(ctx, dir+".lock", t)
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	ok, reason := verify(dir, t) // another process may have built it meanwhile
-	if ok {
-		return dir, nil
-	}
-	if reason != "" {
-		r.logf("rebuilding %s %s: %s", t.name, t.version, reason)
-	}
-	if err := r.build(ctx, t, dir); err != nil {
-		return "", err
+	if err := r.ensureBuilt(ctx, t, dir, started); err != nil {
+		return "", fmt.Errorf("toolchain: building %s %s: %w", t.name, t.version, err)
 	}
 	return dir, nil
 }
 
-// lock takes an exclusive file lock, waiting until ctx is done.
-func (r *Resolver) lock(ctx context.Context, path string, t tool) (func(), error) {
-	unlock, err := filelock.Lock(ctx, path, 0o644, 250*time.Millisecond, func() {
-		r.logf("waiting for another process that is building %s %s (lock %s)", t.name, t.version, path)
+// ensureBuilt builds t into dir under its file lock and a build slot, unless
+// another process built it meanwhile.
+func (r *Resolver) ensureBuilt(ctx context.Context, t tool, dir string, started func()) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("cache directory: %w", err)
+	}
+	unlock, err := filelock.Lock(ctx, dir+".lock", 0o644, 250*time.Millisecond, func() {
+		started()
+		r.logf("%s: waiting for another process that is building %s %s (lock %s)", t.name, t.name, t.version, dir+".lock")
 	})
 	if err != nil {
-		return nil, fmt.Errorf("toolchain: build lock of %s: %w", t.name, err)
+		return fmt.Errorf("build lock: %w", err)
 	}
-	return unlock, nil
+	defer unlock()
+	ok, reason := verify(dir, t) // another process may have built it meanwhile
+	if ok {
+		return nil
+	}
+	release, err := r.acquireSlot(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer release()
+	started()
+	if reason != "" {
+		r.logf("rebuilding %s %s: %s", t.name, t.version, reason)
+	}
+	return r.build(ctx, t, dir)
 }
 
 // build writes t's module under dir/src, builds into dir/bin and records the
 // manifest last, so an interrupted build is never taken for a finished one.
+// It reports its progress (progress.go) and records how long it took.
 func (r *Resolver) build(ctx context.Context, t tool, dir string) error {
 	goBin, err := r.goCommand()
 	if err != nil {
@@ -279,20 +305,24 @@ func (r *Resolver) build(ctx context.Context, t tool, dir string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.buildTimeout)
 	defer cancel()
-	start := time.Now()
-	r.logf("building %s %s from Go modules into %s (first run only; %s cold on 2 cores)...", t.name, t.version, dir, t.estimate)
+	expect, basis := r.expected(t)
+	r.logf("building %s %s from Go modules into %s (first run only; expect about %s: %s)...",
+		t.name, t.version, dir, fmtDuration(expect), basis)
+	p := r.startProgress(t, expect)
+	defer p.stop()
 	_ = os.Remove(filepath.Join(dir, "manifest.json"))
 	src := filepath.Join(dir, "src")
 	if err := os.RemoveAll(src); err != nil {
-		return fmt.Errorf("toolchain: clearing %s: %w", src, err)
+		return fmt.Errorf("clearing %s: %w", src, err)
 	}
 	if err := writeModule(t.module, src); err != nil {
 		return err
 	}
 	g := goRunner{bin: goBin, dir: src}
 	if t.prepare != nil {
+		p.setPhase("preparing the module (downloading dependencies)")
 		if err := t.prepare(ctx, g); err != nil {
-			return fmt.Errorf("toolchain: preparing %s: %w", t.name, err)
+			return fmt.Errorf("preparing: %w", err)
 		}
 	}
 	tmp := filepath.Join(dir, "bin.tmp")
@@ -302,20 +332,33 @@ func (r *Resolver) build(ctx context.Context, t tool, dir string) error {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
-	args := []string{"build", "-trimpath", "-ldflags=" + t.ldflags, "-o", tmp + string(filepath.Separator)}
 	if len(t.patches) > 0 {
+		p.setPhase("patching (downloading dependencies)")
 		r.logf("patching %s: %s", t.name, patchNames(t.patches))
 		if err := applyPatches(ctx, g, t.patches, false); err != nil {
 			return err
 		}
 	}
-	args = append(args, t.packages...)
-	if _, err := g.run(ctx, args...); err != nil {
-		return fmt.Errorf("toolchain: building %s %s: %w", t.name, t.version, err)
+	flags := []string{"-trimpath", "-ldflags=" + t.ldflags}
+	p.setPhase("downloading dependencies and listing packages")
+	if n, deps, err := g.toCompile(ctx, flags, t.packages); err == nil {
+		expect = r.expectedFor(t, n, deps)
+		p.setTotal(n, expect)
+		r.logf("%s: %d of %d packages to compile (the rest are in the Go build cache); expect about %s in all",
+			t.name, n, deps, fmtDuration(expect))
+	} else if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	p.setPhase("")
+	args := append([]string{"build", "-v"}, flags...)
+	args = append(append(args, "-o", tmp+string(filepath.Separator)), t.packages...)
+	if err := g.build(ctx, p.compiledPackage, args...); err != nil {
+		return err
 	}
 	if t.finish != nil {
+		p.setPhase("finishing")
 		if err := t.finish(ctx, g, tmp); err != nil {
-			return fmt.Errorf("toolchain: finishing %s: %w", t.name, err)
+			return fmt.Errorf("finishing: %w", err)
 		}
 	}
 	bin := filepath.Join(dir, "bin")
@@ -329,7 +372,7 @@ func (r *Resolver) build(ctx context.Context, t tool, dir string) error {
 	for _, name := range t.outputs {
 		mf, err := describe(filepath.Join(bin, name))
 		if err != nil {
-			return fmt.Errorf("toolchain: %s build did not produce %s: %w", t.name, name, err)
+			return fmt.Errorf("the build did not produce %s: %w", name, err)
 		}
 		m.Files[name] = mf
 	}
@@ -337,7 +380,9 @@ func (r *Resolver) build(ctx context.Context, t tool, dir string) error {
 	if err := writeFileAtomic(filepath.Join(dir, "manifest.json"), b, 0o644); err != nil {
 		return err
 	}
-	r.logf("built %s %s in %s", t.name, t.version, time.Since(start).Round(time.Second))
+	took := p.stop()
+	r.recordBuild(ctx, t, took, p.compiledCount())
+	r.logf("built %s %s in %s", t.name, t.version, took.Round(time.Second))
 	return nil
 }
 
@@ -386,19 +431,31 @@ type goRunner struct {
 }
 
 func (g goRunner) run(ctx context.Context, args ...string) (string, error) {
+	cmd := g.command(ctx, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return out.String(), goFailure(ctx, args, err, out.String())
+	}
+	return out.String(), nil
+}
+
+// command is the go command with args, run in g.dir.
+func (g goRunner) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, g.bin, args...)
 	cmd.Dir = g.dir
 	cmd.Env = append(os.Environ(), "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -modcacherw"), "GOWORK=off")
 	cmd.WaitDelay = 10 * time.Second
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
-		}
-		return out.String(), fmt.Errorf("go %s: %w\n%s", args[0], err, tail(out.String(), 40))
+	return cmd
+}
+
+// goFailure describes a failed go command with the tail of its output, and
+// the context's error when it was cancelled.
+func goFailure(ctx context.Context, args []string, err error, out string) error {
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
-	return out.String(), nil
+	return fmt.Errorf("go %s: %w\n%s", args[0], err, tail(out, 40))
 }
 
 // moduleDir returns the module cache directory of a dependency, downloading it
@@ -449,89 +506,4 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// InstallPlugin places bin in the engine's plugin cache under pulumiHome as
-// the plugin <kind> <name> v<version> (hard-linked when possible), so the
-// engine finds it and never downloads one. It returns the installed path.
-func InstallPlugin(bin, pulumiHome, kind, name, version string) (string, error) {
-	return installPlugin(bin, filepath.Join(pulumiHome, "plugins"), kind, name, version)
-}
-
-// PluginPath returns where the engine looks for the plugin <kind> <name>
-// v<version> under pulumiHome.
-func PluginPath(pulumiHome, kind, name, version string) string {
-	return filepath.Join(pulumiHome, "plugins", fmt.Sprintf("%s-%s-v%s", kind, name, version), "pulumi-"+kind+"-"+name)
-}
-
-// installPlugin places bin in the engine's plugin cache as <kind>-<name>-v<version>,
-// hard-linked when possible and copied otherwise, replacing any other binary
-// there. The directory is renamed into place so the engine never sees half of it.
-func installPlugin(bin, pluginsDir, kind, name, version string) (string, error) {
-	dir := filepath.Join(pluginsDir, fmt.Sprintf("%s-%s-v%s", kind, name, version))
-	exe := filepath.Join(dir, "pulumi-"+kind+"-"+name)
-	src, err := os.Stat(bin)
-	if err != nil {
-		return "", fmt.Errorf("toolchain: plugin binary: %w", err)
-	}
-	if cur, err := os.Stat(exe); err == nil && os.SameFile(cur, src) {
-		if _, err := os.Stat(dir + ".partial"); err != nil {
-			return exe, nil
-		}
-	}
-	if err := os.MkdirAll(pluginsDir, 0o755); err != nil {
-		return "", fmt.Errorf("toolchain: plugin cache %s: %w", pluginsDir, err)
-	}
-	tmp, err := os.MkdirTemp(pluginsDir, ".slipway-install-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	tmpExe := filepath.Join(tmp, filepath.Base(exe))
-	if err := os.Link(bin, tmpExe); err != nil {
-		if err := copyFile(bin, tmpExe, 0o755); err != nil {
-			return "", fmt.Errorf("toolchain: installing plugin: %w", err)
-		}
-	}
-	old := dir + fmt.Sprintf(".old-%d", os.Getpid())
-	_ = os.Rename(dir, old)
-	if err := os.Rename(tmp, dir); err != nil {
-		// Another process may have installed it at the same moment.
-		if cur, e := os.Stat(exe); e == nil && os.SameFile(cur, src) {
-			_ = os.RemoveAll(old)
-			return exe, nil
-		}
-		return "", fmt.Errorf("toolchain: installing plugin into %s: %w", dir, err)
-	}
-	_ = os.RemoveAll(old)
-	_ = os.Remove(dir + ".partial")
-	return exe, nil
-}
-
-// Status describes one tool's cache entry.
-type Status struct {
-	Tool    string `json:"tool"`
-	Version string `json:"version"`
-	Dir     string `json:"dir"`
-	Ready   bool   `json:"ready"`
-	Reason  string `json:"reason,omitempty"`
-}
-
-// Status reports, without building anything, which tools are built.
-func (r *Resolver) Status() []Status {
-	var out []Status
-	for _, t := range []tool{pulumiTool, kubernetesProviderTool, kubernetesTool, kwokTool} {
-		dir, err := r.toolDir(t)
-		s := Status{Tool: t.name, Version: t.version, Dir: dir}
-		if err != nil {
-			s.Reason = err.Error()
-		} else {
-			s.Ready, s.Reason = verify(dir, t)
-			if !s.Ready && s.Reason == "" {
-				s.Reason = "not built"
-			}
-		}
-		out = append(out, s)
-	}
-	return out
 }

@@ -1,7 +1,7 @@
 // Package toolchain finds or builds the binaries Slipway drives: the pulumi
 // CLI, the Kubernetes resource provider plugin and the local Kubernetes control
-// plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
-// and kwok).
+// plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+// kwok), and kubectl for the benchmarks.
 //
 // Nothing is downloaded from a website. Each tool is built with the local Go
 // toolchain from a small Go module embedded in this package (so the library's
@@ -9,6 +9,13 @@
 // file lock, so two processes resolving at once build once; a manifest of
 // sizes, modification times and SHA-256 sums detects truncated or partial
 // binaries, which are rebuilt. A warm resolution only stats files.
+//
+// A cold build says what it builds and how long it should take (the last
+// build of the tool on this machine, else a static estimate), then every 20
+// seconds how far it is: packages compiled of those it must compile, time
+// elapsed and left. Callers that need several tools (All, ControlPlane) build
+// them concurrently, two at a time. Each tool is built only when a caller
+// asks for it: kubectl, for instance, only by Kubectl.
 package toolchain
 
 import (
@@ -20,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -53,10 +61,16 @@ var ErrNoGo = errors.New("toolchain: no Go toolchain found")
 type Resolver struct {
 	cacheDir     string
 	log          io.Writer
+	logMu        sync.Mutex // one line at a time from concurrent builds
 	goBin        string
 	pulumiBin    string
 	skipPath     bool
 	buildTimeout time.Duration
+	maxBuilds    int
+	slots        chan struct{} // build slots; see acquireSlot
+	// progressEvery is how often a build reports its progress (tests
+	// shorten it; default defaultProgressEvery).
+	progressEvery time.Duration
 }
 
 // Option configures a Resolver.
@@ -66,8 +80,10 @@ type Option func(*Resolver)
 // $SLIPWAY_CACHE_DIR, else $XDG_CACHE_HOME/slipway (~/.cache/slipway).
 func WithCacheDir(dir string) Option { return func(r *Resolver) { r.cacheDir = dir } }
 
-// WithLog sets where build progress is printed (default os.Stderr). Use
-// io.Discard for silence.
+// WithLog sets where build progress is printed (default os.Stderr), one
+// line per write, each prefixed "slipway: " and, for progress, the tool's
+// name. Use io.Discard for silence. The Resolver writes one line at a time;
+// a w shared by several Resolvers must be safe for concurrent use.
 func WithLog(w io.Writer) Option { return func(r *Resolver) { r.log = w } }
 
 // WithGo sets the go command used for builds (default $SLIPWAY_GO, else "go"
@@ -86,10 +102,12 @@ func WithBuildTimeout(d time.Duration) Option { return func(r *Resolver) { r.bui
 
 // New returns a Resolver configured by opts.
 func New(opts ...Option) *Resolver {
-	r := &Resolver{log: os.Stderr, buildTimeout: DefaultBuildTimeout}
+	r := &Resolver{log: os.Stderr, buildTimeout: DefaultBuildTimeout, maxBuilds: DefaultMaxBuilds,
+		progressEvery: defaultProgressEvery}
 	for _, o := range opts {
 		o(r)
 	}
+	r.slots = make(chan struct{}, max(r.maxBuilds, 1))
 	if r.cacheDir == "" {
 		r.cacheDir = DefaultCacheDir()
 	}
@@ -112,6 +130,8 @@ func DefaultCacheDir() string {
 }
 
 func (r *Resolver) logf(format string, args ...any) {
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
 	fmt.Fprintf(r.log, "slipway: "+format+"\n", args...)
 }
 
@@ -142,22 +162,29 @@ func (r *Resolver) goCommand() (string, error) {
 // The search order is WithPulumi, then PATH (version-checked), then the
 // cache, building it there when missing.
 func (r *Resolver) PulumiCLI(ctx context.Context) (string, error) {
+	if root, ok, err := r.pulumiOutsideCache(ctx); ok || err != nil {
+		return root, err
+	}
+	return r.ensure(ctx, pulumiTool)
+}
+
+// pulumiOutsideCache returns the Root of the pulumi CLI given by WithPulumi
+// or found on PATH, with ok false when there is none to use.
+func (r *Resolver) pulumiOutsideCache(ctx context.Context) (root string, ok bool, err error) {
 	if r.pulumiBin != "" {
 		if err := checkPulumiVersion(ctx, r.pulumiBin); err != nil {
-			return "", fmt.Errorf("toolchain: WithPulumi(%q): %w", r.pulumiBin, err)
+			return "", false, fmt.Errorf("toolchain: WithPulumi(%q): %w", r.pulumiBin, err)
 		}
-		return pulumiRoot(r.pulumiBin)
+		root, err := pulumiRoot(r.pulumiBin)
+		return root, err == nil, err
 	}
 	if !r.skipPath {
 		if p, err := exec.LookPath("pulumi"); err == nil && checkPulumiVersion(ctx, p) == nil {
-			return pulumiRoot(p)
+			root, err := pulumiRoot(p)
+			return root, err == nil, err
 		}
 	}
-	dir, err := r.ensure(ctx, pulumiTool)
-	if err != nil {
-		return "", err
-	}
-	return dir, nil
+	return "", false, nil
 }
 
 // UpstreamPulumiCLI returns, like PulumiCLI, the Root of a pulumi CLI of
@@ -210,14 +237,7 @@ func (r *Resolver) KubernetesProvider(ctx context.Context, pulumiHome string) (s
 	if err != nil {
 		return "", err
 	}
-	if pulumiHome == "" {
-		pulumiHome, err = DefaultPulumiHome()
-		if err != nil {
-			return "", err
-		}
-	}
-	return installPlugin(filepath.Join(dir, "bin", "pulumi-resource-kubernetes"),
-		filepath.Join(pulumiHome, "plugins"), "resource", "kubernetes", KubernetesProviderVersion)
+	return installProvider(dir, pulumiHome)
 }
 
 // DefaultPulumiHome returns $PULUMI_HOME or ~/.pulumi.
@@ -233,44 +253,119 @@ func DefaultPulumiHome() (string, error) {
 }
 
 // ControlPlane holds the paths of the local Kubernetes control plane binaries.
+// kubectl is not part of it: Resolver.Kubectl builds it when asked.
 type ControlPlane struct {
-	Etcd, APIServer, ControllerManager, Scheduler, Kubectl, Kwok string
+	Etcd, APIServer, ControllerManager, Scheduler, Kwok string
 	// KwokStages is a kwok configuration file with the Stage objects that make
 	// fake nodes Ready and move pods through their lifecycle.
 	KwokStages string
 }
 
-// ControlPlane returns the control plane binaries, building them when missing.
+// ControlPlane returns the control plane binaries, building the missing ones
+// (Kubernetes and kwok, concurrently).
 func (r *Resolver) ControlPlane(ctx context.Context) (*ControlPlane, error) {
-	k8s, err := r.ensure(ctx, kubernetesTool)
+	dirs, err := r.ensureAll(ctx, kubernetesTool, kwokTool)
 	if err != nil {
 		return nil, err
 	}
-	kwok, err := r.ensure(ctx, kwokTool)
-	if err != nil {
-		return nil, err
-	}
+	return controlPlaneIn(dirs[0], dirs[1]), nil
+}
+
+func controlPlaneIn(k8s, kwok string) *ControlPlane {
 	b := filepath.Join(k8s, "bin")
 	return &ControlPlane{
 		Etcd:              filepath.Join(b, "etcd"),
 		APIServer:         filepath.Join(b, "kube-apiserver"),
 		ControllerManager: filepath.Join(b, "kube-controller-manager"),
 		Scheduler:         filepath.Join(b, "kube-scheduler"),
-		Kubectl:           filepath.Join(b, "kubectl"),
 		Kwok:              filepath.Join(kwok, "bin", "kwok"),
 		KwokStages:        filepath.Join(kwok, "bin", "kwok-stages.yaml"),
-	}, nil
+	}
 }
 
-// All resolves every tool: the pulumi CLI, the Kubernetes provider (installed
-// into pulumiHome) and the control plane.
+// Kubectl returns the path of a kubectl binary of KubernetesVersion, building
+// it on first use. Slipway itself never runs kubectl; the benchmarks do. A
+// control plane built when it still included kubectl provides it unbuilt.
+func (r *Resolver) Kubectl(ctx context.Context) (string, error) {
+	if bin, ok := r.kubectlInControlPlane(); ok {
+		return bin, nil
+	}
+	dir, err := r.ensure(ctx, kubectlTool)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "bin", "kubectl"), nil
+}
+
+// All resolves every tool Slipway's commands use: the pulumi CLI, the
+// Kubernetes provider (installed into pulumiHome) and the control plane. The
+// missing ones are built concurrently (see WithMaxBuilds); the first failure
+// stops the others and is returned with the tool's name. kubectl is not
+// among them (see Kubectl).
 func (r *Resolver) All(ctx context.Context, pulumiHome string) error {
-	if _, err := r.PulumiCLI(ctx); err != nil {
+	tools := []tool{kubernetesProviderTool, kubernetesTool, kwokTool}
+	_, outside, err := r.pulumiOutsideCache(ctx)
+	if err != nil {
 		return err
 	}
-	if _, err := r.KubernetesProvider(ctx, pulumiHome); err != nil {
+	if !outside {
+		tools = append(tools, pulumiTool)
+	}
+	dirs, err := r.ensureAll(ctx, tools...)
+	if err != nil {
 		return err
 	}
-	_, err := r.ControlPlane(ctx)
+	_, err = installProvider(dirs[0], pulumiHome)
 	return err
+}
+
+// kubectlInControlPlane returns the kubectl of a control plane built when it
+// still included kubectl, when its manifest vouches for it.
+func (r *Resolver) kubectlInControlPlane() (string, bool) {
+	k8s, err := r.toolDir(kubernetesTool)
+	if err != nil {
+		return "", false
+	}
+	if ok, _ := verify(k8s, tool{outputs: kubectlTool.outputs}); !ok {
+		return "", false
+	}
+	return filepath.Join(k8s, "bin", "kubectl"), true
+}
+
+// Status describes one tool's cache entry.
+type Status struct {
+	Tool    string `json:"tool"`
+	Version string `json:"version"`
+	Dir     string `json:"dir"`
+	Ready   bool   `json:"ready"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Status reports, without building anything, which tools are built. kubectl
+// is built only on first use (Resolver.Kubectl), so "not built" is its
+// normal state.
+func (r *Resolver) Status() []Status {
+	var out []Status
+	for _, t := range []tool{pulumiTool, kubernetesProviderTool, kubernetesTool, kwokTool, kubectlTool} {
+		dir, err := r.toolDir(t)
+		s := Status{Tool: t.name, Version: t.version, Dir: dir}
+		if err != nil {
+			s.Reason = err.Error()
+		} else {
+			s.Ready, s.Reason = verify(dir, t)
+			if !s.Ready && t.name == kubectlTool.name {
+				if bin, ok := r.kubectlInControlPlane(); ok {
+					s.Dir, s.Ready, s.Reason = filepath.Dir(filepath.Dir(bin)), true, ""
+				}
+			}
+			if !s.Ready && s.Reason == "" {
+				s.Reason = "not built"
+				if t.name == kubectlTool.name {
+					s.Reason = "not built (built on first use; only the benchmarks use it)"
+				}
+			}
+		}
+		out = append(out, s)
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,7 +20,7 @@ import (
 var helloTool = tool{
 	name: "hello", version: "v1", module: "hello",
 	packages: []string{"."}, outputs: []string{"hello"}, ldflags: "-s -w -X main.greeting=hi",
-	estimate: "seconds",
+	estimate: 5 * time.Second,
 }
 
 func withHelloModule(t *testing.T) {

@@ -114,8 +114,12 @@ func newToolchainCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "toolchain", Short: "Build or inspect the pulumi CLI, Kubernetes provider and control plane binaries"}
 	build := &cobra.Command{
 		Use:   "build",
-		Short: "Build every tool that is missing (idempotent)",
-		Args:  cobra.NoArgs,
+		Short: "Build every missing tool the commands use, two at a time, with progress on stderr (idempotent)",
+		Long: "Build every missing tool the commands use: the pulumi CLI, the Kubernetes provider and the local\n" +
+			"control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok), two at a\n" +
+			"time, reporting progress on stderr. kubectl is not among them: only the benchmarks use it, and\n" +
+			"they build it on first use.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.resolver().All(cmd.Context(), "")
 		},

@@ -35,6 +35,10 @@ func newDemoCmd(g *globals) *cobra.Command {
 			start := time.Now()
 			step("toolchain: pulumi CLI, Kubernetes provider, control plane (built once from Go modules)")
 			r := g.resolver()
+			// Every tool the demo needs, built at the same time on first use.
+			if err := r.All(ctx, ""); err != nil {
+				return err
+			}
 			step("starting a local Kubernetes control plane")
 			c, err := localk8s.StartCluster(ctx, localk8s.WithResolver(r), localk8s.WithStateDir(filepath.Join(g.dir, "demo-cluster")))
 			if err != nil {
