@@ -1,6 +1,7 @@
 package automation
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/encoding"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -101,7 +103,8 @@ type GCResult struct {
 }
 
 // GC destroys and removes every ephemeral environment of project that
-// expired before now, at most concurrency environments at a time (all at
+// expired before now, with everything the backend kept of it (see
+// purgeEphemeral), at most concurrency environments at a time (all at
 // once when concurrency < 1). Destroying needs only the state in the
 // backend, not the environment's program.
 func (e *Engine) GC(ctx context.Context, project string, now time.Time, concurrency int) ([]GCResult, error) {
@@ -123,7 +126,11 @@ func (e *Engine) GC(ctx context.Context, project string, now time.Time, concurre
 		if err := e.requireEphemeral(ctx, s.project, s.name); err != nil {
 			return nil, err
 		}
-		return s.destroyStateOnly(ctx)
+		res, err := s.destroyStateOnly(ctx)
+		if err == nil {
+			err = e.purgeEphemeral(ctx, s.project, s.name)
+		}
+		return res, err
 	}}
 	for _, r := range e.Each(ctx, expired, gcDestroy, concurrency) {
 		g := GCResult{Ephemeral: byStack[r.Stack], Result: r.Result, Error: r.Error}
@@ -176,7 +183,8 @@ func (e *Engine) requireEphemeral(ctx context.Context, project, stack string) er
 	return nil
 }
 
-// DestroyEphemeral destroys and removes one ephemeral environment. A stack
+// DestroyEphemeral destroys and removes one ephemeral environment, with
+// everything the backend kept of it (see purgeEphemeral). A stack
 // the backend does not hold is refused with an *UnknownStackError, and one
 // without the ephemeral tag with a *NotEphemeralError; neither is touched.
 func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (res *Result, err error) {
@@ -189,7 +197,31 @@ func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (r
 	if err != nil {
 		return nil, err
 	}
-	return st.destroyStateOnly(ctx)
+	res, err = st.destroyStateOnly(ctx)
+	if err == nil {
+		err = e.purgeEphemeral(ctx, project, stack)
+	}
+	return res, err
+}
+
+// purgeEphemeral removes what is left of an ephemeral environment once its
+// stack was destroyed and removed: Pulumi's backups and update history and
+// Slipway's release and run records in the backend (statestore.Purge), and
+// its workspace in the engine's directory. Nothing of it remains, so the
+// operation that removed it writes no run record either.
+func (e *Engine) purgeEphemeral(ctx context.Context, project, stack string) error {
+	if o, ok := ctx.Value(obsKey{}).(*observation); ok {
+		o.purged.Store(true)
+	}
+	s, err := e.Store(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeStore(s, e.log)
+	if _, err := s.Purge(ctx, project, stack); err != nil {
+		return fmt.Errorf("automation: removing what the backend keeps of ephemeral environment %s: %w", stack, err)
+	}
+	return os.RemoveAll(filepath.Join(e.dir, "workspaces", project, stack))
 }
 
 // destroyStateOnly destroys and removes a stack opened without its program
@@ -245,6 +277,41 @@ func (e *Engine) workspace(ctx context.Context, project string) (auto.Workspace,
 	if err := os.MkdirAll(wd, 0o755); err != nil {
 		return nil, err
 	}
-	return auto.NewLocalWorkspace(ctx, append(e.workspaceOptions(wd),
-		auto.Project(workspace.Project{Name: tokens.PackageName(project), Runtime: workspace.NewProjectRuntimeInfo("go", nil)}))...)
+	// The queries of a project share this directory and run at the same
+	// time (GC's destroys, ephemeral creates in parallel, other processes on
+	// the same directory), each with pulumi processes that read Pulumi.yaml.
+	// The Automation API's Project option would truncate and rewrite it for
+	// every workspace, under those readers ("expected project to be an
+	// object"): it is written only when it is not already what it should
+	// be, whole, and renamed into place.
+	if err := writeProjectSettings(wd, project); err != nil {
+		return nil, fmt.Errorf("automation: workspace of project %s: %w", project, err)
+	}
+	return auto.NewLocalWorkspace(ctx, e.workspaceOptions(wd)...)
+}
+
+// writeProjectSettings makes wd's Pulumi.yaml that of an inline Go project
+// named project: unless it already is, it is written atomically, so that a
+// reader sees the old file or the whole new one.
+func writeProjectSettings(wd, project string) error {
+	b, err := encoding.YAML.Marshal(&workspace.Project{Name: tokens.PackageName(project), Runtime: workspace.NewProjectRuntimeInfo("go", nil)})
+	if err != nil {
+		return err
+	}
+	if old, err := os.ReadFile(filepath.Join(wd, "Pulumi.yaml")); err == nil && bytes.Equal(old, b) {
+		return nil
+	}
+	f, err := os.CreateTemp(wd, ".Pulumi.yaml-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	err = errors.Join(err, f.Chmod(0o644), f.Close())
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(wd, "Pulumi.yaml"))
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+	}
+	return err
 }

@@ -93,6 +93,9 @@ type observation struct {
 	// environment, a non-ephemeral one, bad input, a held lock — touched
 	// nothing, so it leaves no run record and sends no notification.
 	ran atomic.Bool
+	// purged is set when the operation removed an ephemeral environment and
+	// everything the backend held of it: a run record would bring it back.
+	purged atomic.Bool
 }
 
 // observe starts operation op on a program's stack: its span (a child of
@@ -220,7 +223,7 @@ func (o *observation) finish(res *Result, drift *Drift, dep *Deployment, err err
 	// Run history and notifications outlive a cancelled operation.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(trace.ContextWithSpan(context.Background(), o.span)), 30*time.Second)
 	defer cancel()
-	if !o.e.obs.noRuns {
+	if !o.e.obs.noRuns && !o.purged.Load() {
 		rec := runs.FromResult(o.op, res, err, result, o.mask)
 		if drift != nil {
 			rec = runs.FromResult("drift", res, err, result, o.mask)

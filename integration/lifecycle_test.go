@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -120,7 +122,9 @@ func TestDrift_ReportedPerPropertyAndRemediated(t *testing.T) {
 func TestEphemeral_TTLIsCollectedByGC(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	eng := newEngine(t)
+	dir, state := t.TempDir(), t.TempDir()
+	eng, err := automation.New(ctx, automation.WithDir(dir), automation.WithPulumiHome(t.TempDir()), automation.WithBackend("file://"+state))
+	require.NoError(t, err)
 	destroyAfter(t, eng, "pr-7", "pr-8")
 	_, eph, err := eng.CreateEphemeral(ctx, program(t, env("pr-7", stacks.Ephemeral, "pr")), "7", time.Second)
 	require.NoError(t, err)
@@ -156,6 +160,37 @@ func TestEphemeral_TTLIsCollectedByGC(t *testing.T) {
 	stacksNow, err := eng.Stacks(ctx, web.Project)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"pr-8"}, stacksNow, "the refusal created nothing")
+	require.NotEmpty(t, filesNaming(t, state, "pr-8"), "a live environment has files in the backend")
+
+	// Nothing of a collected or destroyed ephemeral environment is left in
+	// the backend (backups, history, release and run records) or the
+	// engine's directory, by GC and by DestroyEphemeral alike.
+	_, err = eng.DestroyEphemeral(ctx, web.Project, "pr-8")
+	require.NoError(t, err)
+	assert.Empty(t, filesNaming(t, state, "pr-7", "pr-8"), "nothing of pr-7 (GC) or pr-8 (DestroyEphemeral) in the backend")
+	assert.Empty(t, filesNaming(t, filepath.Join(dir, "workspaces"), "pr-7", "pr-8"), "nor in the engine's directory")
+}
+
+// filesNaming lists the files under root whose path has a segment that is
+// one of names or starts with it and a dot (pr-7.json.bak).
+func filesNaming(t *testing.T, root string, names ...string) []string {
+	t.Helper()
+	var out []string
+	require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		for _, seg := range strings.Split(filepath.ToSlash(rel), "/") {
+			for _, n := range names {
+				if seg == n || strings.HasPrefix(seg, n+".") {
+					out = append(out, rel)
+				}
+			}
+		}
+		return nil
+	}))
+	return out
 }
 
 // TestEphemeral_VerbsTouchOnlyEphemeralEnvironments: ephemeral destroy, GC
