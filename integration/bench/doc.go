@@ -50,6 +50,32 @@
 //     first, then `kubectl wait` until the Deployment is Available and the
 //     namespace Active; and `kubectl delete -f` of the same files, which
 //     waits until every object, the namespace included, is gone.
+//   - BenchmarkTwentyEphemerals/base=sequential: twenty ephemeral `web`
+//     environments created by Engine.CreateEphemeral (what `slipway
+//     ephemeral create` runs) on one Engine and file backend, one after
+//     another (side=bare) and all at once (side=slipway); once they have
+//     expired, Engine.GC (what `slipway gc` runs) collects them, with a
+//     concurrency of 1 (side=bare) or 20 (side=slipway). ns/op is the wall
+//     time of the twenty creates, gc-s/op that of the GC,
+//     backend-files-left/op the files of the twenty (checkpoint backups,
+//     release and run records) the backend still holds after it. Both sides
+//     are Slipway. TestEphemerals_TwentyInParallelThenGCLeaveNothing (run by
+//     `go test ./...`) is the parallel side once with a one-second TTL: GC
+//     collects nothing before the earliest expiry, then, on the real clock
+//     after the latest, exactly the twenty, and nothing of them is left in
+//     the API server (no object of any listable type in their namespaces,
+//     no namespace, nothing labelled with their names) or in the backend (no
+//     stack, no file of theirs, no lock), while a non-ephemeral environment
+//     of the same backend is untouched.
+//   - BenchmarkCLIPreview/base=library: a no-op preview of a `web` dev
+//     environment (15 resources) that the slipway binary brought up:
+//     side=slipway is `slipway preview --env <env> --expect-no-changes
+//     --json` as a whole process, exec to exit; side=bare is what that
+//     process does inside (automation.New on the same directory, the same
+//     program, Engine.Each with a Preview), in the test process. The binary
+//     is built (go build ./cmd/slipway) and the environment brought up by it
+//     before the timer starts, and one preview runs untimed first (warm);
+//     every preview must report each resource the same.
 //
 // Each benchmark checks, outside the timer, that the operation did its work
 // (resource counts from the engine and objects in the API server), so a
@@ -77,7 +103,9 @@
 // benchmarks (a regular expression over the names without "Benchmark",
 // default every one) and BENCH_OUT the directory the results and logs go to.
 //
-// `go test ./...` runs only TestBench_EveryBodyWorks, which runs each
-// benchmark's body once at n=10 and checks it, so the benchmarks cannot rot.
-// The local cluster starts only when that test or a benchmark is selected.
+// `go test ./...` runs TestBench_EveryBodyWorks, which runs each
+// benchmark's body once at n=10 and checks it, so the benchmarks cannot rot,
+// and TestEphemerals_TwentyInParallelThenGCLeaveNothing, the parallel body
+// of BenchmarkTwentyEphemerals. The local cluster starts only when one of
+// those tests or a benchmark is selected.
 package bench

@@ -17,6 +17,12 @@ func TestBench_EveryBodyWorks(t *testing.T) {
 	const n = 10
 	groups := map[string]func(t *testing.T){
 		"fourenvs/side=slipway": func(t *testing.T) { runFourEnvs(t, noTimer{}, 1, "slipway") },
+		"clipreview": func(t *testing.T) {
+			c := newCLIEnv(t, "smoke-cli")
+			for _, side := range sides {
+				runCLIPreview(t, noTimer{}, 1, side, c)
+			}
+		},
 	}
 	for _, side := range sides {
 		groups["engine/side="+side] = func(t *testing.T) {
