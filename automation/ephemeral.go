@@ -18,6 +18,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/statestore"
 )
 
 // Stack tags that mark an ephemeral environment in the backend.
@@ -58,10 +59,8 @@ func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, 
 	}
 	eph = &Ephemeral{Stack: prog.Stack, Key: key, Expires: time.Now().Add(ttl).UTC().Truncate(time.Second)}
 	// Tag before the update so a failed or interrupted create is still collected.
-	for k, v := range map[string]string{TagEphemeral: "true", TagKey: key, TagExpires: eph.Expires.Format(time.RFC3339)} {
-		if err := st.stack.SetTag(ctx, k, v); err != nil {
-			return nil, nil, fmt.Errorf("automation: tagging ephemeral stack %s: %w", prog.Stack, err)
-		}
+	if err := e.setTags(ctx, st, map[string]string{TagEphemeral: "true", TagKey: key, TagExpires: eph.Expires.Format(time.RFC3339)}); err != nil {
+		return nil, nil, fmt.Errorf("automation: tagging ephemeral stack %s: %w", prog.Stack, err)
 	}
 	res, err = st.Up(ctx, opts...)
 	return res, eph, err
@@ -162,6 +161,12 @@ func IsNotEphemeral(err error) bool {
 // *UnknownStackError) or that lacks the ephemeral tag (*NotEphemeralError),
 // reading both through one workspace.
 func (e *Engine) requireEphemeral(ctx context.Context, project, stack string) error {
+	if tags, ok := e.storedTags(ctx, project, stack); ok {
+		if tags[TagEphemeral] != "true" {
+			return &NotEphemeralError{Project: project, Stack: stack}
+		}
+		return nil
+	}
 	ws, err := e.workspace(ctx, project)
 	if err != nil {
 		return err
@@ -179,6 +184,47 @@ func (e *Engine) requireEphemeral(ctx context.Context, project, stack string) er
 	}
 	if tags[TagEphemeral] != "true" {
 		return &NotEphemeralError{Project: project, Stack: stack}
+	}
+	return nil
+}
+
+// storedTags reads an existing stack's tags straight from the backend's
+// store, with no pulumi process; ok is false when the store cannot answer
+// (a backend without a driver or the project-scoped layout, or a stack it
+// does not know), and the caller asks Pulumi.
+func (e *Engine) storedTags(ctx context.Context, project, stack string) (map[string]string, bool) {
+	s, backend, err := e.openStore(ctx)
+	if err != nil {
+		return nil, false
+	}
+	defer closeStore(s, e.log)
+	if !backend {
+		return nil, false
+	}
+	if exists, err := s.Exists(ctx, project, stack); err != nil || !exists {
+		return nil, false
+	}
+	tags, err := s.StackTags(ctx, project, stack)
+	return tags, err == nil
+}
+
+// setTags sets tags on an open stack: in one write to the backend's store
+// when it can (the same file Pulumi keeps them in), else one pulumi process
+// per tag.
+func (e *Engine) setTags(ctx context.Context, st *Stack, tags map[string]string) error {
+	if s, backend, err := e.openStore(ctx); err == nil {
+		defer closeStore(s, e.log)
+		if backend {
+			err := s.SetStackTags(ctx, st.project, st.name, tags)
+			if err == nil || !errors.Is(err, statestore.ErrNotScoped) {
+				return err
+			}
+		}
+	}
+	for k, v := range tags {
+		if err := st.stack.SetTag(ctx, k, v); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -229,11 +275,19 @@ func (e *Engine) purgeEphemeral(ctx context.Context, project, stack string) erro
 // holds a Kubernetes provider, since no program's Plugins say so.
 func (s *Stack) destroyStateOnly(ctx context.Context) (*Result, error) {
 	if s.engine != nil {
-		dep, err := s.stack.Export(ctx)
+		// The state straight from the backend's store when it has one (no
+		// pulumi process), else exported by the engine.
+		store, err := statestore.Open(ctx, s.backend, s.engine.env)
+		if err != nil {
+			store = nil
+		} else {
+			defer closeStore(store, s.log)
+		}
+		dep, _, err := s.deployment(ctx, store)
 		if err != nil {
 			return nil, s.wrap("destroy", err)
 		}
-		if holdsKubernetesProvider(dep.Deployment) {
+		if holdsKubernetesProvider(dep) {
 			if err := s.engine.kubernetes(ctx); err != nil {
 				return nil, err
 			}

@@ -2,6 +2,7 @@ package statestore
 
 import (
 	"context"
+	"io/fs"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -55,4 +56,36 @@ func TestStore_PurgeRemovesAllOfARemovedStackAndNothingElse(t *testing.T) {
 			assert.NoError(t, err, "nothing of a refused stack is touched")
 		})
 	}
+}
+
+func TestStore_StackTagsReadAndMergeTheFilePulumiKeeps(t *testing.T) {
+	ctx := context.Background()
+	for name, s := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			tags, err := s.StackTags(ctx, "proj", "pr-1")
+			require.NoError(t, err)
+			assert.Empty(t, tags, "no tags file: no tags")
+			err = s.SetStackTags(ctx, "proj", "pr-1", map[string]string{"a": "1"})
+			require.ErrorIs(t, err, fs.ErrNotExist, "a stack without a checkpoint is not tagged")
+
+			require.NoError(t, s.d.Write(ctx, ".pulumi/stacks/proj/pr-1.json", []byte("{}")))
+			// The file as Pulumi writes it, with a tag of its own.
+			require.NoError(t, s.d.Write(ctx, ".pulumi/stacks/proj/pr-1.pulumi-tags", []byte(`{"version":1,"tags":{"pulumi:project":"proj"}}`)))
+			require.NoError(t, s.SetStackTags(ctx, "proj", "pr-1", map[string]string{"slipway:ephemeral": "true", "slipway:key": "7"}))
+			tags, err = s.StackTags(ctx, "proj", "pr-1")
+			require.NoError(t, err)
+			assert.Equal(t, map[string]string{"pulumi:project": "proj", "slipway:ephemeral": "true", "slipway:key": "7"}, tags)
+			b, err := s.d.Read(ctx, ".pulumi/stacks/proj/pr-1.pulumi-tags")
+			require.NoError(t, err)
+			assert.JSONEq(t, `{"version":1,"tags":{"pulumi:project":"proj","slipway:ephemeral":"true","slipway:key":"7"}}`, string(b))
+
+			require.NoError(t, s.d.Write(ctx, ".pulumi/stacks/proj/pr-1.pulumi-tags", []byte(`{"version":2,"tags":{}}`)))
+			_, err = s.StackTags(ctx, "proj", "pr-1")
+			assert.ErrorContains(t, err, "version 2", "an unknown format is refused, not overwritten")
+		})
+	}
+	d, err := FileDriver(t.TempDir())
+	require.NoError(t, err)
+	_, err = New(d).StackTags(ctx, "proj", "pr-1")
+	assert.ErrorIs(t, err, ErrNotScoped)
 }
