@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,7 +19,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipwayhq/slipway/automation"
@@ -28,6 +26,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/optpreview"
 	"github.com/slipwayhq/slipway/automation/optup"
 	"github.com/slipwayhq/slipway/automation/statestore"
+	"github.com/slipwayhq/slipway/integration/internal/proctree"
 	"github.com/slipwayhq/slipway/stacks"
 	"github.com/slipwayhq/slipway/stacks/web"
 )
@@ -65,54 +64,6 @@ func helperUp() {
 	}))
 	fmt.Println("DONE", err)
 	os.Exit(0)
-}
-
-// descendants returns the PIDs of every process below pid.
-func descendants(pid int) []int {
-	children := map[int][]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		if len(fields) > 1 {
-			ppid, _ := strconv.Atoi(fields[1])
-			children[ppid] = append(children[ppid], p)
-		}
-	}
-	var out []int
-	var walk func(int)
-	walk = func(p int) {
-		for _, c := range children[p] {
-			out = append(out, c)
-			walk(c)
-		}
-	}
-	walk(pid)
-	return out
-}
-
-// waitExit waits (up to a minute) for the process behind a pidfd to
-// terminate, then closes the pidfd.
-func waitExit(t *testing.T, fd, pid int) {
-	t.Helper()
-	defer func() { require.NoError(t, unix.Close(fd)) }()
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(fds, int((time.Minute).Milliseconds()))
-		if err == unix.EINTR {
-			continue
-		}
-		require.NoError(t, err, "poll pidfd of %d", pid)
-		require.Equal(t, 1, n, "process %d did not exit within a minute of SIGKILL", pid)
-		return
-	}
 }
 
 // pendingIn reports whether the file backend's checkpoint of a stack
@@ -177,27 +128,13 @@ func TestRecover_KilledUpIsRecoveredByTheNextRun(t *testing.T) {
 	require.Eventually(t, pendingIn(filepath.Join(dir, "state"), "killed", deployment), 2*time.Minute, 50*time.Millisecond,
 		"the Deployment's pending create reaches the checkpoint")
 
-	// Stop the tree first (so nothing spawns more), then kill everything in it.
-	procs := append([]int{cmd.Process.Pid}, descendants(cmd.Process.Pid)...)
-	for _, p := range procs {
-		_ = syscall.Kill(p, syscall.SIGSTOP)
-	}
-	procs = append([]int{cmd.Process.Pid}, descendants(cmd.Process.Pid)...)
-	require.GreaterOrEqual(t, len(procs), 2, "the helper and its engine are running")
-	fds := make([]int, 0, len(procs))
-	for _, p := range procs {
-		fd, err := unix.PidfdOpen(p, 0)
-		require.NoError(t, err, "pidfd of %d (stopped, so it cannot have exited)", p)
-		fds = append(fds, fd)
-		require.NoError(t, syscall.Kill(p, syscall.SIGKILL))
-	}
+	// Kill -9 the whole tree at once, as a crash would, and wait until every
+	// process has ended: the next run must find the lock's owner dead (seen
+	// in CI when it did not wait: "alive").
+	procs, err := proctree.KillNine(cmd.Process.Pid, time.Minute)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(procs), 2, "the helper and its engine were running")
 	_ = cmd.Wait()
-	// A SIGKILLed process is still alive until the kernel has torn it down;
-	// the next run must see the lock holder dead (seen in CI: "alive"), so
-	// wait for each exit: a pidfd becomes readable when its process ends.
-	for i, fd := range fds {
-		waitExit(t, fd, procs[i])
-	}
 	t.Logf("killed %d processes", len(procs))
 
 	// The next run recovers: stale lock removed, pending create cleared, up proceeds.

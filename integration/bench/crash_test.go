@@ -19,7 +19,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/optpreview"
 	"github.com/slipwayhq/slipway/automation/optup"
 	"github.com/slipwayhq/slipway/automation/statestore"
+	"github.com/slipwayhq/slipway/integration/internal/proctree"
 	"github.com/slipwayhq/slipway/integration/localk8s"
 )
 
@@ -265,91 +265,19 @@ func killAt(ctx context.Context, t *testing.T, dir, verb, op string, at int) []s
 	}
 	require.Len(t, done, at, "the %s helper's output ended (%v)\nstderr: %s", verb, sc.Err(), helperLog())
 
-	// Stop the tree first (so nothing spawns more), until a pass finds no
-	// process it had not stopped; then kill everything in it.
-	procs := []int{cmd.Process.Pid}
-	require.NoError(t, syscall.Kill(cmd.Process.Pid, syscall.SIGSTOP))
-	for {
-		var added bool
-		for _, p := range treeBelow(cmd.Process.Pid) {
-			if !slices.Contains(procs, p) {
-				procs, added = append(procs, p), true
-				_ = syscall.Kill(p, syscall.SIGSTOP)
-			}
-		}
-		if !added {
-			break
-		}
-	}
-	require.GreaterOrEqual(t, len(procs), 3, "the helper, its engine and its provider are running")
-	fds := make([]int, 0, len(procs))
-	for _, p := range procs {
-		fd, err := unix.PidfdOpen(p, 0)
-		require.NoError(t, err, "pidfd of %d (stopped, so it cannot have exited)", p)
-		fds = append(fds, fd)
-		require.NoError(t, syscall.Kill(p, syscall.SIGKILL))
-	}
+	// Kill -9 the whole tree at once, as a crash would, and wait until every
+	// process has ended: the next run must find the lock's owner dead.
+	procs, err := proctree.KillNine(cmd.Process.Pid, time.Minute)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(procs), 3, "the helper, its engine and its provider were running")
 	killed = true
 	err = cmd.Wait()
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee, "the helper was killed")
 	ws, _ := ee.Sys().(syscall.WaitStatus)
 	require.True(t, ws.Signaled() && ws.Signal() == syscall.SIGKILL, "the helper ended by SIGKILL: %v", err)
-	// A SIGKILLed process lives until the kernel has torn it down, and the
-	// next run must find the lock's owner dead: wait (pidfd) for each.
-	for i, fd := range fds {
-		awaitExit(t, fd, procs[i])
-	}
 	t.Logf("killed the %s after %d completed steps: %d processes", verb, len(done), len(procs))
 	return done
-}
-
-// treeBelow returns the PIDs of every process below pid.
-func treeBelow(pid int) []int {
-	children := map[int][]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		if len(fields) > 1 {
-			ppid, _ := strconv.Atoi(fields[1])
-			children[ppid] = append(children[ppid], p)
-		}
-	}
-	var out []int
-	var walk func(int)
-	walk = func(p int) {
-		for _, c := range children[p] {
-			out = append(out, c)
-			walk(c)
-		}
-	}
-	walk(pid)
-	return out
-}
-
-// awaitExit waits (up to a minute) for the process behind a pidfd to
-// terminate, then closes the pidfd.
-func awaitExit(t *testing.T, fd, pid int) {
-	t.Helper()
-	defer func() { require.NoError(t, unix.Close(fd)) }()
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(fds, int(time.Minute.Milliseconds()))
-		if err == unix.EINTR {
-			continue
-		}
-		require.NoError(t, err, "poll pidfd of %d", pid)
-		require.Equal(t, 1, n, "process %d did not exit within a minute of SIGKILL", pid)
-		return
-	}
 }
 
 // deployment is the part of a stack's deployment the crash test reads.
