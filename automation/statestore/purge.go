@@ -56,8 +56,8 @@ func (s *Store) Purge(ctx context.Context, project, stack string) ([]string, err
 	}
 	for _, k := range records {
 		parts := strings.SplitN(strings.TrimPrefix(k, slipwayDir+"/"), "/", 4)
-		if len(parts) == 4 && parts[1] == project && parts[2] == stack &&
-			"/"+parts[0] != strings.TrimPrefix(releasesDir, slipwayDir) && "/"+parts[0] != strings.TrimPrefix(brokenDir, slipwayDir) {
+		kindDir := path.Join(slipwayDir, parts[0])
+		if len(parts) == 4 && parts[1] == project && parts[2] == stack && kindDir != releasesDir && kindDir != brokenDir {
 			keys = append(keys, k)
 		}
 	}
