@@ -1,3 +1,5 @@
+// Slipway: a Go SDK on the Pulumi Automation API, plus the thin `slipway` binary
+// for CI. Licensed under the Apache License, Version 2.0: see LICENSE and NOTICE.
 module github.com/slipwayhq/slipway
 
 go 1.26.6
