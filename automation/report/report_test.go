@@ -211,7 +211,7 @@ func TestWriteRefusesJSONAndUnknown(t *testing.T) {
 // xmllint (Debian package libxml2-utils).
 func TestJUnitSchema(t *testing.T) {
 	xmllint, err := exec.LookPath("xmllint")
-	require.NoError(t, err, "xmllint is required to validate JUnit output against testdata/JUnit.xsd: install Debian package libxml2-utils (apt-get install -y libxml2-utils)")
+	require.NoError(t, err, "xmllint is required to validate JUnit output against testdata/JUnit.xsd: run the tests with .ci/test (it installs Debian package libxml2-utils), or apt-get install -y libxml2-utils")
 	for name, entries := range map[string][]Entry{"fixture": fixture(), "hostile": hostile(), "empty": nil} {
 		t.Run(name, func(t *testing.T) {
 			out := render(t, JUnit, entries)

@@ -166,6 +166,7 @@ func TestCLI_FleetLocal(t *testing.T) {
 	select {
 	case err := <-done:
 		assert.NoError(t, err, "an interrupt stops the fleet cleanly")
+		assert.NotContains(t, logs.String(), "was never called", "the fleet sets controller-runtime's logger")
 	case <-time.After(time.Minute):
 		_ = cmd.Process.Kill()
 		<-done

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -94,6 +95,7 @@ func exe(t *testing.T, dir string, env []string, args ...string) outcome {
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	r := outcome{stdout: out.String(), stderr: errb.String()}
+	assert.NotContains(t, r.stderr, "was never called", "every process sets controller-runtime's logger")
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		r.code = ee.ExitCode()

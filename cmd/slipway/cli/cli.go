@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"regexp"
@@ -30,7 +31,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/slipwayhq/slipway/automation/report"
 	"github.com/slipwayhq/slipway/policypacks"
@@ -198,6 +201,10 @@ func (c *config) program(name string) (stacks.Builder, error) {
 // one (Slipway's packs and those of PolicyPacks), and cancels the command
 // on SIGINT or SIGTERM.
 func Main(opts ...Option) {
+	// controller-runtime's packages (the fleet's client and metrics) log
+	// through a global logr; without a logger they print a stack trace after
+	// 30 s. Warnings and errors go to stderr until a fleet verb sets its own.
+	ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if c, err := newConfig(opts); err == nil {
 		policypacks.ServeIfAnalyzer(c.allPacks()...)
 	} else {
