@@ -36,6 +36,11 @@ type Definition[P any] struct {
 	// environment's Params is set to a copy of the kind's value, recursing
 	// into structs; maps and slices are filled only when nil (never merged).
 	Defaults map[Kind]P
+	// KindOf, when set, maps environment names that are not kinds to their
+	// kinds, e.g. "production" and "prod-eu" to Prod (second result true
+	// when it maps the name). A name it does not map, and that is not a
+	// kind, needs an explicit kind (see KindError).
+	KindOf func(name string) (Kind, bool)
 	// Complete, when set, computes what the defaults cannot (e.g. a
 	// namespace from the environment's name). It runs after the defaults.
 	Complete func(*Env[P])
@@ -58,12 +63,28 @@ func (d *Definition[P]) Env(name string, kind Kind) Env[P] {
 	return d.WithDefaults(Env[P]{Name: name, Kind: kind})
 }
 
+// KindFor returns the kind of an environment of that name given none: the
+// definition's KindOf mapping, then the name when it is a kind; any other
+// name gets a *KindError (Builder).
+func (d *Definition[P]) KindFor(name string) (Kind, error) {
+	if d.KindOf != nil {
+		if k, ok := d.KindOf(name); ok {
+			if !k.Valid() {
+				return "", Errorf("KindOf", "maps %q to %q, which is not a kind; use dev, qa, staging, prod or ephemeral", name, k)
+			}
+			return k, nil
+		}
+	}
+	return KindOf(name)
+}
+
 // WithDefaults returns a copy of e (sharing no map with it) with its kind
-// resolved (KindOf), its zero parameters filled from the kind's defaults,
-// then Complete applied.
+// resolved (KindFor; left empty when it cannot be, which Check refuses),
+// its zero parameters filled from the kind's defaults, then Complete
+// applied.
 func (d *Definition[P]) WithDefaults(e Env[P]) Env[P] {
 	if e.Kind == "" {
-		e.Kind = KindOf(e.Name)
+		e.Kind, _ = d.KindFor(e.Name)
 	}
 	e.Params = clone(e.Params)
 	e.Secrets = maps.Clone(e.Secrets)
@@ -81,14 +102,23 @@ func (d *Definition[P]) WithDefaults(e Env[P]) Env[P] {
 // It reads only the kubeconfig file; it runs before any engine run.
 func (d *Definition[P]) Check(e Env[P]) error {
 	errs := d.checkDefinition()
+	nameOK := false
 	switch {
 	case e.Name == "":
 		errs = append(errs, Errorf("Name", "is empty; set it to a DNS label such as \"dev\" or \"pr-42\""))
 	case len(e.Name) > 40 || !dnsLabel.MatchString(e.Name):
 		errs = append(errs, Errorf("Name", "%q must be a lower-case DNS label of at most 40 characters (a-z, 0-9, '-'), e.g. \"pr-42\"", e.Name))
+	default:
+		nameOK = true
 	}
 	if e.Kind != "" && !e.Kind.Valid() {
 		errs = append(errs, Errorf("Kind", "%q is not a kind; use dev, qa, staging, prod or ephemeral", e.Kind))
+	}
+	kindKnown := e.Kind == "" || e.Kind.Valid()
+	if e.Kind == "" && nameOK {
+		if _, err := d.KindFor(e.Name); err != nil {
+			errs, kindKnown = append(errs, &FieldError{Field: "Kind", Err: err}), false
+		}
 	}
 	if e.Kubeconfig != "" {
 		if fi, err := os.Stat(e.Kubeconfig); err != nil || fi.IsDir() {
@@ -105,7 +135,7 @@ func (d *Definition[P]) Check(e Env[P]) error {
 		errs = append(errs, Errorf("Secrets", "cannot be rendered (RenderDir): the YAML files would hold them in plain text; "+
 			"deliver secrets to rendered environments with a secret manager instead"))
 	}
-	if d.Validate != nil && (e.Kind == "" || e.Kind.Valid()) {
+	if d.Validate != nil && kindKnown {
 		errs = append(errs, flatten(d.Validate(d.WithDefaults(e)))...)
 	}
 	if len(errs) == 0 {
@@ -252,13 +282,17 @@ func (d *Definition[P]) Info() Info {
 
 // FromSpec builds the typed environment a spec asks for: ParamsJSON first,
 // then each Param. Every problem is reported at once (*InvalidError). The
-// kind is resolved (KindOf) so Version records it.
+// kind is resolved (KindFor) so Version records it.
 func (d *Definition[P]) FromSpec(s Spec) (Env[P], error) {
 	e := Env[P]{Name: s.Name, Kind: s.Kind, Kubeconfig: s.Kubeconfig, RenderDir: s.RenderDir, Secrets: maps.Clone(s.Secrets)}
-	if e.Kind == "" {
-		e.Kind = KindOf(s.Name)
-	}
 	var errs []error
+	if e.Kind == "" {
+		k, err := d.KindFor(s.Name)
+		if err != nil {
+			errs = append(errs, &FieldError{Field: "Kind", Err: err})
+		}
+		e.Kind = k
+	}
 	if len(s.ParamsJSON) > 0 {
 		if err := strictJSON(s.ParamsJSON, &e.Params); err != nil {
 			errs = append(errs, fmt.Errorf("Spec.ParamsJSON: %w; the parameters are %s", err, strings.Join(leafPaths(reflect.TypeFor[P]()), ", ")))
@@ -302,6 +336,13 @@ func (d *Definition[P]) ParamType(path string) (ParamType, error) {
 func (d *Definition[P]) DefaultParams(name string, kind Kind) (json.RawMessage, error) {
 	if kind != "" && !kind.Valid() {
 		return nil, Errorf("Kind", "%q is not a kind; use dev, qa, staging, prod or ephemeral", kind)
+	}
+	if kind == "" {
+		k, err := d.KindFor(name)
+		if err != nil {
+			return nil, &FieldError{Field: "Kind", Err: err}
+		}
+		kind = k
 	}
 	b, err := json.Marshal(d.Env(name, kind).Params)
 	return b, err

@@ -44,12 +44,42 @@ func Kinds() []Kind { return []Kind{Dev, QA, Staging, Prod, Ephemeral} }
 func (k Kind) Valid() bool { return slices.Contains(Kinds(), k) }
 
 // KindOf returns the kind an environment gets when none is given: its name
-// when that is a kind ("prod"), else dev.
-func KindOf(name string) Kind {
+// when that is a kind ("prod"). Any other name ("production", "prod-eu",
+// "pr-42") has no kind by default and gets a *KindError: a guard never
+// weakens because a name was not recognised (dev's policies are advisory).
+// Definition.KindOf adds a definition's own names.
+func KindOf(name string) (Kind, error) {
 	if k := Kind(name); k.Valid() {
-		return k
+		return k, nil
 	}
-	return Dev
+	return "", &KindError{Name: name}
+}
+
+// KindBySuffix maps a name that ends in "-" and a long-lived kind to that
+// kind ("shop-prod" → prod, "team-a-dev" → dev); it maps nothing else, so
+// "production", "prod-eu" and "pr-42" still need an explicit kind.
+// Ephemeral environments are never named into being: they get their kind
+// from the ephemeral verbs. A Definition uses it as its KindOf.
+func KindBySuffix(name string) (Kind, bool) {
+	for _, k := range []Kind{Dev, QA, Staging, Prod} {
+		if rest, ok := strings.CutSuffix(name, "-"+string(k)); ok && rest != "" {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// KindError is an environment given no kind whose name is not a kind: it is
+// refused rather than given the least guarded kind.
+type KindError struct {
+	// Name is the environment's name.
+	Name string
+}
+
+// Error names the environment and every way to give it a kind.
+func (e *KindError) Error() string {
+	return fmt.Sprintf("environment %q is not named after a kind and was given none: set its kind (dev, qa, staging, prod or ephemeral) "+
+		"with --kind on the command line (Kind in Go, spec.kind in an Environment object), or map the name in the definition's KindOf", e.Name)
 }
 
 // SecretsConfigKey is the stack configuration key that carries an
@@ -63,7 +93,8 @@ type Env[P any] struct {
 	// most 40 characters, e.g. "dev" or "pr-42".
 	Name string
 	// Kind selects the parameters' defaults and guards (default: the name
-	// when it is a kind, else dev).
+	// when it is a kind or the definition's KindOf maps it; any other name
+	// without a kind is refused, see KindError).
 	Kind Kind
 	// Kubeconfig is the path of the target cluster's kubeconfig, for
 	// programs that use one (see KubernetesProvider).
@@ -126,7 +157,8 @@ func (f Flag) Param(v string) Param { return Param{Path: f.Path, Value: v} }
 type Spec struct {
 	// Name is the environment's name.
 	Name string
-	// Kind is its kind (default: the name when it is a kind, else dev).
+	// Kind is its kind (default: Builder.KindFor of the name; a name that
+	// is not a kind and is not mapped is refused).
 	Kind Kind
 	// Kubeconfig and RenderDir are as in Env.
 	Kubeconfig, RenderDir string
@@ -166,6 +198,10 @@ type Builder interface {
 	// FromVersion rebuilds a program from its Version (for Rollback,
 	// Promote and Deploy lookups).
 	FromVersion(string) (automation.Program, error)
+	// KindFor returns the kind an environment of that name gets when none
+	// is given (the definition's KindOf, then the name when it is a kind),
+	// or a *KindError.
+	KindFor(name string) (Kind, error)
 	// DefaultParams returns the parameters an environment of that name and
 	// kind gets when none are given, as JSON.
 	DefaultParams(name string, kind Kind) (json.RawMessage, error)

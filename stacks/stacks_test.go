@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,8 +114,73 @@ func TestKinds(t *testing.T) {
 	}
 	assert.False(t, Kind("production").Valid())
 	assert.False(t, Kind("").Valid())
-	assert.Equal(t, Prod, KindOf("prod"))
-	assert.Equal(t, Dev, KindOf("pr-42"))
+	k, err := KindOf("prod")
+	require.NoError(t, err)
+	assert.Equal(t, Prod, k)
+}
+
+// TestKindOf_ANameThatIsNotAKindIsRefusedNeverDev: "production", "prod-eu"
+// and "pr-42" given no kind are refused (a *KindError naming the name and
+// --kind) by KindOf, Check, Program, Build and DefaultParams — never given
+// dev's advisory guards; an explicit kind, or the definition's own
+// KindOf mapping, gives them one.
+func TestKindOf_ANameThatIsNotAKindIsRefusedNeverDev(t *testing.T) {
+	d := tiny()
+	for _, name := range []string{"production", "prod-eu", "pr-42", "live"} {
+		t.Run(name, func(t *testing.T) {
+			k, err := KindOf(name)
+			var ke *KindError
+			require.ErrorAs(t, err, &ke)
+			assert.Equal(t, name, ke.Name)
+			assert.Empty(t, k)
+			assert.Contains(t, err.Error(), "--kind")
+
+			_, err = d.Build(Spec{Name: name})
+			require.ErrorAs(t, err, &ke, "Build")
+			var inv *InvalidError
+			require.ErrorAs(t, err, &inv)
+			assert.Len(t, inv.Problems, 1, "%v", err)
+
+			_, err = d.Program(Env[params]{Name: name})
+			require.ErrorAs(t, err, &ke, "Program")
+			require.ErrorAs(t, d.Check(Env[params]{Name: name}), &ke, "Check")
+			_, err = d.DefaultParams(name, "")
+			require.ErrorAs(t, err, &ke, "DefaultParams")
+			assert.Empty(t, d.WithDefaults(Env[params]{Name: name}).Kind, "no kind is made up")
+
+			e, err := d.FromSpec(Spec{Name: name, Kind: Prod})
+			require.NoError(t, err, "an explicit kind")
+			assert.Equal(t, Prod, e.Kind)
+			e, err = d.FromSpec(Spec{Name: name, Kind: Ephemeral})
+			require.NoError(t, err, "an ephemeral environment keeps its kind")
+			assert.Equal(t, Ephemeral, e.Kind)
+		})
+	}
+
+	// A definition's own mapping names its environments' kinds.
+	d.KindOf = func(name string) (Kind, bool) {
+		if name == "production" || strings.HasPrefix(name, "prod-") {
+			return Prod, true
+		}
+		return "", false
+	}
+	for name, want := range map[string]Kind{"production": Prod, "prod-eu": Prod, "staging": Staging} {
+		k, err := d.KindFor(name)
+		require.NoError(t, err, name)
+		assert.Equal(t, want, k, name)
+		e, err := d.FromSpec(Spec{Name: name})
+		require.NoError(t, err, name)
+		assert.Equal(t, want, e.Kind, name)
+		def := d.Env(string(want), want).Params
+		assert.Equal(t, def.Replicas, d.WithDefaults(e).Params.Replicas, "%s gets its kind's defaults", name)
+		assert.Equal(t, def.Labels, d.WithDefaults(e).Params.Labels, "%s gets its kind's defaults", name)
+	}
+	_, err := d.KindFor("pr-42")
+	var ke *KindError
+	assert.ErrorAs(t, err, &ke, "a name the mapping leaves alone is still refused")
+	d.KindOf = func(string) (Kind, bool) { return "production", true }
+	_, err = d.KindFor("x")
+	assert.ErrorContains(t, err, `maps "x" to "production", which is not a kind`)
 }
 
 func TestDefinition_DefaultsPerKind(t *testing.T) {
@@ -122,7 +188,7 @@ func TestDefinition_DefaultsPerKind(t *testing.T) {
 	dev, prod := d.Env("dev", ""), d.Env("prod", "")
 	assert.Equal(t, Dev, dev.Kind)
 	assert.Equal(t, Prod, prod.Kind, "the name is the kind")
-	assert.Equal(t, Dev, d.Env("pr-1", "").Kind, "else dev")
+	assert.Empty(t, d.Env("pr-1", "").Kind, "any other name gets no kind (Check refuses it)")
 	assert.Equal(t, 1, dev.Params.Replicas)
 	assert.Equal(t, 3, prod.Params.Replicas)
 	assert.Equal(t, map[string]string{"team": "core", "tier": "prod"}, prod.Params.Labels)
@@ -262,12 +328,10 @@ func TestBuild_ParamsOfEveryType(t *testing.T) {
 	assert.Equal(t, prog.Version, back.Version)
 	assert.Equal(t, prog.Stack, back.Stack)
 
-	// Kind default: the name when it is a kind, else dev; an explicit kind wins.
-	for name, want := range map[string]Kind{"prod": Prod, "pr-9": Dev} {
-		e, err := d.FromSpec(Spec{Name: name})
-		require.NoError(t, err)
-		assert.Equal(t, want, e.Kind)
-	}
+	// Kind default: the name when it is a kind; an explicit kind wins.
+	e, err = d.FromSpec(Spec{Name: "prod"})
+	require.NoError(t, err)
+	assert.Equal(t, Prod, e.Kind)
 	e, err = d.FromSpec(Spec{Name: "prod", Kind: Staging})
 	require.NoError(t, err)
 	assert.Equal(t, Staging, e.Kind)

@@ -99,19 +99,27 @@ func Settings(in v1alpha1.Inputs, kind stacks.Kind, packs []*policypacks.Pack) (
 	return s, nil
 }
 
-// Kind is the environment kind the inputs ask for: spec.kind, else the
-// name when it is a kind, else dev.
-func Kind(name string, in v1alpha1.Inputs) stacks.Kind {
+// Kind is the environment kind the inputs ask for: spec.kind, else what
+// the program's definition gives the name (its KindOf mapping, or the name
+// when it is a kind). Any other name is refused (a *FieldError on
+// spec.kind), never given dev's advisory policies.
+func Kind(b stacks.Builder, name string, in v1alpha1.Inputs) (stacks.Kind, error) {
 	if in.Kind != "" {
-		return stacks.Kind(in.Kind)
+		return stacks.Kind(in.Kind), nil
 	}
-	return stacks.KindOf(name)
+	k, err := b.KindFor(name)
+	if err != nil {
+		return "", &FieldError{Field: "spec.kind", Err: err}
+	}
+	return k, nil
 }
 
 // Spec is the stacks.Spec of an environment's inputs, without its secrets
-// and target cluster (which the runner reads from Secrets).
+// and target cluster (which the runner reads from Secrets). An empty
+// spec.kind stays empty: the definition resolves it when it builds (see
+// Kind).
 func Spec(name string, in v1alpha1.Inputs) stacks.Spec {
-	s := stacks.Spec{Name: name, Kind: Kind(name, in)}
+	s := stacks.Spec{Name: name, Kind: stacks.Kind(in.Kind)}
 	if in.Params != nil && len(in.Params.Raw) > 0 && string(in.Params.Raw) != "null" {
 		s.ParamsJSON = in.Params.Raw
 	}
@@ -127,6 +135,10 @@ func (r Registry) Check(name string, in v1alpha1.Inputs) error {
 	if err != nil {
 		return err
 	}
+	kind, err := Kind(b, name, in)
+	if err != nil {
+		return err
+	}
 	s := Spec(name, in)
 	// The target cluster's kubeconfig is a Secret the runner reads; a
 	// definition checks only that its path is set and readable.
@@ -138,7 +150,7 @@ func (r Registry) Check(name string, in v1alpha1.Inputs) error {
 	if err != nil {
 		return err
 	}
-	_, err = Settings(in, Kind(name, in), packs)
+	_, err = Settings(in, kind, packs)
 	return err
 }
 

@@ -89,10 +89,10 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"ephemeral destroy of a real environment", []string{"ephemeral", "destroy", "--env", "bi-dev"}, nil, "is not ephemeral"},
 		{"ephemeral destroy without env", []string{"ephemeral", "destroy"}, nil, "--env is required"},
 		{"ephemeral destroy unknown", []string{"ephemeral", "destroy", "--env", "bi-nosuch"}, nil, `environment "bi-nosuch" does not exist in project slipway (it has: bi-dev)`},
-		{"drift unknown", append([]string{"drift", "--env", "bi-prdo"}, k...), nil, `environment "bi-prdo" does not exist in project slipway (it has: bi-dev)`},
-		{"destroy unknown", append([]string{"destroy", "--env", "bi-prdo"}, k...), nil, `"bi-prdo" does not exist`},
-		{"refresh unknown", append([]string{"refresh", "--env", "bi-prdo"}, k...), nil, `"bi-prdo" does not exist`},
-		{"rollback unknown", append([]string{"rollback", "--env", "bi-prdo"}, k...), nil, `"bi-prdo" does not exist`},
+		{"drift unknown", append([]string{"drift", "--env", "bi-prdo", "--kind", "dev"}, k...), nil, `environment "bi-prdo" does not exist in project slipway (it has: bi-dev)`},
+		{"destroy unknown", append([]string{"destroy", "--env", "bi-prdo", "--kind", "dev"}, k...), nil, `"bi-prdo" does not exist`},
+		{"refresh unknown", append([]string{"refresh", "--env", "bi-prdo", "--kind", "dev"}, k...), nil, `"bi-prdo" does not exist`},
+		{"rollback unknown", append([]string{"rollback", "--env", "bi-prdo", "--kind", "dev"}, k...), nil, `"bi-prdo" does not exist`},
 		{"drift interval too short", append([]string{"drift", "--env", "bi-dev", "--interval", "1s"}, k...), nil, "--interval 1s is too short"},
 		{"drift interval negative", append([]string{"drift", "--env", "bi-dev", "--interval", "-5m"}, k...), nil, "--interval -5m0s is negative"},
 		{"drift several envs", append([]string{"drift", "--env", "bi-dev,bi-qa"}, k...), nil, "this verb takes one"},
@@ -115,6 +115,13 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"format unknown", append([]string{"preview", "--env", "bi-dev", "--format", "yaml"}, k...), nil, `--format "yaml" is not a format; use one of text, json, markdown, junit, sarif, github`},
 		{"format on a verb without reports", append([]string{"refresh", "--env", "bi-dev", "--format", "markdown"}, k...), nil, "unknown flag: --format"},
 		{"policy check program unknown", []string{"policy", "check", "--env", "bi-dev", "--program", "nosuch"}, nil, `--program "nosuch" is not a program`},
+		// A name that is not a kind gets no kind by default (never dev's advisory policies).
+		{"kind of production", append([]string{"up", "--env", "production", "--policy", "kubernetes"}, k...), nil, `--env production: environment "production" is not named after a kind and was given none: set its kind (dev, qa, staging, prod or ephemeral) with --kind`},
+		{"kind of prod-eu", append([]string{"up", "--env", "prod-eu", "--policy", "kubernetes", "--image", "nginx:1.27"}, k...), nil, `environment "prod-eu" is not named after a kind`},
+		{"kind of pr-42", append([]string{"up", "--env", "pr-42"}, k...), nil, `environment "pr-42" is not named after a kind`},
+		{"kind of one of several", append([]string{"preview", "--env", "bi-dev,live"}, k...), nil, `--env live: environment "live" is not named after a kind`},
+		{"kind in promotion", append([]string{"promote", "--through", "bi-dev,production"}, k...), nil, `environment "production" is not named after a kind`},
+		{"kind of params", []string{"params", "--env", "prod-eu"}, nil, `environment "prod-eu" is not named after a kind`},
 		{"policy list kind unknown", []string{"policy", "list", "--env", "production"}, nil, `--env "production" is not an environment kind`},
 		{"operator max failures", append([]string{"operator", "--max-failures", "0"}, k...), nil, "--max-failures 0 must be at least 1"},
 		{"operator renew deadline", append([]string{"operator", "--lease-duration", "5s", "--renew-deadline", "5s"}, k...), nil, "--renew-deadline 5s must be shorter than --lease-duration 5s"},
@@ -140,7 +147,7 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		})
 	}
 	// The same refusal as JSON: one envelope with a structured error.
-	r = exe(t, dir, nil, append([]string{"--json", "drift", "--env", "bi-prdo"}, k...)...)
+	r = exe(t, dir, nil, append([]string{"--json", "drift", "--env", "bi-prdo", "--kind", "dev"}, k...)...)
 	assert.Equal(t, 1, r.code)
 	env := envelopeOf(t, r)
 	e := env["error"].(map[string]any)
@@ -238,7 +245,7 @@ func TestCLI_ClusterUpStatusDown(t *testing.T) {
 func rowNamespaces(nss []string) []string {
 	var out []string
 	for _, n := range nss {
-		if strings.HasPrefix(n, "slipway-bi-") || slices.Contains([]string{"one", "shared", "production", "slipway-production"}, n) {
+		if strings.HasPrefix(n, "slipway-bi-") || slices.Contains([]string{"one", "shared", "production", "slipway-production", "slipway-prod-eu", "slipway-pr-42", "slipway-live"}, n) {
 			out = append(out, n)
 		}
 	}

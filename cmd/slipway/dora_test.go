@@ -21,7 +21,7 @@ func TestCLI_DoraFromUpsWithCommits(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
 	for i, c := range []struct{ sha, greeting string }{{"1111111aaaa", "one"}, {"2222222bbbb", "two"}} {
 		committed := now.Add(-time.Duration(2-i) * time.Hour) // 2h, then 1h before now
-		r := exe(t, dir, noCI, append([]string{"up", "--env", "dora-a", "--set", "GREETING=" + c.greeting,
+		r := exe(t, dir, noCI, append([]string{"up", "--env", "dora-a", "--kind", "dev", "--set", "GREETING=" + c.greeting,
 			"--commit", c.sha, "--commit-time", committed.Format(time.RFC3339)}, k...)...)
 		require.Equal(t, 0, r.code, r.stderr)
 		if i == 0 {

@@ -125,25 +125,25 @@ func TestCLI_ThinBinaryRunsTheSelectedProgram(t *testing.T) {
 	dir := t.TempDir()
 	k := []string{"--kubeconfig", cluster.Kubeconfig}
 	t.Cleanup(func() {
-		for _, a := range [][]string{{"destroy", "--env", "tp-shop", "--remove"}, {"destroy", "--program", "web", "--env", "tp-web", "--remove"}} {
+		for _, a := range [][]string{{"destroy", "--env", "tp-shop", "--kind", "dev", "--remove"}, {"destroy", "--program", "web", "--env", "tp-web", "--kind", "dev", "--remove"}} {
 			if r := runBinary(t, thin, dir, append(a, k...)...); r.code != 0 && !strings.Contains(r.stderr, "does not exist") {
 				t.Errorf("cleanup %v: %s", a, r.stderr)
 			}
 		}
 	})
-	r := runBinary(t, thin, dir, append([]string{"up", "--env", "tp-shop", "--log-level", "info", "--set", "COLOR=blue"}, k...)...)
+	r := runBinary(t, thin, dir, append([]string{"up", "--env", "tp-shop", "--kind", "dev", "--log-level", "info", "--set", "COLOR=blue"}, k...)...)
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.True(t, namespaceExists(t, "shop-tp-shop"), "shop is the default program")
-	r = runBinary(t, thin, dir, append([]string{"up", "--program", "web", "--env", "tp-web", "--set", "GREETING=hi"}, k...)...)
+	r = runBinary(t, thin, dir, append([]string{"up", "--program", "web", "--env", "tp-web", "--kind", "dev", "--set", "GREETING=hi"}, k...)...)
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.True(t, namespaceExists(t, "slipway-tp-web"))
 	assert.Equal(t, "nginx:1.27", image(t, "slipway-tp-web"))
 
-	r = runBinary(t, thin, dir, append([]string{"up", "--program", "web", "--env", "tp-web", "--log-level", "info"}, k...)...)
+	r = runBinary(t, thin, dir, append([]string{"up", "--program", "web", "--env", "tp-web", "--kind", "dev", "--log-level", "info"}, k...)...)
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "--log-level is a parameter of program shop, not of web")
 
-	r = runBinary(t, thin, dir, append([]string{"preview", "--env", "tp-shop", "--log-level", "info", "--set", "COLOR=blue", "--policy", "team", "--format", "markdown"}, k...)...)
+	r = runBinary(t, thin, dir, append([]string{"preview", "--env", "tp-shop", "--kind", "dev", "--log-level", "info", "--set", "COLOR=blue", "--policy", "team", "--format", "markdown"}, k...)...)
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "team-namespace-owner", "the engine ran the team's pack, served by the thin binary")
 }

@@ -100,10 +100,13 @@ var Definition = &stacks.Definition[Params]{
 	Project:     Project,
 	Description: "the built-in web environment: namespace baseline, application ConfigMap, Secret and Deployment (kubernetes), on a new VPC and EKS cluster (aws)",
 	Defaults:    defaults(),
-	Complete:    complete,
-	Validate:    validate,
-	Run:         run,
-	Plugins:     plugins,
+	// "<anything>-<kind>" names its kind ("shop-prod"); any other name
+	// that is not a kind needs --kind.
+	KindOf:   stacks.KindBySuffix,
+	Complete: complete,
+	Validate: validate,
+	Run:      run,
+	Plugins:  plugins,
 	Flags: []stacks.Flag{
 		{Name: "image", Path: "App.Image", Usage: "application image with a pinned tag (default nginx:1.27)"},
 		{Name: "replicas", Path: "App.Replicas", Usage: "application replicas (default 1, 2 in staging, 3 in prod)"},

@@ -105,7 +105,7 @@ func TestEnvironment_BadInputIsRejectedBeforeTheEngine(t *testing.T) {
 	ok := Environment{Name: "dev", Kubeconfig: kc}
 	mod := func(f func(*Environment)) Environment { e := ok; f(&e); return e }
 	aws := func(kind stacks.Kind, a AWSParams) Environment {
-		return Environment{Name: "x", Kind: kind, Params: Params{Target: AWS, AWS: a}}
+		return Environment{Name: "dev", Kind: kind, Params: Params{Target: AWS, AWS: a}}
 	}
 	cases := map[string]struct {
 		env  Environment
@@ -131,7 +131,7 @@ func TestEnvironment_BadInputIsRejectedBeforeTheEngine(t *testing.T) {
 		"strategy":         {mod(func(e *Environment) { e.Params.App.Strategy = "big-bang" }), `"big-bang" is not a strategy`},
 		"app name":         {mod(func(e *Environment) { e.Params.App.Name = "My App" }), `Env.Params.App: workload: Args.Name: "My App"`},
 		"setting key":      {mod(func(e *Environment) { e.Params.App.Settings = map[string]string{"a b": "1"} }), `Env.Params.App.Settings: key "a b" is not a valid ConfigMap key`},
-		"render aws":       {Environment{Name: "x", RenderDir: t.TempDir(), Params: Params{Target: AWS}}, "Env.RenderDir: renders the kubernetes target only"},
+		"render aws":       {Environment{Name: "dev", RenderDir: t.TempDir(), Params: Params{Target: AWS}}, "Env.RenderDir: renders the kubernetes target only"},
 		"vpc cidr":         {aws("", AWSParams{CIDR: "10.0.0.0/33"}), `Args.CIDR "10.0.0.0/33"`},
 		"vpc small":        {aws("", AWSParams{CIDR: "10.0.0.0/24", AZCount: 6}), "too small for 6 AZs"},
 		"azs":              {aws("", AWSParams{AZCount: 9}), "Args.AZCount 9"},
@@ -152,7 +152,7 @@ func TestEnvironment_BadInputIsRejectedBeforeTheEngine(t *testing.T) {
 
 // TestEnvironment_AllProblemsAtOnce: one error lists every problem.
 func TestEnvironment_AllProblemsAtOnce(t *testing.T) {
-	_, err := Definition.Program(Environment{Name: "Bad", Params: Params{App: App{Replicas: 500, Image: "nginx"}}})
+	_, err := Definition.Program(Environment{Name: "Bad", Kind: stacks.Dev, Params: Params{App: App{Replicas: 500, Image: "nginx"}}})
 	require.Error(t, err)
 	var inv *stacks.InvalidError
 	require.ErrorAs(t, err, &inv)
@@ -163,7 +163,7 @@ func TestEnvironment_AllProblemsAtOnce(t *testing.T) {
 }
 
 func TestEnvironment_NodeGroupsAreValidatedByTheClusterComponent(t *testing.T) {
-	e := Environment{Name: "x", Params: Params{Target: AWS, AWS: AWSParams{NodeGroups: []cluster.NodeGroup{{Name: "g", MinSize: 5, DesiredSize: 1, MaxSize: 2}}}}}
+	e := Environment{Name: "dev", Params: Params{Target: AWS, AWS: AWSParams{NodeGroups: []cluster.NodeGroup{{Name: "g", MinSize: 5, DesiredSize: 1, MaxSize: 2}}}}}
 	prog := program(t, e)
 	_, err := mocktest.Run(prog.Run, nil)
 	require.Error(t, err)

@@ -312,7 +312,7 @@ func (h *harness) ctx() context.Context {
 
 func (h *harness) newEnv(name, params string) *v1alpha1.Environment {
 	env := &v1alpha1.Environment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns},
-		Spec: v1alpha1.EnvironmentSpec{Inputs: v1alpha1.Inputs{Program: "tiny", Backend: v1alpha1.Backend{URL: "file:///var/slipway/state"}}}}
+		Spec: v1alpha1.EnvironmentSpec{Inputs: v1alpha1.Inputs{Program: "tiny", Kind: "dev", Backend: v1alpha1.Backend{URL: "file:///var/slipway/state"}}}}
 	if params != "" {
 		env.Spec.Params = &apiextensionsv1.JSON{Raw: []byte(params)}
 	}

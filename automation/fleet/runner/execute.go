@@ -400,7 +400,11 @@ func (r *Runner) program(run *v1alpha1.Run, kubeconfig string, secrets map[strin
 	if err != nil {
 		return automation.Program{}, nil, settings, err
 	}
-	settings, err = fleet.Settings(in, fleet.Kind(run.Spec.Environment, in), packs)
+	kind, err := fleet.Kind(b, run.Spec.Environment, in)
+	if err != nil {
+		return automation.Program{}, nil, settings, err
+	}
+	settings, err = fleet.Settings(in, kind, packs)
 	if err != nil {
 		return automation.Program{}, nil, settings, err
 	}

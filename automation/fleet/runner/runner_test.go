@@ -265,6 +265,7 @@ func (f *fixture) run(name, env string, op v1alpha1.Operation, params string) *v
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns, Labels: map[string]string{"slipway.dev/environment": env}},
 		Spec: v1alpha1.RunSpec{Environment: env, Operation: op, Inputs: v1alpha1.Inputs{
 			Program: "cm",
+			Kind:    "dev",
 			Params:  &apiextensionsv1.JSON{Raw: []byte(params)},
 			Backend: v1alpha1.Backend{URL: f.backend},
 		}},

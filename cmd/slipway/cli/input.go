@@ -67,7 +67,7 @@ func (f *envFlags) register(g *globals, cmd *cobra.Command, policy bool) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.names, "env", "", "environment name, e.g. dev or pr-42 (required; several comma-separated where the verb allows)")
 	fl.StringVar(&f.program, "program", "", fmt.Sprintf("environment definition: %s (default %s)", strings.Join(g.cfg.programNames(), ", "), g.cfg.programNames()[0]))
-	fl.StringVar(&f.kind, "kind", "", "environment kind: dev, qa, staging, prod, ephemeral (default: the name when it is one, else dev)")
+	fl.StringVar(&f.kind, "kind", "", "environment kind: dev, qa, staging, prod, ephemeral (default: the name when it is one or the program maps it; any other name needs --kind)")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", fmt.Sprintf("target cluster kubeconfig (default: the local cluster of %q)", g.cfg.name+" cluster up"))
 	fl.StringArrayVar(&f.params, "param", nil, fmt.Sprintf("program parameter PATH=VALUE, PATH a dotted field path of the program's parameters (repeatable; %q lists them)", g.cfg.name+" params"))
 	fl.StringVar(&f.paramsFile, "params", "", "JSON file of program parameters, applied before --param and the shorthands")
@@ -287,7 +287,10 @@ func (f *envFlags) parse(g *globals, many bool) (spec, error) {
 	for _, name := range names {
 		kind := stacks.Kind(f.kind)
 		if kind == "" {
-			kind = stacks.KindOf(name)
+			if kind, err = b.KindFor(name); err != nil {
+				errs = append(errs, fmt.Sprintf("--env %s: %v", name, err))
+				continue
+			}
 		}
 		s := stacks.Spec{Name: name, Kind: kind, Kubeconfig: kc, RenderDir: f.render, ParamsJSON: paramsJSON, Secrets: maps.Clone(secrets)}
 		for _, p := range set {

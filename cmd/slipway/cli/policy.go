@@ -280,7 +280,9 @@ func newParamsCmd(g *globals) *cobra.Command {
 			}
 			k := stacks.Kind(kind)
 			if k == "" {
-				k = stacks.KindOf(name)
+				if k, err = b.KindFor(name); err != nil {
+					return badInput("--env %s: %v", name, err)
+				}
 			}
 			params, err := b.DefaultParams(name, k)
 			if err != nil {
@@ -305,7 +307,7 @@ func newParamsCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&program, "program", "", fmt.Sprintf("the program whose defaults to print: %s (default %s)", strings.Join(g.cfg.programNames(), ", "), g.cfg.programNames()[0]))
-	cmd.Flags().StringVar(&kind, "kind", "", "environment kind: dev, qa, staging, prod, ephemeral (default: the name when it is one, else dev)")
+	cmd.Flags().StringVar(&kind, "kind", "", "environment kind: dev, qa, staging, prod, ephemeral (default: the name when it is one or the program maps it; any other name needs --kind)")
 	cmd.Flags().StringVar(&name, "env", "", "environment name the defaults are computed for (default: the kind)")
 	return cmd
 }

@@ -102,7 +102,8 @@ type Inputs struct {
 	// +kubebuilder:validation:MaxLength=63
 	Program string `json:"program"`
 	// Kind selects the parameters' defaults and guards (default: the
-	// Environment's name when it is a kind, else dev).
+	// Environment's name when it is a kind, or the program's own mapping;
+	// any other name without a kind is refused, never given dev's guards).
 	// +kubebuilder:validation:Enum=dev;qa;staging;prod;ephemeral
 	// +optional
 	Kind string `json:"kind,omitempty"`
