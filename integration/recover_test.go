@@ -42,7 +42,7 @@ func helperUp() {
 		fmt.Println("ERR", err)
 		os.Exit(1)
 	}
-	prog, err := web.Definition.Program(web.Environment{Name: "killed", Kubeconfig: os.Getenv("SLIPWAY_HELPER_KUBECONFIG"),
+	prog, err := web.Definition.Program(web.Environment{Name: "killed", Kind: stacks.Dev, Kubeconfig: os.Getenv("SLIPWAY_HELPER_KUBECONFIG"),
 		Params: web.Params{App: web.App{Replicas: 60, ReadyTimeout: 5 * time.Minute}}})
 	if err != nil {
 		fmt.Println("ERR", err)
@@ -140,7 +140,7 @@ func TestRecover_KilledUpIsRecoveredByTheNextRun(t *testing.T) {
 	// The next run recovers: stale lock removed, pending create cleared, up proceeds.
 	e, err := automation.New(ctx, automation.WithDir(dir), automation.WithPulumiHome(home))
 	require.NoError(t, err)
-	prog, err := web.Definition.Program(web.Environment{Name: "killed", Kubeconfig: cluster.Kubeconfig})
+	prog, err := web.Definition.Program(web.Environment{Name: "killed", Kind: stacks.Dev, Kubeconfig: cluster.Kubeconfig})
 	require.NoError(t, err)
 	st, err := e.UpsertStack(ctx, prog)
 	require.NoError(t, err)

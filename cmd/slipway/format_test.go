@@ -125,7 +125,7 @@ func TestCLI_ThinBinaryRunsTheSelectedProgram(t *testing.T) {
 	dir := t.TempDir()
 	k := []string{"--kubeconfig", cluster.Kubeconfig}
 	t.Cleanup(func() {
-		for _, a := range [][]string{{"destroy", "--env", "tp-shop", "--kind", "dev", "--remove"}, {"destroy", "--program", "web", "--env", "tp-web", "--kind", "dev", "--remove"}} {
+		for _, a := range [][]string{{"destroy", "--yes", "--env", "tp-shop", "--kind", "dev", "--remove"}, {"destroy", "--yes", "--program", "web", "--env", "tp-web", "--kind", "dev", "--remove"}} {
 			if r := runBinary(t, thin, dir, append(a, k...)...); r.code != 0 && !strings.Contains(r.stderr, "does not exist") {
 				t.Errorf("cleanup %v: %s", a, r.stderr)
 			}

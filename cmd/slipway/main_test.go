@@ -195,7 +195,7 @@ func image(t *testing.T, ns string) string {
 func destroyAfter(t *testing.T, dir string, names ...string) {
 	t.Cleanup(func() {
 		for _, n := range names {
-			r := exe(t, dir, nil, "destroy", "--env", n, "--kind", "dev", "--kubeconfig", cluster.Kubeconfig, "--remove")
+			r := exe(t, dir, nil, "destroy", "--yes", "--env", n, "--kind", "dev", "--kubeconfig", cluster.Kubeconfig, "--remove")
 			if r.code != 0 && !strings.Contains(r.stderr, "does not exist") {
 				t.Errorf("cleanup of %s: exit %d: %s", n, r.code, r.stderr)
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,7 +69,7 @@ func TestCLI_PolicyAppliesOnEveryPath(t *testing.T) {
 		r := exe(t, dir, nil, args("ephemeral", "create", "--env", "pp-pr-1", "--image", evil, "--policy-level", "image-registry-allowlist=mandatory")...)
 		assert.Equal(t, ExitPolicy, r.code, r.stderr)
 		assert.False(t, namespaceExists(t, "slipway-pp-pr-1"), "nothing was created")
-		r = exe(t, dir, nil, "ephemeral", "destroy", "--env", "pp-pr-1")
+		r = exe(t, dir, nil, "ephemeral", "destroy", "--env", "pp-pr-1", "--yes")
 		assert.Equal(t, 0, r.code, "the tagged, empty stack is removed: %s", r.stderr)
 	})
 	t.Run("drift remediation", func(t *testing.T) {
@@ -201,16 +202,38 @@ func TestCLI_ExitCodesAndOneJSONEnvelopePerVerb(t *testing.T) {
 	expires, err := time.Parse(time.RFC3339, eph["expires"].(string))
 	require.NoError(t, err)
 	time.Sleep(time.Until(expires.Add(time.Second))) // the TTL must pass for gc to collect it
-	_, env = run(0, "gc")
+	// gc --dry-run lists what gc would collect and destroys nothing.
+	_, env = run(0, "gc", "--dry-run")
+	would := results(t, env)
+	require.Len(t, would, 1)
+	assert.Equal(t, "ec-pr-1", would[0]["environment"])
+	assert.Equal(t, "gc dry-run", would[0]["operation"])
+	assert.True(t, namespaceExists(t, "slipway-ec-pr-1"), "a dry run destroys nothing")
+	// Without a terminal, the destructive verbs need --yes; refused, they destroy nothing.
+	for _, verb := range [][]string{{"gc"}, {"ephemeral", "destroy", "--env", "ec-pr-1"}, append([]string{"destroy", "--env", "ec-dev"}, k...)} {
+		r := exe(t, dir, nil, verb...)
+		assert.Equal(t, ExitError, r.code, "%v: %s", verb, r.stderr)
+		assert.Contains(t, r.stderr, "pass --yes (nothing was destroyed)", verb)
+	}
+	// On a terminal they ask; anything but yes destroys nothing.
+	r = onTerminal(t, dir, "no\n", "gc")
+	assert.Equal(t, ExitError, r.code, r.stdout)
+	assert.Contains(t, r.stdout, "ephemeral environment ec-pr-1 (key ec-pr-1, expired", "gc shows what it will destroy")
+	assert.Contains(t, r.stdout, `not confirmed (answered "no"); nothing was destroyed`)
+	assert.True(t, namespaceExists(t, "slipway-ec-pr-1"))
+	assert.True(t, namespaceExists(t, "slipway-ec-dev"))
+	_, env = run(0, "gc", "--yes")
 	collected := results(t, env)
 	require.Len(t, collected, 1)
 	assert.Equal(t, "ec-pr-1", collected[0]["environment"])
 	assert.False(t, namespaceExists(t, "slipway-ec-pr-1"), "gc destroyed it")
-	run(0, "ephemeral", "destroy", "--env", "ec-pr-1", "--missing-ok")
+	run(0, "ephemeral", "destroy", "--env", "ec-pr-1", "--missing-ok", "--yes")
 	_, env = run(0, "render", "--env", "ec-dev", "--out", t.TempDir())
 	assert.Equal(t, "render", first(env)["operation"])
-	_, env = run(0, append([]string{"destroy", "--env", "ec-dev", "--remove"}, k...)...)
-	assert.Equal(t, "destroy", first(env)["result"].(map[string]any)["operation"])
+	// Answered yes on a terminal, destroy acts.
+	r = onTerminal(t, dir, "yes\n", append([]string{"destroy", "--env", "ec-dev", "--remove"}, k...)...)
+	assert.Equal(t, 0, r.code, r.stdout)
+	assert.Contains(t, r.stdout, "destroy will destroy every resource of:\r\n  - environment ec-dev (stack slipway/ec-dev)")
 	assert.False(t, namespaceExists(t, "slipway-ec-dev"))
 }
 
@@ -322,4 +345,24 @@ func TestCLI_SecretsNeverReachAnyOutput(t *testing.T) {
 		return nil
 	}))
 	assert.Greater(t, files, 5, "the walk saw the state, workspaces and release files")
+}
+
+// onTerminal runs the binary on a pseudo-terminal (util-linux script), its
+// stdin answered with input; stdout holds everything the terminal showed.
+func onTerminal(t *testing.T, dir, input string, args ...string) outcome {
+	t.Helper()
+	line := strings.Join(append([]string{binary, "--dir", dir}, args...), " ")
+	cmd := exec.Command("script", "-qec", line, "/dev/null")
+	cmd.Stdin = strings.NewReader(input)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	r := outcome{stdout: out.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return r
 }

@@ -111,7 +111,7 @@ func upCLIEnv(tb testing.TB, name, dir string) *cliEnv {
 func (c *cliEnv) destroy() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if _, err := c.run(ctx, "destroy", "--env", c.name, "--kubeconfig", cluster.Kubeconfig, "--remove", "--json"); err != nil {
+	if _, err := c.run(ctx, "destroy", "--yes", "--env", c.name, "--kubeconfig", cluster.Kubeconfig, "--remove", "--json"); err != nil {
 		return fmt.Errorf("cleanup of %s: %w", c.name, err)
 	}
 	if _, err := cluster.Client.CoreV1().Namespaces().Get(ctx, c.ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {

@@ -145,6 +145,7 @@ func newEphemeralCmd(g *globals) *cobra.Command {
 	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "time to live; `slipway gc` destroys it afterwards")
 	var name, program string
 	var missingOK bool
+	var confirm confirmFlags
 	destroy := &cobra.Command{
 		Use:   "destroy",
 		Short: "Destroy an ephemeral environment and remove its stack; any other environment is refused",
@@ -153,6 +154,9 @@ func newEphemeralCmd(g *globals) *cobra.Command {
 			df := envFlags{names: name}
 			names, err := df.envNames(false)
 			if err != nil {
+				return err
+			}
+			if err := confirm.early("ephemeral destroy"); err != nil {
 				return err
 			}
 			if err := g.validateGlobals(); err != nil {
@@ -167,6 +171,9 @@ func newEphemeralCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := confirm.ask(g, "ephemeral destroy", []string{fmt.Sprintf("ephemeral environment %s (stack %s/%s)", names[0], project, names[0])}); err != nil {
+				return err
+			}
 			res, err := e.DestroyEphemeral(cmd.Context(), project, names[0])
 			if missingOK && automation.IsUnknownStack(err) {
 				res, err = &automation.Result{Operation: "destroy", Project: project, Stack: names[0], Summary: map[string]int{}}, nil
@@ -179,6 +186,7 @@ func newEphemeralCmd(g *globals) *cobra.Command {
 	destroy.Flags().StringVar(&name, "env", "", "ephemeral environment name (required)")
 	g.addProgram(destroy, &program)
 	destroy.Flags().BoolVar(&missingOK, "missing-ok", false, "succeed when the environment does not exist (already collected)")
+	confirm.register(destroy)
 	cmd.AddCommand(create, destroy)
 	return cmd
 }
@@ -186,6 +194,8 @@ func newEphemeralCmd(g *globals) *cobra.Command {
 func newGCCmd(g *globals) *cobra.Command {
 	var concurrency int
 	var program string
+	var confirm confirmFlags
+	var dryRun bool
 	cmd := &cobra.Command{
 		Use:   "gc",
 		Short: "Destroy every expired ephemeral environment (only stacks tagged ephemeral)",
@@ -201,11 +211,39 @@ func newGCCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if !dryRun {
+				if err := confirm.early("gc"); err != nil {
+					return err
+				}
+			}
 			e, err := g.engine(cmd.Context())
 			if err != nil {
 				return err
 			}
-			out, err := e.GC(cmd.Context(), b.Info().Project, time.Now(), concurrency)
+			project, now := b.Info().Project, time.Now()
+			if dryRun || !confirm.yes {
+				expired, err := expiredEphemerals(cmd.Context(), e, project, now)
+				if err != nil {
+					return err
+				}
+				if dryRun {
+					return g.reportExpired(expired)
+				}
+				var what []string
+				for _, eph := range expired {
+					what = append(what, fmt.Sprintf("ephemeral environment %s (key %s, expired %s)", eph.Stack, eph.Key, eph.Expires.Format(time.RFC3339)))
+				}
+				if len(what) == 0 {
+					if !g.json {
+						fmt.Fprintln(g.out, "0 expired environment(s) collected")
+					}
+					return nil
+				}
+				if err := confirm.ask(g, "gc", what); err != nil {
+					return err
+				}
+			}
+			out, err := e.GC(cmd.Context(), project, now, concurrency)
 			if err != nil {
 				return err
 			}
@@ -235,6 +273,8 @@ func newGCCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&concurrency, "concurrency", 4, "environments destroyed at once")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list the expired environments gc would destroy; destroy nothing")
+	confirm.register(cmd)
 	g.addProgram(cmd, &program)
 	return cmd
 }

@@ -22,6 +22,7 @@ func newOpCmd(g *globals, op string) *cobra.Command {
 	var expectNoChanges, remove bool
 	var concurrency, parallel int
 	var commit commitFlags
+	var confirm confirmFlags
 	short := map[string]string{
 		"preview": "Show the changes an up would make (exit 2 with --expect-no-changes and changes)",
 		"up":      "Create or update environments",
@@ -46,9 +47,23 @@ func newOpCmd(g *globals, op string) *cobra.Command {
 					return err
 				}
 			}
+			if op == "destroy" {
+				if err := confirm.early(op); err != nil {
+					return err
+				}
+			}
 			e, _, progs, err := g.prepare(cmd.Context(), &f, true)
 			if err != nil {
 				return err
+			}
+			if op == "destroy" {
+				var what []string
+				for _, p := range progs {
+					what = append(what, fmt.Sprintf("environment %s (stack %s/%s)", p.Stack, p.Project, p.Stack))
+				}
+				if err := confirm.ask(g, op, what); err != nil {
+					return err
+				}
 			}
 			return g.reportResults(op, e.Each(cmd.Context(), progs, opOf(op, g.progress(), parallel, expectNoChanges, remove, upOpts...), concurrency))
 		},
@@ -64,6 +79,7 @@ func newOpCmd(g *globals, op string) *cobra.Command {
 	}
 	if op == "destroy" {
 		cmd.Flags().BoolVar(&remove, "remove", false, "also remove the stack from the backend")
+		confirm.register(cmd)
 	}
 	if op == "up" {
 		commit.register(cmd)

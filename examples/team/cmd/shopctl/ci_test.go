@@ -148,6 +148,9 @@ func TestCIExamples_UseRealVerbsAndFlags(t *testing.T) {
 			assert.Empty(t, problems, "%s: shopctl %s", inv.where, strings.Join(inv.args, " "))
 			assert.NotEmpty(t, path, "%s: shopctl %s names no verb", inv.where, strings.Join(inv.args, " "))
 			verbs[path] = true
+			if path == "destroy" || path == "gc" || path == "ephemeral destroy" {
+				assert.Contains(t, inv.args, "--yes", "%s: a pipeline has no terminal to confirm `shopctl %s` on", inv.where, path)
+			}
 			if len(problems) == 0 {
 				r := inProcess(t, append(slices.Clone(inv.args), "--help")...)
 				assert.Equal(t, 0, r.code, "%s: cobra refuses `shopctl %s`: %s", inv.where, strings.Join(inv.args, " "), r.stderr)

@@ -102,7 +102,7 @@ func TestShopctl_EndToEnd(t *testing.T) {
 	t.Cleanup(func() { // after a failure, leave the shared cluster clean
 		for _, env := range []string{"dev", "pr-7"} {
 			if !gone("shop-" + env) {
-				run("destroy", "--env", env, "--kubeconfig", kc, "--remove")
+				run("destroy", "--yes", "--env", env, "--kubeconfig", kc, "--remove")
 			}
 		}
 	})
@@ -151,11 +151,11 @@ func TestShopctl_EndToEnd(t *testing.T) {
 	r = run("ephemeral", "create", "--env", "pr-7", "--key", "7", "--ttl", "1h", "--kubeconfig", kc)
 	require.Equal(t, 0, r.code, "ephemeral create")
 	assert.False(t, gone("shop-pr-7"), "namespace shop-pr-7")
-	r = run("ephemeral", "destroy", "--env", "pr-7") // the stack knows its cluster
+	r = run("ephemeral", "destroy", "--yes", "--env", "pr-7") // the stack knows its cluster
 	assert.Equal(t, 0, r.code, "ephemeral destroy")
 	assert.True(t, gone("shop-pr-7"), "namespace shop-pr-7 removed")
 
-	r = run("destroy", "--env", "dev", "--remove", "--kubeconfig", kc)
+	r = run("destroy", "--yes", "--env", "dev", "--remove", "--kubeconfig", kc)
 	assert.Equal(t, 0, r.code, "destroy")
 	assert.True(t, gone("shop-dev"), "namespace shop-dev removed")
 	_, err = client.AppsV1().Deployments("shop-dev").Get(ctx, "shop", metav1.GetOptions{})
