@@ -14,6 +14,7 @@
 package automation
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -74,7 +75,7 @@ type engineConfig struct {
 	log                               *slog.Logger
 	analyzer                          string
 	plugins                           []pluginBinary
-	forceUnlock, repair               bool
+	forceUnlock, repair, localRecords bool
 	deadHosts                         []string
 	obs                               observability
 }
@@ -90,7 +91,8 @@ type EngineOption func(*engineConfig)
 func WithDir(dir string) EngineOption { return func(c *engineConfig) { c.dir = dir } }
 
 // WithBackend sets the Pulumi backend URL (file://, s3://, https://api.pulumi.com, ...).
-// The default is a file backend in <dir>/state.
+// The default is $PULUMI_BACKEND_URL, as for the pulumi CLI, else a file
+// backend in <dir>/state.
 func WithBackend(url string) EngineOption { return func(c *engineConfig) { c.backend = url } }
 
 // WithPulumiHome sets PULUMI_HOME for the engine (plugins, credentials).
@@ -98,14 +100,25 @@ func WithBackend(url string) EngineOption { return func(c *engineConfig) { c.bac
 func WithPulumiHome(dir string) EngineOption { return func(c *engineConfig) { c.pulumiHome = dir } }
 
 // WithSecretsProvider sets the secrets provider of new stacks ("passphrase",
-// "awskms://...", ...). The default is "passphrase".
+// "awskms://...", ...). The default is $PULUMI_SECRETS_PROVIDER, else
+// "passphrase".
 func WithSecretsProvider(p string) EngineOption { return func(c *engineConfig) { c.secrets = p } }
 
 // WithPassphrase sets the passphrase of the passphrase secrets provider. The
-// default is $PULUMI_CONFIG_PASSPHRASE. An empty passphrase is accepted for a
-// local file backend; any other backend refuses it unless it is set
-// explicitly (here, or as an empty PULUMI_CONFIG_PASSPHRASE).
+// default is $PULUMI_CONFIG_PASSPHRASE, else the contents of the file that
+// $PULUMI_CONFIG_PASSPHRASE_FILE names (trimmed, as the pulumi CLI reads
+// it). An empty passphrase is accepted for a local file backend; any other
+// backend refuses it unless it is set explicitly (here, or as an empty
+// PULUMI_CONFIG_PASSPHRASE).
 func WithPassphrase(p string) EngineOption { return func(c *engineConfig) { c.passphrase = &p } }
+
+// WithLocalRecords accepts a backend that Slipway has no driver for
+// (gs://, azblob://, Pulumi Cloud) although its records — release history
+// (rollback's last known good), run history, approval requests and
+// decisions, ephemeral tags — then live only in <dir>/releases on this
+// machine: a rollback, a promotion's approval, GC or the dashboard on
+// another machine does not see them. Without it New refuses such a backend.
+func WithLocalRecords() EngineOption { return func(c *engineConfig) { c.localRecords = true } }
 
 // WithEnv adds environment variables for every engine run.
 func WithEnv(env map[string]string) EngineOption {
@@ -136,9 +149,16 @@ func WithPlugin(name, version, path string) EngineOption {
 // Engine. The Kubernetes provider plugin is resolved later, by the first
 // program that lists KubernetesPlugin.
 func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
-	c := engineConfig{dir: ".slipway", secrets: "passphrase", env: map[string]string{}}
+	c := engineConfig{dir: ".slipway", env: map[string]string{}}
 	for _, o := range opts {
 		o(&c)
+	}
+	// The pulumi CLI's own conventions apply where no option is given.
+	if c.backend == "" {
+		c.backend = os.Getenv("PULUMI_BACKEND_URL")
+	}
+	if c.secrets == "" {
+		c.secrets = cmp.Or(os.Getenv("PULUMI_SECRETS_PROVIDER"), "passphrase")
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -166,6 +186,9 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	if err := ValidateBackend(c.backend); err != nil {
 		return nil, err
 	}
+	if !c.localRecords && !statestore.Supported(c.backend) {
+		return nil, &RecordsError{Backend: redactURL(c.backend)}
+	}
 	if u, err := url.Parse(c.backend); err == nil && u.Scheme == "file" && u.Path != "" {
 		// A file backend is a directory; the engine makes it on first use.
 		if err := os.MkdirAll(u.Path, 0o755); err != nil {
@@ -179,6 +202,13 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	}
 	if c.passphrase == nil {
 		if p, ok := os.LookupEnv("PULUMI_CONFIG_PASSPHRASE"); ok {
+			c.passphrase = &p
+		} else if f := os.Getenv("PULUMI_CONFIG_PASSPHRASE_FILE"); f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("automation: PULUMI_CONFIG_PASSPHRASE_FILE: %w; point it at a readable file holding the passphrase", err)
+			}
+			p := strings.TrimSpace(string(b)) // as the pulumi CLI reads it
 			c.passphrase = &p
 		} else if c.secrets == "passphrase" && !strings.HasPrefix(c.backend, "file://") {
 			return nil, fmt.Errorf("automation: backend %s is shared, and its secrets would be encrypted with an empty passphrase; "+
@@ -207,6 +237,22 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	return &Engine{dir: dir, backend: c.backend, pulumiHome: c.pulumiHome, secrets: c.secrets,
 		passphrase: *c.passphrase, env: c.env, cmd: cmd, log: c.log, analyzer: c.analyzer,
 		forceUnlock: c.forceUnlock, repair: c.repair, deadHosts: c.deadHosts, resolver: c.resolver, obs: c.obs}, nil
+}
+
+// RecordsError refuses a backend that Slipway keeps no records in: its
+// release history, run history, approvals and ephemeral tags would stay on
+// one machine. WithLocalRecords (the CLI's --local-records) accepts that.
+type RecordsError struct {
+	// Backend is the backend URL, without its query.
+	Backend string
+}
+
+// Error names what would be lost and both ways out.
+func (e *RecordsError) Error() string {
+	return fmt.Sprintf("automation: backend %s has no driver for Slipway's records (release history for rollback, run history, "+
+		"approval requests and decisions, ephemeral tags): they would live only in this machine's directory, where rollback, approvals, "+
+		"gc and the dashboard on any other machine cannot see them; use a file:// or s3:// backend, or accept local records with "+
+		"WithLocalRecords (--local-records)", e.Backend)
 }
 
 // redactURL drops the query of a backend URL (it may carry credentials).

@@ -53,6 +53,10 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
+	// The tests name their backend and cluster; the runner's own must not leak in.
+	for _, v := range []string{"KUBECONFIG", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_SECRETS_PROVIDER"} {
+		os.Unsetenv(v)
+	}
 	binary = filepath.Join(tmp, "slipway")
 	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building slipway: %v\n%s", err, out)

@@ -259,7 +259,9 @@ type globals struct {
 	cacheDir    string
 	forceUnlock bool
 	repair      bool
-	plugins     []string
+	// localRecords accepts a backend without a records driver (--local-records).
+	localRecords bool
+	plugins      []string
 	// formatFlag is --format as given; format is the resolved output
 	// format (text when neither --format nor --json is given).
 	formatFlag string
@@ -294,7 +296,8 @@ func newRoot(c *config, stdout, stderr io.Writer) (*cobra.Command, *globals) {
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.dir, "dir", ".slipway", "directory Slipway owns: workspaces, file-backend state, the local cluster")
-	pf.StringVar(&g.backend, "backend", "", "Pulumi backend URL (default: file backend in <dir>/state)")
+	pf.StringVar(&g.backend, "backend", "", "Pulumi backend URL (default: $PULUMI_BACKEND_URL, else a file backend in <dir>/state)")
+	pf.BoolVar(&g.localRecords, "local-records", false, "accept a backend Slipway keeps no records in (gs://, azblob://, Pulumi Cloud): release history, runs and approvals stay in <dir> on this machine")
 	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON (the same as --format json)")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log engine activity")
 	pf.StringVar(&g.cacheDir, "cache-dir", "", "toolchain build cache (default $SLIPWAY_CACHE_DIR or ~/.cache/slipway)")

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,8 +14,10 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/automation/toolchain"
 	"github.com/slipwayhq/slipway/integration/localk8s"
 	"github.com/slipwayhq/slipway/policypacks"
@@ -139,6 +142,9 @@ type spec struct {
 	packs    []*policypacks.Pack
 	settings map[string]policypacks.Override
 	cleanup  func()
+	// kubeconfig is the target cluster's kubeconfig and kubeFrom where it
+	// came from (--kubeconfig, $KUBECONFIG, the local cluster of --dir).
+	kubeconfig, kubeFrom string
 }
 
 // envNames splits and checks --env.
@@ -283,6 +289,7 @@ func (f *envFlags) parse(g *globals, many bool) (spec, error) {
 	if err != nil {
 		return sp, err
 	}
+	sp.kubeconfig = kc
 	var errs []string
 	for _, name := range names {
 		kind := stacks.Kind(f.kind)
@@ -322,6 +329,7 @@ func (f *envFlags) targetKubeconfig(g *globals, sp *spec) (string, error) {
 		if fi, err := os.Stat(kc); err != nil || fi.IsDir() {
 			return "", badInput("--kubeconfig %q is not a readable file; pass the path of the target cluster's kubeconfig", kc)
 		}
+		sp.kubeFrom = "--kubeconfig"
 		return kc, nil
 	case f.mock:
 		// Under mocks no provider reads it; programs still need a path.
@@ -333,10 +341,22 @@ func (f *envFlags) targetKubeconfig(g *globals, sp *spec) (string, error) {
 		kc = filepath.Join(dir, "kubeconfig")
 		return kc, os.WriteFile(kc, []byte("# placeholder: policy check runs the program under mocks, no cluster is contacted\n"), 0o600)
 	}
+	if env := os.Getenv("KUBECONFIG"); env != "" {
+		paths := slices.DeleteFunc(filepath.SplitList(env), func(p string) bool { return p == "" })
+		if len(paths) != 1 {
+			return "", badInput("$KUBECONFIG lists %d files (%s); an environment targets one cluster: pass --kubeconfig with one file", len(paths), env)
+		}
+		if fi, err := os.Stat(paths[0]); err != nil || fi.IsDir() {
+			return "", badInput("$KUBECONFIG %q is not a readable file; fix it, unset it to use the local cluster of --dir, or pass --kubeconfig", paths[0])
+		}
+		sp.kubeFrom = "$KUBECONFIG"
+		return paths[0], nil
+	}
 	c, err := localk8s.Load(g.clusterDir())
 	if err != nil {
-		return "", badInput("no --kubeconfig given and no local cluster: %v", err)
+		return "", badInput("no --kubeconfig given, $KUBECONFIG is not set and no local cluster: %v", err)
 	}
+	sp.kubeFrom = "the local cluster of --dir"
 	return c.Kubeconfig, nil
 }
 
@@ -411,6 +431,13 @@ func (g *globals) validateGlobals() error {
 		if err := automation.ValidateBackend(g.backend); err != nil {
 			return badInput("--backend: %v", err)
 		}
+	} else if u := os.Getenv("PULUMI_BACKEND_URL"); u != "" {
+		if err := automation.ValidateBackend(u); err != nil {
+			return badInput("$PULUMI_BACKEND_URL: %v", err)
+		}
+	}
+	if b := cmp.Or(g.backend, os.Getenv("PULUMI_BACKEND_URL")); b != "" && !g.localRecords && !statestore.Supported(b) {
+		return badInput("%v", &automation.RecordsError{Backend: redactQuery(b)})
 	}
 	for _, p := range g.plugins {
 		if _, err := parsePlugin(p); err != nil {
@@ -454,7 +481,42 @@ func (g *globals) prepare(ctx context.Context, f *envFlags, many bool) (*automat
 		return nil, sp, nil, err
 	}
 	e, progs, err := g.programs(ctx, sp)
+	if err == nil {
+		g.sayTarget(e, sp)
+	}
 	return e, sp, progs, err
+}
+
+// sayTarget tells, on stderr and unless --json, which backend and which
+// cluster a verb acts on, and where each came from.
+func (g *globals) sayTarget(e *automation.Engine, sp spec) {
+	if g.json {
+		return
+	}
+	from := "default: <dir>/state"
+	switch {
+	case g.backend != "":
+		from = "--backend"
+	case os.Getenv("PULUMI_BACKEND_URL") != "":
+		from = "$PULUMI_BACKEND_URL"
+	}
+	fmt.Fprintf(g.errw, "%s: backend %s (%s)\n", g.cfg.name, redactQuery(e.Backend()), from)
+	if sp.kubeconfig == "" || sp.kubeFrom == "" {
+		return
+	}
+	server := "?"
+	if cfg, err := clientcmd.BuildConfigFromFlags("", sp.kubeconfig); err == nil {
+		server = cfg.Host
+	}
+	fmt.Fprintf(g.errw, "%s: cluster %s (kubeconfig %s, from %s)\n", g.cfg.name, server, sp.kubeconfig, sp.kubeFrom)
+}
+
+// redactQuery drops the query of a URL (it may carry credentials).
+func redactQuery(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i]
+	}
+	return u
 }
 
 // programs opens the engine and returns each environment's program with
@@ -503,6 +565,9 @@ func (g *globals) engine(ctx context.Context) (*automation.Engine, error) {
 	}
 	if g.repair {
 		opts = append(opts, automation.WithRepair())
+	}
+	if g.localRecords {
+		opts = append(opts, automation.WithLocalRecords())
 	}
 	opts = append(opts, g.telemetryEngineOptions()...)
 	n, err := g.notifier()
