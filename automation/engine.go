@@ -388,6 +388,7 @@ func IsUnknownStack(err error) bool {
 
 // MissingPluginError says a program needs a resource plugin that is neither
 // installed nor given, so the engine would try to download it.
+// Get it with errors.As (a *MissingPluginError).
 type MissingPluginError struct {
 	Plugin Plugin
 	// Path is where the engine looks for it.

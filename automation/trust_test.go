@@ -105,9 +105,9 @@ func TestValidateBackend_NamesTheProblem(t *testing.T) {
 }
 
 func TestChangesError_IsTypedAndDistinctFromFailures(t *testing.T) {
-	err := error(&OpError{Op: "preview", Stack: "dev", Err: &ChangesError{Op: "preview", Stack: "dev", Changes: 3}})
+	err := error(&OpError{Op: "preview", Stack: "dev", Err: &ChangesFoundError{Op: "preview", Stack: "dev", Changes: 3}})
 	assert.True(t, IsChangesFound(err))
 	assert.False(t, IsChangesFound(errors.New("preview failed")))
-	assert.False(t, IsChangesFound(&PolicyError{Op: "up"}))
+	assert.False(t, IsChangesFound(&PolicyBlockedError{Op: "up"}))
 	assert.Contains(t, err.Error(), "found 3 change(s)")
 }

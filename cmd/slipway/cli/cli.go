@@ -79,6 +79,7 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
 // ConfigError is a mistake in the options given to Main or Run (a
 // programming error of the binary, reported before any command runs).
+// Get it with errors.As (a *ConfigError).
 type ConfigError struct{ Problems []string }
 
 // Error lists the problems.
