@@ -501,4 +501,3 @@ func (e *OpError) Error() string {
 
 // Unwrap returns the engine error.
 func (e *OpError) Unwrap() error { return e.Err }
-

@@ -261,6 +261,8 @@ type globals struct {
 	forceUnlock bool
 	repair      bool
 	plugins     []string
+	// pluginDownload is --allow-plugin-download.
+	pluginDownload bool
 	// formatFlag is --format as given; format is the resolved output
 	// format (text when neither --format nor --json is given).
 	formatFlag string
@@ -303,10 +305,11 @@ func newRoot(c *config, stdout, stderr io.Writer) (*cobra.Command, *globals) {
 	pf.BoolVar(&g.repair, "repair", false, "let recovery clear interrupted operations on resources it cannot re-adopt (may orphan them)")
 	g.registerTelemetry(root)
 	pf.StringArrayVar(&g.plugins, "plugin", nil, "resource plugin binary NAME=PATH that Slipway does not build, e.g. aws=/opt/pulumi-resource-aws (repeatable)")
+	pf.BoolVar(&g.pluginDownload, "allow-plugin-download", false, "let the engine download a resource plugin that is neither installed nor given with --plugin (needs a network; off by default)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput("%v", err) })
 	root.AddCommand(newClusterCmd(g), newToolchainCmd(g), newDemoCmd(g), newDriftCmd(g), newEphemeralCmd(g), newGCCmd(g),
 		newRollbackCmd(g), newPromoteCmd(g), newRenderCmd(g), newSchemaCmd(g), newPolicyCmd(g), newParamsCmd(g),
-		newOperatorCmd(g), newRunnerCmd(g), newFleetCmd(g), newServeCmd(g), newDoraCmd(g))
+		newOperatorCmd(g), newRunnerCmd(g), newFleetCmd(g), newServeCmd(g), newDoraCmd(g), newDoctorCmd(g))
 	for _, op := range []string{"preview", "up", "refresh", "destroy"} {
 		root.AddCommand(newOpCmd(g, op))
 	}
