@@ -35,7 +35,8 @@ type check struct {
 const doctorTimeout = 15 * time.Second
 
 func newDoctorCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var kubeconfig string
+	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check the toolchain, backend, passphrase, target cluster, policy analyzer and plugins; one line per check with its fix (exit 1 when one fails)",
 		Long: "Check what a run needs, without building or changing anything: the pulumi CLI (Slipway's patched\n" +
@@ -44,7 +45,7 @@ func newDoctorCmd(g *globals) *cobra.Command {
 			"plugins. Each check prints one line: ok, warn or FAIL, what was found, and the fix.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			checks := g.doctor(cmd.Context())
+			checks := g.doctor(cmd.Context(), kubeconfig)
 			failed := 0
 			for _, c := range checks {
 				var err error
@@ -63,6 +64,8 @@ func newDoctorCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the target cluster (default $KUBECONFIG, ~/.kube/config)")
+	return cmd
 }
 
 // line renders the check as one line.
@@ -75,10 +78,10 @@ func (c check) line() string {
 }
 
 // doctor runs every check, in a fixed order.
-func (g *globals) doctor(ctx context.Context) []check {
+func (g *globals) doctor(ctx context.Context, kubeconfig string) []check {
 	out := []check{g.checkToolchain(ctx)}
 	out = append(out, g.checkBackend(ctx)...)
-	return append(out, g.checkTarget(ctx), checkAnalyzer(), g.checkPlugins())
+	return append(out, g.checkTarget(kubeconfig), checkAnalyzer(), g.checkPlugins())
 }
 
 // checkToolchain reports the pulumi CLI runs would use, without building it.
@@ -177,10 +180,10 @@ func (g *globals) checkBackend(ctx context.Context) []check {
 }
 
 // checkTarget reports the target cluster: its kubeconfig and server version.
-func (g *globals) checkTarget(ctx context.Context) check {
+func (g *globals) checkTarget(kubeconfig string) check {
 	c := check{name: "target"}
 	startFix := "start the local cluster with `" + g.cfg.name + " cluster up` and export the KUBECONFIG it prints, or point KUBECONFIG at your cluster"
-	cfg, err := restConfig("")
+	cfg, err := restConfig(kubeconfig)
 	if err != nil {
 		c.outcome, c.found, c.fix = checkFail, "no kubeconfig", startFix
 		return c
