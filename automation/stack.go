@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -202,9 +203,18 @@ func (s *Stack) wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if auto.IsConcurrentUpdateError(err) {
+	switch {
+	case auto.IsConcurrentUpdateError(err):
 		// The engine found the stack's lock held: the one type of a locked stack.
 		err = &StackLockedError{Project: s.project, Stack: s.name, Err: err}
+	case strings.Contains(err.Error(), "failed to load checkpoint"):
+		// A checkpoint that does not load while recovery saw a live owner
+		// hold the stack's lock is one that owner is writing: the stack
+		// is locked, not broken (an operation that takes no lock, such as
+		// preview, reads it half-written).
+		if r := s.LastRecovery(); r != nil && len(r.HeldLocks) > 0 {
+			err = &StackLockedError{Project: s.project, Stack: s.name, Locks: slices.Clone(r.HeldLocks), Err: err}
+		}
 	}
 	return &OpError{Op: op, Stack: s.name, Err: err}
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,10 +21,12 @@ import (
 
 // TestRun_HeldLockExitsFourThroughEveryWrapping: while a live owner (this
 // test process) holds a stack's lock through the backend's store, and the
-// checkpoint it writes does not load yet, a verb that opens the stack
-// stops with the store's lock error, wrapped by the engine's open: exit 4
-// and "stack_locked" in the JSON envelope, naming the owner; the stack is
-// left as it was (the lock and the checkpoint untouched).
+// checkpoint it writes does not load yet, a preview (which takes no lock
+// and reads the checkpoint half-written) stops with the one lock error
+// (statestore's StackLockedError naming the live owner, wrapped in the
+// operation's error): exit 4 and "stack_locked" in the JSON envelope, not
+// exit 1; the stack is left as it was (the lock and the checkpoint
+// untouched).
 func TestRun_HeldLockExitsFourThroughEveryWrapping(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
@@ -45,8 +49,17 @@ func TestRun_HeldLockExitsFourThroughEveryWrapping(t *testing.T) {
 	half := cp.Data[:len(cp.Data)/2]
 	require.NoError(t, store.WriteCheckpoint(ctx, statestore.Checkpoint{Key: cp.Key, Data: half}))
 
+	// The stack is refused before any cluster is contacted: a kubeconfig of none will do.
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: none, cluster: {server: "https://127.0.0.1:1"}}]
+contexts: [{name: none, context: {cluster: none, user: none}}]
+users: [{name: none, user: {}}]
+current-context: none
+`), 0o600))
 	var out, errb bytes.Buffer
-	code := Run(ctx, []string{"--dir", dir, "--json", "preview", "--env", "dev"}, &out, &errb, Programs(tiny))
+	code := Run(ctx, []string{"--dir", dir, "--json", "preview", "--env", "dev", "--kubeconfig", kubeconfig}, &out, &errb, Programs(tiny))
 	require.Equal(t, ExitLocked, code, "stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
 	var env struct {
 		Error struct {
