@@ -51,13 +51,16 @@ type Engine struct {
 	passphrase string
 	env        map[string]string
 	cmd        auto.PulumiCommand
+	pulumi     toolchain.Pulumi
 	log        *slog.Logger
 	analyzer   string
 	// forceUnlock and repair are the explicit recovery permissions (see
 	// WithForceUnlock and WithRepair).
 	forceUnlock, repair bool
 	deadHosts           []string
-	resolver            *toolchain.Resolver
+	// pluginDownload lets the engine download missing plugins (WithPluginDownload).
+	pluginDownload bool
+	resolver       *toolchain.Resolver
 	// k8sMu guards k8sReady: the Kubernetes provider is resolved once per
 	// Engine, by the first program that needs it (again after a failure).
 	k8sMu    sync.Mutex
@@ -77,6 +80,7 @@ type engineConfig struct {
 	plugins                           []pluginBinary
 	forceUnlock, repair, localRecords bool
 	deadHosts                         []string
+	pluginDownload                    bool
 	obs                               observability
 }
 
@@ -140,10 +144,19 @@ func WithLogger(l *slog.Logger) EngineOption { return func(c *engineConfig) { c.
 // WithPlugin provides the binary of a resource provider plugin that Slipway
 // does not build, such as the AWS provider ("aws", toolchain.AWSProviderVersion,
 // "/opt/pulumi/pulumi-resource-aws"). New installs it into PULUMI_HOME; the
-// engine never downloads a plugin.
+// engine downloads no plugin unless WithPluginDownload is given.
 func WithPlugin(name, version, path string) EngineOption {
 	return func(c *engineConfig) { c.plugins = append(c.plugins, pluginBinary{name, version, path}) }
 }
+
+// WithPluginDownload lets the engine download a resource plugin that is
+// neither installed in PULUMI_HOME nor given with WithPlugin, from the
+// plugin's publisher, as plain Pulumi does (CLI: --allow-plugin-download).
+// Without it, which is the default, the engine never downloads anything: a
+// program that lists a missing plugin is refused before the run with a
+// *MissingPluginError, and the engine runs with automatic plugin
+// acquisition disabled.
+func WithPluginDownload() EngineOption { return func(c *engineConfig) { c.pluginDownload = true } }
 
 // New resolves the pulumi CLI (building it when missing) and returns an
 // Engine. The Kubernetes provider plugin is resolved later, by the first
@@ -223,9 +236,13 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 			return nil, fmt.Errorf("automation: WithPlugin(%q, %q, %q): %w", p.name, p.version, p.path, err)
 		}
 	}
-	root, err := c.resolver.PulumiCLI(ctx)
+	pl, err := c.resolver.Pulumi(ctx)
 	if err != nil {
 		return nil, err
+	}
+	version, err := semver.ParseTolerant(pl.Version)
+	if err != nil {
+		return nil, fmt.Errorf("automation: pulumi CLI %s: version %q: %w", pl.Bin(), pl.Version, err)
 	}
 	if c.analyzer == "" {
 		if c.analyzer, err = os.Executable(); err != nil {
@@ -233,10 +250,11 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 		}
 	}
 	// The resolver established the CLI's version: no `pulumi version` again.
-	cmd := newPulumiCLI(root, semver.MustParse(toolchain.PulumiVersion))
+	cmd := newPulumiCLI(pl.Root, version)
 	return &Engine{dir: dir, backend: c.backend, pulumiHome: c.pulumiHome, secrets: c.secrets,
-		passphrase: *c.passphrase, env: c.env, cmd: cmd, log: c.log, analyzer: c.analyzer,
-		forceUnlock: c.forceUnlock, repair: c.repair, deadHosts: c.deadHosts, resolver: c.resolver, obs: c.obs}, nil
+		passphrase: *c.passphrase, env: c.env, cmd: cmd, pulumi: pl, log: c.log, analyzer: c.analyzer,
+		forceUnlock: c.forceUnlock, repair: c.repair, deadHosts: c.deadHosts, pluginDownload: c.pluginDownload,
+		resolver: c.resolver, obs: c.obs}, nil
 }
 
 // RecordsError refuses a backend that Slipway keeps no records in: its
@@ -254,6 +272,10 @@ func (e *RecordsError) Error() string {
 		"gc and the dashboard on any other machine cannot see them; use a file:// or s3:// backend, or accept local records with "+
 		"WithLocalRecords (--local-records)", e.Backend)
 }
+
+// Pulumi returns the pulumi CLI the engine runs: where it is, its version,
+// and whether it is Slipway's patched build.
+func (e *Engine) Pulumi() toolchain.Pulumi { return e.pulumi }
 
 // redactURL drops the query of a backend URL (it may carry credentials).
 func redactURL(u string) string {
@@ -322,7 +344,8 @@ type Program struct {
 	// Plugins are the resource plugins the program needs. KubernetesPlugin
 	// is resolved (built when missing) by the engine; every other plugin
 	// must be installed in PULUMI_HOME or given with WithPlugin, and the
-	// stack is refused otherwise. The engine never downloads a plugin.
+	// stack is refused otherwise, unless the engine may download plugins
+	// (WithPluginDownload).
 	Plugins []Plugin
 }
 
@@ -380,8 +403,10 @@ func (e *Engine) engineEnv() map[string]string {
 		"PULUMI_CONFIG_PASSPHRASE":             e.passphrase,
 		"PULUMI_SKIP_UPDATE_CHECK":             "true",
 		"PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+	}
+	if !e.pluginDownload {
 		// Never download a plugin: a missing one is an error before the run.
-		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+		env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
 	}
 	for k, v := range e.env {
 		env[k] = v
@@ -433,7 +458,8 @@ func IsUnknownStack(err error) bool {
 }
 
 // MissingPluginError says a program needs a resource plugin that is neither
-// installed nor given, so the engine would try to download it.
+// installed nor given, and the engine may not download it.
+// Get it with errors.As (a *MissingPluginError).
 type MissingPluginError struct {
 	Plugin Plugin
 	// Path is where the engine looks for it.
@@ -442,13 +468,18 @@ type MissingPluginError struct {
 
 // Error implements error.
 func (e *MissingPluginError) Error() string {
-	return fmt.Sprintf("automation: the program needs the resource plugin %s v%s, which Slipway does not build and never downloads; "+
-		"install it as %s, or pass automation.WithPlugin(%q, %q, \"/path/to/pulumi-resource-%s\") (CLI: --plugin %s=/path/to/pulumi-resource-%s)",
+	return fmt.Sprintf("automation: the program needs the resource plugin %s v%s, which Slipway does not build and does not download by default; "+
+		"install it as %s, or pass automation.WithPlugin(%q, %q, \"/path/to/pulumi-resource-%s\") (CLI: --plugin %s=/path/to/pulumi-resource-%s), "+
+		"or, with a network, let the engine download it: automation.WithPluginDownload() (CLI: --allow-plugin-download)",
 		e.Plugin.Name, e.Plugin.Version, e.Path, e.Plugin.Name, e.Plugin.Version, e.Plugin.Name, e.Plugin.Name, e.Plugin.Name)
 }
 
-// checkPlugins refuses a program whose plugins are not installed.
+// checkPlugins refuses a program whose plugins are not installed, unless
+// the engine may download them.
 func (e *Engine) checkPlugins(p Program) error {
+	if e.pluginDownload {
+		return nil
+	}
 	for _, pl := range p.Plugins {
 		path := toolchain.PluginPath(e.pulumiHome, "resource", pl.Name, pl.Version)
 		if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {

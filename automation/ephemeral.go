@@ -94,10 +94,13 @@ func (e *Engine) Ephemerals(ctx context.Context, project string) ([]Ephemeral, e
 	return out, nil
 }
 
-// GCResult reports what GC did with one expired environment.
+// GCResult reports what GC did with one expired environment. Err is the
+// failure as it happened (classify it with the predicates, e.g.
+// IsStackLocked); Error is its message, for JSON.
 type GCResult struct {
 	Ephemeral
 	Result *Result `json:"result,omitempty"`
+	Err    error   `json:"-"`
 	Error  string  `json:"error,omitempty"`
 }
 
@@ -132,7 +135,7 @@ func (e *Engine) GC(ctx context.Context, project string, now time.Time, concurre
 		return res, err
 	}}
 	for _, r := range e.Each(ctx, expired, gcDestroy, concurrency) {
-		g := GCResult{Ephemeral: byStack[r.Stack], Result: r.Result, Error: r.Error}
+		g := GCResult{Ephemeral: byStack[r.Stack], Result: r.Result, Err: r.Err, Error: r.Error}
 		out = append(out, g)
 	}
 	e.log.InfoContext(ctx, "gc", "project", project, "ephemeral", len(all), "expired", len(expired))

@@ -197,14 +197,14 @@ func TestVerbOptions_Apply(t *testing.T) {
 	assert.Equal(t, []string{"p"}, upConfig(dp.Up).policyDirs)
 }
 
-// TestPolicyError_NamesEachViolation: a PolicyError lists each blocking
+// TestPolicyBlockedError_NamesEachViolation: a PolicyBlockedError lists each blocking
 // finding with the last line of its message and its resource. (How engine
 // events become findings is tested in package outcome.)
-func TestPolicyError_NamesEachViolation(t *testing.T) {
+func TestPolicyBlockedError_NamesEachViolation(t *testing.T) {
 	const urn = "urn:pulumi:prod::slipway::kubernetes:apps/v1:Deployment::app"
 	f := policypacks.Finding{Pack: "slipway", Policy: "no-privileged", URN: urn, Severity: policypacks.High,
 		Enforcement: policypacks.Mandatory, Message: "Containers do not run privileged\ncontainer app is privileged"}
-	pe := &PolicyError{Op: "up", Violations: []policypacks.Finding{f}}
+	pe := &PolicyBlockedError{Op: "up", Violations: []policypacks.Finding{f}}
 	assert.Contains(t, pe.Error(), "no-privileged: container app is privileged ("+urn+")")
 	assert.True(t, IsPolicyBlocked(&OpError{Op: "up", Stack: "dev", Err: pe}))
 }

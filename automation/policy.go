@@ -61,15 +61,15 @@ func (e *Engine) checkPolicyDir(dir string) error {
 	return e.checkAnalyzer(target)
 }
 
-// PolicyError is returned when mandatory policy violations stop an operation.
-type PolicyError struct {
+// PolicyBlockedError is returned when mandatory policy violations stop an operation.
+type PolicyBlockedError struct {
 	Op string
 	// Violations are the blocking findings.
 	Violations []policypacks.Finding
 }
 
 // Error implements error.
-func (e *PolicyError) Error() string {
+func (e *PolicyBlockedError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "automation: %s blocked by %d mandatory policy violation(s):", e.Op, len(e.Violations))
 	for _, v := range e.Violations {
@@ -78,8 +78,8 @@ func (e *PolicyError) Error() string {
 	return b.String()
 }
 
-// IsPolicyBlocked reports whether err is (or wraps) a PolicyError.
+// IsPolicyBlocked reports whether err is (or wraps) a PolicyBlockedError.
 func IsPolicyBlocked(err error) bool {
-	var pe *PolicyError
+	var pe *PolicyBlockedError
 	return errors.As(err, &pe)
 }

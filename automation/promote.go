@@ -27,11 +27,14 @@ type Stage struct {
 	Approve func(ctx context.Context, stage string, preview *Result) error
 }
 
-// StageResult is what happened at one stage.
+// StageResult is what happened at one stage. Err is the stage's failure as
+// it happened, a *PromotionError naming the gate (classify it with the
+// predicates, e.g. IsPolicyBlocked); Error is its message, for JSON.
 type StageResult struct {
 	Stage      string      `json:"stage"`
 	Preview    *Result     `json:"preview,omitempty"`
 	Deployment *Deployment `json:"deployment,omitempty"`
+	Err        error       `json:"-"`
 	Error      string      `json:"error,omitempty"`
 }
 
@@ -44,6 +47,7 @@ const (
 )
 
 // PromotionError says at which stage and gate a promotion stopped.
+// Get it with errors.As (a *PromotionError).
 type PromotionError struct {
 	Stage, Gate string
 	Err         error
@@ -95,8 +99,9 @@ func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(versio
 func (e *Engine) promoteStage(ctx context.Context, s Stage, lookup func(version string) (Program, error), opts []optup.Option) (StageResult, error) {
 	r := StageResult{Stage: s.Name}
 	fail := func(gate string, err error) (StageResult, error) {
-		r.Error = err.Error()
-		return r, &PromotionError{Stage: s.Name, Gate: gate, Err: err}
+		pe := &PromotionError{Stage: s.Name, Gate: gate, Err: err}
+		r.Err, r.Error = pe, err.Error()
+		return r, pe
 	}
 	pctx, previewed := e.stage(ctx, telemetry.StagePreview)
 	st, err := e.UpsertStack(pctx, s.Release.Program)

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 
 	"github.com/slipwayhq/slipway/automation/recovery"
@@ -36,7 +37,7 @@ func WithDeadHosts(hosts ...string) EngineOption {
 func WithRepair() EngineOption { return func(c *engineConfig) { c.repair = true } }
 
 // LockInfo is one lock on a stack and what recovery concluded about it.
-type LockInfo = recovery.LockInfo
+type LockInfo = statestore.LockInfo
 
 // PendingOperation is an operation an interrupted update began and never
 // finished, as recorded in the stack's state.
@@ -45,16 +46,19 @@ type PendingOperation = recovery.PendingOperation
 // Recovery reports what Recover found and repaired.
 type Recovery = recovery.Recovery
 
-// StackLockedError says a lock blocks the stack and its owner's liveness
-// cannot be proven, so recovery kept it.
-type StackLockedError = recovery.StackLockedError
+// StackLockedError says another owner holds the stack's lock, so the
+// operation did not run: an update that runs (the engine refused with a
+// concurrent-update error, kept as Err), or a lock whose owner's liveness
+// recovery cannot prove (see WithForceUnlock). It is the one type of a
+// locked stack at every layer; test with IsStackLocked.
+type StackLockedError = statestore.StackLockedError
 
 // RepairRequiredError says recovery found state it does not repair on its
 // own (see WithRepair).
 type RepairRequiredError = recovery.RepairRequiredError
 
 // IsStackLocked reports whether err is (or wraps) a *StackLockedError.
-func IsStackLocked(err error) bool { return recovery.IsStackLocked(err) }
+func IsStackLocked(err error) bool { return statestore.IsStackLocked(err) }
 
 // IsRepairRequired reports whether err is (or wraps) a *RepairRequiredError.
 func IsRepairRequired(err error) bool { return recovery.IsRepairRequired(err) }
@@ -180,7 +184,7 @@ func (s *Stack) Recover(ctx context.Context) (*Recovery, error) {
 	}
 	if len(pending) > 0 {
 		_, err := s.stack.Refresh(ctx, optrefresh.ClearPendingCreates())
-		if IsConcurrentUpdate(err) {
+		if auto.IsConcurrentUpdateError(err) {
 			// The operations belong to an update that started meanwhile.
 			return rec, nil
 		}
@@ -219,7 +223,7 @@ func (s *Stack) deployment(ctx context.Context, store *statestore.Store) (deploy
 		}
 	}
 	dep, err := s.stack.Export(ctx)
-	if IsConcurrentUpdate(err) {
+	if auto.IsConcurrentUpdateError(err) {
 		return nil, true, nil // a live update holds the stack: nothing to recover
 	}
 	if err != nil {
@@ -231,7 +235,9 @@ func (s *Stack) deployment(ctx context.Context, store *statestore.Store) (deploy
 // restoreCheckpoint is Engine.open's repair when the stack cannot be opened
 // because its checkpoint does not load: stale locks of its killed writer
 // are removed, then the checkpoint is restored as Recover would. The
-// Recover that follows the open reports what it did.
+// Recover that follows the open reports what it did. While a live owner
+// holds the stack's lock it restores nothing and returns a
+// *StackLockedError naming the lock.
 func (e *Engine) restoreCheckpoint(ctx context.Context, project, stack string) (*Recovery, error) {
 	rec := &Recovery{}
 	store, err := statestore.Open(ctx, e.backend, e.env)
@@ -243,7 +249,12 @@ func (e *Engine) restoreCheckpoint(ctx context.Context, project, stack string) (
 	}
 	defer closeStore(store, e.log)
 	held, err := recovery.RemoveStaleLocks(ctx, store, project, stack, e.unlock(), rec)
-	if err == nil && !held {
+	if err == nil && held {
+		// A running update holds the stack and is writing its checkpoint:
+		// the stack is locked, not broken.
+		return rec, &StackLockedError{Project: project, Stack: stack, Locks: rec.HeldLocks}
+	}
+	if err == nil {
 		rec.RestoredCheckpoint, rec.CheckpointFromBackup, err = recovery.RestoreCheckpoint(ctx, store, project, stack, e.repair, e.log)
 	}
 	return rec, err

@@ -44,6 +44,7 @@ type Deployment struct {
 }
 
 // ReleaseError says a release failed and what was done about it.
+// Get it with errors.As (a *ReleaseError).
 type ReleaseError struct {
 	Version string
 	Cause   error

@@ -31,7 +31,7 @@ var transientMarks = []string{
 // IsTransient reports whether err looks like a transient failure worth
 // retrying. Concurrent-update and policy errors are never transient.
 func IsTransient(err error) bool {
-	if err == nil || IsConcurrentUpdate(err) || IsPolicyBlocked(err) || errors.Is(err, context.Canceled) ||
+	if err == nil || IsStackLocked(err) || IsPolicyBlocked(err) || errors.Is(err, context.Canceled) ||
 		errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}

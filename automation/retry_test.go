@@ -22,7 +22,7 @@ func TestIsTransient_Classifies(t *testing.T) {
 	} {
 		assert.Equal(t, want, IsTransient(errors.New(msg)), msg)
 	}
-	assert.False(t, IsTransient(&PolicyError{Op: "up"}), "policy violations are final")
+	assert.False(t, IsTransient(&PolicyBlockedError{Op: "up"}), "policy violations are final")
 	assert.False(t, IsTransient(context.Canceled))
 	assert.False(t, IsTransient(nil))
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -163,22 +164,22 @@ func destroyConfig(opts []optdestroy.Option) opConfig {
 		attempts: o.Attempts, backoff: o.Backoff}
 }
 
-// ChangesError says an operation run with ExpectNoChanges found changes;
+// ChangesFoundError says an operation run with ExpectNoChanges found changes;
 // the operation itself succeeded.
-type ChangesError struct {
+type ChangesFoundError struct {
 	Op, Stack string
 	// Changes is the number of resources that would change (or drifted).
 	Changes int
 }
 
 // Error implements error.
-func (e *ChangesError) Error() string {
+func (e *ChangesFoundError) Error() string {
 	return fmt.Sprintf("automation: %s of stack %s found %d change(s) where none were expected", e.Op, e.Stack, e.Changes)
 }
 
-// IsChangesFound reports whether err is (or wraps) a *ChangesError.
+// IsChangesFound reports whether err is (or wraps) a *ChangesFoundError.
 func IsChangesFound(err error) bool {
-	var c *ChangesError
+	var c *ChangesFoundError
 	return errors.As(err, &c)
 }
 
@@ -190,10 +191,10 @@ func entries(dirs []string) []string {
 	return out
 }
 
-// policyErr turns an engine failure with mandatory policy findings into a PolicyError.
+// policyErr turns an engine failure with mandatory policy findings into a PolicyBlockedError.
 func policyErr(op string, res *Result, err error) error {
 	if b := res.Blocking(); err != nil && len(b) > 0 {
-		return &PolicyError{Op: op, Violations: b}
+		return &PolicyBlockedError{Op: op, Violations: b}
 	}
 	return err
 }
@@ -201,6 +202,19 @@ func policyErr(op string, res *Result, err error) error {
 func (s *Stack) wrap(op string, err error) error {
 	if err == nil {
 		return nil
+	}
+	switch {
+	case auto.IsConcurrentUpdateError(err):
+		// The engine found the stack's lock held: the one type of a locked stack.
+		err = &StackLockedError{Project: s.project, Stack: s.name, Err: err}
+	case strings.Contains(err.Error(), "failed to load checkpoint"):
+		// A checkpoint that does not load while recovery saw a live owner
+		// hold the stack's lock is one that owner is writing: the stack
+		// is locked, not broken (an operation that takes no lock, such as
+		// preview, reads it half-written).
+		if r := s.LastRecovery(); r != nil && len(r.HeldLocks) > 0 {
+			err = &StackLockedError{Project: s.project, Stack: s.name, Locks: slices.Clone(r.HeldLocks), Err: err}
+		}
 	}
 	return &OpError{Op: op, Stack: s.name, Err: err}
 }
@@ -237,7 +251,7 @@ func (s *Stack) Preview(ctx context.Context, opts ...optpreview.Option) (res *Re
 func (s *Stack) runPreview(ctx context.Context, c opConfig) (*Result, error) {
 	res, err := retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.preview(ctx, c) })
 	if err == nil && c.expectNoChanges && res.Changes() > 0 {
-		err = &ChangesError{Op: "preview", Stack: s.name, Changes: res.Changes()}
+		err = &ChangesFoundError{Op: "preview", Stack: s.name, Changes: res.Changes()}
 	}
 	return res, err
 }
@@ -325,7 +339,7 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 				return pre, &PlanChangedError{Stack: s.name, Resources: diff}
 			}
 		}
-		var pe *PolicyError
+		var pe *PolicyBlockedError
 		if errors.As(err, &pe) {
 			pre.Operation = "up"
 			pe.Op = "up (gated by its preview; nothing was applied)"
@@ -336,7 +350,7 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 		}
 		if c.expectNoChanges && pre.Changes() > 0 {
 			pre.Operation = "up"
-			return pre, &ChangesError{Op: "up", Stack: s.name, Changes: pre.Changes()}
+			return pre, &ChangesFoundError{Op: "up", Stack: s.name, Changes: pre.Changes()}
 		}
 	}
 	col := outcome.NewCollector(c.onEvent)
@@ -383,7 +397,7 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 
 // Refresh reads the live state of every resource into the stack state. With
 // optrefresh.ExpectNoChanges it compares first (writing nothing) and returns a
-// *ChangesError when live state differs.
+// *ChangesFoundError when live state differs.
 func (s *Stack) Refresh(ctx context.Context, opts ...optrefresh.Option) (res *Result, err error) {
 	ctx, o := s.observe(ctx, "refresh")
 	defer func() { o.end(res, err) }()
@@ -401,12 +415,12 @@ func (s *Stack) runRefresh(ctx context.Context, c opConfig) (*Result, error) {
 		}
 		if n := res.Changes(); n > 0 {
 			res.Operation = "refresh"
-			return res, &ChangesError{Op: "refresh", Stack: s.name, Changes: n}
+			return res, &ChangesFoundError{Op: "refresh", Stack: s.name, Changes: n}
 		}
 	}
 	res, err := retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.refresh(ctx, c) })
 	if err == nil && c.expectNoChanges && res.Changes() > 0 {
-		err = &ChangesError{Op: "refresh", Stack: s.name, Changes: res.Changes()}
+		err = &ChangesFoundError{Op: "refresh", Stack: s.name, Changes: res.Changes()}
 	}
 	return res, err
 }
@@ -481,8 +495,10 @@ func (s *Stack) Outputs(ctx context.Context) (map[string]any, error) {
 	return outcome.Outputs(m), s.wrap("outputs", err)
 }
 
-// OpError is the error of a failed engine operation. Use errors.As to get it,
-// and the predicates IsConcurrentUpdate and IsExpectedChanges to classify it.
+// OpError is the error of a failed engine operation: which operation of
+// which stack failed, and why (Err). Get it with errors.As; classify its
+// cause with the predicates, which see through it: IsStackLocked (another
+// update holds the stack), IsPolicyBlocked, IsChangesFound, IsTransient.
 type OpError struct {
 	Op, Stack string
 	Err       error
@@ -495,6 +511,3 @@ func (e *OpError) Error() string {
 
 // Unwrap returns the engine error.
 func (e *OpError) Unwrap() error { return e.Err }
-
-// IsConcurrentUpdate reports whether err says another update holds the stack's lock.
-func IsConcurrentUpdate(err error) bool { return auto.IsConcurrentUpdateError(err) }

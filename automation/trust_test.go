@@ -30,7 +30,7 @@ func TestOpen_MissingPluginFailsBeforeTheEngineRuns(t *testing.T) {
 		var mp *MissingPluginError
 		require.ErrorAs(t, err, &mp)
 		assert.Equal(t, "aws", mp.Plugin.Name)
-		assert.Contains(t, err.Error(), "never downloads")
+		assert.Contains(t, err.Error(), "does not download by default")
 		assert.Contains(t, err.Error(), filepath.Join(home, "plugins", "resource-aws-v"+toolchain.AWSProviderVersion, "pulumi-resource-aws"))
 		assert.Contains(t, err.Error(), "automation.WithPlugin")
 	}
@@ -104,10 +104,10 @@ func TestValidateBackend_NamesTheProblem(t *testing.T) {
 	}
 }
 
-func TestChangesError_IsTypedAndDistinctFromFailures(t *testing.T) {
-	err := error(&OpError{Op: "preview", Stack: "dev", Err: &ChangesError{Op: "preview", Stack: "dev", Changes: 3}})
+func TestChangesFoundError_IsTypedAndDistinctFromFailures(t *testing.T) {
+	err := error(&OpError{Op: "preview", Stack: "dev", Err: &ChangesFoundError{Op: "preview", Stack: "dev", Changes: 3}})
 	assert.True(t, IsChangesFound(err))
 	assert.False(t, IsChangesFound(errors.New("preview failed")))
-	assert.False(t, IsChangesFound(&PolicyError{Op: "up"}))
+	assert.False(t, IsChangesFound(&PolicyBlockedError{Op: "up"}))
 	assert.Contains(t, err.Error(), "found 3 change(s)")
 }

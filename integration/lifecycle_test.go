@@ -403,7 +403,7 @@ func TestConcurrentUpdates_OneWinsOneGetsALockError(t *testing.T) {
 	<-done
 	require.NoError(t, firstErr)
 	require.Error(t, secondErr)
-	assert.True(t, automation.IsConcurrentUpdate(secondErr), "%v", secondErr)
+	assert.True(t, automation.IsStackLocked(secondErr), "%v", secondErr)
 
 	// The state is intact: the first update's values, and a clean preview of them.
 	assert.Equal(t, "a", greeting(t, "slipway-lock"))

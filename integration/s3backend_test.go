@@ -119,7 +119,7 @@ func TestS3Backend_RoundTripsStateAndLocks(t *testing.T) {
 	<-done
 	require.NoError(t, firstErr)
 	require.Error(t, err)
-	assert.True(t, automation.IsConcurrentUpdate(err), "%v", err)
+	assert.True(t, automation.IsStackLocked(err), "%v", err)
 
 	_, err = st.Destroy(ctx, optdestroy.RemoveStack())
 	require.NoError(t, err)

@@ -235,6 +235,7 @@ func (t ParamType) Repeated() bool { return t == MapParam || t == ListParam }
 // FieldError is one problem with one field of an environment; Field is its
 // path from the Env, e.g. "Name" or "Params.App.Replicas", and the message
 // says what is wrong and how to fix it.
+// Get it with errors.As (a *FieldError).
 type FieldError struct {
 	Field string
 	Err   error
@@ -253,6 +254,7 @@ func Errorf(field, format string, args ...any) error {
 
 // InvalidError lists every problem found with an environment (or with the
 // definition itself) before any engine run.
+// Get it with errors.As (a *InvalidError).
 type InvalidError struct {
 	// Definition is the definition's name.
 	Definition string

@@ -12,6 +12,7 @@ import (
 )
 
 // RejectedError is a stage's approval request that someone rejected.
+// Get it with errors.As (a *RejectedError).
 type RejectedError struct{ Request Request }
 
 // Error names who rejected the stage, and where.
@@ -28,6 +29,7 @@ func (e *RejectedError) Error() string {
 }
 
 // TimeoutError is an approval nobody gave before the wait ended.
+// Get it with errors.As (a *TimeoutError).
 type TimeoutError struct {
 	Stage, ID string
 	// Err is the context's error.

@@ -73,6 +73,7 @@ func Redact(raw string) string {
 
 // DeliveryError is a failed delivery attempt. It names the channel and the
 // webhook's host only.
+// Get it with errors.As (a *DeliveryError).
 type DeliveryError struct {
 	// Channel is "slack", "teams" or "webhook".
 	Channel string

@@ -89,6 +89,7 @@ type Options struct {
 }
 
 // OptionError names a field of Options that New cannot accept.
+// Get it with errors.As (a *OptionError).
 type OptionError struct {
 	Field, Problem string
 }

@@ -40,6 +40,7 @@ type Registry struct {
 
 // FieldError is an Environment input that cannot work: Field is its path in
 // the object (e.g. "spec.params"), and the message says the fix.
+// Get it with errors.As (a *FieldError).
 type FieldError struct {
 	Field string
 	Err   error

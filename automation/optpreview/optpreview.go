@@ -20,7 +20,7 @@ type Options struct {
 	// Policies are policy pack directories (see automation.Engine.PolicyDir)
 	// enforced besides the program's own.
 	Policies []string
-	// ExpectNoChanges fails the preview with an *automation.ChangesError when it finds changes.
+	// ExpectNoChanges fails the preview with an *automation.ChangesFoundError when it finds changes.
 	ExpectNoChanges bool
 	// OnEvent is called for every engine event, in order, from one goroutine.
 	OnEvent func(events.EngineEvent)
@@ -52,12 +52,12 @@ func Message(m string) Option { return optionFunc(func(o *Options) { o.Message =
 
 // Policies enforces the policy pack directories (see
 // automation.Engine.PolicyDir) besides the program's own. A blocking
-// violation fails the preview with an *automation.PolicyError.
+// violation fails the preview with an *automation.PolicyBlockedError.
 func Policies(dirs ...string) Option {
 	return optionFunc(func(o *Options) { o.Policies = append(o.Policies, dirs...) })
 }
 
-// ExpectNoChanges makes the preview fail with an *automation.ChangesError
+// ExpectNoChanges makes the preview fail with an *automation.ChangesFoundError
 // when it finds any change. Any other failure keeps its own error.
 func ExpectNoChanges() Option { return optionFunc(func(o *Options) { o.ExpectNoChanges = true }) }
 

@@ -18,7 +18,7 @@ type Options struct {
 	// Message is the update message recorded in the stack history.
 	Message string
 	// ExpectNoChanges compares first (writing nothing) and fails with an
-	// *automation.ChangesError when live state differs from the stack's.
+	// *automation.ChangesFoundError when live state differs from the stack's.
 	ExpectNoChanges bool
 	// PreviewOnly compares live state without writing it to the stack.
 	PreviewOnly bool
@@ -49,7 +49,7 @@ func Parallel(n int) Option { return optionFunc(func(o *Options) { o.Parallel = 
 func Message(m string) Option { return optionFunc(func(o *Options) { o.Message = m }) }
 
 // ExpectNoChanges makes the refresh compare first, writing nothing, and
-// fail with an *automation.ChangesError when live state differs.
+// fail with an *automation.ChangesFoundError when live state differs.
 func ExpectNoChanges() Option { return optionFunc(func(o *Options) { o.ExpectNoChanges = true }) }
 
 // PreviewOnly makes the refresh compare live state without writing it to the stack.

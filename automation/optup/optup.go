@@ -22,7 +22,7 @@ type Options struct {
 	// enforced besides the program's own.
 	Policies []string
 	// ExpectNoChanges fails the up, before it applies anything, with an
-	// *automation.ChangesError when its preview finds changes.
+	// *automation.ChangesFoundError when its preview finds changes.
 	ExpectNoChanges bool
 	// OnEvent is called for every engine event, in order, from one goroutine.
 	OnEvent func(events.EngineEvent)
@@ -63,13 +63,13 @@ func Message(m string) Option { return optionFunc(func(o *Options) { o.Message =
 // Policies enforces the policy pack directories (see
 // automation.Engine.PolicyDir) besides the program's own. The up previews
 // with them first and applies nothing when a violation blocks
-// (*automation.PolicyError).
+// (*automation.PolicyBlockedError).
 func Policies(dirs ...string) Option {
 	return optionFunc(func(o *Options) { o.Policies = append(o.Policies, dirs...) })
 }
 
 // ExpectNoChanges makes the up preview first and fail with an
-// *automation.ChangesError, applying nothing, when the preview has changes.
+// *automation.ChangesFoundError, applying nothing, when the preview has changes.
 func ExpectNoChanges() Option { return optionFunc(func(o *Options) { o.ExpectNoChanges = true }) }
 
 // OnEvent calls fn for every engine event, in order, from one goroutine.

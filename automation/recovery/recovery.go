@@ -2,8 +2,8 @@
 // the engine: which locks on a stack are stale (their owners proven dead),
 // when a broken checkpoint may be replaced by its backup, which interrupted
 // operations in a deployment are safe to forget, and the reports and errors
-// that say so (Recovery, LockInfo, PendingOperation, StackLockedError,
-// RepairRequiredError).
+// that say so (Recovery, PendingOperation, RepairRequiredError; a kept
+// lock is statestore's *StackLockedError).
 //
 // Package automation's Stack.Recover drives it, and re-exports its types
 // under their old names.
@@ -19,44 +19,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/slipwayhq/slipway/automation/statestore"
 )
-
-// LockInfo is one lock on a stack and what recovery concluded about it.
-type LockInfo struct {
-	// Location is the lock file (a path, or an s3:// URL).
-	Location string `json:"location"`
-	PID      int    `json:"pid"`
-	Username string `json:"username,omitempty"`
-	Hostname string `json:"hostname,omitempty"`
-	// Acquired is when the lock was taken; Age is how long ago (JSON:
-	// ageSeconds).
-	Acquired time.Time     `json:"acquired"`
-	Age      time.Duration `json:"-"`
-	// Liveness of the owner: "alive", "dead" or "unknown".
-	Liveness string `json:"liveness"`
-	// Reason says how the liveness was established.
-	Reason string `json:"reason"`
-	// Forced is set when the lock was removed by WithForceUnlock.
-	Forced bool `json:"forced,omitempty"`
-}
-
-// MarshalJSON encodes the lock with its age in seconds.
-func (l LockInfo) MarshalJSON() ([]byte, error) {
-	type plain LockInfo
-	return json.Marshal(struct {
-		plain
-		Age float64 `json:"ageSeconds"`
-	}{plain(l), l.Age.Seconds()})
-}
-
-// String describes the lock and its owner for messages.
-func (l LockInfo) String() string {
-	return fmt.Sprintf("%s@%s (pid %d) since %s, %s ago [%s: %s]", l.Username, l.Hostname, l.PID,
-		l.Acquired.UTC().Format(time.RFC3339), l.Age.Round(time.Second), l.Liveness, l.Reason)
-}
 
 // PendingOperation is an operation an interrupted update began and never
 // finished, as recorded in the stack's state.
@@ -76,10 +41,10 @@ type PendingOperation struct {
 type Recovery struct {
 	// StaleLocks are the locks that were removed: their owners were proven
 	// dead, or (Forced) WithForceUnlock was given.
-	StaleLocks []LockInfo `json:"staleLocks,omitempty"`
+	StaleLocks []statestore.LockInfo `json:"staleLocks,omitempty"`
 	// HeldLocks are the locks that were kept: the owner runs, or its
 	// liveness cannot be proven.
-	HeldLocks []LockInfo `json:"heldLocks,omitempty"`
+	HeldLocks []statestore.LockInfo `json:"heldLocks,omitempty"`
 	// PendingOperations are the interrupted operations found in the state.
 	PendingOperations []PendingOperation `json:"pendingOperations,omitempty"`
 	// Refreshed is set when a refresh reconciled them and cleared the
@@ -108,30 +73,6 @@ func (r *Recovery) Merge(o *Recovery) {
 	if r.RestoredCheckpoint == "" {
 		r.RestoredCheckpoint, r.CheckpointFromBackup = o.RestoredCheckpoint, o.CheckpointFromBackup
 	}
-}
-
-// StackLockedError says a lock blocks the stack and its owner's liveness
-// cannot be proven, so recovery kept it.
-type StackLockedError struct {
-	Project, Stack string
-	Locks          []LockInfo
-}
-
-// Error names the locks, their owners and the way out.
-func (e *StackLockedError) Error() string {
-	held := make([]string, len(e.Locks))
-	for i, l := range e.Locks {
-		held[i] = l.String()
-	}
-	return fmt.Sprintf("automation: stack %s/%s is locked by %s; Slipway cannot prove that the owner stopped, so it keeps the lock. "+
-		"Wait for that update to finish; if you know no update of the stack runs, rerun with --force-unlock (library: automation.WithForceUnlock())",
-		e.Project, e.Stack, strings.Join(held, "; "))
-}
-
-// IsStackLocked reports whether err is (or wraps) a *StackLockedError.
-func IsStackLocked(err error) bool {
-	var l *StackLockedError
-	return errors.As(err, &l)
 }
 
 // RepairRequiredError says recovery found state it does not repair on its
@@ -184,28 +125,24 @@ type Unlock struct {
 // RemoveStaleLocks removes the stack's locks whose owners are proven dead
 // (by this host, or by u.DeadHosts) or, with u.Force, whose liveness is
 // unknown, and reports them and the rest in rec. It returns held=true when
-// a lock remains whose owner runs, and a *StackLockedError when one
+// a lock remains whose owner runs, and a *statestore.StackLockedError when one
 // remains whose liveness is unknown.
 func RemoveStaleLocks(ctx context.Context, store *statestore.Store, project, stack string, u Unlock, rec *Recovery) (held bool, err error) {
 	locks, err := store.Locks(ctx, project, stack)
 	if err != nil {
 		return false, fmt.Errorf("automation: listing the locks of %s/%s: %w", project, stack, err)
 	}
-	var unknown []LockInfo
+	var unknown []statestore.LockInfo
 	for _, l := range locks {
-		live, why := l.Liveness()
-		if live == statestore.Unknown && l.Hostname != "" && slices.Contains(u.DeadHosts, l.Hostname) {
-			live, why = statestore.Dead, "its host "+l.Hostname+" was proven gone by the caller (an expired lease)"
+		info := store.Info(l)
+		if info.Liveness == statestore.Unknown.String() && l.Hostname != "" && slices.Contains(u.DeadHosts, l.Hostname) {
+			info.Liveness, info.Reason = statestore.Dead.String(), "its host "+l.Hostname+" was proven gone by the caller (an expired lease)"
 		}
-		info := LockInfo{Location: store.Location(l.Key), PID: l.PID, Username: l.Username, Hostname: l.Hostname,
-			Acquired: l.Timestamp, Liveness: live.String(), Reason: why}
-		if !l.Timestamp.IsZero() {
-			info.Age = time.Since(l.Timestamp)
-		}
-		remove := live == statestore.Dead || (live == statestore.Unknown && u.Force)
+		unknownLive := info.Liveness == statestore.Unknown.String()
+		remove := info.Liveness == statestore.Dead.String() || (unknownLive && u.Force)
 		if !remove {
 			rec.HeldLocks = append(rec.HeldLocks, info)
-			if live == statestore.Unknown {
+			if unknownLive {
 				unknown = append(unknown, info)
 			}
 			continue
@@ -213,11 +150,11 @@ func RemoveStaleLocks(ctx context.Context, store *statestore.Store, project, sta
 		if err := store.RemoveLock(ctx, l.Key); err != nil {
 			return false, fmt.Errorf("automation: removing stale lock %s: %w", info.Location, err)
 		}
-		info.Forced = live == statestore.Unknown
+		info.Forced = unknownLive
 		rec.StaleLocks = append(rec.StaleLocks, info)
 	}
 	if len(unknown) > 0 {
-		return true, &StackLockedError{Project: project, Stack: stack, Locks: unknown}
+		return true, &statestore.StackLockedError{Project: project, Stack: stack, Locks: unknown}
 	}
 	return len(rec.HeldLocks) > 0, nil
 }

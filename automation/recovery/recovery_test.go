@@ -150,9 +150,9 @@ func TestRecoverLocks_RemovesOnlyProvenStaleLocks(t *testing.T) {
 			held, err := RemoveStaleLocks(ctx, store, "proj", "dev", Unlock{Force: tc.forceUnlock, DeadHosts: tc.deadHosts}, rec)
 			assert.Equal(t, tc.wantHeld, held)
 			if tc.wantLocked {
-				var le *StackLockedError
+				var le *statestore.StackLockedError
 				require.ErrorAs(t, err, &le)
-				assert.True(t, IsStackLocked(err))
+				assert.True(t, statestore.IsStackLocked(err))
 				require.Len(t, le.Locks, 1)
 				assert.Equal(t, path, le.Locks[0].Location)
 				assert.InDelta(t, time.Hour.Seconds(), le.Locks[0].Age.Seconds(), 60)

@@ -50,6 +50,7 @@ const (
 func Formats() []Format { return []Format{Text, JSON, Markdown, JUnit, SARIF, GitHub} }
 
 // FormatError is returned for a format name that is not one of Formats.
+// Get it with errors.As (a *FormatError).
 type FormatError struct {
 	// Value is the name as given (e.g. the --format flag's value).
 	Value string
@@ -319,7 +320,7 @@ func build(e Entry) view {
 	if e.Err != nil {
 		v.err = m.text(strings.TrimSpace(e.Err.Error()))
 		v.errKind = "error"
-		var pe *automation.PolicyError
+		var pe *automation.PolicyBlockedError
 		if errors.As(e.Err, &pe) {
 			v.errKind = "policy"
 		}

@@ -93,7 +93,7 @@ func fixture() []Entry {
 			Enforcement: policypacks.Advisory, Unverified: true, Message: "replicas are unknown until the config resolves"},
 	}
 	return []Entry{
-		{Environment: "prod", Operation: Preview, Result: prod, Err: &automation.PolicyError{Op: "preview", Violations: []policypacks.Finding{latest}}},
+		{Environment: "prod", Operation: Preview, Result: prod, Err: &automation.PolicyBlockedError{Op: "preview", Violations: []policypacks.Finding{latest}}},
 		{Environment: "staging", Operation: DriftCheck, Drift: drift, Secrets: []string{declaredSecret}},
 		{Environment: "qa", Operation: Up, Result: qa, Secrets: []string{declaredSecret},
 			Err: errors.New("automation: up of qa: configmaps \"web-config\" is forbidden: token " + declaredSecret + " rejected\n  state: {\"ciphertext\": \"" + cipher + "\"}")},

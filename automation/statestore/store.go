@@ -114,26 +114,10 @@ func (s *Store) RemoveLock(ctx context.Context, key string) error {
 	return s.d.Delete(ctx, key)
 }
 
-// LockedError says a stack is locked by others, so the Store did not take
-// its lock.
-type LockedError struct {
-	Project, Stack string
-	Locks          []Lock
-}
-
-// Error names the owners of the locks.
-func (e *LockedError) Error() string {
-	owners := make([]string, len(e.Locks))
-	for i, l := range e.Locks {
-		owners[i] = l.Owner()
-	}
-	return fmt.Sprintf("statestore: stack %s/%s is locked by %s", e.Project, e.Stack, strings.Join(owners, ", "))
-}
-
 // Lock takes the stack's lock the way Pulumi does: it writes a lock file in
 // the DIY format (pid, username, hostname, timestamp), then checks that no
 // other lock exists; if one does, it removes its own and returns a
-// *LockedError. The returned function releases the lock.
+// *StackLockedError. The returned function releases the lock.
 func (s *Store) Lock(ctx context.Context, project, stack string) (unlock func(context.Context) error, err error) {
 	scoped, err := s.projectScoped(ctx)
 	if err != nil {
@@ -172,7 +156,11 @@ func (s *Store) Lock(ctx context.Context, project, stack string) (unlock func(co
 		}
 	}
 	if len(others) > 0 {
-		return nil, errors.Join(&LockedError{Project: project, Stack: stack, Locks: others}, unlock(ctx))
+		held := make([]LockInfo, len(others))
+		for i, l := range others {
+			held[i] = s.Info(l)
+		}
+		return nil, errors.Join(&StackLockedError{Project: project, Stack: stack, Locks: held}, unlock(ctx))
 	}
 	return unlock, nil
 }

@@ -111,7 +111,7 @@ func TestStore_LocksConformance(t *testing.T) {
 
 			// The Store's own lock is refused while another lock exists, and leaves nothing behind.
 			_, err = s.Lock(ctx, "proj", "dev")
-			var le *LockedError
+			var le *StackLockedError
 			require.ErrorAs(t, err, &le)
 			assert.Len(t, le.Locks, 2)
 			after, err := s.Locks(ctx, "proj", "dev")

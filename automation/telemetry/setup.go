@@ -23,6 +23,7 @@ const ServiceName = "slipway"
 
 // ConfigError is a telemetry environment variable with a value Slipway
 // cannot use.
+// Get it with errors.As (a *ConfigError).
 type ConfigError struct {
 	Var, Value, Want string
 }

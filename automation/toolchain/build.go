@@ -49,20 +49,29 @@ type tool struct {
 	finish func(ctx context.Context, g goRunner, bin string) error
 }
 
+// pulumiVersionFlag is the ldflag that stamps the version the pulumi CLI prints.
+const pulumiVersionFlag = "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v"
+
+// pulumiTool is the pulumi CLI with Slipway's patches, stamped
+// PatchedPulumiVersion so that it can be told from any other build. The
+// stamp is part of ldflags, hence of the cache directory's hash: a change
+// of stamp makes a new directory, whose build only relinks (the compiled
+// packages are in the Go build cache).
 var pulumiTool = tool{
 	name: "pulumi", version: "v" + PulumiVersion, module: "pulumi",
 	packages: []string{"github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"},
 	outputs:  []string{"pulumi"},
-	ldflags:  "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v" + PulumiVersion,
+	ldflags:  pulumiVersionFlag + PatchedPulumiVersion,
 	estimate: 6 * time.Minute,
 	patches:  []patch{groupCommit},
 }
 
 // pulumiUpstreamTool is the same pulumi CLI without Slipway's patches: what a
-// user of the bare Automation API runs. Only the benchmarks build it.
+// user of the bare Automation API runs, stamped PulumiVersion as upstream
+// stamps it. Only the benchmarks build it.
 var pulumiUpstreamTool = tool{
 	name: "pulumi-upstream", version: pulumiTool.version, module: pulumiTool.module,
-	packages: pulumiTool.packages, outputs: pulumiTool.outputs, ldflags: pulumiTool.ldflags,
+	packages: pulumiTool.packages, outputs: pulumiTool.outputs, ldflags: pulumiVersionFlag + PulumiVersion,
 	estimate: 3 * time.Minute, // after the patched build, whose packages it shares
 }
 

@@ -29,6 +29,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/blang/semver"
 )
 
 // Versions of the tools Slipway builds. They match the SDK versions pinned in
@@ -36,6 +38,20 @@ import (
 const (
 	// PulumiVersion is the pulumi CLI version, equal to the Pulumi Go SDK version.
 	PulumiVersion = "3.274.1"
+	// PatchedPulumiVersion is the version Slipway's own build of the pulumi
+	// CLI prints: PulumiVersion with the group-commit patch (see
+	// groupCommit), marked as semver build metadata.
+	PatchedPulumiVersion = PulumiVersion + "+slipway.gc"
+	// MinPulumiVersion is the oldest pulumi CLI Slipway accepts from PATH or
+	// WithPulumi (any 3.x from it on). It is the newest of the versions the
+	// Automation API (of PulumiVersion) requires for what Slipway calls: the
+	// API's own floor is 3.2.0-alpha, but Stack.PreviewRefresh (drift
+	// checks, refresh with ExpectNoChanges) refuses a CLI older than
+	// 3.105.0; refresh --clear-pending-creates (recovery) came in 3.39, and
+	// the project-scoped layout of the file and S3 backends that Slipway's
+	// state store reads in 3.61. Such a CLI lacks the group-commit patch:
+	// updates write the checkpoint once per step, as upstream does.
+	MinPulumiVersion = "3.105.0"
 	// KubernetesProviderVersion is the version the Kubernetes provider plugin is
 	// installed as: the pulumi-kubernetes Go SDK version in go.mod, so the
 	// engine finds it and never tries to download one.
@@ -157,34 +173,110 @@ func (r *Resolver) goCommand() (string, error) {
 		"(https://go.dev/doc/install) and put `go` on PATH, or set SLIPWAY_GO to its path", ErrNoGo)
 }
 
-// PulumiCLI returns the directory Root such that Root/bin/pulumi is a pulumi
-// CLI of PulumiVersion (the layout auto.PulumiCommandOptions.Root expects).
-// The search order is WithPulumi, then PATH (version-checked), then the
-// cache, building it there when missing.
-func (r *Resolver) PulumiCLI(ctx context.Context) (string, error) {
-	if root, ok, err := r.pulumiOutsideCache(ctx); ok || err != nil {
-		return root, err
-	}
-	return r.ensure(ctx, pulumiTool)
+// Pulumi is the pulumi CLI a Resolver resolved.
+type Pulumi struct {
+	// Root is the directory such that Root/bin/pulumi is the CLI (the
+	// layout auto.PulumiCommandOptions.Root expects).
+	Root string
+	// Version is the version the CLI prints, without the leading "v"
+	// (PatchedPulumiVersion for Slipway's own build).
+	Version string
+	// Patched is set for Slipway's build, with the group-commit patch.
+	Patched bool
+	// Source says where it came from: "WithPulumi", "PATH" or "cache".
+	Source string
 }
 
-// pulumiOutsideCache returns the Root of the pulumi CLI given by WithPulumi
-// or found on PATH, with ok false when there is none to use.
-func (r *Resolver) pulumiOutsideCache(ctx context.Context) (root string, ok bool, err error) {
+// Bin returns the path of the CLI binary.
+func (p Pulumi) Bin() string { return filepath.Join(p.Root, "bin", "pulumi") }
+
+// PulumiCLI returns the directory Root such that Root/bin/pulumi is the
+// pulumi CLI to use (see Pulumi).
+func (r *Resolver) PulumiCLI(ctx context.Context) (string, error) {
+	p, err := r.Pulumi(ctx)
+	return p.Root, err
+}
+
+// Pulumi resolves the pulumi CLI: the one given by WithPulumi, else one on
+// PATH (unless WithoutPATH) of MinPulumiVersion or newer, else Slipway's
+// patched build in the cache, building it there when missing. A CLI from
+// outside the cache is version-checked; one that is not Slipway's build
+// is used with a notice (on the log) that it lacks the group-commit patch.
+func (r *Resolver) Pulumi(ctx context.Context) (Pulumi, error) {
+	if p, ok, err := r.pulumiOutsideCache(ctx); ok || err != nil {
+		return p, err
+	}
+	dir, err := r.ensure(ctx, pulumiTool)
+	if err != nil {
+		return Pulumi{}, err
+	}
+	return Pulumi{Root: dir, Version: PatchedPulumiVersion, Patched: true, Source: "cache"}, nil
+}
+
+// FindPulumi is Pulumi without building: the pulumi CLI Pulumi would
+// return, or an error saying why there is none yet (the patched build is
+// not in the cache) and how to get it. It never starts a build.
+func (r *Resolver) FindPulumi(ctx context.Context) (Pulumi, error) {
+	if p, ok, err := r.pulumiOutsideCache(ctx); ok || err != nil {
+		return p, err
+	}
+	dir, err := r.toolDir(pulumiTool)
+	if err != nil {
+		return Pulumi{}, err
+	}
+	if ok, reason := verify(dir, pulumiTool); !ok {
+		if reason == "" {
+			reason = "not built"
+		}
+		return Pulumi{}, fmt.Errorf("toolchain: Slipway's pulumi build %s is not in the cache %s (%s), and no pulumi %s or newer is on PATH; "+
+			"run `slipway toolchain build` (about %s on 2 cores), or install pulumi %s or newer on PATH", PatchedPulumiVersion, r.cacheDir, reason,
+			MinPulumiVersion, fmtDuration(pulumiTool.estimate), MinPulumiVersion)
+	}
+	return Pulumi{Root: dir, Version: PatchedPulumiVersion, Patched: true, Source: "cache"}, nil
+}
+
+// pulumiOutsideCache returns the pulumi CLI given by WithPulumi or found on
+// PATH, with ok false when there is none to use. A CLI on PATH older than
+// MinPulumiVersion is passed over with a notice, as if absent.
+func (r *Resolver) pulumiOutsideCache(ctx context.Context) (p Pulumi, ok bool, err error) {
 	if r.pulumiBin != "" {
-		if err := checkPulumiVersion(ctx, r.pulumiBin); err != nil {
-			return "", false, fmt.Errorf("toolchain: WithPulumi(%q): %w", r.pulumiBin, err)
+		p, err := r.checkPulumi(ctx, r.pulumiBin, "WithPulumi")
+		if err != nil {
+			return Pulumi{}, false, fmt.Errorf("toolchain: WithPulumi(%q): %w", r.pulumiBin, err)
 		}
-		root, err := pulumiRoot(r.pulumiBin)
-		return root, err == nil, err
+		return p, true, nil
 	}
-	if !r.skipPath {
-		if p, err := exec.LookPath("pulumi"); err == nil && checkPulumiVersion(ctx, p) == nil {
-			root, err := pulumiRoot(p)
-			return root, err == nil, err
-		}
+	if r.skipPath {
+		return Pulumi{}, false, nil
 	}
-	return "", false, nil
+	bin, err := exec.LookPath("pulumi")
+	if err != nil {
+		return Pulumi{}, false, nil
+	}
+	p, err = r.checkPulumi(ctx, bin, "PATH")
+	if err != nil {
+		r.logf("not using the pulumi CLI on PATH: %v", err)
+		return Pulumi{}, false, nil
+	}
+	return p, true, nil
+}
+
+// checkPulumi checks the version of the pulumi CLI bin (from source) and
+// its layout, and returns it.
+func (r *Resolver) checkPulumi(ctx context.Context, bin, source string) (Pulumi, error) {
+	v, patched, err := checkPulumiVersion(ctx, bin)
+	if err != nil {
+		return Pulumi{}, err
+	}
+	root, err := pulumiRoot(bin)
+	if err != nil {
+		return Pulumi{}, err
+	}
+	if !patched {
+		r.logf("notice: using pulumi v%s from %s (%s): it lacks Slipway's group-commit patch, so updates write the checkpoint "+
+			"once per step as upstream does (slower); for the patched build, remove it from PATH (library: toolchain.WithoutPATH())", v, source, bin)
+	}
+	return Pulumi{Root: root, Version: v, Patched: patched, Source: source}, nil
 }
 
 // UpstreamPulumiCLI returns, like PulumiCLI, the Root of a pulumi CLI of
@@ -212,20 +304,31 @@ func pulumiRoot(bin string) (string, error) {
 	return filepath.Dir(dir), nil
 }
 
-func checkPulumiVersion(ctx context.Context, bin string) error {
+// checkPulumiVersion runs `bin version` and returns the version (without
+// "v") and whether it is Slipway's patched build; a version that does not
+// parse, of another major, or older than MinPulumiVersion is an error.
+func checkPulumiVersion(ctx context.Context, bin string) (string, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "version")
 	cmd.Env = append(os.Environ(), "PULUMI_SKIP_UPDATE_CHECK=true")
 	out, err := cmd.Output()
 	if err != nil {
-		return fmt.Errorf("running `%s version`: %w", bin, err)
+		return "", false, fmt.Errorf("running `%s version`: %w", bin, err)
 	}
 	got := strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
-	if got != PulumiVersion {
-		return fmt.Errorf("pulumi CLI %s is version %s, Slipway needs %s", bin, got, PulumiVersion)
+	if got == PatchedPulumiVersion {
+		return got, true, nil
 	}
-	return nil
+	v, err := semver.ParseTolerant(got)
+	if err != nil {
+		return "", false, fmt.Errorf("pulumi CLI %s prints version %q, which is not a version; Slipway needs %s or newer (3.x)", bin, got, MinPulumiVersion)
+	}
+	if min := semver.MustParse(MinPulumiVersion); v.Major != min.Major || v.LT(min) {
+		return "", false, fmt.Errorf("pulumi CLI %s is version %s, Slipway needs %s or newer (3.x); install a newer one, "+
+			"or let Slipway build its own (remove it from PATH, or pass toolchain.WithoutPATH())", bin, got, MinPulumiVersion)
+	}
+	return got, false, nil
 }
 
 // KubernetesProvider makes sure the Kubernetes provider plugin of

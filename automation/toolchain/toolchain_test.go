@@ -3,6 +3,7 @@ package toolchain
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,19 +165,123 @@ func TestToolDir_ChangesWithModuleContent(t *testing.T) {
 	assert.NotEqual(t, a, b)
 }
 
-func TestPulumiCLI_ExplicitBinaryIsVersionChecked(t *testing.T) {
-	root := t.TempDir()
+// fakePulumi writes root/bin/pulumi, a stand-in for a pulumi CLI of a
+// version Slipway does not build, that prints version.
+func fakePulumi(t *testing.T, root, version string) string {
+	t.Helper()
 	bin := filepath.Join(root, "bin", "pulumi")
 	require.NoError(t, os.MkdirAll(filepath.Dir(bin), 0o755))
-	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\necho v3.100.0\n"), 0o755))
+	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\necho "+version+"\n"), 0o755))
+	return bin
+}
+
+func TestPulumiCLI_ExplicitBinaryIsVersionChecked(t *testing.T) {
+	root := t.TempDir()
+	bin := fakePulumi(t, root, "v3.100.0")
 	_, err := New(WithPulumi(bin)).PulumiCLI(context.Background())
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "version 3.100.0, Slipway needs "+PulumiVersion)
+	assert.Contains(t, err.Error(), "version 3.100.0, Slipway needs "+MinPulumiVersion+" or newer")
+	assert.Contains(t, err.Error(), "WithPulumi(")
 
-	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\necho v"+PulumiVersion+"\n"), 0o755))
-	got, err := New(WithPulumi(bin)).PulumiCLI(context.Background())
+	fakePulumi(t, root, "v4.0.0")
+	_, err = New(WithPulumi(bin)).PulumiCLI(context.Background())
+	assert.ErrorContains(t, err, "Slipway needs "+MinPulumiVersion+" or newer (3.x)", "another major is refused")
+
+	fakePulumi(t, root, "v"+PulumiVersion)
+	got, err := New(WithPulumi(bin), WithLog(io.Discard)).PulumiCLI(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, root, got)
+}
+
+// TestPulumi_PathFromTheMinimumVersionOnWithANotice: a pulumi on PATH of
+// MinPulumiVersion or newer is used (no 17-minute build) with a notice that
+// it lacks the group-commit patch, PulumiVersion itself included; Slipway's
+// own stamp is recognised as patched, silently; an older one is passed over
+// with a notice naming the minimum.
+func TestPulumi_PathFromTheMinimumVersionOnWithANotice(t *testing.T) {
+	for _, c := range []struct {
+		version string
+		patched bool
+	}{{"v" + MinPulumiVersion, false}, {"v3.200.0", false}, {"v" + PulumiVersion, false}, {"v" + PatchedPulumiVersion, true}} {
+		t.Run(c.version, func(t *testing.T) {
+			root := t.TempDir()
+			fakePulumi(t, root, c.version)
+			t.Setenv("PATH", filepath.Join(root, "bin"))
+			var log safeBuffer
+			p, err := New(WithCacheDir(t.TempDir()), WithLog(&log)).Pulumi(context.Background())
+			require.NoError(t, err)
+			assert.Equal(t, root, p.Root)
+			assert.Equal(t, "PATH", p.Source)
+			assert.Equal(t, strings.TrimPrefix(c.version, "v"), p.Version)
+			assert.Equal(t, c.patched, p.Patched)
+			if c.patched {
+				assert.Empty(t, log.String())
+			} else {
+				assert.Contains(t, log.String(), "notice: using pulumi "+c.version+" from PATH")
+				assert.Contains(t, log.String(), "lacks Slipway's group-commit patch")
+			}
+		})
+	}
+	root := t.TempDir()
+	fakePulumi(t, root, "v3.104.9")
+	t.Setenv("PATH", filepath.Join(root, "bin"))
+	var log safeBuffer
+	_, ok, err := New(WithCacheDir(t.TempDir()), WithLog(&log)).pulumiOutsideCache(context.Background())
+	require.NoError(t, err)
+	assert.False(t, ok, "a pulumi older than the minimum is not used")
+	assert.Contains(t, log.String(), "not using the pulumi CLI on PATH")
+	assert.Contains(t, log.String(), "version 3.104.9, Slipway needs "+MinPulumiVersion)
+}
+
+// TestPulumiTool_PatchedBuildIsStampedApart: Slipway's build and the
+// upstream build print different versions, so their cache directories
+// differ and a changed stamp makes a new directory (a relink).
+func TestPulumiTool_PatchedBuildIsStampedApart(t *testing.T) {
+	assert.Contains(t, pulumiTool.ldflags, "version.Version=v"+PatchedPulumiVersion)
+	assert.NotContains(t, pulumiUpstreamTool.ldflags, "+slipway")
+	assert.Contains(t, pulumiUpstreamTool.ldflags, "version.Version=v"+PulumiVersion)
+	r := New(WithCacheDir(t.TempDir()))
+	a, err := r.toolDir(pulumiTool)
+	require.NoError(t, err)
+	restamped := pulumiTool
+	restamped.ldflags = pulumiVersionFlag + PulumiVersion + "+other"
+	b, err := r.toolDir(restamped)
+	require.NoError(t, err)
+	assert.NotEqual(t, a, b, "a new stamp is a new cache entry, built (relinked) once")
+}
+
+// TestFindPulumi_NeverBuilds: without a pulumi on PATH and with an empty
+// cache, FindPulumi says how to get one and builds nothing.
+func TestFindPulumi_NeverBuilds(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	cache := t.TempDir()
+	var log safeBuffer
+	_, err := New(WithCacheDir(cache), WithLog(&log)).FindPulumi(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "slipway toolchain build")
+	assert.Contains(t, err.Error(), "pulumi "+MinPulumiVersion+" or newer on PATH")
+	assert.NotContains(t, log.String(), "building")
+	entries, err := os.ReadDir(cache)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing was built")
+}
+
+// TestPulumi_CachedBuildPrintsThePatchedStamp: the pulumi CLI Slipway
+// builds (or finds in the cache) prints PatchedPulumiVersion.
+func TestPulumi_CachedBuildPrintsThePatchedStamp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
+	defer cancel()
+	r := New(WithoutPATH(), WithLog(os.Stderr))
+	p, err := r.Pulumi(ctx)
+	require.NoError(t, err)
+	assert.True(t, p.Patched)
+	assert.Equal(t, "cache", p.Source)
+	out, err := exec.Command(p.Bin(), "version").Output()
+	require.NoError(t, err)
+	assert.Equal(t, "v"+PatchedPulumiVersion, strings.TrimSpace(string(out)))
+	found, err := r.FindPulumi(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, p, found)
 }
 
 func TestInstallPlugin_IsIdempotentAndReplacesForeignBinary(t *testing.T) {

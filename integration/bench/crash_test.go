@@ -27,6 +27,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/optpreview"
 	"github.com/slipwayhq/slipway/automation/optup"
 	"github.com/slipwayhq/slipway/automation/statestore"
+	"github.com/slipwayhq/slipway/automation/toolchain"
 	"github.com/slipwayhq/slipway/integration/internal/proctree"
 	"github.com/slipwayhq/slipway/integration/localk8s"
 )
@@ -73,6 +74,11 @@ func crashHelper() int {
 		automation.WithPassphrase(passphrase))
 	if err != nil {
 		fmt.Println("DONE", err)
+		return 1
+	}
+	if p := e.Pulumi(); !p.Patched {
+		// The kill must hit the engine Slipway ships (its checkpoint writes).
+		fmt.Printf("DONE the crash helper runs pulumi v%s from %s, not the patched build v%s\n", p.Version, p.Source, toolchain.PatchedPulumiVersion)
 		return 1
 	}
 	on := func(ev events.EngineEvent) {
@@ -134,6 +140,7 @@ func TestCrash_KillNineAtAnyMomentAt1000Resources(t *testing.T) {
 	phase("up killed")
 	e, err := automation.New(ctx, automation.WithDir(dir), automation.WithPulumiHome(pulumiHome), automation.WithPassphrase(passphrase))
 	require.NoError(t, err)
+	requirePatched(t, e)
 	checkKilledState(ctx, t, e, "up", done)
 	phase("killed up's state checked")
 

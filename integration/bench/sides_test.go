@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,6 +123,10 @@ func newBare(tb testing.TB, ns string, n int, dir string) *bare {
 	cmd, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: upstreamRoot, Version: semver.MustParse(toolchain.PulumiVersion)})
 	if err != nil {
 		tb.Fatal(err)
+	}
+	// The bare side measures the upstream engine, never Slipway's patched one.
+	if v := cmd.Version().String(); v != toolchain.PulumiVersion {
+		tb.Fatalf("the bare side runs pulumi %s from %s, not the upstream build %s", v, upstreamRoot, toolchain.PulumiVersion)
 	}
 	state, work := filepath.Join(dir, "state"), filepath.Join(dir, "work")
 	if err := errors.Join(os.MkdirAll(state, 0o755), os.MkdirAll(work, 0o755)); err != nil {
@@ -275,7 +281,24 @@ func newEngineIn(tb testing.TB, dir string) *automation.Engine {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	requirePatched(tb, e)
 	return e
+}
+
+// requirePatched fails tb unless e runs Slipway's patched pulumi build (a
+// pulumi on PATH would be used instead, and the figures would be upstream's):
+// the engine says so, and the binary prints the patched stamp.
+func requirePatched(tb testing.TB, e *automation.Engine) {
+	tb.Helper()
+	p := e.Pulumi()
+	out, err := exec.Command(p.Bin(), "version").Output()
+	if err != nil {
+		tb.Fatalf("running %s version: %v", p.Bin(), err)
+	}
+	if got := strings.TrimSpace(string(out)); !p.Patched || got != "v"+toolchain.PatchedPulumiVersion {
+		tb.Fatalf("Slipway's side must run the patched pulumi build v%s; it runs %s (%s, from %s); remove pulumi from PATH",
+			toolchain.PatchedPulumiVersion, got, p.Bin(), p.Source)
+	}
 }
 
 func benchProgram(stack, ns string, n int, change bool) automation.Program {

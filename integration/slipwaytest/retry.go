@@ -9,6 +9,7 @@ import (
 )
 
 // RetryError is what Retry returns when fn never succeeded.
+// Get it with errors.As (a *RetryError).
 type RetryError struct {
 	// Attempts is the number of times fn ran.
 	Attempts int

@@ -33,6 +33,7 @@ func ByName(names ...string) ([]*policypacks.Pack, error) {
 }
 
 // UnknownPackError names a pack that does not exist.
+// Get it with errors.As (a *UnknownPackError).
 type UnknownPackError struct{ Name string }
 
 func (e *UnknownPackError) Error() string {

@@ -217,7 +217,7 @@ func reason(err error) string {
 	switch {
 	case automation.IsPolicyBlocked(err):
 		return v1alpha1.ReasonPolicyBlocked
-	case automation.IsStackLocked(err), automation.IsConcurrentUpdate(err):
+	case automation.IsStackLocked(err):
 		return v1alpha1.ReasonLocked
 	case errors.As(err, &fe), errors.As(err, &inv):
 		return v1alpha1.ReasonInvalidSpec

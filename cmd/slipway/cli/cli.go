@@ -79,6 +79,7 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
 // ConfigError is a mistake in the options given to Main or Run (a
 // programming error of the binary, reported before any command runs).
+// Get it with errors.As (a *ConfigError).
 type ConfigError struct{ Problems []string }
 
 // Error lists the problems.
@@ -262,6 +263,8 @@ type globals struct {
 	// localRecords accepts a backend without a records driver (--local-records).
 	localRecords bool
 	plugins      []string
+	// pluginDownload is --allow-plugin-download.
+	pluginDownload bool
 	// formatFlag is --format as given; format is the resolved output
 	// format (text when neither --format nor --json is given).
 	formatFlag string
@@ -305,10 +308,11 @@ func newRoot(c *config, stdout, stderr io.Writer) (*cobra.Command, *globals) {
 	pf.BoolVar(&g.repair, "repair", false, "let recovery clear interrupted operations on resources it cannot re-adopt (may orphan them)")
 	g.registerTelemetry(root)
 	pf.StringArrayVar(&g.plugins, "plugin", nil, "resource plugin binary NAME=PATH that Slipway does not build, e.g. aws=/opt/pulumi-resource-aws (repeatable)")
+	pf.BoolVar(&g.pluginDownload, "allow-plugin-download", false, "let the engine download a resource plugin that is neither installed nor given with --plugin (needs a network; off by default)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput("%v", err) })
 	root.AddCommand(newClusterCmd(g), newToolchainCmd(g), newDemoCmd(g), newDriftCmd(g), newEphemeralCmd(g), newGCCmd(g),
 		newRollbackCmd(g), newPromoteCmd(g), newRenderCmd(g), newSchemaCmd(g), newPolicyCmd(g), newParamsCmd(g),
-		newOperatorCmd(g), newRunnerCmd(g), newFleetCmd(g), newServeCmd(g), newDoraCmd(g))
+		newOperatorCmd(g), newRunnerCmd(g), newFleetCmd(g), newServeCmd(g), newDoraCmd(g), newDoctorCmd(g))
 	for _, op := range []string{"preview", "up", "refresh", "destroy"} {
 		root.AddCommand(newOpCmd(g, op))
 	}

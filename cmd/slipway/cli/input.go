@@ -563,6 +563,9 @@ func (g *globals) engine(ctx context.Context) (*automation.Engine, error) {
 	if g.forceUnlock {
 		opts = append(opts, automation.WithForceUnlock())
 	}
+	if g.pluginDownload {
+		opts = append(opts, automation.WithPluginDownload())
+	}
 	if g.repair {
 		opts = append(opts, automation.WithRepair())
 	}

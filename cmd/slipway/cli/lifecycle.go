@@ -248,11 +248,14 @@ func newGCCmd(g *globals) *cobra.Command {
 				return err
 			}
 			failed := 0
+			var codes []int
 			for _, r := range out {
-				var rerr error
-				if r.Error != "" {
-					rerr, failed = errors.New(r.Error), failed+1
+				rerr := r.Err
+				if rerr != nil {
+					failed++
 				}
+				_, code := classify(rerr)
+				codes = append(codes, code)
 				eph := r.Ephemeral
 				g.add(item{Environment: r.Stack, Operation: "gc", Status: statusOf(rerr), Result: r.Result, Ephemeral: &eph, Error: errJSON(rerr)})
 				if !g.json {
@@ -267,7 +270,8 @@ func newGCCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.out, "%d expired environment(s) collected\n", len(out)-failed)
 			}
 			if failed > 0 {
-				return fmt.Errorf("%d expired environment(s) could not be destroyed", failed)
+				code := worst(codes...)
+				return &exitError{code: code, kind: codeKind(code), err: fmt.Errorf("%d expired environment(s) could not be destroyed", failed)}
 			}
 			return nil
 		},
@@ -375,10 +379,7 @@ func newPromoteCmd(g *globals) *cobra.Command {
 			lookup := sp.builder.FromVersion
 			results, err := e.Promote(cmd.Context(), stages, lookup, append(commitOpts, optup.OnEvent(g.progress()))...)
 			for _, r := range results {
-				var serr error
-				if r.Error != "" {
-					serr = err // the chain stops at the first failing stage
-				}
+				serr := r.Err
 				it := item{Environment: r.Stage, Operation: "promote", Status: statusOf(serr), Preview: r.Preview, Error: errJSON(serr)}
 				if r.Deployment != nil {
 					it.Result, it.RolledBack, it.Rollback, it.Release = r.Deployment.Result, r.Deployment.RolledBack, r.Deployment.Rollback, r.Deployment.Restored

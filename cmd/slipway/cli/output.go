@@ -88,7 +88,7 @@ func classify(err error) (string, int) {
 		return ee.kind, ee.code
 	case automation.IsPolicyBlocked(err):
 		return "policy_blocked", ExitPolicy
-	case automation.IsConcurrentUpdate(err), automation.IsStackLocked(err):
+	case automation.IsStackLocked(err):
 		return "stack_locked", ExitLocked
 	case automation.IsRepairRequired(err):
 		return "repair_required", ExitError

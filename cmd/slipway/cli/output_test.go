@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/statestore"
 )
 
 // TestClassify_EachErrorHasOneCodeAndExitCode: the typed errors of the
@@ -27,9 +28,12 @@ func TestClassify_EachErrorHasOneCodeAndExitCode(t *testing.T) {
 		{wrap(&automation.UnknownStackError{Stack: "prdo"}), "unknown_environment", ExitError},
 		{wrap(&automation.NotEphemeralError{Stack: "prod"}), "not_ephemeral", ExitError},
 		{wrap(&automation.RepairRequiredError{Stack: "dev"}), "repair_required", ExitError},
-		{wrap(&automation.ChangesError{Op: "preview", Stack: "dev", Changes: 2}), "changes_found", ExitChanges},
-		{wrap(&automation.PolicyError{Op: "up"}), "policy_blocked", ExitPolicy},
+		{wrap(&automation.ChangesFoundError{Op: "preview", Stack: "dev", Changes: 2}), "changes_found", ExitChanges},
+		{wrap(&automation.PolicyBlockedError{Op: "up"}), "policy_blocked", ExitPolicy},
 		{wrap(&automation.StackLockedError{Stack: "dev"}), "stack_locked", ExitLocked},
+		// The store's own lock refusal, wrapped by recovery and joined with the engine's error.
+		{fmt.Errorf("automation: stack web/dev: %w", errors.Join(errors.New("failed to load checkpoint"),
+			fmt.Errorf("automation: the stack's lock could not be taken: %w", &statestore.StackLockedError{Project: "web", Stack: "dev"}))), "stack_locked", ExitLocked},
 		{&exitError{code: ExitChanges, kind: "drift_found", err: errors.New("drift")}, "drift_found", ExitChanges},
 		{&exitError{code: ExitError, err: errors.New("2 of 3 failed")}, "error", ExitError},
 	} {
@@ -48,8 +52,8 @@ func TestWorst_ErrorThenLockThenPolicyThenChanges(t *testing.T) {
 	assert.Equal(t, ExitPolicy, worst(ExitChanges, ExitPolicy, ExitOK))
 	assert.Equal(t, ExitLocked, worst(ExitPolicy, ExitLocked))
 	assert.Equal(t, ExitError, worst(ExitLocked, ExitError, ExitChanges), "a failed check is never hidden")
-	assert.Equal(t, "blocked", statusOf(&automation.PolicyError{}))
-	assert.Equal(t, "changes", statusOf(&automation.ChangesError{}))
+	assert.Equal(t, "blocked", statusOf(&automation.PolicyBlockedError{}))
+	assert.Equal(t, "changes", statusOf(&automation.ChangesFoundError{}))
 	assert.Equal(t, "succeeded", statusOf(nil))
 	assert.Equal(t, "failed", statusOf(errors.New("x")))
 }
