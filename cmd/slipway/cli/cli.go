@@ -35,6 +35,7 @@ import (
 	"github.com/spf13/cobra"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/report"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/all"
@@ -264,8 +265,10 @@ type globals struct {
 	// format (text when neither --format nor --json is given).
 	formatFlag string
 	format     report.Format
-	// secrets are the values of --secret, masked in every output.
+	// secrets are the secret values of the run (--secret, --secret-env,
+	// --secrets-file, chat credentials); masker masks them in every output.
 	secrets []string
+	masker  *mask.Masker
 	// items collect each environment's outcome for the --json envelope.
 	items []item
 	// tel is the run's logging, metrics and tracing (telemetry.go).
@@ -356,15 +359,15 @@ func (g *globals) resolveFormat(cmd *cobra.Command) error {
 	return nil
 }
 
-// mask replaces the values of --secret in s.
-func (g *globals) mask(s string) string {
-	for _, v := range g.secrets {
-		if len(v) >= report.MinSecretLen {
-			s = strings.ReplaceAll(s, v, report.Mask)
-		}
-	}
-	return s
+// addSecrets adds values to mask in every output of the run.
+func (g *globals) addSecrets(values ...string) {
+	g.secrets = append(g.secrets, values...)
+	g.masker = g.masker.With(values...)
 }
+
+// mask replaces the run's secret values, in every form package mask
+// knows, in s.
+func (g *globals) mask(s string) string { return g.masker.String(s) }
 
 // writeReport renders entries in the run's format on stdout (nothing with
 // --json: the envelope carries them).
