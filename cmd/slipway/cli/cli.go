@@ -74,7 +74,7 @@ func PolicyPacks(packs ...*policypacks.Pack) Option {
 // flag shorthand may not take one.
 var reserved = []string{"approval-wait", "approve", "backend", "cache-dir", "commit", "commit-time", "concurrency", "dir", "env", "expect-no-changes", "force-unlock", "format",
 	"help", "interval", "json", "key", "kind", "kubeconfig", "log-format", "metrics-file", "missing-ok", "out", "parallel", "param", "params", "plugin", "policy",
-	"policy-level", "program", "pushgateway", "remediate", "remove", "repair", "secret", "through", "ttl", "verbose"}
+	"policy-level", "program", "pushgateway", "remediate", "remove", "repair", "secret", "secret-env", "secrets-file", "through", "ttl", "verbose"}
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
@@ -252,6 +252,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...O
 // globals are the persistent flags and what a run shares.
 type globals struct {
 	cfg         *config
+	in          io.Reader // standard input (--secret KEY=@-, --secrets-file -)
 	out, errw   io.Writer
 	dir         string
 	backend     string
@@ -278,7 +279,7 @@ type globals struct {
 }
 
 func newRoot(c *config, stdout, stderr io.Writer) (*cobra.Command, *globals) {
-	g := &globals{cfg: c, out: stdout, errw: stderr, format: report.Text}
+	g := &globals{cfg: c, in: os.Stdin, out: stdout, errw: stderr, format: report.Text}
 	root := &cobra.Command{
 		Use:           c.name,
 		Short:         "Provision, check and observe environments through the Pulumi engine",
