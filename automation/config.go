@@ -65,6 +65,9 @@ func (e *Engine) writeConfig(ctx context.Context, s auto.Stack, p Program, wd st
 	if len(p.Config) == 0 {
 		return nil
 	}
+	if slices.ContainsFunc(slices.Collect(maps.Values(p.Config)), func(v ConfigValue) bool { return v.Secret }) {
+		e.warnWeakSecrets(ctx, p)
+	}
 	// Configuration writes to one workspace, and the markers they leave,
 	// do not interleave between processes.
 	unlock, err := filelock.Lock(ctx, filepath.Join(wd, ".slipway-config.lock"), 0o600, 50*time.Millisecond, nil)
@@ -109,6 +112,24 @@ func (e *Engine) writeConfig(ctx context.Context, s auto.Stack, p Program, wd st
 		e.log.WarnContext(ctx, "remembering the configuration write failed; the next open writes it again", "stack", p.Stack, "error", err)
 	}
 	return nil
+}
+
+// WeakSecretsWarning is the start of the warning an Engine logs (once) when
+// it writes a secret into a file backend under an empty passphrase.
+const WeakSecretsWarning = "secrets are encrypted with an empty passphrase"
+
+// warnWeakSecrets logs, once per Engine, that p's secrets go into a file
+// backend encrypted with an empty passphrase: anyone who can read the
+// state directory can decrypt them.
+func (e *Engine) warnWeakSecrets(ctx context.Context, p Program) {
+	if e.passphrase != "" || e.secrets != "passphrase" || !strings.HasPrefix(e.backend, "file://") {
+		return
+	}
+	e.weakSecrets.Do(func() {
+		e.log.WarnContext(ctx, WeakSecretsWarning+" in the file backend: anyone who can read "+strings.TrimPrefix(e.backend, "file://")+
+			" can decrypt them; set PULUMI_CONFIG_PASSPHRASE (or WithPassphrase) or use a KMS secrets provider (WithSecretsProvider)",
+			"stack", p.Stack)
+	})
 }
 
 // setSecretConfig writes one secret configuration value with `pulumi

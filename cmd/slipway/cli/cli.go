@@ -197,6 +197,10 @@ func (c *config) program(name string) (stacks.Builder, error) {
 	return nil, badInput("--program %q is not a program of %s; use one of %s", name, c.name, strings.Join(c.programNames(), ", "))
 }
 
+// PrivateUmask is the file mode creation mask Main sets: no access for group
+// and others.
+const PrivateUmask = 0o077
+
 // Main runs the command line on os.Args and exits with its exit code. It
 // first serves the policy analyzer when the engine started the binary as
 // one (Slipway's packs and those of PolicyPacks), and cancels the command
@@ -206,6 +210,11 @@ func Main(opts ...Option) {
 	// through a global logr; without a logger they print a stack trace after
 	// 30 s. Warnings and errors go to stderr until a fleet verb sets its own.
 	ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	// What the binary and the processes it starts create (state, stack
+	// settings, records, logs; the engine's and the cluster's files too) is
+	// readable by its owner only: directories 0700, files 0600. Secrets in
+	// state are often protected by an empty passphrase alone.
+	syscall.Umask(PrivateUmask)
 	if c, err := newConfig(opts); err == nil {
 		policypacks.ServeIfAnalyzer(c.allPacks()...)
 	} else {
