@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/slipwayhq/slipway/automation/internal/filelock"
+	"github.com/slipwayhq/slipway/automation/mask"
 )
 
 // configMarkerFile, in a stack's workspace, records Slipway's last write
@@ -62,6 +65,9 @@ func (e *Engine) writeConfig(ctx context.Context, s auto.Stack, p Program, wd st
 	if len(p.Config) == 0 {
 		return nil
 	}
+	if slices.ContainsFunc(slices.Collect(maps.Values(p.Config)), func(v ConfigValue) bool { return v.Secret }) {
+		e.warnWeakSecrets(ctx, p)
+	}
 	// Configuration writes to one workspace, and the markers they leave,
 	// do not interleave between processes.
 	unlock, err := filelock.Lock(ctx, filepath.Join(wd, ".slipway-config.lock"), 0o600, 50*time.Millisecond, nil)
@@ -79,12 +85,23 @@ func (e *Engine) writeConfig(ctx context.Context, s auto.Stack, p Program, wd st
 	// A marker that no longer holds is removed before the write: a write
 	// that fails or is killed halfway leaves no marker that could match.
 	e.forgetConfigWrite(wd)
-	cm := auto.ConfigMap{}
+	plain := auto.ConfigMap{}
 	for k, v := range p.Config {
-		cm[k] = auto.ConfigValue{Value: v.Value, Secret: v.Secret}
+		if !v.Secret {
+			plain[k] = auto.ConfigValue{Value: v.Value}
+		}
 	}
-	if err := s.SetAllConfig(ctx, cm); err != nil {
-		return fmt.Errorf("automation: writing config of %s/%s: %w", p.Project, p.Stack, err)
+	if len(plain) > 0 {
+		if err := s.SetAllConfig(ctx, plain); err != nil {
+			return fmt.Errorf("automation: writing config of %s/%s: %w", p.Project, p.Stack, err)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(p.Config)) {
+		if v := p.Config[k]; v.Secret {
+			if err := e.setSecretConfig(ctx, s, k, v.Value); err != nil {
+				return fmt.Errorf("automation: writing config of %s/%s: %w", p.Project, p.Stack, err)
+			}
+		}
 	}
 	after, err := readSettings(wd, p.Stack)
 	if err != nil {
@@ -93,6 +110,44 @@ func (e *Engine) writeConfig(ctx context.Context, s auto.Stack, p Program, wd st
 	durable := e.configDurable(p, after)
 	if err := e.rememberConfigWrite(wd, configMarker{Settings: after.digest, Config: e.configDigest(p, durable)}, durable); err != nil {
 		e.log.WarnContext(ctx, "remembering the configuration write failed; the next open writes it again", "stack", p.Stack, "error", err)
+	}
+	return nil
+}
+
+// WeakSecretsWarning is the start of the warning an Engine logs (once) when
+// it writes a secret into a file backend under an empty passphrase.
+const WeakSecretsWarning = "secrets are encrypted with an empty passphrase"
+
+// warnWeakSecrets logs, once per Engine, that p's secrets go into a file
+// backend encrypted with an empty passphrase: anyone who can read the
+// state directory can decrypt them.
+func (e *Engine) warnWeakSecrets(ctx context.Context, p Program) {
+	if e.passphrase != "" || e.secrets != "passphrase" || !strings.HasPrefix(e.backend, "file://") {
+		return
+	}
+	e.weakSecrets.Do(func() {
+		e.log.WarnContext(ctx, WeakSecretsWarning+" in the file backend: anyone who can read "+strings.TrimPrefix(e.backend, "file://")+
+			" can decrypt them; set PULUMI_CONFIG_PASSPHRASE (or WithPassphrase) or use a KMS secrets provider (WithSecretsProvider)",
+			"stack", p.Stack)
+	})
+}
+
+// setSecretConfig writes one secret configuration value with `pulumi
+// config set --secret KEY`, the value on the process's standard input: the
+// Automation API's SetConfig and SetAllConfig put it in the process's
+// arguments, which every local user can read in /proc/<pid>/cmdline (and
+// `ps`). The CLI drops one trailing newline of what it reads.
+func (e *Engine) setSecretConfig(ctx context.Context, s auto.Stack, key, value string) error {
+	ws := s.Workspace()
+	env := []string{"PULUMI_HOME=" + ws.PulumiHome()}
+	for k, v := range ws.GetEnvVars() {
+		env = append(env, k+"="+v)
+	}
+	_, stderr, code, err := e.cmd.Run(ctx, ws.WorkDir(), strings.NewReader(value), nil, nil, env,
+		"config", "set", "--stack", s.Name(), "--secret", key)
+	if err != nil {
+		// The CLI never prints the value it read; mask it should it ever.
+		return fmt.Errorf("setting secret %s (exit %d): %w: %s", key, code, err, mask.New(value).String(strings.TrimSpace(stderr)))
 	}
 	return nil
 }

@@ -44,6 +44,20 @@ func (c *countingCLI) count(prefix string) int {
 	return n
 }
 
+// argsWith returns the recorded commands (since the last count) whose
+// arguments contain s.
+func (c *countingCLI) argsWith(s string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, r := range c.runs {
+		if strings.Contains(r, s) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // countingEngine is an engine on a file backend whose CLI calls are counted.
 func countingEngine(t *testing.T, passphrase string) (*Engine, *countingCLI) {
 	t.Helper()
@@ -60,7 +74,7 @@ func configProgram(stack string, config map[string]ConfigValue) Program {
 }
 
 // TestOpen_ConfigIsWrittenOnlyWhenItWouldChange: reopening a stack with
-// the configuration Slipway wrote last runs no `config set-all`; a changed
+// the configuration Slipway wrote last runs no `config set`; a changed
 // value, or a settings file changed by anyone else, is written again.
 func TestOpen_ConfigIsWrittenOnlyWhenItWouldChange(t *testing.T) {
 	ctx := context.Background()
@@ -68,7 +82,8 @@ func TestOpen_ConfigIsWrittenOnlyWhenItWouldChange(t *testing.T) {
 	cfg := map[string]ConfigValue{"greeting": {Value: "hi"}, "token": {Value: "s3cr3t", Secret: true}}
 	st, err := e.UpsertStack(ctx, configProgram("dev", cfg))
 	require.NoError(t, err)
-	assert.Equal(t, 1, cli.count("config set-all"), "a new stack gets its configuration")
+	assert.Empty(t, cli.argsWith("s3cr3t"), "a secret value is never a process argument (/proc/<pid>/cmdline)")
+	assert.Equal(t, 2, cli.count("config set"), "a new stack gets its configuration: set-all of the plain values, set --secret reading the secret on stdin")
 	settings := filepath.Join(e.Dir(), "workspaces", "cfg", "dev", "Pulumi.dev.yaml")
 	before, err := os.ReadFile(settings)
 	require.NoError(t, err)
@@ -78,7 +93,7 @@ func TestOpen_ConfigIsWrittenOnlyWhenItWouldChange(t *testing.T) {
 
 	_, err = e.UpsertStack(ctx, configProgram("dev", cfg))
 	require.NoError(t, err)
-	assert.Equal(t, 0, cli.count("config set-all"), "the same configuration again changes nothing")
+	assert.Equal(t, 0, cli.count("config set"), "the same configuration again changes nothing")
 	after, err := os.ReadFile(settings)
 	require.NoError(t, err)
 	assert.Equal(t, string(before), string(after))
@@ -86,7 +101,7 @@ func TestOpen_ConfigIsWrittenOnlyWhenItWouldChange(t *testing.T) {
 	changed := map[string]ConfigValue{"greeting": {Value: "hello"}, "token": {Value: "s3cr3t", Secret: true}}
 	st, err = e.UpsertStack(ctx, configProgram("dev", changed))
 	require.NoError(t, err)
-	assert.Equal(t, 1, cli.count("config set-all"), "a changed value is written")
+	assert.Equal(t, 2, cli.count("config set"), "a changed value is written")
 	got, err := st.Auto().GetAllConfig(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, "hello", got["cfg:greeting"].Value)
@@ -96,7 +111,7 @@ func TestOpen_ConfigIsWrittenOnlyWhenItWouldChange(t *testing.T) {
 	cli.count("")
 	st, err = e.UpsertStack(ctx, configProgram("dev", changed))
 	require.NoError(t, err)
-	assert.Equal(t, 1, cli.count("config set-all"), "a settings file Slipway did not leave is written again")
+	assert.Equal(t, 2, cli.count("config set"), "a settings file Slipway did not leave is written again")
 	got, err = st.Auto().GetAllConfig(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, "hello", got["cfg:greeting"].Value)
@@ -104,12 +119,13 @@ func TestOpen_ConfigIsWrittenOnlyWhenItWouldChange(t *testing.T) {
 	assert.True(t, got["cfg:token"].Secret)
 
 	// A secret that changes is written, though its ciphertext is all the file shows.
-	_, err = e.UpsertStack(ctx, configProgram("dev", map[string]ConfigValue{"greeting": {Value: "hello"}, "token": {Value: "other", Secret: true}}))
+	_, err = e.UpsertStack(ctx, configProgram("dev", map[string]ConfigValue{"greeting": {Value: "hello"}, "token": {Value: "other-value", Secret: true}}))
 	require.NoError(t, err)
-	assert.Equal(t, 1, cli.count("config set-all"))
+	assert.Empty(t, cli.argsWith("other-value"))
+	assert.Equal(t, 2, cli.count("config set"))
 	got, err = st.Auto().GetAllConfig(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, "other", got["cfg:token"].Value)
+	assert.Equal(t, "other-value", got["cfg:token"].Value)
 }
 
 // TestOpen_SecretConfigMarkerStaysInMemoryWithAPassphrase: with a real
@@ -122,12 +138,13 @@ func TestOpen_SecretConfigMarkerStaysInMemoryWithAPassphrase(t *testing.T) {
 	cfg := map[string]ConfigValue{"token": {Value: "s3cr3t", Secret: true}}
 	_, err := e.UpsertStack(ctx, configProgram("dev", cfg))
 	require.NoError(t, err)
-	assert.Equal(t, 1, cli.count("config set-all"))
+	assert.Empty(t, cli.argsWith("s3cr3t"))
+	assert.Equal(t, 1, cli.count("config set --stack"), "only a secret: one `config set --secret`, no set-all")
 	wd := filepath.Join(e.Dir(), "workspaces", "cfg", "dev")
 	assert.NoFileExists(t, filepath.Join(wd, configMarkerFile), "no digest of a secret on disk")
 	_, err = e.UpsertStack(ctx, configProgram("dev", cfg))
 	require.NoError(t, err)
-	assert.Equal(t, 0, cli.count("config set-all"), "the same engine remembers its write")
+	assert.Equal(t, 0, cli.count("config set"), "the same engine remembers its write")
 
 	e2, err := New(ctx, WithDir(e.Dir()), WithPulumiHome(e.pulumiHome), WithResolver(pulumiOnlyResolver(t)),
 		WithPassphrase("correct horse battery staple"), WithRunHistory(false))
@@ -136,7 +153,7 @@ func TestOpen_SecretConfigMarkerStaysInMemoryWithAPassphrase(t *testing.T) {
 	e2.cmd = cli2
 	_, err = e2.UpsertStack(ctx, configProgram("dev", cfg))
 	require.NoError(t, err)
-	assert.Equal(t, 1, cli2.count("config set-all"), "another engine cannot know, so it writes")
+	assert.Equal(t, 1, cli2.count("config set"), "another engine cannot know, so it writes")
 }
 
 // TestSelectStack_UnknownIsRefusedWithoutAndKnownSelectedWithoutTheCLI:

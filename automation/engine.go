@@ -68,6 +68,9 @@ type Engine struct {
 	obs      observability
 	// configs are the in-memory markers of configuration writes.
 	configs configMarkers
+	// weakSecrets warns, once, that secrets are stored under an empty
+	// passphrase (see Engine.warnWeakSecrets).
+	weakSecrets sync.Once
 }
 
 type engineConfig struct {
@@ -186,12 +189,14 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("automation: WithDir(%q): %w", c.dir, err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// The directory holds stack state and records that the passphrase (often
+	// empty) is the only protection of: only its owner may read it.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("automation: WithDir(%q): %w", c.dir, err)
 	}
 	if c.backend == "" {
 		state := filepath.Join(dir, "state")
-		if err := os.MkdirAll(state, 0o755); err != nil {
+		if err := privateDir(state); err != nil {
 			return nil, fmt.Errorf("automation: state directory: %w", err)
 		}
 		c.backend = "file://" + state
@@ -204,7 +209,7 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	}
 	if u, err := url.Parse(c.backend); err == nil && u.Scheme == "file" && u.Path != "" {
 		// A file backend is a directory; the engine makes it on first use.
-		if err := os.MkdirAll(u.Path, 0o755); err != nil {
+		if err := os.MkdirAll(u.Path, 0o700); err != nil {
 			return nil, fmt.Errorf("automation: backend directory %s: %w", u.Path, err)
 		}
 	}
@@ -276,6 +281,23 @@ func (e *RecordsError) Error() string {
 // Pulumi returns the pulumi CLI the engine runs: where it is, its version,
 // and whether it is Slipway's patched build.
 func (e *Engine) Pulumi() toolchain.Pulumi { return e.pulumi }
+
+// privateDir makes dir (and its missing parents) with mode 0700, and
+// takes group and other access away from it when it already exists: a
+// directory Slipway keeps state, workspaces or records in.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return os.Chmod(dir, fi.Mode().Perm()&0o700)
+	}
+	return nil
+}
 
 // redactURL drops the query of a backend URL (it may carry credentials).
 func redactURL(u string) string {
@@ -519,7 +541,7 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, e
 		return nil, err
 	}
 	wd := filepath.Join(e.dir, "workspaces", p.Project, p.Stack)
-	if err := os.MkdirAll(wd, 0o755); err != nil {
+	if err := privateDir(wd); err != nil {
 		return nil, err
 	}
 	openStack := func() (auto.Stack, error) {

@@ -331,7 +331,7 @@ func (e *Engine) workspace(ctx context.Context, project string) (auto.Workspace,
 		return nil, fmt.Errorf("automation: project %q is invalid", project)
 	}
 	wd := filepath.Join(e.dir, "workspaces", project, ".project")
-	if err := os.MkdirAll(wd, 0o755); err != nil {
+	if err := privateDir(wd); err != nil {
 		return nil, err
 	}
 	// The queries of a project share this directory and run at the same
@@ -363,7 +363,7 @@ func writeProjectSettings(wd, project string) error {
 		return err
 	}
 	_, err = f.Write(b)
-	err = errors.Join(err, f.Chmod(0o644), f.Close())
+	err = errors.Join(err, f.Chmod(0o600), f.Close())
 	if err == nil {
 		err = os.Rename(f.Name(), filepath.Join(wd, "Pulumi.yaml"))
 	}

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/slipwayhq/slipway/automation/chatops"
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/runs"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/automation/telemetry"
@@ -82,7 +83,7 @@ type observation struct {
 	e                  *Engine
 	span               trace.Span
 	op, project, stack string
-	secrets            []string
+	secrets            *mask.Masker
 	revision           string
 	start              time.Time
 	// nested: ctx was already inside an operation on the same stack (Each
@@ -109,7 +110,7 @@ func (e *Engine) observeAs(ctx context.Context, name, op string, p Program, attr
 	if o, ok := ctx.Value(obsKey{}).(*observation); ok && o.project == p.Project && o.stack == p.Stack {
 		return ctx, &observation{nested: true}
 	}
-	o := &observation{e: e, op: op, project: p.Project, stack: p.Stack, secrets: secretValues(p), start: time.Now()}
+	o := &observation{e: e, op: op, project: p.Project, stack: p.Stack, secrets: mask.New(secretValues(p)...), start: time.Now()}
 	ctx, o.span = e.tracer().Start(ctx, name, trace.WithAttributes(append(telemetry.EnvAttributes(p.Project, p.Stack, op), attrs...)...))
 	return context.WithValue(ctx, obsKey{}, o), o
 }
@@ -141,7 +142,7 @@ func (e *Engine) steps(ctx context.Context, res *Result) {
 }
 
 // mask replaces the program's secret values in s.
-func (o *observation) mask(s string) string { return telemetry.Mask(s, o.secrets) }
+func (o *observation) mask(s string) string { return o.secrets.String(s) }
 
 // end records an operation that returned res and err.
 func (o *observation) end(res *Result, err error) { o.finish(res, nil, nil, err) }

@@ -14,6 +14,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/opthistory"
 
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/optdeploy"
 	"github.com/slipwayhq/slipway/automation/optup"
 	"github.com/slipwayhq/slipway/automation/releases"
@@ -292,7 +293,7 @@ func (e *Engine) deploy(ctx context.Context, rel Release, lookup func(version st
 	if IsPolicyBlocked(err) || IsPlanChanged(err) {
 		return d, rerr // a blocked release, or one whose plan moved, changed nothing
 	}
-	if _, ferr := e.record(ctx, st, rel.Version, ReleaseFailed, telemetry.Mask(err.Error(), secretValues(rel.Program)), up.revision, up.commitTime); ferr != nil {
+	if _, ferr := e.record(ctx, st, rel.Version, ReleaseFailed, mask.New(secretValues(rel.Program)...).String(err.Error()), up.revision, up.commitTime); ferr != nil {
 		e.log.WarnContext(ctx, "recording the failed release failed", "stack", rel.Program.Stack, "error", ferr)
 	}
 	if noRollback {
@@ -384,10 +385,10 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 	}
 	c := upConfig(opts)
 	c.noRecord = true
-	o.secrets = secretValues(prog)
+	o.secrets = mask.New(secretValues(prog)...)
 	res, err = st.runUp(ctx, c)
 	if err != nil {
-		if _, ferr := e.record(ctx, st, target.Version, ReleaseFailed, "rollback: "+telemetry.Mask(err.Error(), o.secrets), "", time.Time{}); ferr != nil {
+		if _, ferr := e.record(ctx, st, target.Version, ReleaseFailed, "rollback: "+o.secrets.String(err.Error()), "", time.Time{}); ferr != nil {
 			e.log.WarnContext(ctx, "recording the failed rollback failed", "stack", stack, "error", ferr)
 		}
 		return res, target, err

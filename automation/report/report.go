@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/policypacks"
 )
 
@@ -114,17 +115,10 @@ type Entry struct {
 	Policies []policypacks.PolicyRun
 	// Err is the operation's error, if it failed.
 	Err error
-	// Secrets are values masked wherever they appear (the environment's
-	// secret configuration). Values shorter than MinSecretLen are not
-	// searched for: they would mask ordinary words.
+	// Secrets are values masked wherever they appear, in every form
+	// package mask knows (the environment's secret configuration).
 	Secrets []string
 }
-
-// MinSecretLen is the shortest Entry.Secrets value that is masked in text.
-const MinSecretLen = 4
-
-// Mask replaces secret values in every format.
-const Mask = "[secret]"
 
 // MaxRows caps the rows of each Markdown table; the rest are counted.
 const MaxRows = 50
@@ -293,8 +287,8 @@ func build(e Entry) view {
 			secretType := r.Type == "kubernetes:core/v1:Secret"
 			for _, p := range r.Properties {
 				exp, act := m.value(p.Expected), m.value(p.Actual)
-				if exp == Mask || act == Mask || (secretType && secretPath(p.Path)) {
-					exp, act = Mask, Mask
+				if exp == mask.Text || act == mask.Text || (secretType && secretPath(p.Path)) {
+					exp, act = mask.Text, mask.Text
 				}
 				dr.props = append(dr.props, prop{path: m.text(p.Path), expected: exp, actual: act})
 			}
@@ -417,29 +411,19 @@ var (
 	cipherText = regexp.MustCompile(`\bv1:[A-Za-z0-9+/=]{8,}:[A-Za-z0-9+/=]{8,}`)
 )
 
-// masker removes secrets from strings and values.
-type masker struct{ secrets []string }
+// masker removes secrets from strings and values: the entry's secret
+// values (package mask) and anything that looks like a serialised secret
+// or a ciphertext.
+type masker struct{ values *mask.Masker }
 
-func newMasker(secrets []string) *masker {
-	m := &masker{}
-	for _, s := range secrets {
-		if len(s) >= MinSecretLen {
-			m.secrets = append(m.secrets, s)
-		}
-	}
-	// Longest first, so a secret containing another is masked whole.
-	slices.SortFunc(m.secrets, func(a, b string) int { return len(b) - len(a) })
-	return m
-}
+func newMasker(secrets []string) *masker { return &masker{values: mask.New(secrets...)} }
 
 // text masks the entry's secret values and anything that looks like a
 // serialised secret or a ciphertext.
 func (m *masker) text(s string) string {
-	for _, sec := range m.secrets {
-		s = strings.ReplaceAll(s, sec, Mask)
-	}
-	s = secretJSON.ReplaceAllString(s, `$1"`+Mask+`"`)
-	return cipherText.ReplaceAllString(s, Mask)
+	s = m.values.String(s)
+	s = secretJSON.ReplaceAllString(s, `$1"`+mask.Text+`"`)
+	return cipherText.ReplaceAllString(s, mask.Text)
 }
 
 // value renders a property value compactly (JSON, at most 80 characters),
@@ -449,7 +433,7 @@ func (m *masker) value(v any) string {
 		return "(none)"
 	}
 	if secretValue(v) {
-		return Mask
+		return mask.Text
 	}
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
@@ -470,7 +454,7 @@ func (m *masker) value(v any) string {
 func secretValue(v any) bool {
 	switch x := v.(type) {
 	case string:
-		return x == Mask || cipherText.MatchString(x)
+		return x == mask.Text || cipherText.MatchString(x)
 	case map[string]any:
 		_, sig := x[pulumiSig]
 		_, ct := x["ciphertext"]
@@ -480,11 +464,11 @@ func secretValue(v any) bool {
 	return false
 }
 
-// scrub returns v with nested secret values replaced by Mask and the
+// scrub returns v with nested secret values replaced by mask.Text and the
 // entry's secrets masked in every string (before encoding can escape them).
 func (m *masker) scrub(v any) any {
 	if secretValue(v) {
-		return Mask
+		return mask.Text
 	}
 	switch x := v.(type) {
 	case string:

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/aws"
 )
@@ -438,7 +439,7 @@ func TestNoSecretsInAnyFormat(t *testing.T) {
 		for _, secret := range []string{declaredSecret, liveSecret, cipher, "c2VjcmV0LWNpcGhlcnRleHQ", "b2xk"} {
 			assert.NotContains(t, out, secret, "format %s leaks %q", f, secret)
 		}
-		assert.Contains(t, out, Mask, "format %s shows where a secret was", f)
+		assert.Contains(t, out, mask.Text, "format %s shows where a secret was", f)
 	}
 	md := render(t, Markdown, fixture())
 	assert.Contains(t, md, "| `Secret::web-db` | `data.password` | `[secret]` | `[secret]` |")

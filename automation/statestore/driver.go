@@ -134,7 +134,7 @@ func FileDriver(dir string) (Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("statestore: file backend %q: %w", dir, err)
 	}
-	b, err := fileblob.OpenBucket(abs, &fileblob.Options{NoTempDir: true, CreateDir: true})
+	b, err := fileblob.OpenBucket(abs, &fileblob.Options{NoTempDir: true, CreateDir: true, DirFileMode: 0o700})
 	if err != nil {
 		return nil, fmt.Errorf("statestore: file backend %s: %w", abs, err)
 	}

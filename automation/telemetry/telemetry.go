@@ -141,23 +141,6 @@ func firstLine(s string) string {
 	return s
 }
 
-// MaskMin is the shortest secret value Mask replaces (shorter ones would
-// mask ordinary words).
-const MaskMin = 4
-
-// MaskText is what Mask puts in place of a secret value.
-const MaskText = "[secret]"
-
-// Mask replaces each secret value (of at least MaskMin characters) in s.
-func Mask(s string, secrets []string) string {
-	for _, v := range secrets {
-		if len(v) >= MaskMin {
-			s = strings.ReplaceAll(s, v, MaskText)
-		}
-	}
-	return s
-}
-
 // Summary is the one-line summary of an operation, e.g.
 // "up of dev: 3 changes in 2.1s" or "up of dev failed after 1.2s".
 func Summary(op, env string, changes int, d time.Duration, failed bool) string {

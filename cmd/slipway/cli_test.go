@@ -50,7 +50,7 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"set duplicate key", append([]string{"up", "--env", "bi-dev", "--set", "A=1", "--set", "A=2"}, k...), nil, `sets "A" twice`},
 		{"set bad key", append([]string{"up", "--env", "bi-dev", "--set", "bad key=1"}, k...), nil, "Env.Params.App.Settings"},
 		{"secret empty value", append([]string{"up", "--env", "bi-dev", "--secret", "TOKEN="}, k...), nil, "--secret \"TOKEN=\" has an empty value"},
-		{"secret also a setting", append([]string{"up", "--env", "bi-dev", "--secret", "TOKEN=a", "--set", "TOKEN=b"}, k...), nil, "either a setting or a secret"},
+		{"secret also a setting", append([]string{"up", "--env", "bi-dev", "--secret", "TOKEN=abcd", "--set", "TOKEN=b"}, k...), nil, "either a setting or a secret"},
 		{"replicas negative", append([]string{"up", "--env", "bi-dev", "--replicas", "-1"}, k...), nil, "Env.Params.App.Replicas: -1 is out of range; use 1 to 100 (given as --replicas -1)"},
 		{"replicas too many", append([]string{"up", "--env", "bi-dev", "--replicas", "1000"}, k...), nil, "App.Replicas"},
 		{"replicas too few for prod", append([]string{"up", "--env", "bi-prod", "--kind", "prod", "--replicas", "1"}, k...), nil, "too few for a prod environment"},

@@ -47,7 +47,8 @@ var ErrNotRunning = errors.New("localk8s: no cluster is running from this state 
 
 // Cluster is a running local control plane.
 type Cluster struct {
-	// StateDir holds certificates, the kubeconfig, logs, etcd data and state.json.
+	// StateDir holds certificates, the kubeconfig, logs, etcd data and
+	// state.json; its directories are 0700 and its files 0600.
 	StateDir string
 	// Kubeconfig is the path of an admin kubeconfig for the cluster.
 	Kubeconfig string
@@ -201,7 +202,7 @@ func prepareStateDir(dir string, log io.Writer) error {
 			return fmt.Errorf("localk8s: clearing %s: %w", dir, err)
 		}
 	}
-	return os.MkdirAll(dir, 0o755)
+	return os.MkdirAll(dir, 0o700)
 }
 
 func (c *Cluster) start(ctx context.Context, bins *toolchain.ControlPlane, o options) error {
@@ -212,7 +213,7 @@ func (c *Cluster) start(ctx context.Context, bins *toolchain.ControlPlane, o opt
 	if err != nil {
 		return fmt.Errorf("localk8s: certificates: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(c.StateDir, "logs"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(c.StateDir, "logs"), 0o700); err != nil {
 		return err
 	}
 	ports, err := freePorts(3)
@@ -228,16 +229,24 @@ func (c *Cluster) start(ctx context.Context, bins *toolchain.ControlPlane, o opt
 	if err := writeKubeconfig(c.Kubeconfig, c.Server, p); err != nil {
 		return err
 	}
-	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
-	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+	// etcd holds every Secret in plain text: TLS, and only clients (and
+	// peers) with a certificate of the cluster's CA.
+	etcdURL := fmt.Sprintf("https://127.0.0.1:%d", etcdPort)
+	peerURL := fmt.Sprintf("https://127.0.0.1:%d", peerPort)
 	if err := c.spawn("etcd", bins.Etcd, o.detached, "--name=default", "--data-dir="+filepath.Join(c.StateDir, "etcd"),
 		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
+		"--cert-file="+p.EtcdCert, "--key-file="+p.EtcdKey, "--client-cert-auth=true", "--trusted-ca-file="+p.CACert,
 		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
+		"--peer-cert-file="+p.EtcdCert, "--peer-key-file="+p.EtcdKey, "--peer-client-cert-auth=true", "--peer-trusted-ca-file="+p.CACert,
 		"--initial-cluster=default="+peerURL, "--unsafe-no-fsync", "--log-level=warn"); err != nil {
 		return err
 	}
 	if err := c.spawn("kube-apiserver", bins.APIServer, o.detached,
-		"--etcd-servers="+etcdURL, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+		"--etcd-servers="+etcdURL, "--etcd-cafile="+p.CACert, "--etcd-certfile="+p.EtcdClientCert, "--etcd-keyfile="+p.EtcdClientKey,
+		// Every request is authenticated (client certificates, service
+		// account tokens); health checks use the admin certificate.
+		"--anonymous-auth=false",
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
 		"--secure-port="+strconv.Itoa(apiPort), "--tls-cert-file="+p.APIServerCert, "--tls-private-key-file="+p.APIServerKey,
 		"--client-ca-file="+p.CACert, "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file="+p.SAPub, "--service-account-signing-key-file="+p.SAKey,
@@ -278,7 +287,7 @@ func (c *Cluster) start(ctx context.Context, bins *toolchain.ControlPlane, o opt
 }
 
 func (c *Cluster) spawn(name, bin string, detached bool, args ...string) error {
-	logf, err := os.OpenFile(filepath.Join(c.StateDir, "logs", name+".log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	logf, err := os.OpenFile(filepath.Join(c.StateDir, "logs", name+".log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -457,7 +466,7 @@ func (c *Cluster) writeState() error {
 	st := state{Server: c.Server, Kubeconfig: c.Kubeconfig, Started: time.Now().UTC(), Procs: c.procs}
 	b, _ := json.MarshalIndent(st, "", "  ")
 	tmp := filepath.Join(c.StateDir, "state.json.tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(c.StateDir, "state.json"))

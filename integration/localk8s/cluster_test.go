@@ -3,10 +3,15 @@ package localk8s
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -114,4 +119,73 @@ func TestStart_StaleStateIsCleanedAndLiveClusterIsRefused(t *testing.T) {
 	require.NoError(t, c.Stop())
 	_, err = Load(dir)
 	require.ErrorIs(t, err, ErrNotRunning)
+}
+
+// TestStart_ControlPlaneIsPrivate: etcd serves TLS and refuses clients
+// without a certificate of the cluster's CA (the API server's is
+// accepted), the API server refuses anonymous requests (its health is still
+// checked, with the admin certificate), and every file and directory of the
+// state directory is its owner's only.
+func TestStart_ControlPlaneIsPrivate(t *testing.T) {
+	c := Start(t)
+	p := pkiIn(filepath.Join(c.StateDir, "pki"))
+	var etcdURL string
+	for _, pr := range c.procs {
+		for _, a := range pr.args {
+			if u, ok := strings.CutPrefix(a, "--listen-client-urls="); ok && pr.Name == "etcd" {
+				etcdURL = u
+			}
+		}
+	}
+	require.NotEmpty(t, etcdURL, "etcd's client URL is among its arguments")
+	ca, err := os.ReadFile(p.CACert)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(ca))
+	get := func(url string, certs ...tls.Certificate) (int, error) {
+		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs}}}
+		defer hc.CloseIdleConnections()
+		resp, err := hc.Get(url)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+
+	client, err := tls.LoadX509KeyPair(p.EtcdClientCert, p.EtcdClientKey)
+	require.NoError(t, err)
+	code, err := get(etcdURL+"/version", client)
+	require.NoError(t, err, "the API server's etcd client certificate is accepted")
+	assert.Equal(t, http.StatusOK, code)
+	_, err = get(etcdURL + "/version")
+	assert.Error(t, err, "etcd refuses a client without a certificate")
+	_, err = get(strings.Replace(etcdURL, "https://", "http://", 1) + "/version")
+	assert.Error(t, err, "etcd does not serve plain HTTP")
+
+	code, err = get(c.Server + "/readyz")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusUnauthorized, code, "anonymous requests are refused")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	assert.True(t, c.Health(ctx).Ready, "health checks authenticate")
+
+	seen := 0
+	require.NoError(t, filepath.WalkDir(c.StateDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		seen++
+		assert.Zero(t, fi.Mode().Perm()&0o077, "%s is %v: group and others must have no access", path, fi.Mode().Perm())
+		return nil
+	}))
+	for _, f := range []string{"state.json", "kubeconfig", "logs/etcd.log", "logs/kube-apiserver.log", "pki/etcd.key"} {
+		assert.FileExists(t, filepath.Join(c.StateDir, f))
+	}
+	assert.Greater(t, seen, 15, "the walk saw the logs, the certificates and etcd's data")
 }

@@ -15,21 +15,28 @@ import (
 	"time"
 )
 
-// pki is the set of files the control plane authenticates with.
+// pki is the set of files the control plane authenticates with. etcd
+// serves TLS with EtcdCert (also its peer certificate) and accepts only
+// clients with a certificate of the CA: the API server's EtcdClientCert.
 type pki struct {
 	CACert, APIServerCert, APIServerKey, AdminCert, AdminKey, SAKey, SAPub string
+	EtcdCert, EtcdKey, EtcdClientCert, EtcdClientKey                       string
 }
 
 // pkiIn returns the paths of the files newPKI writes in dir.
 func pkiIn(dir string) *pki {
 	return &pki{
-		CACert:        filepath.Join(dir, "ca.crt"),
-		APIServerCert: filepath.Join(dir, "apiserver.crt"),
-		APIServerKey:  filepath.Join(dir, "apiserver.key"),
-		AdminCert:     filepath.Join(dir, "admin.crt"),
-		AdminKey:      filepath.Join(dir, "admin.key"),
-		SAKey:         filepath.Join(dir, "sa.key"),
-		SAPub:         filepath.Join(dir, "sa.pub"),
+		CACert:         filepath.Join(dir, "ca.crt"),
+		APIServerCert:  filepath.Join(dir, "apiserver.crt"),
+		APIServerKey:   filepath.Join(dir, "apiserver.key"),
+		AdminCert:      filepath.Join(dir, "admin.crt"),
+		AdminKey:       filepath.Join(dir, "admin.key"),
+		SAKey:          filepath.Join(dir, "sa.key"),
+		SAPub:          filepath.Join(dir, "sa.pub"),
+		EtcdCert:       filepath.Join(dir, "etcd.crt"),
+		EtcdKey:        filepath.Join(dir, "etcd.key"),
+		EtcdClientCert: filepath.Join(dir, "apiserver-etcd-client.crt"),
+		EtcdClientKey:  filepath.Join(dir, "apiserver-etcd-client.key"),
 	}
 }
 
@@ -89,6 +96,22 @@ func newPKI(dir string) (*pki, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("apiserver certificate: %w", err)
+	}
+	err = issue(p.EtcdCert, p.EtcdKey, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "etcd"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("etcd certificate: %w", err)
+	}
+	err = issue(p.EtcdClientCert, p.EtcdClientKey, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver-etcd-client"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("etcd client certificate: %w", err)
 	}
 	// system:masters is bound to cluster-admin; the controller-manager, the
 	// scheduler and kwok use this identity too.

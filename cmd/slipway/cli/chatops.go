@@ -50,7 +50,7 @@ func (g *globals) notifier() (chatops.Notifier, error) {
 		}
 		for _, k := range []string{envSlackWebhook, envTeamsWebhook, envWebhookURL, envWebhookSecret} {
 			if v := os.Getenv(k); v != "" {
-				g.secrets = append(g.secrets, v) // masked should one ever reach an output
+				g.addSecrets(v) // masked should one ever reach an output
 			}
 		}
 		c.d = chatops.NewDispatcher(chatops.DispatcherOptions{

@@ -35,6 +35,7 @@ import (
 	"github.com/spf13/cobra"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/report"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/all"
@@ -73,7 +74,7 @@ func PolicyPacks(packs ...*policypacks.Pack) Option {
 // flag shorthand may not take one.
 var reserved = []string{"approval-wait", "approve", "backend", "cache-dir", "commit", "commit-time", "concurrency", "dir", "env", "expect-no-changes", "force-unlock", "format",
 	"help", "interval", "json", "key", "kind", "kubeconfig", "log-format", "metrics-file", "missing-ok", "out", "parallel", "param", "params", "plugin", "policy",
-	"policy-level", "program", "pushgateway", "remediate", "remove", "repair", "secret", "through", "ttl", "verbose"}
+	"policy-level", "program", "pushgateway", "remediate", "remove", "repair", "secret", "secret-env", "secrets-file", "through", "ttl", "verbose"}
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
@@ -197,6 +198,10 @@ func (c *config) program(name string) (stacks.Builder, error) {
 	return nil, badInput("--program %q is not a program of %s; use one of %s", name, c.name, strings.Join(c.programNames(), ", "))
 }
 
+// PrivateUmask is the file mode creation mask Main sets: no access for group
+// and others.
+const PrivateUmask = 0o077
+
 // Main runs the command line on os.Args and exits with its exit code. It
 // first serves the policy analyzer when the engine started the binary as
 // one (Slipway's packs and those of PolicyPacks), and cancels the command
@@ -206,6 +211,11 @@ func Main(opts ...Option) {
 	// through a global logr; without a logger they print a stack trace after
 	// 30 s. Warnings and errors go to stderr until a fleet verb sets its own.
 	ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	// What the binary and the processes it starts create (state, stack
+	// settings, records, logs; the engine's and the cluster's files too) is
+	// readable by its owner only: directories 0700, files 0600. Secrets in
+	// state are often protected by an empty passphrase alone.
+	syscall.Umask(PrivateUmask)
 	if c, err := newConfig(opts); err == nil {
 		policypacks.ServeIfAnalyzer(c.allPacks()...)
 	} else {
@@ -252,6 +262,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...O
 // globals are the persistent flags and what a run shares.
 type globals struct {
 	cfg         *config
+	in          io.Reader // standard input (--secret KEY=@-, --secrets-file -)
 	out, errw   io.Writer
 	dir         string
 	backend     string
@@ -269,8 +280,10 @@ type globals struct {
 	// format (text when neither --format nor --json is given).
 	formatFlag string
 	format     report.Format
-	// secrets are the values of --secret, masked in every output.
+	// secrets are the secret values of the run (--secret, --secret-env,
+	// --secrets-file, chat credentials); masker masks them in every output.
 	secrets []string
+	masker  *mask.Masker
 	// items collect each environment's outcome for the --json envelope.
 	items []item
 	// tel is the run's logging, metrics and tracing (telemetry.go).
@@ -280,7 +293,7 @@ type globals struct {
 }
 
 func newRoot(c *config, stdout, stderr io.Writer) (*cobra.Command, *globals) {
-	g := &globals{cfg: c, out: stdout, errw: stderr, format: report.Text}
+	g := &globals{cfg: c, in: os.Stdin, out: stdout, errw: stderr, format: report.Text}
 	root := &cobra.Command{
 		Use:           c.name,
 		Short:         "Provision, check and observe environments through the Pulumi engine",
@@ -363,15 +376,15 @@ func (g *globals) resolveFormat(cmd *cobra.Command) error {
 	return nil
 }
 
-// mask replaces the values of --secret in s.
-func (g *globals) mask(s string) string {
-	for _, v := range g.secrets {
-		if len(v) >= report.MinSecretLen {
-			s = strings.ReplaceAll(s, v, report.Mask)
-		}
-	}
-	return s
+// addSecrets adds values to mask in every output of the run.
+func (g *globals) addSecrets(values ...string) {
+	g.secrets = append(g.secrets, values...)
+	g.masker = g.masker.With(values...)
 }
+
+// mask replaces the run's secret values, in every form package mask
+// knows, in s.
+func (g *globals) mask(s string) string { return g.masker.String(s) }
 
 // writeReport renders entries in the run's format on stdout (nothing with
 // --json: the envelope carries them).

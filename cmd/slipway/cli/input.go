@@ -34,7 +34,8 @@ type envFlags struct {
 	kind, kubeconfig         string
 	params                   []string
 	paramsFile               string
-	secrets                  []string
+	secrets                  []string // --secret (secrets.go)
+	secretEnv, secretsFiles  []string // --secret-env, --secrets-file
 	packs, levels            []string
 	render                   string // set by `render`: the manifest directory
 	mock                     bool   // set by `policy check`: the program runs under mocks
@@ -74,7 +75,10 @@ func (f *envFlags) register(g *globals, cmd *cobra.Command, policy bool) {
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", fmt.Sprintf("target cluster kubeconfig (default: the local cluster of %q)", g.cfg.name+" cluster up"))
 	fl.StringArrayVar(&f.params, "param", nil, fmt.Sprintf("program parameter PATH=VALUE, PATH a dotted field path of the program's parameters (repeatable; %q lists them)", g.cfg.name+" params"))
 	fl.StringVar(&f.paramsFile, "params", "", "JSON file of program parameters, applied before --param and the shorthands")
-	fl.StringArrayVar(&f.secrets, "secret", nil, "secret KEY=VALUE for the program, encrypted in state and never printed (repeatable)")
+	fl.StringArrayVar(&f.secrets, "secret", nil, "secret for the program, encrypted in state and never printed: KEY=@FILE, KEY=@- (standard input) "+
+		"or KEY=VALUE (visible in the process list; avoid) (repeatable)")
+	fl.StringArrayVar(&f.secretEnv, "secret-env", nil, "secret KEY=VAR read from environment variable VAR, which no process Slipway starts inherits (repeatable)")
+	fl.StringArrayVar(&f.secretsFiles, "secrets-file", nil, "secrets from a file: a JSON object of strings or dotenv KEY=VALUE lines; - reads standard input (repeatable)")
 	f.registerShorthands(g, fl)
 	if policy {
 		fl.StringSliceVar(&f.packs, "policy", nil, "policy packs to enforce: "+strings.Join(g.cfg.packNames(), ", ")+
@@ -262,12 +266,9 @@ func (f *envFlags) parse(g *globals, many bool) (spec, error) {
 	if f.kind != "" && !stacks.Kind(f.kind).Valid() {
 		return sp, badInput("--kind %q is not a kind; use dev, qa, staging, prod or ephemeral", f.kind)
 	}
-	secrets, err := pairs("secret", f.secrets)
+	secrets, err := f.readSecrets(g)
 	if err != nil {
 		return sp, err
-	}
-	for _, v := range secrets {
-		g.secrets = append(g.secrets, v)
 	}
 	set, err := f.settings(b, len(names), secrets)
 	if err != nil {

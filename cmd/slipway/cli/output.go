@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -169,9 +170,14 @@ func (g *globals) writeEnvelope(w io.Writer, command string, err error) {
 	if env.Results == nil {
 		env.Results = []item{}
 	}
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(env)
+	// Errors and results may carry a secret (an engine's message): masked
+	// in the encoded text, where it is JSON-escaped, and mask's forms
+	// include the JSON-escaped one.
+	_, _ = io.WriteString(w, g.mask(b.String()))
 }
 
 func newSchemaCmd(g *globals) *cobra.Command {
