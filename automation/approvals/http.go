@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slipwayhq/slipway/automation/chatops"
@@ -365,4 +367,68 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// SlackAPI is the base URL of Slack's Web API.
+const SlackAPI = "https://slack.com/api"
+
+// slackGroupTTL is how long SlackUserGroup keeps a group's members.
+const slackGroupTTL = time.Minute
+
+// SlackUserGroup returns a SlackGroup of the members of the Slack user
+// group groupID ("S…"), read with the Web API method
+// usergroups.users.list at apiURL (SlackAPI in production) using a bot
+// token with the usergroups:read scope, and kept for a minute. When the
+// members cannot be read the error is returned and the callback refused.
+func SlackUserGroup(apiURL, groupID string, botToken []byte, client *http.Client) SlackGroup {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	token := append([]byte(nil), botToken...)
+	var (
+		mu      sync.Mutex
+		members []string
+		read    time.Time
+	)
+	load := func(ctx context.Context) ([]string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+			strings.TrimRight(apiURL, "/")+"/usergroups.users.list?usergroup="+url.QueryEscape(groupID), nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+string(token))
+		resp, err := client.Do(req)
+		if err != nil {
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return nil, fmt.Errorf("approvals: reading Slack user group %s: %w", groupID, err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			OK    bool     `json:"ok"`
+			Error string   `json:"error"`
+			Users []string `json:"users"`
+		}
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("approvals: reading Slack user group %s: HTTP %d", groupID, resp.StatusCode)
+		}
+		if !out.OK {
+			return nil, fmt.Errorf("approvals: reading Slack user group %s: %s", groupID, out.Error)
+		}
+		return out.Users, nil
+	}
+	return func(ctx context.Context, userID string) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if members == nil || time.Since(read) > slackGroupTTL {
+			m, err := load(ctx)
+			if err != nil {
+				return false, err
+			}
+			members, read = m, time.Now()
+		}
+		return slices.Contains(members, userID), nil
+	}
 }

@@ -315,3 +315,36 @@ func TestNewTokens_RefusesBadTokens(t *testing.T) {
 		assert.NotContains(t, err.Error(), string(long), "%s: the secret is never in the error", name)
 	}
 }
+
+// TestSlackUserGroup_ReadsMembersWithTheBotToken: a stand-in for Slack's
+// Web API (Slack itself is not reachable here) answers
+// usergroups.users.list; members pass, others do not, the members are
+// cached, and an error from Slack refuses.
+func TestSlackUserGroup_ReadsMembersWithTheBotToken(t *testing.T) {
+	calls := 0
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		assert.Equal(t, "/usergroups.users.list", r.URL.Path)
+		assert.Equal(t, "S42", r.URL.Query().Get("usergroup"))
+		if r.Header.Get("Authorization") != "Bearer xoxb-test" {
+			_, _ = w.Write([]byte(`{"ok":false,"error":"invalid_auth"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"ok":true,"users":["U1","U2"]}`))
+	}))
+	defer api.Close()
+	ctx := context.Background()
+	g := SlackUserGroup(api.URL, "S42", []byte("xoxb-test"), nil)
+	ok, err := g(ctx, "U2")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	ok, err = g(ctx, "U3")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	assert.Equal(t, 1, calls, "the members are kept for a while")
+
+	_, err = SlackUserGroup(api.URL, "S42", []byte("xoxb-wrong"), nil)(ctx, "U1")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "invalid_auth")
+	assert.NotContains(t, err.Error(), "xoxb", "the bot token is never in the error")
+}
