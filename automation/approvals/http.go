@@ -36,7 +36,9 @@ type handlerConfig struct {
 // SlackTeam sets the Slack workspace (its team_id, "T…") whose callbacks
 // are accepted; a callback from another team is refused with 403. Without
 // it SlackHandler refuses every callback.
-func SlackTeam(id string) HandlerOption { return func(c *handlerConfig) { c.team = strings.TrimSpace(id) } }
+func SlackTeam(id string) HandlerOption {
+	return func(c *handlerConfig) { c.team = strings.TrimSpace(id) }
+}
 
 // SlackApprovers sets the Slack user IDs ("U…", "W…") that may decide;
 // anyone else is refused with 403 and nothing is recorded. Without
@@ -64,7 +66,9 @@ func SlackApproverGroup(g SlackGroup) HandlerOption {
 
 // AllowSelfApproval lets the requester of a promotion (Request.RequestedBy)
 // approve it. By default they cannot (403): someone else must.
-func AllowSelfApproval(allow bool) HandlerOption { return func(c *handlerConfig) { c.allowSelf = allow } }
+func AllowSelfApproval(allow bool) HandlerOption {
+	return func(c *handlerConfig) { c.allowSelf = allow }
+}
 
 // SlackGroup reports whether a Slack user is a member of an approver
 // group (see SlackUserGroup).

@@ -29,10 +29,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
+	"github.com/slipwayhq/slipway/automation/approvals"
 	"github.com/slipwayhq/slipway/automation/dora"
 	"github.com/slipwayhq/slipway/automation/releases"
 	"github.com/slipwayhq/slipway/automation/runs"
-	"github.com/slipwayhq/slipway/automation/approvals"
 	"github.com/slipwayhq/slipway/automation/statestore"
 )
 
