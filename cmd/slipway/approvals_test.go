@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -66,13 +67,13 @@ func waitingPromotion(t *testing.T, dir, stage, pubFile string) (string, <-chan 
 		}
 	})
 	ids := make(chan string, 1)
-	var stderr strings.Builder
+	stderr := newSyncBuffer()
 	scanned := make(chan struct{})
 	go func() {
 		defer close(scanned)
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
-			stderr.WriteString(sc.Text() + "\n")
+			fmt.Fprintln(stderr, sc.Text())
 			if m := requestRE.FindStringSubmatch(sc.Text()); m != nil {
 				ids <- m[1]
 			}
@@ -97,8 +98,8 @@ func waitingPromotion(t *testing.T, dir, stage, pubFile string) (string, <-chan 
 		return id, done
 	case r := <-done:
 		t.Fatalf("promote ended without asking for approval: exit %d\n%s", r.code, r.stderr)
-	case <-time.After(4 * time.Minute):
-		t.Fatal("promote asked for no approval in 4 minutes")
+	case <-time.After(8 * time.Minute):
+		t.Fatalf("promote asked for no approval in 8 minutes:\n%s", stderr)
 	}
 	return "", nil
 }
