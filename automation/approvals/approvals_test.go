@@ -1,7 +1,9 @@
 package approvals
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"sync"
 	"testing"
@@ -15,13 +17,17 @@ import (
 	"github.com/slipwayhq/slipway/automation/statestore"
 )
 
-// newStore returns a Store on a file backend in a temporary directory.
+// testKey is the server's signing key in these tests.
+var testKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+
+// newStore returns a Store on a file backend in a temporary directory,
+// signing with testKey and verifying with its public key.
 func newStore(t *testing.T) *Store {
 	t.Helper()
 	st, err := statestore.Open(context.Background(), "file://"+t.TempDir(), nil)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	return New(st)
+	t.Cleanup(func() { require.NoError(t, st.Close()) })
+	return New(st, WithSigningKey(testKey), WithVerifyKey(testKey.Public().(ed25519.PublicKey)))
 }
 
 func TestStore_RequestDecide(t *testing.T) {

@@ -3,6 +3,8 @@ package approvals_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -55,8 +57,13 @@ func TestPromotion_WaitsForTheSlackApproval(t *testing.T) {
 	st, err := statestore.Open(ctx, backend, nil)
 	require.NoError(t, err)
 	defer st.Close()
-	store := approvals.New(st)
-	srv := httptest.NewServer(approvals.SlackHandler(store, secret))
+	// The server signs decisions with its key; the promotion's gate holds
+	// only the public key.
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	serve := approvals.New(st, approvals.WithSigningKey(key))
+	store := approvals.New(st, approvals.WithVerifyKey(pub))
+	srv := httptest.NewServer(approvals.SlackHandler(serve, secret, approvals.SlackTeam("T1"), approvals.SlackApprovers("U123", "U777")))
 	defer srv.Close()
 
 	requested := make(chan chatops.Event, 1)
@@ -73,7 +80,7 @@ func TestPromotion_WaitsForTheSlackApproval(t *testing.T) {
 	stage := func(stack, greeting string) automation.Stage {
 		p := prog(stack, greeting)
 		return automation.Stage{Name: stack, Release: automation.Release{Version: greeting, Program: p},
-			Approve: approvals.Gate(store, notifier, 20*time.Millisecond)}
+			Approve: approvals.Gate(store, notifier, 20*time.Millisecond, approvals.RequestedBy("ci-bot"))}
 	}
 	lookup := func(v string) (automation.Program, error) { return prog("unused", v), nil }
 	type promoted struct {

@@ -41,6 +41,11 @@ type Event struct {
 	Approval *Approval `json:"approval,omitempty"`
 	// Links are filled by the Dispatcher when empty.
 	Links Links `json:"links"`
+	// Delivery identifies the event's delivery to a webhook
+	// (WebhookDeliveryHeader, covered by the signature), the same for
+	// every retry; the Dispatcher (or the Webhook, for a direct Notify)
+	// sets it when empty. It is not part of the body.
+	Delivery string `json:"-"`
 }
 
 // MaxDetails is how many detail lines a message shows.

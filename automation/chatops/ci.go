@@ -30,3 +30,19 @@ func CIRunURL(getenv func(string) string) string {
 	}
 	return getenv("BUILD_URL") // Jenkins
 }
+
+// CIActor returns who started the CI run the process is part of (GitHub
+// Actions, GitLab CI, Buildkite, CircleCI, Azure Pipelines), or "" outside
+// CI. getenv is os.Getenv in production.
+func CIActor(getenv func(string) string) string {
+	if getenv == nil {
+		return ""
+	}
+	for _, k := range []string{"GITHUB_TRIGGERING_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR_EMAIL",
+		"CIRCLE_USERNAME", "BUILD_REQUESTEDFOREMAIL"} {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -120,7 +120,7 @@ func notifierName(n Notifier) string {
 	return fmt.Sprintf("%T", n)
 }
 
-// Notify fills the event's links and time, queues it for every notifier
+// Notify fills the event's links, time and delivery ID, queues it for every notifier
 // and returns at once; it returns nil even when a full queue dropped it
 // (the drop is logged and counted). ctx is not used: delivery outlives
 // the caller's context until Close.
@@ -133,6 +133,11 @@ func (d *Dispatcher) Notify(_ context.Context, e Event) error {
 	}
 	if e.Links.CI == "" {
 		e.Links.CI = d.o.CIURL
+	}
+	if e.Delivery == "" {
+		// One ID for every attempt: a receiver that got a delivery whose
+		// answer was lost recognises the retry.
+		e.Delivery = NewDeliveryID()
 	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()

@@ -2,6 +2,7 @@ package chatops_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,16 +27,22 @@ func ExampleNewDispatcher() {
 }
 
 // A receiver of the generic webhook checks each delivery's signature on
-// the raw body before trusting it.
+// the raw body before trusting it, and refuses a delivery it saw before.
 func ExampleVerifyWebhook() {
 	secret := []byte(os.Getenv("SLIPWAY_WEBHOOK_SECRET"))
+	replays := chatops.NewReplays(0)
 	http.HandleFunc("POST /slipway", func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 		if err != nil {
 			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		if err := chatops.VerifyWebhook(r.Header, body, secret, time.Now(), 0); err != nil {
+		err = replays.Verify(r.Header, body, secret, time.Now())
+		if errors.Is(err, chatops.ErrReplayed) {
+			http.Error(w, "already received", http.StatusConflict)
+			return
+		}
+		if err != nil {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
+	"github.com/slipwayhq/slipway/automation/approvals"
 	"github.com/slipwayhq/slipway/automation/dora"
 	"github.com/slipwayhq/slipway/automation/releases"
 	"github.com/slipwayhq/slipway/automation/runs"
@@ -65,11 +66,11 @@ type Options struct {
 	// /api prefix (approvals.APIHandler's /approvals is /api/approvals).
 	// It checks the bearer token itself;
 	// the dashboard also refuses every state-changing request (any method
-	// but GET, HEAD and OPTIONS) whose bearer token is not Token.
+	// but GET, HEAD and OPTIONS) whose bearer token is none of Tokens.
 	API http.Handler
-	// Token is the API's bearer token. Empty: no state-changing API
-	// request passes.
-	Token []byte
+	// Tokens are the API's named bearer tokens. None: no state-changing
+	// API request passes.
+	Tokens *approvals.Tokens
 	// Rate is the requests per second each client address may make
 	// (default DefaultRate; rate.Inf: no limit). Burst is how many it may
 	// make at once (default DefaultBurst).

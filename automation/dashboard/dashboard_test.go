@@ -1,7 +1,9 @@
 package dashboard_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -348,6 +350,9 @@ func TestDashboard_HostCheckRefusesOtherHosts(t *testing.T) {
 	assert.Equal(t, http.StatusMisdirectedRequest, w.Code, "DNS rebinding: a page of another host is refused")
 }
 
+// signingKey is the server's approval signing key in these tests.
+var signingKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, ed25519.SeedSize))
+
 // pending records a pending approval request.
 func pending(t *testing.T, st *statestore.Store) approvals.Request {
 	t.Helper()
@@ -368,10 +373,12 @@ func TestDashboard_APIRefusesMissingAndWrongTokens(t *testing.T) {
 	token := []byte("s3rve-token-0123456789")
 	var f fixture
 	f = newFixture(t, func(o *dashboard.Options) {
-		o.API, o.Token = approvals.APIHandler(approvals.New(o.Store), token), token
+		tokens, err := approvals.NewTokens(approvals.Token{Name: "carol", Secret: token})
+		require.NoError(t, err)
+		o.API, o.Tokens = approvals.APIHandler(approvals.New(o.Store, approvals.WithSigningKey(signingKey)), tokens), tokens
 	})
 	req := pending(t, f.st)
-	decide := `{"decision":"approve","by":"mallory"}`
+	decide := `{"decision":"approve"}`
 	for name, hdr := range map[string]map[string]string{
 		"missing":      nil,
 		"wrong":        {"Authorization": "Bearer not-the-token"},
@@ -406,9 +413,16 @@ func TestDashboard_StateChangingAPIRequestsNeedTheTokenWhateverTheHandler(t *tes
 		reached = append(reached, r.Method+" "+r.URL.Path)
 		w.WriteHeader(http.StatusOK)
 	})
-	for _, token := range [][]byte{nil, []byte("tok-tok-tok-tok")} {
+	for _, token := range [][]byte{nil, []byte("tok-tok-tok-tok-tok")} {
 		reached = nil
-		f := newFixture(t, func(o *dashboard.Options) { o.API, o.Token = open, token })
+		f := newFixture(t, func(o *dashboard.Options) {
+			o.API = open
+			if token != nil {
+				tokens, err := approvals.NewTokens(approvals.Token{Name: "ci", Secret: token})
+				require.NoError(t, err)
+				o.Tokens = tokens
+			}
+		})
 		for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 			w := f.do(t, m, "/api/approvals/x", strings.NewReader("{}"), map[string]string{"Authorization": "Bearer wrong"})
 			assert.Equal(t, http.StatusUnauthorized, w.Code, "%s with token %q", m, token)
@@ -436,10 +450,11 @@ func TestDashboard_SlackCallbackRefusesMissingWrongAndExpiredSignatures(t *testi
 	secret := "slack-signing-secret-abc123"
 	var f fixture
 	f = newFixture(t, func(o *dashboard.Options) {
-		o.Slack = approvals.SlackHandler(approvals.New(o.Store), []byte(secret), approvals.WithClock(func() time.Time { return now }))
+		o.Slack = approvals.SlackHandler(approvals.New(o.Store, approvals.WithSigningKey(signingKey)), []byte(secret),
+			approvals.WithClock(func() time.Time { return now }), approvals.SlackTeam("T1"), approvals.SlackApprovers("U1"))
 	})
 	req := pending(t, f.st)
-	payload, err := json.Marshal(map[string]any{"type": "block_actions", "user": map[string]string{"id": "U1", "username": "ana"},
+	payload, err := json.Marshal(map[string]any{"type": "block_actions", "team": map[string]string{"id": "T1"}, "user": map[string]string{"id": "U1", "username": "ana"},
 		"actions": []map[string]string{{"action_id": "slipway_approve", "value": req.ID}}})
 	require.NoError(t, err)
 	body := url.Values{"payload": {string(payload)}}.Encode()

@@ -3,7 +3,6 @@ package dashboard
 import (
 	"bytes"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -84,7 +83,7 @@ func (s *server) guardAPI(h http.Handler) http.Handler {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
 		default:
-			if !bearerOK(r, s.o.Token) {
+			if _, ok := s.o.Tokens.Caller(r); !ok {
 				s.log.WarnContext(r.Context(), "dashboard: refused an API request without a valid bearer token", "method", r.Method, "path", r.URL.Path, "client", clientIP(r))
 				w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
 				http.Error(w, "a valid bearer token is required", http.StatusUnauthorized)
@@ -93,20 +92,6 @@ func (s *server) guardAPI(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// bearerOK reports whether the request carries "Authorization: Bearer
-// <token>" with the token, compared in constant time. An empty token
-// matches nothing.
-func bearerOK(r *http.Request, token []byte) bool {
-	if len(token) == 0 {
-		return false
-	}
-	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), token) == 1
 }
 
 // clientIP is the address the request came from. X-Forwarded-For is not

@@ -43,6 +43,10 @@ var ErrMetadata = errors.New("metadata sidecar is unreadable")
 // and checkpoints.
 var ErrUnsupported = errors.New("statestore: no driver for this backend")
 
+// ErrExist says Create found an object under the key already: another
+// writer (perhaps another process) created it first.
+var ErrExist = errors.New("statestore: the object exists already")
+
 // Driver moves the bytes of one backend. Keys are slash-separated paths
 // relative to the backend root (".pulumi/stacks/proj/dev.json").
 type Driver interface {
@@ -53,6 +57,13 @@ type Driver interface {
 	// Write replaces the object atomically (readers see the old or the new
 	// bytes, never a mix).
 	Write(ctx context.Context, key string, data []byte) error
+	// Create writes the object only when none exists under key, atomically
+	// across processes (S3: a conditional PUT with If-None-Match: *; files:
+	// link(2) of a complete temporary file, which fails like O_EXCL when
+	// the name exists). When one exists the error wraps ErrExist and the
+	// object is left as it was; of several concurrent creators exactly one
+	// succeeds.
+	Create(ctx context.Context, key string, data []byte) error
 	// Delete removes the object; a missing object is not an error.
 	Delete(ctx context.Context, key string) error
 	// List returns the keys under prefix, sorted.
@@ -70,6 +81,10 @@ type blobDriver struct {
 	name func(key string) string
 	// raw reads an object's content without its metadata (file backend).
 	raw func(key string) ([]byte, error)
+	// create replaces the bucket's conditional write where it is not
+	// atomic across processes (fileblob checks and renames under a mutex
+	// of its own process only).
+	create func(key string, data []byte) error
 }
 
 func (d *blobDriver) Read(ctx context.Context, key string) ([]byte, error) {
@@ -91,6 +106,25 @@ func (d *blobDriver) Read(ctx context.Context, key string) ([]byte, error) {
 func (d *blobDriver) Write(ctx context.Context, key string, data []byte) error {
 	if err := d.b.WriteAll(ctx, key, data, &blob.WriterOptions{ContentType: "application/json"}); err != nil {
 		return fmt.Errorf("statestore: writing %s: %w", d.Location(key), err)
+	}
+	return nil
+}
+
+func (d *blobDriver) Create(ctx context.Context, key string, data []byte) error {
+	var err error
+	if d.create != nil {
+		err = d.create(key, data)
+	} else {
+		err = d.b.WriteAll(ctx, key, data, &blob.WriterOptions{ContentType: "application/json", IfNotExist: true})
+		if gcerrors.Code(err) == gcerrors.FailedPrecondition {
+			err = ErrExist
+		}
+	}
+	if errors.Is(err, ErrExist) {
+		return fmt.Errorf("statestore: creating %s: %w", d.Location(key), ErrExist)
+	}
+	if err != nil {
+		return fmt.Errorf("statestore: creating %s: %w", d.Location(key), err)
 	}
 	return nil
 }
@@ -139,7 +173,41 @@ func FileDriver(dir string) (Driver, error) {
 		return nil, fmt.Errorf("statestore: file backend %s: %w", abs, err)
 	}
 	path := func(key string) string { return filepath.Join(abs, filepath.FromSlash(key)) }
-	return &blobDriver{b: b, name: path, raw: func(key string) ([]byte, error) { return os.ReadFile(path(key)) }}, nil
+	return &blobDriver{b: b, name: path, raw: func(key string) ([]byte, error) { return os.ReadFile(path(key)) },
+		create: func(key string, data []byte) error { return createFile(path(key), data) }}, nil
+}
+
+// createFile writes data to a temporary file beside target, then links it
+// to target: link(2) fails when target exists (like O_EXCL), across
+// processes, and a reader never sees target half-written. No metadata
+// sidecar is written; fileblob reads an object without one.
+func createFile(target string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Link(tmp, target); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return ErrExist
+		}
+		return err
+	}
+	return nil
 }
 
 // s3Params are the query parameters that s3blob reads itself; every other

@@ -45,6 +45,17 @@ func (s *Store) Put(ctx context.Context, kind, name string, data []byte) error {
 	return s.d.Write(ctx, key, data)
 }
 
+// Create stores a record of a kind under name only when there is none:
+// of several writers, in any number of processes, exactly one succeeds and
+// the others get an error wrapping ErrExist (see Driver.Create).
+func (s *Store) Create(ctx context.Context, kind, name string, data []byte) error {
+	key, err := recordKey(kind, name)
+	if err != nil {
+		return err
+	}
+	return s.d.Create(ctx, key, data)
+}
+
 // Get returns the record of a kind stored under name; the error wraps
 // fs.ErrNotExist when there is none.
 func (s *Store) Get(ctx context.Context, kind, name string) ([]byte, error) {

@@ -2,6 +2,7 @@ package statestore
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"testing"
 	"time"
@@ -61,5 +62,43 @@ func TestStore_RecordsRefuseBadNames(t *testing.T) {
 	} {
 		err := s.Put(ctx, c.kind, c.name, []byte("{}"))
 		assert.Error(t, err, "%s/%s", c.kind, c.name)
+	}
+}
+
+func TestStore_CreateConformance_ExactlyOneOfConcurrentCreatorsWins(t *testing.T) {
+	ctx := context.Background()
+	for name, s := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			require.NoError(t, s.Create(ctx, "approval-decisions", "first", []byte(`{"n":1}`)))
+			err := s.Create(ctx, "approval-decisions", "first", []byte(`{"n":2}`))
+			require.ErrorIs(t, err, ErrExist, "a second create of the same name fails")
+			got, err := s.Get(ctx, "approval-decisions", "first")
+			require.NoError(t, err)
+			assert.Equal(t, `{"n":1}`, string(got), "the first record stands")
+
+			const n = 8
+			errs := make(chan error, n)
+			start := make(chan struct{})
+			for i := range n {
+				go func() {
+					<-start
+					errs <- s.Create(ctx, "approval-decisions", "race", []byte(fmt.Sprintf(`{"n":%d}`, i)))
+				}()
+			}
+			close(start)
+			won := 0
+			for range n {
+				err := <-errs
+				if err == nil {
+					won++
+					continue
+				}
+				require.ErrorIs(t, err, ErrExist)
+			}
+			assert.Equal(t, 1, won, "exactly one concurrent creator wins")
+			names, err := s.Names(ctx, "approval-decisions", "")
+			require.NoError(t, err)
+			assert.Equal(t, []string{"first", "race"}, names, "no temporary files are left behind")
+		})
 	}
 }

@@ -99,6 +99,7 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"promote namespace", append([]string{"promote", "--through", "bi-dev,bi-qa", "--namespace", "one"}, k...), nil, "--namespace would put every stage into one namespace"},
 		{"promote env", append([]string{"promote", "--env", "bi-dev"}, k...), nil, "name the stages with --through"},
 		{"promote approve unknown stage", append([]string{"promote", "--through", "bi-dev,bi-qa", "--approve", "bi-prod"}, k...), nil, "--approve bi-prod is not a stage"},
+		{"promote wait without the public key", append([]string{"promote", "--through", "bi-dev", "--approve", "bi-dev", "--approval-wait", "1m"}, k...), []string{"-SLIPWAY_APPROVAL_PUBLIC_KEY_FILE"}, "--approval-wait needs --approval-public-key-file"},
 		{"render without out", []string{"render", "--env", "bi-dev"}, nil, "--out is required"},
 		// Destructive verbs without a terminal need --yes; refused, they touch nothing (bi-dev stays).
 		{"destroy without --yes", append([]string{"destroy", "--env", "bi-dev"}, k...), nil, "destroy destroys without asking only with --yes: stdin is not a terminal"},

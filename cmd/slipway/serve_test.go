@@ -202,7 +202,8 @@ func TestServe_DashboardShowsTheEnvironmentsOfAScriptedRunInABrowser(t *testing.
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	token := "serve-test-token-0f1e2d3c4b5a"
 	require.NoError(t, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))
-	s := startServe(t, dir, nil, "--addr", "127.0.0.1:0", "--token-file", tokenFile)
+	keyFile, _ := approvalKeys(t)
+	s := startServe(t, dir, nil, "--addr", "127.0.0.1:0", "--api-token", "ci=@"+tokenFile, "--approval-key-file", keyFile)
 	assert.Regexp(t, `^http://127\.0\.0\.1:[0-9]+$`, s.url)
 
 	dom := page(t, chrome, s.url+"/")
@@ -260,7 +261,7 @@ func TestServe_DashboardShowsTheEnvironmentsOfAScriptedRunInABrowser(t *testing.
 	}
 	assert.Equal(t, http.StatusUnauthorized, post(""), "no token")
 	assert.Equal(t, http.StatusUnauthorized, post("Bearer wrong"), "wrong token")
-	assert.Equal(t, http.StatusNotFound, post("Bearer "+token), "the token from --token-file passes (no such request)")
+	assert.Equal(t, http.StatusNotFound, post("Bearer "+token), "the token from --api-token passes (no such request)")
 	pr, err := http.Post(s.url+"/", "text/plain", strings.NewReader("x"))
 	require.NoError(t, err)
 	pr.Body.Close()
@@ -277,6 +278,9 @@ func TestServe_BadInputIsRefusedNamingTheFlag(t *testing.T) {
 	dir := t.TempDir()
 	empty := filepath.Join(t.TempDir(), "empty")
 	require.NoError(t, os.WriteFile(empty, []byte(" \n"), 0o600))
+	secret := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("a-secret-of-some-length-0123\n"), 0o600))
+	keyFile, pubFile := approvalKeys(t)
 	for _, c := range []struct {
 		name string
 		args []string
@@ -286,10 +290,15 @@ func TestServe_BadInputIsRefusedNamingTheFlag(t *testing.T) {
 		{"addr bad port", []string{"--addr", "127.0.0.1:http-alt"}, `--addr "127.0.0.1:http-alt": port "http-alt" is not a number`},
 		{"addr port out of range", []string{"--addr", "127.0.0.1:70000"}, "is not a number from 0 to 65535"},
 		{"addr bad host", []string{"--addr", "not a host:80"}, `host "not a host" is not an IP address`},
-		{"token file missing", []string{"--token-file", "/nonexistent/token"}, `--token-file "/nonexistent/token" is not a readable file`},
-		{"token file empty", []string{"--token-file", empty}, `--token-file "` + empty + `" is empty`},
-		{"token file a directory", []string{"--token-file", dir}, "--token-file"},
+		{"the shared token file", []string{"--token-file", secret}, "give each caller a named token with --api-token NAME=@PATH"},
+		{"api token on the command line", []string{"--api-token", "ci=a-secret-of-some-length-0123"}, `--api-token "ci=…" is not NAME=@PATH`},
+		{"api token file missing", []string{"--api-token", "ci=@/nonexistent/token", "--approval-key-file", keyFile}, `--api-token ci "/nonexistent/token" is not a readable file`},
+		{"api token file empty", []string{"--api-token", "ci=@" + empty, "--approval-key-file", keyFile}, `--api-token ci "` + empty + `" is empty`},
+		{"api token without the key", []string{"--api-token", "ci=@" + secret}, "--approval-key-file is required"},
+		{"approval key is the public key", []string{"--api-token", "ci=@" + secret, "--approval-key-file", pubFile}, "--approval-key-file"},
 		{"slack secret empty", []string{"--slack-signing-secret-file", empty}, "--slack-signing-secret-file"},
+		{"slack without workspace", []string{"--slack-signing-secret-file", secret, "--slack-approvers", "U123", "--approval-key-file", keyFile}, "--slack-team-id"},
+		{"slack without approvers", []string{"--slack-signing-secret-file", secret, "--slack-team-id", "T123", "--approval-key-file", keyFile}, "--slack-approvers"},
 		{"since unparsable", []string{"--since", "a month"}, `--since "a month" is not a window`},
 		{"since zero", []string{"--since", "0d"}, "--since"},
 		{"rate zero", []string{"--rate", "0"}, "--rate 0 must be positive"},
@@ -301,6 +310,7 @@ func TestServe_BadInputIsRefusedNamingTheFlag(t *testing.T) {
 			assert.Equal(t, ExitError, r.code, r.stderr)
 			assert.Contains(t, r.stderr, c.want)
 			assert.NotContains(t, r.stderr, "serving on")
+			assert.NotContains(t, r.stderr, "a-secret-of-some-length-0123", "a secret is never echoed")
 		})
 	}
 }

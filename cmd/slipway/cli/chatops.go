@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"net/url"
 	"os"
@@ -134,9 +135,11 @@ const approvalPoll = 2 * time.Second
 
 // approvalGate returns the approval a promotion stage waits for (at most
 // wait): a pending request in the engine's store, announced in the chat
-// and on stderr, decided through `slipway serve`. It returns a nil gate
-// when wait is 0; close releases the store.
-func (g *globals) approvalGate(ctx context.Context, e *automation.Engine, wait time.Duration) (gate func(context.Context, string, *automation.Result) error, closeFn func(), err error) {
+// and on stderr, decided through `slipway serve`, and accepted only when
+// its decision verifies with pub (serve's public key). requestedBy names
+// who may not approve it. It returns a nil gate when wait is 0; close
+// releases the store.
+func (g *globals) approvalGate(ctx context.Context, e *automation.Engine, wait time.Duration, pub ed25519.PublicKey, requestedBy []string) (gate func(context.Context, string, *automation.Result) error, closeFn func(), err error) {
 	if wait <= 0 {
 		return nil, func() {}, nil
 	}
@@ -159,7 +162,7 @@ func (g *globals) approvalGate(ctx context.Context, e *automation.Engine, wait t
 		}
 		return nil
 	})
-	inner := approvals.Gate(approvals.New(st), announce, approvalPoll)
+	inner := approvals.Gate(approvals.New(st, approvals.WithVerifyKey(pub)), announce, approvalPoll, approvals.RequestedBy(requestedBy...))
 	gate = func(ctx context.Context, stage string, preview *automation.Result) error {
 		wctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()

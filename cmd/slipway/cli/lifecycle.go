@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -317,6 +318,8 @@ func newPromoteCmd(g *globals) *cobra.Command {
 	var f envFlags
 	var through, approve []string
 	var approvalWait time.Duration
+	var approvalKeyFile string
+	var requestedBy []string
 	var commit commitFlags
 	cmd := &cobra.Command{
 		Use:   "promote",
@@ -345,6 +348,14 @@ func newPromoteCmd(g *globals) *cobra.Command {
 			if approvalWait < 0 || (approvalWait > 0 && len(approve) == 0) {
 				return badInput("--approval-wait %s: give a positive duration, with --approve naming the stages that wait for approval", approvalWait)
 			}
+			var approvalKey ed25519.PublicKey
+			if approvalWait > 0 {
+				k, err := approvalPublicKey(approvalKeyFile)
+				if err != nil {
+					return err
+				}
+				approvalKey = k
+			}
 			commitOpts, err := commit.upOptions()
 			if err != nil {
 				return err
@@ -354,7 +365,7 @@ func newPromoteCmd(g *globals) *cobra.Command {
 				return err
 			}
 			approved := strings.Split(os.Getenv("SLIPWAY_APPROVE"), ",")
-			gate, closeGate, err := g.approvalGate(cmd.Context(), e, approvalWait)
+			gate, closeGate, err := g.approvalGate(cmd.Context(), e, approvalWait, approvalKey, requesters(requestedBy, os.Getenv))
 			if err != nil {
 				return err
 			}
@@ -403,6 +414,8 @@ func newPromoteCmd(g *globals) *cobra.Command {
 	commit.register(cmd)
 	cmd.Flags().DurationVar(&approvalWait, "approval-wait", 0, "how long a stage of --approve that SLIPWAY_APPROVE does not approve waits for an approval "+
 		"from the chat or the approvals API of slipway serve (0: refuse at once)")
+	cmd.Flags().StringVar(&approvalKeyFile, "approval-public-key-file", "", "PEM public key of slipway serve's --approval-key-file; with --approval-wait only decisions signed with it count (default $"+envApprovalPublicKeyFile+")")
+	cmd.Flags().StringSliceVar(&requestedBy, "requested-by", nil, "who requests this promotion (e.g. your Slack user ID, U…), besides $"+envRequestedBy+", the CI actor and the OS user: none of them may approve it")
 	return cmd
 }
 

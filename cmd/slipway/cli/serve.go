@@ -35,10 +35,11 @@ const (
 
 // serveFlags are the flags of `serve`.
 type serveFlags struct {
-	addr, since, tokenFile, slackFile string
-	programs                          []string
-	rps                               float64
-	burst                             int
+	addr, since, slackFile string
+	programs               []string
+	rps                    float64
+	burst                  int
+	approvals              approvalFlags
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -50,9 +51,14 @@ func newServeCmd(g *globals) *cobra.Command {
 its status, last runs, drift, policy findings, release history and DORA
 charts; pending approvals; /metrics (DORA gauges and the process's own);
 /healthz. With a Slack signing secret it accepts Slack's interactive
-callbacks (POST /slack/actions, signature and timestamp verified); with a
-bearer token it serves the approvals API (/api/approvals). Without a token
-the API refuses every request.
+callbacks (POST /slack/actions, signature and timestamp verified) from the
+workspace --slack-team-id names and the users --slack-approvers (or
+--slack-approver-group) allow; with named tokens (--api-token NAME=@PATH)
+it serves the approvals API (/api/approvals), recording each decision
+under the token's name. Without a token the API refuses every request.
+Whoever requested a promotion cannot approve it unless
+--allow-self-approval. Decisions are signed with --approval-key-file
+(required to accept any); promotions verify them with its public key.
 
 It listens on 127.0.0.1:8090 unless --addr says otherwise; a non-loopback
 address must be given explicitly. Requests are rate-limited per client
@@ -65,8 +71,8 @@ address must be given explicitly. Requests are rate-limited per client
 	fl.StringVar(&f.since, "since", "30d", "window of the DORA figures and charts: days (30d), weeks (4w) or a duration (72h)")
 	fl.Float64Var(&f.rps, "rate", float64(dashboard.DefaultRate), "requests per second each client address may make")
 	fl.IntVar(&f.burst, "burst", dashboard.DefaultBurst, "requests each client address may make at once")
-	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the approvals API's bearer token (default $SLIPWAY_SERVE_TOKEN; without one the API refuses every request)")
 	fl.StringVar(&f.slackFile, "slack-signing-secret-file", "", "file holding the Slack app's signing secret, to accept approvals from Slack (default $SLACK_SIGNING_SECRET)")
+	f.approvals.register(fl)
 	fl.StringSliceVar(&f.programs, "program", nil, fmt.Sprintf("environment definitions whose projects to show: %s (default: every project in the backend)",
 		strings.Join(g.cfg.programNames(), ", ")))
 	return cmd
@@ -89,13 +95,18 @@ func (g *globals) serve(cmd *cobra.Command, f serveFlags) error {
 	if f.burst < 1 {
 		return badInput("--burst %d must be at least 1", f.burst)
 	}
-	token, err := serveSecret("--token-file", f.tokenFile, "SLIPWAY_SERVE_TOKEN")
-	if err != nil {
-		return err
-	}
 	slack, err := serveSecret("--slack-signing-secret-file", f.slackFile, "SLACK_SIGNING_SECRET")
 	if err != nil {
 		return err
+	}
+	decide, err := f.approvals.build(slack)
+	if err != nil {
+		return err
+	}
+	for _, v := range append(decide.secrets, slack) {
+		if len(v) > 0 {
+			g.secrets = append(g.secrets, string(v)) // masked should one ever reach an output
+		}
 	}
 	var projects []string
 	for _, name := range f.programs {
@@ -109,8 +120,8 @@ func (g *globals) serve(cmd *cobra.Command, f serveFlags) error {
 	if !loopback {
 		log.Warn("serve: listening on a non-loopback address; anyone who can reach it can read the dashboard (state changes still need the token or a Slack signature)", "addr", f.addr)
 	}
-	if len(token) == 0 {
-		log.Info("serve: no API token (--token-file or SLIPWAY_SERVE_TOKEN); the approvals API refuses every request")
+	if decide.tokens.Len() == 0 {
+		log.Info("serve: no API token (--api-token NAME=@PATH); the approvals API refuses every request")
 	}
 
 	ctx := cmd.Context()
@@ -134,11 +145,12 @@ func (g *globals) serve(cmd *cobra.Command, f serveFlags) error {
 		dora.NewCollector(func(ctx context.Context) ([]dora.Report, error) {
 			return dashboard.Reports(ctx, st, projects, since, time.Now())
 		}))
-	as := approvals.New(st)
+	as := approvals.New(st, approvals.WithSigningKey(decide.key))
 	o := dashboard.Options{Store: st, Projects: projects, Since: since, Gatherer: reg,
-		API: approvals.APIHandler(as, token), Token: token, Rate: rate.Limit(f.rps), Burst: f.burst, Logger: log}
+		API: approvals.APIHandler(as, decide.tokens, append(decide.api, approvals.WithLogger(log))...), Tokens: decide.tokens,
+		Rate: rate.Limit(f.rps), Burst: f.burst, Logger: log}
 	if len(slack) > 0 {
-		o.Slack = approvals.SlackHandler(as, slack, approvals.WithLogger(log))
+		o.Slack = approvals.SlackHandler(as, slack, append(decide.slack, approvals.WithLogger(log))...)
 	}
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
