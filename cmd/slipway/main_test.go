@@ -98,8 +98,16 @@ func exe(t *testing.T, dir string, env []string, args ...string) outcome {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	r := outcome{stdout: out.String(), stderr: errb.String()}
+	r := exited(t, err, out.String(), errb.String())
 	assert.NotContains(t, r.stderr, "was never called", "every process sets controller-runtime's logger")
+	return r
+}
+
+// exited is the outcome of a process that ended with err (an exit code,
+// or a failure to run it, which fails the test).
+func exited(t *testing.T, err error, stdout, stderr string) outcome {
+	t.Helper()
+	r := outcome{stdout: stdout, stderr: stderr}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		r.code = ee.ExitCode()

@@ -347,66 +347,46 @@ func TestCLI_SecretsNeverReachAnyOutput(t *testing.T) {
 	assert.Greater(t, files, 5, "the walk saw the state, workspaces and release files")
 }
 
-// onTerminal runs the binary on a pseudo-terminal (util-linux script), its
-// stdin answered with input; stdout holds everything the terminal showed.
-func onTerminal(t *testing.T, dir, input string, args ...string) outcome {
+// onTerminal runs the binary on a pseudo-terminal (util-linux script) and,
+// once it asks, types answer; stdout holds everything the terminal showed.
+// The answer waits for the question: what a terminal holds before is read
+// by whatever queries the terminal first.
+func onTerminal(t *testing.T, dir, answer string, args ...string) outcome {
 	t.Helper()
 	line := strings.Join(append([]string{binary, "--dir", dir}, args...), " ")
 	cmd := exec.Command("script", "-qec", line, "/dev/null")
-	cmd.Stdin = strings.NewReader(input)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	r := outcome{stdout: out.String()}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.code = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
+	asked, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		for seen := false; ; {
+			n, err := stdout.Read(buf)
+			out.Write(buf[:n])
+			if !seen && strings.Contains(out.String(), "Type yes to confirm") {
+				seen = true
+				close(asked)
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-asked:
+		_, err := io.WriteString(stdin, answer)
+		assert.NoError(t, err, "typing the answer")
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Errorf("%s asked nothing within 5 minutes", line)
 	}
-	return r
-}
-
-// TestCLI_EngineConventionsAreHonoured: the environment verbs honour
-// $PULUMI_BACKEND_URL (the state lands there, not in <dir>/state) and
-// $KUBECONFIG, --kubeconfig wins over $KUBECONFIG, and each verb says which
-// backend and cluster it acts on and where they came from.
-func TestCLI_EngineConventionsAreHonoured(t *testing.T) {
-	t.Parallel()
-	dir, state := t.TempDir(), t.TempDir()
-	env := []string{"PULUMI_BACKEND_URL=file://" + state, "KUBECONFIG=" + cluster.Kubeconfig}
-	t.Cleanup(func() {
-		if r := exe(t, dir, env, "destroy", "--yes", "--env", "cv-dev", "--remove"); r.code != 0 {
-			t.Errorf("cleanup of cv-dev: exit %d: %s", r.code, r.stderr)
-		}
-	})
-	r := exe(t, dir, env, "up", "--env", "cv-dev", "--set", "GREETING=hi")
-	require.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "slipway: backend file://"+state+" ($PULUMI_BACKEND_URL)")
-	assert.Contains(t, r.stderr, "slipway: cluster https://127.0.0.1:")
-	assert.Contains(t, r.stderr, "(kubeconfig "+cluster.Kubeconfig+", from $KUBECONFIG)")
-	assert.True(t, namespaceExists(t, "slipway-cv-dev"), "applied to $KUBECONFIG's cluster")
-	var checkpoints []string
-	require.NoError(t, filepath.WalkDir(state, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Name() == "cv-dev.json" {
-			checkpoints = append(checkpoints, p)
-		}
-		return err
-	}))
-	assert.Len(t, checkpoints, 1, "the checkpoint is in $PULUMI_BACKEND_URL")
-	_, err := os.Stat(filepath.Join(dir, "state"))
-	assert.True(t, errors.Is(err, fs.ErrNotExist), "nothing in <dir>/state")
-
-	// --kubeconfig wins over $KUBECONFIG; --backend over $PULUMI_BACKEND_URL.
-	bad := []string{"PULUMI_BACKEND_URL=file://" + state, "KUBECONFIG=/nonexistent/kubeconfig"}
-	r = exe(t, dir, bad, "preview", "--env", "cv-dev", "--set", "GREETING=hi", "--kubeconfig", cluster.Kubeconfig, "--expect-no-changes")
-	assert.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "from --kubeconfig)")
-	r = exe(t, dir, bad, "preview", "--env", "cv-dev", "--set", "GREETING=hi")
-	assert.Equal(t, ExitError, r.code)
-	assert.Contains(t, r.stderr, `$KUBECONFIG "/nonexistent/kubeconfig" is not a readable file`)
-	r = exe(t, dir, []string{"PULUMI_BACKEND_URL=gs://bucket"}, "--backend", "file://"+state, "preview", "--env", "cv-dev",
-		"--set", "GREETING=hi", "--kubeconfig", cluster.Kubeconfig, "--expect-no-changes")
-	assert.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "backend file://"+state+" (--backend)")
+	assert.NoError(t, stdin.Close())
+	<-done
+	return exited(t, cmd.Wait(), out.String(), "")
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
@@ -30,9 +29,6 @@ func (c *confirmFlags) register(cmd *cobra.Command) {
 // so that in-process tests can stand in for a terminal.
 var stdinIsTerminal = func() bool { return term.IsTerminal(int(os.Stdin.Fd())) }
 
-// stdin is where the answer is read from.
-var stdin io.Reader = os.Stdin
-
 // early refuses a destructive verb without --yes when there is no terminal
 // to ask on, before anything is opened or read.
 func (c *confirmFlags) early(verb string) error {
@@ -46,7 +42,7 @@ func (c *confirmFlags) early(verb string) error {
 // ask shows what verb will destroy and waits for "yes" on the terminal;
 // anything else refuses. It asks nothing with --yes or when there is
 // nothing to destroy.
-func (c *confirmFlags) ask(g *globals, verb string, what []string) error {
+func (c *confirmFlags) ask(ctx context.Context, g *globals, verb string, what []string) error {
 	if c.yes || len(what) == 0 {
 		return nil
 	}
@@ -58,7 +54,23 @@ func (c *confirmFlags) ask(g *globals, verb string, what []string) error {
 		fmt.Fprintf(g.errw, "  - %s\n", w)
 	}
 	fmt.Fprintf(g.errw, "Do you want to perform this destroy? Type yes to confirm: ")
-	line, err := bufio.NewReader(stdin).ReadString('\n')
+	type answer struct {
+		line string
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		line, err := bufio.NewReader(g.in).ReadString('\n')
+		got <- answer{line, err}
+	}()
+	var line string
+	var err error
+	select {
+	case a := <-got:
+		line, err = a.line, a.err
+	case <-ctx.Done():
+		return fmt.Errorf("%s: interrupted while asking (%w); nothing was destroyed", verb, context.Cause(ctx))
+	}
 	if err != nil && line == "" {
 		return badInput("%s: no answer on the terminal (%v); nothing was destroyed (pass --yes to act without asking)", verb, err)
 	}

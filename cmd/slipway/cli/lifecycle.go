@@ -172,7 +172,7 @@ func newEphemeralCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := confirm.ask(g, "ephemeral destroy", []string{fmt.Sprintf("ephemeral environment %s (stack %s/%s)", names[0], project, names[0])}); err != nil {
+			if err := confirm.ask(cmd.Context(), g, "ephemeral destroy", []string{fmt.Sprintf("ephemeral environment %s (stack %s/%s)", names[0], project, names[0])}); err != nil {
 				return err
 			}
 			res, err := e.DestroyEphemeral(cmd.Context(), project, names[0])
@@ -240,7 +240,7 @@ func newGCCmd(g *globals) *cobra.Command {
 					}
 					return nil
 				}
-				if err := confirm.ask(g, "gc", what); err != nil {
+				if err := confirm.ask(cmd.Context(), g, "gc", what); err != nil {
 					return err
 				}
 			}

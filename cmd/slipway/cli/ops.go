@@ -61,7 +61,7 @@ func newOpCmd(g *globals, op string) *cobra.Command {
 				for _, p := range progs {
 					what = append(what, fmt.Sprintf("environment %s (stack %s/%s)", p.Stack, p.Project, p.Stack))
 				}
-				if err := confirm.ask(g, op, what); err != nil {
+				if err := confirm.ask(cmd.Context(), g, op, what); err != nil {
 					return err
 				}
 			}
