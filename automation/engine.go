@@ -265,6 +265,7 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 // RecordsError refuses a backend that Slipway keeps no records in: its
 // release history, run history, approvals and ephemeral tags would stay on
 // one machine. WithLocalRecords (the CLI's --local-records) accepts that.
+// Get it with errors.As.
 type RecordsError struct {
 	// Backend is the backend URL, without its query.
 	Backend string

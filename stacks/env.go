@@ -70,7 +70,7 @@ func KindBySuffix(name string) (Kind, bool) {
 }
 
 // KindError is an environment given no kind whose name is not a kind: it is
-// refused rather than given the least guarded kind.
+// refused rather than given the least guarded kind. Get it with errors.As.
 type KindError struct {
 	// Name is the environment's name.
 	Name string

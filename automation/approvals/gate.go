@@ -66,7 +66,7 @@ func RequestedBy(ids ...string) GateOption {
 // UnverifiedError is an approval the gate refused because its decision
 // does not verify (unsigned, forged, signed with another key, or for a
 // rewritten request). Err wraps ErrUnsigned, ErrBadSignature or
-// ErrOtherRequest.
+// ErrOtherRequest. Get it with errors.As.
 type UnverifiedError struct {
 	Request Request
 	Err     error

@@ -62,7 +62,7 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"namespace with several envs", append([]string{"up", "--env", "bi-dev,bi-qa", "--namespace", "shared"}, k...), nil, "--namespace names one environment's namespace"},
 		{"kubeconfig missing", []string{"up", "--env", "bi-dev", "--kubeconfig", "/nonexistent/kubeconfig"}, nil, `--kubeconfig "/nonexistent/kubeconfig" is not a readable file`},
 		{"kubeconfig a directory", []string{"up", "--env", "bi-dev", "--kubeconfig", notFile}, nil, "is not a readable file"},
-		{"no kubeconfig and no local cluster", []string{"up", "--env", "bi-dev"}, nil, "no --kubeconfig given and no local cluster"},
+		{"no kubeconfig and no local cluster", []string{"up", "--env", "bi-dev"}, nil, "no --kubeconfig given, $KUBECONFIG is not set and no local cluster"},
 		{"policy pack unknown", append([]string{"up", "--env", "bi-dev", "--policy", "nosuch"}, k...), nil, "no pack named nosuch"},
 		{"policy level without policy", append([]string{"up", "--env", "bi-dev", "--policy-level", "image-pinned=mandatory"}, k...), nil, "--policy-level needs --policy"},
 		{"policy level unknown policy", append([]string{"up", "--env", "bi-dev", "--policy", "kubernetes", "--policy-level", "nosuch=mandatory"}, k...), nil, `Overrides["nosuch"] names no policy`},

@@ -101,7 +101,7 @@ func upCLIEnv(tb testing.TB, name, dir string) *cliEnv {
 		environ: append(os.Environ(), "PULUMI_HOME="+pulumiHome, "PULUMI_CONFIG_PASSPHRASE="+passphrase)}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	r, err := c.run(ctx, "up", "--env", name, "--kubeconfig", cluster.Kubeconfig, "--json")
+	r, err := c.run(ctx, "up", "--env", name, "--kind", "dev", "--kubeconfig", cluster.Kubeconfig, "--json")
 	must(tb, err)
 	expect(tb, r.summary(tb, "up", name), map[string]int{"create": webResources})
 	return c
@@ -111,7 +111,7 @@ func upCLIEnv(tb testing.TB, name, dir string) *cliEnv {
 func (c *cliEnv) destroy() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if _, err := c.run(ctx, "destroy", "--yes", "--env", c.name, "--kubeconfig", cluster.Kubeconfig, "--remove", "--json"); err != nil {
+	if _, err := c.run(ctx, "destroy", "--yes", "--env", c.name, "--kind", "dev", "--kubeconfig", cluster.Kubeconfig, "--remove", "--json"); err != nil {
 		return fmt.Errorf("cleanup of %s: %w", c.name, err)
 	}
 	if _, err := cluster.Client.CoreV1().Namespaces().Get(ctx, c.ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -204,7 +204,7 @@ func runCLIPreview(tb testing.TB, tm timer, iterations int, side string, c *cliE
 // previewCLI runs `slipway preview --expect-no-changes --json` of the
 // environment, timed from exec to exit, and returns the summary it printed.
 func (c *cliEnv) previewCLI(ctx context.Context, tm timer) (map[string]int, error) {
-	args := []string{"preview", "--env", c.name, "--kubeconfig", cluster.Kubeconfig, "--expect-no-changes", "--json"}
+	args := []string{"preview", "--env", c.name, "--kind", "dev", "--kubeconfig", cluster.Kubeconfig, "--expect-no-changes", "--json"}
 	cmd := c.command(ctx, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
