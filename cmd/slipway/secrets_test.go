@@ -83,10 +83,18 @@ func scanProcs(root int, canaries []string, s *procScan) {
 		if !descends(pid) {
 			continue
 		}
-		if exe, err := os.Readlink(filepath.Join(dir, "exe")); err == nil {
-			s.names[filepath.Base(strings.TrimSuffix(exe, " (deleted)"))] = true
+		exe, err := os.Readlink(filepath.Join(dir, "exe"))
+		if err != nil {
+			continue // gone
 		}
-		if b, err := os.ReadFile(filepath.Join(dir, "environ")); err == nil {
+		s.names[filepath.Base(strings.TrimSuffix(exe, " (deleted)"))] = true
+		b, err := os.ReadFile(filepath.Join(dir, "environ"))
+		// A child forked by the CLI that has not exec'd yet shows the CLI's
+		// own environment block (the caller's, which Go's Unsetenv does not
+		// rewrite; the CLI itself is not checked): its environ counts only
+		// once it runs its own binary, the same before and after the read.
+		after, _ := os.Readlink(filepath.Join(dir, "exe"))
+		if err == nil && exe == after && exe != binary {
 			check(pid, "environ", b)
 		}
 	}
