@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"github.com/slipwayhq/slipway/automation/fleet"
 )
 
 // Ports and paths the operator and the runners serve.
@@ -26,13 +28,13 @@ const (
 // operatorDeployment returns the operator's Deployment: o.Operators
 // replicas electing a leader with a Lease in o.Namespace.
 func operatorDeployment(o Options) *appsv1.Deployment {
-	return deployment(o, OperatorName, "operator", int32(o.Operators), []string{
+	return deployment(o, OperatorName, "operator", int32(o.Operators), watchArgs(o, []string{
 		"operator",
 		"--leader-election-namespace=" + o.Namespace,
 		"--identity=$(POD_NAME)",
 		fmt.Sprintf("--metrics-bind-address=:%d", metricsPort),
 		fmt.Sprintf("--health-probe-bind-address=:%d", healthPort),
-	}, corev1.ResourceRequirements{
+	}), corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{
 			corev1.ResourceCPU:    resource.MustParse("100m"),
 			corev1.ResourceMemory: resource.MustParse("128Mi"),
@@ -49,14 +51,14 @@ func operatorDeployment(o Options) *appsv1.Deployment {
 // and its plugins.
 func runnerDeployment(o Options) *appsv1.Deployment {
 	n := int64(o.RunnerConcurrency)
-	d := deployment(o, RunnerName, "runner", int32(o.Runners), []string{
+	d := deployment(o, RunnerName, "runner", int32(o.Runners), watchArgs(o, []string{
 		"runner",
 		"--concurrency=" + strconv.Itoa(o.RunnerConcurrency),
 		"--dir=/var/lib/slipway",
 		"--identity=$(POD_NAME)",
 		fmt.Sprintf("--metrics-bind-address=:%d", metricsPort),
 		fmt.Sprintf("--health-probe-bind-address=:%d", healthPort),
-	}, corev1.ResourceRequirements{
+	}), corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{
 			corev1.ResourceCPU:    *resource.NewMilliQuantity(250*n, resource.DecimalSI),
 			corev1.ResourceMemory: *resource.NewQuantity(512<<20*n, resource.BinarySI),
@@ -69,6 +71,21 @@ func runnerDeployment(o Options) *appsv1.Deployment {
 	// A stopping runner finishes or hands back its Runs; give it time.
 	d.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr.To[int64](120)
 	return d
+}
+
+// watchArgs appends the namespaced mode's --watch-namespaces flag, last
+// (the kustomize overlay appends it there too).
+func watchArgs(o Options, args []string) []string {
+	if len(o.WatchNamespaces) == 0 {
+		return args
+	}
+	return append(args, watchFlag(o))
+}
+
+// watchFlag is the flag giving the operator and the runners the namespaces
+// they serve.
+func watchFlag(o Options) string {
+	return "--watch-namespaces=" + fleet.Namespaces(o.WatchNamespaces).String()
 }
 
 // deployment returns a hardened Deployment running `slipway <args>` as the

@@ -72,6 +72,9 @@ func (r *EnvironmentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // Reconcile runs one level-based pass over an Environment.
 func (r *EnvironmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if r.Options.refused("Environment", req) {
+		return ctrl.Result{}, nil
+	}
 	env := &v1alpha1.Environment{}
 	if err := r.client.Get(ctx, req.NamespacedName, env); err != nil {
 		if apierrors.IsNotFound(err) {

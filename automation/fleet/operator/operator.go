@@ -141,6 +141,10 @@ type Options struct {
 	// Logger logs (default slog.Default()).
 	Logger *slog.Logger
 
+	// namespaces are the namespaces the reconcilers act on (Run sets
+	// them from ManagerOptions.Namespaces; empty: all).
+	namespaces fleet.Namespaces
+
 	// onReconciled, when set, sees every Environment a pass of the
 	// reconciler finished without error or conflict (for tests).
 	onReconciled func(*v1alpha1.Environment)
@@ -189,8 +193,12 @@ type ManagerOptions struct {
 	// HealthProbeBindAddress serves /healthz and /readyz, e.g. ":8081"
 	// (empty: off).
 	HealthProbeBindAddress string
-	// Namespace limits the operator to one namespace (empty: all).
-	Namespace string
+	// Namespaces are the namespaces the operator serves (the namespaced
+	// install mode): its cache lists and watches Environments and Runs
+	// there only, and an Environment or Run of any other namespace is
+	// refused (logged, never reconciled). Empty: every namespace (the
+	// cluster-wide mode, which needs cluster-wide RBAC).
+	Namespaces []string
 	// Identity is this operator's holder identity in the leader election
 	// Lease (default controller-runtime's "<hostname>_<uuid>"); give each
 	// operator a unique one, e.g. its pod name.
@@ -242,9 +250,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, m ManagerOptions) err
 			*d.to = ptr.To(d.v)
 		}
 	}
-	if m.Namespace != "" {
-		mo.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{m.Namespace: {}}}
+	ns := fleet.Namespaces(m.Namespaces)
+	if err := ns.Check("operator: ManagerOptions.Namespaces"); err != nil {
+		return err
 	}
+	o.namespaces = ns
+	mo.Cache = cache.Options{DefaultNamespaces: ns.Cache()}
 	if m.LeaderElection && m.Identity != "" {
 		cs, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
@@ -279,9 +290,28 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, m ManagerOptions) err
 	if err := mgr.AddReadyzCheck("caches", synced); err != nil {
 		return err
 	}
-	o.Logger.Info("operator starting", "leaderElection", m.LeaderElection, "namespace", m.Namespace)
+	o.Logger.Info("operator starting", "leaderElection", m.LeaderElection, "namespaces", namespacesLog(ns))
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
 	return nil
+}
+
+// namespacesLog is how logs name the namespaces served.
+func namespacesLog(ns fleet.Namespaces) string {
+	if ns.All() {
+		return "all"
+	}
+	return ns.String()
+}
+
+// refused reports (and logs) whether an object of namespace ns is outside
+// the namespaces the operator serves.
+func (o Options) refused(kind string, req ctrl.Request) bool {
+	if o.namespaces.Serves(req.Namespace) {
+		return false
+	}
+	o.Logger.Warn("refused: the operator does not serve this namespace", "kind", kind,
+		"object", req.String(), "namespaces", o.namespaces.String())
+	return true
 }

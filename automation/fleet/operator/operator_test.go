@@ -270,7 +270,7 @@ func (h *harness) start(o Options) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
-	m := ManagerOptions{LeaderElection: true, LeaderElectionNamespace: h.ns, Namespace: h.ns,
+	m := ManagerOptions{LeaderElection: true, LeaderElectionNamespace: h.ns, Namespaces: []string{h.ns},
 		LeaseDuration: 6 * time.Second, RenewDeadline: 4 * time.Second, RetryPeriod: time.Second,
 		HealthProbeBindAddress: h.health}
 	go func() { h.done <- Run(ctx, h.cluster.Config, o, m) }()

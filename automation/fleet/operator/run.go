@@ -36,6 +36,9 @@ const foldWait = 10 * time.Second
 
 // Reconcile deletes the Run when its TTL passed.
 func (r *RunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if r.Options.refused("Run", req) {
+		return ctrl.Result{}, nil
+	}
 	run := &v1alpha1.Run{}
 	if err := r.client.Get(ctx, req.NamespacedName, run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)

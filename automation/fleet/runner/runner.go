@@ -54,8 +54,12 @@ type Options struct {
 	// Host is the hostname the backend's locks record for this runner's
 	// engine processes (default os.Hostname).
 	Host string
-	// Namespace restricts the runner to Runs of one namespace ("" = all).
-	Namespace string
+	// Namespaces are the namespaces the runner serves (the namespaced
+	// install mode): it lists and watches Runs there only, and refuses
+	// (never executes) a Run of any other namespace. A Run's Lease is
+	// always created in the Run's own namespace. Empty: every namespace
+	// (the cluster-wide mode, which needs cluster-wide RBAC).
+	Namespaces []string
 	// Concurrency bounds the Runs executing at once (default 2).
 	Concurrency int
 	// LeaseDuration is how long a Run's Lease stays valid without renewal
@@ -135,6 +139,9 @@ func New(cfg *rest.Config, o Options) (*Runner, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("runner: Options.WorkDir: %w", err)
 	}
+	if err := fleet.Namespaces(o.Namespaces).Check("runner: Options.Namespaces"); err != nil {
+		return nil, err
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -159,7 +166,7 @@ func (r *Runner) SetupWithManager(mgr ctrl.Manager) error {
 	r.events = mgr.GetEventRecorder("slipway-runner")
 	active := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		run, ok := o.(*v1alpha1.Run)
-		return ok && !run.Status.Phase.Finished() && (r.o.Namespace == "" || run.Namespace == r.o.Namespace)
+		return ok && !run.Status.Phase.Finished() && fleet.Namespaces(r.o.Namespaces).Serves(run.Namespace)
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("run").
@@ -183,10 +190,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, metricsAddr, probeAdd
 	if err != nil {
 		return err
 	}
-	copts := cache.Options{}
-	if r.o.Namespace != "" {
-		copts.DefaultNamespaces = map[string]cache.Config{r.o.Namespace: {}}
-	}
+	copts := cache.Options{DefaultNamespaces: fleet.Namespaces(r.o.Namespaces).Cache()}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Logger:                 logr.FromSlogHandler(r.log.Handler()),
@@ -209,7 +213,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, metricsAddr, probeAdd
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}
-	r.log.Info("runner starting", "namespace", r.o.Namespace, "concurrency", r.o.Concurrency, "leaseDuration", r.o.LeaseDuration)
+	r.log.Info("runner starting", "namespaces", fleet.Namespaces(r.o.Namespaces).String(), "concurrency", r.o.Concurrency, "leaseDuration", r.o.LeaseDuration)
 	return mgr.Start(ctx)
 }
 
@@ -217,6 +221,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, metricsAddr, probeAdd
 // runner of a Claimed or Running Run still holds its Lease and takes the
 // Run over when it does not. Finished Runs are never touched.
 func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if !fleet.Namespaces(r.o.Namespaces).Serves(req.Namespace) {
+		// The cache and the predicate keep such Runs away; a Run reaching
+		// here anyway (an embedding's own manager) is refused.
+		r.log.Warn("refused a run outside the runner's namespaces", "run", req.String(), "namespaces", fleet.Namespaces(r.o.Namespaces).String())
+		return ctrl.Result{}, nil
+	}
 	var run v1alpha1.Run
 	if err := r.client.Get(ctx, req.NamespacedName, &run); err != nil {
 		if apierrors.IsNotFound(err) {

@@ -239,7 +239,7 @@ func (f *fixture) start(identity string, mutate ...func(*Options)) {
 	f.t.Helper()
 	o := Options{
 		Identity:      identity,
-		Namespace:     f.ns,
+		Namespaces:    []string{f.ns},
 		Concurrency:   2,
 		LeaseDuration: 3 * time.Second,
 		Registry:      fleet.Registry{Programs: []stacks.Builder{cmProgram}, Packs: all.Packs()},
