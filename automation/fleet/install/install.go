@@ -402,8 +402,8 @@ var apiVersions = map[string]string{
 	"ClusterRoleBinding":  "rbac.authorization.k8s.io/v1",
 	"PodDisruptionBudget": "policy/v1",
 	"NetworkPolicy":       "networking.k8s.io/v1",
-	"RoleBinding":        "rbac.authorization.k8s.io/v1",
-	"Deployment":         "apps/v1",
+	"RoleBinding":         "rbac.authorization.k8s.io/v1",
+	"Deployment":          "apps/v1",
 }
 
 // label sets the app.kubernetes.io labels on obj; component may be empty.

@@ -298,10 +298,16 @@ func TestSchema_RefusesBadInput(t *testing.T) {
 // groups a real token of it has.
 func clients(t *testing.T, c *localk8s.Cluster, sa string) (kubernetes.Interface, dynamic.Interface) {
 	t.Helper()
+	return clientsOf(t, c, DefaultNamespace, sa)
+}
+
+// clientsOf returns clients acting as the ServiceAccount sa of namespace ns.
+func clientsOf(t *testing.T, c *localk8s.Cluster, ns, sa string) (kubernetes.Interface, dynamic.Interface) {
+	t.Helper()
 	cfg := rest.CopyConfig(c.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{
-		UserName: "system:serviceaccount:" + DefaultNamespace + ":" + sa,
-		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + DefaultNamespace, "system:authenticated"},
+		UserName: "system:serviceaccount:" + ns + ":" + sa,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
