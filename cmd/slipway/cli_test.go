@@ -139,6 +139,12 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"runner lease", append([]string{"runner", "--lease-duration", "-1s"}, k...), nil, "--lease-duration -1s must be positive"},
 		{"runner plugin without path", append([]string{"--plugin", "aws", "runner"}, k...), nil, "use NAME[@VERSION]=PATH"},
 		{"operator install runners", []string{"operator", "install", "--print", "--runners", "0"}, nil, "must be at least 1"},
+		{"operator install without a mode", []string{"operator", "install", "--print"}, nil, "choose the install mode: --watch-namespaces a,b"},
+		{"operator install both modes", []string{"operator", "install", "--print", "--cluster-wide", "--watch-namespaces", "a"}, nil, "--cluster-wide and --watch-namespaces exclude each other"},
+		{"operator install bad namespace", []string{"operator", "install", "--print", "--watch-namespaces", "a,Team_B"}, nil, `--watch-namespaces: "Team_B" is not a namespace name`},
+		{"operator install print and kustomize", []string{"operator", "install", "--print", "--cluster-wide", "--kustomize", "k"}, nil, "--print and --kustomize exclude each other"},
+		{"operator bad watch namespaces", append([]string{"operator", "--watch-namespaces", "a,a"}, k...), nil, `--watch-namespaces: namespace "a" is listed twice`},
+		{"runner bad watch namespaces", append([]string{"runner", "--watch-namespaces", "kube_system"}, k...), nil, `--watch-namespaces: "kube_system" is not a namespace name`},
 	}
 	require.GreaterOrEqual(t, len(cases), 40)
 	before := snapshot(t, dir)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ import (
 // asked for, and nothing applied.
 func TestCLI_OperatorInstallPrintWritesEveryManifest(t *testing.T) {
 	t.Parallel()
-	r := exe(t, t.TempDir(), nil, "operator", "install", "--print", "--namespace", "fleet-system", "--image", "registry.example.com/team/shopctl:1.2.3",
+	r := exe(t, t.TempDir(), nil, "operator", "install", "--print", "--cluster-wide", "--namespace", "fleet-system", "--image", "registry.example.com/team/shopctl:1.2.3",
 		"--operators", "2", "--runners", "4", "--runner-concurrency", "3")
 	require.Equal(t, 0, r.code, r.stderr)
 	dec := k8syaml.NewYAMLOrJSONDecoder(bytes.NewBufferString(r.stdout), 4096)
@@ -75,12 +76,38 @@ func TestCLI_OperatorInstallPrintWritesEveryManifest(t *testing.T) {
 	assert.Equal(t, "slipway-runner", run.Spec.Template.Spec.ServiceAccountName)
 }
 
+// TestCLI_OperatorInstallKustomizeWritesBothOverlays checks `operator
+// install --kustomize DIR --watch-namespaces ...`: the base and both
+// overlays are written, the namespaced one with a Role per namespace and the
+// image digest intact.
+func TestCLI_OperatorInstallKustomizeWritesBothOverlays(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	image := "registry.example.com/team/shopctl@sha256:" + strings.Repeat("ab", 32)
+	r := exe(t, t.TempDir(), nil, "operator", "install", "--kustomize", dir, "--watch-namespaces", "team-a,team-b", "--image", image)
+	require.Equal(t, 0, r.code, r.stderr)
+	for _, p := range []string{"base/kustomization.yaml", "base/deployments.yaml", "base/policies.yaml",
+		"overlays/cluster-wide/kustomization.yaml", "overlays/namespaced/kustomization.yaml", "overlays/namespaced/rbac.yaml"} {
+		assert.FileExists(t, filepath.Join(dir, p))
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "base", "deployments.yaml"))
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "image: "+image)
+	b, err = os.ReadFile(filepath.Join(dir, "overlays", "namespaced", "kustomization.yaml"))
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "--watch-namespaces=team-a,team-b")
+	b, err = os.ReadFile(filepath.Join(dir, "overlays", "namespaced", "rbac.yaml"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "ClusterRole")
+	assert.Equal(t, 4, strings.Count(string(b), "kind: Role\n"), "a Role per component and namespace")
+}
+
 // TestCLI_OperatorInstallAppliesCRDsAndRBAC applies the CRDs and RBAC to the
 // package's cluster through the binary; a second install changes nothing.
 func TestCLI_OperatorInstallAppliesCRDsAndRBAC(t *testing.T) {
 	t.Parallel()
 	for i := range 2 {
-		r := exe(t, t.TempDir(), nil, "--json", "operator", "install", "--kubeconfig", cluster.Kubeconfig, "--namespace", "cli-fleet")
+		r := exe(t, t.TempDir(), nil, "--json", "operator", "install", "--cluster-wide", "--kubeconfig", cluster.Kubeconfig, "--namespace", "cli-fleet")
 		require.Equal(t, 0, r.code, "install %d: %s", i, r.stderr)
 		envelopeOf(t, r)
 	}

@@ -10,9 +10,11 @@ import (
 )
 
 // Manifests and Write print what `kubectl apply -f -` needs to run the
-// fleet in namespace "fleet".
+// fleet in namespace "fleet", serving the namespaces team-a and team-b
+// (the namespaced mode: Roles there, no ClusterRole).
 func ExampleWrite() {
-	objs, err := install.Manifests(install.Options{Namespace: "fleet", Image: "registry.example/slipway:v1.2.0", Runners: 4})
+	objs, err := install.Manifests(install.Options{Namespace: "fleet", Image: "registry.example/slipway@sha256:4f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
+		Runners: 4, WatchNamespaces: []string{"team-a", "team-b"}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -30,13 +32,22 @@ func ExampleWrite() {
 	// Namespace  fleet
 	// ServiceAccount fleet slipway-operator
 	// ServiceAccount fleet slipway-runner
-	// ClusterRole  slipway-operator
 	// Role fleet slipway-operator
-	// ClusterRole  slipway-runner
-	// ClusterRoleBinding  slipway-operator
 	// RoleBinding fleet slipway-operator
-	// ClusterRoleBinding  slipway-runner
+	// Role team-a slipway-operator
+	// Role team-b slipway-operator
+	// Role team-a slipway-runner
+	// Role team-b slipway-runner
+	// RoleBinding team-a slipway-operator
+	// RoleBinding team-b slipway-operator
+	// RoleBinding team-a slipway-runner
+	// RoleBinding team-b slipway-runner
 	// Deployment fleet slipway-operator
 	// Deployment fleet slipway-runner
-	// 13 documents
+	// PodDisruptionBudget fleet slipway-operator
+	// PodDisruptionBudget fleet slipway-runner
+	// NetworkPolicy fleet slipway-default-deny
+	// NetworkPolicy fleet slipway-operator
+	// NetworkPolicy fleet slipway-runner
+	// 22 documents
 }

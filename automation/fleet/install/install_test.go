@@ -645,7 +645,7 @@ func TestWrite_Manifests(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]int{"CustomResourceDefinition": 2, "Namespace": 1, "ServiceAccount": 2, "ClusterRole": 2,
-		"Role": 1, "ClusterRoleBinding": 2, "RoleBinding": 1, "Deployment": 2}, kinds)
+		"Role": 1, "ClusterRoleBinding": 2, "RoleBinding": 1, "Deployment": 2, "PodDisruptionBudget": 2, "NetworkPolicy": 3}, kinds)
 	assert.NotContains(t, buf.String(), "stringData")
 
 	deployments := map[string]*unstructured.Unstructured{}

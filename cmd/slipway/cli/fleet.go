@@ -65,6 +65,7 @@ func newOperatorCmd(g *globals) *cobra.Command {
 	var mf managerFlags
 	var o operator.Options
 	var m operator.ManagerOptions
+	var watch string
 	cmd := &cobra.Command{
 		Use:   "operator",
 		Short: "Reconcile Environment objects (slipway.dev/v1alpha1) into Runs; leader-elected, run several",
@@ -86,6 +87,11 @@ first: ` + "`operator install`" + `.`,
 			if o.MaxFailures < 1 {
 				return badInput("--max-failures %d must be at least 1", o.MaxFailures)
 			}
+			ns, err := fleet.ParseNamespaces("--watch-namespaces", watch)
+			if err != nil {
+				return badInput("%v", err)
+			}
+			m.Namespaces = ns
 			cfg, err := restConfig(mf.kubeconfig)
 			if err != nil {
 				return err
@@ -101,6 +107,7 @@ first: ` + "`operator install`" + `.`,
 	f.BoolVar(&m.LeaderElection, "leader-elect", true, "elect one leader among the operators (turn off only for a single operator)")
 	f.StringVar(&m.LeaderElectionNamespace, "leader-election-namespace", "slipway-system", "namespace of the leader election Lease")
 	f.StringVar(&m.Identity, "identity", "", "this operator's identity in the leader election (default <hostname>_<random>)")
+	f.StringVar(&watch, "watch-namespaces", "", "serve only these namespaces, comma-separated (the namespaced install mode; Environments elsewhere are refused); default: every namespace")
 	f.DurationVar(&m.LeaseDuration, "lease-duration", 15*time.Second, "how long a leader's Lease lasts without renewal: the take-over time when a leader dies")
 	f.DurationVar(&m.RenewDeadline, "renew-deadline", 10*time.Second, "how long the leader tries to renew before it gives up leading")
 	f.DurationVar(&m.RetryPeriod, "retry-period", 2*time.Second, "how often candidates try to acquire or renew the Lease")
@@ -113,16 +120,53 @@ first: ` + "`operator install`" + `.`,
 }
 
 func newInstallCmd(g *globals) *cobra.Command {
-	var kubeconfig string
-	var print bool
+	var kubeconfig, watch, kustomize string
+	var print, clusterWide bool
 	var o install.Options
 	cmd := &cobra.Command{
 		Use:   "install",
-		Short: "Apply the fleet's CRDs and least-privilege RBAC to a cluster (--print: write every manifest, Deployments included)",
-		Args:  cobra.NoArgs,
+		Short: "Apply the fleet's CRDs and least-privilege RBAC to a cluster (--print: write every manifest, Deployments included; --kustomize: a kustomize base and overlays)",
+		Long: `Install the fleet. Choose the mode explicitly:
+
+  --watch-namespaces a,b  the namespaced mode: the operator and runners serve
+                          these namespaces only, with Roles and RoleBindings
+                          there (no ClusterRole); recommended in a shared cluster.
+  --cluster-wide          ClusterRoles: the fleet serves every namespace, and
+                          its runners may read any Secret and write Leases in
+                          any namespace, kube-system included.
+
+Without --print or --kustomize it applies the CRDs and RBAC (server-side
+apply). --kustomize DIR writes DIR/base, DIR/overlays/cluster-wide and, with
+--watch-namespaces, DIR/overlays/namespaced (Deployments,
+PodDisruptionBudgets and NetworkPolicies included); build one with
+kustomize build or kubectl apply -k. --image accepts repo@sha256:... and
+keeps the digest.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Operators < 1 || o.Runners < 1 || o.RunnerConcurrency < 1 {
 				return badInput("--operators, --runners and --runner-concurrency must be at least 1")
+			}
+			switch {
+			case clusterWide && watch != "":
+				return badInput("--cluster-wide and --watch-namespaces exclude each other; give one")
+			case !clusterWide && watch == "":
+				return badInput("choose the install mode: --watch-namespaces a,b (Roles in those namespaces only; recommended in a shared cluster) or --cluster-wide (ClusterRoles: the runners may read every Secret in the cluster)")
+			case print && kustomize != "":
+				return badInput("--print and --kustomize exclude each other; give one")
+			}
+			ns, err := fleet.ParseNamespaces("--watch-namespaces", watch)
+			if err != nil {
+				return badInput("%v", err)
+			}
+			o.WatchNamespaces = ns
+			if kustomize != "" {
+				overlays, err := install.WriteKustomize(kustomize, o)
+				if err != nil {
+					return err
+				}
+				g.add(item{Operation: "operator install", Status: "succeeded"})
+				fmt.Fprintf(g.errw, "%s: wrote the kustomize base and overlays %v\n", g.cfg.name, overlays)
+				return nil
 			}
 			if print {
 				objs, err := install.Manifests(o)
@@ -147,7 +191,11 @@ func newInstallCmd(g *globals) *cobra.Command {
 				return err
 			}
 			g.add(item{Operation: "operator install", Status: "succeeded"})
-			fmt.Fprintf(g.errw, "%s: installed %d CRDs and the operator's and runners' RBAC (namespace %s)\n", g.cfg.name, len(crds), o.Namespace)
+			mode := "cluster-wide"
+			if len(o.WatchNamespaces) > 0 {
+				mode = "namespaced: " + ns.String()
+			}
+			fmt.Fprintf(g.errw, "%s: installed %d CRDs and the operator's and runners' RBAC (namespace %s, %s)\n", g.cfg.name, len(crds), o.Namespace, mode)
 			return nil
 		},
 	}
@@ -155,7 +203,10 @@ func newInstallCmd(g *globals) *cobra.Command {
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default $KUBECONFIG, ~/.kube/config, or in-cluster)")
 	f.BoolVar(&print, "print", false, "write the manifests (CRDs, RBAC, operator and runner Deployments) to stdout instead of applying")
 	f.StringVar(&o.Namespace, "namespace", "slipway-system", "namespace of the operator and runners")
-	f.StringVar(&o.Image, "image", "", "image of a binary built from this module with your programs (default "+install.DefaultImage+")")
+	f.StringVar(&o.Image, "image", "", "image of a binary built from this module with your programs, best by digest (repo@sha256:...; default "+install.DefaultImage+")")
+	f.StringVar(&watch, "watch-namespaces", "", "the namespaced mode: the namespaces the fleet serves, comma-separated (Roles there only)")
+	f.BoolVar(&clusterWide, "cluster-wide", false, "the cluster-wide mode: ClusterRoles, every namespace served")
+	f.StringVar(&kustomize, "kustomize", "", "write a kustomize base and overlays (cluster-wide, namespaced) under this directory instead of applying")
 	f.IntVar(&o.Operators, "operators", 2, "operator replicas (--print)")
 	f.IntVar(&o.Runners, "runners", 3, "runner replicas (--print)")
 	f.IntVar(&o.RunnerConcurrency, "runner-concurrency", 2, "Runs each runner executes at once (--print)")
@@ -165,6 +216,7 @@ func newInstallCmd(g *globals) *cobra.Command {
 func newRunnerCmd(g *globals) *cobra.Command {
 	var mf managerFlags
 	var o runner.Options
+	var watch string
 	cmd := &cobra.Command{
 		Use:   "runner",
 		Short: "Claim and execute Runs (slipway.dev/v1alpha1); stateless, run any number",
@@ -181,6 +233,11 @@ recovers the stack and completes it.`,
 			if err := checkDurations(map[string]time.Duration{"--lease-duration": o.LeaseDuration}); err != nil {
 				return err
 			}
+			ns, err := fleet.ParseNamespaces("--watch-namespaces", watch)
+			if err != nil {
+				return badInput("%v", err)
+			}
+			o.Namespaces = ns
 			cfg, err := restConfig(mf.kubeconfig)
 			if err != nil {
 				return err
@@ -199,7 +256,7 @@ recovers the stack and completes it.`,
 	mf.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.Identity, "identity", "", "this runner's identity in Runs and Leases (default <hostname>-<pid>)")
-	f.StringVar(&o.Namespace, "namespace", "", "only run Runs of this namespace (default: all)")
+	f.StringVar(&watch, "watch-namespaces", "", "serve only Runs of these namespaces, comma-separated (the namespaced install mode; Runs elsewhere are refused); default: every namespace")
 	f.IntVar(&o.Concurrency, "concurrency", 2, "Runs executed at once")
 	f.DurationVar(&o.LeaseDuration, "lease-duration", 15*time.Second, "how long a Run's Lease lasts without a heartbeat: the take-over time when a runner dies")
 	f.StringVar(&o.WorkDir, "work-dir", "", "directory for the engine's per-Run workspaces (default <dir>/runner)")
