@@ -99,7 +99,7 @@ func TestCLI_OperatorInstallKustomizeWritesBothOverlays(t *testing.T) {
 	b, err = os.ReadFile(filepath.Join(dir, "overlays", "namespaced", "rbac.yaml"))
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), "ClusterRole")
-	assert.Equal(t, 4, strings.Count(string(b), "kind: Role\n"), "a Role per component and namespace")
+	assert.Equal(t, 4, strings.Count(string(b), "\nkind: Role\n"), "a Role per component and namespace")
 }
 
 // TestCLI_OperatorInstallAppliesCRDsAndRBAC applies the CRDs and RBAC to the

@@ -108,6 +108,13 @@ func setup(ctx context.Context) error {
 	if admin, err = client.New(cluster.Config, client.Options{Scheme: scheme}); err != nil {
 		return err
 	}
+	// The watched namespaces exist before the install: their tenants own
+	// them; the install only adds the fleet's Roles there.
+	for _, ns := range []string{watched, other} {
+		if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
+	}
 	crds, err := install.CRDs()
 	if err != nil {
 		return err
@@ -124,9 +131,6 @@ func setup(ctx context.Context) error {
 		return err
 	}
 	for _, ns := range []string{watched, other} {
-		if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			return err
-		}
 		for name, data := range map[string]map[string]string{
 			"target": {"kubeconfig": string(target)},
 			"state":  {"passphrase": "fleetns-passphrase-not-secret"},
