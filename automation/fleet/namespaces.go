@@ -25,6 +25,9 @@ func ParseNamespaces(field, list string) (Namespaces, error) {
 			ns = append(ns, s)
 		}
 	}
+	if len(ns) == 0 && strings.TrimSpace(list) != "" {
+		return nil, fmt.Errorf("%s: %q lists no namespace; list namespace names separated by commas, e.g. team-a,team-b", field, list)
+	}
 	return ns, ns.Check(field)
 }
 

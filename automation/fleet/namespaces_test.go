@@ -26,6 +26,8 @@ func TestNamespaces_ParseServesCache(t *testing.T) {
 
 	_, err = ParseNamespaces("--watch-namespaces", "a,B")
 	assert.EqualError(t, err, `--watch-namespaces: "B" is not a namespace name (a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')); list namespace names separated by commas, e.g. team-a,team-b`)
+	_, err = ParseNamespaces("--watch-namespaces", " , ")
+	assert.EqualError(t, err, `--watch-namespaces: " , " lists no namespace; list namespace names separated by commas, e.g. team-a,team-b`)
 	_, err = ParseNamespaces("--watch-namespaces", "a,a")
 	assert.EqualError(t, err, `--watch-namespaces: namespace "a" is listed twice; list each namespace once`)
 }

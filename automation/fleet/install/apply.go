@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -111,6 +112,11 @@ func (a *applier) apply(ctx context.Context, obj *unstructured.Unstructured) err
 		ri = a.dyn.Resource(mapping.Resource).Namespace(obj.GetNamespace())
 	}
 	if _, err := ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+		if apierrors.IsNotFound(err) && obj.GetNamespace() != "" {
+			// The namespaced mode's Roles go into the namespaces it
+			// serves, which their tenants own and the install never creates.
+			return fmt.Errorf("install: apply %s: %w; create namespace %s first (or leave it out of the namespaces served)", what, err, obj.GetNamespace())
+		}
 		return fmt.Errorf("install: apply %s: %w", what, err)
 	}
 	return nil

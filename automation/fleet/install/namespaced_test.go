@@ -384,3 +384,19 @@ func TestKustomize_ClusterWideOverlayApplies(t *testing.T) {
 	_, err = c.Client.PolicyV1().PodDisruptionBudgets(DefaultNamespace).Get(testContext(t), RunnerName, metav1.GetOptions{})
 	require.NoError(t, err)
 }
+
+// TestApply_NamespacedNeedsTheNamespaces: a namespace served that does not
+// exist stops the install with an error naming it and the fix.
+func TestApply_NamespacedNeedsTheNamespaces(t *testing.T) {
+	c := installed(t)
+	const fleetNS = "slipway-missing"
+	t.Cleanup(func() {
+		err := c.Client.CoreV1().Namespaces().Delete(context.Background(), fleetNS, metav1.DeleteOptions{})
+		assert.NoError(t, err)
+	})
+	objs, err := RBAC(Options{Namespace: fleetNS, WatchNamespaces: []string{"no-such-tenant"}})
+	require.NoError(t, err)
+	err = Apply(testContext(t), c.Config, objs)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "create namespace no-such-tenant first")
+}
