@@ -59,9 +59,19 @@ type Options struct {
 	// Concurrency bounds the Runs executing at once (default 2).
 	Concurrency int
 	// LeaseDuration is how long a Run's Lease stays valid without renewal
-	// (default 15s); it is renewed every LeaseDuration/3, and another
-	// runner takes the Run over after observing it unrenewed this long.
+	// (default 15s): another runner takes the Run over after observing it
+	// unrenewed this long, by its own clock and its own LeaseDuration (a
+	// Lease's leaseDurationSeconds is ignored). Runners of a fleet must use
+	// the same LeaseDuration and RenewDeadline.
 	LeaseDuration time.Duration
+	// RenewDeadline (default 2/3 of LeaseDuration; at least 1/4 of it and
+	// shorter than it) bounds the engine of a Run whose Lease is not
+	// renewed: the Lease is renewed every RenewDeadline/2, and once
+	// RenewDeadline has passed since the start of the last successful
+	// renewal, the engine's whole process tree is killed and its backend
+	// writes are refused (the fence file's deadline). LeaseDuration minus
+	// RenewDeadline is the margin for a paused runner.
+	RenewDeadline time.Duration
 	// Registry holds the programs and policy packs Runs name.
 	Registry fleet.Registry
 	// Engine are options every Run's engine gets (the toolchain resolver,
@@ -123,6 +133,13 @@ func New(cfg *rest.Config, o Options) (*Runner, error) {
 	}
 	if o.LeaseDuration < time.Second {
 		return nil, fmt.Errorf("runner: Options.LeaseDuration %s is below 1s; use e.g. 15s", o.LeaseDuration)
+	}
+	if o.RenewDeadline == 0 {
+		o.RenewDeadline = o.LeaseDuration * 2 / 3
+	}
+	if o.RenewDeadline >= o.LeaseDuration || o.RenewDeadline < o.LeaseDuration/4 {
+		return nil, fmt.Errorf("runner: Options.RenewDeadline %s must be shorter than Options.LeaseDuration %s and at least a quarter of it; "+
+			"use e.g. %s (0 = 2/3 of LeaseDuration)", o.RenewDeadline, o.LeaseDuration, o.LeaseDuration*2/3)
 	}
 	if o.WorkDir == "" {
 		o.WorkDir = filepath.Join(os.TempDir(), "slipway-runner")
@@ -256,6 +273,7 @@ func (r *Runner) claim(ctx context.Context, cached *v1alpha1.Run) (ctrl.Result, 
 		return ctrl.Result{}, fmt.Errorf("runner: claiming run %s: %w", key(run), err)
 	}
 	log := r.log.With("run", key(run).String(), "attempt", run.Status.Attempts)
+	since := time.Now()
 	lease, err := r.acquire(ctx, run)
 	if err != nil {
 		// Without its Lease the Run is taken over after LeaseDuration (by
@@ -265,7 +283,7 @@ func (r *Runner) claim(ctx context.Context, cached *v1alpha1.Run) (ctrl.Result, 
 	}
 	log.Info("claimed run", "operation", run.Spec.Operation, "environment", run.Spec.Environment)
 	r.event(run, corev1.EventTypeNormal, "Claimed", "Claim", fmt.Sprintf("runner %s on %s claimed the run (attempt %d)", r.o.Identity, r.o.Host, run.Status.Attempts))
-	return r.execute(ctx, run, lease, takeover{}, log), nil
+	return r.execute(ctx, run, lease, since, takeover{}, log), nil
 }
 
 // takeover is what a Run taken over from another runner carries into its

@@ -181,6 +181,10 @@ recovers the stack and completes it.`,
 			if err := checkDurations(map[string]time.Duration{"--lease-duration": o.LeaseDuration}); err != nil {
 				return err
 			}
+			if o.RenewDeadline != 0 && (o.RenewDeadline >= o.LeaseDuration || o.RenewDeadline < o.LeaseDuration/4) {
+				return badInput("--renew-deadline %s must be shorter than --lease-duration %s and at least a quarter of it (0 = 2/3 of it)",
+					o.RenewDeadline, o.LeaseDuration)
+			}
 			cfg, err := restConfig(mf.kubeconfig)
 			if err != nil {
 				return err
@@ -202,6 +206,7 @@ recovers the stack and completes it.`,
 	f.StringVar(&o.Namespace, "namespace", "", "only run Runs of this namespace (default: all)")
 	f.IntVar(&o.Concurrency, "concurrency", 2, "Runs executed at once")
 	f.DurationVar(&o.LeaseDuration, "lease-duration", 15*time.Second, "how long a Run's Lease lasts without a heartbeat: the take-over time when a runner dies")
+	f.DurationVar(&o.RenewDeadline, "renew-deadline", 0, "how long after its last renewal a Run's engine is killed and fenced off the backend (default 2/3 of --lease-duration)")
 	f.StringVar(&o.WorkDir, "work-dir", "", "directory for the engine's per-Run workspaces (default <dir>/runner)")
 	return cmd
 }
