@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,4 +92,31 @@ func TestFence_EngineTestsPassWithThePatch(t *testing.T) {
 		assert.Regexp(t, regexp.MustCompile(`(?m)^\s*--- PASS: `+name+` `), out)
 	}
 	assert.NotRegexp(t, `(?m)^\s*--- FAIL`, out)
+}
+
+// TestFence_PatchesArePartOfTheCacheKey: the fence patches, the source
+// they add included, are in the pulumi build's cache key, so a changed
+// fence rebuilds the CLI.
+func TestFence_PatchesArePartOfTheCacheKey(t *testing.T) {
+	r := New(WithCacheDir(t.TempDir()))
+	a, err := r.toolDir(pulumiTool)
+	require.NoError(t, err)
+	changed := pulumiTool
+	changed.patches = slices.Clone(pulumiTool.patches)
+	for i, p := range changed.patches {
+		if p.name == "fence-bucket" {
+			p.add = map[string]string{"slipway_fence.go": fenceSource + "\n// changed\n"}
+			changed.patches[i] = p
+		}
+	}
+	b, err := r.toolDir(changed)
+	require.NoError(t, err)
+	assert.NotEqual(t, a, b)
+	assert.Equal(t, []string{"group-commit", "fence-bucket", "fence-lock-field", "fence-lock-token"},
+		func() (names []string) {
+			for _, p := range pulumiTool.patches {
+				names = append(names, p.name)
+			}
+			return names
+		}())
 }
