@@ -7,6 +7,25 @@
 // runner, which proves the dead runner's stack locks stale
 // (automation.WithDeadHosts) before running it again.
 //
+// At most one engine writes a stack's backend at any instant, even when a
+// runner is paused (SIGSTOP, a GC pause) or cut off from the API server
+// and then resumes: a runner's engine is fenced by RenewDeadline, counted
+// from the start of its last successful renewal. Past it a watchdog timer
+// (independent of the renewal calls) kills the engine's whole process tree
+// (CLI and plugins, automation.ErrKill), and the engine Slipway builds
+// refuses every write, copy and delete to the backend by itself (the fence
+// file, see package fence and automation.WithFence), as do Slipway's own
+// records. Another runner takes over only after seeing the Lease
+// unrenewed for its own LeaseDuration (never the Lease's
+// leaseDurationSeconds), which is longer. The residual window: a request
+// that passed the fence check before the deadline and reaches the backend
+// more than LeaseDuration-RenewDeadline later (a pause between the check
+// and the request's last byte); the write's context ends at the deadline,
+// but a request already sent in full may still be applied. No clocks need
+// to agree across hosts (each runner measures durations on its own clock,
+// and a runner and its engine share a host), only to run at about the same
+// rate; a wall-clock jump on a runner's host moves its engine's fence.
+//
 // Runners of one fleet must use the same WorkDir path: the target cluster's
 // kubeconfig is written there, at a path per environment that the state
 // records in the Kubernetes provider's configuration.
