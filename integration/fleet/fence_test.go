@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -415,7 +416,11 @@ func TestFence_PausedRunnerWritesNothingAfterTakeOver(t *testing.T) {
 	pending := make(chan struct{})
 	stopped := make(chan struct{})
 	var once sync.Once
+	var lockBody atomic.Value
 	fenceLog.hook(keyA, func(r *http.Request, body []byte) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/.pulumi/locks/") {
+			lockBody.Store(string(body))
+		}
 		if r.Method != http.MethodPut || !isCheckpoint(r.URL.Path, env) || !bytes.Contains(body, []byte("pending_operations")) {
 			return
 		}
@@ -428,13 +433,15 @@ func TestFence_PausedRunnerWritesNothingAfterTakeOver(t *testing.T) {
 	})
 	a := startFenceRunner(ctx, t, keyA, "host-"+keyA, keyA, ns, fx.cluster.Kubeconfig)
 	require.NoError(t, fx.c.Create(ctx, fenceEnv(env, ns)))
-	upRun(t, ns, env, "runner A runs the up", func(r *v1alpha1.Run) bool { return r.Status.Runner == keyA })
+	first := upRun(t, ns, env, "runner A runs the up", func(r *v1alpha1.Run) bool { return r.Status.Runner == keyA })
 	startFenceRunner(ctx, t, keyB, "host-"+keyB, keyB, ns, fx.cluster.Kubeconfig)
 	select {
 	case <-pending:
 	case <-time.After(5 * time.Minute):
 		t.Fatalf("runner A's engine never recorded a pending operation; its log:\n%s", tail(a.log, 40))
 	}
+	lock, _ := lockBody.Load().(string)
+	assert.Contains(t, lock, `"slipwayFence":"`+ns+"/"+first.Name+`#1"`, "A's engine's lock carries its fencing token")
 	paused := stopTree(t, a.cmd.Process.Pid)
 	require.Greater(t, len(paused), 1, "the engine runs below runner A")
 	close(stopped)
