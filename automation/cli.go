@@ -3,6 +3,7 @@ package automation
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
+	"github.com/slipwayhq/slipway/automation/internal/proctree"
 )
 
 // pulumiCLI runs the pulumi CLI at Root/bin/pulumi, whose version the
@@ -23,6 +26,9 @@ import (
 type pulumiCLI struct {
 	bin     string
 	version semver.Version
+	// group starts the CLI in a process group of its own (a fenced engine,
+	// see WithFence), so that killing its tree cannot reach the caller.
+	group bool
 }
 
 var _ auto.PulumiCommand = pulumiCLI{}
@@ -56,15 +62,42 @@ func (c pulumiCLI) Run(ctx context.Context, workdir string, stdin io.Reader, add
 	cmd.Stdout = io.MultiWriter(append(slices.Clone(additionalOutput), &stdout)...)
 	cmd.Stderr = io.MultiWriter(append(slices.Clone(additionalErrorOutput), &stderr)...)
 	cmd.Stdin = stdin
+	if c.group {
+		setpgid(cmd)
+	}
+	// A cancellation whose cause wraps ErrKill kills the CLI's whole tree
+	// (plugins included) at once; any other interrupts the CLI, and kills
+	// the tree if it has not ended WaitDelay later.
 	cmd.Cancel = func() error {
+		if errors.Is(context.Cause(ctx), ErrKill) {
+			proctree.Kill(cmd.Process.Pid, c.group)
+			return nil
+		}
 		if err := cmd.Process.Signal(os.Interrupt); err != nil {
-			_ = cmd.Process.Kill()
+			proctree.Kill(cmd.Process.Pid, c.group)
 		}
 		return nil
 	}
-	cmd.WaitDelay = 10 * time.Second
+	// exec's WaitDelay kills only the CLI itself, and is the backstop: the
+	// tree (plugins too) is killed interruptGrace after an interrupt.
+	cmd.WaitDelay = interruptGrace + 5*time.Second
 	code := -2 // the Automation API's unknownErrorCode
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		done := make(chan struct{})
+		stopKill := context.AfterFunc(ctx, func() {
+			t := time.NewTimer(interruptGrace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				proctree.Kill(cmd.Process.Pid, c.group)
+			case <-done:
+			}
+		})
+		err = cmd.Wait()
+		close(done)
+		stopKill()
+	}
 	if exitErr, ok := err.(*exec.ExitError); ok {
 		code = exitErr.ExitCode()
 	} else if err == nil {
@@ -72,6 +105,17 @@ func (c pulumiCLI) Run(ctx context.Context, workdir string, stdin io.Reader, add
 	}
 	return stdout.String(), stderr.String(), code, err
 }
+
+// interruptGrace is how long an interrupted CLI has to end before its
+// tree is killed.
+const interruptGrace = 10 * time.Second
+
+// ErrKill, wrapped by the cause of an engine operation's cancelled context
+// (context.WithCancelCause), makes the engine's whole process tree — the
+// pulumi CLI and its plugins — be killed with SIGKILL at once instead of
+// interrupted: for a holder that must stop writing now (a fleet runner
+// whose Lease deadline passed).
+var ErrKill = errors.New("automation: the engine is killed")
 
 // pathFirst returns env with dir first in its PATH.
 func pathFirst(env []string, dir string) []string {

@@ -36,6 +36,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"go.opentelemetry.io/otel"
 
+	"github.com/slipwayhq/slipway/automation/fence"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/automation/telemetry"
 	"github.com/slipwayhq/slipway/automation/toolchain"
@@ -85,6 +86,7 @@ type engineConfig struct {
 	deadHosts                         []string
 	pluginDownload                    bool
 	obs                               observability
+	fence                             *string
 }
 
 // pluginBinary is a resource plugin given by path (WithPlugin).
@@ -135,6 +137,17 @@ func WithEnv(env map[string]string) EngineOption {
 		}
 	}
 }
+
+// WithFence fences every write the engine and Slipway's record store make
+// to the backend with the fence file at path (see package fence): each
+// write, copy and delete (checkpoints, backups, history, locks, records)
+// is refused once the file's deadline has passed or when the file is
+// missing, and the engine's lock records the file's fencing token. The
+// pulumi CLI then runs in a process group of its own, so that its whole
+// tree can be killed (see ErrKill). Only the CLI Slipway builds enforces
+// the fence inside the engine (toolchain.FenceFileEnv); the variable is
+// set after WithEnv's, which cannot override it.
+func WithFence(path string) EngineOption { return func(c *engineConfig) { c.fence = &path } }
 
 // WithResolver sets the toolchain resolver (default toolchain.New()).
 func WithResolver(r *toolchain.Resolver) EngineOption {
@@ -256,6 +269,15 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	}
 	// The resolver established the CLI's version: no `pulumi version` again.
 	cmd := newPulumiCLI(pl.Root, version)
+	if c.fence != nil {
+		if !pl.Patched {
+			return nil, fmt.Errorf("automation: WithFence needs Slipway's patched pulumi build (v%s), which enforces the fence inside the engine; "+
+				"the CLI is v%s from %s (%s): remove it from PATH or WithPulumi, or run `slipway toolchain build`",
+				toolchain.PatchedPulumiVersion, pl.Version, pl.Source, pl.Bin())
+		}
+		c.env[fence.Env] = *c.fence
+		cmd.group = true
+	}
 	return &Engine{dir: dir, backend: c.backend, pulumiHome: c.pulumiHome, secrets: c.secrets,
 		passphrase: *c.passphrase, env: c.env, cmd: cmd, pulumi: pl, log: c.log, analyzer: c.analyzer,
 		forceUnlock: c.forceUnlock, repair: c.repair, deadHosts: c.deadHosts, pluginDownload: c.pluginDownload,

@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/slipwayhq/slipway/automation/fence"
 )
 
 // Layout of a DIY backend (Pulumi v3, pkg/backend/diy): with .pulumi/meta.yaml
@@ -43,11 +45,15 @@ type Store struct {
 // New returns a Store on d.
 func New(d Driver) *Store { return &Store{d: d} }
 
-// Open opens the Store of a backend URL (see OpenDriver).
+// Open opens the Store of a backend URL (see OpenDriver). When env sets
+// fence.Env (SLIPWAY_FENCE_FILE), its writes are fenced (see Fenced).
 func Open(ctx context.Context, backendURL string, env map[string]string) (*Store, error) {
 	d, err := OpenDriver(ctx, backendURL, env)
 	if err != nil {
 		return nil, err
+	}
+	if path, ok := env[fence.Env]; ok {
+		d = Fenced(d, path)
 	}
 	return New(d), nil
 }

@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,7 +65,7 @@ var pulumiTool = tool{
 	outputs:  []string{"pulumi"},
 	ldflags:  pulumiVersionFlag + PatchedPulumiVersion,
 	estimate: 6 * time.Minute,
-	patches:  []patch{groupCommit},
+	patches:  append([]patch{groupCommit}, fencePatches...),
 }
 
 // pulumiUpstreamTool is the same pulumi CLI without Slipway's patches: what a
@@ -198,6 +200,9 @@ func (r *Resolver) toolDir(t tool) (string, error) {
 	}
 	for _, p := range t.patches {
 		fmt.Fprintf(h, "patch %s %s %s\n%d %s\n%d %s\n", p.name, p.module, p.file, len(p.old), p.old, len(p.new), p.new)
+		for _, name := range slices.Sorted(maps.Keys(p.add)) {
+			fmt.Fprintf(h, "add %s %d %s\n", name, len(p.add[name]), p.add[name])
+		}
 	}
 	return filepath.Join(r.cacheDir, t.name, t.version+"-"+hex.EncodeToString(h.Sum(nil))[:12]), nil
 }

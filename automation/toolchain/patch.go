@@ -20,6 +20,9 @@ type patch struct {
 	file   string // file inside the module, slash-separated
 	old    string // the text replaced; must occur exactly once
 	new    string // the replacement
+	// add are Go source files added to the patched package (name →
+	// source), always: code the replacement calls.
+	add map[string]string
 	// tests are Go test files added to the patched package (name → source),
 	// so the engine's own tests and ours run against the patched file.
 	tests map[string]string
@@ -70,6 +73,11 @@ func applyPatches(ctx context.Context, g goRunner, patches []patch, withTests bo
 		}
 		if err := replaceFile(target, []byte(patched)); err != nil {
 			return fmt.Errorf("toolchain: patch %s: %w", p.name, err)
+		}
+		for name, src := range p.add {
+			if err := replaceFile(filepath.Join(filepath.Dir(target), name), []byte(src)); err != nil {
+				return fmt.Errorf("toolchain: patch %s: %w", p.name, err)
+			}
 		}
 		if !withTests {
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,4 +63,60 @@ func failures(out string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestFence_EngineTestsPassWithThePatch applies the fence patches to the
+// pinned engine (each original text must occur exactly once) and runs the
+// fence's own tests and the diy backend's lock tests against the patched
+// package.
+func TestFence_EngineTestsPassWithThePatch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	goBin, err := New().goCommand()
+	require.NoError(t, err)
+	src := t.TempDir()
+	require.NoError(t, writeModule(pulumiTool.module, src))
+	g := goRunner{bin: goBin, dir: src}
+	require.NoError(t, applyPatches(ctx, g, pulumiTool.patches, true))
+	for _, p := range fencePatches {
+		b, err := os.ReadFile(src + "/third_party/" + strings.ReplaceAll(p.module, "/", "_") + "/" + p.file)
+		require.NoError(t, err)
+		assert.Equal(t, 1, strings.Count(string(b), p.new), "patch %s applied once", p.name)
+		assert.NotContains(t, string(b), p.old, "patch %s", p.name)
+	}
+	out, err := g.run(ctx, "test", "-trimpath", "-count=1", "-v", "-run", "TestSlipwayFence|Lock",
+		"github.com/pulumi/pulumi/pkg/v3/backend/diy")
+	require.NoError(t, err, "the engine's diy tests with the patch:\n%s", failures(out))
+	for _, name := range []string{"TestSlipwayFence_WritesRefusedOnceTheDeadlinePassed",
+		"TestSlipwayFence_UnsetMeansUnfenced", "TestSlipwayFence_LockRecordsTheToken"} {
+		assert.Regexp(t, regexp.MustCompile(`(?m)^\s*--- PASS: `+name+` `), out)
+	}
+	assert.NotRegexp(t, `(?m)^\s*--- FAIL`, out)
+}
+
+// TestFence_PatchesArePartOfTheCacheKey: the fence patches, the source
+// they add included, are in the pulumi build's cache key, so a changed
+// fence rebuilds the CLI.
+func TestFence_PatchesArePartOfTheCacheKey(t *testing.T) {
+	r := New(WithCacheDir(t.TempDir()))
+	a, err := r.toolDir(pulumiTool)
+	require.NoError(t, err)
+	changed := pulumiTool
+	changed.patches = slices.Clone(pulumiTool.patches)
+	for i, p := range changed.patches {
+		if p.name == "fence-bucket" {
+			p.add = map[string]string{"slipway_fence.go": fenceSource + "\n// changed\n"}
+			changed.patches[i] = p
+		}
+	}
+	b, err := r.toolDir(changed)
+	require.NoError(t, err)
+	assert.NotEqual(t, a, b)
+	assert.Equal(t, []string{"group-commit", "fence-bucket", "fence-lock-field", "fence-lock-token"},
+		func() (names []string) {
+			for _, p := range pulumiTool.patches {
+				names = append(names, p.name)
+			}
+			return names
+		}())
 }

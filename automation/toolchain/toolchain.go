@@ -40,8 +40,9 @@ const (
 	PulumiVersion = "3.274.1"
 	// PatchedPulumiVersion is the version Slipway's own build of the pulumi
 	// CLI prints: PulumiVersion with the group-commit patch (see
-	// groupCommit), marked as semver build metadata.
-	PatchedPulumiVersion = PulumiVersion + "+slipway.gc"
+	// groupCommit) and the fence patches (see fencePatches), marked as
+	// semver build metadata.
+	PatchedPulumiVersion = PulumiVersion + "+slipway.gc.fence"
 	// MinPulumiVersion is the oldest pulumi CLI Slipway accepts from PATH or
 	// WithPulumi (any 3.x from it on). It is the newest of the versions the
 	// Automation API (of PulumiVersion) requires for what Slipway calls: the
@@ -181,7 +182,8 @@ type Pulumi struct {
 	// Version is the version the CLI prints, without the leading "v"
 	// (PatchedPulumiVersion for Slipway's own build).
 	Version string
-	// Patched is set for Slipway's build, with the group-commit patch.
+	// Patched is set for Slipway's build, with the group-commit and fence
+	// patches.
 	Patched bool
 	// Source says where it came from: "WithPulumi", "PATH" or "cache".
 	Source string

@@ -137,6 +137,7 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"operator no cluster", []string{"operator", "--kubeconfig", "/nonexistent/kubeconfig"}, nil, "no cluster to connect to"},
 		{"runner concurrency", append([]string{"runner", "--concurrency", "0"}, k...), nil, "--concurrency 0 must be at least 1"},
 		{"runner lease", append([]string{"runner", "--lease-duration", "-1s"}, k...), nil, "--lease-duration -1s must be positive"},
+		{"runner renew deadline", append([]string{"runner", "--lease-duration", "6s", "--renew-deadline", "6s"}, k...), nil, "--renew-deadline 6s must be shorter than --lease-duration 6s"},
 		{"runner plugin without path", append([]string{"--plugin", "aws", "runner"}, k...), nil, "use NAME[@VERSION]=PATH"},
 		{"operator install runners", []string{"operator", "install", "--print", "--runners", "0"}, nil, "must be at least 1"},
 		{"operator install without a mode", []string{"operator", "install", "--print"}, nil, "choose the install mode: --watch-namespaces a,b"},

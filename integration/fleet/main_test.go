@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -74,6 +75,10 @@ type fixture struct {
 
 	mu    sync.Mutex
 	procs map[string]*proc // identity -> process
+
+	// s3Tap, when set, serves every request to the S3 server in place of
+	// the store and passes it on itself (fence_test.go's write log).
+	s3Tap atomic.Pointer[func(w http.ResponseWriter, r *http.Request, store http.Handler)]
 }
 
 // proc is one operator or runner OS process, in its own process group so
@@ -181,7 +186,15 @@ func (f *fixture) startS3() error {
 	if err != nil {
 		return err
 	}
-	f.s3srv = &http.Server{Handler: gofakes3.New(f.s3, gofakes3.WithTimeSkewLimit(0)).Server(), ReadHeaderTimeout: 5 * time.Second}
+	store := gofakes3.New(f.s3, gofakes3.WithTimeSkewLimit(0)).Server()
+	tapped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tap := f.s3Tap.Load(); tap != nil {
+			(*tap)(w, r, store)
+			return
+		}
+		store.ServeHTTP(w, r)
+	})
+	f.s3srv = &http.Server{Handler: tapped, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = f.s3srv.Serve(l) }()
 	f.backendURL = "s3://" + bucket + "?endpoint=http://" + l.Addr().String() + "&use_path_style=true&disable_https=true&region=us-east-1"
 	f.s3Env = map[string]string{"AWS_ACCESS_KEY_ID": "fleet", "AWS_SECRET_ACCESS_KEY": s3SecretKey,

@@ -39,11 +39,16 @@ var errNotOwner = errors.New("runner: the run is no longer this runner's")
 // outcome. An interrupted run (lost Lease, shutdown) records nothing: the
 // runner that takes it over runs it again; the result then asks for the
 // Run to be checked again after LeaseDuration.
-func (r *Runner) execute(ctx context.Context, run *v1alpha1.Run, lease *coordinationv1.Lease, prev takeover, log *slog.Logger) ctrl.Result {
+func (r *Runner) execute(ctx context.Context, run *v1alpha1.Run, lease *coordinationv1.Lease, since time.Time, prev takeover, log *slog.Logger) ctrl.Result {
 	again := ctrl.Result{RequeueAfter: r.o.LeaseDuration}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	hb := r.beat(lease, cancel, log)
+	hb, err := r.beat(run, lease, since, cancel, log)
+	if err != nil {
+		log.Error("could not start the run's heartbeat; leaving the run to be taken over", "error", err)
+		r.release(ctx, lease, log)
+		return again
+	}
 	defer hb.stop()
 
 	start := metav1.Now()
@@ -53,13 +58,13 @@ func (r *Runner) execute(ctx context.Context, run *v1alpha1.Run, lease *coordina
 		log.Warn("could not mark the run Running; leaving it to whoever holds it", "error", err)
 		return again
 	}
-	res := r.perform(runCtx, run, prev, log)
+	res := r.perform(runCtx, run, prev, hb.Fence(), log)
 	if runCtx.Err() != nil {
 		r.interrupted(run, context.Cause(runCtx), log)
 		return again
 	}
 	done := metav1.Now()
-	err := r.updateStatus(runCtx, run, func(s *v1alpha1.RunStatus) {
+	err = r.updateStatus(runCtx, run, func(s *v1alpha1.RunStatus) {
 		res.apply(s)
 		s.CompletionTime = &done
 	})
@@ -302,7 +307,7 @@ func ownKubeconfig(cfg *rest.Config) ([]byte, error) {
 
 // perform reads the Run's Secrets, builds its program and runs its
 // operation with a fresh engine in a work directory of its own.
-func (r *Runner) perform(ctx context.Context, run *v1alpha1.Run, prev takeover, log *slog.Logger) (res result) {
+func (r *Runner) perform(ctx context.Context, run *v1alpha1.Run, prev takeover, fenceFile string, log *slog.Logger) (res result) {
 	spec := run.Spec
 	var redact []string
 	defer func() { res.redact(redact) }()
@@ -358,6 +363,8 @@ func (r *Runner) perform(ctx context.Context, run *v1alpha1.Run, prev takeover, 
 	if len(in.env) > 0 {
 		opts = append(opts, automation.WithEnv(in.env))
 	}
+	// Last: no other option (WithEnv) may drop the fence.
+	opts = append(opts, automation.WithFence(fenceFile))
 	if hosts := prev.deadHosts(r.o.Host); len(hosts) > 0 {
 		opts = append(opts, automation.WithDeadHosts(hosts...))
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -18,6 +20,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/fence"
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
 )
 
@@ -114,8 +118,11 @@ func (r *Runner) observe(run *v1alpha1.Run, lease *coordinationv1.Lease, d time.
 
 // checkLease looks at the Lease of a Claimed or Running Run (that this
 // process does not execute: a reconcile of the Run would be blocked then)
-// and takes the Run over once the Lease has gone unrenewed for its
-// duration, or has not existed for LeaseDuration since the claim.
+// and takes the Run over once the Lease has gone unrenewed for this
+// runner's LeaseDuration (never the Lease's leaseDurationSeconds), or has
+// not existed for LeaseDuration since the claim. LeaseDuration exceeds
+// every runner's RenewDeadline, past which the holder's engine is killed
+// and fenced off the backend.
 func (r *Runner) checkLease(ctx context.Context, run *v1alpha1.Run) (ctrl.Result, error) {
 	var lease *coordinationv1.Lease
 	var l coordinationv1.Lease
@@ -126,10 +133,9 @@ func (r *Runner) checkLease(ctx context.Context, run *v1alpha1.Run) (ctrl.Result
 	default:
 		lease = &l
 	}
+	// Only this runner's configuration says how long: the Lease's own
+	// leaseDurationSeconds is written by whoever can write Leases.
 	d := r.o.LeaseDuration
-	if lease != nil && lease.Spec.LeaseDurationSeconds != nil && *lease.Spec.LeaseDurationSeconds > 0 {
-		d = time.Duration(*lease.Spec.LeaseDurationSeconds) * time.Second
-	}
 	expired, wait := r.observe(run, lease, d)
 	if !expired {
 		return ctrl.Result{RequeueAfter: wait}, nil
@@ -156,6 +162,7 @@ func (r *Runner) takeOver(ctx context.Context, cached *v1alpha1.Run, observed *c
 		return ctrl.Result{}, nil // it moved on meanwhile; its next event says how
 	}
 	var lease *coordinationv1.Lease
+	since := time.Now()
 	if observed == nil {
 		lease = r.newLease(&run)
 		if err := r.direct.Create(ctx, lease); err != nil {
@@ -195,7 +202,7 @@ func (r *Runner) takeOver(ctx context.Context, cached *v1alpha1.Run, observed *c
 	r.event(&run, corev1.EventTypeWarning, "TookOver", "TakeOver",
 		fmt.Sprintf("runner %s on %s took the run over from %s on %s, whose lease expired (attempt %d)",
 			r.o.Identity, r.o.Host, prev.from, prev.host, run.Status.Attempts))
-	return r.execute(ctx, &run, lease, prev, log), nil
+	return r.execute(ctx, &run, lease, since, prev, log), nil
 }
 
 // release deletes a Lease this runner holds (only the version it last
@@ -208,10 +215,15 @@ func (r *Runner) release(ctx context.Context, l *coordinationv1.Lease, log *slog
 	}
 }
 
-// heartbeat renews a held Lease every LeaseDuration/3 until stopped, and
-// cancels the Run's context when the Lease is lost: taken by another
-// runner or deleted, or not renewed for half its duration (before any
-// other runner can see it expire).
+// heartbeat renews a held Lease every RenewDeadline/2 until stopped, and
+// fences the Run's engine: after each successful renewal it moves the
+// fence file's deadline (see package fence) to the start of that renewal
+// plus RenewDeadline, and a watchdog timer, independent of the renewal
+// calls, kills the engine's whole process tree at that deadline
+// (automation.ErrKill). Another runner takes the Run over only after
+// seeing the Lease unrenewed for LeaseDuration, which is longer. A Lease
+// taken by another runner or deleted is lost at once: the fence file is
+// removed (the engine then refuses every write) and the engine killed.
 type heartbeat struct {
 	r      *Runner
 	log    *slog.Logger
@@ -221,19 +233,122 @@ type heartbeat struct {
 	done   chan struct{}
 	mu     sync.Mutex
 	lease  *coordinationv1.Lease
+
+	fence, token string
+	// fmu guards the fence file, the watchdog and ended (set when the
+	// fence expired or the Lease was lost: the deadline never moves again).
+	fmu      sync.Mutex
+	watchdog *time.Timer
+	ended    bool
+	expired  chan struct{}
 }
 
-// beat starts renewing lease; lost is called with errLeaseLost when it is lost.
-func (r *Runner) beat(lease *coordinationv1.Lease, lost context.CancelCauseFunc, log *slog.Logger) *heartbeat {
-	h := &heartbeat{r: r, log: log, lost: lost, lease: lease, stopCh: make(chan struct{}), done: make(chan struct{})}
+// fenceToken is the fencing token of a Run's attempt.
+func fenceToken(run *v1alpha1.Run) string {
+	return fmt.Sprintf("%s/%s#%d", run.Namespace, run.Name, run.Status.Attempts)
+}
+
+// fencePath is the fence file of a Run's attempt.
+func (r *Runner) fencePath(run *v1alpha1.Run) string {
+	return filepath.Join(r.o.WorkDir, "fences", fmt.Sprintf("%s_%s_%d", run.Namespace, run.Name, run.Status.Attempts))
+}
+
+// beat starts renewing lease, acquired by a write that started at since;
+// lost is called with errLeaseLost when it is lost. It writes the fence
+// file first (an error means the Run must not start).
+func (r *Runner) beat(run *v1alpha1.Run, lease *coordinationv1.Lease, since time.Time, lost context.CancelCauseFunc, log *slog.Logger) (*heartbeat, error) {
+	h := &heartbeat{r: r, log: log, lost: lost, lease: lease, stopCh: make(chan struct{}), done: make(chan struct{}),
+		fence: r.fencePath(run), token: fenceToken(run), expired: make(chan struct{})}
+	deadline := since.Add(r.o.RenewDeadline)
+	if !time.Now().Before(deadline) {
+		return nil, fmt.Errorf("%w: acquiring it took longer than the renew deadline %s", errLeaseLost, r.o.RenewDeadline)
+	}
+	if err := os.MkdirAll(filepath.Dir(h.fence), 0o700); err != nil {
+		return nil, fmt.Errorf("runner: fence directory: %w", err)
+	}
+	if err := fence.Write(h.fence, deadline, h.token); err != nil {
+		return nil, err
+	}
+	h.watchdog = time.AfterFunc(time.Until(deadline), h.expire)
 	go h.loop()
-	return h
+	return h, nil
 }
 
-// stop ends the renewals (once) and returns the Lease as last written.
+// Fence returns the path of the fence file the Run's engine checks.
+func (h *heartbeat) Fence() string { return h.fence }
+
+// expire is the watchdog: the deadline passed without a renewal.
+func (h *heartbeat) expire() {
+	h.fmu.Lock()
+	if h.ended {
+		h.fmu.Unlock()
+		return
+	}
+	h.ended = true
+	close(h.expired)
+	h.removeFence()
+	h.fmu.Unlock()
+	h.log.Error("the run's lease was not renewed within the renew deadline; killing the engine", "renewDeadline", h.r.o.RenewDeadline)
+	h.lost(fmt.Errorf("%w: not renewed within the renew deadline %s: %w", errLeaseLost, h.r.o.RenewDeadline, automation.ErrKill))
+}
+
+// lose ends the fence at once: the Lease is someone else's or gone.
+func (h *heartbeat) lose(err error) {
+	h.fmu.Lock()
+	if h.ended {
+		h.fmu.Unlock()
+		return
+	}
+	h.ended = true
+	h.watchdog.Stop()
+	h.removeFence()
+	h.fmu.Unlock()
+	h.log.Warn("lost the run's lease; killing the engine", "error", err)
+	h.lost(fmt.Errorf("%w: %w", err, automation.ErrKill))
+}
+
+// extend moves the fence's deadline after a renewal that started at start.
+func (h *heartbeat) extend(start time.Time) error {
+	h.fmu.Lock()
+	defer h.fmu.Unlock()
+	if h.ended {
+		return errLeaseLost
+	}
+	deadline := start.Add(h.r.o.RenewDeadline)
+	if err := fence.Write(h.fence, deadline, h.token); err != nil {
+		return err
+	}
+	h.watchdog.Reset(time.Until(deadline))
+	return nil
+}
+
+// deadline is the fence's current deadline.
+func (h *heartbeat) deadline() time.Time {
+	d, _, err := fence.Read(h.fence)
+	if err != nil {
+		return time.Now()
+	}
+	return d
+}
+
+// removeFence removes the fence file (fmu held): the engine refuses
+// every write from now on.
+func (h *heartbeat) removeFence() {
+	if err := os.Remove(h.fence); err != nil && !errors.Is(err, os.ErrNotExist) {
+		h.log.Error("removing the fence file failed; its deadline still holds", "path", h.fence, "error", err)
+	}
+}
+
+// stop ends the renewals and the watchdog (once), removes the fence file
+// and returns the Lease as last written.
 func (h *heartbeat) stop() *coordinationv1.Lease {
 	h.once.Do(func() { close(h.stopCh) })
 	<-h.done
+	h.fmu.Lock()
+	h.ended = true
+	h.watchdog.Stop()
+	h.removeFence()
+	h.fmu.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.lease
@@ -241,34 +356,33 @@ func (h *heartbeat) stop() *coordinationv1.Lease {
 
 func (h *heartbeat) loop() {
 	defer close(h.done)
-	d := h.r.o.LeaseDuration
-	period, retry := d/3, d/15
-	last := time.Now()
+	period, retry := h.r.o.RenewDeadline/2, h.r.o.RenewDeadline/10
 	t := time.NewTimer(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-h.stopCh:
 			return
+		case <-h.expired:
+			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), period)
+		start := time.Now()
+		// A renewal never outlasts the fence: past it the watchdog acts.
+		ctx, cancel := context.WithDeadline(context.Background(), h.deadline())
 		err := h.renew(ctx)
 		cancel()
+		if err == nil {
+			err = h.extend(start)
+		}
 		switch {
 		case err == nil:
-			last = time.Now()
 			t.Reset(period)
 		case errors.Is(err, errLeaseLost):
-			h.log.Warn("lost the run's lease; cancelling the run", "error", err)
-			h.lost(err)
-			return
-		case time.Since(last) >= d/2:
-			h.log.Error("could not renew the run's lease in time; cancelling the run", "error", err)
-			h.lost(fmt.Errorf("%w: not renewed for %s: %v", errLeaseLost, time.Since(last).Round(time.Millisecond), err))
+			h.lose(err)
 			return
 		default:
-			h.log.Warn("renewing the run's lease failed; retrying", "error", err)
+			h.log.Warn("renewing the run's lease failed; retrying until the renew deadline", "error", err)
 			t.Reset(retry)
 		}
 	}

@@ -7,6 +7,25 @@
 // runner, which proves the dead runner's stack locks stale
 // (automation.WithDeadHosts) before running it again.
 //
+// At most one engine writes a stack's backend at any instant, even when a
+// runner is paused (SIGSTOP, a GC pause) or cut off from the API server
+// and then resumes: a runner's engine is fenced by RenewDeadline, counted
+// from the start of its last successful renewal. Past it a watchdog timer
+// (independent of the renewal calls) kills the engine's whole process tree
+// (CLI and plugins, automation.ErrKill), and the engine Slipway builds
+// refuses every write, copy and delete to the backend by itself (the fence
+// file, see package fence and automation.WithFence), as do Slipway's own
+// records. Another runner takes over only after seeing the Lease
+// unrenewed for its own LeaseDuration (never the Lease's
+// leaseDurationSeconds), which is longer. The residual window: a request
+// that passed the fence check before the deadline and reaches the backend
+// more than LeaseDuration-RenewDeadline later (a pause between the check
+// and the request's last byte); the write's context ends at the deadline,
+// but a request already sent in full may still be applied. No clocks need
+// to agree across hosts (each runner measures durations on its own clock,
+// and a runner and its engine share a host), only to run at about the same
+// rate; a wall-clock jump on a runner's host moves its engine's fence.
+//
 // Runners of one fleet must use the same WorkDir path: the target cluster's
 // kubeconfig is written there, at a path per environment that the state
 // records in the Kubernetes provider's configuration.
@@ -63,9 +82,19 @@ type Options struct {
 	// Concurrency bounds the Runs executing at once (default 2).
 	Concurrency int
 	// LeaseDuration is how long a Run's Lease stays valid without renewal
-	// (default 15s); it is renewed every LeaseDuration/3, and another
-	// runner takes the Run over after observing it unrenewed this long.
+	// (default 15s): another runner takes the Run over after observing it
+	// unrenewed this long, by its own clock and its own LeaseDuration (a
+	// Lease's leaseDurationSeconds is ignored). Runners of a fleet must use
+	// the same LeaseDuration and RenewDeadline.
 	LeaseDuration time.Duration
+	// RenewDeadline (default 2/3 of LeaseDuration; at least 1/4 of it and
+	// shorter than it) bounds the engine of a Run whose Lease is not
+	// renewed: the Lease is renewed every RenewDeadline/2, and once
+	// RenewDeadline has passed since the start of the last successful
+	// renewal, the engine's whole process tree is killed and its backend
+	// writes are refused (the fence file's deadline). LeaseDuration minus
+	// RenewDeadline is the margin for a paused runner.
+	RenewDeadline time.Duration
 	// Registry holds the programs and policy packs Runs name.
 	Registry fleet.Registry
 	// Engine are options every Run's engine gets (the toolchain resolver,
@@ -127,6 +156,13 @@ func New(cfg *rest.Config, o Options) (*Runner, error) {
 	}
 	if o.LeaseDuration < time.Second {
 		return nil, fmt.Errorf("runner: Options.LeaseDuration %s is below 1s; use e.g. 15s", o.LeaseDuration)
+	}
+	if o.RenewDeadline == 0 {
+		o.RenewDeadline = o.LeaseDuration * 2 / 3
+	}
+	if o.RenewDeadline >= o.LeaseDuration || o.RenewDeadline < o.LeaseDuration/4 {
+		return nil, fmt.Errorf("runner: Options.RenewDeadline %s must be shorter than Options.LeaseDuration %s and at least a quarter of it; "+
+			"use e.g. %s (0 = 2/3 of LeaseDuration)", o.RenewDeadline, o.LeaseDuration, o.LeaseDuration*2/3)
 	}
 	if o.WorkDir == "" {
 		o.WorkDir = filepath.Join(os.TempDir(), "slipway-runner")
@@ -266,6 +302,7 @@ func (r *Runner) claim(ctx context.Context, cached *v1alpha1.Run) (ctrl.Result, 
 		return ctrl.Result{}, fmt.Errorf("runner: claiming run %s: %w", key(run), err)
 	}
 	log := r.log.With("run", key(run).String(), "attempt", run.Status.Attempts)
+	since := time.Now()
 	lease, err := r.acquire(ctx, run)
 	if err != nil {
 		// Without its Lease the Run is taken over after LeaseDuration (by
@@ -275,7 +312,7 @@ func (r *Runner) claim(ctx context.Context, cached *v1alpha1.Run) (ctrl.Result, 
 	}
 	log.Info("claimed run", "operation", run.Spec.Operation, "environment", run.Spec.Environment)
 	r.event(run, corev1.EventTypeNormal, "Claimed", "Claim", fmt.Sprintf("runner %s on %s claimed the run (attempt %d)", r.o.Identity, r.o.Host, run.Status.Attempts))
-	return r.execute(ctx, run, lease, takeover{}, log), nil
+	return r.execute(ctx, run, lease, since, takeover{}, log), nil
 }
 
 // takeover is what a Run taken over from another runner carries into its

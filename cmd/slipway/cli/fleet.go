@@ -238,6 +238,10 @@ recovers the stack and completes it.`,
 				return badInput("%v", err)
 			}
 			o.Namespaces = ns
+			if o.RenewDeadline != 0 && (o.RenewDeadline >= o.LeaseDuration || o.RenewDeadline < o.LeaseDuration/4) {
+				return badInput("--renew-deadline %s must be shorter than --lease-duration %s and at least a quarter of it (0 = 2/3 of it)",
+					o.RenewDeadline, o.LeaseDuration)
+			}
 			cfg, err := restConfig(mf.kubeconfig)
 			if err != nil {
 				return err
@@ -259,6 +263,7 @@ recovers the stack and completes it.`,
 	f.StringVar(&watch, "watch-namespaces", "", "serve only Runs of these namespaces, comma-separated (the namespaced install mode; Runs elsewhere are refused); default: every namespace")
 	f.IntVar(&o.Concurrency, "concurrency", 2, "Runs executed at once")
 	f.DurationVar(&o.LeaseDuration, "lease-duration", 15*time.Second, "how long a Run's Lease lasts without a heartbeat: the take-over time when a runner dies")
+	f.DurationVar(&o.RenewDeadline, "renew-deadline", 0, "how long after its last renewal a Run's engine is killed and fenced off the backend (default 2/3 of --lease-duration)")
 	f.StringVar(&o.WorkDir, "work-dir", "", "directory for the engine's per-Run workspaces (default <dir>/runner)")
 	return cmd
 }

@@ -1,0 +1,11 @@
+//go:build unix
+
+package automation
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// setpgid starts cmd in a process group of its own.
+func setpgid(cmd *exec.Cmd) { cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} }
