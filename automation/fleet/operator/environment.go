@@ -24,6 +24,7 @@ import (
 
 	"github.com/slipwayhq/slipway/automation/fleet"
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/stacks"
 )
 
 // LabelEnvironment is the label every Run carries with its Environment's name.
@@ -422,7 +423,10 @@ func (p *pass) desired(ctx context.Context) *v1alpha1.Run {
 		return nil
 	}
 	if err == nil {
-		err = p.r.Options.Registry.Check(env.Name, in)
+		err = p.r.Options.Registry.Check(env.Namespace, env.Name, in)
+	}
+	if err == nil {
+		err = p.tenancy(ctx, in)
 	}
 	if err != nil {
 		msg := err.Error()
@@ -469,9 +473,14 @@ func (p *pass) stack(in v1alpha1.Inputs) string {
 	if err != nil {
 		return ""
 	}
-	prog, err := b.Build(fleet.Spec(p.env.Name, in))
+	prog, err := b.Build(fleet.Spec(p.env.Namespace, p.env.Name, in))
 	if err != nil || prog.Project == "" || prog.Stack == "" {
 		return ""
+	}
+	// An Environment that recorded its stack before stacks were per
+	// namespace keeps it: never a silent second copy (see tenancy.go).
+	if legacy := prog.Project + "/" + stacks.StackName("", p.env.Name, false); p.env.Status.Stack == legacy {
+		return legacy
 	}
 	return prog.Project + "/" + prog.Stack
 }
