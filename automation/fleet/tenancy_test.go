@@ -97,7 +97,7 @@ func TestAdmit_OnlyRunsTheEnvironmentAskedFor(t *testing.T) {
 		Backend: v1alpha1.Backend{URL: "file:///state"}, Policy: v1alpha1.Policy{Packs: []string{"kubernetes"}}}
 	env := func() *v1alpha1.Environment {
 		return &v1alpha1.Environment{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "team-a", UID: "env-uid"},
-			Spec: v1alpha1.EnvironmentSpec{Inputs: *in.DeepCopy()},
+			Spec:   v1alpha1.EnvironmentSpec{Inputs: *in.DeepCopy()},
 			Status: v1alpha1.EnvironmentStatus{ActiveRun: "shop-3", Revision: Revision(in, "c0ffee"), Stack: "slipway/team-a.shop"}}
 	}
 	run := func() *v1alpha1.Run {

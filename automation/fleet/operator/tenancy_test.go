@@ -58,7 +58,9 @@ func TestTenancy_RefusedInputsStallNamingTheFieldAndCreateNoRun(t *testing.T) {
 	// The Secret fixed, a retry creates the up.
 	require.NoError(t, h.c.Update(h.ctx(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "engine-env", Namespace: h.ns},
 		StringData: map[string]string{"AWS_REGION": "x"}}))
-	h.update("vars", func(e *v1alpha1.Environment) { metav1.SetMetaDataAnnotation(&e.ObjectMeta, v1alpha1.RetryAnnotation, "1") })
+	h.update("vars", func(e *v1alpha1.Environment) {
+		metav1.SetMetaDataAnnotation(&e.ObjectMeta, v1alpha1.RetryAnnotation, "1")
+	})
 	run := h.waitRun("vars-1")
 	assert.Equal(t, "tinyproj/"+h.ns+".vars", run.Spec.Stack)
 }

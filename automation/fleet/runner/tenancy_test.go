@@ -54,8 +54,8 @@ func TestHandMadeRuns_AreRejectedWithAnEventAndNeverExecuted(t *testing.T) {
 
 	f.start("runner-forged")
 	for name, why := range map[string]string{
-		"orphan-1": "no controller Environment",
-		"forged-2": "not Environment forged's active run",
+		"orphan-1":   "no controller Environment",
+		"forged-2":   "not Environment forged's active run",
 		"tampered-1": "the inputs were changed",
 	} {
 		got := f.finished(name)
