@@ -7,7 +7,14 @@
 //
 // This package holds what both sides share: the Registry of programs and
 // policy packs compiled into the binary, the check of an Environment's
-// inputs, and its revision.
+// inputs, its revision, and what keeps tenants (the namespaces holding
+// Environments) apart, which the operator checks before it creates a Run
+// and each runner again before it executes one: a stack and derived object
+// names per namespace and name (Spec), only Runs an Environment asked for
+// (Admit), target kubeconfigs with inline credentials only
+// (CheckKubeconfig), the runners' own credentials only in allowed
+// namespaces (CheckTarget), and no engine variable from a tenant's Secret
+// (CheckEnvKeys).
 package fleet
 
 import (
