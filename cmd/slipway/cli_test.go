@@ -137,6 +137,8 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"operator no cluster", []string{"operator", "--kubeconfig", "/nonexistent/kubeconfig"}, nil, "no cluster to connect to"},
 		{"runner concurrency", append([]string{"runner", "--concurrency", "0"}, k...), nil, "--concurrency 0 must be at least 1"},
 		{"runner lease", append([]string{"runner", "--lease-duration", "-1s"}, k...), nil, "--lease-duration -1s must be positive"},
+		{"runner allowed namespaces", append([]string{"runner", "--allow-runner-credentials", "team-a,Team_B"}, k...), nil, `--allow-runner-credentials "Team_B" is not a namespace name`},
+		{"operator allowed namespaces", append([]string{"operator", "--allow-runner-credentials", "*"}, k...), nil, `--allow-runner-credentials "*" is not a namespace name`},
 		{"runner plugin without path", append([]string{"--plugin", "aws", "runner"}, k...), nil, "use NAME[@VERSION]=PATH"},
 		{"operator install runners", []string{"operator", "install", "--print", "--runners", "0"}, nil, "must be at least 1"},
 	}

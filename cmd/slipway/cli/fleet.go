@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -85,6 +86,9 @@ first: ` + "`operator install`" + `.`,
 			}
 			if o.MaxFailures < 1 {
 				return badInput("--max-failures %d must be at least 1", o.MaxFailures)
+			}
+			if err := checkNamespaces(o.AllowRunnerCredentials); err != nil {
+				return err
 			}
 			cfg, err := restConfig(mf.kubeconfig)
 			if err != nil {
@@ -182,6 +186,9 @@ recovers the stack and completes it.`,
 			if err := checkDurations(map[string]time.Duration{"--lease-duration": o.LeaseDuration}); err != nil {
 				return err
 			}
+			if err := checkNamespaces(o.AllowRunnerCredentials); err != nil {
+				return err
+			}
 			cfg, err := restConfig(mf.kubeconfig)
 			if err != nil {
 				return err
@@ -257,6 +264,9 @@ func newFleetCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkNamespaces(allow); err != nil {
+				return err
+			}
 			dir := g.clusterDir()
 			c, err := localk8s.Load(dir)
 			if err != nil || !c.Health(ctx).Ready {
@@ -312,3 +322,16 @@ func checkDurations(ds map[string]time.Duration) error {
 	}
 	return nil
 }
+
+// checkNamespaces refuses an --allow-runner-credentials entry that is not
+// a namespace name.
+func checkNamespaces(ns []string) error {
+	for _, n := range ns {
+		if len(n) > 63 || !namespaceRE.MatchString(n) {
+			return badInput("--allow-runner-credentials %q is not a namespace name; list namespaces (lower-case DNS labels), comma-separated", n)
+		}
+	}
+	return nil
+}
+
+var namespaceRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
