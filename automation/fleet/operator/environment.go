@@ -3,6 +3,7 @@ package operator
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -473,7 +474,11 @@ func (p *pass) stack(in v1alpha1.Inputs) string {
 	if err != nil {
 		return ""
 	}
-	prog, err := b.Build(fleet.Spec(p.env.Namespace, p.env.Name, in))
+	spec := fleet.Spec(p.env.Namespace, p.env.Name, in)
+	// The target kubeconfig is the runner's to read; a definition checks
+	// only that its path is set (as fleet.Check does).
+	spec.Kubeconfig = os.DevNull
+	prog, err := b.Build(spec)
 	if err != nil || prog.Project == "" || prog.Stack == "" {
 		return ""
 	}
