@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -152,7 +153,11 @@ func testTenantRefusals(t *testing.T) {
 		assert.Equal(t, v1alpha1.ReasonRejected, run.Status.Reason, run.Name)
 		assert.Contains(t, run.Status.Message, why, run.Name)
 		assert.Zero(t, run.Status.Attempts, "%s: never claimed", run.Name)
-		assert.Contains(t, eventReasonsIn(ctx, t, ns, "Run", run.Name), v1alpha1.ReasonRejected, run.Name)
+		// The Event is sent after the status is written.
+		eventually(t, time.Minute, run.Name+"'s Rejected Event", func(ctx context.Context) (bool, string, error) {
+			reasons := eventReasonsIn(ctx, t, ns, "Run", run.Name)
+			return slices.Contains(reasons, v1alpha1.ReasonRejected), fmt.Sprint(reasons), nil
+		})
 		assert.NotContains(t, eventReasonsIn(ctx, t, ns, "Run", run.Name), "Claimed", run.Name)
 	}
 	checkObjectsIn(ctx, t, ns, "owned", map[string]string{"color": "blue"}, 1)
