@@ -111,6 +111,11 @@ func (d *Definition[P]) Check(e Env[P]) error {
 	default:
 		nameOK = true
 	}
+	if e.Tenant != "" && (len(e.Tenant) > 63 || !dnsLabel.MatchString(e.Tenant)) {
+		errs = append(errs, Errorf("Tenant", "%q must be a lower-case DNS label of at most 63 characters (a Kubernetes namespace name)", e.Tenant))
+	} else if nameOK && len(e.Stack()) > 100 {
+		errs = append(errs, Errorf("Name", "%q in tenant %q makes the stack name %q longer than 100 characters; use a shorter name", e.Name, e.Tenant, e.Stack()))
+	}
 	if e.Kind != "" && !e.Kind.Valid() {
 		errs = append(errs, Errorf("Kind", "%q is not a kind; use dev, qa, staging, prod or ephemeral", e.Kind))
 	}
@@ -284,7 +289,7 @@ func (d *Definition[P]) Info() Info {
 // then each Param. Every problem is reported at once (*InvalidError). The
 // kind is resolved (KindFor) so Version records it.
 func (d *Definition[P]) FromSpec(s Spec) (Env[P], error) {
-	e := Env[P]{Name: s.Name, Kind: s.Kind, Kubeconfig: s.Kubeconfig, RenderDir: s.RenderDir, Secrets: maps.Clone(s.Secrets)}
+	e := Env[P]{Name: s.Name, Kind: s.Kind, Tenant: s.Tenant, Kubeconfig: s.Kubeconfig, RenderDir: s.RenderDir, Secrets: maps.Clone(s.Secrets)}
 	var errs []error
 	if e.Kind == "" {
 		k, err := d.KindFor(s.Name)

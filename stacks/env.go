@@ -14,6 +14,8 @@
 package stacks
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -96,6 +98,13 @@ type Env[P any] struct {
 	// when it is a kind or the definition's KindOf maps it; any other name
 	// without a kind is refused, see KindError).
 	Kind Kind
+	// Tenant, when set, is the owner the environment belongs to where
+	// several owners share one state backend and one cluster: the fleet
+	// sets it to the Environment object's namespace. Two environments of
+	// one name and different tenants never share a stack (Stack) or the
+	// names a definition derives its objects from (ID). A lower-case DNS
+	// label of at most 63 characters; empty outside the fleet.
+	Tenant string `json:",omitempty"`
 	// Kubeconfig is the path of the target cluster's kubeconfig, for
 	// programs that use one (see KubernetesProvider).
 	Kubeconfig string `json:",omitempty"`
@@ -116,11 +125,50 @@ type Env[P any] struct {
 
 // Stack is the environment's stack name: its name, or "<name>-render" when
 // it renders (RenderDir), so rendering never touches the applied stack.
+// With a Tenant the name is "<tenant>.<name>": a DNS label holds no '.',
+// so no two (tenant, name) pairs, and no environment without a tenant,
+// share a stack.
 func (e Env[P]) Stack() string {
-	if e.RenderDir != "" {
-		return e.Name + "-render"
+	return StackName(e.Tenant, e.Name, e.RenderDir != "")
+}
+
+// StackName is the stack name of the environment name of tenant (see
+// Env.Stack): "<name>", "<tenant>.<name>", with "-render" when rendering.
+func StackName(tenant, name string, render bool) string {
+	s := name
+	if tenant != "" {
+		s = tenant + "." + name
 	}
-	return e.Name
+	if render {
+		s += "-render"
+	}
+	return s
+}
+
+// ID is what a definition derives the names of its objects from (a
+// target namespace, a cluster, cloud resources): the environment's name
+// without a Tenant; with one, "<tenant>-<name>" shortened to 31
+// characters, then "-" and 8 hexadecimal digits of a hash of tenant and
+// name, so that environments of one name in different tenants get
+// different objects. Either way a lower-case DNS label of at most 40
+// characters, like Name, so any name a definition derived from Name fits.
+func (e Env[P]) ID() string { return EnvID(e.Tenant, e.Name) }
+
+// EnvID is Env.ID of the environment name of tenant.
+func EnvID(tenant, name string) string {
+	if tenant == "" {
+		return name
+	}
+	sum := sha256.Sum256([]byte(tenant + "/" + name))
+	prefix := strings.TrimRight(clipString(tenant+"-"+name, 31), "-")
+	return prefix + "-" + hex.EncodeToString(sum[:4])
+}
+
+func clipString(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // Param sets one parameter: Path is a dotted path into the parameters
@@ -160,8 +208,8 @@ type Spec struct {
 	// Kind is its kind (default: Builder.KindFor of the name; a name that
 	// is not a kind and is not mapped is refused).
 	Kind Kind
-	// Kubeconfig and RenderDir are as in Env.
-	Kubeconfig, RenderDir string
+	// Tenant, Kubeconfig and RenderDir are as in Env.
+	Tenant, Kubeconfig, RenderDir string
 	// ParamsJSON, when set, is a JSON object decoded into the parameters
 	// first (e.g. from --params FILE); unknown fields are refused.
 	ParamsJSON []byte

@@ -7,7 +7,14 @@
 //
 // This package holds what both sides share: the Registry of programs and
 // policy packs compiled into the binary, the check of an Environment's
-// inputs, and its revision.
+// inputs, its revision, and what keeps tenants (the namespaces holding
+// Environments) apart, which the operator checks before it creates a Run
+// and each runner again before it executes one: a stack and derived object
+// names per namespace and name (Spec), only Runs an Environment asked for
+// (Admit), target kubeconfigs with inline credentials only
+// (CheckKubeconfig), the runners' own credentials only in allowed
+// namespaces (CheckTarget), and no engine variable from a tenant's Secret
+// (CheckEnvKeys).
 package fleet
 
 import (
@@ -115,23 +122,27 @@ func Kind(b stacks.Builder, name string, in v1alpha1.Inputs) (stacks.Kind, error
 	return k, nil
 }
 
-// Spec is the stacks.Spec of an environment's inputs, without its secrets
-// and target cluster (which the runner reads from Secrets). An empty
-// spec.kind stays empty: the definition resolves it when it builds (see
-// Kind).
-func Spec(name string, in v1alpha1.Inputs) stacks.Spec {
-	s := stacks.Spec{Name: name, Kind: stacks.Kind(in.Kind)}
+// Spec is the stacks.Spec of the Environment namespace/name's inputs,
+// without its secrets and target cluster (which the runner reads from
+// Secrets). The namespace is the spec's Tenant, so Environments of one
+// name in two namespaces never share a stack or derived object names
+// (stacks.Env.Stack, stacks.Env.ID). An empty spec.kind stays empty: the
+// definition resolves it when it builds (see Kind).
+func Spec(namespace, name string, in v1alpha1.Inputs) stacks.Spec {
+	s := stacks.Spec{Name: name, Tenant: namespace, Kind: stacks.Kind(in.Kind)}
 	if in.Params != nil && len(in.Params.Raw) > 0 && string(in.Params.Raw) != "null" {
 		s.ParamsJSON = in.Params.Raw
 	}
 	return s
 }
 
-// Check validates an environment's inputs without touching anything: the
-// program is registered, its parameters decode and pass the definition's
-// checks, the policy packs exist and their settings are valid. The error
-// (a *FieldError) names the field and the fix.
-func (r Registry) Check(name string, in v1alpha1.Inputs) error {
+// Check validates the inputs of the Environment namespace/name without
+// touching anything: the program is registered, its parameters decode and
+// pass the definition's checks, the policy packs exist and their settings
+// are valid. The error (a *FieldError) names the field and the fix.
+// What depends on Secrets or on the operator's configuration is checked
+// by CheckTarget, CheckEnvKeys and CheckKubeconfig.
+func (r Registry) Check(namespace, name string, in v1alpha1.Inputs) error {
 	b, err := r.Program(in.Program)
 	if err != nil {
 		return err
@@ -140,7 +151,7 @@ func (r Registry) Check(name string, in v1alpha1.Inputs) error {
 	if err != nil {
 		return err
 	}
-	s := Spec(name, in)
+	s := Spec(namespace, name, in)
 	// The target cluster's kubeconfig is a Secret the runner reads; a
 	// definition checks only that its path is set and readable.
 	s.Kubeconfig = os.DevNull

@@ -20,7 +20,7 @@ func TestCheck_AnEnvironmentNamedLikeNoKindNeedsSpecKind(t *testing.T) {
 	r := Registry{Programs: []stacks.Builder{web.Definition}, Packs: all.Packs()}
 	in := v1alpha1.Inputs{Program: "web", Policy: v1alpha1.Policy{Packs: []string{"kubernetes"}}}
 	for _, name := range []string{"production", "prod-eu", "pr-42"} {
-		err := r.Check(name, in)
+		err := r.Check("team", name, in)
 		var fe *FieldError
 		require.ErrorAs(t, err, &fe, name)
 		assert.Equal(t, "spec.kind", fe.Field, name)
@@ -29,7 +29,7 @@ func TestCheck_AnEnvironmentNamedLikeNoKindNeedsSpecKind(t *testing.T) {
 
 		given := in
 		given.Kind = "prod"
-		assert.NoError(t, r.Check(name, given), name)
+		assert.NoError(t, r.Check("team", name, given), name)
 		k, err := Kind(web.Definition, name, given)
 		require.NoError(t, err)
 		assert.Equal(t, stacks.Prod, k)
@@ -37,5 +37,5 @@ func TestCheck_AnEnvironmentNamedLikeNoKindNeedsSpecKind(t *testing.T) {
 	k, err := Kind(web.Definition, "shop-prod", in)
 	require.NoError(t, err)
 	assert.Equal(t, stacks.Prod, k, "the program's own mapping")
-	assert.NoError(t, r.Check("shop-prod", in))
+	assert.NoError(t, r.Check("team", "shop-prod", in))
 }

@@ -138,6 +138,8 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"runner concurrency", append([]string{"runner", "--concurrency", "0"}, k...), nil, "--concurrency 0 must be at least 1"},
 		{"runner lease", append([]string{"runner", "--lease-duration", "-1s"}, k...), nil, "--lease-duration -1s must be positive"},
 		{"runner renew deadline", append([]string{"runner", "--lease-duration", "6s", "--renew-deadline", "6s"}, k...), nil, "--renew-deadline 6s must be shorter than --lease-duration 6s"},
+		{"runner allowed namespaces", append([]string{"runner", "--allow-runner-credentials", "team-a,Team_B"}, k...), nil, `--allow-runner-credentials: "Team_B" is not a namespace name`},
+		{"operator allowed namespaces", append([]string{"operator", "--allow-runner-credentials", "*"}, k...), nil, `--allow-runner-credentials: "*" is not a namespace name`},
 		{"runner plugin without path", append([]string{"--plugin", "aws", "runner"}, k...), nil, "use NAME[@VERSION]=PATH"},
 		{"operator install runners", []string{"operator", "install", "--print", "--runners", "0"}, nil, "must be at least 1"},
 		{"operator install without a mode", []string{"operator", "install", "--print"}, nil, "choose the install mode: --watch-namespaces a,b"},

@@ -29,6 +29,7 @@ import (
 
 	"github.com/slipwayhq/slipway/automation/fleet"
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/stacks"
 )
 
 // TestCLI_OperatorInstallPrintWritesEveryManifest checks `operator install
@@ -134,7 +135,9 @@ func TestCLI_FleetLocal(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	probe := freeAddr(t)
-	cmd := exec.Command(binary, "--dir", dir, "fleet", "local", "--metrics-bind-address", "0", "--health-probe-bind-address", probe)
+	cmd := exec.Command(binary, "--dir", dir, "fleet", "local", "--metrics-bind-address", "0", "--health-probe-bind-address", probe,
+		// The Environment below gives no target kubeconfig: its program uses the fleet's own credentials.
+		"--allow-runner-credentials", "default")
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	require.NoError(t, cmd.Start())
@@ -183,7 +186,7 @@ func TestCLI_FleetLocal(t *testing.T) {
 		return meta.IsStatusConditionTrue(env.Status.Conditions, v1alpha1.ConditionReady)
 	})
 	var dep appsv1.Deployment
-	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "slipway-local-dev", Name: "web"}, &dep), "the environment's Deployment")
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "slipway-" + stacks.EnvID("default", "local-dev"), Name: "web"}, &dep), "the environment's Deployment")
 	require.NoError(t, c.Delete(ctx, env))
 	waitUntil(t, done, 5*time.Minute, "local-dev destroyed and deleted", func() bool {
 		return apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(env), env))

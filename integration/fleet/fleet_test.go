@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/stacks"
 	"github.com/slipwayhq/slipway/stacks/web"
 )
 
@@ -134,8 +135,14 @@ func runsOf(ctx context.Context, t *testing.T, name string) []v1alpha1.Run {
 // eventReasons lists the reasons of the Events about an object.
 func eventReasons(ctx context.Context, t *testing.T, kind, name string) []string {
 	t.Helper()
+	return eventReasonsIn(ctx, t, envNS, kind, name)
+}
+
+// eventReasonsIn is eventReasons in namespace ns.
+func eventReasonsIn(ctx context.Context, t *testing.T, ns, kind, name string) []string {
+	t.Helper()
 	var l corev1.EventList
-	require.NoError(t, fx.c.List(ctx, &l, client.InNamespace(envNS)))
+	require.NoError(t, fx.c.List(ctx, &l, client.InNamespace(ns)))
 	var out []string
 	for _, e := range l.Items {
 		if e.InvolvedObject.Kind == kind && e.InvolvedObject.Name == name {
@@ -150,7 +157,13 @@ func eventReasons(ctx context.Context, t *testing.T, kind, name string) []string
 // secret reference) and its Deployment's replicas.
 func checkObjects(ctx context.Context, t *testing.T, name string, settings map[string]string, replicas int32) {
 	t.Helper()
-	ns := "slipway-" + name
+	checkObjectsIn(ctx, t, envNS, name, settings, replicas)
+}
+
+// checkObjectsIn is checkObjects for an Environment of namespace envNS.
+func checkObjectsIn(ctx context.Context, t *testing.T, envNS, name string, settings map[string]string, replicas int32) {
+	t.Helper()
+	ns := targetNS(envNS, name)
 	_, err := fx.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	require.NoError(t, err, "namespace of %s", name)
 	cm, err := fx.kube.CoreV1().ConfigMaps(ns).Get(ctx, "web-config", metav1.GetOptions{})
@@ -215,7 +228,7 @@ func testTwenty(t *testing.T) {
 		env, err := getEnv(ctx, name)
 		require.NoError(t, err)
 		assert.Equal(t, env.Status.Revision, env.Status.LastAppliedRevision, name)
-		assert.Equal(t, web.Project+"/"+name, env.Status.Stack, name)
+		assert.Equal(t, web.Project+"/"+stackOf(envNS, name), env.Status.Stack, name)
 		assert.Contains(t, env.Finalizers, v1alpha1.Finalizer, name)
 		assert.NotEmpty(t, env.Status.Outputs, "%s: outputs", name)
 		checkObjects(ctx, t, name, map[string]string{"env": name}, 1)
@@ -279,7 +292,7 @@ func testRunnerKilled(t *testing.T) {
 		if run.Status.Phase != v1alpha1.RunRunning {
 			return false, "phase " + string(run.Status.Phase), nil
 		}
-		locks, err := fx.locks(ctx, web.Project, name)
+		locks, err := fx.locks(ctx, web.Project, stackOf(envNS, name))
 		return len(locks) > 0, fmt.Sprintf("running on %s, %d locks", run.Status.Runner, len(locks)), err
 	})
 	victim := run.Status.Runner
@@ -293,14 +306,16 @@ func testRunnerKilled(t *testing.T) {
 	assert.Equal(t, v1alpha1.RunSucceeded, run.Status.Phase, run.Status.Message)
 	assert.GreaterOrEqual(t, run.Status.Attempts, int32(2), "claimed again after the runner died")
 	assert.NotEqual(t, victim, run.Status.Runner, "another runner completed it")
-	locks, err := fx.locks(ctx, web.Project, name)
+	locks, err := fx.locks(ctx, web.Project, stackOf(envNS, name))
 	require.NoError(t, err)
 	assert.Empty(t, locks, "no backend lock is left")
 	waitCondition(t, name, v1alpha1.ConditionReady, metav1.ConditionTrue, 2*time.Minute)
 	checkObjects(ctx, t, name, nil, 3)
 	// The next preview of the environment is clean.
+	// (A preview Run made by hand runs only as its Environment's, at its
+	// current revision.)
 	preview := &v1alpha1.Run{ObjectMeta: metav1.ObjectMeta{Name: name + "-preview", Namespace: envNS,
-		Labels: map[string]string{"slipway.dev/environment": name}}, Spec: *run.Spec.DeepCopy()}
+		Labels: map[string]string{"slipway.dev/environment": name}, OwnerReferences: run.OwnerReferences}, Spec: *run.Spec.DeepCopy()}
 	preview.Spec.Operation = v1alpha1.OpPreview
 	require.NoError(t, fx.c.Create(ctx, preview))
 	eventually(t, 3*time.Minute, "the preview finished", func(ctx context.Context) (bool, string, error) {
@@ -322,7 +337,7 @@ func testDrift(t *testing.T) {
 	env.Spec.Drift = &v1alpha1.DriftCheck{Interval: metav1.Duration{Duration: 3 * time.Second}}
 	require.NoError(t, fx.c.Create(ctx, env))
 	waitCondition(t, name, v1alpha1.ConditionReady, metav1.ConditionTrue, 8*time.Minute)
-	ns := "slipway-" + name
+	ns := targetNS(envNS, name)
 	cm, err := fx.kube.CoreV1().ConfigMaps(ns).Get(ctx, "web-config", metav1.GetOptions{})
 	require.NoError(t, err)
 	cm.Data["color"] = "red"
@@ -412,7 +427,7 @@ func testPolicyBlocked(t *testing.T) {
 	assert.Equal(t, v1alpha1.ReasonPolicyBlocked, run.Status.Reason)
 	found := slices.ContainsFunc(run.Status.Findings, func(f v1alpha1.Finding) bool { return f.Policy == "image-registry-allowlist" })
 	assert.True(t, found, "the blocking finding is in the Run: %+v", run.Status.Findings)
-	_, err := fx.kube.CoreV1().Namespaces().Get(ctx, "slipway-"+name, metav1.GetOptions{})
+	_, err := fx.kube.CoreV1().Namespaces().Get(ctx, targetNS(envNS, name), metav1.GetOptions{})
 	assert.True(t, apierrors.IsNotFound(err), "nothing was applied: %v", err)
 }
 
@@ -457,7 +472,7 @@ func testDelete(t *testing.T) {
 	require.NoError(t, fx.c.Create(ctx, newEnv(name, `{}`)))
 	env := waitCondition(t, name, v1alpha1.ConditionReady, metav1.ConditionTrue, 8*time.Minute)
 	require.Contains(t, env.Finalizers, v1alpha1.Finalizer)
-	has, err := fx.hasCheckpoint(ctx, web.Project, name)
+	has, err := fx.hasCheckpoint(ctx, web.Project, stackOf(envNS, name))
 	require.NoError(t, err)
 	require.True(t, has, "the stack exists before the delete")
 	require.NoError(t, fx.c.Delete(ctx, env))
@@ -468,15 +483,27 @@ func testDelete(t *testing.T) {
 // checkDestroyed checks an Environment's resources and stack are gone.
 func checkDestroyed(ctx context.Context, t *testing.T, name string) {
 	t.Helper()
-	ns, err := fx.kube.CoreV1().Namespaces().Get(ctx, "slipway-"+name, metav1.GetOptions{})
+	checkDestroyedIn(ctx, t, envNS, name)
+}
+
+// checkDestroyedIn is checkDestroyed for an Environment of namespace envNS.
+func checkDestroyedIn(ctx context.Context, t *testing.T, envNS, name string) {
+	t.Helper()
+	ns, err := fx.kube.CoreV1().Namespaces().Get(ctx, targetNS(envNS, name), metav1.GetOptions{})
 	assert.True(t, apierrors.IsNotFound(err) || ns.DeletionTimestamp != nil, "%s: its namespace is deleted", name)
-	_, err = fx.kube.AppsV1().Deployments("slipway-"+name).Get(ctx, "web", metav1.GetOptions{})
+	_, err = fx.kube.AppsV1().Deployments(targetNS(envNS, name)).Get(ctx, "web", metav1.GetOptions{})
 	assert.True(t, apierrors.IsNotFound(err), "%s: its Deployment is deleted: %v", name, err)
-	has, err := fx.hasCheckpoint(ctx, web.Project, name)
+	has, err := fx.hasCheckpoint(ctx, web.Project, stackOf(envNS, name))
 	require.NoError(t, err)
 	assert.False(t, has, "%s: the stack is removed from the backend", name)
-	assert.Contains(t, eventReasons(ctx, t, "Environment", name), "Destroyed")
+	assert.Contains(t, eventReasonsIn(ctx, t, envNS, "Environment", name), "Destroyed")
 }
+
+// stackOf is the stack of Environment name in namespace ns.
+func stackOf(ns, name string) string { return stacks.StackName(ns, name, false) }
+
+// targetNS is the web program's namespace of Environment name in ns.
+func targetNS(ns, name string) string { return "slipway-" + stacks.EnvID(ns, name) }
 
 func testTTL(t *testing.T) {
 	t.Parallel()
@@ -581,7 +608,7 @@ func testAllDeleted(t *testing.T) {
 		return len(left.Items) == 0, strings.Join(names, "; "), nil
 	})
 	for _, e := range l.Items {
-		has, err := fx.hasCheckpoint(ctx, web.Project, e.Name)
+		has, err := fx.hasCheckpoint(ctx, web.Project, stackOf(envNS, e.Name))
 		require.NoError(t, err)
 		assert.False(t, has, "%s: stack removed", e.Name)
 		locks, err := fx.locks(ctx, web.Project, e.Name)

@@ -120,7 +120,7 @@ func testGit(t *testing.T) {
 	e, err := automation.New(ctx, automation.WithDir(t.TempDir()), automation.WithBackend(fx.backendURL),
 		automation.WithPassphrase(passphrase), automation.WithEnv(fx.s3Env))
 	require.NoError(t, err)
-	recs, err := e.Releases(ctx, web.Project, name)
+	recs, err := e.Releases(ctx, web.Project, stackOf(envNS, name))
 	require.NoError(t, err)
 	var revisions []string
 	for _, r := range recs {

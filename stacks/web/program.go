@@ -38,7 +38,7 @@ func run(ctx *pulumi.Context, e Environment) error {
 		if err != nil {
 			return err
 		}
-		eks, err := cluster.New(ctx, "cluster", cluster.Args{Name: "slipway-" + e.Name, Version: p.AWS.KubernetesVersion,
+		eks, err := cluster.New(ctx, "cluster", cluster.Args{Name: "slipway-" + e.ID(), Version: p.AWS.KubernetesVersion,
 			VpcID: net.VpcID, SubnetIDs: net.PrivateSubnetIDs, PublicAccessCIDRs: p.AWS.PublicAccessCIDRs,
 			NodeGroups: p.AWS.NodeGroups, Tags: p.Tags})
 		if err != nil {

@@ -80,7 +80,9 @@ type AWSParams struct {
 type Params struct {
 	// Target is kubernetes (default) or aws.
 	Target Target
-	// Namespace is the environment's namespace (default "slipway-<name>").
+	// Namespace is the environment's namespace (default "slipway-<id>",
+	// where the id is the environment's name, or in the fleet a name
+	// unique per Environment object; see stacks.Env.ID).
 	Namespace string
 	// App is the application to run.
 	App App
@@ -140,12 +142,16 @@ func defaults() map[stacks.Kind]Params {
 	return out
 }
 
-// complete derives the namespace and the environment tags from the name.
+// complete derives the namespace from the environment's ID (its name, or
+// a name unique per tenant and name) and the environment tags.
 func complete(e *Environment) {
 	if e.Params.Namespace == "" && e.Name != "" {
-		e.Params.Namespace = "slipway-" + e.Name
+		e.Params.Namespace = "slipway-" + e.ID()
 	}
 	tags := map[string]string{"slipway:environment": e.Name, "slipway:kind": string(e.Kind)}
+	if e.Tenant != "" {
+		tags["slipway:tenant"] = e.Tenant
+	}
 	maps.Copy(tags, e.Params.Tags)
 	e.Params.Tags = tags
 }

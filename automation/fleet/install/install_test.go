@@ -430,6 +430,12 @@ func TestRBAC_RunnerLeastPrivilege(t *testing.T) {
 			_, err := cs.CoreV1().Secrets(ns).Get(ctx, "creds", metav1.GetOptions{})
 			return err
 		}},
+		// A Run is executed only when its Environment asked for it
+		// (fleet.Admit): the runner reads that one Environment.
+		{"get an environment by name", func(ctx context.Context) error {
+			_, err := dyn.Resource(environments).Namespace(ns).Get(ctx, "app", metav1.GetOptions{})
+			return err
+		}},
 		{"create a lease", func(ctx context.Context) error {
 			_, err := leases.Create(ctx, lease("run-app-1"), metav1.CreateOptions{})
 			return err
@@ -460,10 +466,6 @@ func TestRBAC_RunnerLeastPrivilege(t *testing.T) {
 			return err
 		}},
 		{"delete runs", func(ctx context.Context) error { return runsIn.Delete(ctx, "app-1", dryDelete) }},
-		{"get environments", func(ctx context.Context) error {
-			_, err := dyn.Resource(environments).Namespace(ns).Get(ctx, "app", metav1.GetOptions{})
-			return err
-		}},
 		{"list environments", func(ctx context.Context) error {
 			_, err := dyn.Resource(environments).List(ctx, metav1.ListOptions{})
 			return err

@@ -3,6 +3,7 @@ package operator
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/slipwayhq/slipway/automation/fleet"
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/stacks"
 )
 
 // LabelEnvironment is the label every Run carries with its Environment's name.
@@ -425,7 +427,10 @@ func (p *pass) desired(ctx context.Context) *v1alpha1.Run {
 		return nil
 	}
 	if err == nil {
-		err = p.r.Options.Registry.Check(env.Name, in)
+		err = p.r.Options.Registry.Check(env.Namespace, env.Name, in)
+	}
+	if err == nil {
+		err = p.tenancy(ctx, in)
 	}
 	if err != nil {
 		msg := err.Error()
@@ -472,9 +477,18 @@ func (p *pass) stack(in v1alpha1.Inputs) string {
 	if err != nil {
 		return ""
 	}
-	prog, err := b.Build(fleet.Spec(p.env.Name, in))
+	spec := fleet.Spec(p.env.Namespace, p.env.Name, in)
+	// The target kubeconfig is the runner's to read; a definition checks
+	// only that its path is set (as fleet.Check does).
+	spec.Kubeconfig = os.DevNull
+	prog, err := b.Build(spec)
 	if err != nil || prog.Project == "" || prog.Stack == "" {
 		return ""
+	}
+	// An Environment that recorded its stack before stacks were per
+	// namespace keeps it: never a silent second copy (see tenancy.go).
+	if legacy := prog.Project + "/" + stacks.StackName("", p.env.Name, false); p.env.Status.Stack == legacy {
+		return legacy
 	}
 	return prog.Project + "/" + prog.Stack
 }

@@ -140,6 +140,12 @@ type Options struct {
 	Now func() time.Time
 	// Logger logs (default slog.Default()).
 	Logger *slog.Logger
+	// AllowRunnerCredentials are the namespaces whose Environments may omit
+	// spec.target.kubeconfigSecretRef and so run their programs with the
+	// runners' own cluster credentials (flag --allow-runner-credentials;
+	// the runners must allow them too). Any other such Environment is
+	// refused: InvalidSpec on spec.target.kubeconfigSecretRef.
+	AllowRunnerCredentials []string
 
 	// namespaces are the namespaces the reconcilers act on (Run sets
 	// them from ManagerOptions.Namespaces; empty: all).

@@ -262,6 +262,10 @@ func (h *harness) start(o Options) {
 	h.t.Helper()
 	o.Git = h.git.Fetch
 	o.Now = h.clock.Now
+	if o.AllowRunnerCredentials == nil {
+		// The test Environments give no target kubeconfig.
+		o.AllowRunnerCredentials = []string{h.ns}
+	}
 	o.Logger = slog.New(slog.NewTextHandler(h.log, nil))
 	o.onReconciled = func(e *v1alpha1.Environment) {
 		h.mu.Lock()
@@ -499,7 +503,7 @@ func TestUpRunFromResolvedInputs_ReadyThenNewCommit(t *testing.T) {
 	want := env.Spec.Inputs.DeepCopy()
 	want.Params = run.Spec.Params
 	assert.Equal(t, fleet.Revision(*want, c1), run.Spec.Revision)
-	assert.Equal(t, "tinyproj/web", run.Spec.Stack)
+	assert.Equal(t, "tinyproj/"+h.ns+".web", run.Spec.Stack, "the stack is per namespace")
 	assert.Equal(t, int32(3600), *run.Spec.TTLSecondsAfterFinished)
 	src := h.git.source()
 	assert.NotNil(t, src.Auth, "credentials from spec.source.secretRef")
@@ -514,7 +518,7 @@ func TestUpRunFromResolvedInputs_ReadyThenNewCommit(t *testing.T) {
 
 	h.finish("web-1", v1alpha1.RunSucceeded, v1alpha1.ReasonSucceeded, "applied", func(s *v1alpha1.RunStatus) {
 		s.Outputs = map[string]string{"url": "http://web.example"}
-		s.Stack = "tinyproj/web"
+		s.Stack = "tinyproj/" + h.ns + ".web"
 	})
 	env = h.waitEnv("web", hasCond(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonSucceeded), "Ready")
 	assert.Equal(t, run.Spec.Revision, env.Status.LastAppliedRevision)
@@ -846,7 +850,7 @@ func TestDestroyWithoutProgram_AfterRestart(t *testing.T) {
 	require.NoError(t, h.c.Delete(h.ctx(), env))
 	run := h.waitRun("orphan-2")
 	assert.Equal(t, v1alpha1.OpDestroy, run.Spec.Operation)
-	assert.Equal(t, "tinyproj/orphan", run.Spec.Stack)
+	assert.Equal(t, "tinyproj/"+h.ns+".orphan", run.Spec.Stack)
 	assert.True(t, run.Spec.RemoveStack)
 	h.finish("orphan-2", v1alpha1.RunSucceeded, v1alpha1.ReasonSucceeded, "", nil)
 	h.eventually(func() bool {

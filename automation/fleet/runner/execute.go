@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"github.com/slipwayhq/slipway/automation/optup"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -186,6 +188,9 @@ func (r *Runner) readSecrets(ctx context.Context, run *v1alpha1.Run) (inputs, er
 		if err != nil {
 			return in, fmt.Errorf("spec.backend.envFromSecret: %w", err)
 		}
+		if err := fleet.CheckEnvKeys(name, slices.Collect(maps.Keys(s.Data))); err != nil {
+			return in, err
+		}
 		in.env = map[string]string{}
 		for k, v := range s.Data {
 			in.env[k] = string(v)
@@ -209,6 +214,11 @@ func (r *Runner) readSecrets(ctx context.Context, run *v1alpha1.Run) (inputs, er
 		}
 		in.kubeconfig = []byte(kc)
 		in.redact = append(in.redact, kubeconfigSecrets(in.kubeconfig)...)
+		if err := fleet.CheckKubeconfig(in.kubeconfig); err != nil {
+			return in, err
+		}
+	} else if err := fleet.CheckTarget(run.Namespace, spec, r.o.AllowRunnerCredentials); err != nil {
+		return in, err
 	}
 	for i, s := range spec.Secrets {
 		v, err := value(fmt.Sprintf("spec.secrets[%d] (%s)", i, s.Name), s.ValueFrom)
@@ -337,7 +347,7 @@ func (r *Runner) perform(ctx context.Context, run *v1alpha1.Run, prev takeover, 
 			return fail(err)
 		}
 		// A destroy needs no program: the state says what to delete.
-		orphan, oerr := orphanProgram(spec.Stack)
+		orphan, oerr := orphanProgram(run)
 		if oerr != nil {
 			return fail(errors.Join(err, oerr))
 		}
@@ -397,11 +407,23 @@ func (r *Runner) program(run *v1alpha1.Run, kubeconfig string, secrets map[strin
 	if err != nil {
 		return automation.Program{}, nil, settings, err
 	}
-	spec := fleet.Spec(run.Spec.Environment, in)
+	spec := fleet.Spec(run.Namespace, run.Spec.Environment, in)
 	spec.Kubeconfig, spec.Secrets = kubeconfig, secrets
 	prog, err := b.Build(spec)
 	if err != nil {
 		return automation.Program{}, nil, settings, &fleet.FieldError{Field: buildField(err), Err: fmt.Errorf("program %s: %w", in.Program, err)}
+	}
+	if want := run.Spec.Stack; want != "" && want != prog.Project+"/"+prog.Stack {
+		// An Environment that recorded its stack before stacks were per
+		// namespace keeps it, and the names derived from it (fleet.Spec).
+		if want != prog.Project+"/"+stacks.StackName("", run.Spec.Environment, false) {
+			return automation.Program{}, nil, settings, &fleet.FieldError{Field: "spec.stack",
+				Err: fmt.Errorf("%q is not the stack of program %s for Environment %s/%s (%s/%s)", want, in.Program, run.Namespace, run.Spec.Environment, prog.Project, prog.Stack)}
+		}
+		spec.Tenant = ""
+		if prog, err = b.Build(spec); err != nil {
+			return automation.Program{}, nil, settings, &fleet.FieldError{Field: buildField(err), Err: fmt.Errorf("program %s: %w", in.Program, err)}
+		}
 	}
 	packs, err := r.o.Registry.PolicyPacks(in.Policy.Packs)
 	if err != nil {
@@ -437,11 +459,19 @@ func buildField(err error) string {
 // orphanProgram is the program of a destroy whose program is gone: the
 // stack "project/stack" with a program that declares nothing, and the
 // Kubernetes provider the state's resources need.
-func orphanProgram(stack string) (automation.Program, error) {
+func orphanProgram(run *v1alpha1.Run) (automation.Program, error) {
+	stack := run.Spec.Stack
 	project, name, ok := splitStack(stack)
 	if !ok {
 		return automation.Program{}, &fleet.FieldError{Field: "spec.stack",
 			Err: fmt.Errorf("%q is not project/stack; a destroy whose program is not registered needs the stack the state holds (status.stack of the Environment)", stack)}
+	}
+	// Only this Environment's stack: per namespace, or as recorded before
+	// stacks were per namespace.
+	if env := run.Spec.Environment; name != stacks.StackName(run.Namespace, env, false) && name != stacks.StackName("", env, false) {
+		return automation.Program{}, &fleet.FieldError{Field: "spec.stack",
+			Err: fmt.Errorf("%q is not a stack of Environment %s/%s (%s or %s)", stack, run.Namespace, env,
+				stacks.StackName(run.Namespace, env, false), stacks.StackName("", env, false))}
 	}
 	return automation.Program{Project: project, Stack: name, Run: func(*pulumi.Context) error { return nil },
 		Plugins: []automation.Plugin{automation.KubernetesPlugin}}, nil

@@ -5,6 +5,7 @@ package runner
 
 // +kubebuilder:rbac:groups=slipway.dev,resources=runs,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=slipway.dev,resources=runs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=slipway.dev,resources=environments,verbs=get
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

@@ -107,6 +107,11 @@ type Options struct {
 	WorkDir string
 	// Logger receives the runner's logs (default slog.Default()).
 	Logger *slog.Logger
+	// AllowRunnerCredentials are the namespaces whose Runs may omit
+	// spec.target.kubeconfigSecretRef and so run their programs with this
+	// runner's own cluster credentials (flag --allow-runner-credentials);
+	// a Run of any other namespace without it is refused (fleet.CheckTarget).
+	AllowRunnerCredentials []string
 }
 
 // Runner is a controller-runtime reconciler of Runs that claims and
@@ -287,6 +292,9 @@ func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 // not retried. A claimed Run is executed; when it ends without an outcome
 // (lost Lease), the Run is checked again after LeaseDuration.
 func (r *Runner) claim(ctx context.Context, cached *v1alpha1.Run) (ctrl.Result, error) {
+	if ok, err := r.admit(ctx, cached); !ok || err != nil {
+		return ctrl.Result{}, err
+	}
 	run := cached.DeepCopy()
 	now := metav1.Now()
 	run.Status.Phase = v1alpha1.RunClaimed

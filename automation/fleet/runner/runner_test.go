@@ -27,10 +27,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/fleet"
@@ -246,6 +249,8 @@ func (f *fixture) start(identity string, mutate ...func(*Options)) {
 		Engine:        []automation.EngineOption{automation.WithResolver(toolchain.New(toolchain.WithLog(os.Stderr)))},
 		WorkDir:       f.workDir,
 		Logger:        slog.New(slog.NewTextHandler(os.Stderr, nil)).With("test", f.t.Name()),
+		// Runs without a target kubeconfig use the runner's own credentials.
+		AllowRunnerCredentials: []string{f.ns},
 	}
 	for _, m := range mutate {
 		m(&o)
@@ -272,9 +277,44 @@ func (f *fixture) run(name, env string, op v1alpha1.Operation, params string) *v
 	}
 }
 
+// create creates run as its Environment's operator would: the
+// Environment (created with the Run's inputs when it does not exist)
+// controls the Run and its status names it as the active Run, at the
+// Run's revision (see ask).
 func (f *fixture) create(run *v1alpha1.Run) {
 	f.t.Helper()
-	require.NoError(f.t, kube.Create(context.Background(), run))
+	ctx := context.Background()
+	env := &v1alpha1.Environment{}
+	err := kube.Get(ctx, types.NamespacedName{Namespace: f.ns, Name: run.Spec.Environment}, env)
+	if apierrors.IsNotFound(err) {
+		env = &v1alpha1.Environment{ObjectMeta: metav1.ObjectMeta{Name: run.Spec.Environment, Namespace: f.ns},
+			Spec: v1alpha1.EnvironmentSpec{Inputs: *run.Spec.Inputs.DeepCopy()}}
+		err = kube.Create(ctx, env)
+	}
+	require.NoError(f.t, err)
+	f.ask(env, run)
+	require.NoError(f.t, controllerutil.SetControllerReference(env, run, kube.Scheme()))
+	require.NoError(f.t, kube.Create(ctx, run))
+}
+
+// ask writes what the operator writes before it creates run: the
+// Environment's status.activeRun, revision and stack; for a destroy, the
+// Environment's spec holds the Run's inputs and it is being deleted.
+func (f *fixture) ask(env *v1alpha1.Environment, run *v1alpha1.Run) {
+	f.t.Helper()
+	ctx := context.Background()
+	if run.Spec.Revision == "" {
+		run.Spec.Revision = fleet.Revision(run.Spec.Inputs, run.Spec.Commit)
+	}
+	env.Status.ActiveRun, env.Status.Revision, env.Status.Stack = run.Name, run.Spec.Revision, run.Spec.Stack
+	require.NoError(f.t, kube.Status().Update(ctx, env))
+	if run.Spec.Operation != v1alpha1.OpDestroy {
+		return
+	}
+	env.Spec.Inputs = *run.Spec.Inputs.DeepCopy()
+	controllerutil.AddFinalizer(env, v1alpha1.Finalizer)
+	require.NoError(f.t, kube.Update(ctx, env))
+	require.NoError(f.t, kube.Delete(ctx, env))
 }
 
 // wait polls the Run until cond holds, failing with its status after timeout.
@@ -345,6 +385,18 @@ func statusJSON(run *v1alpha1.Run) string {
 	return string(b)
 }
 
+// inlineKubeconfig is the cluster's kubeconfig with its files (client
+// certificate, key, CA) inlined: target kubeconfigs may hold no file.
+func inlineKubeconfig(t *testing.T) []byte {
+	t.Helper()
+	c, err := clientcmd.LoadFromFile(cluster.Kubeconfig)
+	require.NoError(t, err)
+	require.NoError(t, clientcmdapi.FlattenConfig(c))
+	b, err := clientcmd.Write(*c)
+	require.NoError(t, err)
+	return b
+}
+
 // configMap reads the program's ConfigMap of env.
 func configMap(t *testing.T, env string) (*corev1.ConfigMap, error) {
 	t.Helper()
@@ -354,13 +406,12 @@ func configMap(t *testing.T, env string) (*corev1.ConfigMap, error) {
 func TestTwoRunnersRaceForOneRun_ExactlyOneClaimsAndRunsIt(t *testing.T) {
 	f := newFixture(t, "rt-race")
 	ctx := context.Background()
-	kubeconfig, err := os.ReadFile(cluster.Kubeconfig)
-	require.NoError(t, err)
+	kubeconfig := inlineKubeconfig(t)
 	const passphrase, token, envValue = "correct-horse-battery-staple", "tok-supersecret-4711", "env-secret-value-0815"
 	require.NoError(t, kube.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: f.ns},
 		Data: map[string][]byte{"passphrase": []byte(passphrase), "token": []byte(token), "kubeconfig": kubeconfig}}))
 	require.NoError(t, kube.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "engine-env", Namespace: f.ns},
-		Data: map[string][]byte{"SLIPWAY_TEST_MARKER": []byte(envValue)}}))
+		Data: map[string][]byte{"TEST_MARKER": []byte(envValue)}}))
 
 	run := f.run("race-1", "race", v1alpha1.OpUp, `{"Data":{"color":"blue"}}`)
 	run.Spec.Backend.PassphraseSecretRef = &v1alpha1.SecretKeyRef{Name: "creds", Key: "passphrase"}
@@ -380,7 +431,7 @@ func TestTwoRunnersRaceForOneRun_ExactlyOneClaimsAndRunsIt(t *testing.T) {
 	assert.Equal(t, v1alpha1.ReasonSucceeded, got.Status.Reason)
 	assert.GreaterOrEqual(t, got.Status.Changes["create"], 3, "stack, provider, namespace, ConfigMap: %v", got.Status.Changes)
 	assert.Equal(t, map[string]string{"namespace": "ft-race", "configMap": "settings"}, got.Status.Outputs, "the secret output is dropped")
-	assert.Equal(t, "fleettest/race", got.Status.Stack)
+	assert.Equal(t, "fleettest/rt-race.race", got.Status.Stack, "the stack is per namespace")
 	require.NotNil(t, got.Status.ClaimTime)
 	require.NotNil(t, got.Status.StartTime)
 	require.NotNil(t, got.Status.CompletionTime)
@@ -468,11 +519,11 @@ func TestExpiredLease_RunIsTakenOverAndCompletes(t *testing.T) {
 	e, err := automation.New(ctx, automation.WithDir(t.TempDir()), automation.WithBackend(f.backend),
 		automation.WithResolver(toolchain.New(toolchain.WithLog(os.Stderr))))
 	require.NoError(t, err)
-	_, err = e.UpsertStack(ctx, automation.Program{Project: "fleettest", Stack: "takeover", Run: func(*pulumi.Context) error { return nil }})
+	_, err = e.UpsertStack(ctx, automation.Program{Project: "fleettest", Stack: "rt-takeover.takeover", Run: func(*pulumi.Context) error { return nil }})
 	require.NoError(t, err)
 	lock, err := json.Marshal(statestore.Lock{PID: 4242, Username: "runner", Hostname: "dead-host", Timestamp: old.Time})
 	require.NoError(t, err)
-	lockFile := filepath.Join(f.state, ".pulumi", "locks", "organization", "fleettest", "takeover", "dead.json")
+	lockFile := filepath.Join(f.state, ".pulumi", "locks", "organization", "fleettest", "rt-takeover.takeover", "dead.json")
 	require.NoError(t, os.MkdirAll(filepath.Dir(lockFile), 0o755))
 	require.NoError(t, os.WriteFile(lockFile, lock, 0o644))
 
@@ -562,7 +613,7 @@ func TestPolicy_BlockedRunFailsWithItsFindingsAndCreatesNothing(t *testing.T) {
 func TestInvalidSpec_FailsNamingTheFieldAndCreatesNothing(t *testing.T) {
 	f := newFixture(t, "rt-invalid")
 	f.create(f.run("invalid-1", "invalid", v1alpha1.OpUp, `{"Bogus":1,"Data":{"a":"b"}}`))
-	unknown := f.run("invalid-2", "invalid", v1alpha1.OpUp, `{"Data":{"a":"b"}}`)
+	unknown := f.run("invalid-2", "invalid-b", v1alpha1.OpUp, `{"Data":{"a":"b"}}`)
 	unknown.Spec.Program = "nope"
 	f.create(unknown)
 	f.start("runner-invalid")
@@ -631,10 +682,10 @@ func TestDestroy_WithTheProgramGone_DestroysFromTheStack(t *testing.T) {
 	f.start("runner-destroy")
 	f.create(f.run("gone-1", "gone", v1alpha1.OpUp, `{"Data":{"color":"blue"}}`))
 	up := f.succeeded("gone-1")
-	require.Equal(t, "fleettest/gone", up.Status.Stack)
+	require.Equal(t, "fleettest/rt-destroy.gone", up.Status.Stack)
 	_, err := configMap(t, "gone")
 	require.NoError(t, err)
-	stackFile := filepath.Join(f.state, ".pulumi", "stacks", "fleettest", "gone.json")
+	stackFile := filepath.Join(f.state, ".pulumi", "stacks", "fleettest", "rt-destroy.gone.json")
 	_, err = os.Stat(stackFile)
 	require.NoError(t, err)
 
@@ -644,7 +695,7 @@ func TestDestroy_WithTheProgramGone_DestroysFromTheStack(t *testing.T) {
 	destroy.Spec.RemoveStack = true
 	f.create(destroy)
 	got := f.succeeded("gone-2")
-	assert.Equal(t, "fleettest/gone", got.Status.Stack)
+	assert.Equal(t, "fleettest/rt-destroy.gone", got.Status.Stack)
 	assert.GreaterOrEqual(t, got.Status.Changes["delete"], 2, statusJSON(got))
 	assert.Contains(t, got.Status.Message, "removed")
 

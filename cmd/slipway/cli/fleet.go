@@ -92,6 +92,9 @@ first: ` + "`operator install`" + `.`,
 				return badInput("%v", err)
 			}
 			m.Namespaces = ns
+			if err := checkNamespaces(o.AllowRunnerCredentials); err != nil {
+				return err
+			}
 			cfg, err := restConfig(mf.kubeconfig)
 			if err != nil {
 				return err
@@ -115,6 +118,7 @@ first: ` + "`operator install`" + `.`,
 	f.DurationVar(&o.MaxBackoff, "max-backoff", 5*time.Minute, "longest wait between failed runs (spec.retry.maxBackoff wins)")
 	f.Int32Var(&o.MaxFailures, "max-failures", 5, "failed runs in a row before an Environment is Stalled (spec.retry.maxFailures wins)")
 	f.DurationVar(&o.RunTTL, "run-ttl", time.Hour, "how long finished Runs are kept (spec.ttlSecondsAfterFinished wins)")
+	f.StringSliceVar(&o.AllowRunnerCredentials, "allow-runner-credentials", nil, allowRunnerCredentialsUsage)
 	cmd.AddCommand(newInstallCmd(g))
 	return cmd
 }
@@ -242,6 +246,9 @@ recovers the stack and completes it.`,
 				return badInput("--renew-deadline %s must be shorter than --lease-duration %s and at least a quarter of it (0 = 2/3 of it)",
 					o.RenewDeadline, o.LeaseDuration)
 			}
+			if err := checkNamespaces(o.AllowRunnerCredentials); err != nil {
+				return err
+			}
 			cfg, err := restConfig(mf.kubeconfig)
 			if err != nil {
 				return err
@@ -265,8 +272,14 @@ recovers the stack and completes it.`,
 	f.DurationVar(&o.LeaseDuration, "lease-duration", 15*time.Second, "how long a Run's Lease lasts without a heartbeat: the take-over time when a runner dies")
 	f.DurationVar(&o.RenewDeadline, "renew-deadline", 0, "how long after its last renewal a Run's engine is killed and fenced off the backend (default 2/3 of --lease-duration)")
 	f.StringVar(&o.WorkDir, "work-dir", "", "directory for the engine's per-Run workspaces (default <dir>/runner)")
+	f.StringSliceVar(&o.AllowRunnerCredentials, "allow-runner-credentials", nil, allowRunnerCredentialsUsage)
 	return cmd
 }
+
+// allowRunnerCredentialsUsage is the help of the operator's and runner's
+// --allow-runner-credentials (fleet.AllowRunnerCredentialsFlag).
+const allowRunnerCredentialsUsage = "namespaces (comma-separated) whose Environments may omit spec.target.kubeconfigSecretRef and run their programs " +
+	"with the runners' own cluster credentials; give the operator and the runners the same list (default: none, every Environment brings its kubeconfig)"
 
 // fleetEngineOptions are the engine options a runner gives every Run's
 // engine: the toolchain, the plugins given with --plugin, the telemetry and
@@ -301,6 +314,7 @@ func newFleetCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "fleet", Short: "Run the fleet (operator and runners) on the local control plane"}
 	var timeout time.Duration
 	var metrics, probes string
+	var allow []string
 	local := &cobra.Command{
 		Use:   "local",
 		Short: "Start the local control plane, install the CRDs and RBAC, and run an operator and a runner until interrupted",
@@ -309,6 +323,9 @@ func newFleetCmd(g *globals) *cobra.Command {
 			ctx := cmd.Context()
 			engine, err := g.fleetEngineOptions() // bad input is refused before anything starts
 			if err != nil {
+				return err
+			}
+			if err := checkNamespaces(allow); err != nil {
 				return err
 			}
 			dir := g.clusterDir()
@@ -335,12 +352,12 @@ func newFleetCmd(g *globals) *cobra.Command {
 			reg := g.registry()
 			grp, gctx := errgroup.WithContext(ctx)
 			grp.Go(func() error {
-				return operator.Run(gctx, c.Config, operator.Options{Registry: reg, Logger: log.With("component", "operator")},
+				return operator.Run(gctx, c.Config, operator.Options{Registry: reg, Logger: log.With("component", "operator"), AllowRunnerCredentials: allow},
 					operator.ManagerOptions{MetricsBindAddress: metrics, HealthProbeBindAddress: probes})
 			})
 			grp.Go(func() error {
 				return runner.Run(gctx, c.Config, runner.Options{Registry: reg, Logger: log.With("component", "runner"),
-					WorkDir: filepath.Join(g.dir, "runner"), Engine: engine}, "0", "0")
+					WorkDir: filepath.Join(g.dir, "runner"), Engine: engine, AllowRunnerCredentials: allow}, "0", "0")
 			})
 			err = grp.Wait()
 			if ctx.Err() != nil {
@@ -350,6 +367,7 @@ func newFleetCmd(g *globals) *cobra.Command {
 		},
 	}
 	local.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "deadline from start to a Ready node")
+	local.Flags().StringSliceVar(&allow, "allow-runner-credentials", nil, allowRunnerCredentialsUsage)
 	local.Flags().StringVar(&metrics, "metrics-bind-address", "127.0.0.1:8080", "address of the operator's /metrics (0 turns it off)")
 	local.Flags().StringVar(&probes, "health-probe-bind-address", "127.0.0.1:8081", "address of the operator's /healthz and /readyz (0 turns them off)")
 	cmd.AddCommand(local)
@@ -362,6 +380,15 @@ func checkDurations(ds map[string]time.Duration) error {
 		if d <= 0 {
 			return badInput("%s %s must be positive", name, d)
 		}
+	}
+	return nil
+}
+
+// checkNamespaces refuses an --allow-runner-credentials entry that is not
+// a namespace name.
+func checkNamespaces(ns []string) error {
+	if err := fleet.Namespaces(ns).Check("--allow-runner-credentials"); err != nil {
+		return badInput("%v", err)
 	}
 	return nil
 }

@@ -114,10 +114,11 @@ func defaults() map[stacks.Kind]Params {
 	}
 }
 
-// complete derives the namespace from the environment's name.
+// complete derives the namespace from the environment's ID (its name, or
+// in the fleet a name unique per Environment object).
 func complete(e *Env) {
 	if e.Params.Namespace == "" && e.Name != "" {
-		e.Params.Namespace = "shop-" + e.Name
+		e.Params.Namespace = "shop-" + e.ID()
 	}
 }
 

@@ -55,7 +55,13 @@ type SecretValue struct {
 // Target is the cluster a program's Kubernetes objects go to.
 type Target struct {
 	// KubeconfigSecretRef is a Secret key holding the target cluster's
-	// kubeconfig. Without it, the runner's own cluster credentials are used.
+	// kubeconfig, with inline credentials only (token, username/password,
+	// client-certificate-data, client-key-data, certificate-authority-data):
+	// exec, auth-provider, tokenFile and every file (client-certificate,
+	// client-key, certificate-authority) are refused, naming the entry.
+	// Without it, the runners' own cluster credentials are used, only in
+	// namespaces the operator and runners allow (--allow-runner-credentials);
+	// elsewhere the Environment is refused.
 	// +optional
 	KubeconfigSecretRef *SecretKeyRef `json:"kubeconfigSecretRef,omitempty"`
 }
@@ -73,7 +79,9 @@ type Backend struct {
 	PassphraseSecretRef *SecretKeyRef `json:"passphraseSecretRef,omitempty"`
 	// EnvFromSecret names a Secret whose keys become environment variables
 	// of the engine (e.g. AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-	// PULUMI_ACCESS_TOKEN).
+	// PULUMI_ACCESS_TOKEN). The engine's own variables are refused by name:
+	// PULUMI_* (but PULUMI_ACCESS_TOKEN and PULUMI_CONFIG_PASSPHRASE),
+	// SLIPWAY_*, LD_*, PATH, HOME, KUBECONFIG and any *_FILE.
 	// +optional
 	EnvFromSecret string `json:"envFromSecret,omitempty"`
 }

@@ -49,6 +49,10 @@ const (
 	ReasonDriftDetected = "DriftDetected"
 	ReasonRemediated    = "Remediated"
 	ReasonNoDrift       = "NoDrift"
+	// ReasonRejected: a runner refused to execute the Run (not created by
+	// its Environment's operator, or its inputs are not the Environment's
+	// current revision); nothing ran, and no runner takes it again.
+	ReasonRejected = "Rejected"
 )
 
 // RunSpec is one operation on one Environment, with the inputs resolved
