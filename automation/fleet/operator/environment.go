@@ -204,6 +204,9 @@ func (p *pass) run(ctx context.Context) (ctrl.Result, error) {
 		if destroyed || (s.RunCount == 0 && s.Stack == "") {
 			return ctrl.Result{}, p.release(ctx, orig, destroyed)
 		}
+		if policy, kind := p.r.Options.Registry.DeletionPolicy(env.Name, env.Spec); policy == v1alpha1.DeletionOrphan {
+			return ctrl.Result{}, p.orphan(ctx, orig, kind)
+		}
 		want = p.destroy()
 	default:
 		// Validation, the source poll and the revision are kept current
@@ -229,6 +232,9 @@ func (p *pass) run(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{}, err
 	}
 	if err := p.create(ctx, want); err != nil {
+		if deleting && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+			return ctrl.Result{}, p.terminating(ctx)
+		}
 		return ctrl.Result{}, err
 	}
 	return p.result(), nil
@@ -318,6 +324,10 @@ func (p *pass) create(ctx context.Context, run *v1alpha1.Run) error {
 	run.Labels = map[string]string{LabelEnvironment: p.env.Name}
 	run.Spec.Environment = p.env.Name
 	run.Spec.TTLSecondsAfterFinished = ptrInt32(int32(p.r.Options.RunTTL / time.Second))
+	run.Spec.Timeout = &metav1.Duration{Duration: v1alpha1.DefaultRunTimeout}
+	if t := p.env.Spec.RunTimeout; t != nil {
+		run.Spec.Timeout = t.DeepCopy()
+	}
 	if err := controllerutil.SetControllerReference(p.env, run, p.r.scheme); err != nil {
 		return err
 	}
@@ -348,8 +358,9 @@ func (p *pass) expire(ctx context.Context, orig *v1alpha1.EnvironmentStatus) err
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	p.event(corev1.EventTypeNormal, EventExpired, nil, "spec.ttl %s passed at %s; deleting (its resources are destroyed first)",
-		p.env.Spec.TTL.Duration, p.env.Status.ExpiresAt.UTC().Format(time.RFC3339))
+	policy, _ := p.r.Options.Registry.DeletionPolicy(p.env.Name, p.env.Spec)
+	p.event(corev1.EventTypeNormal, EventExpired, nil, "spec.ttl %s passed at %s; deleting (deletion policy %s)",
+		p.env.Spec.TTL.Duration, p.env.Status.ExpiresAt.UTC().Format(time.RFC3339), policy)
 	p.flush()
 	return nil
 }
@@ -399,6 +410,9 @@ func (p *pass) destroy() *v1alpha1.Run {
 		if s.LastRun != nil && s.LastRun.Operation == v1alpha1.OpDestroy {
 			return nil
 		}
+		if c := meta.FindStatusCondition(s.Conditions, v1alpha1.ConditionStalled); c.Reason == ReasonNamespaceTerminating {
+			return nil // no Run can be created; the condition says how to finish
+		}
 		p.cond(v1alpha1.ConditionStalled, metav1.ConditionFalse, ReasonDestroying, "the Environment is being deleted")
 	}
 	if s.NextAttempt != nil && p.now.Before(s.NextAttempt.Time) {
@@ -435,7 +449,16 @@ func (p *pass) desired(ctx context.Context) *v1alpha1.Run {
 	if c := meta.FindStatusCondition(s.Conditions, v1alpha1.ConditionReady); c != nil && c.Reason == v1alpha1.ReasonInvalidSpec && !p.is(v1alpha1.ConditionStalled) {
 		p.cond(v1alpha1.ConditionReady, metav1.ConditionUnknown, ReasonProgressing, "the spec is valid")
 	}
-	s.Revision = fleet.Revision(in, commit)
+	rev := p.r.Options.Registry.Revision(in, commit)
+	if rev != s.Revision && p.is(v1alpha1.ConditionStalled) {
+		// A new Git commit or a new version of the program may fix what
+		// stalled it: try again.
+		p.unstall(ReasonRevisionChanged, fmt.Sprintf("revision %s (a new commit or program version) replaces %s", rev, orNone(s.Revision)))
+		if c := meta.FindStatusCondition(s.Conditions, v1alpha1.ConditionReady); c != nil && c.Reason == v1alpha1.ReasonInvalidSpec {
+			p.cond(v1alpha1.ConditionReady, metav1.ConditionUnknown, ReasonProgressing, "the spec is valid")
+		}
+	}
+	s.Revision = rev
 	if !p.allowed() {
 		return nil
 	}

@@ -87,6 +87,15 @@ const (
 	ReasonSpecChanged = "SpecChanged"
 	// ReasonDestroying: the Environment is being deleted.
 	ReasonDestroying = "Destroying"
+	// ReasonOrphaned: the Environment was deleted with deletion policy
+	// orphan; its stack is kept.
+	ReasonOrphaned = "Orphaned"
+	// ReasonRevisionChanged: a new revision (Git commit or program
+	// version) cleared Stalled.
+	ReasonRevisionChanged = "RevisionChanged"
+	// ReasonNamespaceTerminating: a destroy Run cannot be created in a
+	// namespace being deleted.
+	ReasonNamespaceTerminating = "NamespaceTerminating"
 )
 
 // Event reasons, one per transition.
@@ -113,6 +122,9 @@ const (
 	EventExpired = "Expired"
 	// EventDestroyed: the stack is destroyed; the finalizer is removed.
 	EventDestroyed = "Destroyed"
+	// EventOrphaned: the Environment was deleted without destroying its
+	// stack (deletion policy orphan); the message says where it is kept.
+	EventOrphaned = "Orphaned"
 	// EventSourceUpdated: the Git source has a new commit.
 	EventSourceUpdated = "SourceUpdated"
 	// EventSourceFailed: the Git source could not be read.

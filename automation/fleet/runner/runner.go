@@ -225,6 +225,9 @@ func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		}
 		return ctrl.Result{}, err
 	}
+	if res, skip := r.unknownProgram(&run); skip {
+		return res, nil
+	}
 	switch run.Status.Phase {
 	case "", v1alpha1.RunPending:
 		return r.claim(ctx, &run)

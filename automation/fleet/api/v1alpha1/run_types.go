@@ -49,6 +49,8 @@ const (
 	ReasonDriftDetected = "DriftDetected"
 	ReasonRemediated    = "Remediated"
 	ReasonNoDrift       = "NoDrift"
+	// ReasonTimeout: the Run passed spec.timeout and its engine was killed.
+	ReasonTimeout = "Timeout"
 )
 
 // RunSpec is one operation on one Environment, with the inputs resolved
@@ -81,6 +83,13 @@ type RunSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+	// Timeout bounds the Run's execution (the Environment's
+	// spec.runTimeout; default 1h): the runner kills the engine when it
+	// passes and the Run fails with reason Timeout.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="spec.timeout must be between 1s and 24h"
+	// +kubebuilder:validation:Type=string
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
 	Inputs `json:",inline"`
 }
