@@ -3,9 +3,11 @@ package operator
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -31,6 +33,9 @@ func (p *pass) orphan(ctx context.Context, orig *v1alpha1.EnvironmentStatus, kin
 		why, stack, fleet.BackendLocation(p.env.Spec.Backend.URL))
 	p.cond(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonOrphaned, msg)
 	p.cond(v1alpha1.ConditionReconciling, metav1.ConditionFalse, ReasonOrphaned, "orphaned; removing the finalizer")
+	if err := p.unprotect(ctx); err != nil {
+		return err
+	}
 	if err := p.write(ctx, orig); err != nil {
 		return err
 	}
@@ -44,14 +49,31 @@ func (p *pass) orphan(ctx context.Context, orig *v1alpha1.EnvironmentStatus, kin
 	return nil
 }
 
-// terminating records that the destroy Run of a deleted Environment cannot
-// be created because its namespace is being deleted (Kubernetes refuses
-// new objects there): the Environment says why and how to finish, and the
-// next pass (a spec change such as deletionPolicy: orphan) acts on it.
-func (p *pass) terminating(ctx context.Context) error {
+// terminating handles a destroy Run that cannot be created because the
+// Environment's namespace is being deleted (Kubernetes refuses new objects
+// there). With Options.Destroy the operator runs the destroy itself (its
+// Secrets are kept by their finalizers, see protect) and folds the outcome
+// as it folds a Run's: success lets the next pass release the Environment,
+// failure backs off. Without it, the Environment says why and how to
+// finish (Stalled, reason NamespaceTerminating).
+func (p *pass) terminating(ctx context.Context, run *v1alpha1.Run) (ctrl.Result, error) {
 	env, s := p.env, &p.env.Status
 	orig := s.DeepCopy()
 	s.ActiveRun = ""
+	if destroy := p.r.Options.Destroy; destroy != nil {
+		p.r.Options.Logger.Info("the namespace is being deleted: the operator destroys the stack itself", "environment", env.Namespace+"/"+env.Name,
+			"stack", s.Stack, "run", run.Name)
+		st := destroy(ctx, p.r.reader, run)
+		if ctx.Err() != nil {
+			return ctrl.Result{}, ctx.Err() // shutting down: the next leader does it again
+		}
+		done := run.DeepCopy()
+		done.Status = st
+		s.ActiveRun = run.Name
+		p.fold(done)
+		p.reconciling(true)
+		return ctrl.Result{RequeueAfter: time.Millisecond}, p.write(ctx, orig)
+	}
 	msg := fmt.Sprintf("namespace %s is being deleted and Kubernetes refuses new objects in it, so no destroy Run can start for stack %s (backend %s). "+
 		"To finish: destroy the stack outside the cluster (slipway destroy) and set spec.deletionPolicy: orphan on this Environment, "+
 		"or set spec.deletionPolicy: orphan to keep it. Delete Environments before their namespace to have them destroyed.",
@@ -59,7 +81,7 @@ func (p *pass) terminating(ctx context.Context) error {
 	p.cond(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonNamespaceTerminating, msg)
 	p.stall(ReasonNamespaceTerminating, msg)
 	p.reconciling(true)
-	return p.write(ctx, orig)
+	return ctrl.Result{}, p.write(ctx, orig)
 }
 
 // orNone is s, or "(none)" when empty.
@@ -69,4 +91,3 @@ func orNone(s string) string {
 	}
 	return s
 }
-

@@ -209,6 +209,7 @@ func (p *pass) run(ctx context.Context) (ctrl.Result, error) {
 		}
 		want = p.destroy()
 	default:
+		p.protect(ctx)
 		// Validation, the source poll and the revision are kept current
 		// while a Run is in flight; the next Run waits for it.
 		if want = p.desired(ctx); busy {
@@ -233,7 +234,7 @@ func (p *pass) run(ctx context.Context) (ctrl.Result, error) {
 	}
 	if err := p.create(ctx, want); err != nil {
 		if deleting && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
-			return ctrl.Result{}, p.terminating(ctx)
+			return p.terminating(ctx, want)
 		}
 		return ctrl.Result{}, err
 	}
@@ -369,6 +370,9 @@ func (p *pass) expire(ctx context.Context, orig *v1alpha1.EnvironmentStatus) err
 // never one).
 func (p *pass) release(ctx context.Context, orig *v1alpha1.EnvironmentStatus, destroyed bool) error {
 	p.cond(v1alpha1.ConditionReconciling, metav1.ConditionFalse, ReasonDestroying, "destroyed; removing the finalizer")
+	if err := p.unprotect(ctx); err != nil {
+		return err
+	}
 	if err := p.write(ctx, orig); err != nil {
 		return err
 	}

@@ -148,6 +148,12 @@ type Options struct {
 	// RunTTL is how long a finished Run is kept when its
 	// spec.ttlSecondsAfterFinished is unset; new Runs get it (default 1h).
 	RunTTL time.Duration
+	// Destroy, when set, runs the destroy of an Environment whose namespace
+	// is being deleted (Kubernetes refuses new Runs there) in the operator
+	// itself, reading the Secrets with secrets; it returns the status the
+	// Run ends with (runner.Detached.Execute). Unset, such an Environment
+	// is Stalled with reason NamespaceTerminating, saying how to finish.
+	Destroy func(ctx context.Context, secrets client.Reader, run *v1alpha1.Run) v1alpha1.RunStatus
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
 	// Logger logs (default slog.Default()).

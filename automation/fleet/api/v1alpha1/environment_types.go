@@ -31,6 +31,12 @@ const (
 // resources are destroyed before the object goes.
 const Finalizer = "slipway.dev/destroy"
 
+// SecretFinalizerPrefix, followed by an Environment's name, is the
+// finalizer the operator puts on the Secrets that Environment's destroy
+// reads (backend credentials, passphrase, kubeconfig, program secrets);
+// it is removed once the stack is destroyed or orphaned.
+const SecretFinalizerPrefix = "slipway.dev/env-"
+
 // RetryAnnotation asks the operator to try a Stalled Environment again:
 // set it to any new value (e.g. a timestamp).
 const RetryAnnotation = "slipway.dev/retry"
@@ -325,6 +331,11 @@ type EnvironmentStatus struct {
 	// Outputs are the stack's non-secret outputs after the last up.
 	// +optional
 	Outputs map[string]string `json:"outputs,omitempty"`
+	// ProtectedSecrets are the Secrets the Environment's destroy needs
+	// that carry its finalizer (SecretFinalizerPrefix + name), so deleting
+	// the namespace cannot take them before the destroy ran.
+	// +optional
+	ProtectedSecrets []string `json:"protectedSecrets,omitempty"`
 }
 
 // Environment is one environment Slipway keeps reconciled: a registered
