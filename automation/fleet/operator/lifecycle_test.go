@@ -1,7 +1,10 @@
 package operator
 
 import (
+	"context"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -210,6 +213,105 @@ func TestNamespaceTerminating_SaysHowToFinish(t *testing.T) {
 	assert.Empty(t, env.Status.ActiveRun)
 
 	h.update("tenant", func(e *v1alpha1.Environment) { e.Spec.DeletionPolicy = v1alpha1.DeletionOrphan })
+	h.gone("tenant")
+	h.eventually(func() bool {
+		return apierrors.IsNotFound(h.c.Get(h.ctx(), client.ObjectKey{Name: h.ns}, &corev1.Namespace{}))
+	}, "namespace %s to go", h.ns)
+}
+
+// Deleting the namespace of an Environment and its Secrets completes: the
+// Secrets its destroy reads carry its finalizer (only while it names
+// them), so they are still there when Kubernetes refuses the destroy Run;
+// the operator then runs the destroy itself (Options.Destroy, retried
+// after a failure with back-off), releases the Secrets and the
+// Environment, and the namespace goes.
+func TestNamespaceDeletion_OperatorDestroysWithTheProtectedSecrets(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.leaderNS = h.ns + "-leader"
+	require.NoError(t, h.c.Create(h.ctx(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: h.leaderNS}}))
+	t.Cleanup(func() {
+		assert.NoError(t, client.IgnoreNotFound(h.c.Delete(h.ctx(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: h.leaderNS}})))
+	})
+	for _, name := range []string{"state", "pass", "target", "old"} {
+		require.NoError(t, h.c.Create(h.ctx(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns},
+			StringData: map[string]string{"v": name + "-value"}}))
+	}
+	type call struct {
+		run  v1alpha1.Run
+		read map[string]string
+	}
+	calls := make(chan call, 4)
+	var fail atomic.Bool
+	fail.Store(true)
+	destroy := func(ctx context.Context, secrets client.Reader, run *v1alpha1.Run) v1alpha1.RunStatus {
+		c := call{run: *run.DeepCopy(), read: map[string]string{}}
+		for _, name := range []string{"state", "pass", "target"} {
+			var s corev1.Secret
+			if err := secrets.Get(ctx, client.ObjectKey{Namespace: run.Namespace, Name: name}, &s); err == nil {
+				c.read[name] = string(s.Data["v"])
+			}
+		}
+		calls <- c
+		if fail.Swap(false) {
+			return v1alpha1.RunStatus{Phase: v1alpha1.RunFailed, Reason: v1alpha1.ReasonLocked, Message: "stack is locked"}
+		}
+		return v1alpha1.RunStatus{Phase: v1alpha1.RunSucceeded, Reason: v1alpha1.ReasonSucceeded, Message: "destroy: delete 3"}
+	}
+	h.start(Options{Registry: registry, Destroy: destroy, Backoff: 10 * time.Second})
+	env := h.newEnv("tenant", "")
+	env.Spec.Backend.EnvFromSecret = "state"
+	env.Spec.Backend.PassphraseSecretRef = &v1alpha1.SecretKeyRef{Name: "pass", Key: "v"}
+	env.Spec.Target.KubeconfigSecretRef = &v1alpha1.SecretKeyRef{Name: "target", Key: "v"}
+	env.Spec.Secrets = []v1alpha1.SecretValue{{Name: "old", ValueFrom: v1alpha1.SecretKeyRef{Name: "old", Key: "v"}}}
+	h.create(env)
+	h.ready("tenant")
+	h.waitEnv("tenant", func(e *v1alpha1.Environment) bool {
+		return slices.Equal(e.Status.ProtectedSecrets, []string{"old", "pass", "state", "target"})
+	}, "the Secrets protected")
+	finalizer := v1alpha1.SecretFinalizerPrefix + "tenant"
+	secret := func(name string) *corev1.Secret {
+		var s corev1.Secret
+		require.NoError(t, h.c.Get(h.ctx(), client.ObjectKey{Namespace: h.ns, Name: name}, &s))
+		return &s
+	}
+	assert.Contains(t, secret("state").Finalizers, finalizer)
+	// A Secret the spec no longer names is released.
+	h.update("tenant", func(e *v1alpha1.Environment) { e.Spec.Secrets = nil })
+	h.waitEnv("tenant", func(e *v1alpha1.Environment) bool {
+		return slices.Equal(e.Status.ProtectedSecrets, []string{"pass", "state", "target"})
+	}, "old released")
+	assert.NotContains(t, secret("old").Finalizers, finalizer)
+	h.waitRun("tenant-2")
+	h.finish("tenant-2", v1alpha1.RunSucceeded, v1alpha1.ReasonSucceeded, "", nil)
+	h.waitEnv("tenant", func(e *v1alpha1.Environment) bool { return e.Status.ActiveRun == "" && e.Status.LastRun.Name == "tenant-2" }, "tenant-2 folded")
+
+	require.NoError(t, h.c.Delete(h.ctx(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: h.ns}}))
+	var first call
+	select {
+	case first = <-calls:
+	case <-time.After(time.Minute):
+		t.Fatal("the operator never destroyed the stack")
+	}
+	assert.Equal(t, v1alpha1.OpDestroy, first.run.Spec.Operation)
+	assert.Equal(t, "tinyproj/tenant", first.run.Spec.Stack)
+	assert.True(t, first.run.Spec.RemoveStack)
+	assert.Equal(t, map[string]string{"state": "state-value", "pass": "pass-value", "target": "target-value"}, first.read,
+		"the destroy reads the Secrets after the namespace's deletion began")
+	env = h.waitEnv("tenant", func(e *v1alpha1.Environment) bool { return e.Status.Failures == 1 }, "a failed destroy backs off")
+	assert.Equal(t, v1alpha1.ReasonLocked, env.Status.LastRun.Reason)
+	select {
+	case <-calls:
+		t.Fatal("the destroy was retried during its back-off")
+	case <-time.After(2 * time.Second):
+	}
+	h.clock.Advance(10 * time.Second)
+	h.poke("tenant")
+	select {
+	case <-calls:
+	case <-time.After(time.Minute):
+		t.Fatal("the destroy was not retried after its back-off")
+	}
 	h.gone("tenant")
 	h.eventually(func() bool {
 		return apierrors.IsNotFound(h.c.Get(h.ctx(), client.ObjectKey{Name: h.ns}, &corev1.Namespace{}))
