@@ -253,7 +253,10 @@ func (f *fixture) start(ctx context.Context, role, name string) error {
 	if role == "operator" {
 		args = append(args, "--leader-election-namespace", systemNS, "--lease-duration", leaseDuration.String(),
 			"--renew-deadline", renewDeadline.String(), "--retry-period", retryPeriod.String(),
-			"--backoff", "1s", "--max-backoff", "4s", "--max-failures", "3")
+			"--backoff", "1s", "--max-backoff", "4s", "--max-failures", "3",
+			// The runners' work directory: the operator destroys there an
+			// Environment whose namespace is being deleted.
+			"--work-dir", filepath.Join(f.dir, "runner-work"))
 	} else {
 		// Every runner uses the same work directory, as every pod of the
 		// runners' Deployment does: a target kubeconfig's path is recorded

@@ -1,0 +1,160 @@
+package fleet_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/stacks/web"
+)
+
+// tenantNamespace creates a namespace holding copies of the Secrets an
+// Environment needs (backend credentials, passphrase, target cluster, app
+// secret), deleted at the end unless the test deleted it.
+func tenantNamespace(t *testing.T, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, fx.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	t.Cleanup(func() {
+		err := fx.c.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+		assert.NoError(t, client.IgnoreNotFound(err), "deleting namespace %s", ns)
+	})
+	for name, data := range map[string]map[string]string{
+		"state-credentials": fx.s3Env,
+		"state-passphrase":  {"passphrase": passphrase},
+		"target":            {"kubeconfig": fx.targetKubeconfig},
+		"app":               {"token": appSecret},
+	} {
+		require.NoError(t, fx.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, StringData: data}))
+	}
+}
+
+// envIn is newEnv in another namespace.
+func envIn(ns, name string) *v1alpha1.Environment {
+	env := newEnv(name, `{}`)
+	env.Namespace = ns
+	return env
+}
+
+// waitReadyIn waits until the Environment ns/name is Ready.
+func waitReadyIn(t *testing.T, ns, name string) *v1alpha1.Environment {
+	t.Helper()
+	env := &v1alpha1.Environment{}
+	eventually(t, 8*time.Minute, ns+"/"+name+" Ready", func(ctx context.Context) (bool, string, error) {
+		if err := fx.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, env); err != nil {
+			return false, "", err
+		}
+		return isTrue(env, v1alpha1.ConditionReady), describe(env), nil
+	})
+	return env
+}
+
+// An Environment deleted with deletionPolicy orphan goes without a
+// destroy: its stack stays in the backend and its objects in the cluster,
+// and an Event says where. Set back to destroy (a new Environment of the
+// same name adopts the stack), deletion destroys it.
+func TestLifecycle_OrphanKeepsTheStackAndTheObjects(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const ns, name = "lc-orphan", "lc-keep"
+	tenantNamespace(t, ns)
+	env := envIn(ns, name)
+	env.Spec.DeletionPolicy = v1alpha1.DeletionOrphan
+	require.NoError(t, fx.c.Create(ctx, env))
+	env = waitReadyIn(t, ns, name)
+	require.NoError(t, fx.c.Delete(ctx, env))
+	eventually(t, time.Minute, name+" deleted", func(ctx context.Context) (bool, string, error) {
+		err := fx.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &v1alpha1.Environment{})
+		return apierrors.IsNotFound(err), "still there", client.IgnoreNotFound(err)
+	})
+	var runs v1alpha1.RunList
+	require.NoError(t, fx.c.List(ctx, &runs, client.InNamespace(ns)))
+	for _, r := range runs.Items {
+		assert.NotEqual(t, v1alpha1.OpDestroy, r.Spec.Operation, "no destroy Run: %s", r.Name)
+	}
+	has, err := fx.hasCheckpoint(ctx, web.Project, name)
+	require.NoError(t, err)
+	assert.True(t, has, "the stack stays in the backend")
+	var dep appsv1.Deployment
+	require.NoError(t, fx.c.Get(ctx, client.ObjectKey{Namespace: "slipway-" + name, Name: "web"}, &dep), "the objects stay in the cluster")
+	var events corev1.EventList
+	require.NoError(t, fx.c.List(ctx, &events, client.InNamespace(ns)))
+	found := false
+	for _, e := range events.Items {
+		if e.InvolvedObject.Name == name && e.Reason == "Orphaned" {
+			found = true
+			assert.Contains(t, e.Message, web.Project+"/"+name)
+			assert.Contains(t, e.Message, "s3://"+bucket)
+		}
+	}
+	assert.True(t, found, "an Orphaned Event")
+
+	// Clean up through the fleet: adopt the stack again, then destroy it.
+	again := envIn(ns, name)
+	again.Spec.DeletionPolicy = v1alpha1.DeletionDestroy
+	require.NoError(t, fx.c.Create(ctx, again))
+	again = waitReadyIn(t, ns, name)
+	require.NoError(t, fx.c.Delete(ctx, again))
+	eventually(t, 5*time.Minute, name+" destroyed", func(ctx context.Context) (bool, string, error) {
+		has, err := fx.hasCheckpoint(ctx, web.Project, name)
+		return !has, "the stack is still there", err
+	})
+}
+
+// Deleting a namespace that holds an Environment and its Secrets
+// completes: the Secrets wait for the destroy (the Environment's
+// finalizer), Kubernetes refuses the destroy Run in the terminating
+// namespace, the operator destroys the stack itself, and the namespace
+// goes with the stack and the program's objects.
+func TestLifecycle_NamespaceDeletionDestroysTheStackAndTerminates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const ns, name = "lc-tenant", "lc-tenant-app"
+	tenantNamespace(t, ns)
+	require.NoError(t, fx.c.Create(ctx, envIn(ns, name)))
+	env := waitReadyIn(t, ns, name)
+	assert.ElementsMatch(t, []string{"app", "state-credentials", "state-passphrase", "target"}, env.Status.ProtectedSecrets)
+	var sec corev1.Secret
+	require.NoError(t, fx.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "state-passphrase"}, &sec))
+	assert.Contains(t, sec.Finalizers, v1alpha1.SecretFinalizerPrefix+name)
+	has, err := fx.hasCheckpoint(ctx, web.Project, name)
+	require.NoError(t, err)
+	require.True(t, has, "the stack exists before the namespace is deleted")
+
+	require.NoError(t, fx.c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	eventually(t, 6*time.Minute, "namespace "+ns+" gone", func(ctx context.Context) (bool, string, error) {
+		var n corev1.Namespace
+		err := fx.c.Get(ctx, client.ObjectKey{Name: ns}, &n)
+		if apierrors.IsNotFound(err) {
+			return true, "", nil
+		}
+		state := "namespace " + string(n.Status.Phase)
+		for _, c := range n.Status.Conditions {
+			if c.Status == corev1.ConditionTrue {
+				state += "; " + c.Message
+			}
+		}
+		var e v1alpha1.Environment
+		if fx.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &e) == nil {
+			state += "; " + describe(&e)
+		}
+		return false, state, err
+	})
+	has, err = fx.hasCheckpoint(ctx, web.Project, name)
+	require.NoError(t, err)
+	assert.False(t, has, "the stack is destroyed and removed from the backend")
+	_, err = fx.kube.AppsV1().Deployments("slipway-"+name).Get(ctx, "web", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "the program's Deployment is deleted: %v", err)
+	locks, err := fx.locks(ctx, web.Project, name)
+	require.NoError(t, err)
+	assert.Empty(t, locks, "no lock left")
+}
