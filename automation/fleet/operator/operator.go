@@ -10,6 +10,16 @@
 // Environment's status with optimistic concurrency (a conflict requeues),
 // and only then creates a Run, so a stale cache or a second operator can
 // never create two Runs for one Environment.
+//
+// Deletion follows spec.deletionPolicy: destroy (the default, but for
+// prod-kind Environments and those whose kind cannot be resolved) runs a
+// destroy Run and then removes the finalizer; orphan removes it at once
+// and records where the stack is kept. The Secrets a destroy reads carry
+// the Environment's finalizer until then, so deleting the whole namespace
+// completes: Kubernetes refuses the destroy Run in a terminating
+// namespace, and the operator runs that destroy itself (Options.Destroy).
+// A new revision (spec, Git commit, or the program's version in the
+// binary) clears Stalled.
 package operator
 
 import (

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -110,8 +111,13 @@ func (errSecretDeleting) Error() string { return "the Secret is being deleted" }
 func errDeleting(err error) bool { _, ok := err.(errSecretDeleting); return ok }
 
 // secretFinalizer adds (add) or removes the Environment's finalizer on the
-// Secret's metadata, with optimistic concurrency.
+// Secret's metadata, with optimistic concurrency; a conflict (another
+// Environment naming the same Secret) reads it again.
 func (p *pass) secretFinalizer(ctx context.Context, name string, add bool) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error { return p.patchSecretFinalizer(ctx, name, add) })
+}
+
+func (p *pass) patchSecretFinalizer(ctx context.Context, name string, add bool) error {
 	meta := &metav1.PartialObjectMetadata{}
 	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	if err := p.r.reader.Get(ctx, client.ObjectKey{Namespace: p.env.Namespace, Name: name}, meta); err != nil {

@@ -7,6 +7,12 @@
 // runner, which proves the dead runner's stack locks stale
 // (automation.WithDeadHosts) before running it again.
 //
+// Each Run is bounded by its spec.timeout (the Environment's
+// spec.runTimeout, default 1h): past it the engine is stopped and the Run
+// fails with reason Timeout. A Run whose program this binary does not have
+// (runners and operator rolled at different times) is left Pending for a
+// runner that has it, with an Event, never failed.
+//
 // Runners of one fleet must use the same WorkDir path: the target cluster's
 // kubeconfig is written there, at a path per environment that the state
 // records in the Kubernetes provider's configuration.

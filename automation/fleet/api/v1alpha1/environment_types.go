@@ -28,7 +28,8 @@ const (
 )
 
 // Finalizer is the finalizer the operator puts on every Environment so its
-// resources are destroyed before the object goes.
+// stack is destroyed (or, by spec.deletionPolicy, orphaned) before the
+// object goes.
 const Finalizer = "slipway.dev/destroy"
 
 // SecretFinalizerPrefix, followed by an Environment's name, is the
