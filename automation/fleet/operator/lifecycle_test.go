@@ -284,7 +284,9 @@ func TestNamespaceDeletion_OperatorDestroysWithTheProtectedSecrets(t *testing.T)
 	assert.NotContains(t, secret("old").Finalizers, finalizer)
 	h.waitRun("tenant-2")
 	h.finish("tenant-2", v1alpha1.RunSucceeded, v1alpha1.ReasonSucceeded, "", nil)
-	h.waitEnv("tenant", func(e *v1alpha1.Environment) bool { return e.Status.ActiveRun == "" && e.Status.LastRun.Name == "tenant-2" }, "tenant-2 folded")
+	h.waitEnv("tenant", func(e *v1alpha1.Environment) bool {
+		return e.Status.ActiveRun == "" && e.Status.LastRun.Name == "tenant-2"
+	}, "tenant-2 folded")
 
 	require.NoError(t, h.c.Delete(h.ctx(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: h.ns}}))
 	var first call
