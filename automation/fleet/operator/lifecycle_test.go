@@ -57,6 +57,22 @@ func (h *harness) eventMessage(env, reason string) string {
 	return msg
 }
 
+// createdRuns are the operations of the Runs the Environment's RunCreated
+// Events announce.
+func (h *harness) createdRuns(env string) []string {
+	h.t.Helper()
+	list, err := h.cluster.Client.EventsV1().Events(h.ns).List(h.ctx(), metav1.ListOptions{})
+	require.NoError(h.t, err)
+	var ops []string
+	for _, e := range list.Items {
+		if e.Regarding.Kind == "Environment" && e.Regarding.Name == env && e.Reason == EventRunCreated {
+			op, _, _ := strings.Cut(strings.TrimPrefix(e.Note[strings.Index(e.Note, "(")+1:], ""), ",")
+			ops = append(ops, strings.TrimSuffix(op, ")"))
+		}
+	}
+	return ops
+}
+
 // Deleting a prod-kind Environment without a deletion policy, or any with
 // deletionPolicy orphan, removes the finalizer without a destroy Run and
 // says where the stack is kept; a prod Environment that says destroy is
@@ -83,9 +99,11 @@ func TestDeletionPolicy_ProdOrphanedByDefault_DestroyWhenAsked(t *testing.T) {
 
 	h.gone("prod")
 	h.gone("keep")
-	assert.Len(t, h.runs("prod"), 1, "no destroy Run for prod")
-	assert.Len(t, h.runs("keep"), 1, "no destroy Run with deletionPolicy orphan")
 	msg := h.eventMessage("prod", EventOrphaned)
+	// The Runs went with their Environment (garbage collection): the
+	// Events say which were created.
+	assert.Equal(t, []string{"up"}, h.createdRuns("prod"), "no destroy Run for prod")
+	assert.Equal(t, []string{"up"}, h.createdRuns("keep"), "no destroy Run with deletionPolicy orphan")
 	assert.Contains(t, msg, "kind prod")
 	assert.Contains(t, msg, "tinyproj/prod")
 	assert.Contains(t, msg, "s3://state-bucket", "the backend")
