@@ -158,3 +158,54 @@ func TestLifecycle_NamespaceDeletionDestroysTheStackAndTerminates(t *testing.T) 
 	require.NoError(t, err)
 	assert.Empty(t, locks, "no lock left")
 }
+
+// A Run whose program hangs past spec.runTimeout (5s) is stopped by its
+// runner and fails with reason Timeout; the Environment backs off as
+// after any failure (Failures, nextAttempt) and, at retry.maxFailures,
+// stalls instead of holding a runner's slot forever.
+func TestLifecycle_RunTimeoutFailsTheRunAndBacksOff(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const ns, name = "lc-timeout", "lc-hung"
+	tenantNamespace(t, ns)
+	env := envIn(ns, name)
+	env.Spec.Program = "sleep"
+	env.Spec.Params.Raw = []byte(`{"Seconds":600}`)
+	env.Spec.Secrets = nil
+	env.Spec.RunTimeout = &metav1.Duration{Duration: 5 * time.Second}
+	env.Spec.Retry = &v1alpha1.RetryPolicy{Backoff: &metav1.Duration{Duration: 2 * time.Second}, MaxFailures: ptrInt32(2)}
+	require.NoError(t, fx.c.Create(ctx, env))
+
+	var first v1alpha1.Run
+	eventually(t, 5*time.Minute, name+"-1 failed", func(ctx context.Context) (bool, string, error) {
+		if err := fx.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name + "-1"}, &first); err != nil {
+			return false, "", client.IgnoreNotFound(err)
+		}
+		return first.Status.Phase.Finished(), string(first.Status.Phase) + " " + first.Status.Message, nil
+	})
+	assert.Equal(t, v1alpha1.RunFailed, first.Status.Phase)
+	assert.Equal(t, v1alpha1.ReasonTimeout, first.Status.Reason, first.Status.Message)
+	assert.Contains(t, first.Status.Message, "spec.timeout 5s")
+	require.NotNil(t, first.Status.StartTime)
+	require.NotNil(t, first.Status.CompletionTime)
+	assert.Less(t, first.Status.CompletionTime.Sub(first.Status.StartTime.Time), 2*time.Minute, "stopped soon after the timeout, not after the program's 600s")
+
+	got := &v1alpha1.Environment{}
+	eventually(t, 5*time.Minute, name+" Stalled after 2 timeouts", func(ctx context.Context) (bool, string, error) {
+		if err := fx.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, got); err != nil {
+			return false, "", err
+		}
+		return isTrue(got, v1alpha1.ConditionStalled), describe(got), nil
+	})
+	assert.EqualValues(t, 2, got.Status.Failures, "the second Run came after the back-off")
+	assert.Equal(t, v1alpha1.ReasonTimeout, got.Status.LastRun.Reason)
+	assert.Equal(t, int64(2), got.Status.RunCount)
+
+	require.NoError(t, fx.c.Delete(ctx, got))
+	eventually(t, 5*time.Minute, name+" destroyed", func(ctx context.Context) (bool, string, error) {
+		err := fx.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &v1alpha1.Environment{})
+		return apierrors.IsNotFound(err), "still there", client.IgnoreNotFound(err)
+	})
+}
+
+func ptrInt32(v int32) *int32 { return &v }

@@ -115,9 +115,10 @@ func setup(ctx context.Context) (*fixture, error) {
 		return nil, err
 	}
 	f := &fixture{dir: dir, procs: map[string]*proc{}, kubeconfig: map[string]string{}}
-	// The binary under test, built from this module.
+	// The binary under test, built from this module: Slipway's command
+	// line with the web program and a test program (testdata/fleetbin).
 	f.bin = filepath.Join(dir, "slipway")
-	build := exec.CommandContext(ctx, "go", "build", "-o", f.bin, "github.com/slipwayhq/slipway/cmd/slipway")
+	build := exec.CommandContext(ctx, "go", "build", "-o", f.bin, "github.com/slipwayhq/slipway/integration/fleet/testdata/fleetbin")
 	if out, err := build.CombinedOutput(); err != nil {
 		return f, fmt.Errorf("building slipway: %v\n%s", err, out)
 	}
