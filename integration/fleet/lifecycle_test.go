@@ -201,6 +201,10 @@ func TestLifecycle_RunTimeoutFailsTheRunAndBacksOff(t *testing.T) {
 	assert.Equal(t, v1alpha1.ReasonTimeout, got.Status.LastRun.Reason)
 	assert.Equal(t, int64(2), got.Status.RunCount)
 
+	// The destroy gets a timeout it can finish in (a new generation also
+	// clears Stalled).
+	got.Spec.RunTimeout = &metav1.Duration{Duration: 10 * time.Minute}
+	require.NoError(t, fx.c.Update(ctx, got))
 	require.NoError(t, fx.c.Delete(ctx, got))
 	eventually(t, 5*time.Minute, name+" destroyed", func(ctx context.Context) (bool, string, error) {
 		err := fx.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &v1alpha1.Environment{})

@@ -24,13 +24,15 @@ func timeout(run *v1alpha1.Run) time.Duration {
 
 // performWithin is perform under the Run's timeout: a context deadline on
 // the engine run, whose cancellation kills the engine. A Run that passed it
-// fails with reason Timeout, whatever error the killed engine returned.
+// fails with reason Timeout, whatever error the killed engine returned (an
+// operation that finished without error just as the deadline passed keeps
+// its success).
 func (r *Runner) performWithin(ctx context.Context, run *v1alpha1.Run, prev takeover, log *slog.Logger) result {
 	d := timeout(run)
 	opCtx, cancel := context.WithTimeoutCause(ctx, d, errRunTimeout)
 	defer cancel()
 	res := r.perform(opCtx, run, prev, log)
-	if ctx.Err() == nil && errors.Is(context.Cause(opCtx), errRunTimeout) {
+	if res.failed && ctx.Err() == nil && errors.Is(context.Cause(opCtx), errRunTimeout) {
 		log.Warn("run timed out; the engine was stopped", "timeout", d)
 		res.failed, res.reason = true, v1alpha1.ReasonTimeout
 		res.message = fmt.Sprintf("%s did not finish within spec.timeout %s (the Environment's spec.runTimeout); the engine was stopped", run.Spec.Operation, d)
