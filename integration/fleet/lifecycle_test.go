@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
@@ -203,8 +204,13 @@ func TestLifecycle_RunTimeoutFailsTheRunAndBacksOff(t *testing.T) {
 
 	// The destroy gets a timeout it can finish in (a new generation also
 	// clears Stalled).
-	got.Spec.RunTimeout = &metav1.Duration{Duration: 10 * time.Minute}
-	require.NoError(t, fx.c.Update(ctx, got))
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := fx.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, got); err != nil {
+			return err
+		}
+		got.Spec.RunTimeout = &metav1.Duration{Duration: 10 * time.Minute}
+		return fx.c.Update(ctx, got)
+	}))
 	require.NoError(t, fx.c.Delete(ctx, got))
 	eventually(t, 5*time.Minute, name+" destroyed", func(ctx context.Context) (bool, string, error) {
 		err := fx.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &v1alpha1.Environment{})
