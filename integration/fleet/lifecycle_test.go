@@ -202,15 +202,18 @@ func TestLifecycle_RunTimeoutFailsTheRunAndBacksOff(t *testing.T) {
 	assert.Equal(t, v1alpha1.ReasonTimeout, got.Status.LastRun.Reason)
 	assert.Equal(t, int64(2), got.Status.RunCount)
 
-	// The destroy gets a timeout it can finish in (a new generation also
-	// clears Stalled).
+	// Fixed (the program no longer hangs, and the timeout is one the
+	// destroy can finish in): the new generation clears Stalled and the
+	// up succeeds.
 	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := fx.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, got); err != nil {
 			return err
 		}
+		got.Spec.Params.Raw = []byte(`{"Seconds":0}`)
 		got.Spec.RunTimeout = &metav1.Duration{Duration: 10 * time.Minute}
 		return fx.c.Update(ctx, got)
 	}))
+	got = waitReadyIn(t, ns, name)
 	require.NoError(t, fx.c.Delete(ctx, got))
 	eventually(t, 5*time.Minute, name+" destroyed", func(ctx context.Context) (bool, string, error) {
 		err := fx.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &v1alpha1.Environment{})
