@@ -22,9 +22,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/url"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -43,6 +47,68 @@ type Registry struct {
 	Programs []stacks.Builder
 	// Packs are the policy packs spec.policy.packs names.
 	Packs []*policypacks.Pack
+	// Version is the version of the programs compiled into the binary; it
+	// is part of every Environment's revision, so a new binary with a
+	// changed program applies it again (and clears Stalled). A program
+	// that implements VersionedProgram gives its own version instead.
+	// Default: BuildID, which changes with any change of the binary.
+	Version string
+}
+
+// VersionedProgram is a program (a stacks.Builder) that says its own
+// version: only a change of it (not any change of the binary) gives its
+// Environments a new revision.
+type VersionedProgram interface {
+	ProgramVersion() string
+}
+
+// ProgramVersion is the version of the named program that goes into an
+// Environment's revision: the program's own (VersionedProgram), else
+// Registry.Version, else BuildID. An unknown program has version "".
+func (r Registry) ProgramVersion(name string) string {
+	b, err := r.Program(name)
+	if err != nil {
+		return ""
+	}
+	if v, ok := b.(VersionedProgram); ok {
+		return v.ProgramVersion()
+	}
+	if r.Version != "" {
+		return r.Version
+	}
+	return BuildID()
+}
+
+// BuildID identifies the running binary: a SHA-256 of its executable (the
+// first 16 hex digits), else its module version and VCS revision from the
+// build information, else "unknown".
+var BuildID = sync.OnceValue(func() string {
+	if path, err := os.Executable(); err == nil {
+		if f, err := os.Open(path); err == nil {
+			defer f.Close()
+			h := sha256.New()
+			if _, err := io.Copy(h, f); err == nil {
+				return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
+			}
+		}
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		id := bi.Main.Path + "@" + bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
+				id += " " + s.Key + "=" + s.Value
+			}
+		}
+		return id
+	}
+	return "unknown"
+})
+
+// Revision is the revision of the inputs and Git commit for this
+// registry: fleet.Revision with the program's version (ProgramVersion)
+// mixed in, so a new version of the program is a new revision.
+func (r Registry) Revision(in v1alpha1.Inputs, commit string) string {
+	return RevisionOf(in, commit, r.ProgramVersion(in.Program))
 }
 
 // FieldError is an Environment input that cannot work: Field is its path in
@@ -143,6 +209,9 @@ func Spec(namespace, name string, in v1alpha1.Inputs) stacks.Spec {
 // What depends on Secrets or on the operator's configuration is checked
 // by CheckTarget, CheckEnvKeys and CheckKubeconfig.
 func (r Registry) Check(namespace, name string, in v1alpha1.Inputs) error {
+	if err := CheckBackend(in.Backend.URL); err != nil {
+		return err
+	}
 	b, err := r.Program(in.Program)
 	if err != nil {
 		return err
@@ -202,15 +271,80 @@ func merge(base, over map[string]any) map[string]any {
 
 // Revision identifies what an up applies: a hash of the inputs (secret
 // references, not values) and the Git commit. A new revision means a new
-// up.
+// up. The operator uses Registry.Revision, which adds the program's
+// version.
 func Revision(in v1alpha1.Inputs, commit string) string {
+	return RevisionOf(in, commit, "")
+}
+
+// RevisionOf is Revision with a program version mixed in ("" = none, the
+// same hash as Revision).
+func RevisionOf(in v1alpha1.Inputs, commit, programVersion string) string {
 	b, _ := json.Marshal(struct {
-		In     v1alpha1.Inputs `json:"in"`
-		Commit string          `json:"commit,omitempty"`
-	}{in, commit})
+		In      v1alpha1.Inputs `json:"in"`
+		Commit  string          `json:"commit,omitempty"`
+		Version string          `json:"version,omitempty"`
+	}{in, commit, programVersion})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }
+
+// BackendSchemes are the state backends the fleet accepts in
+// spec.backend.url: those whose stale locks a runner taking over a Run
+// can prove and remove (package statestore).
+var BackendSchemes = []string{"file", "s3"}
+
+// CheckBackend refuses a backend URL the fleet cannot recover locks of
+// (gs://, azblob://, https:// Pulumi Cloud, ...), with a *FieldError on
+// spec.backend.url naming the allowed schemes.
+func CheckBackend(raw string) error {
+	scheme, _, ok := strings.Cut(raw, "://")
+	if ok && slices.Contains(BackendSchemes, scheme) {
+		return nil
+	}
+	return &FieldError{Field: "spec.backend.url", Err: fmt.Errorf("%q is not supported by the fleet: a runner that takes over a dead runner's Run "+
+		"can recover stack locks only in file:// and s3:// backends; use file:///<shared dir> or s3://<bucket>", redactURL(raw))}
+}
+
+// redactURL drops a URL's user information (a password) and query (which
+// may hold credentials) for messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.Index(raw, "://"); i >= 0 {
+			return raw[:i+3] + "..."
+		}
+		return "(unparsable URL)"
+	}
+	u.User, u.RawQuery = nil, ""
+	return u.String()
+}
+
+// DeletionPolicy is what deleting the Environment does to its stack:
+// spec.deletionPolicy when set; else orphan for a prod-kind Environment
+// and destroy for any other kind. When the kind cannot be resolved (the
+// program is not registered, or the name has no kind) it is orphan: a
+// deletion never destroys prod by accident. The kind is returned too
+// ("" when unresolved), for messages.
+func (r Registry) DeletionPolicy(name string, spec v1alpha1.EnvironmentSpec) (v1alpha1.DeletionPolicy, stacks.Kind) {
+	kind := stacks.Kind(spec.Kind)
+	if kind == "" {
+		if b, err := r.Program(spec.Program); err == nil {
+			kind, _ = Kind(b, name, spec.Inputs)
+		}
+	}
+	if spec.DeletionPolicy != "" {
+		return spec.DeletionPolicy, kind
+	}
+	if kind == "" || kind == stacks.Prod {
+		return v1alpha1.DeletionOrphan, kind
+	}
+	return v1alpha1.DeletionDestroy, kind
+}
+
+// BackendLocation is a backend URL for an Event or a message: without its
+// user information and query.
+func BackendLocation(raw string) string { return redactURL(raw) }
 
 // Client-side rate limits of the fleet's processes when the configuration
 // sets none: client-go's default (5 requests/s, burst 10) makes a fleet of

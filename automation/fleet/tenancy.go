@@ -158,7 +158,7 @@ func reject(format string, args ...any) error {
 //     Environment's status.activeRun;
 //   - whose spec.stack is not the Environment's status.stack;
 //   - up, drift, refresh or preview: whose inputs and commit do not hash to
-//     its spec.revision (Revision), or whose spec.revision is not the
+//     its spec.revision (RevisionOf with spec.programVersion), or whose spec.revision is not the
 //     Environment's status.revision;
 //   - destroy: of an Environment that is not being deleted, or whose inputs
 //     are not the Environment's spec.
@@ -192,7 +192,7 @@ func Admit(run *v1alpha1.Run, env *v1alpha1.Environment) error {
 		}
 		return nil
 	}
-	if got := Revision(run.Spec.Inputs, run.Spec.Commit); got != run.Spec.Revision {
+	if got := RevisionOf(run.Spec.Inputs, run.Spec.Commit, run.Spec.ProgramVersion); got != run.Spec.Revision {
 		return reject("spec.revision %q is not the revision of the run's inputs and commit (%s): the inputs were changed", run.Spec.Revision, got)
 	}
 	if run.Spec.Revision != env.Status.Revision {

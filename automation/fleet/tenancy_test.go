@@ -108,6 +108,18 @@ func TestAdmit_OnlyRunsTheEnvironmentAskedFor(t *testing.T) {
 	}
 	require.NoError(t, Admit(run(), env()))
 
+	// The operator mixes the program's version into the revision and
+	// records it in the Run: admitted whatever version the runner has.
+	versioned, venv := run(), env()
+	versioned.Spec.ProgramVersion = "build-2"
+	versioned.Spec.Revision = RevisionOf(in, "c0ffee", "build-2")
+	venv.Status.Revision = versioned.Spec.Revision
+	require.NoError(t, Admit(versioned, venv))
+	versioned.Spec.ProgramVersion = "build-3"
+	var rej *RejectedError
+	require.ErrorAs(t, Admit(versioned, venv), &rej, "a program version that does not hash to the revision")
+	assert.Contains(t, rej.Reason, "the inputs were changed")
+
 	for name, tc := range map[string]struct {
 		run  func(*v1alpha1.Run)
 		env  func(*v1alpha1.Environment)

@@ -121,9 +121,10 @@ func setup(ctx context.Context) (*fixture, error) {
 		return nil, err
 	}
 	f := &fixture{dir: dir, procs: map[string]*proc{}, kubeconfig: map[string]string{}}
-	// The binary under test, built from this module.
+	// The binary under test, built from this module: Slipway's command
+	// line with the web program and a test program (testdata/fleetbin).
 	f.bin = filepath.Join(dir, "slipway")
-	build := exec.CommandContext(ctx, "go", "build", "-o", f.bin, "github.com/slipwayhq/slipway/cmd/slipway")
+	build := exec.CommandContext(ctx, "go", "build", "-o", f.bin, "github.com/slipwayhq/slipway/integration/fleet/testdata/fleetbin")
 	if out, err := build.CombinedOutput(); err != nil {
 		return f, fmt.Errorf("building slipway: %v\n%s", err, out)
 	}
@@ -281,7 +282,10 @@ func (f *fixture) start(ctx context.Context, role, name string) error {
 	if role == "operator" {
 		args = append(args, "--leader-election-namespace", systemNS, "--lease-duration", leaseDuration.String(),
 			"--renew-deadline", renewDeadline.String(), "--retry-period", retryPeriod.String(),
-			"--backoff", "1s", "--max-backoff", "4s", "--max-failures", "3")
+			"--backoff", "1s", "--max-backoff", "4s", "--max-failures", "3",
+			// The runners' work directory: the operator destroys there an
+			// Environment whose namespace is being deleted.
+			"--work-dir", filepath.Join(f.dir, "runner-work"))
 	} else {
 		// Every runner uses the same work directory, as every pod of the
 		// runners' Deployment does: a target kubeconfig's path is recorded

@@ -25,17 +25,6 @@ func TestTenancy(t *testing.T) {
 	t.Run("RefusedBeforeAnythingRuns", testTenantRefusals)
 }
 
-// tenant creates namespace ns with copies of the fleet namespace's Secrets.
-func tenant(ctx context.Context, t *testing.T, ns string) {
-	t.Helper()
-	require.NoError(t, fx.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	for _, name := range []string{"state-credentials", "state-passphrase", "target", "app"} {
-		var s corev1.Secret
-		require.NoError(t, fx.c.Get(ctx, client.ObjectKey{Namespace: envNS, Name: name}, &s))
-		require.NoError(t, fx.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Data: s.Data}))
-	}
-}
-
 func getEnvIn(ctx context.Context, ns, name string) (*v1alpha1.Environment, error) {
 	env := &v1alpha1.Environment{}
 	return env, fx.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, env)
@@ -64,7 +53,7 @@ func testTwins(t *testing.T) {
 	ctx := context.Background()
 	const name = "twin"
 	for _, ns := range []string{"team-a", "team-b"} {
-		tenant(ctx, t, ns)
+		tenantNamespace(t, ns)
 		env := newEnv(name, fmt.Sprintf(`{"App":{"Settings":{"owner":%q}}}`, ns))
 		env.Namespace = ns
 		require.NoError(t, fx.c.Create(ctx, env))
@@ -127,7 +116,7 @@ func testTenantRefusals(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const ns = "team-c"
-	tenant(ctx, t, ns)
+	tenantNamespace(t, ns)
 	env := newEnv("owned", `{"App":{"Settings":{"color":"blue"}}}`)
 	env.Namespace = ns
 	require.NoError(t, fx.c.Create(ctx, env))

@@ -31,6 +31,9 @@ func operatorDeployment(o Options) *appsv1.Deployment {
 	return deployment(o, OperatorName, "operator", int32(o.Operators), watchArgs(o, []string{
 		"operator",
 		"--leader-election-namespace=" + o.Namespace,
+		// The runners' directory: the operator destroys there an
+		// Environment whose namespace is being deleted.
+		"--dir=/var/lib/slipway",
 		"--identity=$(POD_NAME)",
 		fmt.Sprintf("--metrics-bind-address=:%d", metricsPort),
 		fmt.Sprintf("--health-probe-bind-address=:%d", healthPort),

@@ -660,7 +660,7 @@ func TestWrite_Manifests(t *testing.T) {
 		replicas int64
 		args     []any
 	}{
-		OperatorName: {3, []any{"operator", "--leader-election-namespace=fleet", "--identity=$(POD_NAME)", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081"}},
+		OperatorName: {3, []any{"operator", "--leader-election-namespace=fleet", "--dir=/var/lib/slipway", "--identity=$(POD_NAME)", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081"}},
 		RunnerName:   {5, []any{"runner", "--concurrency=4", "--dir=/var/lib/slipway", "--identity=$(POD_NAME)", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081"}},
 	} {
 		d := deployments[name]

@@ -209,8 +209,12 @@ func (p *pass) run(ctx context.Context) (ctrl.Result, error) {
 		if destroyed || (s.RunCount == 0 && s.Stack == "") {
 			return ctrl.Result{}, p.release(ctx, orig, destroyed)
 		}
+		if policy, kind := p.r.Options.Registry.DeletionPolicy(env.Name, env.Spec); policy == v1alpha1.DeletionOrphan {
+			return ctrl.Result{}, p.orphan(ctx, orig, kind)
+		}
 		want = p.destroy()
 	default:
+		p.protect(ctx)
 		// Validation, the source poll and the revision are kept current
 		// while a Run is in flight; the next Run waits for it.
 		if want = p.desired(ctx); busy {
@@ -234,6 +238,9 @@ func (p *pass) run(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{}, err
 	}
 	if err := p.create(ctx, want); err != nil {
+		if deleting && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+			return p.terminating(ctx, want)
+		}
 		return ctrl.Result{}, err
 	}
 	return p.result(), nil
@@ -323,6 +330,10 @@ func (p *pass) create(ctx context.Context, run *v1alpha1.Run) error {
 	run.Labels = map[string]string{LabelEnvironment: p.env.Name}
 	run.Spec.Environment = p.env.Name
 	run.Spec.TTLSecondsAfterFinished = ptrInt32(int32(p.r.Options.RunTTL / time.Second))
+	run.Spec.Timeout = &metav1.Duration{Duration: v1alpha1.DefaultRunTimeout}
+	if t := p.env.Spec.RunTimeout; t != nil {
+		run.Spec.Timeout = t.DeepCopy()
+	}
 	if err := controllerutil.SetControllerReference(p.env, run, p.r.scheme); err != nil {
 		return err
 	}
@@ -353,8 +364,9 @@ func (p *pass) expire(ctx context.Context, orig *v1alpha1.EnvironmentStatus) err
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	p.event(corev1.EventTypeNormal, EventExpired, nil, "spec.ttl %s passed at %s; deleting (its resources are destroyed first)",
-		p.env.Spec.TTL.Duration, p.env.Status.ExpiresAt.UTC().Format(time.RFC3339))
+	policy, _ := p.r.Options.Registry.DeletionPolicy(p.env.Name, p.env.Spec)
+	p.event(corev1.EventTypeNormal, EventExpired, nil, "spec.ttl %s passed at %s; deleting (deletion policy %s)",
+		p.env.Spec.TTL.Duration, p.env.Status.ExpiresAt.UTC().Format(time.RFC3339), policy)
 	p.flush()
 	return nil
 }
@@ -363,6 +375,9 @@ func (p *pass) expire(ctx context.Context, orig *v1alpha1.EnvironmentStatus) err
 // never one).
 func (p *pass) release(ctx context.Context, orig *v1alpha1.EnvironmentStatus, destroyed bool) error {
 	p.cond(v1alpha1.ConditionReconciling, metav1.ConditionFalse, ReasonDestroying, "destroyed; removing the finalizer")
+	if err := p.unprotect(ctx); err != nil {
+		return err
+	}
 	if err := p.write(ctx, orig); err != nil {
 		return err
 	}
@@ -404,6 +419,9 @@ func (p *pass) destroy() *v1alpha1.Run {
 		if s.LastRun != nil && s.LastRun.Operation == v1alpha1.OpDestroy {
 			return nil
 		}
+		if c := meta.FindStatusCondition(s.Conditions, v1alpha1.ConditionStalled); c.Reason == ReasonNamespaceTerminating {
+			return nil // no Run can be created; the condition says how to finish
+		}
 		p.cond(v1alpha1.ConditionStalled, metav1.ConditionFalse, ReasonDestroying, "the Environment is being deleted")
 	}
 	if s.NextAttempt != nil && p.now.Before(s.NextAttempt.Time) {
@@ -443,7 +461,17 @@ func (p *pass) desired(ctx context.Context) *v1alpha1.Run {
 	if c := meta.FindStatusCondition(s.Conditions, v1alpha1.ConditionReady); c != nil && c.Reason == v1alpha1.ReasonInvalidSpec && !p.is(v1alpha1.ConditionStalled) {
 		p.cond(v1alpha1.ConditionReady, metav1.ConditionUnknown, ReasonProgressing, "the spec is valid")
 	}
-	s.Revision = fleet.Revision(in, commit)
+	version := p.r.Options.Registry.ProgramVersion(in.Program)
+	rev := fleet.RevisionOf(in, commit, version)
+	if rev != s.Revision && p.is(v1alpha1.ConditionStalled) {
+		// A new Git commit or a new version of the program may fix what
+		// stalled it: try again.
+		p.unstall(ReasonRevisionChanged, fmt.Sprintf("revision %s (a new commit or program version) replaces %s", rev, orNone(s.Revision)))
+		if c := meta.FindStatusCondition(s.Conditions, v1alpha1.ConditionReady); c != nil && c.Reason == v1alpha1.ReasonInvalidSpec {
+			p.cond(v1alpha1.ConditionReady, metav1.ConditionUnknown, ReasonProgressing, "the spec is valid")
+		}
+	}
+	s.Revision = rev
 	if !p.allowed() {
 		return nil
 	}
@@ -452,7 +480,7 @@ func (p *pass) desired(ctx context.Context) *v1alpha1.Run {
 			s.Stack = stack
 		}
 		return &v1alpha1.Run{Spec: v1alpha1.RunSpec{Operation: v1alpha1.OpUp, Stack: s.Stack,
-			Revision: s.Revision, Commit: commit, Inputs: in}}
+			Revision: s.Revision, ProgramVersion: version, Commit: commit, Inputs: in}}
 	}
 	d := env.Spec.Drift
 	if d == nil || d.Interval.Duration <= 0 || !p.is(v1alpha1.ConditionReady) {
@@ -468,7 +496,7 @@ func (p *pass) desired(ctx context.Context) *v1alpha1.Run {
 		return nil
 	}
 	return &v1alpha1.Run{Spec: v1alpha1.RunSpec{Operation: v1alpha1.OpDrift, Stack: s.Stack, Remediate: d.Remediate,
-		Revision: s.Revision, Commit: s.LastAppliedCommit, Inputs: in}}
+		Revision: s.Revision, ProgramVersion: version, Commit: s.LastAppliedCommit, Inputs: in}}
 }
 
 // stack is the state's project/stack of the inputs' program.

@@ -10,6 +10,16 @@
 // Environment's status with optimistic concurrency (a conflict requeues),
 // and only then creates a Run, so a stale cache or a second operator can
 // never create two Runs for one Environment.
+//
+// Deletion follows spec.deletionPolicy: destroy (the default, but for
+// prod-kind Environments and those whose kind cannot be resolved) runs a
+// destroy Run and then removes the finalizer; orphan removes it at once
+// and records where the stack is kept. The Secrets a destroy reads carry
+// the Environment's finalizer until then, so deleting the whole namespace
+// completes: Kubernetes refuses the destroy Run in a terminating
+// namespace, and the operator runs that destroy itself (Options.Destroy).
+// A new revision (spec, Git commit, or the program's version in the
+// binary) clears Stalled.
 package operator
 
 import (
@@ -87,6 +97,15 @@ const (
 	ReasonSpecChanged = "SpecChanged"
 	// ReasonDestroying: the Environment is being deleted.
 	ReasonDestroying = "Destroying"
+	// ReasonOrphaned: the Environment was deleted with deletion policy
+	// orphan; its stack is kept.
+	ReasonOrphaned = "Orphaned"
+	// ReasonRevisionChanged: a new revision (Git commit or program
+	// version) cleared Stalled.
+	ReasonRevisionChanged = "RevisionChanged"
+	// ReasonNamespaceTerminating: a destroy Run cannot be created in a
+	// namespace being deleted.
+	ReasonNamespaceTerminating = "NamespaceTerminating"
 )
 
 // Event reasons, one per transition.
@@ -113,6 +132,9 @@ const (
 	EventExpired = "Expired"
 	// EventDestroyed: the stack is destroyed; the finalizer is removed.
 	EventDestroyed = "Destroyed"
+	// EventOrphaned: the Environment was deleted without destroying its
+	// stack (deletion policy orphan); the message says where it is kept.
+	EventOrphaned = "Orphaned"
 	// EventSourceUpdated: the Git source has a new commit.
 	EventSourceUpdated = "SourceUpdated"
 	// EventSourceFailed: the Git source could not be read.
@@ -136,6 +158,12 @@ type Options struct {
 	// RunTTL is how long a finished Run is kept when its
 	// spec.ttlSecondsAfterFinished is unset; new Runs get it (default 1h).
 	RunTTL time.Duration
+	// Destroy, when set, runs the destroy of an Environment whose namespace
+	// is being deleted (Kubernetes refuses new Runs there) in the operator
+	// itself, reading the Secrets with secrets; it returns the status the
+	// Run ends with (runner.Detached.Execute). Unset, such an Environment
+	// is Stalled with reason NamespaceTerminating, saying how to finish.
+	Destroy func(ctx context.Context, secrets client.Reader, run *v1alpha1.Run) v1alpha1.RunStatus
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
 	// Logger logs (default slog.Default()).

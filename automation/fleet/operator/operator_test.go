@@ -198,6 +198,8 @@ type harness struct {
 	done   chan error
 	health string
 	log    *testLog
+	// leaderNS, when set, holds the leader election Lease instead of ns.
+	leaderNS string
 }
 
 // testLog writes the operator's log to the test's log until the test ends.
@@ -274,7 +276,11 @@ func (h *harness) start(o Options) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
-	m := ManagerOptions{LeaderElection: true, LeaderElectionNamespace: h.ns, Namespaces: []string{h.ns},
+	le := h.ns
+	if h.leaderNS != "" {
+		le = h.leaderNS
+	}
+	m := ManagerOptions{LeaderElection: true, LeaderElectionNamespace: le, Namespaces: []string{h.ns},
 		LeaseDuration: 6 * time.Second, RenewDeadline: 4 * time.Second, RetryPeriod: time.Second,
 		HealthProbeBindAddress: h.health}
 	go func() { h.done <- Run(ctx, h.cluster.Config, o, m) }()
@@ -502,7 +508,7 @@ func TestUpRunFromResolvedInputs_ReadyThenNewCommit(t *testing.T) {
 	assert.Equal(t, map[string]any{"image": "nginx:1.27", "replicas": float64(3)}, params(t, run))
 	want := env.Spec.Inputs.DeepCopy()
 	want.Params = run.Spec.Params
-	assert.Equal(t, fleet.Revision(*want, c1), run.Spec.Revision)
+	assert.Equal(t, registry.Revision(*want, c1), run.Spec.Revision, "the revision has the program's version")
 	assert.Equal(t, "tinyproj/"+h.ns+".web", run.Spec.Stack, "the stack is per namespace")
 	assert.Equal(t, int32(3600), *run.Spec.TTLSecondsAfterFinished)
 	src := h.git.source()

@@ -8,7 +8,7 @@ package operator
 // +kubebuilder:rbac:groups=slipway.dev,resources=environments/finalizers,verbs=update
 // +kubebuilder:rbac:groups=slipway.dev,resources=runs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=slipway.dev,resources=runs/status,verbs=get
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=slipway-system,resources=leases,verbs=get;list;watch;create;update;patch

@@ -60,7 +60,7 @@ func (r *Runner) execute(ctx context.Context, run *v1alpha1.Run, lease *coordina
 		log.Warn("could not mark the run Running; leaving it to whoever holds it", "error", err)
 		return again
 	}
-	res := r.perform(runCtx, run, prev, hb.Fence(), log)
+	res := r.performWithin(runCtx, run, prev, hb.Fence(), log)
 	if runCtx.Err() != nil {
 		r.interrupted(run, context.Cause(runCtx), log)
 		return again

@@ -26,6 +26,12 @@
 // and a runner and its engine share a host), only to run at about the same
 // rate; a wall-clock jump on a runner's host moves its engine's fence.
 //
+// Each Run is bounded by its spec.timeout (the Environment's
+// spec.runTimeout, default 1h): past it the engine is stopped and the Run
+// fails with reason Timeout. A Run whose program this binary does not have
+// (runners and operator rolled at different times) is left Pending for a
+// runner that has it, with an Event, never failed.
+//
 // Runners of one fleet must use the same WorkDir path: the target cluster's
 // kubeconfig is written there, at a path per environment that the state
 // records in the Kubernetes provider's configuration.
@@ -275,6 +281,9 @@ func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
+	}
+	if res, skip := r.unknownProgram(&run); skip {
+		return res, nil
 	}
 	switch run.Status.Phase {
 	case "", v1alpha1.RunPending:

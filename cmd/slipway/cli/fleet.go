@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -12,9 +13,11 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/fleet"
+	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
 	"github.com/slipwayhq/slipway/automation/fleet/install"
 	"github.com/slipwayhq/slipway/automation/fleet/operator"
 	"github.com/slipwayhq/slipway/automation/fleet/runner"
@@ -66,6 +69,7 @@ func newOperatorCmd(g *globals) *cobra.Command {
 	var o operator.Options
 	var m operator.ManagerOptions
 	var watch string
+	var workDir string
 	cmd := &cobra.Command{
 		Use:   "operator",
 		Short: "Reconcile Environment objects (slipway.dev/v1alpha1) into Runs; leader-elected, run several",
@@ -101,6 +105,9 @@ first: ` + "`operator install`" + `.`,
 			}
 			o.Registry = g.registry()
 			o.Logger = g.fleetLogger("operator")
+			if o.Destroy, err = g.detachedDestroy(cfg, o.Registry, workDir, o.AllowRunnerCredentials, o.Logger); err != nil {
+				return err
+			}
 			m.MetricsBindAddress, m.HealthProbeBindAddress = mf.metrics, mf.probes
 			return operator.Run(cmd.Context(), cfg, o, m)
 		},
@@ -119,6 +126,7 @@ first: ` + "`operator install`" + `.`,
 	f.Int32Var(&o.MaxFailures, "max-failures", 5, "failed runs in a row before an Environment is Stalled (spec.retry.maxFailures wins)")
 	f.DurationVar(&o.RunTTL, "run-ttl", time.Hour, "how long finished Runs are kept (spec.ttlSecondsAfterFinished wins)")
 	f.StringSliceVar(&o.AllowRunnerCredentials, "allow-runner-credentials", nil, allowRunnerCredentialsUsage)
+	f.StringVar(&workDir, "work-dir", "", "the runners' --work-dir: where the operator destroys an Environment whose namespace is being deleted (default <dir>/runner)")
 	cmd.AddCommand(newInstallCmd(g))
 	return cmd
 }
@@ -281,6 +289,25 @@ recovers the stack and completes it.`,
 const allowRunnerCredentialsUsage = "namespaces (comma-separated) whose Environments may omit spec.target.kubeconfigSecretRef and run their programs " +
 	"with the runners' own cluster credentials; give the operator and the runners the same list (default: none, every Environment brings its kubeconfig)"
 
+// detachedDestroy is the operator's destroy of an Environment whose
+// namespace is being deleted (Kubernetes refuses the destroy Run there):
+// the runner's execution, with the runners' engine options and work
+// directory, in the operator process.
+func (g *globals) detachedDestroy(cfg *rest.Config, reg fleet.Registry, workDir string, allow []string, log *slog.Logger) (func(context.Context, client.Reader, *v1alpha1.Run) v1alpha1.RunStatus, error) {
+	engine, err := g.fleetEngineOptions()
+	if err != nil {
+		return nil, err
+	}
+	if workDir == "" {
+		workDir = filepath.Join(g.dir, "runner")
+	}
+	d, err := runner.NewDetached(cfg, runner.Options{Registry: reg, Engine: engine, WorkDir: workDir, AllowRunnerCredentials: allow, Logger: log.With("component", "detached-destroy")})
+	if err != nil {
+		return nil, err
+	}
+	return d.Execute, nil
+}
+
 // fleetEngineOptions are the engine options a runner gives every Run's
 // engine: the toolchain, the plugins given with --plugin, the telemetry and
 // the chat notifier when one is configured.
@@ -352,7 +379,11 @@ func newFleetCmd(g *globals) *cobra.Command {
 			reg := g.registry()
 			grp, gctx := errgroup.WithContext(ctx)
 			grp.Go(func() error {
-				return operator.Run(gctx, c.Config, operator.Options{Registry: reg, Logger: log.With("component", "operator"), AllowRunnerCredentials: allow},
+				destroy, err := g.detachedDestroy(c.Config, reg, filepath.Join(g.dir, "runner"), allow, log)
+				if err != nil {
+					return err
+				}
+				return operator.Run(gctx, c.Config, operator.Options{Registry: reg, Logger: log.With("component", "operator"), AllowRunnerCredentials: allow, Destroy: destroy},
 					operator.ManagerOptions{MetricsBindAddress: metrics, HealthProbeBindAddress: probes})
 			})
 			grp.Go(func() error {

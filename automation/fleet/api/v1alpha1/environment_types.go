@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -19,13 +21,22 @@ const (
 	ConditionPolicyBlocked = "PolicyBlocked"
 	// ConditionStalled is True when the operator stopped trying: the spec
 	// is invalid, policy blocks it, or runs failed Retry.MaxFailures times
-	// in a row. A spec change or the retry annotation clears it.
+	// in a row. A spec change, the retry annotation or a new revision (a
+	// new Git commit, or a new version of the program in the operator's
+	// binary) clears it.
 	ConditionStalled = "Stalled"
 )
 
 // Finalizer is the finalizer the operator puts on every Environment so its
-// resources are destroyed before the object goes.
+// stack is destroyed (or, by spec.deletionPolicy, orphaned) before the
+// object goes.
 const Finalizer = "slipway.dev/destroy"
+
+// SecretFinalizerPrefix, followed by an Environment's name, is the
+// finalizer the operator puts on the Secrets that Environment's destroy
+// reads (backend credentials, passphrase, kubeconfig, program secrets);
+// it is removed once the stack is destroyed or orphaned.
+const SecretFinalizerPrefix = "slipway.dev/env-"
 
 // RetryAnnotation asks the operator to try a Stalled Environment again:
 // set it to any new value (e.g. a timestamp).
@@ -68,10 +79,13 @@ type Target struct {
 
 // Backend is where the environment's state lives.
 type Backend struct {
-	// URL is the Pulumi state backend: s3://bucket?endpoint=...,
-	// file:///path (on a volume every runner shares), or https:// for
-	// Pulumi Cloud.
-	// +kubebuilder:validation:Pattern=`^(s3|gs|azblob|file|https?)://`
+	// URL is the Pulumi state backend: s3://bucket?endpoint=... or
+	// file:///path (on a volume every runner shares). Only these two: a
+	// runner that takes over the Run of a dead runner must be able to
+	// prove the dead runner's stack lock stale and remove it, which the
+	// fleet does for file:// and s3:// only (gs://, azblob:// and
+	// https:// are refused).
+	// +kubebuilder:validation:Pattern=`^(s3|file)://`
 	URL string `json:"url"`
 	// PassphraseSecretRef is the Secret key holding the passphrase of the
 	// stack's secrets provider.
@@ -215,10 +229,45 @@ type EnvironmentSpec struct {
 	// +optional
 	Retry *RetryPolicy `json:"retry,omitempty"`
 	// Suspend stops new runs (a running one finishes); deletion still
-	// destroys.
+	// follows spec.deletionPolicy.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// Lifecycle (issue 18 section 4): what deletion does, and how long one
+	// Run may take.
+
+	// DeletionPolicy is what deleting the Environment does to its stack:
+	// destroy (a destroy Run, then the finalizer goes) or orphan (the
+	// finalizer goes at once; the stack and its resources are kept, and an
+	// Event says where). Unset: destroy, except for a prod-kind
+	// Environment (or one whose kind cannot be resolved), which is
+	// orphaned unless this says destroy.
+	// +kubebuilder:validation:Enum=destroy;orphan
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+	// RunTimeout bounds each Run: when it passes, the runner kills the
+	// engine and the Run fails with reason Timeout (then back-off applies).
+	// Between 1s and 24h (default 1h).
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="spec.runTimeout must be between 1s and 24h, e.g. 1h"
+	// +kubebuilder:validation:Type=string
+	// +optional
+	RunTimeout *metav1.Duration `json:"runTimeout,omitempty"`
 }
+
+// DeletionPolicy is what deleting an Environment does to its stack.
+type DeletionPolicy string
+
+// Deletion policies.
+const (
+	// DeletionDestroy destroys the stack before the Environment goes.
+	DeletionDestroy DeletionPolicy = "destroy"
+	// DeletionOrphan keeps the stack and its resources.
+	DeletionOrphan DeletionPolicy = "orphan"
+)
+
+// DefaultRunTimeout bounds a Run whose spec.timeout (an Environment's
+// spec.runTimeout) is unset.
+const DefaultRunTimeout = time.Hour
 
 // RunRef is a short record of a Run.
 type RunRef struct {
@@ -291,6 +340,11 @@ type EnvironmentStatus struct {
 	// Outputs are the stack's non-secret outputs after the last up.
 	// +optional
 	Outputs map[string]string `json:"outputs,omitempty"`
+	// ProtectedSecrets are the Secrets the Environment's destroy needs
+	// that carry its finalizer (SecretFinalizerPrefix + name), so deleting
+	// the namespace cannot take them before the destroy ran.
+	// +optional
+	ProtectedSecrets []string `json:"protectedSecrets,omitempty"`
 }
 
 // Environment is one environment Slipway keeps reconciled: a registered

@@ -53,6 +53,8 @@ const (
 	// its Environment's operator, or its inputs are not the Environment's
 	// current revision); nothing ran, and no runner takes it again.
 	ReasonRejected = "Rejected"
+	// ReasonTimeout: the Run passed spec.timeout and its engine was killed.
+	ReasonTimeout = "Timeout"
 )
 
 // RunSpec is one operation on one Environment, with the inputs resolved
@@ -71,6 +73,11 @@ type RunSpec struct {
 	// Revision is the Environment revision the Run applies.
 	// +optional
 	Revision string `json:"revision,omitempty"`
+	// ProgramVersion is the program's version the operator mixed into
+	// Revision (fleet.RevisionOf), so that a runner can check that the
+	// inputs are the revision's whatever version it runs itself.
+	// +optional
+	ProgramVersion string `json:"programVersion,omitempty"`
 	// Commit is the Git commit the parameters came from.
 	// +optional
 	Commit string `json:"commit,omitempty"`
@@ -85,6 +92,13 @@ type RunSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+	// Timeout bounds the Run's execution (the Environment's
+	// spec.runTimeout; default 1h): the runner kills the engine when it
+	// passes and the Run fails with reason Timeout.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="spec.timeout must be between 1s and 24h"
+	// +kubebuilder:validation:Type=string
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
 	Inputs `json:",inline"`
 }
