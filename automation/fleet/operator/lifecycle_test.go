@@ -251,9 +251,15 @@ func TestNamespaceDeletion_OperatorDestroysWithTheProtectedSecrets(t *testing.T)
 	t.Cleanup(func() {
 		assert.NoError(t, client.IgnoreNotFound(h.c.Delete(h.ctx(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: h.leaderNS}})))
 	})
+	value := func(name string) string {
+		if name == "target" {
+			return inlineKubeconfig // the operator checks it is one
+		}
+		return name + "-value"
+	}
 	for _, name := range []string{"state", "pass", "target", "old"} {
 		require.NoError(t, h.c.Create(h.ctx(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns},
-			StringData: map[string]string{"v": name + "-value"}}))
+			StringData: map[string]string{"v": value(name)}}))
 	}
 	type call struct {
 		run  v1alpha1.Run
@@ -316,7 +322,7 @@ func TestNamespaceDeletion_OperatorDestroysWithTheProtectedSecrets(t *testing.T)
 	assert.Equal(t, v1alpha1.OpDestroy, first.run.Spec.Operation)
 	assert.Equal(t, "tinyproj/tenant", first.run.Spec.Stack)
 	assert.True(t, first.run.Spec.RemoveStack)
-	assert.Equal(t, map[string]string{"state": "state-value", "pass": "pass-value", "target": "target-value"}, first.read,
+	assert.Equal(t, map[string]string{"state": "state-value", "pass": "pass-value", "target": inlineKubeconfig}, first.read,
 		"the destroy reads the Secrets after the namespace's deletion began")
 	env = h.waitEnv("tenant", func(e *v1alpha1.Environment) bool { return e.Status.Failures == 1 }, "a failed destroy backs off")
 	assert.Equal(t, v1alpha1.ReasonLocked, env.Status.LastRun.Reason)

@@ -12,6 +12,14 @@ import (
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
 )
 
+// kubeconfigHead is a kubeconfig without users; inlineKubeconfig adds one
+// with an inline token (what a tenant's target Secret must hold).
+const (
+	kubeconfigHead = "apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n" +
+		"clusters: [{name: k, cluster: {server: 'https://k.example'}}]\n"
+	inlineKubeconfig = kubeconfigHead + "users: [{name: u, user: {token: abc}}]\n"
+)
+
 // TestTenancy_RefusedInputsStallNamingTheFieldAndCreateNoRun: with no
 // namespace allowed the runners' credentials, an Environment without a
 // target kubeconfig, one whose kubeconfig runs a command, and one whose
@@ -22,8 +30,7 @@ func TestTenancy_RefusedInputsStallNamingTheFieldAndCreateNoRun(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start(Options{Registry: registry, AllowRunnerCredentials: []string{"platform"}})
-	const kc = "apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n" +
-		"clusters: [{name: k, cluster: {server: 'https://k.example'}}]\n"
+	const kc = kubeconfigHead
 	require.NoError(t, h.c.Create(h.ctx(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "target", Namespace: h.ns}, StringData: map[string]string{
 		"exec":   kc + "users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: sh}}}]\n",
 		"inline": kc + "users: [{name: u, user: {token: abc}}]\n",
