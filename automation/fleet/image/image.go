@@ -161,6 +161,17 @@ func (r *Result) Digest() (v1.Hash, error) {
 // Close removes the layer files; the Result is unusable afterwards.
 func (r *Result) Close() error { return os.RemoveAll(r.tmp) }
 
+// InputError is a wrong Options value, found before anything is built;
+// its message names the option, the CLI flag and the fix. Get it with
+// errors.As.
+type InputError struct{ Err error }
+
+// Error returns the message.
+func (e *InputError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *InputError) Unwrap() error { return e.Err }
+
 // validated is Options checked, with defaults filled in.
 type validated struct {
 	Options
@@ -276,7 +287,7 @@ func checkBinary(path string, p Platform) error {
 func Build(ctx context.Context, o Options) (*Result, error) {
 	v, err := o.validate()
 	if err != nil {
-		return nil, err
+		return nil, &InputError{Err: err}
 	}
 	tmp, err := os.MkdirTemp("", "slipway-image-")
 	if err != nil {
