@@ -313,9 +313,9 @@ func extract(img v1.Image, dir string) error {
 // rootfs as 65532:65532 with the image's environment, in a mount namespace
 // of its own with /proc and /dev mounted (what a container runtime adds).
 func inImage(ctx context.Context, rootfs string, args ...string) *exec.Cmd {
-	script := `set -e; mount -t proc proc "$1/proc"; mount --rbind /dev "$1/dev"; root=$1; shift; ` +
-		`exec chroot --userspec=65532:65532 "$root" /usr/local/bin/slipway "$@"`
-	cmd := exec.CommandContext(ctx, "unshare", append([]string{"--mount", "--propagation", "private", "--fork", "--kill-child",
+	script := fmt.Sprintf(`set -e; %[1]s -t proc proc "$1/proc"; %[1]s --rbind /dev "$1/dev"; root=$1; shift; `+
+		`exec %[2]s --userspec=65532:65532 "$root" /usr/local/bin/slipway "$@"`, hostTool("mount"), hostTool("chroot"))
+	cmd := exec.CommandContext(ctx, hostTool("unshare"), append([]string{"--mount", "--propagation", "private", "--fork", "--kill-child",
 		"sh", "-c", script, "sh", rootfs}, args...)...)
 	// The image's environment only: nothing of the host's HOME, PATH or
 	// toolchain cache.
@@ -324,6 +324,16 @@ func inImage(ctx context.Context, rootfs string, args ...string) *exec.Cmd {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 10 * time.Second
 	return cmd
+}
+
+// hostTool is the absolute path of a host command (the image's PATH is
+// the child's).
+func hostTool(name string) string {
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return name
+	}
+	return p
 }
 
 // logs are the fleet processes' log files, by role.
