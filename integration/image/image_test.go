@@ -174,7 +174,9 @@ func TestImage_BuiltPushedPulledAndRunFromTheExtractedTree(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, install.Apply(ctx, cluster.Config, append(crds, rbac...)))
 	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: envNS}}))
-	target, err := os.ReadFile(cluster.Kubeconfig)
+	// The programs' target, self-contained: the engine in the image cannot
+	// read the host's certificate files.
+	target, err := flattened(cluster.Kubeconfig, "")
 	require.NoError(t, err)
 	for name, data := range map[string]map[string]string{
 		"target":           {"kubeconfig": string(target)},
@@ -378,20 +380,30 @@ func logTail(t *testing.T, role string) string {
 	return string(b)
 }
 
-// impersonating writes to path a self-contained copy of the admin
-// kubeconfig that acts as user, readable by the image's user.
-func impersonating(admin, user, path string) error {
+// flattened is the admin kubeconfig with its certificates inline, acting
+// as user when one is given.
+func flattened(admin, user string) ([]byte, error) {
 	cfg, err := clientcmd.LoadFromFile(admin)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := clientcmdapi.FlattenConfig(cfg); err != nil {
-		return err
+		return nil, err
 	}
 	for _, ai := range cfg.AuthInfos {
 		ai.Impersonate = user
 	}
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+	return clientcmd.Write(*cfg)
+}
+
+// impersonating writes to path a self-contained copy of the admin
+// kubeconfig that acts as user, readable by the image's user.
+func impersonating(admin, user, path string) error {
+	b, err := flattened(admin, user)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return err
 	}
 	return os.Chown(path, image.UID, image.UID)
