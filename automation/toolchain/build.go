@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -182,7 +181,8 @@ func versionStamp(pkg string) string {
 // hash of everything that goes into the build.
 func (r *Resolver) toolDir(t tool) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%s/%s\nrev %d\n", t.name, t.version, t.ldflags, runtime.GOOS, runtime.GOARCH, t.rev)
+	goos, goarch := r.target()
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s/%s\nrev %d\n", t.name, t.version, t.ldflags, goos, goarch, t.rev)
 	err := fs.WalkDir(modules, "modules/"+t.module, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -332,7 +332,7 @@ func (r *Resolver) build(ctx context.Context, t tool, dir string) error {
 	if err := writeModule(t.module, src); err != nil {
 		return err
 	}
-	g := goRunner{bin: goBin, dir: src}
+	g := goRunner{bin: goBin, dir: src, env: r.targetEnv()}
 	if t.prepare != nil {
 		p.setPhase("preparing the module (downloading dependencies)")
 		if err := t.prepare(ctx, g); err != nil {
@@ -442,6 +442,7 @@ func writeModule(name, dst string) error {
 type goRunner struct {
 	bin string
 	dir string
+	env []string // extra environment (a cross-compilation's GOOS and GOARCH)
 }
 
 func (g goRunner) run(ctx context.Context, args ...string) (string, error) {
@@ -458,7 +459,7 @@ func (g goRunner) run(ctx context.Context, args ...string) (string, error) {
 func (g goRunner) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, g.bin, args...)
 	cmd.Dir = g.dir
-	cmd.Env = append(os.Environ(), "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -modcacherw"), "GOWORK=off")
+	cmd.Env = append(append(os.Environ(), "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -modcacherw"), "GOWORK=off"), g.env...)
 	cmd.WaitDelay = 10 * time.Second
 	return cmd
 }

@@ -88,6 +88,9 @@ type Resolver struct {
 	// progressEvery is how often a build reports its progress (tests
 	// shorten it; default defaultProgressEvery).
 	progressEvery time.Duration
+	// goos and goarch are the platform built for (WithPlatform; empty:
+	// the host's).
+	goos, goarch string
 }
 
 // Option configures a Resolver.
@@ -205,6 +208,9 @@ func (r *Resolver) PulumiCLI(ctx context.Context) (string, error) {
 // outside the cache is version-checked; one that is not Slipway's build
 // is used with a notice (on the log) that it lacks the group-commit patch.
 func (r *Resolver) Pulumi(ctx context.Context) (Pulumi, error) {
+	if err := r.hostOnly("Pulumi"); err != nil {
+		return Pulumi{}, err
+	}
 	if p, ok, err := r.pulumiOutsideCache(ctx); ok || err != nil {
 		return p, err
 	}
@@ -219,6 +225,9 @@ func (r *Resolver) Pulumi(ctx context.Context) (Pulumi, error) {
 // return, or an error saying why there is none yet (the patched build is
 // not in the cache) and how to get it. It never starts a build.
 func (r *Resolver) FindPulumi(ctx context.Context) (Pulumi, error) {
+	if err := r.hostOnly("FindPulumi"); err != nil {
+		return Pulumi{}, err
+	}
 	if p, ok, err := r.pulumiOutsideCache(ctx); ok || err != nil {
 		return p, err
 	}
@@ -286,6 +295,9 @@ func (r *Resolver) checkPulumi(ctx context.Context, bin, source string) (Pulumi,
 // a user of the bare Automation API runs. Benchmarks compare against it; it
 // is built into the cache on first use and never taken from PATH.
 func (r *Resolver) UpstreamPulumiCLI(ctx context.Context) (string, error) {
+	if err := r.hostOnly("UpstreamPulumiCLI"); err != nil {
+		return "", err
+	}
 	return r.ensure(ctx, pulumiUpstreamTool)
 }
 
@@ -338,6 +350,9 @@ func checkPulumiVersion(ctx context.Context, bin string) (string, bool, error) {
 // engine's PULUMI_HOME; empty means $PULUMI_HOME or ~/.pulumi) and returns the
 // path of the installed plugin binary.
 func (r *Resolver) KubernetesProvider(ctx context.Context, pulumiHome string) (string, error) {
+	if err := r.hostOnly("KubernetesProvider"); err != nil {
+		return "", err
+	}
 	dir, err := r.ensure(ctx, kubernetesProviderTool)
 	if err != nil {
 		return "", err
@@ -369,6 +384,9 @@ type ControlPlane struct {
 // ControlPlane returns the control plane binaries, building the missing ones
 // (Kubernetes and kwok, concurrently).
 func (r *Resolver) ControlPlane(ctx context.Context) (*ControlPlane, error) {
+	if err := r.hostOnly("ControlPlane"); err != nil {
+		return nil, err
+	}
 	dirs, err := r.ensureAll(ctx, kubernetesTool, kwokTool)
 	if err != nil {
 		return nil, err
@@ -392,6 +410,9 @@ func controlPlaneIn(k8s, kwok string) *ControlPlane {
 // it on first use. Slipway itself never runs kubectl; the benchmarks do. A
 // control plane built when it still included kubectl provides it unbuilt.
 func (r *Resolver) Kubectl(ctx context.Context) (string, error) {
+	if err := r.hostOnly("Kubectl"); err != nil {
+		return "", err
+	}
 	if bin, ok := r.kubectlInControlPlane(); ok {
 		return bin, nil
 	}
@@ -408,6 +429,9 @@ func (r *Resolver) Kubectl(ctx context.Context) (string, error) {
 // stops the others and is returned with the tool's name. kubectl is not
 // among them (see Kubectl).
 func (r *Resolver) All(ctx context.Context, pulumiHome string) error {
+	if err := r.hostOnly("All"); err != nil {
+		return err
+	}
 	tools := []tool{kubernetesProviderTool, kubernetesTool, kwokTool}
 	_, outside, err := r.pulumiOutsideCache(ctx)
 	if err != nil {

@@ -40,7 +40,9 @@ import (
 	"io/fs"
 	"path"
 	"slices"
+	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -128,6 +130,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.RunnerConcurrency == 0 {
 		o.RunnerConcurrency = DefaultRunnerConcurrency
+	}
+	if _, err := name.ParseReference(o.Image); err != nil || strings.ContainsAny(o.Image, " \t\n") {
+		return o, fmt.Errorf("install: Image %q is not an image reference; use repository@sha256:<digest> as `slipway image build --push` prints it, or repository:tag", o.Image)
 	}
 	if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {
 		return o, fmt.Errorf("install: Namespace %q is not a valid namespace name: %v", o.Namespace, errs[0])

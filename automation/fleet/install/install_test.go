@@ -700,9 +700,29 @@ func TestManifests_RefusesBadOptions(t *testing.T) {
 		{Options{Operators: -1}, "Operators"},
 		{Options{Runners: -1}, "Runners"},
 		{Options{RunnerConcurrency: -2}, "RunnerConcurrency"},
+		{Options{Image: "registry.example/Team/slipway:v1"}, "Image"},
+		{Options{Image: "registry.example/slipway@sha256:nothex"}, "Image"},
 	} {
 		_, err := Manifests(tc.o)
 		require.Error(t, err, "%+v", tc.o)
 		assert.Contains(t, err.Error(), tc.want)
 	}
+}
+
+func TestManifests_KeepTheImageDigest(t *testing.T) {
+	ref := "registry.example:5000/team/slipway@sha256:" + strings.Repeat("ab", 32)
+	objs, err := Manifests(Options{Image: ref})
+	require.NoError(t, err)
+	n := 0
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		containers, _, err := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+		require.NoError(t, err)
+		require.Len(t, containers, 1)
+		assert.Equal(t, ref, containers[0].(map[string]any)["image"], "%s names the image by its digest, unchanged", o.GetName())
+		n++
+	}
+	assert.Equal(t, 2, n, "the operator's and the runners' Deployments")
 }

@@ -325,7 +325,7 @@ func newRoot(c *config, stdout, stderr io.Writer) (*cobra.Command, *globals) {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput("%v", err) })
 	root.AddCommand(newClusterCmd(g), newToolchainCmd(g), newDemoCmd(g), newDriftCmd(g), newEphemeralCmd(g), newGCCmd(g),
 		newRollbackCmd(g), newPromoteCmd(g), newRenderCmd(g), newSchemaCmd(g), newPolicyCmd(g), newParamsCmd(g),
-		newOperatorCmd(g), newRunnerCmd(g), newFleetCmd(g), newServeCmd(g), newDoraCmd(g), newDoctorCmd(g))
+		newOperatorCmd(g), newRunnerCmd(g), newFleetCmd(g), newServeCmd(g), newDoraCmd(g), newDoctorCmd(g), newImageCmd(g))
 	for _, op := range []string{"preview", "up", "refresh", "destroy"} {
 		root.AddCommand(newOpCmd(g, op))
 	}

@@ -64,6 +64,7 @@ type item struct {
 	Rollback   *automation.Result        `json:"rollback,omitempty"`
 	Cluster    any                       `json:"cluster,omitempty"`
 	Tools      any                       `json:"tools,omitempty"`
+	Image      *imageJSON                `json:"image,omitempty"`
 	Policy     *policypacks.Report       `json:"policy,omitempty"`
 	Rules      []rule                    `json:"rules,omitempty"`
 	Params     *paramsDoc                `json:"params,omitempty"`
