@@ -30,7 +30,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/slipwayhq/slipway/automation/fleet"
@@ -223,7 +222,7 @@ func (f *fixture) secrets(ctx context.Context) error {
 	if err := f.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: envNS}}); err != nil {
 		return err
 	}
-	target, err := inlineKubeconfig(f.cluster.Kubeconfig)
+	target, err := f.cluster.InlineKubeconfig("")
 	if err != nil {
 		return err
 	}
@@ -240,20 +239,6 @@ func (f *fixture) secrets(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// inlineKubeconfig is the kubeconfig at path with its files (client
-// certificate, key, CA) inlined: a target kubeconfig may refer to no file
-// of the runner's (fleet.CheckKubeconfig).
-func inlineKubeconfig(path string) ([]byte, error) {
-	c, err := clientcmd.LoadFromFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := clientcmdapi.FlattenConfig(c); err != nil {
-		return nil, err
-	}
-	return clientcmd.Write(*c)
 }
 
 // freePort returns a free loopback address.

@@ -126,7 +126,7 @@ func setup(ctx context.Context) error {
 	if err := install.Apply(ctx, cluster.Config, append(crds, rbac...)); err != nil {
 		return err
 	}
-	target, err := os.ReadFile(cluster.Kubeconfig)
+	target, err := cluster.InlineKubeconfig("")
 	if err != nil {
 		return err
 	}

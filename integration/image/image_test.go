@@ -35,8 +35,6 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -179,7 +177,7 @@ func TestImage_BuiltPushedPulledAndRunFromTheExtractedTree(t *testing.T) {
 	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: envNS}}))
 	// The programs' target, self-contained: the engine in the image cannot
 	// read the host's certificate files.
-	target, err := flattened(cluster.Kubeconfig, "")
+	target, err := cluster.InlineKubeconfig("")
 	require.NoError(t, err)
 	for name, data := range map[string]map[string]string{
 		"target":           {"kubeconfig": string(target)},
@@ -193,7 +191,7 @@ func TestImage_BuiltPushedPulledAndRunFromTheExtractedTree(t *testing.T) {
 	home := filepath.Join(rootfs, strings.TrimPrefix(workDir, "/"))
 	for _, role := range []string{"operator", "runner"} {
 		kc := filepath.Join(home, role+".kubeconfig")
-		require.NoError(t, impersonating(cluster.Kubeconfig, "system:serviceaccount:"+systemNS+":slipway-"+role, kc))
+		require.NoError(t, impersonating(cluster, "system:serviceaccount:"+systemNS+":slipway-"+role, kc))
 		args := []string{role, "--kubeconfig", workDir + "/" + role + ".kubeconfig", "--identity", "image-" + role,
 			"--dir", workDir + "/" + role, "--metrics-bind-address", "0", "--health-probe-bind-address", "0"}
 		if role == "operator" {
@@ -383,26 +381,10 @@ func logTail(t *testing.T, role string) string {
 	return string(b)
 }
 
-// flattened is the admin kubeconfig with its certificates inline, acting
-// as user when one is given.
-func flattened(admin, user string) ([]byte, error) {
-	cfg, err := clientcmd.LoadFromFile(admin)
-	if err != nil {
-		return nil, err
-	}
-	if err := clientcmdapi.FlattenConfig(cfg); err != nil {
-		return nil, err
-	}
-	for _, ai := range cfg.AuthInfos {
-		ai.Impersonate = user
-	}
-	return clientcmd.Write(*cfg)
-}
-
 // impersonating writes to path a self-contained copy of the admin
 // kubeconfig that acts as user, readable by the image's user.
-func impersonating(admin, user, path string) error {
-	b, err := flattened(admin, user)
+func impersonating(cluster *localk8s.Cluster, user, path string) error {
+	b, err := cluster.InlineKubeconfig(user)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/slipwayhq/slipway/automation/toolchain"
 )
@@ -614,4 +615,23 @@ func (c *Cluster) RestartAPIServer(ctx context.Context, down time.Duration) erro
 		return err
 	}
 	return c.waitReady(ctx, pkiIn(filepath.Join(c.StateDir, "pki")))
+}
+
+// InlineKubeconfig is the cluster's admin kubeconfig with its files
+// (client certificate, key, CA) inlined, acting as user when user is not
+// empty: what a fleet Environment's target Secret may hold (a target
+// kubeconfig may refer to no file of the runner's), or what a process
+// that cannot read the cluster's state directory needs.
+func (c *Cluster) InlineKubeconfig(user string) ([]byte, error) {
+	cfg, err := clientcmd.LoadFromFile(c.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("localk8s: kubeconfig %s: %w", c.Kubeconfig, err)
+	}
+	if err := clientcmdapi.FlattenConfig(cfg); err != nil {
+		return nil, fmt.Errorf("localk8s: kubeconfig %s: %w", c.Kubeconfig, err)
+	}
+	for _, ai := range cfg.AuthInfos {
+		ai.Impersonate = user
+	}
+	return clientcmd.Write(*cfg)
 }

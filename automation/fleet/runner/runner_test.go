@@ -27,8 +27,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -385,18 +383,6 @@ func statusJSON(run *v1alpha1.Run) string {
 	return string(b)
 }
 
-// inlineKubeconfig is the cluster's kubeconfig with its files (client
-// certificate, key, CA) inlined: target kubeconfigs may hold no file.
-func inlineKubeconfig(t *testing.T) []byte {
-	t.Helper()
-	c, err := clientcmd.LoadFromFile(cluster.Kubeconfig)
-	require.NoError(t, err)
-	require.NoError(t, clientcmdapi.FlattenConfig(c))
-	b, err := clientcmd.Write(*c)
-	require.NoError(t, err)
-	return b
-}
-
 // configMap reads the program's ConfigMap of env.
 func configMap(t *testing.T, env string) (*corev1.ConfigMap, error) {
 	t.Helper()
@@ -406,7 +392,8 @@ func configMap(t *testing.T, env string) (*corev1.ConfigMap, error) {
 func TestTwoRunnersRaceForOneRun_ExactlyOneClaimsAndRunsIt(t *testing.T) {
 	f := newFixture(t, "rt-race")
 	ctx := context.Background()
-	kubeconfig := inlineKubeconfig(t)
+	kubeconfig, err := cluster.InlineKubeconfig("")
+	require.NoError(t, err)
 	const passphrase, token, envValue = "correct-horse-battery-staple", "tok-supersecret-4711", "env-secret-value-0815"
 	require.NoError(t, kube.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: f.ns},
 		Data: map[string][]byte{"passphrase": []byte(passphrase), "token": []byte(token), "kubeconfig": kubeconfig}}))
