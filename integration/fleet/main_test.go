@@ -149,7 +149,7 @@ func setup(ctx context.Context) (*fixture, error) {
 	if err != nil {
 		return f, err
 	}
-	rbac, err := install.RBAC(install.Options{Namespace: systemNS})
+	rbac, err := install.RBAC(install.Options{Namespace: systemNS, ClusterWide: true})
 	if err != nil {
 		return f, err
 	}

@@ -171,7 +171,7 @@ func TestImage_BuiltPushedPulledAndRunFromTheExtractedTree(t *testing.T) {
 	require.NoError(t, err)
 	crds, err := install.CRDs()
 	require.NoError(t, err)
-	rbac, err := install.RBAC(install.Options{Namespace: systemNS})
+	rbac, err := install.RBAC(install.Options{Namespace: systemNS, ClusterWide: true})
 	require.NoError(t, err)
 	require.NoError(t, install.Apply(ctx, cluster.Config, append(crds, rbac...)))
 	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: envNS}}))

@@ -109,8 +109,13 @@ type Options struct {
 	// once (default 2).
 	RunnerConcurrency int
 	// WatchNamespaces are the namespaces the fleet serves: the namespaced
-	// mode (see the package documentation). Empty: the cluster-wide mode.
+	// mode (see the package documentation).
 	WatchNamespaces []string
+	// ClusterWide chooses the cluster-wide mode: ClusterRoles, with which
+	// the runners may read every Secret and write Leases in every
+	// namespace. There is no default mode: give WatchNamespaces or
+	// ClusterWide, not both.
+	ClusterWide bool
 }
 
 // withDefaults returns o with the defaults filled in, or an error naming
@@ -139,6 +144,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if err := fleet.Namespaces(o.WatchNamespaces).Check("install: WatchNamespaces"); err != nil {
 		return o, err
+	}
+	switch {
+	case o.ClusterWide && len(o.WatchNamespaces) > 0:
+		return o, errors.New("install: ClusterWide and WatchNamespaces exclude each other; give one")
+	case !o.ClusterWide && len(o.WatchNamespaces) == 0:
+		return o, errors.New("install: choose the mode: WatchNamespaces (Roles in those namespaces only; recommended in a shared cluster) or ClusterWide: true (ClusterRoles: the runners may read every Secret)")
 	}
 	for _, f := range []struct {
 		name string

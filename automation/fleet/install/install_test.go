@@ -85,12 +85,12 @@ func cluster(t *testing.T) *localk8s.Cluster {
 	return shared
 }
 
-// installed returns the control plane with Manifests(Options{}) applied.
+// installed returns the control plane with Manifests(Options{ClusterWide: true}) applied.
 func installed(t *testing.T) *localk8s.Cluster {
 	t.Helper()
 	c := cluster(t)
 	installOnce.Do(func() {
-		objs, err := Manifests(Options{})
+		objs, err := Manifests(Options{ClusterWide: true})
 		if err != nil {
 			installErr = err
 			return
@@ -128,7 +128,7 @@ func TestApply_CRDsEstablishedAndIdempotent(t *testing.T) {
 	crds, err := CRDs()
 	require.NoError(t, err)
 	require.Len(t, crds, 2)
-	rbac, err := RBAC(Options{})
+	rbac, err := RBAC(Options{ClusterWide: true})
 	require.NoError(t, err)
 	objs := append(crds, rbac...)
 
@@ -618,7 +618,7 @@ func TestRBAC_OperatorLeastPrivilege(t *testing.T) {
 }
 
 func TestWrite_Manifests(t *testing.T) {
-	o := Options{Namespace: "fleet", Image: "registry.example/slipway:v1", Operators: 3, Runners: 5, RunnerConcurrency: 4}
+	o := Options{ClusterWide: true, Namespace: "fleet", Image: "registry.example/slipway:v1", Operators: 3, Runners: 5, RunnerConcurrency: 4}
 	objs, err := Manifests(o)
 	require.NoError(t, err)
 	var buf bytes.Buffer
@@ -696,12 +696,12 @@ func TestManifests_RefusesBadOptions(t *testing.T) {
 		o    Options
 		want string
 	}{
-		{Options{Namespace: "Not_A_Name"}, "Namespace"},
-		{Options{Operators: -1}, "Operators"},
-		{Options{Runners: -1}, "Runners"},
-		{Options{RunnerConcurrency: -2}, "RunnerConcurrency"},
-		{Options{Image: "registry.example/Team/slipway:v1"}, "Image"},
-		{Options{Image: "registry.example/slipway@sha256:nothex"}, "Image"},
+		{Options{ClusterWide: true, Namespace: "Not_A_Name"}, "Namespace"},
+		{Options{ClusterWide: true, Operators: -1}, "Operators"},
+		{Options{ClusterWide: true, Runners: -1}, "Runners"},
+		{Options{ClusterWide: true, RunnerConcurrency: -2}, "RunnerConcurrency"},
+		{Options{ClusterWide: true, Image: "registry.example/Team/slipway:v1"}, "Image"},
+		{Options{ClusterWide: true, Image: "registry.example/slipway@sha256:nothex"}, "Image"},
 	} {
 		_, err := Manifests(tc.o)
 		require.Error(t, err, "%+v", tc.o)
@@ -711,7 +711,7 @@ func TestManifests_RefusesBadOptions(t *testing.T) {
 
 func TestManifests_KeepTheImageDigest(t *testing.T) {
 	ref := "registry.example:5000/team/slipway@sha256:" + strings.Repeat("ab", 32)
-	objs, err := Manifests(Options{Image: ref})
+	objs, err := Manifests(Options{ClusterWide: true, Image: ref})
 	require.NoError(t, err)
 	n := 0
 	for _, o := range objs {

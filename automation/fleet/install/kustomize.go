@@ -39,8 +39,11 @@ const (
 // changes (an image digest with `images:`, resources) in an overlay of
 // your own on top of one of these.
 func Kustomize(o Options) (map[string][]byte, error) {
+	if _, err := o.withDefaults(); err != nil {
+		return nil, err
+	}
 	cw := o
-	cw.WatchNamespaces = nil
+	cw.WatchNamespaces, cw.ClusterWide = nil, true
 	base, err := manifests(cw)
 	if err != nil {
 		return nil, err

@@ -111,7 +111,7 @@ func TestRBAC_NamespacedHasNoClusterWideRule(t *testing.T) {
 		assert.Equal(t, "--watch-namespaces=team-a,team-b", args[len(args)-1], name)
 	}
 	// The cluster-wide mode, for contrast, is ClusterRoles only.
-	cw, err := Manifests(Options{Namespace: "fleet"})
+	cw, err := Manifests(Options{Namespace: "fleet", ClusterWide: true})
 	require.NoError(t, err)
 	kinds := map[string]int{}
 	for _, obj := range cw {
@@ -145,7 +145,7 @@ func TestManifests_RefusesBadWatchNamespaces(t *testing.T) {
 // DNS and EgressPorts only.
 func TestPolicies_DisruptionBudgetsAndNetworkPolicies(t *testing.T) {
 	t.Parallel()
-	objs, err := Manifests(Options{Namespace: "fleet"})
+	objs, err := Manifests(Options{Namespace: "fleet", ClusterWide: true})
 	require.NoError(t, err)
 	m := byKey(t, objs)
 	for _, c := range []struct{ name, component string }{{OperatorName, "operator"}, {RunnerName, "runner"}} {
@@ -247,7 +247,7 @@ func TestKustomize_OverlaysBuildToManifests(t *testing.T) {
 	require.NoError(t, err)
 	sameObjects(t, ns, build(t, files, KustomizeNamespaced), "namespaced overlay")
 	cwOpts := o
-	cwOpts.WatchNamespaces = nil
+	cwOpts.WatchNamespaces, cwOpts.ClusterWide = nil, true
 	cw, err := Manifests(cwOpts)
 	require.NoError(t, err)
 	sameObjects(t, cw, build(t, files, KustomizeClusterWide), "cluster-wide overlay")
@@ -375,7 +375,7 @@ func TestKustomize_NamespacedOverlayAppliedIsLeastPrivilege(t *testing.T) {
 // to the control plane with server-side apply.
 func TestKustomize_ClusterWideOverlayApplies(t *testing.T) {
 	c := installed(t)
-	files, err := Kustomize(Options{})
+	files, err := Kustomize(Options{ClusterWide: true})
 	require.NoError(t, err)
 	objs := build(t, files, KustomizeClusterWide)
 	applyBuilt(t, c, objs)
@@ -399,4 +399,23 @@ func TestApply_NamespacedNeedsTheNamespaces(t *testing.T) {
 	err = Apply(testContext(t), c.Config, objs)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "create namespace no-such-tenant first")
+}
+
+// TestManifests_TheModeIsNeverADefault: Options without WatchNamespaces
+// or ClusterWide, or with both, are refused naming them (the zero value
+// is not the cluster-wide mode, in which the runners read every Secret).
+func TestManifests_TheModeIsNeverADefault(t *testing.T) {
+	t.Parallel()
+	for _, o := range []Options{{}, {ClusterWide: true, WatchNamespaces: []string{"team-a"}}} {
+		for name, f := range map[string]func(Options) error{
+			"Manifests": func(o Options) error { _, err := Manifests(o); return err },
+			"RBAC":      func(o Options) error { _, err := RBAC(o); return err },
+			"Kustomize": func(o Options) error { _, err := Kustomize(o); return err },
+		} {
+			err := f(o)
+			require.Error(t, err, "%s(%+v)", name, o)
+			assert.Contains(t, err.Error(), "WatchNamespaces", name)
+			assert.Contains(t, err.Error(), "ClusterWide", name)
+		}
+	}
 }

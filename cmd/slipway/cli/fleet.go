@@ -170,7 +170,7 @@ keeps the digest.`,
 			if err != nil {
 				return badInput("%v", err)
 			}
-			o.WatchNamespaces = ns
+			o.WatchNamespaces, o.ClusterWide = ns, clusterWide
 			if kustomize != "" {
 				overlays, err := install.WriteKustomize(kustomize, o)
 				if err != nil {
@@ -367,7 +367,7 @@ func newFleetCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rbac, err := install.RBAC(install.Options{})
+			rbac, err := install.RBAC(install.Options{ClusterWide: true})
 			if err != nil {
 				return err
 			}
