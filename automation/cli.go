@@ -15,7 +15,7 @@ import (
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
-	"github.com/slipwayhq/slipway/automation/internal/proctree"
+	"github.com/slipwayhq/slipway/automation/proctree"
 )
 
 // pulumiCLI runs the pulumi CLI at Root/bin/pulumi, whose version the

@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	tree "github.com/slipwayhq/slipway/automation/proctree"
 	"github.com/slipwayhq/slipway/integration/internal/proctree"
 )
 
@@ -306,7 +307,7 @@ func stopTree(t *testing.T, pid int) []int {
 	procs := []int{pid}
 	for {
 		var added bool
-		for _, p := range proctree.Below(pid) {
+		for _, p := range tree.Below(pid) {
 			if !slices.Contains(procs, p) {
 				procs, added = append(procs, p), true
 				_ = syscall.Kill(p, syscall.SIGSTOP)
@@ -364,7 +365,7 @@ func awaitLoss(t *testing.T, p *proc) {
 		if err != nil {
 			return false, "", err
 		}
-		below := proctree.Below(p.cmd.Process.Pid)
+		below := tree.Below(p.cmd.Process.Pid)
 		return bytes.Contains(b, []byte("killing the engine")) && len(below) == 0, fmt.Sprintf("processes below: %v", below), nil
 	})
 }

@@ -1,51 +1,20 @@
 // Package proctree kills a whole process tree the way a crash does — every
-// process at once, with SIGKILL — for the crash-recovery tests.
+// process at once, with SIGKILL — for the crash-recovery tests, and waits
+// until each has ended. The tree is read by the engine's own
+// automation/proctree.Below.
 package proctree
 
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// Below returns the PIDs of every process below pid, read from /proc.
-func Below(pid int) []int {
-	children := map[int][]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		if len(fields) > 1 {
-			ppid, _ := strconv.Atoi(fields[1])
-			children[ppid] = append(children[ppid], p)
-		}
-	}
-	var out []int
-	var walk func(int)
-	walk = func(p int) {
-		for _, c := range children[p] {
-			out = append(out, c)
-			walk(c)
-		}
-	}
-	walk(pid)
-	return out
-}
+	tree "github.com/slipwayhq/slipway/automation/proctree"
+)
 
 // KillNine stops pid and every process below it (SIGSTOP, pass after pass
 // until a pass finds no process it had not stopped, so nothing spawns
@@ -60,7 +29,7 @@ func KillNine(pid int, timeout time.Duration) ([]int, error) {
 	procs := []int{pid}
 	for {
 		var added bool
-		for _, p := range Below(pid) {
+		for _, p := range tree.Below(pid) {
 			if !slices.Contains(procs, p) {
 				procs, added = append(procs, p), true
 				_ = syscall.Kill(p, syscall.SIGSTOP)

@@ -11,12 +11,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	tree "github.com/slipwayhq/slipway/automation/proctree"
 )
 
 func TestKillNine_KillsTheWholeTreeAndWaitsForIt(t *testing.T) {
 	cmd := exec.Command("sh", "-c", "sleep 300 & sleep 300; true")
 	require.NoError(t, cmd.Start())
-	require.Eventually(t, func() bool { return len(Below(cmd.Process.Pid)) == 2 }, 10*time.Second, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return len(tree.Below(cmd.Process.Pid)) == 2 }, 10*time.Second, 5*time.Millisecond,
 		"the shell starts its two sleeps")
 
 	procs, err := KillNine(cmd.Process.Pid, time.Minute)
