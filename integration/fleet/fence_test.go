@@ -242,7 +242,7 @@ func startFenceRunner(ctx context.Context, t *testing.T, name, host, key, ns, ku
 	require.NoError(t, err)
 	args := []string{"-u", "sh", "-c", `hostname "$0" && exec "$@"`, host, fx.bin, "runner",
 		"--kubeconfig", kubeconfig, "--identity", name, "--dir", filepath.Join(fx.dir, name),
-		"--metrics-bind-address", metrics, "--health-probe-bind-address", probe, "--namespace", ns,
+		"--metrics-bind-address", metrics, "--health-probe-bind-address", probe, "--watch-namespaces", ns,
 		"--lease-duration", fenceLease.String(), "--renew-deadline", fenceRenew.String(), "--concurrency", "1",
 		"--work-dir", filepath.Join(fx.dir, "work-"+ns)}
 	logPath := filepath.Join(fx.dir, name+".log")

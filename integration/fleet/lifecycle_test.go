@@ -69,11 +69,11 @@ func TestLifecycle_OrphanKeepsTheStackAndTheObjects(t *testing.T) {
 	for _, r := range runs.Items {
 		assert.NotEqual(t, v1alpha1.OpDestroy, r.Spec.Operation, "no destroy Run: %s", r.Name)
 	}
-	has, err := fx.hasCheckpoint(ctx, web.Project, name)
+	has, err := fx.hasCheckpoint(ctx, web.Project, stackOf(ns, name))
 	require.NoError(t, err)
 	assert.True(t, has, "the stack stays in the backend")
 	var dep appsv1.Deployment
-	require.NoError(t, fx.c.Get(ctx, client.ObjectKey{Namespace: "slipway-" + name, Name: "web"}, &dep), "the objects stay in the cluster")
+	require.NoError(t, fx.c.Get(ctx, client.ObjectKey{Namespace: targetNS(ns, name), Name: "web"}, &dep), "the objects stay in the cluster")
 	var events corev1.EventList
 	require.NoError(t, fx.c.List(ctx, &events, client.InNamespace(ns)))
 	found := false
@@ -93,7 +93,7 @@ func TestLifecycle_OrphanKeepsTheStackAndTheObjects(t *testing.T) {
 	again = waitReadyIn(t, ns, name, 8*time.Minute)
 	require.NoError(t, fx.c.Delete(ctx, again))
 	eventually(t, 5*time.Minute, name+" destroyed", func(ctx context.Context) (bool, string, error) {
-		has, err := fx.hasCheckpoint(ctx, web.Project, name)
+		has, err := fx.hasCheckpoint(ctx, web.Project, stackOf(ns, name))
 		return !has, "the stack is still there", err
 	})
 }
@@ -114,7 +114,7 @@ func TestLifecycle_NamespaceDeletionDestroysTheStackAndTerminates(t *testing.T) 
 	var sec corev1.Secret
 	require.NoError(t, fx.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "state-passphrase"}, &sec))
 	assert.Contains(t, sec.Finalizers, v1alpha1.SecretFinalizerPrefix+name)
-	has, err := fx.hasCheckpoint(ctx, web.Project, name)
+	has, err := fx.hasCheckpoint(ctx, web.Project, stackOf(ns, name))
 	require.NoError(t, err)
 	require.True(t, has, "the stack exists before the namespace is deleted")
 
@@ -137,12 +137,12 @@ func TestLifecycle_NamespaceDeletionDestroysTheStackAndTerminates(t *testing.T) 
 		}
 		return false, state, err
 	})
-	has, err = fx.hasCheckpoint(ctx, web.Project, name)
+	has, err = fx.hasCheckpoint(ctx, web.Project, stackOf(ns, name))
 	require.NoError(t, err)
 	assert.False(t, has, "the stack is destroyed and removed from the backend")
-	_, err = fx.kube.AppsV1().Deployments("slipway-"+name).Get(ctx, "web", metav1.GetOptions{})
+	_, err = fx.kube.AppsV1().Deployments(targetNS(ns, name)).Get(ctx, "web", metav1.GetOptions{})
 	assert.True(t, apierrors.IsNotFound(err), "the program's Deployment is deleted: %v", err)
-	locks, err := fx.locks(ctx, web.Project, name)
+	locks, err := fx.locks(ctx, web.Project, stackOf(ns, name))
 	require.NoError(t, err)
 	assert.Empty(t, locks, "no lock left")
 }

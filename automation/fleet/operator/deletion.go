@@ -8,8 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/slipwayhq/slipway/automation/fleet"
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
@@ -33,17 +31,9 @@ func (p *pass) orphan(ctx context.Context, orig *v1alpha1.EnvironmentStatus, kin
 		why, stack, fleet.BackendLocation(p.env.Spec.Backend.URL))
 	p.cond(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonOrphaned, msg)
 	p.cond(v1alpha1.ConditionReconciling, metav1.ConditionFalse, ReasonOrphaned, "orphaned; removing the finalizer")
-	if err := p.unprotect(ctx); err != nil {
+	if err := p.letGo(ctx, orig); err != nil {
 		return err
 	}
-	if err := p.write(ctx, orig); err != nil {
-		return err
-	}
-	controllerutil.RemoveFinalizer(p.env, v1alpha1.Finalizer)
-	if err := p.r.client.Update(ctx, p.env); err != nil {
-		return err
-	}
-	p.r.sources.forget(client.ObjectKeyFromObject(p.env))
 	p.event(corev1.EventTypeNormal, EventOrphaned, nil, "%s", msg)
 	p.flush()
 	return nil

@@ -371,10 +371,9 @@ func (p *pass) expire(ctx context.Context, orig *v1alpha1.EnvironmentStatus) err
 	return nil
 }
 
-// release removes the finalizer once the stack is destroyed (or there was
-// never one).
-func (p *pass) release(ctx context.Context, orig *v1alpha1.EnvironmentStatus, destroyed bool) error {
-	p.cond(v1alpha1.ConditionReconciling, metav1.ConditionFalse, ReasonDestroying, "destroyed; removing the finalizer")
+// letGo ends an Environment's deletion: its Secrets are released, its
+// status written and its finalizer removed.
+func (p *pass) letGo(ctx context.Context, orig *v1alpha1.EnvironmentStatus) error {
 	if err := p.unprotect(ctx); err != nil {
 		return err
 	}
@@ -386,6 +385,16 @@ func (p *pass) release(ctx context.Context, orig *v1alpha1.EnvironmentStatus, de
 		return err
 	}
 	p.r.sources.forget(client.ObjectKeyFromObject(p.env))
+	return nil
+}
+
+// release removes the finalizer once the stack is destroyed (or there was
+// never one).
+func (p *pass) release(ctx context.Context, orig *v1alpha1.EnvironmentStatus, destroyed bool) error {
+	p.cond(v1alpha1.ConditionReconciling, metav1.ConditionFalse, ReasonDestroying, "destroyed; removing the finalizer")
+	if err := p.letGo(ctx, orig); err != nil {
+		return err
+	}
 	if destroyed {
 		p.event(corev1.EventTypeNormal, EventDestroyed, nil, "stack %s destroyed by run %s", p.env.Status.Stack, p.env.Status.LastRun.Name)
 	} else {
