@@ -390,8 +390,10 @@ func assertFenced(ctx context.Context, t *testing.T, ns, env, a, b string, mark 
 	assert.Equal(t, b, cps[len(cps)-1].key, "the last checkpoint write of %s", env)
 	assert.Positive(t, len(fenceLog.by(b)), "runner %s wrote", b)
 
+	// A preview of the Environment's current revision, owned by it (runners
+	// reject any other Run).
 	preview := &v1alpha1.Run{ObjectMeta: metav1.ObjectMeta{Name: env + "-preview", Namespace: ns,
-		Labels: map[string]string{"slipway.dev/environment": env}}, Spec: *run.Spec.DeepCopy()}
+		Labels: map[string]string{"slipway.dev/environment": env}, OwnerReferences: run.OwnerReferences}, Spec: *run.Spec.DeepCopy()}
 	preview.Spec.Operation = v1alpha1.OpPreview
 	require.NoError(t, fx.c.Create(ctx, preview))
 	eventually(t, 3*time.Minute, "the preview finished", func(ctx context.Context) (bool, string, error) {

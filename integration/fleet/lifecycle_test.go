@@ -80,7 +80,7 @@ func TestLifecycle_OrphanKeepsTheStackAndTheObjects(t *testing.T) {
 	for _, e := range events.Items {
 		if e.InvolvedObject.Name == name && e.Reason == "Orphaned" {
 			found = true
-			assert.Contains(t, e.Message, web.Project+"/"+name)
+			assert.Contains(t, e.Message, web.Project+"/"+stackOf(ns, name))
 			assert.Contains(t, e.Message, "s3://"+bucket)
 		}
 	}

@@ -197,7 +197,7 @@ func TestImage_BuiltPushedPulledAndRunFromTheExtractedTree(t *testing.T) {
 		if role == "operator" {
 			args = append(args, "--leader-elect=false", "--backoff", "1s", "--max-failures", "2")
 		} else {
-			args = append(args, "--namespace", envNS, "--lease-duration", "6s")
+			args = append(args, "--watch-namespaces", envNS, "--lease-duration", "6s")
 		}
 		startInImage(ctx, t, rootfs, role, args...)
 	}
@@ -225,6 +225,13 @@ func TestImage_BuiltPushedPulledAndRunFromTheExtractedTree(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the Environment is not Ready after 8m: %+v\nrunner log:\n%s", env.Status.Conditions, logTail(t, "runner"))
+		}
+		for role, done := range exited {
+			select {
+			case <-done:
+				t.Fatalf("the image's %s exited before the Environment was Ready; its log:\n%s", role, logTail(t, role))
+			default:
+			}
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -339,8 +346,12 @@ func hostTool(name string) string {
 	return p
 }
 
-// logs are the fleet processes' log files, by role.
-var logs = map[string]string{}
+// logs are the fleet processes' log files, by role; exited are closed
+// when the process of that role has exited.
+var (
+	logs   = map[string]string{}
+	exited = map[string]chan struct{}{}
+)
 
 // startInImage starts a fleet process from the extracted image and stops
 // it (SIGTERM to its group, then SIGKILL) when the test ends.
@@ -355,6 +366,7 @@ func startInImage(ctx context.Context, t *testing.T, rootfs, role string, args .
 	require.NoError(t, cmd.Start())
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); f.Close(); close(done) }()
+	exited[role] = done
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {

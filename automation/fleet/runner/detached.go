@@ -15,7 +15,8 @@ import (
 // where Kubernetes refuses to create the destroy Run (and its Lease).
 // There is no claim and no Lease: the caller is the only one that acts on
 // the Environment (the operator's leader, one pass at a time), and the
-// backend's stack lock still refuses a second engine.
+// backend's stack lock still refuses a second engine. Without a Lease
+// there is no fence file either: its engine runs unfenced.
 type Detached struct {
 	cfg *rest.Config
 	o   Options

@@ -373,8 +373,12 @@ func (r *Runner) perform(ctx context.Context, run *v1alpha1.Run, prev takeover, 
 	if len(in.env) > 0 {
 		opts = append(opts, automation.WithEnv(in.env))
 	}
-	// Last: no other option (WithEnv) may drop the fence.
-	opts = append(opts, automation.WithFence(fenceFile))
+	// Last: no other option (WithEnv) may drop the fence. Only the
+	// operator's detached destroy runs without one (no Lease there: see
+	// Detached); a runner's Run always has its fence file.
+	if fenceFile != "" {
+		opts = append(opts, automation.WithFence(fenceFile))
+	}
 	if hosts := prev.deadHosts(r.o.Host); len(hosts) > 0 {
 		opts = append(opts, automation.WithDeadHosts(hosts...))
 	}
