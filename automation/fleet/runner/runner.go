@@ -282,13 +282,13 @@ func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		}
 		return ctrl.Result{}, err
 	}
-	if res, skip := r.unknownProgram(&run); skip {
-		return res, nil
-	}
 	switch run.Status.Phase {
 	case "", v1alpha1.RunPending:
 		return r.claim(ctx, &run)
 	case v1alpha1.RunClaimed, v1alpha1.RunRunning:
+		if res, skip := r.unknownProgram(&run); skip {
+			return res, nil
+		}
 		return r.checkLease(ctx, &run)
 	default:
 		r.forget(req.NamespacedName)
@@ -303,6 +303,11 @@ func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 func (r *Runner) claim(ctx context.Context, cached *v1alpha1.Run) (ctrl.Result, error) {
 	if ok, err := r.admit(ctx, cached); !ok || err != nil {
 		return ctrl.Result{}, err
+	}
+	// Admitted first: a hand-made Run naming an unknown program is
+	// rejected, not left waiting for a runner that has it.
+	if res, skip := r.unknownProgram(cached); skip {
+		return res, nil
 	}
 	run := cached.DeepCopy()
 	now := metav1.Now()
