@@ -303,20 +303,9 @@ func (f *fixture) kill9Tree(name string) error {
 // until no new process appears) and returns them.
 func stopTree(t *testing.T, pid int) []int {
 	t.Helper()
-	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
-	procs := []int{pid}
-	for {
-		var added bool
-		for _, p := range tree.Below(pid) {
-			if !slices.Contains(procs, p) {
-				procs, added = append(procs, p), true
-				_ = syscall.Kill(p, syscall.SIGSTOP)
-			}
-		}
-		if !added {
-			return procs
-		}
-	}
+	procs, err := proctree.Stop(pid)
+	require.NoError(t, err)
+	return procs
 }
 
 // fenceEnv is a web Environment in ns whose backend Secret sets no AWS

@@ -16,13 +16,10 @@ import (
 	tree "github.com/slipwayhq/slipway/automation/proctree"
 )
 
-// KillNine stops pid and every process below it (SIGSTOP, pass after pass
-// until a pass finds no process it had not stopped, so nothing spawns
-// more), then sends each SIGKILL and waits, through a pidfd opened before
-// the kill, until every one has ended (a killed process lives until the
-// kernel has torn it down; a zombie counts as ended). It returns the PIDs
-// it killed, pid first. The caller still reaps pid if it is its child.
-func KillNine(pid int, timeout time.Duration) ([]int, error) {
+// Stop stops pid and every process below it with SIGSTOP, pass after pass
+// until a pass finds no process it had not stopped (so nothing spawns
+// more), and returns them, pid first.
+func Stop(pid int) ([]int, error) {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		return nil, fmt.Errorf("proctree: stopping %d: %w", pid, err)
 	}
@@ -36,8 +33,21 @@ func KillNine(pid int, timeout time.Duration) ([]int, error) {
 			}
 		}
 		if !added {
-			break
+			return procs, nil
 		}
+	}
+}
+
+// KillNine stops pid and every process below it (SIGSTOP, pass after pass
+// until a pass finds no process it had not stopped, so nothing spawns
+// more), then sends each SIGKILL and waits, through a pidfd opened before
+// the kill, until every one has ended (a killed process lives until the
+// kernel has torn it down; a zombie counts as ended). It returns the PIDs
+// it killed, pid first. The caller still reaps pid if it is its child.
+func KillNine(pid int, timeout time.Duration) ([]int, error) {
+	procs, err := Stop(pid)
+	if err != nil {
+		return nil, err
 	}
 	fds := make([]int, 0, len(procs))
 	defer func() {
