@@ -53,9 +53,16 @@ func (p *pass) terminating(ctx context.Context, run *v1alpha1.Run) (ctrl.Result,
 	if destroy := p.r.Options.Destroy; destroy != nil {
 		p.r.Options.Logger.Info("the namespace is being deleted: the operator destroys the stack itself", "environment", env.Namespace+"/"+env.Name,
 			"stack", s.Stack, "run", run.Name)
-		st := destroy(ctx, p.r.reader, run)
-		if ctx.Err() != nil {
-			return ctrl.Result{}, ctx.Err() // shutting down: the next leader does it again
+		id := string(env.UID) + "/" + run.Name
+		var st v1alpha1.RunStatus
+		if kept, ok := p.r.detached.Load(id); ok {
+			st = kept.(v1alpha1.RunStatus) // ran; its status write failed
+		} else {
+			st = destroy(ctx, p.r.reader, run)
+			if ctx.Err() != nil {
+				return ctrl.Result{}, ctx.Err() // shutting down: the next leader does it again
+			}
+			p.r.detached.Store(id, st)
 		}
 		done := run.DeepCopy()
 		done.Status = st

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -50,6 +51,12 @@ type EnvironmentReconciler struct {
 	scheme   *runtime.Scheme
 	recorder recorder.EventRecorder
 	sources  sources
+	// detached holds the outcome of each detached destroy (see
+	// terminating), keyed by Environment UID and Run name, until the
+	// Environment is let go: a pass that reads a stale Environment from the
+	// cache, or whose status write failed, folds that outcome again rather
+	// than running the destroy again before its back-off.
+	detached sync.Map
 }
 
 // SetupWithManager registers the reconciler with mgr: it watches
@@ -385,6 +392,12 @@ func (p *pass) letGo(ctx context.Context, orig *v1alpha1.EnvironmentStatus) erro
 		return err
 	}
 	p.r.sources.forget(client.ObjectKeyFromObject(p.env))
+	p.r.detached.Range(func(k, _ any) bool {
+		if strings.HasPrefix(k.(string), string(p.env.UID)+"/") {
+			p.r.detached.Delete(k)
+		}
+		return true
+	})
 	return nil
 }
 
