@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -27,7 +28,7 @@ func TestRetry_ReportsTheCancellation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			calls := 0
-			_, err := retry(tc.ctx, 3, 0, nil, func() (*Result, error) { calls++; return nil, engineErr })
+			_, err := retry(tc.ctx, 3, 0, nil, func() (*outcome.Result, error) { calls++; return nil, engineErr })
 			require.Error(t, err)
 			assert.Equal(t, 1, calls, "a non-transient failure is not retried")
 			var op *OpError
@@ -40,6 +41,6 @@ func TestRetry_ReportsTheCancellation(t *testing.T) {
 			assert.Contains(t, err.Error(), "exit status 1 ("+tc.want.Error()+")")
 		})
 	}
-	_, err := retry(cancelled, 1, 0, nil, func() (*Result, error) { return nil, nil })
+	_, err := retry(cancelled, 1, 0, nil, func() (*outcome.Result, error) { return nil, nil })
 	assert.NoError(t, err, "success stays success")
 }

@@ -9,15 +9,12 @@ import (
 	"github.com/slipwayhq/slipway/automation/outcome"
 )
 
-// Drift is what a drift check found (see package outcome).
-type Drift = outcome.Drift
-
 // CheckDrift compares live state with the stack's state in preview mode (the
 // state is not written), reports every resource whose live properties differ
 // from what the engine had recorded, and, with optdrift.Remediate, re-applies the
 // program (an up that refreshes first, with the options of optdrift.Up)
 // so the engine corrects the live objects.
-func (s *Stack) CheckDrift(ctx context.Context, opts ...optdrift.Option) (d *Drift, err error) {
+func (s *Stack) CheckDrift(ctx context.Context, opts ...optdrift.Option) (d *outcome.Drift, err error) {
 	ctx, o := s.observe(ctx, "drift")
 	defer func() { o.endDrift(d, err) }()
 	var c optdrift.Options
@@ -26,7 +23,7 @@ func (s *Stack) CheckDrift(ctx context.Context, opts ...optdrift.Option) (d *Dri
 	}
 	start := time.Now()
 	ref, err := s.runRefresh(ctx, opConfig{previewOnly: true, onEvent: c.OnEvent})
-	d = &Drift{Stack: s.name, Checked: start.UTC(), Refresh: ref}
+	d = &outcome.Drift{Stack: s.name, Checked: start.UTC(), Refresh: ref}
 	if ref != nil {
 		d.Summary = ref.Summary
 		for _, r := range ref.Resources {
@@ -61,7 +58,7 @@ func (s *Stack) CheckDrift(ctx context.Context, opts ...optdrift.Option) (d *Dri
 
 // WatchDrift runs CheckDrift every interval until ctx ends, handing each
 // outcome to fn. A failing check is reported to fn and the loop goes on.
-func (s *Stack) WatchDrift(ctx context.Context, interval time.Duration, fn func(*Drift, error), opts ...optdrift.Option) error {
+func (s *Stack) WatchDrift(ctx context.Context, interval time.Duration, fn func(*outcome.Drift, error), opts ...optdrift.Option) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -37,6 +37,7 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/slipwayhq/slipway/automation/fence"
+	"github.com/slipwayhq/slipway/automation/recovery"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/automation/telemetry"
 	"github.com/slipwayhq/slipway/automation/toolchain"
@@ -578,7 +579,7 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, e
 		return auto.SelectStack(ctx, p.Stack, ws)
 	}
 	s, err := openStack()
-	var early *Recovery
+	var early *recovery.Recovery
 	if err != nil && strings.Contains(err.Error(), "failed to load checkpoint") {
 		// A process killed while writing the checkpoint leaves it truncated;
 		// the backend keeps the previous one as .bak.

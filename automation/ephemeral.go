@@ -18,6 +18,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/statestore"
 )
 
@@ -39,7 +40,7 @@ type Ephemeral struct {
 // example a pull-request number) that expires after ttl. The expiry is
 // recorded as stack tags in the backend, so any process can collect it.
 // Calling it again for a live environment updates it and extends the TTL.
-func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, ttl time.Duration, opts ...optup.Option) (res *Result, eph *Ephemeral, err error) {
+func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, ttl time.Duration, opts ...optup.Option) (res *outcome.Result, eph *Ephemeral, err error) {
 	ctx, o := e.observe(ctx, "ephemeral-create", prog)
 	defer func() { o.end(res, err) }()
 	if key == "" {
@@ -99,9 +100,9 @@ func (e *Engine) Ephemerals(ctx context.Context, project string) ([]Ephemeral, e
 // IsStackLocked); Error is its message, for JSON.
 type GCResult struct {
 	Ephemeral
-	Result *Result `json:"result,omitempty"`
-	Err    error   `json:"-"`
-	Error  string  `json:"error,omitempty"`
+	Result *outcome.Result `json:"result,omitempty"`
+	Err    error           `json:"-"`
+	Error  string          `json:"error,omitempty"`
 }
 
 // GC destroys and removes every ephemeral environment of project that
@@ -124,7 +125,7 @@ func (e *Engine) GC(ctx context.Context, project string, now time.Time, concurre
 	}
 	var out []GCResult
 	// The tag is checked again just before each destroy.
-	gcDestroy := Op{Name: "ephemeral-destroy", Run: func(ctx context.Context, s *Stack) (*Result, error) {
+	gcDestroy := Op{Name: "ephemeral-destroy", Run: func(ctx context.Context, s *Stack) (*outcome.Result, error) {
 		if err := e.requireEphemeral(ctx, s.project, s.name); err != nil {
 			return nil, err
 		}
@@ -236,7 +237,7 @@ func (e *Engine) setTags(ctx context.Context, st *Stack, tags map[string]string)
 // everything the backend kept of it (see purgeEphemeral). A stack
 // the backend does not hold is refused with an *UnknownStackError, and one
 // without the ephemeral tag with a *NotEphemeralError; neither is touched.
-func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (res *Result, err error) {
+func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (res *outcome.Result, err error) {
 	ctx, o := e.observe(ctx, "ephemeral-destroy", Program{Project: project, Stack: stack})
 	defer func() { o.end(res, err) }()
 	if err := e.requireEphemeral(ctx, project, stack); err != nil {
@@ -276,7 +277,7 @@ func (e *Engine) purgeEphemeral(ctx context.Context, project, stack string) erro
 // destroyStateOnly destroys and removes a stack opened without its program
 // (noProgram): the Kubernetes provider is resolved first when the state
 // holds a Kubernetes provider, since no program's Plugins say so.
-func (s *Stack) destroyStateOnly(ctx context.Context) (*Result, error) {
+func (s *Stack) destroyStateOnly(ctx context.Context) (*outcome.Result, error) {
 	if s.engine != nil {
 		// The state straight from the backend's store when it has one (no
 		// pulumi process), else exported by the engine.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/chatops"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/runs"
 	"github.com/slipwayhq/slipway/automation/toolchain"
 )
@@ -246,7 +247,7 @@ func TestNotify_DeployRollbackAndRollback(t *testing.T) {
 	const apiKey = "api-key-5f4e3d2c1b"
 	bad := release("v3")
 	bad.Program.Config = map[string]automation.ConfigValue{"apikey": {Value: apiKey, Secret: true}}
-	bad.Smoke = func(context.Context, *automation.Result) error {
+	bad.Smoke = func(context.Context, *outcome.Result) error {
 		return fmt.Errorf("health endpoint returned 503 for key %s", apiKey)
 	}
 	d, err := e.Deploy(ctx, bad, lookup)

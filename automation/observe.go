@@ -14,6 +14,7 @@ import (
 
 	"github.com/slipwayhq/slipway/automation/chatops"
 	"github.com/slipwayhq/slipway/automation/mask"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/runs"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/automation/telemetry"
@@ -133,7 +134,7 @@ func (e *Engine) stage(ctx context.Context, name string, attrs ...attribute.KeyV
 
 // steps records a finished engine run's resource steps: a span each under
 // ctx's span, and their durations.
-func (e *Engine) steps(ctx context.Context, res *Result) {
+func (e *Engine) steps(ctx context.Context, res *outcome.Result) {
 	if o, ok := ctx.Value(obsKey{}).(*observation); ok {
 		o.ran.Store(true)
 		telemetry.ResourceSpans(ctx, e.tracer(), res)
@@ -145,14 +146,14 @@ func (e *Engine) steps(ctx context.Context, res *Result) {
 func (o *observation) mask(s string) string { return o.secrets.String(s) }
 
 // end records an operation that returned res and err.
-func (o *observation) end(res *Result, err error) { o.finish(res, nil, nil, err) }
+func (o *observation) end(res *outcome.Result, err error) { o.finish(res, nil, nil, err) }
 
 // endDrift records a drift check.
-func (o *observation) endDrift(d *Drift, err error) { o.finish(nil, d, nil, err) }
+func (o *observation) endDrift(d *outcome.Drift, err error) { o.finish(nil, d, nil, err) }
 
 // endDeploy records a deploy (or a promotion stage's), with its rollback.
 func (o *observation) endDeploy(d *Deployment, err error) {
-	var res *Result
+	var res *outcome.Result
 	if d != nil {
 		res = d.Result
 	}
@@ -160,7 +161,7 @@ func (o *observation) endDeploy(d *Deployment, err error) {
 }
 
 // resultOf classifies an operation's outcome (runs.Succeeded, ...).
-func resultOf(err error, d *Drift) string {
+func resultOf(err error, d *outcome.Drift) string {
 	switch {
 	case IsPolicyBlocked(err):
 		return runs.Blocked
@@ -175,13 +176,13 @@ func resultOf(err error, d *Drift) string {
 }
 
 // finish ends the span and records the metrics, the run and the notification.
-func (o *observation) finish(res *Result, drift *Drift, dep *Deployment, err error) {
+func (o *observation) finish(res *outcome.Result, drift *outcome.Drift, dep *Deployment, err error) {
 	if o.nested {
 		return
 	}
 	took := time.Since(o.start)
 	result := resultOf(err, drift)
-	var drifted []ResourceChange
+	var drifted []outcome.ResourceChange
 	if drift != nil {
 		res, drifted = drift.Refresh, drift.Resources
 		o.span.SetAttributes(telemetry.AttrDrifted.Int(len(drifted)))

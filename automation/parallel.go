@@ -9,14 +9,15 @@ import (
 	"github.com/slipwayhq/slipway/automation/optpreview"
 	"github.com/slipwayhq/slipway/automation/optrefresh"
 	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/outcome"
 )
 
 // EnvResult is one environment's outcome in a run of Each.
 type EnvResult struct {
-	Stack  string  `json:"stack"`
-	Result *Result `json:"result,omitempty"`
-	Err    error   `json:"-"`
-	Error  string  `json:"error,omitempty"`
+	Stack  string          `json:"stack"`
+	Result *outcome.Result `json:"result,omitempty"`
+	Err    error           `json:"-"`
+	Error  string          `json:"error,omitempty"`
 }
 
 // Each runs op on every program's stack, at most concurrency environments
@@ -73,25 +74,25 @@ type Op struct {
 	// Creates says whether the operation may create a missing stack.
 	Creates bool
 	// Run runs the operation on one stack.
-	Run func(context.Context, *Stack) (*Result, error)
+	Run func(context.Context, *Stack) (*outcome.Result, error)
 }
 
 // Up is an Op for Each that runs Stack.Up (creating missing stacks).
 func Up(opts ...optup.Option) Op {
-	return Op{Name: "up", Creates: true, Run: func(ctx context.Context, s *Stack) (*Result, error) { return s.Up(ctx, opts...) }}
+	return Op{Name: "up", Creates: true, Run: func(ctx context.Context, s *Stack) (*outcome.Result, error) { return s.Up(ctx, opts...) }}
 }
 
 // Preview is an Op for Each that runs Stack.Preview (creating missing stacks).
 func Preview(opts ...optpreview.Option) Op {
-	return Op{Name: "preview", Creates: true, Run: func(ctx context.Context, s *Stack) (*Result, error) { return s.Preview(ctx, opts...) }}
+	return Op{Name: "preview", Creates: true, Run: func(ctx context.Context, s *Stack) (*outcome.Result, error) { return s.Preview(ctx, opts...) }}
 }
 
 // Refresh is an Op for Each that runs Stack.Refresh on existing stacks.
 func Refresh(opts ...optrefresh.Option) Op {
-	return Op{Name: "refresh", Run: func(ctx context.Context, s *Stack) (*Result, error) { return s.Refresh(ctx, opts...) }}
+	return Op{Name: "refresh", Run: func(ctx context.Context, s *Stack) (*outcome.Result, error) { return s.Refresh(ctx, opts...) }}
 }
 
 // Destroy is an Op for Each that runs Stack.Destroy on existing stacks.
 func Destroy(opts ...optdestroy.Option) Op {
-	return Op{Name: "destroy", Run: func(ctx context.Context, s *Stack) (*Result, error) { return s.Destroy(ctx, opts...) }}
+	return Op{Name: "destroy", Run: func(ctx context.Context, s *Stack) (*outcome.Result, error) { return s.Destroy(ctx, opts...) }}
 }

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/telemetry"
 )
 
@@ -24,18 +25,18 @@ type Stage struct {
 	Policies []string
 	// Approve, when set, must return nil for the stage to proceed after its
 	// preview (a manual approval, a change-window check, ...).
-	Approve func(ctx context.Context, stage string, preview *Result) error
+	Approve func(ctx context.Context, stage string, preview *outcome.Result) error
 }
 
 // StageResult is what happened at one stage. Err is the stage's failure as
 // it happened, a *PromotionError naming the gate (classify it with the
 // predicates, e.g. IsPolicyBlocked); Error is its message, for JSON.
 type StageResult struct {
-	Stage      string      `json:"stage"`
-	Preview    *Result     `json:"preview,omitempty"`
-	Deployment *Deployment `json:"deployment,omitempty"`
-	Err        error       `json:"-"`
-	Error      string      `json:"error,omitempty"`
+	Stage      string          `json:"stage"`
+	Preview    *outcome.Result `json:"preview,omitempty"`
+	Deployment *Deployment     `json:"deployment,omitempty"`
+	Err        error           `json:"-"`
+	Error      string          `json:"error,omitempty"`
 }
 
 // Gates of a promotion stage.

@@ -36,34 +36,13 @@ func WithDeadHosts(hosts ...string) EngineOption {
 // the refusal named (CLI: --repair).
 func WithRepair() EngineOption { return func(c *engineConfig) { c.repair = true } }
 
-// LockInfo is one lock on a stack and what recovery concluded about it.
-type LockInfo = statestore.LockInfo
-
-// PendingOperation is an operation an interrupted update began and never
-// finished, as recorded in the stack's state.
-type PendingOperation = recovery.PendingOperation
-
-// Recovery reports what Recover found and repaired.
-type Recovery = recovery.Recovery
-
-// StackLockedError says another owner holds the stack's lock, so the
-// operation did not run: an update that runs (the engine refused with a
-// concurrent-update error, kept as Err), or a lock whose owner's liveness
-// recovery cannot prove (see WithForceUnlock). It is the one type of a
-// locked stack at every layer; test with IsStackLocked.
-type StackLockedError = statestore.StackLockedError
-
-// RepairRequiredError says recovery found state it does not repair on its
-// own (see WithRepair).
-type RepairRequiredError = recovery.RepairRequiredError
-
-// IsStackLocked reports whether err is (or wraps) a *StackLockedError.
+// IsStackLocked reports whether err is (or wraps) a *statestore.StackLockedError.
 func IsStackLocked(err error) bool { return statestore.IsStackLocked(err) }
 
 // IsRepairRequired reports whether err is (or wraps) a *RepairRequiredError.
 func IsRepairRequired(err error) bool { return recovery.IsRepairRequired(err) }
 
-func (s *Stack) setRecovery(r *Recovery) {
+func (s *Stack) setRecovery(r *recovery.Recovery) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.recovery = r
@@ -71,7 +50,7 @@ func (s *Stack) setRecovery(r *Recovery) {
 
 // LastRecovery returns the report of the stack's last Recover (run when the
 // stack is opened and before every retry), or nil when none ran.
-func (s *Stack) LastRecovery() *Recovery {
+func (s *Stack) LastRecovery() *recovery.Recovery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.recovery
@@ -114,7 +93,7 @@ func (e *Engine) unlock() recovery.Unlock {
 //     belongs to a process that started after the lock was taken. A lock
 //     whose owner runs is kept (the operation then fails as a concurrent
 //     update). A lock whose liveness cannot be proven (another host, /proc
-//     unreadable) is kept and Recover returns a *StackLockedError, unless
+//     unreadable) is kept and Recover returns a *statestore.StackLockedError, unless
 //     WithForceUnlock was given.
 //   - A checkpoint Pulumi cannot load is repaired under the stack's lock.
 //     When only its metadata is broken (the file backend's .attrs sidecar,
@@ -132,8 +111,8 @@ func (e *Engine) unlock() recovery.Unlock {
 //     custom resource type) may have made a real resource, so Recover
 //     returns a *RepairRequiredError naming it and clears nothing, unless
 //     WithRepair was given.
-func (s *Stack) Recover(ctx context.Context) (*Recovery, error) {
-	rec := &Recovery{}
+func (s *Stack) Recover(ctx context.Context) (*recovery.Recovery, error) {
+	rec := &recovery.Recovery{}
 	s.mu.Lock()
 	if s.early != nil {
 		// What Engine.open repaired before the stack could be opened.
@@ -173,14 +152,14 @@ func (s *Stack) Recover(ctx context.Context) (*Recovery, error) {
 		return rec, fmt.Errorf("automation: state of %s is not valid: %w", s.name, err)
 	}
 	rec.PendingOperations = pending
-	var blocked []PendingOperation
+	var blocked []recovery.PendingOperation
 	for _, p := range pending {
 		if !p.Adoptable {
 			blocked = append(blocked, p)
 		}
 	}
 	if len(blocked) > 0 && !repair {
-		return rec, &RepairRequiredError{Project: s.project, Stack: s.name, Pending: blocked}
+		return rec, &recovery.RepairRequiredError{Project: s.project, Stack: s.name, Pending: blocked}
 	}
 	if len(pending) > 0 {
 		_, err := s.stack.Refresh(ctx, optrefresh.ClearPendingCreates())
@@ -237,9 +216,9 @@ func (s *Stack) deployment(ctx context.Context, store *statestore.Store) (deploy
 // are removed, then the checkpoint is restored as Recover would. The
 // Recover that follows the open reports what it did. While a live owner
 // holds the stack's lock it restores nothing and returns a
-// *StackLockedError naming the lock.
-func (e *Engine) restoreCheckpoint(ctx context.Context, project, stack string) (*Recovery, error) {
-	rec := &Recovery{}
+// *statestore.StackLockedError naming the lock.
+func (e *Engine) restoreCheckpoint(ctx context.Context, project, stack string) (*recovery.Recovery, error) {
+	rec := &recovery.Recovery{}
 	store, err := statestore.Open(ctx, e.backend, e.env)
 	if errors.Is(err, statestore.ErrUnsupported) {
 		return rec, nil
@@ -252,7 +231,7 @@ func (e *Engine) restoreCheckpoint(ctx context.Context, project, stack string) (
 	if err == nil && held {
 		// A running update holds the stack and is writing its checkpoint:
 		// the stack is locked, not broken.
-		return rec, &StackLockedError{Project: project, Stack: stack, Locks: rec.HeldLocks}
+		return rec, &statestore.StackLockedError{Project: project, Stack: stack, Locks: rec.HeldLocks}
 	}
 	if err == nil {
 		rec.RestoredCheckpoint, rec.CheckpointFromBackup, err = recovery.RestoreCheckpoint(ctx, store, project, stack, e.repair, e.log)

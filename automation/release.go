@@ -17,6 +17,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/optdeploy"
 	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/releases"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/automation/telemetry"
@@ -30,18 +31,18 @@ type Release struct {
 	Version string
 	Program Program
 	// Smoke, when set, checks the environment after the update.
-	Smoke func(ctx context.Context, res *Result) error
+	Smoke func(ctx context.Context, res *outcome.Result) error
 }
 
 // Deployment is the outcome of Deploy.
 type Deployment struct {
-	Result *Result `json:"result,omitempty"`
+	Result *outcome.Result `json:"result,omitempty"`
 	// RolledBack is set when the release failed and the last-known-good was re-applied.
 	RolledBack bool `json:"rolledBack"`
 	// Restored is the last-known-good that was re-applied.
-	Restored *ReleaseRecord `json:"restored,omitempty"`
+	Restored *releases.Record `json:"restored,omitempty"`
 	// Rollback is the result of re-applying it.
-	Rollback *Result `json:"rollback,omitempty"`
+	Rollback *outcome.Result `json:"rollback,omitempty"`
 }
 
 // ReleaseError says a release failed and what was done about it.
@@ -78,10 +79,6 @@ func short(v string) string {
 	}
 	return v
 }
-
-// ReleaseRecord is one release of a stack, kept in the backend beside the
-// stack's state (see package releases).
-type ReleaseRecord = releases.Record
 
 // Release statuses (see package releases). Applied, Verified and Restored
 // releases are good: Rollback and Deploy's rollback may restore them.
@@ -128,7 +125,7 @@ func (e *Engine) openStore(ctx context.Context) (s *statestore.Store, backend bo
 func (e *Engine) Store(ctx context.Context) (*statestore.Store, error) { return e.releaseStore(ctx) }
 
 // Releases returns the release history of a stack, oldest first.
-func (e *Engine) Releases(ctx context.Context, project, stack string) ([]ReleaseRecord, error) {
+func (e *Engine) Releases(ctx context.Context, project, stack string) ([]releases.Record, error) {
 	s, err := e.releaseStore(ctx)
 	if err != nil {
 		return nil, err
@@ -139,7 +136,7 @@ func (e *Engine) Releases(ctx context.Context, project, stack string) ([]Release
 
 // LastKnownGood returns the newest good release of a stack, or nil when
 // it has none.
-func (e *Engine) LastKnownGood(ctx context.Context, project, stack string) (*ReleaseRecord, error) {
+func (e *Engine) LastKnownGood(ctx context.Context, project, stack string) (*releases.Record, error) {
 	recs, err := e.Releases(ctx, project, stack)
 	if err != nil {
 		return nil, err
@@ -149,7 +146,7 @@ func (e *Engine) LastKnownGood(ctx context.Context, project, stack string) (*Rel
 
 // record stores a release of st with the stack's exported checkpoint, and
 // the revision it applied and that revision's commit time when known.
-func (e *Engine) record(ctx context.Context, st *Stack, version, status, cause, revision string, committed time.Time) (*ReleaseRecord, error) {
+func (e *Engine) record(ctx context.Context, st *Stack, version, status, cause, revision string, committed time.Time) (*releases.Record, error) {
 	s, backend, err := e.openStore(ctx)
 	if err != nil {
 		return nil, err
@@ -163,7 +160,7 @@ func (e *Engine) record(ctx context.Context, st *Stack, version, status, cause, 
 	if err != nil {
 		return nil, fmt.Errorf("automation: exporting the checkpoint of %s for its release record: %w", st.name, err)
 	}
-	r := ReleaseRecord{ID: statestore.NewReleaseName(time.Now()), Project: st.project, Stack: st.name, Version: version,
+	r := releases.Record{ID: statestore.NewReleaseName(time.Now()), Project: st.project, Stack: st.name, Version: version,
 		Status: status, Recorded: time.Now().UTC(), Cause: short(cause), Revision: revision}
 	if !committed.IsZero() {
 		r.CommitTime = committed.UTC()
@@ -339,7 +336,7 @@ func (e *Engine) deploy(ctx context.Context, rel Release, lookup func(version st
 // newest good release before it with another version and marks the newest
 // one rolled back; when the newest update failed (or was not recorded), it
 // re-applies the newest good release. It returns the release it restored.
-func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup func(version string) (Program, error), opts ...optup.Option) (res *Result, target *ReleaseRecord, err error) {
+func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup func(version string) (Program, error), opts ...optup.Option) (res *outcome.Result, target *releases.Record, err error) {
 	ctx, o := e.observe(ctx, "rollback", Program{Project: project, Stack: stack})
 	defer func() { o.end(res, err) }()
 	known, err := e.Stacks(ctx, project)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/slipwayhq/slipway/automation/outcome"
 )
 
 // transientMarks are failures of the network or of a busy API server that
@@ -46,12 +48,12 @@ func IsTransient(err error) bool {
 
 // retry runs fn until it succeeds, fails for good, runs out of attempts or
 // ctx ends. before runs ahead of every retry (to recover state).
-func retry(ctx context.Context, attempts int, base time.Duration, before func() error, fn func() (*Result, error)) (*Result, error) {
+func retry(ctx context.Context, attempts int, base time.Duration, before func() error, fn func() (*outcome.Result, error)) (*outcome.Result, error) {
 	if attempts < 1 {
 		attempts = 1
 	}
 	wait := base
-	var res *Result
+	var res *outcome.Result
 	var err error
 	for i := 1; ; i++ {
 		res, err = fn()

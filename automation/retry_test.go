@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -30,12 +31,12 @@ func TestIsTransient_Classifies(t *testing.T) {
 func TestRetry_RetriesOnlyTransientFailures(t *testing.T) {
 	ctx := context.Background()
 	calls, recovers := 0, 0
-	res, err := retry(ctx, 4, time.Millisecond, func() error { recovers++; return nil }, func() (*Result, error) {
+	res, err := retry(ctx, 4, time.Millisecond, func() error { recovers++; return nil }, func() (*outcome.Result, error) {
 		calls++
 		if calls < 3 {
 			return nil, errors.New("dial tcp: connection refused")
 		}
-		return &Result{Operation: "up"}, nil
+		return &outcome.Result{Operation: "up"}, nil
 	})
 	require.NoError(t, err)
 	assert.Equal(t, "up", res.Operation)
@@ -43,19 +44,19 @@ func TestRetry_RetriesOnlyTransientFailures(t *testing.T) {
 	assert.Equal(t, 2, recovers, "state is recovered before every retry")
 
 	calls = 0
-	_, err = retry(ctx, 4, time.Millisecond, nil, func() (*Result, error) { calls++; return nil, errors.New("compile error") })
+	_, err = retry(ctx, 4, time.Millisecond, nil, func() (*outcome.Result, error) { calls++; return nil, errors.New("compile error") })
 	require.Error(t, err)
 	assert.Equal(t, 1, calls, "a permanent failure is not retried")
 
 	calls = 0
-	_, err = retry(ctx, 3, time.Millisecond, nil, func() (*Result, error) { calls++; return nil, errors.New("i/o timeout") })
+	_, err = retry(ctx, 3, time.Millisecond, nil, func() (*outcome.Result, error) { calls++; return nil, errors.New("i/o timeout") })
 	require.ErrorContains(t, err, "i/o timeout")
 	assert.Equal(t, 3, calls, "attempts are bounded")
 
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	calls = 0
-	_, err = retry(cctx, 5, time.Hour, nil, func() (*Result, error) { calls++; return nil, errors.New("i/o timeout") })
+	_, err = retry(cctx, 5, time.Hour, nil, func() (*outcome.Result, error) { calls++; return nil, errors.New("i/o timeout") })
 	require.Error(t, err)
 	assert.Equal(t, 1, calls, "a cancelled context stops the backoff")
 }

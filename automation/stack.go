@@ -24,7 +24,9 @@ import (
 	"github.com/slipwayhq/slipway/automation/optrefresh"
 	"github.com/slipwayhq/slipway/automation/optup"
 	"github.com/slipwayhq/slipway/automation/outcome"
+	"github.com/slipwayhq/slipway/automation/recovery"
 	"github.com/slipwayhq/slipway/automation/review"
+	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/automation/telemetry"
 	"github.com/slipwayhq/slipway/policypacks"
 )
@@ -47,7 +49,7 @@ type Stack struct {
 	// mu guards recovery (the last Recover's report) and early (what
 	// Engine.open repaired before the stack could be opened).
 	mu              sync.Mutex
-	recovery, early *Recovery
+	recovery, early *recovery.Recovery
 	// lastUpdate identifies the update of the last up (its start time, as
 	// the history reports it), "" when that up failed or none ran; mu
 	// guards it.
@@ -84,16 +86,6 @@ func (s *Stack) Name() string { return s.name }
 // On a file or S3 backend its Workspace is Slipway's wrapper of the
 // stack's LocalWorkspace (see stateWorkspace), not a *auto.LocalWorkspace.
 func (s *Stack) Auto() *auto.Stack { return &s.stack }
-
-// Result is the typed outcome of one operation (see package outcome).
-type Result = outcome.Result
-
-// ResourceChange is what one engine step did (or would do) to a resource.
-type ResourceChange = outcome.ResourceChange
-
-// PropertyChange is one property that differs between the state the engine
-// recorded (Expected) and what it found or plans (Actual).
-type PropertyChange = outcome.PropertyChange
 
 // opConfig is the settings of one operation inside package automation,
 // built from a verb's typed options (optpreview, optup, optrefresh,
@@ -192,7 +184,7 @@ func entries(dirs []string) []string {
 }
 
 // policyErr turns an engine failure with mandatory policy findings into a PolicyBlockedError.
-func policyErr(op string, res *Result, err error) error {
+func policyErr(op string, res *outcome.Result, err error) error {
 	if b := res.Blocking(); err != nil && len(b) > 0 {
 		return &PolicyBlockedError{Op: op, Violations: b}
 	}
@@ -206,14 +198,14 @@ func (s *Stack) wrap(op string, err error) error {
 	switch {
 	case auto.IsConcurrentUpdateError(err):
 		// The engine found the stack's lock held: the one type of a locked stack.
-		err = &StackLockedError{Project: s.project, Stack: s.name, Err: err}
+		err = &statestore.StackLockedError{Project: s.project, Stack: s.name, Err: err}
 	case strings.Contains(err.Error(), "failed to load checkpoint"):
 		// A checkpoint that does not load while recovery saw a live owner
 		// hold the stack's lock is one that owner is writing: the stack
 		// is locked, not broken (an operation that takes no lock, such as
 		// preview, reads it half-written).
 		if r := s.LastRecovery(); r != nil && len(r.HeldLocks) > 0 {
-			err = &StackLockedError{Project: s.project, Stack: s.name, Locks: slices.Clone(r.HeldLocks), Err: err}
+			err = &statestore.StackLockedError{Project: s.project, Stack: s.name, Locks: slices.Clone(r.HeldLocks), Err: err}
 		}
 	}
 	return &OpError{Op: op, Stack: s.name, Err: err}
@@ -241,22 +233,22 @@ func (s *Stack) policyDirs(c opConfig) ([]string, error) {
 func (s *Stack) Policies() []string { return slices.Clone(s.policies) }
 
 // Preview computes the changes an Up would make.
-func (s *Stack) Preview(ctx context.Context, opts ...optpreview.Option) (res *Result, err error) {
+func (s *Stack) Preview(ctx context.Context, opts ...optpreview.Option) (res *outcome.Result, err error) {
 	ctx, o := s.observe(ctx, "preview")
 	defer func() { o.end(res, err) }()
 	return s.runPreview(ctx, previewConfig(opts))
 }
 
 // runPreview is Preview with its settings applied.
-func (s *Stack) runPreview(ctx context.Context, c opConfig) (*Result, error) {
-	res, err := retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.preview(ctx, c) })
+func (s *Stack) runPreview(ctx context.Context, c opConfig) (*outcome.Result, error) {
+	res, err := retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*outcome.Result, error) { return s.preview(ctx, c) })
 	if err == nil && c.expectNoChanges && res.Changes() > 0 {
 		err = &ChangesFoundError{Op: "preview", Stack: s.name, Changes: res.Changes()}
 	}
 	return res, err
 }
 
-func (s *Stack) preview(ctx context.Context, c opConfig) (*Result, error) {
+func (s *Stack) preview(ctx context.Context, c opConfig) (*outcome.Result, error) {
 	start := time.Now()
 	dirs, err := s.policyDirs(c)
 	if err != nil {
@@ -291,7 +283,7 @@ func (s *Stack) preview(ctx context.Context, c opConfig) (*Result, error) {
 
 // Up applies the program. With policies (the program's or optup.Policies),
 // it previews with them first and applies nothing when they block.
-func (s *Stack) Up(ctx context.Context, opts ...optup.Option) (res *Result, err error) {
+func (s *Stack) Up(ctx context.Context, opts ...optup.Option) (res *outcome.Result, err error) {
 	c := upConfig(opts)
 	ctx, o := s.observe(ctx, "up")
 	o.revision = c.revision
@@ -300,11 +292,11 @@ func (s *Stack) Up(ctx context.Context, opts ...optup.Option) (res *Result, err 
 }
 
 // runUp is Up with its settings applied.
-func (s *Stack) runUp(ctx context.Context, c opConfig) (*Result, error) {
-	return retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.up(ctx, c) })
+func (s *Stack) runUp(ctx context.Context, c opConfig) (*outcome.Result, error) {
+	return retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*outcome.Result, error) { return s.up(ctx, c) })
 }
 
-func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
+func (s *Stack) up(ctx context.Context, c opConfig) (*outcome.Result, error) {
 	start := time.Now()
 	dirs, err := s.policyDirs(c)
 	if err != nil {
@@ -336,7 +328,7 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 			}
 			if len(diff) > 0 {
 				pre.Operation = "up"
-				return pre, &PlanChangedError{Stack: s.name, Resources: diff}
+				return pre, &review.PlanChangedError{Stack: s.name, Resources: diff}
 			}
 		}
 		var pe *PolicyBlockedError
@@ -398,18 +390,18 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*Result, error) {
 // Refresh reads the live state of every resource into the stack state. With
 // optrefresh.ExpectNoChanges it compares first (writing nothing) and returns a
 // *ChangesFoundError when live state differs.
-func (s *Stack) Refresh(ctx context.Context, opts ...optrefresh.Option) (res *Result, err error) {
+func (s *Stack) Refresh(ctx context.Context, opts ...optrefresh.Option) (res *outcome.Result, err error) {
 	ctx, o := s.observe(ctx, "refresh")
 	defer func() { o.end(res, err) }()
 	return s.runRefresh(ctx, refreshConfig(opts))
 }
 
 // runRefresh is Refresh with its settings applied.
-func (s *Stack) runRefresh(ctx context.Context, c opConfig) (*Result, error) {
+func (s *Stack) runRefresh(ctx context.Context, c opConfig) (*outcome.Result, error) {
 	if c.expectNoChanges && !c.previewOnly {
 		pc := c
 		pc.previewOnly = true
-		res, err := retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.refresh(ctx, pc) })
+		res, err := retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*outcome.Result, error) { return s.refresh(ctx, pc) })
 		if err != nil {
 			return res, err
 		}
@@ -418,14 +410,14 @@ func (s *Stack) runRefresh(ctx context.Context, c opConfig) (*Result, error) {
 			return res, &ChangesFoundError{Op: "refresh", Stack: s.name, Changes: n}
 		}
 	}
-	res, err := retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.refresh(ctx, c) })
+	res, err := retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*outcome.Result, error) { return s.refresh(ctx, c) })
 	if err == nil && c.expectNoChanges && res.Changes() > 0 {
 		err = &ChangesFoundError{Op: "refresh", Stack: s.name, Changes: res.Changes()}
 	}
 	return res, err
 }
 
-func (s *Stack) refresh(ctx context.Context, c opConfig) (*Result, error) {
+func (s *Stack) refresh(ctx context.Context, c opConfig) (*outcome.Result, error) {
 	start := time.Now()
 	col := outcome.NewCollector(c.onEvent)
 	ro := []autorefresh.Option{autorefresh.EventStreams(col.Events())}
@@ -455,18 +447,18 @@ func (s *Stack) refresh(ctx context.Context, c opConfig) (*Result, error) {
 
 // Destroy deletes every resource of the stack (and, with
 // optdestroy.RemoveStack, the stack).
-func (s *Stack) Destroy(ctx context.Context, opts ...optdestroy.Option) (res *Result, err error) {
+func (s *Stack) Destroy(ctx context.Context, opts ...optdestroy.Option) (res *outcome.Result, err error) {
 	ctx, o := s.observe(ctx, "destroy")
 	defer func() { o.end(res, err) }()
 	return s.runDestroy(ctx, destroyConfig(opts))
 }
 
 // runDestroy is Destroy with its settings applied.
-func (s *Stack) runDestroy(ctx context.Context, c opConfig) (*Result, error) {
-	return retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*Result, error) { return s.destroy(ctx, c) })
+func (s *Stack) runDestroy(ctx context.Context, c opConfig) (*outcome.Result, error) {
+	return retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*outcome.Result, error) { return s.destroy(ctx, c) })
 }
 
-func (s *Stack) destroy(ctx context.Context, c opConfig) (*Result, error) {
+func (s *Stack) destroy(ctx context.Context, c opConfig) (*outcome.Result, error) {
 	start := time.Now()
 	col := outcome.NewCollector(c.onEvent)
 	do := []autodestroy.Option{autodestroy.EventStreams(col.Events())}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/optdestroy"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/toolchain"
 	"github.com/slipwayhq/slipway/components/baseline"
 	"github.com/slipwayhq/slipway/components/workload"
@@ -66,7 +67,7 @@ func (s *appStack) stack(ctx context.Context, b baseline.Args, w *workload.Args)
 	}, Plugins: []automation.Plugin{automation.KubernetesPlugin}})
 }
 
-func (s *appStack) up(ctx context.Context, b baseline.Args, w *workload.Args) (*automation.Result, error) {
+func (s *appStack) up(ctx context.Context, b baseline.Args, w *workload.Args) (*outcome.Result, error) {
 	st, err := s.stack(ctx, b, w)
 	if err != nil {
 		return nil, err

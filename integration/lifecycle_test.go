@@ -23,6 +23,8 @@ import (
 	"github.com/slipwayhq/slipway/automation/optdrift"
 	"github.com/slipwayhq/slipway/automation/optpreview"
 	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/outcome"
+	"github.com/slipwayhq/slipway/automation/review"
 	"github.com/slipwayhq/slipway/stacks"
 	"github.com/slipwayhq/slipway/stacks/web"
 )
@@ -107,7 +109,7 @@ func TestDrift_ReportedPerPropertyAndRemediated(t *testing.T) {
 	require.True(t, d.Found())
 	require.Len(t, d.Resources, 1)
 	assert.Equal(t, "kubernetes:core/v1:ConfigMap", d.Resources[0].Type)
-	assert.ElementsMatch(t, []automation.PropertyChange{
+	assert.ElementsMatch(t, []outcome.PropertyChange{
 		{Path: "data.EXTRA", Actual: "added"},
 		{Path: "data.GREETING", Expected: "hello", Actual: "edited"},
 	}, d.Resources[0].Properties)
@@ -285,7 +287,7 @@ func TestRollback_FailedUpAndFailedSmokeRestoreTheLastKnownGood(t *testing.T) {
 
 	// A failed smoke check after a successful up.
 	smoky := env("rb", stacks.Dev, "v3")
-	rel, err = web.Definition.Release(smoky, func(context.Context, *automation.Result) error {
+	rel, err = web.Definition.Release(smoky, func(context.Context, *outcome.Result) error {
 		if greeting(t, ns) == "v3" {
 			return errors.New("GET / returned 500")
 		}
@@ -303,12 +305,12 @@ func TestPromotion_StopsAtTheFailingGate(t *testing.T) {
 	defer cancel()
 	eng := newEngine(t)
 	destroyAfter(t, eng, "p-dev", "p-staging", "p-prod")
-	stage := func(name string, kind stacks.Kind, smokeFails bool, approve func(context.Context, string, *automation.Result) error) automation.Stage {
+	stage := func(name string, kind stacks.Kind, smokeFails bool, approve func(context.Context, string, *outcome.Result) error) automation.Stage {
 		e := env(name, kind, "release-42")
 		if kind != stacks.Dev {
 			e.Params.App.Replicas = 2
 		}
-		rel, err := web.Definition.Release(e, func(context.Context, *automation.Result) error {
+		rel, err := web.Definition.Release(e, func(context.Context, *outcome.Result) error {
 			if smokeFails {
 				return fmt.Errorf("%s: health check failed", name)
 			}
@@ -337,7 +339,7 @@ func TestPromotion_StopsAtTheFailingGate(t *testing.T) {
 	var asked []string
 	_, err = eng.Promote(ctx, []automation.Stage{
 		stage("p-staging", stacks.Staging, false, nil),
-		stage("p-prod", stacks.Prod, false, func(_ context.Context, s string, pre *automation.Result) error {
+		stage("p-prod", stacks.Prod, false, func(_ context.Context, s string, pre *outcome.Result) error {
 			asked = append(asked, fmt.Sprintf("%s:%d", s, pre.Changes()))
 			return errors.New("change freeze")
 		}),
@@ -423,9 +425,9 @@ func TestPlanGate_ReviewedPlanIsAppliedExactly(t *testing.T) {
 	pre, err := st.Preview(ctx, optpreview.Plan(plan))
 	require.NoError(t, err)
 	assert.FileExists(t, plan)
-	v := automation.Gate{MaxChanges: 50, NoDeletes: true}.Check(pre)
+	v := review.Gate{MaxChanges: 50, NoDeletes: true}.Check(pre)
 	require.True(t, v.Pass, "%v", v.Reasons)
-	assert.False(t, automation.Gate{MaxChanges: 3}.Check(pre).Pass, "too many changes for a tight limit")
+	assert.False(t, review.Gate{MaxChanges: 3}.Check(pre).Pass, "too many changes for a tight limit")
 	_, err = st.Up(ctx, optup.Plan(plan))
 	require.NoError(t, err)
 	assert.Equal(t, "one", greeting(t, "slipway-plan"))
@@ -433,7 +435,7 @@ func TestPlanGate_ReviewedPlanIsAppliedExactly(t *testing.T) {
 	// Review a change, then let the program move on: the saved plan no longer holds.
 	pre, err = st.Preview(ctx, optpreview.Plan(plan))
 	require.NoError(t, err)
-	require.True(t, automation.Gate{NoDeletes: true}.Check(pre).Pass)
+	require.True(t, review.Gate{NoDeletes: true}.Check(pre).Pass)
 	moved, err := eng.UpsertStack(ctx, program(t, env("plan", stacks.Dev, "two")))
 	require.NoError(t, err)
 	_, err = moved.Up(ctx, optup.Plan(plan))
@@ -456,20 +458,20 @@ func TestPlanGate_ReviewedPlanIsAppliedExactly(t *testing.T) {
 	}
 	require.NotEmpty(t, cmURN, "the rename replaces the ConfigMap: %+v", pre.Resources)
 
-	v = automation.Gate{NoReplaces: true}.Check(pre)
+	v = review.Gate{NoReplaces: true}.Check(pre)
 	assert.False(t, v.Pass)
 	assert.Contains(t, v.Reasons, "replacement of "+cmURN)
 
 	// Protected types: the replacement of a protected type fails a gate that
 	// otherwise allows replacements, naming the protection...
-	v = automation.Gate{Protected: []string{configMap}}.Check(pre)
+	v = review.Gate{Protected: []string{configMap}}.Check(pre)
 	assert.False(t, v.Pass)
 	assert.Contains(t, v.Reasons, "replace of protected "+cmURN)
 	for _, r := range v.Reasons {
 		assert.Contains(t, r, "of protected", "only the protected type fails this gate")
 	}
 	// ...while protecting a type the preview leaves alone passes.
-	v = automation.Gate{Protected: []string{"kubernetes:core/v1:Namespace"}}.Check(pre)
+	v = review.Gate{Protected: []string{"kubernetes:core/v1:Namespace"}}.Check(pre)
 	assert.True(t, v.Pass, "%v", v.Reasons)
 }
 
@@ -492,7 +494,7 @@ func TestPromotion_ApprovalIsBoundToThePlan(t *testing.T) {
 	approvals := 0
 	stage := automation.Stage{Name: "approved",
 		Release: automation.Release{Version: web.Definition.Version(current), Program: automation.Program{Project: web.Project, Stack: "approved", Run: run, Plugins: []automation.Plugin{automation.KubernetesPlugin}}},
-		Approve: func(_ context.Context, _ string, pre *automation.Result) error {
+		Approve: func(_ context.Context, _ string, pre *outcome.Result) error {
 			approvals++
 			require.NotZero(t, pre.Changes(), "the approver sees the plan")
 			current = env("approved", stacks.Dev, "sneaked-in") // the program moves after approval

@@ -25,6 +25,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/optdestroy"
 	"github.com/slipwayhq/slipway/automation/optpreview"
 	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/recovery"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/integration/internal/proctree"
 	"github.com/slipwayhq/slipway/stacks"
@@ -154,7 +155,7 @@ func TestRecover_KilledUpIsRecoveredByTheNextRun(t *testing.T) {
 	assert.False(t, rec.StaleLocks[0].Forced)
 	assert.Regexp(t, `does not exist|zombie`, rec.StaleLocks[0].Reason)
 	assert.Empty(t, rec.HeldLocks)
-	var found *automation.PendingOperation
+	var found *recovery.PendingOperation
 	for i, p := range rec.PendingOperations {
 		assert.True(t, p.Adoptable, "every pending operation is a Kubernetes object: %+v", p)
 		if p.URN == deployment {
@@ -341,7 +342,7 @@ func TestRecover_PendingCreatesAreClearedOnlyWhenAdoptable(t *testing.T) {
 	rec := st.LastRecovery()
 	require.NotNil(t, rec)
 	require.Len(t, rec.PendingOperations, 1)
-	assert.Equal(t, automation.PendingOperation{Op: "creating", URN: cmURN, Type: "kubernetes:core/v1:ConfigMap", Adoptable: true,
+	assert.Equal(t, recovery.PendingOperation{Op: "creating", URN: cmURN, Type: "kubernetes:core/v1:ConfigMap", Adoptable: true,
 		Reason: "server-side apply adopts the object of the same name"}, rec.PendingOperations[0])
 	assert.True(t, rec.Refreshed)
 	assert.Zero(t, pendingCount(ctx, t, st), "cleared")
@@ -351,7 +352,7 @@ func TestRecover_PendingCreatesAreClearedOnlyWhenAdoptable(t *testing.T) {
 	_, err = eng.UpsertStack(ctx, prog)
 	require.Error(t, err, "a pending create of a custom type is not cleared on its own")
 	assert.True(t, automation.IsRepairRequired(err), "%v", err)
-	var rr *automation.RepairRequiredError
+	var rr *recovery.RepairRequiredError
 	require.ErrorAs(t, err, &rr)
 	require.Len(t, rr.Pending, 1)
 	assert.Equal(t, customURN, rr.Pending[0].URN)

@@ -197,7 +197,7 @@ func TestRecover_StaleLockAndBrokenCheckpointOnEachBackend(t *testing.T) {
 			_, err = engine().UpsertStack(ctx, prog)
 			require.Error(t, err)
 			require.True(t, automation.IsStackLocked(err), "%v", err)
-			var le *automation.StackLockedError
+			var le *statestore.StackLockedError
 			require.ErrorAs(t, err, &le)
 			require.Len(t, le.Locks, 1, "only the other host's lock blocks")
 			assert.Equal(t, "another-runner", le.Locks[0].Hostname)

@@ -16,6 +16,7 @@ import (
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/optdestroy"
 	"github.com/slipwayhq/slipway/automation/optpreview"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/integration/localk8s"
 	"github.com/slipwayhq/slipway/policypacks/all"
 	"github.com/slipwayhq/slipway/stacks"
@@ -113,7 +114,7 @@ func TestSlice_PreviewUpDriftRefreshDestroy(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("refresh: %s %v %+v", ref.Duration, ref.Summary, ref.Resources)
 	assert.Equal(t, 1, ref.Summary["update"], "the edited ConfigMap is the drift")
-	var drifted []automation.ResourceChange
+	var drifted []outcome.ResourceChange
 	require.NotEmpty(t, ref.Resources)
 	for _, r := range ref.Resources {
 		if len(r.Diffs) > 0 || len(r.DetailedDiff) > 0 {
@@ -124,7 +125,7 @@ func TestSlice_PreviewUpDriftRefreshDestroy(t *testing.T) {
 	assert.Equal(t, "kubernetes:core/v1:ConfigMap", drifted[0].Type)
 	assert.Contains(t, drifted[0].Diffs, "data")
 	require.Len(t, drifted[0].Properties, 1, "%+v", drifted[0].Properties)
-	assert.Equal(t, automation.PropertyChange{Path: "data.GREETING", Expected: "hello", Actual: "tampered"}, drifted[0].Properties[0])
+	assert.Equal(t, outcome.PropertyChange{Path: "data.GREETING", Expected: "hello", Actual: "tampered"}, drifted[0].Properties[0])
 
 	// After the refresh the state holds "tampered"; the program still wants "hello".
 	post, err := st.Preview(ctx)

@@ -26,6 +26,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/chatops"
 	"github.com/slipwayhq/slipway/automation/optdestroy"
 	"github.com/slipwayhq/slipway/automation/optpreview"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/runs"
 	"github.com/slipwayhq/slipway/automation/telemetry"
 	"github.com/slipwayhq/slipway/automation/telemetry/telemetrytest"
@@ -170,7 +171,7 @@ func names(spans []telemetrytest.Span) []string {
 	return out
 }
 
-func urnOf(res *automation.Result, typ string) string {
+func urnOf(res *outcome.Result, typ string) string {
 	for _, r := range res.Resources {
 		if r.Type == typ {
 			return r.URN

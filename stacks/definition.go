@@ -14,6 +14,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/outcome"
 )
 
 // Definition declares a program once, with typed parameters P; every
@@ -271,7 +272,7 @@ func (d *Definition[P]) Catalog(kubeconfig string) []Env[P] {
 }
 
 // Release returns e as a release with an optional smoke check.
-func (d *Definition[P]) Release(e Env[P], smoke func(context.Context, *automation.Result) error) (automation.Release, error) {
+func (d *Definition[P]) Release(e Env[P], smoke func(context.Context, *outcome.Result) error) (automation.Release, error) {
 	prog, err := d.Program(e)
 	if err != nil {
 		return automation.Release{}, err

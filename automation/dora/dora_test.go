@@ -21,6 +21,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/dora"
 	"github.com/slipwayhq/slipway/automation/optdeploy"
 	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/releases"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/automation/toolchain"
@@ -198,7 +199,7 @@ func TestEngine_ReleasesCarryCommitTimesIntoDORA(t *testing.T) {
 		require.NoError(t, err, "up %d", i)
 	}
 	_, err = e.Deploy(ctx, automation.Release{Version: "v3", Program: prog("v3"),
-		Smoke: func(context.Context, *automation.Result) error { return errors.New("503 from /healthz") }},
+		Smoke: func(context.Context, *outcome.Result) error { return errors.New("503 from /healthz") }},
 		func(v string) (automation.Program, error) { return prog(v), nil },
 		optdeploy.Up(optup.Revision("3333333"), optup.CommitTime(commit3)))
 	var rerr *automation.ReleaseError

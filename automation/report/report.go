@@ -25,6 +25,7 @@ import (
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/mask"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/policypacks"
 )
 
@@ -103,9 +104,9 @@ type Entry struct {
 	Operation Operation
 	// Result is a preview's or an up's outcome; the engine's policy
 	// findings are in Result.Policy.
-	Result *automation.Result
+	Result *outcome.Result
 	// Drift is a drift check's outcome.
-	Drift *automation.Drift
+	Drift *outcome.Drift
 	// Findings are policy findings from an in-process check (policy check);
 	// they are reported with Result.Policy, duplicates once.
 	Findings []policypacks.Finding
@@ -326,7 +327,7 @@ func build(e Entry) view {
 // create-replacement, replace and delete-replaced steps are one "replace"),
 // leaving out unchanged resources and the stack resource, and counts them.
 // A result without steps falls back to its summary.
-func changes(r *automation.Result, m *masker) ([]row, counts) {
+func changes(r *outcome.Result, m *masker) ([]row, counts) {
 	var rows []row
 	at := map[string]int{}
 	for _, c := range r.Resources {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/mask"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/aws"
 )
@@ -54,9 +55,9 @@ func fixture() []Entry {
 		Enforcement: policypacks.Mandatory, Message: "Container images must be pinned to a version.\nimage \"web:latest\" uses the latest tag; pin a version"}
 	limits := policypacks.Finding{Pack: "slipway-kubernetes", Policy: "resource-limits", URN: deploy, Severity: policypacks.Medium,
 		Enforcement: policypacks.Advisory, Message: "Containers should set CPU and memory limits.\ncontainer \"web\" has no memory limit"}
-	prod := &automation.Result{Operation: "preview", Project: "slipway", Stack: "prod", Duration: 2340 * time.Millisecond,
+	prod := &outcome.Result{Operation: "preview", Project: "slipway", Stack: "prod", Duration: 2340 * time.Millisecond,
 		Summary: map[string]int{"same": 2, "create": 1, "update": 1, "replace": 1, "delete": 1},
-		Resources: []automation.ResourceChange{
+		Resources: []outcome.ResourceChange{
 			{URN: stackURN, Type: "pulumi:pulumi:Stack", Op: "same"},
 			{URN: urn("prod", "kubernetes:core/v1:Namespace", "web"), Type: "kubernetes:core/v1:Namespace", Op: "same"},
 			{URN: urn("prod", "kubernetes:core/v1:ConfigMap", "web-config"), Type: "kubernetes:core/v1:ConfigMap", Op: "create"},
@@ -69,21 +70,21 @@ func fixture() []Entry {
 		Policy: []policypacks.Finding{limits, latest},
 	}
 	sdeploy := urn("staging", "kubernetes:apps/v1:Deployment", "web")
-	drift := &automation.Drift{Stack: "staging", Checked: time.Date(2026, 3, 4, 1, 2, 3, 0, time.UTC), Duration: 3100 * time.Millisecond,
+	drift := &outcome.Drift{Stack: "staging", Checked: time.Date(2026, 3, 4, 1, 2, 3, 0, time.UTC), Duration: 3100 * time.Millisecond,
 		Summary: map[string]int{"same": 3, "update": 2},
-		Resources: []automation.ResourceChange{
-			{URN: sdeploy, Type: "kubernetes:apps/v1:Deployment", Op: "update", Diffs: []string{"spec"}, Properties: []automation.PropertyChange{
+		Resources: []outcome.ResourceChange{
+			{URN: sdeploy, Type: "kubernetes:apps/v1:Deployment", Op: "update", Diffs: []string{"spec"}, Properties: []outcome.PropertyChange{
 				{Path: "spec.replicas", Expected: float64(2), Actual: float64(5)},
 				{Path: "spec.template.spec.containers[0].env[0].value", Expected: "[secret]", Actual: liveSecret},
 			}},
-			{URN: urn("staging", "kubernetes:core/v1:Secret", "web-db"), Type: "kubernetes:core/v1:Secret", Op: "update", Diffs: []string{"data"}, Properties: []automation.PropertyChange{
+			{URN: urn("staging", "kubernetes:core/v1:Secret", "web-db"), Type: "kubernetes:core/v1:Secret", Op: "update", Diffs: []string{"data"}, Properties: []outcome.PropertyChange{
 				{Path: "data.password", Expected: "b2xk", Actual: liveSecret},
 				{Path: "metadata.annotations.token", Expected: map[string]any{"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "ciphertext": cipher}, Actual: "token " + declaredSecret},
 			}},
 		},
 	}
-	qa := &automation.Result{Operation: "up", Project: "slipway", Stack: "qa", Duration: 41 * time.Second,
-		Resources: []automation.ResourceChange{
+	qa := &outcome.Result{Operation: "up", Project: "slipway", Stack: "qa", Duration: 41 * time.Second,
+		Resources: []outcome.ResourceChange{
 			{URN: urn("qa", "kubernetes:core/v1:ConfigMap", "web-config"), Type: "kubernetes:core/v1:ConfigMap", Op: "create"},
 		}}
 	devFindings := []policypacks.Finding{
@@ -117,14 +118,14 @@ func hostile() []Entry {
 	return []Entry{{
 		Environment: "dev|x\n::error::e,v:1",
 		Operation:   Preview,
-		Result: &automation.Result{Operation: "preview", Stack: "dev",
-			Resources: []automation.ResourceChange{{URN: u, Type: "kubernetes:core/v1:ConfigMap", Op: "update", Diffs: []string{"data|x\nd"}}},
+		Result: &outcome.Result{Operation: "preview", Stack: "dev",
+			Resources: []outcome.ResourceChange{{URN: u, Type: "kubernetes:core/v1:ConfigMap", Op: "update", Diffs: []string{"data|x\nd"}}},
 			Policy: []policypacks.Finding{
 				{Pack: "p,a:ck", Policy: "po|l\nicy", URN: u, Enforcement: policypacks.Mandatory, Message: msg},
 				{Pack: "pack", Policy: "adv", URN: u, Enforcement: policypacks.Advisory, Message: msg},
 			}},
-		Drift: &automation.Drift{Stack: "dev", Resources: []automation.ResourceChange{{URN: u, Type: "kubernetes:core/v1:ConfigMap", Op: "update",
-			Properties: []automation.PropertyChange{{Path: "data.k|\n::x", Expected: msg, Actual: "`x` | y"}}}}},
+		Drift: &outcome.Drift{Stack: "dev", Resources: []outcome.ResourceChange{{URN: u, Type: "kubernetes:core/v1:ConfigMap", Op: "update",
+			Properties: []outcome.PropertyChange{{Path: "data.k|\n::x", Expected: msg, Actual: "`x` | y"}}}}},
 		Err: errors.New(msg + "\n```\n# heading"),
 	}}
 }
@@ -173,9 +174,9 @@ func TestMarkdownContent(t *testing.T) {
 }
 
 func TestMarkdownCapsRows(t *testing.T) {
-	res := &automation.Result{Operation: "preview", Stack: "dev"}
+	res := &outcome.Result{Operation: "preview", Stack: "dev"}
 	for i := range 120 {
-		res.Resources = append(res.Resources, automation.ResourceChange{URN: urn("dev", "kubernetes:core/v1:ConfigMap", fmt.Sprint("cm", i)), Type: "kubernetes:core/v1:ConfigMap", Op: "create"})
+		res.Resources = append(res.Resources, outcome.ResourceChange{URN: urn("dev", "kubernetes:core/v1:ConfigMap", fmt.Sprint("cm", i)), Type: "kubernetes:core/v1:ConfigMap", Op: "create"})
 	}
 	md := render(t, Markdown, []Entry{{Environment: "dev", Operation: Preview, Result: res}})
 	assert.Contains(t, md, "| … and 70 more | | | |")
@@ -277,7 +278,7 @@ func TestJUnitContent(t *testing.T) {
 	assert.Nil(t, dev.Cases[3].Skipped)
 
 	var clean junitDoc
-	require.NoError(t, xml.Unmarshal([]byte(render(t, JUnit, []Entry{{Environment: "prod", Operation: DriftCheck, Drift: &automation.Drift{Stack: "prod"}}})), &clean))
+	require.NoError(t, xml.Unmarshal([]byte(render(t, JUnit, []Entry{{Environment: "prod", Operation: DriftCheck, Drift: &outcome.Drift{Stack: "prod"}}})), &clean))
 	assert.Equal(t, "no drift", clean.Suites[0].Cases[1].Name)
 	assert.Zero(t, clean.Suites[0].Failures)
 }
@@ -385,7 +386,7 @@ func TestGitHubOnlyCommands(t *testing.T) {
 	assert.Contains(t, out, "::error title=dev|x%0A%3A%3Aerror%3A%3Ae%2Cv%3A1%3A policy p%2Ca%3Ack/po|l%0Aicy::")
 	assert.Contains(t, out, "bad | value%0A::error::injected%0D%0A<script>")
 	assert.Contains(t, out, "100%25")
-	assert.Empty(t, render(t, GitHub, []Entry{{Environment: "dev", Operation: Preview, Result: &automation.Result{Operation: "preview"}}}),
+	assert.Empty(t, render(t, GitHub, []Entry{{Environment: "dev", Operation: Preview, Result: &outcome.Result{Operation: "preview"}}}),
 		"a clean preview annotates nothing")
 }
 

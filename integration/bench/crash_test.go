@@ -26,6 +26,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/optdestroy"
 	"github.com/slipwayhq/slipway/automation/optpreview"
 	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/recovery"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/automation/toolchain"
 	"github.com/slipwayhq/slipway/integration/internal/proctree"
@@ -460,7 +461,7 @@ func checkKilledState(ctx context.Context, t *testing.T, e *automation.Engine, v
 // checkRecovery checks what opening the killed stack recovered: the killed
 // engine's lock (its owner dead) was removed, and the pending operations,
 // each an op of a Kubernetes object, were adoptable and cleared by a refresh.
-func checkRecovery(t *testing.T, rec *automation.Recovery, op string) {
+func checkRecovery(t *testing.T, rec *recovery.Recovery, op string) {
 	t.Helper()
 	require.NotNil(t, rec, "opening the stack ran recovery")
 	b, _ := json.Marshal(rec)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/slipwayhq/slipway/automation"
 	slipdestroy "github.com/slipwayhq/slipway/automation/optdestroy"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/stacks"
 	"github.com/slipwayhq/slipway/stacks/web"
 )
@@ -179,7 +180,7 @@ func (w *twentyEphemerals) cleanup() error {
 // was created whole.
 func (w *twentyEphemerals) create(ctx context.Context, tb testing.TB, tm timer) map[string]time.Time {
 	type created struct {
-		res *automation.Result
+		res *outcome.Result
 		eph *automation.Ephemeral
 		err error
 	}

@@ -352,7 +352,7 @@ func (s *slipway) remove(ctx context.Context) error {
 	return err
 }
 
-func result(r *automation.Result, err error) (map[string]int, error) {
+func result(r *outcome.Result, err error) (map[string]int, error) {
 	if r == nil {
 		return nil, err
 	}

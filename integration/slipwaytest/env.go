@@ -25,6 +25,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/optdestroy"
 	"github.com/slipwayhq/slipway/automation/optpreview"
 	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/policypacks"
 )
@@ -228,7 +229,7 @@ func uniqueName(base string) string {
 }
 
 // Up runs an up and returns its result; it fails the test on error.
-func (e *Env) Up(opts ...optup.Option) *automation.Result {
+func (e *Env) Up(opts ...optup.Option) *outcome.Result {
 	e.t.Helper()
 	res, err := e.UpE(opts...)
 	if err != nil {
@@ -239,7 +240,7 @@ func (e *Env) Up(opts ...optup.Option) *automation.Result {
 
 // UpE runs an up and returns its result and error. It records the
 // Kubernetes objects the stack owns afterwards, for the leak check.
-func (e *Env) UpE(opts ...optup.Option) (*automation.Result, error) {
+func (e *Env) UpE(opts ...optup.Option) (*outcome.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	res, err := e.Stack.Up(ctx, opts...)
@@ -252,7 +253,7 @@ func (e *Env) UpE(opts ...optup.Option) (*automation.Result, error) {
 }
 
 // Preview runs a preview and returns its result; it fails the test on error.
-func (e *Env) Preview(opts ...optpreview.Option) *automation.Result {
+func (e *Env) Preview(opts ...optpreview.Option) *outcome.Result {
 	e.t.Helper()
 	res, err := e.PreviewE(opts...)
 	if err != nil {
@@ -262,7 +263,7 @@ func (e *Env) Preview(opts ...optpreview.Option) *automation.Result {
 }
 
 // PreviewE runs a preview and returns its result and error.
-func (e *Env) PreviewE(opts ...optpreview.Option) (*automation.Result, error) {
+func (e *Env) PreviewE(opts ...optpreview.Option) (*outcome.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	return e.Stack.Preview(ctx, opts...)

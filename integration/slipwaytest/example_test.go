@@ -12,6 +12,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/integration/slipwaytest"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/kubernetes"
@@ -91,7 +92,7 @@ func ExampleRetry() {
 // RenderChanges is what AssertGolden compares: one sorted line per change,
 // the unique stack name replaced.
 func ExampleRenderChanges() {
-	res := &automation.Result{Stack: "web-x1y2z", Resources: []automation.ResourceChange{
+	res := &outcome.Result{Stack: "web-x1y2z", Resources: []outcome.ResourceChange{
 		{URN: "urn:pulumi:web-x1y2z::app::kubernetes:core/v1:Namespace::web-x1y2z", Type: "kubernetes:core/v1:Namespace", Op: "create"},
 		{URN: "urn:pulumi:web-x1y2z::app::kubernetes:core/v1:ConfigMap::greeting", Type: "kubernetes:core/v1:ConfigMap", Op: "update", Diffs: []string{"data"}},
 	}}

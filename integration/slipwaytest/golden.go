@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/outcome"
 )
 
 // update is the -update flag every test binary importing the package gets:
@@ -27,7 +27,7 @@ const StackPlaceholder = "<stack>"
 // AssertGolden compares a stable rendering of the operation's changes
 // (RenderChanges) with the file at path, and fails the test showing the
 // lines that differ. Run the tests with -update to write the file instead.
-func AssertGolden(t testing.TB, res *automation.Result, path string) {
+func AssertGolden(t testing.TB, res *outcome.Result, path string) {
 	t.Helper()
 	if res == nil {
 		t.Fatalf("slipwaytest: AssertGolden(%s): the result is nil", path)
@@ -64,7 +64,7 @@ func AssertGolden(t testing.TB, res *automation.Result, path string) {
 // last part of the URN, with the unique stack name replaced by
 // StackPlaceholder. Unchanged resources are left out; a result without
 // changes renders as "(no changes)".
-func RenderChanges(res *automation.Result) string {
+func RenderChanges(res *outcome.Result) string {
 	var lines []string
 	for _, c := range res.Changed() {
 		name := c.URN

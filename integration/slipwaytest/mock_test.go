@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/integration/slipwaytest"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/kubernetes"
@@ -182,7 +182,7 @@ func TestEventually_FailsWithAttemptsAndLastError(t *testing.T) {
 }
 
 func TestRenderChanges_SortedWithoutTheUniqueName(t *testing.T) {
-	res := &automation.Result{Stack: "golden-ab12c", Resources: []automation.ResourceChange{
+	res := &outcome.Result{Stack: "golden-ab12c", Resources: []outcome.ResourceChange{
 		{URN: "urn:pulumi:golden-ab12c::p::kubernetes:core/v1:Namespace::golden-ab12c", Type: "kubernetes:core/v1:Namespace", Op: "create"},
 		{URN: "urn:pulumi:golden-ab12c::p::kubernetes:core/v1:ConfigMap::cfg", Type: "kubernetes:core/v1:ConfigMap", Op: "update",
 			Diffs: []string{"metadata", "data"}, DetailedDiff: map[string]string{"data.b": "update", "data.a": "add"}},
@@ -191,5 +191,5 @@ func TestRenderChanges_SortedWithoutTheUniqueName(t *testing.T) {
 	assert.Equal(t, "create kubernetes:core/v1:Namespace <stack>\n"+
 		"update kubernetes:core/v1:ConfigMap cfg diffs=data,metadata detailed=data.a:add,data.b:update\n",
 		slipwaytest.RenderChanges(res))
-	assert.Equal(t, "(no changes)\n", slipwaytest.RenderChanges(&automation.Result{Stack: "s"}))
+	assert.Equal(t, "(no changes)\n", slipwaytest.RenderChanges(&outcome.Result{Stack: "s"}))
 }

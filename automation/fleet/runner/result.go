@@ -14,6 +14,8 @@ import (
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/fleet"
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/automation/outcome"
+	"github.com/slipwayhq/slipway/automation/recovery"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/stacks"
 )
@@ -30,7 +32,7 @@ type result struct {
 	recovery        string
 	stack           string
 	// rec is the recovery report of the stack's opening.
-	rec *automation.Recovery
+	rec *recovery.Recovery
 }
 
 // apply writes the result into a Run's status.
@@ -70,7 +72,7 @@ func (res *result) redact(secrets []string) {
 }
 
 // from records an operation's changes and policy findings.
-func (res *result) from(out *automation.Result) {
+func (res *result) from(out *outcome.Result) {
 	if out == nil {
 		return
 	}
@@ -79,7 +81,7 @@ func (res *result) from(out *automation.Result) {
 }
 
 // fromDrift records what a drift check found, and its remediation.
-func (res *result) fromDrift(d *automation.Drift) {
+func (res *result) fromDrift(d *outcome.Drift) {
 	if d == nil {
 		return
 	}
@@ -184,7 +186,7 @@ func outputs(m auto.OutputMap) map[string]string {
 
 // describeRecovery says what was recovered before the Run: the takeover,
 // and what the stack's opening repaired.
-func describeRecovery(rec *automation.Recovery, prev takeover) string {
+func describeRecovery(rec *recovery.Recovery, prev takeover) string {
 	var parts []string
 	if prev.from != "" {
 		parts = append(parts, fmt.Sprintf("took over from %s on %s, whose lease expired", prev.from, prev.host))

@@ -706,6 +706,6 @@ func TestReason_ClassifiesErrors(t *testing.T) {
 	assert.Equal(t, v1alpha1.ReasonInvalidSpec, reason(&fleet.FieldError{Field: "spec.params", Err: errors.New("x")}))
 	assert.Equal(t, v1alpha1.ReasonInvalidSpec, reason(fmt.Errorf("wrapped: %w", &stacks.InvalidError{Problems: []error{errors.New("x")}})))
 	assert.Equal(t, v1alpha1.ReasonPolicyBlocked, reason(&automation.OpError{Op: "up", Err: &automation.PolicyBlockedError{Op: "up"}}))
-	assert.Equal(t, v1alpha1.ReasonLocked, reason(&automation.StackLockedError{Project: "p", Stack: "s"}))
+	assert.Equal(t, v1alpha1.ReasonLocked, reason(&statestore.StackLockedError{Project: "p", Stack: "s"}))
 	assert.Equal(t, v1alpha1.ReasonFailed, reason(errors.New("boom")))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/approvals"
 	"github.com/slipwayhq/slipway/automation/chatops"
+	"github.com/slipwayhq/slipway/automation/outcome"
 )
 
 // Chat notifications are configured from the environment only: webhook
@@ -139,7 +140,7 @@ const approvalPoll = 2 * time.Second
 // its decision verifies with pub (serve's public key). requestedBy names
 // who may not approve it. It returns a nil gate when wait is 0; close
 // releases the store.
-func (g *globals) approvalGate(ctx context.Context, e *automation.Engine, wait time.Duration, pub ed25519.PublicKey, requestedBy []string) (gate func(context.Context, string, *automation.Result) error, closeFn func(), err error) {
+func (g *globals) approvalGate(ctx context.Context, e *automation.Engine, wait time.Duration, pub ed25519.PublicKey, requestedBy []string) (gate func(context.Context, string, *outcome.Result) error, closeFn func(), err error) {
 	if wait <= 0 {
 		return nil, func() {}, nil
 	}
@@ -163,7 +164,7 @@ func (g *globals) approvalGate(ctx context.Context, e *automation.Engine, wait t
 		return nil
 	})
 	inner := approvals.Gate(approvals.New(st, approvals.WithVerifyKey(pub)), announce, approvalPoll, approvals.RequestedBy(requestedBy...))
-	gate = func(ctx context.Context, stage string, preview *automation.Result) error {
+	gate = func(ctx context.Context, stage string, preview *outcome.Result) error {
 		wctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
 		return inner(wctx, stage, preview)

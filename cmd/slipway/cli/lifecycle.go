@@ -17,6 +17,7 @@ import (
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/optdrift"
 	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/report"
 	"github.com/slipwayhq/slipway/stacks"
 )
@@ -50,7 +51,7 @@ func newDriftCmd(g *globals) *cobra.Command {
 			}
 			// check records one drift check and returns its outcome as an
 			// error: nil when clean (or remediated), exit 2 when drift is found.
-			check := func(d *automation.Drift, err error) error {
+			check := func(d *outcome.Drift, err error) error {
 				if err == nil && d.Found() && d.Remediated == nil {
 					err = &exitError{code: ExitChanges, kind: "drift_found", err: fmt.Errorf("drift found in %d resource(s) of %s", len(d.Resources), d.Stack)}
 				}
@@ -64,7 +65,7 @@ func newDriftCmd(g *globals) *cobra.Command {
 			// Keep checking until interrupted; the exit code is the worst
 			// outcome seen, so a failed check is never reported as 0.
 			var codes []int
-			err = st.WatchDrift(cmd.Context(), interval, func(d *automation.Drift, err error) {
+			err = st.WatchDrift(cmd.Context(), interval, func(d *outcome.Drift, err error) {
 				if cmd.Context().Err() != nil {
 					return // interrupted mid-check: not an outcome
 				}
@@ -177,7 +178,7 @@ func newEphemeralCmd(g *globals) *cobra.Command {
 			}
 			res, err := e.DestroyEphemeral(cmd.Context(), project, names[0])
 			if missingOK && automation.IsUnknownStack(err) {
-				res, err = &automation.Result{Operation: "destroy", Project: project, Stack: names[0], Summary: map[string]int{}}, nil
+				res, err = &outcome.Result{Operation: "destroy", Project: project, Stack: names[0], Summary: map[string]int{}}, nil
 			}
 			g.printResult(res)
 			g.add(item{Environment: names[0], Operation: "ephemeral destroy", Status: statusOf(err), Result: res, Error: errJSON(err)})
@@ -375,7 +376,7 @@ func newPromoteCmd(g *globals) *cobra.Command {
 				rel := automation.Release{Version: progs[i].Version, Program: progs[i]}
 				stage := automation.Stage{Name: name, Release: rel}
 				if slices.Contains(approve, name) {
-					stage.Approve = func(ctx context.Context, stageName string, preview *automation.Result) error {
+					stage.Approve = func(ctx context.Context, stageName string, preview *outcome.Result) error {
 						if slices.Contains(approved, name) {
 							return nil
 						}
@@ -456,7 +457,7 @@ func newRenderCmd(g *globals) *cobra.Command {
 // render runs the environment's program in render mode against a
 // throw-away file backend, so no stack is left behind and every render
 // writes every manifest.
-func render(ctx context.Context, g *globals, prog automation.Program) (*automation.Result, error) {
+func render(ctx context.Context, g *globals, prog automation.Program) (*outcome.Result, error) {
 	tmp, err := os.MkdirTemp("", "slipway-render-")
 	if err != nil {
 		return nil, err

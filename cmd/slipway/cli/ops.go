@@ -14,6 +14,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/optpreview"
 	"github.com/slipwayhq/slipway/automation/optrefresh"
 	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/report"
 )
 
@@ -168,7 +169,7 @@ func (g *globals) progress() func(events.EngineEvent) {
 
 // printResult prints one result as text (report's text renderer, the one
 // preview, up and drift use), with --secret values masked; nothing with --json.
-func (g *globals) printResult(res *automation.Result) {
+func (g *globals) printResult(res *outcome.Result) {
 	if res == nil {
 		return
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/dora"
+	"github.com/slipwayhq/slipway/automation/outcome"
+	"github.com/slipwayhq/slipway/automation/releases"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/all"
 )
@@ -54,22 +56,22 @@ type item struct {
 	Environment string `json:"environment,omitempty"`
 	Operation   string `json:"operation"`
 	// Status is succeeded, changes, failed, blocked or locked.
-	Status     string                    `json:"status"`
-	Result     *automation.Result        `json:"result,omitempty"`
-	Preview    *automation.Result        `json:"preview,omitempty"`
-	Drift      *automation.Drift         `json:"drift,omitempty"`
-	Ephemeral  *automation.Ephemeral     `json:"ephemeral,omitempty"`
-	Release    *automation.ReleaseRecord `json:"release,omitempty"`
-	RolledBack bool                      `json:"rolledBack,omitempty"`
-	Rollback   *automation.Result        `json:"rollback,omitempty"`
-	Cluster    any                       `json:"cluster,omitempty"`
-	Tools      any                       `json:"tools,omitempty"`
-	Image      *imageJSON                `json:"image,omitempty"`
-	Policy     *policypacks.Report       `json:"policy,omitempty"`
-	Rules      []rule                    `json:"rules,omitempty"`
-	Params     *paramsDoc                `json:"params,omitempty"`
-	Dora       *dora.Report              `json:"dora,omitempty"`
-	Error      *errorJSON                `json:"error,omitempty"`
+	Status     string                `json:"status"`
+	Result     *outcome.Result       `json:"result,omitempty"`
+	Preview    *outcome.Result       `json:"preview,omitempty"`
+	Drift      *outcome.Drift        `json:"drift,omitempty"`
+	Ephemeral  *automation.Ephemeral `json:"ephemeral,omitempty"`
+	Release    *releases.Record      `json:"release,omitempty"`
+	RolledBack bool                  `json:"rolledBack,omitempty"`
+	Rollback   *outcome.Result       `json:"rollback,omitempty"`
+	Cluster    any                   `json:"cluster,omitempty"`
+	Tools      any                   `json:"tools,omitempty"`
+	Image      *imageJSON            `json:"image,omitempty"`
+	Policy     *policypacks.Report   `json:"policy,omitempty"`
+	Rules      []rule                `json:"rules,omitempty"`
+	Params     *paramsDoc            `json:"params,omitempty"`
+	Dora       *dora.Report          `json:"dora,omitempty"`
+	Error      *errorJSON            `json:"error,omitempty"`
 }
 
 // errorJSON is an error for machines: a stable code, the exit code it maps

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/recovery"
 	"github.com/slipwayhq/slipway/automation/statestore"
 )
 
@@ -27,10 +28,10 @@ func TestClassify_EachErrorHasOneCodeAndExitCode(t *testing.T) {
 		{badInput("--env is required"), "invalid_input", ExitError},
 		{wrap(&automation.UnknownStackError{Stack: "prdo"}), "unknown_environment", ExitError},
 		{wrap(&automation.NotEphemeralError{Stack: "prod"}), "not_ephemeral", ExitError},
-		{wrap(&automation.RepairRequiredError{Stack: "dev"}), "repair_required", ExitError},
+		{wrap(&recovery.RepairRequiredError{Stack: "dev"}), "repair_required", ExitError},
 		{wrap(&automation.ChangesFoundError{Op: "preview", Stack: "dev", Changes: 2}), "changes_found", ExitChanges},
 		{wrap(&automation.PolicyBlockedError{Op: "up"}), "policy_blocked", ExitPolicy},
-		{wrap(&automation.StackLockedError{Stack: "dev"}), "stack_locked", ExitLocked},
+		{wrap(&statestore.StackLockedError{Stack: "dev"}), "stack_locked", ExitLocked},
 		// The store's own lock refusal, wrapped by recovery and joined with the engine's error.
 		{fmt.Errorf("automation: stack web/dev: %w", errors.Join(errors.New("failed to load checkpoint"),
 			fmt.Errorf("automation: the stack's lock could not be taken: %w", &statestore.StackLockedError{Project: "web", Stack: "dev"}))), "stack_locked", ExitLocked},
