@@ -39,7 +39,7 @@ func WithRepair() EngineOption { return func(c *engineConfig) { c.repair = true 
 // IsStackLocked reports whether err is (or wraps) a *statestore.StackLockedError.
 func IsStackLocked(err error) bool { return statestore.IsStackLocked(err) }
 
-// IsRepairRequired reports whether err is (or wraps) a *RepairRequiredError.
+// IsRepairRequired reports whether err is (or wraps) a *recovery.RepairRequiredError.
 func IsRepairRequired(err error) bool { return recovery.IsRepairRequired(err) }
 
 func (s *Stack) setRecovery(r *recovery.Recovery) {
@@ -101,7 +101,7 @@ func (e *Engine) unlock() recovery.Unlock {
 //     When its content is broken, its backup (the previous checkpoint)
 //     replaces it if every resource in the backup is one the next run
 //     adopts (Kubernetes objects and providers); otherwise only with
-//     WithRepair, else a *RepairRequiredError. A kill mid-write can only
+//     WithRepair, else a *recovery.RepairRequiredError. A kill mid-write can only
 //     lose the begin of a step that had not run yet, or the end of one the
 //     backup records as pending, which the next rule handles.
 //   - Pending operations: interrupted creates of named Kubernetes objects
@@ -109,7 +109,7 @@ func (e *Engine) unlock() recovery.Unlock {
 //     (which make no object) are cleared by a refresh that takes the stack's
 //     lock. An interrupted create of anything else (a VPC, a bucket, a
 //     custom resource type) may have made a real resource, so Recover
-//     returns a *RepairRequiredError naming it and clears nothing, unless
+//     returns a *recovery.RepairRequiredError naming it and clears nothing, unless
 //     WithRepair was given.
 func (s *Stack) Recover(ctx context.Context) (*recovery.Recovery, error) {
 	rec := &recovery.Recovery{}
