@@ -20,7 +20,7 @@ type Params struct {
 
 // Definition is the environment: cli.Programs(minimal.Definition) gives it every verb.
 var Definition = &stacks.Definition[Params]{
-	Name: "minimal", Project: "minimal",
+	Name: "minimal", Project: "minimal", Description: "a namespace with a baseline and a greeting",
 	Defaults: map[stacks.Kind]Params{stacks.Dev: {"hi", 5}, stacks.Prod: {"hello", 20}},
 	Plugins:  func(stacks.Env[Params]) []automation.Plugin { return []automation.Plugin{automation.KubernetesPlugin} },
 	Flags:    []stacks.Flag{{Name: "greeting", Path: "Greeting", Usage: "the greeting"}},
