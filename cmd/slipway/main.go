@@ -15,4 +15,4 @@ import (
 	"github.com/slipwayhq/slipway/stacks/web"
 )
 
-func main() { cli.Main(cli.Programs(web.Definition)) }
+func main() { cli.Main(cli.Definitions(web.Definition)) }

@@ -3,10 +3,10 @@
 // over, and gets every verb, flag, exit code and output format of slipway
 // (which is built exactly that way):
 //
-//	func main() { cli.Main(cli.Programs(shop.Definition), cli.Name("shopctl")) }
+//	func main() { cli.Main(cli.Definitions(shop.Definition), cli.Name("shopctl")) }
 //
 // Every verb that takes --env builds the environment from the selected
-// definition (--program, default the first registered): --param PATH=VALUE,
+// definition (--definition, default the first registered): --param PATH=VALUE,
 // --params FILE (JSON), the definition's own flag shorthands (e.g. web's
 // --image), --secret KEY=VALUE. Input is validated by the definition before
 // anything is touched.
@@ -47,15 +47,15 @@ type Option func(*config)
 
 // config is what the options set.
 type config struct {
-	name     string
-	programs []stacks.Builder
-	packs    []*policypacks.Pack
+	name        string
+	definitions []stacks.Builder
+	packs       []*policypacks.Pack
 }
 
-// Programs registers environment definitions; --program NAME selects one
+// Definitions registers environment definitions; --definition NAME selects one
 // (default: the first). At least one is required; names must be unique.
-func Programs(builders ...stacks.Builder) Option {
-	return func(c *config) { c.programs = append(c.programs, builders...) }
+func Definitions(builders ...stacks.Builder) Option {
+	return func(c *config) { c.definitions = append(c.definitions, builders...) }
 }
 
 // Name sets the binary's name, used in usage texts, in error messages
@@ -72,9 +72,9 @@ func PolicyPacks(packs ...*policypacks.Pack) Option {
 
 // reserved are the flag names of the command line itself; a definition's
 // flag shorthand may not take one.
-var reserved = []string{"allow-plugin-download", "approval-public-key-file", "approval-wait", "approve", "backend", "cache-dir", "commit", "commit-time", "concurrency", "dir", "dry-run", "env", "expect-no-changes", "force-unlock", "format",
+var reserved = []string{"allow-plugin-download", "approval-public-key-file", "approval-wait", "approve", "backend", "cache-dir", "commit", "commit-time", "concurrency", "dir", "definition", "dry-run", "env", "expect-no-changes", "force-unlock", "format",
 	"help", "interval", "json", "key", "kind", "kubeconfig", "local-records", "log-format", "metrics-file", "missing-ok", "out", "parallel", "param", "params", "plugin", "policy",
-	"policy-level", "program", "pushgateway", "remediate", "remove", "repair", "requested-by", "secret", "secret-env", "secrets-file", "through", "ttl", "verbose", "yes"}
+	"policy-level", "pushgateway", "remediate", "remove", "repair", "requested-by", "secret", "secret-env", "secrets-file", "through", "ttl", "verbose", "yes"}
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
@@ -100,23 +100,23 @@ func newConfig(opts []Option) (*config, error) {
 	if !nameRE.MatchString(c.name) {
 		probs = append(probs, fmt.Sprintf("Name(%q) must be a command name such as \"shopctl\"", c.name))
 	}
-	if len(c.programs) == 0 {
-		probs = append(probs, "no program registered; pass cli.Programs(yourDefinition)")
+	if len(c.definitions) == 0 {
+		probs = append(probs, "no definition registered; pass cli.Definitions(yourDefinition)")
 	}
 	seen := map[string]bool{}
-	for i, b := range c.programs {
+	for i, b := range c.definitions {
 		if b == nil {
-			probs = append(probs, fmt.Sprintf("Programs: builder %d is nil", i))
+			probs = append(probs, fmt.Sprintf("Definitions: builder %d is nil", i))
 			continue
 		}
 		info := b.Info()
 		if info.Name == "" || seen[info.Name] {
-			probs = append(probs, fmt.Sprintf("Programs: program %d's name %q is empty or registered twice; give each definition a unique Name", i, info.Name))
+			probs = append(probs, fmt.Sprintf("Definitions: definition %d's name %q is empty or registered twice; give each definition a unique Name", i, info.Name))
 		}
 		seen[info.Name] = true
 		for _, f := range info.Flags {
 			if slices.Contains(reserved, f.Name) {
-				probs = append(probs, fmt.Sprintf("Programs: program %s's flag --%s is a flag of the command line itself; rename it", info.Name, f.Name))
+				probs = append(probs, fmt.Sprintf("Definitions: definition %s's flag --%s is a flag of the command line itself; rename it", info.Name, f.Name))
 			}
 		}
 	}
@@ -176,26 +176,26 @@ func (c *config) packsByName(names ...string) ([]*policypacks.Pack, error) {
 	return out, nil
 }
 
-// programNames lists the registered definitions' names.
-func (c *config) programNames() []string {
+// definitionNames lists the registered definitions' names.
+func (c *config) definitionNames() []string {
 	var out []string
-	for _, b := range c.programs {
+	for _, b := range c.definitions {
 		out = append(out, b.Info().Name)
 	}
 	return out
 }
 
-// program returns the definition named name ("" for the first).
-func (c *config) program(name string) (stacks.Builder, error) {
+// definition returns the definition named name ("" for the first).
+func (c *config) definition(name string) (stacks.Builder, error) {
 	if name == "" {
-		return c.programs[0], nil
+		return c.definitions[0], nil
 	}
-	for _, b := range c.programs {
+	for _, b := range c.definitions {
 		if b.Info().Name == name {
 			return b, nil
 		}
 	}
-	return nil, badInput("--program %q is not a program of %s; use one of %s", name, c.name, strings.Join(c.programNames(), ", "))
+	return nil, badInput("--definition %q is not a definition of %s; use one of %s", name, c.name, strings.Join(c.definitionNames(), ", "))
 }
 
 // PrivateUmask is the file mode creation mask Main sets: no access for group
@@ -306,9 +306,9 @@ func newRoot(c *config, stdout, stderr io.Writer) (*cobra.Command, *globals) {
 			return g.resolveFormat(cmd)
 		},
 	}
-	if len(c.programs) > 0 {
-		root.Long = fmt.Sprintf("%s.\n\nPrograms (--program): %s (default %s); see `%s params`.", root.Short,
-			strings.Join(c.programNames(), ", "), c.programNames()[0], c.name)
+	if len(c.definitions) > 0 {
+		root.Long = fmt.Sprintf("%s.\n\nDefinitions (--definition): %s (default %s); see `%s params`.", root.Short,
+			strings.Join(c.definitionNames(), ", "), c.definitionNames()[0], c.name)
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.dir, "dir", ".slipway", "directory Slipway owns: workspaces, file-backend state, the local cluster")
@@ -343,10 +343,10 @@ func (g *globals) addFormat(cmd *cobra.Command, formats ...report.Format) {
 	cmd.Annotations = map[string]string{"formats": strings.Join(names, ",")}
 }
 
-// addProgram adds --program to a verb that takes no parameters.
-func (g *globals) addProgram(cmd *cobra.Command, program *string) {
-	cmd.Flags().StringVar(program, "program", "", fmt.Sprintf("environment definition whose project to use: %s (default %s)",
-		strings.Join(g.cfg.programNames(), ", "), g.cfg.programNames()[0]))
+// addDefinition adds --definition to a verb that takes no parameters.
+func (g *globals) addDefinition(cmd *cobra.Command, definition *string) {
+	cmd.Flags().StringVar(definition, "definition", "", fmt.Sprintf("environment definition whose project to use: %s (default %s)",
+		strings.Join(g.cfg.definitionNames(), ", "), g.cfg.definitionNames()[0]))
 }
 
 // resolveFormat reads --format and --json (an alias of --format json).

@@ -23,7 +23,7 @@ import (
 
 func newDoraCmd(g *globals) *cobra.Command {
 	var envs []string
-	var program, since string
+	var definition, since string
 	cmd := &cobra.Command{
 		Use:   "dora",
 		Short: "DORA metrics of environments from their release history: deployment frequency, lead time, change failure rate, time to restore",
@@ -45,7 +45,7 @@ func newDoraCmd(g *globals) *cobra.Command {
 			if err := g.validateGlobals(); err != nil {
 				return err
 			}
-			b, err := g.cfg.program(program)
+			b, err := g.cfg.definition(definition)
 			if err != nil {
 				return err
 			}
@@ -94,7 +94,7 @@ func newDoraCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringSliceVar(&envs, "env", nil, "environment to report on, e.g. prod (repeatable, or comma-separated)")
-	g.addProgram(cmd, &program)
+	g.addDefinition(cmd, &definition)
 	cmd.Flags().StringVar(&since, "since", "30d", "the window, ending now: Nd (days), Nw (weeks) or a duration such as 72h")
 	g.addFormat(cmd, report.Text, report.Markdown, report.JSON)
 	return cmd

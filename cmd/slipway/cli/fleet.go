@@ -24,9 +24,9 @@ import (
 	"github.com/slipwayhq/slipway/integration/localk8s"
 )
 
-// registry is what this binary's fleet can run: its programs and packs.
+// registry is what this binary's fleet can run: its definitions and packs.
 func (g *globals) registry() fleet.Registry {
-	return fleet.Registry{Programs: g.cfg.programs, Packs: g.cfg.allPacks()}
+	return fleet.Registry{Programs: g.cfg.definitions, Packs: g.cfg.allPacks()}
 }
 
 // restConfig loads a client configuration: --kubeconfig, else $KUBECONFIG,

@@ -30,7 +30,7 @@ import (
 type envFlags struct {
 	g                        *globals
 	names                    string
-	program                  string
+	definition               string
 	kind, kubeconfig         string
 	params                   []string
 	paramsFile               string
@@ -48,7 +48,7 @@ type envFlags struct {
 // flag name, shared by every registered definition that declares it.
 type shorthand struct {
 	name   string
-	owners map[string]stacks.Flag // program name -> its flag
+	owners map[string]stacks.Flag // definition name -> its flag
 	multi  bool                   // a map or slice parameter: repeatable
 	typ    string                 // the value type in help texts
 	values []string
@@ -70,11 +70,11 @@ func (f *envFlags) register(g *globals, cmd *cobra.Command, policy bool) {
 	f.g, f.policyFlags = g, policy
 	fl := cmd.Flags()
 	fl.StringVar(&f.names, "env", "", "environment name, e.g. dev or pr-42 (required; several comma-separated where the verb allows)")
-	fl.StringVar(&f.program, "program", "", fmt.Sprintf("environment definition: %s (default %s)", strings.Join(g.cfg.programNames(), ", "), g.cfg.programNames()[0]))
-	fl.StringVar(&f.kind, "kind", "", "environment kind: dev, qa, staging, prod, ephemeral (default: the name when it is one or the program maps it; any other name needs --kind)")
+	fl.StringVar(&f.definition, "definition", "", fmt.Sprintf("environment definition: %s (default %s)", strings.Join(g.cfg.definitionNames(), ", "), g.cfg.definitionNames()[0]))
+	fl.StringVar(&f.kind, "kind", "", "environment kind: dev, qa, staging, prod, ephemeral (default: the name when it is one or the definition maps it; any other name needs --kind)")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", fmt.Sprintf("target cluster kubeconfig (default: the local cluster of %q)", g.cfg.name+" cluster up"))
-	fl.StringArrayVar(&f.params, "param", nil, fmt.Sprintf("program parameter PATH=VALUE, PATH a dotted field path of the program's parameters (repeatable; %q lists them)", g.cfg.name+" params"))
-	fl.StringVar(&f.paramsFile, "params", "", "JSON file of program parameters, applied before --param and the shorthands")
+	fl.StringArrayVar(&f.params, "param", nil, fmt.Sprintf("definition parameter PATH=VALUE, PATH a dotted field path of the definition's parameters (repeatable; %q lists them)", g.cfg.name+" params"))
+	fl.StringVar(&f.paramsFile, "params", "", "JSON file of definition parameters, applied before --param and the shorthands")
 	fl.StringArrayVar(&f.secrets, "secret", nil, "secret for the program, encrypted in state and never printed: KEY=@FILE, KEY=@- (standard input) "+
 		"or KEY=VALUE (visible in the process list; avoid) (repeatable)")
 	fl.StringArrayVar(&f.secretEnv, "secret-env", nil, "secret KEY=VAR read from environment variable VAR, which no process Slipway starts inherits (repeatable)")
@@ -90,7 +90,7 @@ func (f *envFlags) register(g *globals, cmd *cobra.Command, policy bool) {
 // registerShorthands adds every registered definition's flags.
 func (f *envFlags) registerShorthands(g *globals, fl *pflag.FlagSet) {
 	f.shorthands = map[string]*shorthand{}
-	for _, b := range g.cfg.programs {
+	for _, b := range g.cfg.definitions {
 		info := b.Info()
 		for _, fd := range info.Flags {
 			s, ok := f.shorthands[fd.Name]
@@ -112,13 +112,13 @@ func (f *envFlags) registerShorthands(g *globals, fl *pflag.FlagSet) {
 	for _, name := range f.shorthandOrder {
 		s := f.shorthands[name]
 		var usage []string
-		for _, p := range g.cfg.programNames() {
+		for _, p := range g.cfg.definitionNames() {
 			if fd, ok := s.owners[p]; ok {
 				u := fd.Usage
 				if u == "" {
 					u = "sets " + fd.Path
 				}
-				if len(g.cfg.programs) > 1 {
+				if len(g.cfg.definitions) > 1 {
 					u = p + ": " + u
 				}
 				usage = append(usage, u)
@@ -214,7 +214,7 @@ func (f *envFlags) settings(b stacks.Builder, envs int, secrets map[string]strin
 		fd, ok := s.owners[prog]
 		if !ok {
 			owners := slices.Sorted(maps.Keys(s.owners))
-			return nil, badInput("--%s is a parameter of program %s, not of %s; select it with --program %s, or use --param (`%s params --program %s` lists %s's)",
+			return nil, badInput("--%s is a parameter of definition %s, not of %s; select it with --definition %s, or use --param (`%s params --definition %s` lists %s's)",
 				name, strings.Join(owners, ", "), prog, owners[0], f.g.cfg.name, prog, prog)
 		}
 		if name == "namespace" && envs > 1 {
@@ -239,7 +239,7 @@ func (f *envFlags) settings(b stacks.Builder, envs int, secrets map[string]strin
 	for _, s := range f.params {
 		p, err := stacks.ParseParam(s)
 		if err != nil {
-			return nil, badInput("--param %q: use PATH=VALUE, e.g. App.Replicas=2 (`%s params --program %s` lists the paths)", s, f.g.cfg.name, prog)
+			return nil, badInput("--param %q: use PATH=VALUE, e.g. App.Replicas=2 (`%s params --definition %s` lists the paths)", s, f.g.cfg.name, prog)
 		}
 		out = append(out, given{param: p, source: "--param " + s})
 	}
@@ -258,7 +258,7 @@ func (f *envFlags) parse(g *globals, many bool) (spec, error) {
 	if err := g.validateGlobals(); err != nil {
 		return sp, err
 	}
-	b, err := g.cfg.program(f.program)
+	b, err := g.cfg.definition(f.definition)
 	if err != nil {
 		return sp, err
 	}
@@ -277,7 +277,7 @@ func (f *envFlags) parse(g *globals, many bool) (spec, error) {
 	var paramsJSON []byte
 	if f.paramsFile != "" {
 		if paramsJSON, err = os.ReadFile(f.paramsFile); err != nil {
-			return sp, badInput("--params %q is not a readable file: %v; give a JSON file of the program's parameters (`%s params` prints an example)",
+			return sp, badInput("--params %q is not a readable file: %v; give a JSON file of the definition's parameters (`%s params` prints an example)",
 				f.paramsFile, errors.Unwrap(err), g.cfg.name)
 		}
 	}

@@ -145,7 +145,7 @@ func newEphemeralCmd(g *globals) *cobra.Command {
 	f.register(g, create, true)
 	create.Flags().StringVar(&key, "key", "", "what the environment is for, e.g. a pull-request number (default: its name)")
 	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "time to live; `slipway gc` destroys it afterwards")
-	var name, program string
+	var name, definition string
 	var missingOK bool
 	var confirm confirmFlags
 	destroy := &cobra.Command{
@@ -164,7 +164,7 @@ func newEphemeralCmd(g *globals) *cobra.Command {
 			if err := g.validateGlobals(); err != nil {
 				return err
 			}
-			b, err := g.cfg.program(program)
+			b, err := g.cfg.definition(definition)
 			if err != nil {
 				return err
 			}
@@ -186,7 +186,7 @@ func newEphemeralCmd(g *globals) *cobra.Command {
 		},
 	}
 	destroy.Flags().StringVar(&name, "env", "", "ephemeral environment name (required)")
-	g.addProgram(destroy, &program)
+	g.addDefinition(destroy, &definition)
 	destroy.Flags().BoolVar(&missingOK, "missing-ok", false, "succeed when the environment does not exist (already collected)")
 	confirm.register(destroy)
 	cmd.AddCommand(create, destroy)
@@ -195,7 +195,7 @@ func newEphemeralCmd(g *globals) *cobra.Command {
 
 func newGCCmd(g *globals) *cobra.Command {
 	var concurrency int
-	var program string
+	var definition string
 	var confirm confirmFlags
 	var dryRun bool
 	cmd := &cobra.Command{
@@ -209,7 +209,7 @@ func newGCCmd(g *globals) *cobra.Command {
 			if err := g.validateGlobals(); err != nil {
 				return err
 			}
-			b, err := g.cfg.program(program)
+			b, err := g.cfg.definition(definition)
 			if err != nil {
 				return err
 			}
@@ -281,7 +281,7 @@ func newGCCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&concurrency, "concurrency", 4, "environments destroyed at once")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list the expired environments gc would destroy; destroy nothing")
 	confirm.register(cmd)
-	g.addProgram(cmd, &program)
+	g.addDefinition(cmd, &definition)
 	return cmd
 }
 

@@ -142,7 +142,7 @@ func newPolicyListCmd(g *globals) *cobra.Command {
 			}
 			for _, k := range kinds {
 				if !stacks.Kind(k).Valid() {
-					return badInput("--env %q is not an environment kind; use dev, qa, staging, prod or ephemeral", k)
+					return badInput("--kind %q is not an environment kind; use dev, qa, staging, prod or ephemeral", k)
 				}
 			}
 			lv, err := pairs("policy-level", levels)
@@ -168,7 +168,7 @@ func newPolicyListCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringSliceVar(&packs, "policy", nil, "packs to list: "+strings.Join(g.cfg.packNames(), ", ")+" (default every pack)")
-	cmd.Flags().StringSliceVar(&kinds, "env", nil, "environment kinds to show the enforcement of, comma-separated (default dev,qa,staging,prod,ephemeral)")
+	cmd.Flags().StringSliceVar(&kinds, "kind", nil, "environment kinds to show the enforcement of, comma-separated (default dev,qa,staging,prod,ephemeral)")
 	cmd.Flags().StringArrayVar(&levels, "policy-level", nil, "override one policy's enforcement, POLICY=advisory|mandatory|remediate|disabled (repeatable)")
 	g.addFormat(cmd, report.Text, report.JSON, report.Markdown)
 	return cmd
@@ -230,8 +230,8 @@ func writeRulesMarkdown(g *globals, rules []rule, kinds []string) error {
 	return err
 }
 
-// programInfo is one registered definition as params prints it.
-type programInfo struct {
+// definitionInfo is one registered definition as params prints it.
+type definitionInfo struct {
 	Name        string     `json:"name"`
 	Project     string     `json:"project"`
 	Description string     `json:"description"`
@@ -239,7 +239,7 @@ type programInfo struct {
 	Paths       []string   `json:"paths"`
 }
 
-// flagInfo is one parameter shorthand of a program.
+// flagInfo is one parameter shorthand of a definition.
 type flagInfo struct {
 	Name  string `json:"name"`
 	Path  string `json:"path"`
@@ -248,21 +248,21 @@ type flagInfo struct {
 
 // paramsDoc is what params prints.
 type paramsDoc struct {
-	Programs []programInfo   `json:"programs"`
-	Program  string          `json:"program"`
-	Kind     stacks.Kind     `json:"kind"`
-	Params   json.RawMessage `json:"params"`
+	Definitions []definitionInfo `json:"definitions"`
+	Definition  string           `json:"definition"`
+	Kind        stacks.Kind      `json:"kind"`
+	Params      json.RawMessage  `json:"params"`
 }
 
 func newParamsCmd(g *globals) *cobra.Command {
-	var program, kind, name string
+	var definition, kind, name string
 	cmd := &cobra.Command{
 		Use:     "params",
-		Aliases: []string{"programs"},
-		Short:   "Print the registered programs, their parameter paths (--param) and a kind's defaulted parameters as JSON",
+		Aliases: []string{"definitions"},
+		Short:   "Print the registered definitions, their parameter paths (--param) and a kind's defaulted parameters as JSON",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := g.cfg.program(program)
+			b, err := g.cfg.definition(definition)
 			if err != nil {
 				return err
 			}
@@ -288,14 +288,14 @@ func newParamsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return badInput("%v", err)
 			}
-			doc := paramsDoc{Program: b.Info().Name, Kind: k, Params: params}
-			for _, p := range g.cfg.programs {
+			doc := paramsDoc{Definition: b.Info().Name, Kind: k, Params: params}
+			for _, p := range g.cfg.definitions {
 				i := p.Info()
 				flags := []flagInfo{}
 				for _, f := range i.Flags {
 					flags = append(flags, flagInfo{Name: f.Name, Path: f.Path, Usage: f.Usage})
 				}
-				doc.Programs = append(doc.Programs, programInfo{Name: i.Name, Project: i.Project, Description: i.Description, Flags: flags, Paths: i.Paths})
+				doc.Definitions = append(doc.Definitions, definitionInfo{Name: i.Name, Project: i.Project, Description: i.Description, Flags: flags, Paths: i.Paths})
 			}
 			g.add(item{Environment: name, Operation: "params", Status: "succeeded", Params: &doc})
 			if g.json {
@@ -306,8 +306,8 @@ func newParamsCmd(g *globals) *cobra.Command {
 			return enc.Encode(doc)
 		},
 	}
-	cmd.Flags().StringVar(&program, "program", "", fmt.Sprintf("the program whose defaults to print: %s (default %s)", strings.Join(g.cfg.programNames(), ", "), g.cfg.programNames()[0]))
-	cmd.Flags().StringVar(&kind, "kind", "", "environment kind: dev, qa, staging, prod, ephemeral (default: the name when it is one or the program maps it; any other name needs --kind)")
+	cmd.Flags().StringVar(&definition, "definition", "", fmt.Sprintf("the definition whose defaults to print: %s (default %s)", strings.Join(g.cfg.definitionNames(), ", "), g.cfg.definitionNames()[0]))
+	cmd.Flags().StringVar(&kind, "kind", "", "environment kind: dev, qa, staging, prod, ephemeral (default: the name when it is one or the definition maps it; any other name needs --kind)")
 	cmd.Flags().StringVar(&name, "env", "", "environment name the defaults are computed for (default: the kind)")
 	return cmd
 }

@@ -36,7 +36,7 @@ const (
 // serveFlags are the flags of `serve`.
 type serveFlags struct {
 	addr, since, slackFile string
-	programs               []string
+	definitions            []string
 	rps                    float64
 	burst                  int
 	approvals              approvalFlags
@@ -73,8 +73,8 @@ address must be given explicitly. Requests are rate-limited per client
 	fl.IntVar(&f.burst, "burst", dashboard.DefaultBurst, "requests each client address may make at once")
 	fl.StringVar(&f.slackFile, "slack-signing-secret-file", "", "file holding the Slack app's signing secret, to accept approvals from Slack (default $SLACK_SIGNING_SECRET)")
 	f.approvals.register(fl)
-	fl.StringSliceVar(&f.programs, "program", nil, fmt.Sprintf("environment definitions whose projects to show: %s (default: every project in the backend)",
-		strings.Join(g.cfg.programNames(), ", ")))
+	fl.StringSliceVar(&f.definitions, "definition", nil, fmt.Sprintf("environment definitions whose projects to show: %s (default: every project in the backend)",
+		strings.Join(g.cfg.definitionNames(), ", ")))
 	return cmd
 }
 
@@ -109,8 +109,8 @@ func (g *globals) serve(cmd *cobra.Command, f serveFlags) error {
 		}
 	}
 	var projects []string
-	for _, name := range f.programs {
-		b, err := g.cfg.program(strings.TrimSpace(name))
+	for _, name := range f.definitions {
+		b, err := g.cfg.definition(strings.TrimSpace(name))
 		if err != nil {
 			return err
 		}
