@@ -45,7 +45,7 @@ func newDoctorCmd(g *globals) *cobra.Command {
 			"plugins. Each check prints one line: ok, warn or FAIL, what was found, and the fix.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			checks := g.doctor(cmd.Context(), kubeconfig)
+			checks := doctor(g, cmd.Context(), kubeconfig)
 			failed := 0
 			for _, c := range checks {
 				var err error
@@ -78,14 +78,14 @@ func (c check) line() string {
 }
 
 // doctor runs every check, in a fixed order.
-func (g *globals) doctor(ctx context.Context, kubeconfig string) []check {
-	out := []check{g.checkToolchain(ctx)}
-	out = append(out, g.checkBackend(ctx)...)
-	return append(out, g.checkTarget(kubeconfig), checkAnalyzer(), g.checkPlugins())
+func doctor(g *globals, ctx context.Context, kubeconfig string) []check {
+	out := []check{checkToolchain(g, ctx)}
+	out = append(out, checkBackend(g, ctx)...)
+	return append(out, checkTarget(g, kubeconfig), checkAnalyzer(), checkPlugins(g))
 }
 
 // checkToolchain reports the pulumi CLI runs would use, without building it.
-func (g *globals) checkToolchain(ctx context.Context) check {
+func checkToolchain(g *globals, ctx context.Context) check {
 	c := check{name: "toolchain"}
 	p, err := g.resolver().FindPulumi(ctx)
 	switch {
@@ -101,7 +101,7 @@ func (g *globals) checkToolchain(ctx context.Context) check {
 }
 
 // backendURL is the backend runs use: --backend, else the file backend in --dir.
-func (g *globals) backendURL() (string, error) {
+func backendURL(g *globals) (string, error) {
 	if g.backend != "" {
 		return g.backend, nil
 	}
@@ -114,10 +114,10 @@ func (g *globals) backendURL() (string, error) {
 
 // checkBackend reports whether the backend answers and whether secrets
 // have a passphrase.
-func (g *globals) checkBackend(ctx context.Context) []check {
+func checkBackend(g *globals, ctx context.Context) []check {
 	b := check{name: "backend"}
 	pass := check{name: "passphrase"}
-	url, err := g.backendURL()
+	url, err := backendURL(g)
 	if err == nil {
 		err = automation.ValidateBackend(url)
 	}
@@ -180,7 +180,7 @@ func (g *globals) checkBackend(ctx context.Context) []check {
 }
 
 // checkTarget reports the target cluster: its kubeconfig and server version.
-func (g *globals) checkTarget(kubeconfig string) check {
+func checkTarget(g *globals, kubeconfig string) check {
 	c := check{name: "target"}
 	startFix := "start the local cluster with `" + g.cfg.name + " cluster up` and export the KUBECONFIG it prints, or point KUBECONFIG at your cluster"
 	cfg, err := restConfig(kubeconfig)
@@ -217,7 +217,7 @@ func checkAnalyzer() check {
 }
 
 // checkPlugins reports the Kubernetes provider plugin and each --plugin.
-func (g *globals) checkPlugins() check {
+func checkPlugins(g *globals) check {
 	c := check{name: "plugins", outcome: checkOK}
 	var found, fixes []string
 	k8s := false

@@ -105,7 +105,7 @@ first: ` + "`operator install`" + `.`,
 			}
 			o.Registry = g.registry()
 			o.Logger = g.fleetLogger("operator")
-			if o.Destroy, err = g.detachedDestroy(cfg, o.Registry, workDir, o.AllowRunnerCredentials, o.Logger); err != nil {
+			if o.Destroy, err = detachedDestroy(g, cfg, o.Registry, workDir, o.AllowRunnerCredentials, o.Logger); err != nil {
 				return err
 			}
 			m.MetricsBindAddress, m.HealthProbeBindAddress = mf.metrics, mf.probes
@@ -264,7 +264,7 @@ recovers the stack and completes it.`,
 			if o.WorkDir == "" {
 				o.WorkDir = filepath.Join(g.dir, "runner")
 			}
-			if o.Engine, err = g.fleetEngineOptions(); err != nil {
+			if o.Engine, err = fleetEngineOptions(g); err != nil {
 				return err
 			}
 			o.Registry = g.registry()
@@ -293,8 +293,8 @@ const allowRunnerCredentialsUsage = "namespaces (comma-separated) whose Environm
 // namespace is being deleted (Kubernetes refuses the destroy Run there):
 // the runner's execution, with the runners' engine options and work
 // directory, in the operator process.
-func (g *globals) detachedDestroy(cfg *rest.Config, reg fleet.Registry, workDir string, allow []string, log *slog.Logger) (func(context.Context, client.Reader, *v1alpha1.Run) v1alpha1.RunStatus, error) {
-	engine, err := g.fleetEngineOptions()
+func detachedDestroy(g *globals, cfg *rest.Config, reg fleet.Registry, workDir string, allow []string, log *slog.Logger) (func(context.Context, client.Reader, *v1alpha1.Run) v1alpha1.RunStatus, error) {
+	engine, err := fleetEngineOptions(g)
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +311,7 @@ func (g *globals) detachedDestroy(cfg *rest.Config, reg fleet.Registry, workDir 
 // fleetEngineOptions are the engine options a runner gives every Run's
 // engine: the toolchain, the plugins given with --plugin, the telemetry and
 // the chat notifier when one is configured.
-func (g *globals) fleetEngineOptions() ([]automation.EngineOption, error) {
+func fleetEngineOptions(g *globals) ([]automation.EngineOption, error) {
 	opts := []automation.EngineOption{automation.WithResolver(g.resolver())}
 	for _, s := range g.plugins {
 		p, err := parsePlugin(s)
@@ -348,7 +348,7 @@ func newFleetCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			engine, err := g.fleetEngineOptions() // bad input is refused before anything starts
+			engine, err := fleetEngineOptions(g) // bad input is refused before anything starts
 			if err != nil {
 				return err
 			}
@@ -379,7 +379,7 @@ func newFleetCmd(g *globals) *cobra.Command {
 			reg := g.registry()
 			grp, gctx := errgroup.WithContext(ctx)
 			grp.Go(func() error {
-				destroy, err := g.detachedDestroy(c.Config, reg, filepath.Join(g.dir, "runner"), allow, log)
+				destroy, err := detachedDestroy(g, c.Config, reg, filepath.Join(g.dir, "runner"), allow, log)
 				if err != nil {
 					return err
 				}

@@ -131,10 +131,7 @@ func (f *envFlags) registerShorthands(g *globals, fl *pflag.FlagSet) {
 	}
 }
 
-var (
-	envNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	pluginRE  = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
-)
+var envNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 // spec is validated input: the environments' programs and the policies
 // they get.
@@ -451,6 +448,8 @@ func (g *globals) validateGlobals() error {
 	return nil
 }
 
+var pluginRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+
 // plugin is a --plugin value.
 type plugin struct{ name, version, path string }
 
@@ -476,21 +475,21 @@ func parsePlugin(s string) (plugin, error) {
 
 // prepare validates the flags, then opens the engine and gives each
 // environment's program its policies.
-func (g *globals) prepare(ctx context.Context, f *envFlags, many bool) (*automation.Engine, spec, []automation.Program, error) {
+func prepare(g *globals, ctx context.Context, f *envFlags, many bool) (*automation.Engine, spec, []automation.Program, error) {
 	sp, err := f.parse(g, many)
 	if err != nil {
 		return nil, sp, nil, err
 	}
-	e, progs, err := g.programs(ctx, sp)
+	e, progs, err := programs(g, ctx, sp)
 	if err == nil {
-		g.sayTarget(e, sp)
+		sayTarget(g, e, sp)
 	}
 	return e, sp, progs, err
 }
 
 // sayTarget tells, on stderr and unless --json, which backend and which
 // cluster a verb acts on, and where each came from.
-func (g *globals) sayTarget(e *automation.Engine, sp spec) {
+func sayTarget(g *globals, e *automation.Engine, sp spec) {
 	if g.json {
 		return
 	}
@@ -522,14 +521,14 @@ func redactQuery(u string) string {
 
 // programs opens the engine and returns each environment's program with
 // the policies it must pass on every path that changes it.
-func (g *globals) programs(ctx context.Context, sp spec) (*automation.Engine, []automation.Program, error) {
+func programs(g *globals, ctx context.Context, sp spec) (*automation.Engine, []automation.Program, error) {
 	e, err := g.engine(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	progs := slices.Clone(sp.progs)
 	for i := range progs {
-		if progs[i].Policies, err = g.policyDirs(e, progs[i].Stack, sp.kinds[i], sp); err != nil {
+		if progs[i].Policies, err = policyDirs(g, e, progs[i].Stack, sp.kinds[i], sp); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -537,7 +536,7 @@ func (g *globals) programs(ctx context.Context, sp spec) (*automation.Engine, []
 }
 
 // policyDirs writes the policy pack directory of one environment.
-func (g *globals) policyDirs(e *automation.Engine, stack string, kind stacks.Kind, sp spec) ([]string, error) {
+func policyDirs(g *globals, e *automation.Engine, stack string, kind stacks.Kind, sp spec) ([]string, error) {
 	if len(sp.packs) == 0 {
 		return nil, nil
 	}

@@ -37,7 +37,7 @@ func newDriftCmd(g *globals) *cobra.Command {
 			if interval > 0 && interval < 10*time.Second {
 				return badInput("--interval %s is too short; use at least 10s", interval)
 			}
-			e, _, progs, err := g.prepare(cmd.Context(), &f, false)
+			e, _, progs, err := prepare(g, cmd.Context(), &f, false)
 			if err != nil {
 				return err
 			}
@@ -126,7 +126,7 @@ func newEphemeralCmd(g *globals) *cobra.Command {
 			if key != "" && !keyFlagRE.MatchString(key) {
 				return badInput("--key %q: use letters, digits, '-', '_' or '.' (at most 63), e.g. a pull-request number", key)
 			}
-			e, _, progs, err := g.prepare(cmd.Context(), &f, false)
+			e, _, progs, err := prepare(g, cmd.Context(), &f, false)
 			if err != nil {
 				return err
 			}
@@ -292,7 +292,7 @@ func newRollbackCmd(g *globals) *cobra.Command {
 		Short: "Re-apply an existing environment's last-known-good release (policies apply)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, sp, progs, err := g.prepare(cmd.Context(), &f, false)
+			e, sp, progs, err := prepare(g, cmd.Context(), &f, false)
 			if err != nil {
 				return err
 			}
@@ -361,7 +361,7 @@ func newPromoteCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			e, sp, progs, err := g.prepare(cmd.Context(), &f, true)
+			e, sp, progs, err := prepare(g, cmd.Context(), &f, true)
 			if err != nil {
 				return err
 			}

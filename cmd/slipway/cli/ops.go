@@ -53,7 +53,7 @@ func newOpCmd(g *globals, op string) *cobra.Command {
 					return err
 				}
 			}
-			e, _, progs, err := g.prepare(cmd.Context(), &f, true)
+			e, _, progs, err := prepare(g, cmd.Context(), &f, true)
 			if err != nil {
 				return err
 			}

@@ -64,7 +64,7 @@ It listens on 127.0.0.1:8090 unless --addr says otherwise; a non-loopback
 address must be given explicitly. Requests are rate-limited per client
 (--rate, --burst) and bodies limited in size. Stop it with Ctrl-C.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return g.serve(cmd, f) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return serve(g, cmd, f) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:8090", "address to listen on, HOST:PORT (port 0: any free port); a non-loopback address exposes the dashboard to the network")
@@ -80,7 +80,7 @@ address must be given explicitly. Requests are rate-limited per client
 
 // serve validates the flags, opens the backend's store and serves until
 // the command's context ends (SIGINT, SIGTERM), then shuts down gracefully.
-func (g *globals) serve(cmd *cobra.Command, f serveFlags) error {
+func serve(g *globals, cmd *cobra.Command, f serveFlags) error {
 	loopback, err := serveAddr(f.addr)
 	if err != nil {
 		return err
