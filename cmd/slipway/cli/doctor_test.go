@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/app"
 	"github.com/slipwayhq/slipway/stacks/web"
 )
 
@@ -37,7 +36,7 @@ func TestDoctor_FailingChecksNameTheirFix(t *testing.T) {
 		"--plugin", "aws=" + notADir, "doctor"}
 
 	r := run(t, opts, args...)
-	require.Equal(t, app.ExitError, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	require.Equal(t, ExitError, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	byName := map[string]string{}
 	for _, l := range lines {
@@ -64,11 +63,11 @@ func TestDoctor_FailingChecksNameTheirFix(t *testing.T) {
 
 	// A shared backend without a passphrase fails that check, naming the variable.
 	r = run(t, opts, "--backend", "https://api.pulumi.example", "doctor")
-	require.Equal(t, app.ExitError, r.code)
+	require.Equal(t, ExitError, r.code)
 	assert.Regexp(t, `(?m)^FAIL passphrase .*runs refuse a shared backend.*; fix: set PULUMI_CONFIG_PASSPHRASE$`, r.stdout)
 
 	r = run(t, opts, append([]string{"--json"}, args...)...)
-	require.Equal(t, app.ExitError, r.code)
+	require.Equal(t, ExitError, r.code)
 	env := validEnvelope(t, r)
 	failed := 0
 	for _, it := range env["results"].([]any) {

@@ -17,7 +17,6 @@ import (
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/automation/toolchain"
-	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/app"
 )
 
 // TestRun_HeldLockExitsFourThroughEveryWrapping: while a live owner (this
@@ -61,7 +60,7 @@ current-context: none
 `), 0o600))
 	var out, errb bytes.Buffer
 	code := Run(ctx, []string{"--dir", dir, "--json", "preview", "--env", "dev", "--kubeconfig", kubeconfig}, &out, &errb, Definitions(tiny))
-	require.Equal(t, app.ExitLocked, code, "stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
+	require.Equal(t, ExitLocked, code, "stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
 	var env struct {
 		Error struct {
 			Code     string `json:"code"`
@@ -71,7 +70,7 @@ current-context: none
 	}
 	require.NoError(t, json.Unmarshal(out.Bytes(), &env), out.String())
 	assert.Equal(t, "stack_locked", env.Error.Code)
-	assert.Equal(t, app.ExitLocked, env.Error.ExitCode)
+	assert.Equal(t, ExitLocked, env.Error.ExitCode)
 	assert.Contains(t, env.Error.Message, "is locked by")
 	assert.Contains(t, env.Error.Message, "[alive:", "the message names the live owner")
 

@@ -97,7 +97,7 @@ func TestRun_OptionsAreChecked(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := run(t, c.opts, "params")
-			assert.Equal(t, app.ExitError, r.code)
+			assert.Equal(t, ExitError, r.code)
 			assert.Contains(t, r.stderr, c.want)
 			assert.Empty(t, r.stdout)
 		})
@@ -125,10 +125,10 @@ func TestRun_DefinitionSelection(t *testing.T) {
 	assert.EqualValues(t, 3, res["params"].(map[string]any)["App"].(map[string]any)["Replicas"])
 
 	r = run(t, opts, "policy", "check", "--env", "dev", "--definition", "web", "--greeting", "hi")
-	assert.Equal(t, app.ExitError, r.code)
+	assert.Equal(t, ExitError, r.code)
 	assert.Contains(t, r.stderr, "team: --greeting is a parameter of definition tiny, not of web; select it with --definition tiny")
 	r = run(t, opts, "policy", "check", "--env", "dev", "--definition", "nosuch")
-	assert.Equal(t, app.ExitError, r.code)
+	assert.Equal(t, ExitError, r.code)
 	assert.Contains(t, r.stderr, `--definition "nosuch" is not a definition of team; use one of tiny, web`)
 	r = run(t, opts, "policy", "check", "--env", "dev", "--label", "a=1", "--label", "a=2")
 	assert.Contains(t, r.stderr, `--label sets "a" twice`)
@@ -148,7 +148,7 @@ func TestRun_DefinitionSelection(t *testing.T) {
 	r = run(t, opts, "policy", "check", "--env", "prod", "--policy", "team", "--label", "owner=shop", "--debug")
 	assert.Equal(t, 0, r.code, r.stderr)
 	r = run(t, opts, "policy", "check", "--env", "prod", "--policy", "team", "--param", "Labels=owner=ops")
-	assert.Equal(t, app.ExitPolicy, r.code, r.stderr)
+	assert.Equal(t, ExitPolicy, r.code, r.stderr)
 	assert.Contains(t, r.stdout, `owner label is "ops", want shop`)
 	assert.Contains(t, r.stderr, "urn:pulumi:prod::tiny::kubernetes:core/v1:ConfigMap::greeting", "URNs are the engine's: the stack's and the project's")
 }
@@ -164,7 +164,7 @@ func TestRun_PolicyCheckEveryFormat(t *testing.T) {
 	for _, f := range []string{"text", "json", "markdown", "junit", "sarif", "github"} {
 		t.Run(f, func(t *testing.T) {
 			r := run(t, opts, append(args, "--format", f)...)
-			assert.Equal(t, app.ExitPolicy, r.code, r.stderr)
+			assert.Equal(t, ExitPolicy, r.code, r.stderr)
 			assert.NotContains(t, r.stdout+r.stderr, canary)
 			assert.Contains(t, r.stdout, "image-registry-allowlist")
 			assert.Contains(t, r.stderr, "image-registry-allowlist", "the error is on stderr")
@@ -236,7 +236,7 @@ func TestRun_PolicyListHasEveryPolicy(t *testing.T) {
 		assert.Contains(t, r.stdout, "Runbook R-1", f)
 	}
 	r = run(t, opts, "policy", "list", "--format", "sarif")
-	assert.Equal(t, app.ExitError, r.code)
+	assert.Equal(t, ExitError, r.code)
 	assert.Contains(t, r.stderr, "--format sarif is not a format of policy list; use one of text, json, markdown")
 	r = run(t, opts, "policy", "list", "--policy", "team", "--kind", "prod", "--policy-level", "team-rule=advisory")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -249,7 +249,7 @@ func TestRun_PolicyListHasEveryPolicy(t *testing.T) {
 func TestRun_FormatAndJSONAgree(t *testing.T) {
 	opts := []Option{Definitions(web.Definition)}
 	r := run(t, opts, "--json", "policy", "check", "--env", "dev", "--format", "markdown")
-	assert.Equal(t, app.ExitError, r.code)
+	assert.Equal(t, ExitError, r.code)
 	assert.Contains(t, r.stderr, "--json and --format markdown ask for two outputs")
 	validEnvelope(t, r)
 	r = run(t, opts, "--json", "policy", "check", "--env", "dev", "--format", "json")
