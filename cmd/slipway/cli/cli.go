@@ -70,7 +70,7 @@ func PolicyPacks(packs ...*policypacks.Pack) Option {
 
 // reserved are the flag names of the command line itself; a definition's
 // flag shorthand may not take one.
-var reserved = []string{"allow-plugin-download", "approval-public-key-file", "approval-wait", "approve", "backend", "cache-dir", "commit", "commit-time", "concurrency", "dir", "definition", "dry-run", "env", "expect-no-changes", "force-unlock", "format",
+var reserved = []string{"allow-plugin-download", "approval-public-key-file", "approval-wait", "approve", "backend", "cache-dir", "commit", "commit-time", "concurrency", "definition", "dir", "dry-run", "env", "expect-no-changes", "force-unlock", "format",
 	"help", "interval", "json", "key", "kind", "kubeconfig", "local-records", "log-format", "metrics-file", "missing-ok", "out", "parallel", "param", "params", "plugin", "policy",
 	"policy-level", "pushgateway", "remediate", "remove", "repair", "requested-by", "secret", "secret-env", "secrets-file", "through", "ttl", "verbose", "yes"}
 

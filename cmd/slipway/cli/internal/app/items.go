@@ -1,3 +1,6 @@
+// The results of verbs that the envelope's items carry (policy list's rules,
+// params' document, image build's image).
+
 package app
 
 import (
@@ -39,4 +42,14 @@ type ParamsDoc struct {
 	Definition  string           `json:"definition"`
 	Kind        stacks.Kind      `json:"kind"`
 	Params      json.RawMessage  `json:"params"`
+}
+
+// ImageJSON is what `image build --json` reports.
+type ImageJSON struct {
+	Digest    string   `json:"digest"`
+	Reference string   `json:"reference,omitempty"`
+	Platforms []string `json:"platforms"`
+	Layout    string   `json:"ociLayout,omitempty"`
+	Tarball   string   `json:"tarball,omitempty"`
+	Seconds   float64  `json:"seconds"`
 }
