@@ -26,7 +26,7 @@ import (
 // it registers (the "pulumi.com/patchForce" annotation), so Slipway's
 // desired state wins over out-of-band edits when drift is repaired.
 type Definition[P any] struct {
-	// Name names the definition on a command line (--program), a lower-case
+	// Name names the definition on a command line (--definition), a lower-case
 	// DNS label such as "web".
 	Name string
 	// Project is the Pulumi project of every environment's stack.

@@ -100,11 +100,11 @@ func TestCLI_ThinBinaryHasEveryVerbAndFlag(t *testing.T) {
 	for _, cmd := range []string{"preview", "up", "drift", "policy check"} {
 		assert.Contains(t, want[cmd], "format", cmd)
 		assert.Contains(t, got[cmd], "log-level", "the shop's shorthand on %s", cmd)
-		assert.Contains(t, got[cmd], "program", cmd)
+		assert.Contains(t, got[cmd], "definition", cmd)
 	}
-	r := runBinary(t, thin, t.TempDir(), "policy", "check", "--env", "nosuch", "--program", "nosuch")
+	r := runBinary(t, thin, t.TempDir(), "policy", "check", "--env", "nosuch", "--definition", "nosuch")
 	assert.Equal(t, 1, r.code)
-	assert.Contains(t, r.stderr, `thin: --program "nosuch" is not a program of thin; use one of shop, web`)
+	assert.Contains(t, r.stderr, `thin: --definition "nosuch" is not a definition of thin; use one of shop, web`)
 }
 
 func keys(m map[string][]string) []string {
@@ -115,17 +115,17 @@ func keys(m map[string][]string) []string {
 	return out
 }
 
-// TestCLI_ThinBinaryRunsTheSelectedProgram brings one environment of each
+// TestCLI_ThinBinaryRunsTheSelectedDefinition brings one environment of each
 // of the thin binary's definitions up on the shared cluster: the default
-// (shop, its own namespace), then web with --program, and previews with
+// (shop, its own namespace), then web with --definition, and previews with
 // the team's own policy pack, which the thin binary serves to the engine.
-func TestCLI_ThinBinaryRunsTheSelectedProgram(t *testing.T) {
+func TestCLI_ThinBinaryRunsTheSelectedDefinition(t *testing.T) {
 	t.Parallel()
 	thin := buildThin(t)
 	dir := t.TempDir()
 	k := []string{"--kubeconfig", cluster.Kubeconfig}
 	t.Cleanup(func() {
-		for _, a := range [][]string{{"destroy", "--yes", "--env", "tp-shop", "--kind", "dev", "--remove"}, {"destroy", "--yes", "--program", "web", "--env", "tp-web", "--kind", "dev", "--remove"}} {
+		for _, a := range [][]string{{"destroy", "--yes", "--env", "tp-shop", "--kind", "dev", "--remove"}, {"destroy", "--yes", "--definition", "web", "--env", "tp-web", "--kind", "dev", "--remove"}} {
 			if r := runBinary(t, thin, dir, append(a, k...)...); r.code != 0 && !strings.Contains(r.stderr, "does not exist") {
 				t.Errorf("cleanup %v: %s", a, r.stderr)
 			}
@@ -133,15 +133,15 @@ func TestCLI_ThinBinaryRunsTheSelectedProgram(t *testing.T) {
 	})
 	r := runBinary(t, thin, dir, append([]string{"up", "--env", "tp-shop", "--kind", "dev", "--log-level", "info", "--set", "COLOR=blue"}, k...)...)
 	require.Equal(t, 0, r.code, r.stderr)
-	assert.True(t, namespaceExists(t, "shop-tp-shop"), "shop is the default program")
-	r = runBinary(t, thin, dir, append([]string{"up", "--program", "web", "--env", "tp-web", "--kind", "dev", "--set", "GREETING=hi"}, k...)...)
+	assert.True(t, namespaceExists(t, "shop-tp-shop"), "shop is the default definition")
+	r = runBinary(t, thin, dir, append([]string{"up", "--definition", "web", "--env", "tp-web", "--kind", "dev", "--set", "GREETING=hi"}, k...)...)
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.True(t, namespaceExists(t, "slipway-tp-web"))
 	assert.Equal(t, "nginx:1.27", image(t, "slipway-tp-web"))
 
-	r = runBinary(t, thin, dir, append([]string{"up", "--program", "web", "--env", "tp-web", "--kind", "dev", "--log-level", "info"}, k...)...)
+	r = runBinary(t, thin, dir, append([]string{"up", "--definition", "web", "--env", "tp-web", "--kind", "dev", "--log-level", "info"}, k...)...)
 	assert.Equal(t, 1, r.code)
-	assert.Contains(t, r.stderr, "--log-level is a parameter of program shop, not of web")
+	assert.Contains(t, r.stderr, "--log-level is a parameter of definition shop, not of web")
 
 	r = runBinary(t, thin, dir, append([]string{"preview", "--env", "tp-shop", "--kind", "dev", "--log-level", "info", "--set", "COLOR=blue", "--policy", "team", "--format", "markdown"}, k...)...)
 	require.Equal(t, 0, r.code, r.stderr)

@@ -15,4 +15,9 @@ import (
 	"github.com/slipwayhq/slipway/stacks/web"
 )
 
-func main() { cli.Main(cli.Programs(web.Definition)) }
+// The command reference in docs/cli comes from this binary's command tree
+// (internal/docgen registers the same definitions; cli's TestDocs fails when
+// the pages are stale).
+//go:generate go run ./internal/docgen ../../docs/cli
+
+func main() { cli.Main(cli.Definitions(web.Definition)) }

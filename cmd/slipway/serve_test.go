@@ -303,7 +303,7 @@ func TestServe_BadInputIsRefusedNamingTheFlag(t *testing.T) {
 		{"since zero", []string{"--since", "0d"}, "--since"},
 		{"rate zero", []string{"--rate", "0"}, "--rate 0 must be positive"},
 		{"burst zero", []string{"--burst", "0"}, "--burst 0 must be at least 1"},
-		{"program unknown", []string{"--program", "nosuch"}, `--program "nosuch" is not a program of slipway`},
+		{"definition unknown", []string{"--definition", "nosuch"}, `--definition "nosuch" is not a definition of slipway`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := exe(t, dir, nil, append([]string{"serve"}, c.args...)...)

@@ -3,10 +3,10 @@
 // over, and gets every verb, flag, exit code and output format of slipway
 // (which is built exactly that way):
 //
-//	func main() { cli.Main(cli.Programs(shop.Definition), cli.Name("shopctl")) }
+//	func main() { cli.Main(cli.Definitions(shop.Definition), cli.Name("shopctl")) }
 //
 // Every verb that takes --env builds the environment from the selected
-// definition (--program, default the first registered): --param PATH=VALUE,
+// definition (--definition, default the first registered): --param PATH=VALUE,
 // --params FILE (JSON), the definition's own flag shorthands (e.g. web's
 // --image), --secret KEY=VALUE. Input is validated by the definition before
 // anything is touched.
@@ -20,7 +20,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,46 +34,45 @@ import (
 	"github.com/spf13/cobra"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/report"
+	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/app"
+	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/clustercmd"
+	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/envcmd"
+	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/fleetcmd"
+	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/lifecyclecmd"
+	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/policycmd"
+	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/servecmd"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/all"
 	"github.com/slipwayhq/slipway/stacks"
 )
 
 // Option configures the command line (Main, Run).
-type Option func(*config)
+type Option func(*app.Config)
 
-// config is what the options set.
-type config struct {
-	name     string
-	programs []stacks.Builder
-	packs    []*policypacks.Pack
-}
-
-// Programs registers environment definitions; --program NAME selects one
+// Definitions registers environment definitions; --definition NAME selects one
 // (default: the first). At least one is required; names must be unique.
-func Programs(builders ...stacks.Builder) Option {
-	return func(c *config) { c.programs = append(c.programs, builders...) }
+func Definitions(builders ...stacks.Builder) Option {
+	return func(c *app.Config) { c.Definitions = append(c.Definitions, builders...) }
 }
 
 // Name sets the binary's name, used in usage texts, in error messages
 // ("<name>: ...") and as the JSON envelope's command prefix (default
 // "slipway").
-func Name(name string) Option { return func(c *config) { c.name = name } }
+func Name(name string) Option { return func(c *app.Config) { c.Name = name } }
 
 // PolicyPacks adds packs a team defines to Slipway's own (aws, kubernetes,
 // cost): --policy selects them by name, and the binary serves them as the
 // engine's policy analyzer (Main).
 func PolicyPacks(packs ...*policypacks.Pack) Option {
-	return func(c *config) { c.packs = append(c.packs, packs...) }
+	return func(c *app.Config) { c.Packs = append(c.Packs, packs...) }
 }
 
 // reserved are the flag names of the command line itself; a definition's
 // flag shorthand may not take one.
-var reserved = []string{"allow-plugin-download", "approval-public-key-file", "approval-wait", "approve", "backend", "cache-dir", "commit", "commit-time", "concurrency", "dir", "dry-run", "env", "expect-no-changes", "force-unlock", "format",
+var reserved = []string{"allow-plugin-download", "approval-public-key-file", "approval-wait", "approve", "backend", "cache-dir", "commit", "commit-time", "concurrency", "definition", "dir", "dry-run", "env", "expect-no-changes", "force-unlock", "format",
 	"help", "interval", "json", "key", "kind", "kubeconfig", "local-records", "log-format", "metrics-file", "missing-ok", "out", "parallel", "param", "params", "plugin", "policy",
-	"policy-level", "program", "pushgateway", "remediate", "remove", "repair", "requested-by", "secret", "secret-env", "secrets-file", "through", "ttl", "verbose", "yes"}
+	"policy-level", "pushgateway", "remediate", "remove", "repair", "requested-by", "secret", "secret-env", "secrets-file", "through", "ttl", "verbose", "yes"}
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
@@ -89,34 +87,34 @@ func (e *ConfigError) Error() string {
 }
 
 // newConfig applies and checks the options.
-func newConfig(opts []Option) (*config, error) {
-	c := &config{name: "slipway"}
+func newConfig(opts []Option) (*app.Config, error) {
+	c := &app.Config{Name: "slipway"}
 	for _, o := range opts {
 		if o != nil {
 			o(c)
 		}
 	}
 	var probs []string
-	if !nameRE.MatchString(c.name) {
-		probs = append(probs, fmt.Sprintf("Name(%q) must be a command name such as \"shopctl\"", c.name))
+	if !nameRE.MatchString(c.Name) {
+		probs = append(probs, fmt.Sprintf("Name(%q) must be a command name such as \"shopctl\"", c.Name))
 	}
-	if len(c.programs) == 0 {
-		probs = append(probs, "no program registered; pass cli.Programs(yourDefinition)")
+	if len(c.Definitions) == 0 {
+		probs = append(probs, "no definition registered; pass cli.Definitions(yourDefinition)")
 	}
 	seen := map[string]bool{}
-	for i, b := range c.programs {
+	for i, b := range c.Definitions {
 		if b == nil {
-			probs = append(probs, fmt.Sprintf("Programs: builder %d is nil", i))
+			probs = append(probs, fmt.Sprintf("Definitions: builder %d is nil", i))
 			continue
 		}
 		info := b.Info()
 		if info.Name == "" || seen[info.Name] {
-			probs = append(probs, fmt.Sprintf("Programs: program %d's name %q is empty or registered twice; give each definition a unique Name", i, info.Name))
+			probs = append(probs, fmt.Sprintf("Definitions: definition %d's name %q is empty or registered twice; give each definition a unique Name", i, info.Name))
 		}
 		seen[info.Name] = true
 		for _, f := range info.Flags {
 			if slices.Contains(reserved, f.Name) {
-				probs = append(probs, fmt.Sprintf("Programs: program %s's flag --%s is a flag of the command line itself; rename it", info.Name, f.Name))
+				probs = append(probs, fmt.Sprintf("Definitions: definition %s's flag --%s is a flag of the command line itself; rename it", info.Name, f.Name))
 			}
 		}
 	}
@@ -124,7 +122,7 @@ func newConfig(opts []Option) (*config, error) {
 	for _, p := range all.Packs() {
 		packs[p.Name] = true
 	}
-	for i, p := range c.packs {
+	for i, p := range c.Packs {
 		switch {
 		case p == nil:
 			probs = append(probs, fmt.Sprintf("PolicyPacks: pack %d is nil", i))
@@ -141,61 +139,6 @@ func newConfig(opts []Option) (*config, error) {
 		return c, &ConfigError{Problems: probs}
 	}
 	return c, nil
-}
-
-// allPacks returns Slipway's packs and the team's.
-func (c *config) allPacks() []*policypacks.Pack {
-	return append(all.Packs(), c.packs...)
-}
-
-// packNames lists every pack's short name.
-func (c *config) packNames() []string {
-	var out []string
-	for _, p := range c.allPacks() {
-		out = append(out, strings.TrimPrefix(p.Name, "slipway-"))
-	}
-	return out
-}
-
-// packsByName returns the named packs (Slipway's by short or full name,
-// the team's by name).
-func (c *config) packsByName(names ...string) ([]*policypacks.Pack, error) {
-	var out []*policypacks.Pack
-	for _, n := range names {
-		n = strings.TrimSpace(n)
-		i := slices.IndexFunc(c.allPacks(), func(p *policypacks.Pack) bool { return p.Name == n || p.Name == "slipway-"+n })
-		if i < 0 {
-			return nil, badInput("--policy: no pack named %s; use %s", n, strings.Join(c.packNames(), ", "))
-		}
-		p := c.allPacks()[i]
-		if slices.Contains(out, p) {
-			return nil, badInput("--policy names pack %s twice; name each pack once", n)
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-// programNames lists the registered definitions' names.
-func (c *config) programNames() []string {
-	var out []string
-	for _, b := range c.programs {
-		out = append(out, b.Info().Name)
-	}
-	return out
-}
-
-// program returns the definition named name ("" for the first).
-func (c *config) program(name string) (stacks.Builder, error) {
-	if name == "" {
-		return c.programs[0], nil
-	}
-	for _, b := range c.programs {
-		if b.Info().Name == name {
-			return b, nil
-		}
-	}
-	return nil, badInput("--program %q is not a program of %s; use one of %s", name, c.name, strings.Join(c.programNames(), ", "))
 }
 
 // PrivateUmask is the file mode creation mask Main sets: no access for group
@@ -217,7 +160,7 @@ func Main(opts ...Option) {
 	// state are often protected by an empty passphrase alone.
 	syscall.Umask(PrivateUmask)
 	if c, err := newConfig(opts); err == nil {
-		policypacks.ServeIfAnalyzer(c.allPacks()...)
+		policypacks.ServeIfAnalyzer(c.AllPacks()...)
 	} else {
 		all.ServeIfAnalyzer()
 	}
@@ -235,167 +178,65 @@ func Main(opts ...Option) {
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...Option) int {
 	c, err := newConfig(opts)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", c.name, err)
-		return ExitError
+		fmt.Fprintf(stderr, "%s: %v\n", c.Name, err)
+		return app.ExitError
 	}
 	root, g := newRoot(c, stdout, stderr)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	cmd, err := root.ExecuteContextC(ctx)
-	_, code := classify(err)
+	_, code := app.Classify(err)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", c.name, g.mask(err.Error()))
+		fmt.Fprintf(stderr, "%s: %v\n", c.Name, g.Mask(err.Error()))
 	}
-	g.closeNotifier()
-	g.finishTelemetry(err)
-	if g.json && (cmd == nil || cmd.Name() != "schema") {
-		name := c.name
+	g.CloseNotifier()
+	g.FinishTelemetry(err)
+	if g.JSON && (cmd == nil || cmd.Name() != "schema") {
+		name := c.Name
 		if cmd != nil {
-			name = strings.TrimPrefix(cmd.CommandPath(), c.name+" ")
+			name = strings.TrimPrefix(cmd.CommandPath(), c.Name+" ")
 		}
-		g.writeEnvelope(stdout, name, err)
+		g.WriteEnvelope(stdout, name, err)
 	}
 	return code
 }
 
-// globals are the persistent flags and what a run shares.
-type globals struct {
-	cfg         *config
-	in          io.Reader // standard input (--secret KEY=@-, --secrets-file -)
-	out, errw   io.Writer
-	dir         string
-	backend     string
-	json        bool
-	verbose     bool
-	cacheDir    string
-	forceUnlock bool
-	repair      bool
-	// localRecords accepts a backend without a records driver (--local-records).
-	localRecords bool
-	plugins      []string
-	// pluginDownload is --allow-plugin-download.
-	pluginDownload bool
-	// formatFlag is --format as given; format is the resolved output
-	// format (text when neither --format nor --json is given).
-	formatFlag string
-	format     report.Format
-	// secrets are the secret values of the run (--secret, --secret-env,
-	// --secrets-file, chat credentials); masker masks them in every output.
-	secrets []string
-	masker  *mask.Masker
-	// items collect each environment's outcome for the --json envelope.
-	items []item
-	// tel is the run's logging, metrics and tracing (telemetry.go).
-	tel telemetryFlags
-	// chat is the run's chat notifier (chatops.go).
-	chat chatState
-}
-
-func newRoot(c *config, stdout, stderr io.Writer) (*cobra.Command, *globals) {
-	g := &globals{cfg: c, in: os.Stdin, out: stdout, errw: stderr, format: report.Text}
+func newRoot(c *app.Config, stdout, stderr io.Writer) (*cobra.Command, *app.Globals) {
+	g := &app.Globals{Config: c, In: os.Stdin, Out: stdout, Errw: stderr, Format: report.Text}
 	root := &cobra.Command{
-		Use:           c.name,
+		Use:           c.Name,
 		Short:         "Provision, check and observe environments through the Pulumi engine",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := g.startTelemetry(cmd); err != nil {
+			if err := g.StartTelemetry(cmd); err != nil {
 				return err
 			}
-			return g.resolveFormat(cmd)
+			return g.ResolveFormat(cmd)
 		},
 	}
-	if len(c.programs) > 0 {
-		root.Long = fmt.Sprintf("%s.\n\nPrograms (--program): %s (default %s); see `%s params`.", root.Short,
-			strings.Join(c.programNames(), ", "), c.programNames()[0], c.name)
+	if len(c.Definitions) > 0 {
+		root.Long = fmt.Sprintf("%s.\n\nDefinitions (--definition): %s (default %s); see `%s params`.", root.Short,
+			strings.Join(c.DefinitionNames(), ", "), c.DefinitionNames()[0], c.Name)
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.dir, "dir", ".slipway", "directory Slipway owns: workspaces, file-backend state, the local cluster")
-	pf.StringVar(&g.backend, "backend", "", "Pulumi backend URL (default: $PULUMI_BACKEND_URL, else a file backend in <dir>/state)")
-	pf.BoolVar(&g.localRecords, "local-records", false, "accept a backend Slipway keeps no records in (gs://, azblob://, Pulumi Cloud): release history, runs and approvals stay in <dir> on this machine")
-	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON (the same as --format json)")
-	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log engine activity")
-	pf.StringVar(&g.cacheDir, "cache-dir", "", "toolchain build cache (default $SLIPWAY_CACHE_DIR or ~/.cache/slipway)")
-	pf.BoolVar(&g.forceUnlock, "force-unlock", false, "remove a stack lock whose owner cannot be proven dead (only when you know no update runs)")
-	pf.BoolVar(&g.repair, "repair", false, "let recovery clear interrupted operations on resources it cannot re-adopt (may orphan them)")
-	g.registerTelemetry(root)
-	pf.StringArrayVar(&g.plugins, "plugin", nil, "resource plugin binary NAME=PATH that Slipway does not build, e.g. aws=/opt/pulumi-resource-aws (repeatable)")
-	pf.BoolVar(&g.pluginDownload, "allow-plugin-download", false, "let the engine download a resource plugin that is neither installed nor given with --plugin (needs a network; off by default)")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput("%v", err) })
-	root.AddCommand(newClusterCmd(g), newToolchainCmd(g), newDemoCmd(g), newDriftCmd(g), newEphemeralCmd(g), newGCCmd(g),
-		newRollbackCmd(g), newPromoteCmd(g), newRenderCmd(g), newSchemaCmd(g), newPolicyCmd(g), newParamsCmd(g),
-		newOperatorCmd(g), newRunnerCmd(g), newFleetCmd(g), newServeCmd(g), newDoraCmd(g), newDoctorCmd(g), newImageCmd(g))
-	for _, op := range []string{"preview", "up", "refresh", "destroy"} {
-		root.AddCommand(newOpCmd(g, op))
+	pf.StringVar(&g.Dir, "dir", ".slipway", "directory Slipway owns: workspaces, file-backend state, the local cluster")
+	pf.StringVar(&g.Backend, "backend", "", "Pulumi backend URL (default: $PULUMI_BACKEND_URL, else a file backend in <dir>/state)")
+	pf.BoolVar(&g.LocalRecords, "local-records", false, "accept a backend Slipway keeps no records in (gs://, azblob://, Pulumi Cloud): release history, runs and approvals stay in <dir> on this machine")
+	pf.BoolVar(&g.JSON, "json", false, "print machine-readable JSON (the same as --format json)")
+	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "log engine activity")
+	pf.StringVar(&g.CacheDir, "cache-dir", "", "toolchain build cache (default $SLIPWAY_CACHE_DIR or ~/.cache/slipway)")
+	pf.BoolVar(&g.ForceUnlock, "force-unlock", false, "remove a stack lock whose owner cannot be proven dead (only when you know no update runs)")
+	pf.BoolVar(&g.Repair, "repair", false, "let recovery clear interrupted operations on resources it cannot re-adopt (may orphan them)")
+	g.RegisterTelemetry(root)
+	pf.StringArrayVar(&g.Plugins, "plugin", nil, "resource plugin binary NAME=PATH that Slipway does not build, e.g. aws=/opt/pulumi-resource-aws (repeatable)")
+	pf.BoolVar(&g.PluginDownload, "allow-plugin-download", false, "let the engine download a resource plugin that is neither installed nor given with --plugin (needs a network; off by default)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return app.BadInput("%v", err) })
+	root.AddCommand(newSchemaCmd(g))
+	for _, family := range [][]*cobra.Command{envcmd.Commands(g), lifecyclecmd.Commands(g), policycmd.Commands(g),
+		servecmd.Commands(g), fleetcmd.Commands(g), clustercmd.Commands(g)} {
+		root.AddCommand(family...)
 	}
 	return root, g
-}
-
-// addFormat adds --format to a verb that renders reports in formats.
-func (g *globals) addFormat(cmd *cobra.Command, formats ...report.Format) {
-	names := make([]string, len(formats))
-	for i, f := range formats {
-		names[i] = string(f)
-	}
-	cmd.Flags().StringVar(&g.formatFlag, "format", "", "output format on stdout: "+strings.Join(names, ", ")+
-		" (default text; json is --json's envelope; progress and errors stay on stderr)")
-	cmd.Annotations = map[string]string{"formats": strings.Join(names, ",")}
-}
-
-// addProgram adds --program to a verb that takes no parameters.
-func (g *globals) addProgram(cmd *cobra.Command, program *string) {
-	cmd.Flags().StringVar(program, "program", "", fmt.Sprintf("environment definition whose project to use: %s (default %s)",
-		strings.Join(g.cfg.programNames(), ", "), g.cfg.programNames()[0]))
-}
-
-// resolveFormat reads --format and --json (an alias of --format json).
-func (g *globals) resolveFormat(cmd *cobra.Command) error {
-	if cmd.Flags().Lookup("format") == nil || !cmd.Flags().Changed("format") {
-		if g.json {
-			g.format = report.JSON
-		}
-		return nil
-	}
-	f, err := report.ParseFormat(g.formatFlag)
-	if err == nil && !slices.Contains(strings.Split(cmd.Annotations["formats"], ","), string(f)) {
-		err = fmt.Errorf("--format %s is not a format of %s; use one of %s", f, strings.TrimPrefix(cmd.CommandPath(), g.cfg.name+" "), strings.ReplaceAll(cmd.Annotations["formats"], ",", ", "))
-	}
-	if err != nil {
-		var fe *report.FormatError
-		if errors.As(err, &fe) {
-			return badInput("--format %q is not a format; use one of %s", fe.Value, strings.ReplaceAll(cmd.Annotations["formats"], ",", ", "))
-		}
-		return badInput("%v", err)
-	}
-	if g.json && f != report.JSON {
-		return badInput("--json and --format %s ask for two outputs; give one (--json is --format json)", f)
-	}
-	g.format = f
-	g.json = f == report.JSON
-	return nil
-}
-
-// addSecrets adds values to mask in every output of the run.
-func (g *globals) addSecrets(values ...string) {
-	g.secrets = append(g.secrets, values...)
-	g.masker = g.masker.With(values...)
-}
-
-// mask replaces the run's secret values, in every form package mask
-// knows, in s.
-func (g *globals) mask(s string) string { return g.masker.String(s) }
-
-// writeReport renders entries in the run's format on stdout (nothing with
-// --json: the envelope carries them).
-func (g *globals) writeReport(entries ...report.Entry) {
-	if g.json {
-		return
-	}
-	for i := range entries {
-		entries[i].Secrets = append(entries[i].Secrets, g.secrets...)
-	}
-	if err := report.Write(g.out, g.format, entries); err != nil {
-		fmt.Fprintf(g.errw, "%s: writing the %s report: %v\n", g.cfg.name, g.format, err)
-	}
 }

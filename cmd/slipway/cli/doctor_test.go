@@ -31,7 +31,7 @@ func TestDoctor_FailingChecksNameTheirFix(t *testing.T) {
 	os.Unsetenv("PULUMI_CONFIG_PASSPHRASE")
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	os.Unsetenv("KUBERNETES_SERVICE_HOST")
-	opts := []Option{Programs(web.Definition)}
+	opts := []Option{Definitions(web.Definition)}
 	args := []string{"--cache-dir", filepath.Join(tmp, "cache"), "--backend", "file://" + notADir,
 		"--plugin", "aws=" + notADir, "doctor"}
 

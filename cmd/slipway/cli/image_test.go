@@ -12,7 +12,7 @@ import (
 
 func TestImageBuild_BadInputNamesTheFlagBeforeAnythingIsBuilt(t *testing.T) {
 	t.Parallel()
-	opts := []Option{Programs(web.Definition)}
+	opts := []Option{Definitions(web.Definition)}
 	dir := t.TempDir()
 	layout := []string{"--oci-layout", filepath.Join(dir, "layout")}
 	for _, c := range []struct {

@@ -59,7 +59,7 @@ users: [{name: none, user: {}}]
 current-context: none
 `), 0o600))
 	var out, errb bytes.Buffer
-	code := Run(ctx, []string{"--dir", dir, "--json", "preview", "--env", "dev", "--kubeconfig", kubeconfig}, &out, &errb, Programs(tiny))
+	code := Run(ctx, []string{"--dir", dir, "--json", "preview", "--env", "dev", "--kubeconfig", kubeconfig}, &out, &errb, Definitions(tiny))
 	require.Equal(t, ExitLocked, code, "stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
 	var env struct {
 		Error struct {

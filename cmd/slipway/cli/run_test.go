@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/app"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/all"
 	"github.com/slipwayhq/slipway/stacks"
@@ -78,7 +79,7 @@ func validEnvelope(t *testing.T, r result) map[string]any {
 	return env
 }
 
-// TestRun_OptionsAreChecked: a binary without programs, with two of one
+// TestRun_OptionsAreChecked: a binary without definitions, with two of one
 // name, with a shorthand that takes a flag of the command line, or with a
 // pack named like one of Slipway's is refused before any command runs.
 func TestRun_OptionsAreChecked(t *testing.T) {
@@ -88,11 +89,11 @@ func TestRun_OptionsAreChecked(t *testing.T) {
 		opts []Option
 		want string
 	}{
-		{"no program", nil, "no program registered"},
-		{"duplicate", []Option{Programs(web.Definition, web.Definition)}, `program 1's name "web" is empty or registered twice`},
-		{"reserved flag", []Option{Programs(clash)}, "program clash's flag --env is a flag of the command line itself"},
-		{"pack clash", []Option{Programs(web.Definition), PolicyPacks(&policypacks.Pack{Name: "kubernetes"})}, `pack "kubernetes" is registered twice`},
-		{"bad name", []Option{Programs(web.Definition), Name("Bad Name")}, `Name("Bad Name")`},
+		{"no definition", nil, "no definition registered"},
+		{"duplicate", []Option{Definitions(web.Definition, web.Definition)}, `definition 1's name "web" is empty or registered twice`},
+		{"reserved flag", []Option{Definitions(clash)}, "definition clash's flag --env is a flag of the command line itself"},
+		{"pack clash", []Option{Definitions(web.Definition), PolicyPacks(&policypacks.Pack{Name: "kubernetes"})}, `pack "kubernetes" is registered twice`},
+		{"bad name", []Option{Definitions(web.Definition), Name("Bad Name")}, `Name("Bad Name")`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := run(t, c.opts, "params")
@@ -103,32 +104,32 @@ func TestRun_OptionsAreChecked(t *testing.T) {
 	}
 }
 
-// TestRun_ProgramSelection: --program picks the definition (default the
+// TestRun_DefinitionSelection: --definition picks the definition (default the
 // first), its shorthands apply, another definition's shorthand is refused
-// naming its owner, and params prints every program and the defaults.
-func TestRun_ProgramSelection(t *testing.T) {
-	opts := []Option{Programs(tiny, web.Definition), Name("team")}
+// naming its owner, and params prints every definition and the defaults.
+func TestRun_DefinitionSelection(t *testing.T) {
+	opts := []Option{Definitions(tiny, web.Definition), Name("team")}
 	r := run(t, opts, "params")
 	require.Equal(t, 0, r.code, r.stderr)
-	var doc paramsDoc
+	var doc app.ParamsDoc
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &doc))
-	assert.Equal(t, "tiny", doc.Program, "the first program is the default")
-	require.Len(t, doc.Programs, 2)
-	assert.Equal(t, []string{"Debug", "Greeting", "Labels"}, doc.Programs[0].Paths)
+	assert.Equal(t, "tiny", doc.Definition, "the first definition is the default")
+	require.Len(t, doc.Definitions, 2)
+	assert.Equal(t, []string{"Debug", "Greeting", "Labels"}, doc.Definitions[0].Paths)
 	assert.JSONEq(t, `{"Greeting": "hello", "Debug": false, "Labels": null}`, string(doc.Params))
 
-	r = run(t, opts, "--json", "params", "--program", "web", "--kind", "prod")
+	r = run(t, opts, "--json", "params", "--definition", "web", "--kind", "prod")
 	require.Equal(t, 0, r.code, r.stderr)
 	res := validEnvelope(t, r)["results"].([]any)[0].(map[string]any)["params"].(map[string]any)
-	assert.Equal(t, "web", res["program"])
+	assert.Equal(t, "web", res["definition"])
 	assert.EqualValues(t, 3, res["params"].(map[string]any)["App"].(map[string]any)["Replicas"])
 
-	r = run(t, opts, "policy", "check", "--env", "dev", "--program", "web", "--greeting", "hi")
+	r = run(t, opts, "policy", "check", "--env", "dev", "--definition", "web", "--greeting", "hi")
 	assert.Equal(t, ExitError, r.code)
-	assert.Contains(t, r.stderr, "team: --greeting is a parameter of program tiny, not of web; select it with --program tiny")
-	r = run(t, opts, "policy", "check", "--env", "dev", "--program", "nosuch")
+	assert.Contains(t, r.stderr, "team: --greeting is a parameter of definition tiny, not of web; select it with --definition tiny")
+	r = run(t, opts, "policy", "check", "--env", "dev", "--definition", "nosuch")
 	assert.Equal(t, ExitError, r.code)
-	assert.Contains(t, r.stderr, `--program "nosuch" is not a program of team; use one of tiny, web`)
+	assert.Contains(t, r.stderr, `--definition "nosuch" is not a definition of team; use one of tiny, web`)
 	r = run(t, opts, "policy", "check", "--env", "dev", "--label", "a=1", "--label", "a=2")
 	assert.Contains(t, r.stderr, `--label sets "a" twice`)
 	r = run(t, opts, "policy", "check", "--env", "dev", "--debug=maybe")
@@ -157,7 +158,7 @@ func TestRun_ProgramSelection(t *testing.T) {
 // finding in each, well-formed output, and the secret in none.
 func TestRun_PolicyCheckEveryFormat(t *testing.T) {
 	const canary = "canary-5e0d1b7c"
-	opts := []Option{Programs(web.Definition)}
+	opts := []Option{Definitions(web.Definition)}
 	args := []string{"policy", "check", "--env", "pc-stg", "--kind", "staging", "--image", "evil.example.com/web:1.0", "--secret", "TOKEN=" + canary,
 		"--policy", "kubernetes"}
 	for _, f := range []string{"text", "json", "markdown", "junit", "sarif", "github"} {
@@ -207,7 +208,7 @@ func TestRun_PolicyCheckEveryFormat(t *testing.T) {
 func TestRun_PolicyListHasEveryPolicy(t *testing.T) {
 	team := &policypacks.Pack{Name: "team", Policies: []*policypacks.Policy{{Name: "team-rule", Description: "A team rule.", Severity: policypacks.Low, Enforcement: policypacks.Mandatory,
 		Controls: []policypacks.Control{{Framework: "Runbook", ID: "R-1"}}, ValidateStack: func([]policypacks.Resource, *policypacks.Args) {}}}}
-	opts := []Option{Programs(web.Definition), PolicyPacks(team)}
+	opts := []Option{Definitions(web.Definition), PolicyPacks(team)}
 	packs := append(all.Packs(), team)
 	r := run(t, opts, "--json", "policy", "list")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -237,7 +238,7 @@ func TestRun_PolicyListHasEveryPolicy(t *testing.T) {
 	r = run(t, opts, "policy", "list", "--format", "sarif")
 	assert.Equal(t, ExitError, r.code)
 	assert.Contains(t, r.stderr, "--format sarif is not a format of policy list; use one of text, json, markdown")
-	r = run(t, opts, "policy", "list", "--policy", "team", "--env", "prod", "--policy-level", "team-rule=advisory")
+	r = run(t, opts, "policy", "list", "--policy", "team", "--kind", "prod", "--policy-level", "team-rule=advisory")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Regexp(t, `team\s+team-rule\s+low\s+advisory\s+Runbook R-1`, r.stdout)
 	assert.NotContains(t, r.stdout, "image-pinned")
@@ -246,7 +247,7 @@ func TestRun_PolicyListHasEveryPolicy(t *testing.T) {
 // TestRun_FormatAndJSONAgree: --json is --format json; two different
 // outputs are refused.
 func TestRun_FormatAndJSONAgree(t *testing.T) {
-	opts := []Option{Programs(web.Definition)}
+	opts := []Option{Definitions(web.Definition)}
 	r := run(t, opts, "--json", "policy", "check", "--env", "dev", "--format", "markdown")
 	assert.Equal(t, ExitError, r.code)
 	assert.Contains(t, r.stderr, "--json and --format markdown ask for two outputs")

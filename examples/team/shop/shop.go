@@ -75,7 +75,7 @@ type Params struct {
 // Env is one shop environment.
 type Env = stacks.Env[Params]
 
-// Definition is the shop: register it with the CLI (cli.Programs) or
+// Definition is the shop: register it with the CLI (cli.Definitions) or
 // build environments from it in Go (Definition.Program, Catalog, Release).
 var Definition = &stacks.Definition[Params]{
 	Name:        "shop",

@@ -36,4 +36,4 @@ var leaky = &stacks.Definition[params]{
 	},
 }
 
-func main() { cli.Main(cli.Programs(leaky), cli.Name("leaky")) }
+func main() { cli.Main(cli.Definitions(leaky), cli.Name("leaky")) }

@@ -27,5 +27,5 @@ func teamPack() *policypacks.Pack {
 }
 
 func main() {
-	cli.Main(cli.Programs(shop.Definition, web.Definition), cli.Name("thin"), cli.PolicyPacks(teamPack()))
+	cli.Main(cli.Definitions(shop.Definition, web.Definition), cli.Name("thin"), cli.PolicyPacks(teamPack()))
 }

@@ -33,7 +33,7 @@ func inProcess(t *testing.T, args ...string) outcome {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var out, errb bytes.Buffer
-	code := cli.Run(ctx, args, &out, &errb, cli.Programs(shop.Definition), cli.Name("shopctl"))
+	code := cli.Run(ctx, args, &out, &errb, cli.Definitions(shop.Definition), cli.Name("shopctl"))
 	return outcome{code: code, stdout: out.String(), stderr: errb.String()}
 }
 

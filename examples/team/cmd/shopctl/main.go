@@ -12,4 +12,4 @@ import (
 	"github.com/slipwayhq/slipway/examples/team/shop"
 )
 
-func main() { cli.Main(cli.Programs(shop.Definition), cli.Name("shopctl")) }
+func main() { cli.Main(cli.Definitions(shop.Definition), cli.Name("shopctl")) }

@@ -171,17 +171,17 @@ func TestShopctl_ParamsAreTheShops(t *testing.T) {
 	r := inProcess(t, "params", "--kind", "prod")
 	require.Equal(t, 0, r.code, r.stderr)
 	var out struct {
-		Programs []struct {
+		Definitions []struct {
 			Name  string
 			Paths []string
 		}
 		Params map[string]any
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), r.stdout)
-	require.Len(t, out.Programs, 1)
-	assert.Equal(t, "shop", out.Programs[0].Name)
-	assert.Contains(t, out.Programs[0].Paths, "QueueDepth")
-	assert.Contains(t, out.Programs[0].Paths, "Resources.CPULimit")
+	require.Len(t, out.Definitions, 1)
+	assert.Equal(t, "shop", out.Definitions[0].Name)
+	assert.Contains(t, out.Definitions[0].Paths, "QueueDepth")
+	assert.Contains(t, out.Definitions[0].Paths, "Resources.CPULimit")
 	assert.Equal(t, "shop-prod", out.Params["Namespace"])
 	assert.EqualValues(t, 3, out.Params["Replicas"])
 	assert.Equal(t, "warn", out.Params["LogLevel"])

@@ -41,4 +41,4 @@ var sleep = &stacks.Definition[sleepParams]{
 	},
 }
 
-func main() { cli.Main(cli.Programs(web.Definition, sleep)) }
+func main() { cli.Main(cli.Definitions(web.Definition, sleep)) }
