@@ -17,7 +17,7 @@ type Params struct {
 
 // A definition declares a program once; every environment of it gets its
 // kind's defaults and is validated, naming the field and the fix, before any
-// engine run. The CLI takes it as is (cli.Programs(app)); a test or a tool
+// engine run. The CLI takes it as is (cli.Definitions(app)); a test or a tool
 // builds environments in Go.
 func Example() {
 	app := &stacks.Definition[Params]{

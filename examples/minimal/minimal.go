@@ -18,7 +18,7 @@ type Params struct {
 	Pods     int    // the namespace's pod quota
 }
 
-// Definition is the environment: cli.Programs(minimal.Definition) gives it every verb.
+// Definition is the environment: cli.Definitions(minimal.Definition) gives it every verb.
 var Definition = &stacks.Definition[Params]{
 	Name: "minimal", Project: "minimal", Description: "a namespace with a baseline and a greeting",
 	Defaults: map[stacks.Kind]Params{stacks.Dev: {"hi", 5}, stacks.Prod: {"hello", 20}},

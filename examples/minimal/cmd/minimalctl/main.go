@@ -9,4 +9,4 @@ import (
 	"github.com/slipwayhq/slipway/examples/minimal"
 )
 
-func main() { cli.Main(cli.Programs(minimal.Definition), cli.Name("minimalctl")) }
+func main() { cli.Main(cli.Definitions(minimal.Definition), cli.Name("minimalctl")) }

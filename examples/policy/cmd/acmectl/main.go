@@ -14,6 +14,6 @@ import (
 )
 
 // options are the binary's definitions and packs (its tests run the same).
-var options = []cli.Option{cli.Programs(minimal.Definition), cli.PolicyPacks(policy.Pack()), cli.Name("acmectl")}
+var options = []cli.Option{cli.Definitions(minimal.Definition), cli.PolicyPacks(policy.Pack()), cli.Name("acmectl")}
 
 func main() { cli.Main(options...) }
