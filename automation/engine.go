@@ -561,6 +561,9 @@ func stackNames(ctx context.Context, ws auto.Workspace, project string) ([]strin
 func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, err error) {
 	ctx, done := e.stage(ctx, telemetry.StageOpen)
 	defer func() { done(err) }()
+	// Opening is an operation of its own unless an operation opens the stack.
+	ctx, opc, end := e.begin(ctx)
+	defer end()
 	if err := e.validate(ctx, p); err != nil {
 		return nil, err
 	}
@@ -583,7 +586,7 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, e
 	if err != nil && strings.Contains(err.Error(), "failed to load checkpoint") {
 		// A process killed while writing the checkpoint leaves it truncated;
 		// the backend keeps the previous one as .bak.
-		rec, rerr := e.restoreCheckpoint(ctx, p.Project, p.Stack)
+		rec, rerr := e.restoreCheckpoint(ctx, opc, p.Project, p.Stack)
 		switch {
 		case rerr != nil:
 			err = errors.Join(err, rerr)
@@ -668,7 +671,9 @@ type stateWorkspace struct {
 
 // SelectStack implements auto.Workspace.
 func (w *stateWorkspace) SelectStack(ctx context.Context, stack string) error {
-	if w.e.stackExists(ctx, w.project, stack) {
+	opc, end := w.e.operationOf(ctx)
+	defer end()
+	if stackExists(ctx, opc, w.project, stack) {
 		return nil
 	}
 	return w.Workspace.SelectStack(ctx, stack)
@@ -682,7 +687,9 @@ func (w *stateWorkspace) SelectStack(ctx context.Context, stack string) error {
 // stores them, so they are read from it. Secret outputs, or a checkpoint
 // the store cannot give, go to the CLI as before.
 func (w *stateWorkspace) StackOutputs(ctx context.Context, stack string) (auto.OutputMap, error) {
-	if outs, ok := w.e.plainOutputs(ctx, w.project, stack); ok {
+	opc, end := w.e.operationOf(ctx)
+	defer end()
+	if outs, ok := plainOutputs(ctx, opc, w.project, stack); ok {
 		return outs, nil
 	}
 	return w.Workspace.StackOutputs(ctx, stack)
@@ -691,12 +698,11 @@ func (w *stateWorkspace) StackOutputs(ctx context.Context, stack string) (auto.O
 // plainOutputs returns the outputs of the stack's root resource from its
 // checkpoint, and false when they hold a secret (or any other special
 // value) or the checkpoint cannot be read.
-func (e *Engine) plainOutputs(ctx context.Context, project, stack string) (auto.OutputMap, bool) {
-	s, err := statestore.Open(ctx, e.backend, e.env)
+func plainOutputs(ctx context.Context, opc *opContext, project, stack string) (auto.OutputMap, bool) {
+	s, err := opc.state(ctx)
 	if err != nil {
 		return nil, false
 	}
-	defer closeStore(s, e.log)
 	if ok, err := s.Exists(ctx, project, stack); err != nil || !ok {
 		return nil, false
 	}
@@ -764,12 +770,11 @@ func plainValue(v any) bool {
 // stackExists reports whether the backend's store holds the stack's
 // checkpoint in the project-scoped layout, and Pulumi can load it; false
 // when it cannot tell.
-func (e *Engine) stackExists(ctx context.Context, project, stack string) bool {
-	s, err := statestore.Open(ctx, e.backend, e.env)
+func stackExists(ctx context.Context, opc *opContext, project, stack string) bool {
+	s, err := opc.state(ctx)
 	if err != nil {
 		return false
 	}
-	defer closeStore(s, e.log)
 	if ok, err := s.Exists(ctx, project, stack); err != nil || !ok {
 		return false
 	}
