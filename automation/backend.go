@@ -78,6 +78,17 @@ func (opc *opContext) state(ctx context.Context) (*statestore.Store, error) {
 	return opc.store, opc.err
 }
 
+// holding returns the backend's own store when it holds the stack in the
+// project-scoped layout; false when it does not, or cannot tell.
+func (opc *opContext) holding(ctx context.Context, project, stack string) (*statestore.Store, bool) {
+	s, err := opc.state(ctx)
+	if err != nil {
+		return nil, false
+	}
+	ok, err := s.Exists(ctx, project, stack)
+	return s, err == nil && ok
+}
+
 // records returns where the engine keeps Slipway's records (release and
 // run history, approvals): the backend's own store when it has a driver
 // (file, S3), else a store in the engine's directory; backend reports

@@ -1,7 +1,6 @@
 package automation
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,10 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/auto"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/encoding"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/slipwayhq/slipway/automation/optup"
@@ -200,11 +195,8 @@ func (e *Engine) requireEphemeral(ctx context.Context, opc *opContext, project, 
 // (a backend without a driver or the project-scoped layout, or a stack it
 // does not know), and the caller asks Pulumi.
 func storedTags(ctx context.Context, opc *opContext, project, stack string) (map[string]string, bool) {
-	s, err := opc.state(ctx)
-	if err != nil {
-		return nil, false
-	}
-	if exists, err := s.Exists(ctx, project, stack); err != nil || !exists {
+	s, ok := opc.holding(ctx, project, stack)
+	if !ok {
 		return nil, false
 	}
 	tags, err := s.StackTags(ctx, project, stack)
@@ -316,53 +308,4 @@ func holdsKubernetesProvider(deployment []byte) bool {
 // noProgram stands in for a program when only the stack's state matters (destroy).
 func noProgram(*pulumi.Context) error {
 	return errors.New("automation: this stack was opened for destroy only")
-}
-
-// workspace returns a workspace of project, in its own directory, for
-// backend-wide queries (listing stacks and their tags).
-func (e *Engine) workspace(ctx context.Context, project string) (auto.Workspace, error) {
-	if !nameRE.MatchString(project) {
-		return nil, fmt.Errorf("automation: project %q is invalid", project)
-	}
-	wd := filepath.Join(e.dir, "workspaces", project, ".project")
-	if err := privateDir(wd); err != nil {
-		return nil, err
-	}
-	// The queries of a project share this directory and run at the same
-	// time (GC's destroys, ephemeral creates in parallel, other processes on
-	// the same directory), each with pulumi processes that read Pulumi.yaml.
-	// The Automation API's Project option would truncate and rewrite it for
-	// every workspace, under those readers ("expected project to be an
-	// object"): it is written only when it is not already what it should
-	// be, whole, and renamed into place.
-	if err := writeProjectSettings(wd, project); err != nil {
-		return nil, fmt.Errorf("automation: workspace of project %s: %w", project, err)
-	}
-	return auto.NewLocalWorkspace(ctx, e.workspaceOptions(wd)...)
-}
-
-// writeProjectSettings makes wd's Pulumi.yaml that of an inline Go project
-// named project: unless it already is, it is written atomically, so that a
-// reader sees the old file or the whole new one.
-func writeProjectSettings(wd, project string) error {
-	b, err := encoding.YAML.Marshal(&workspace.Project{Name: tokens.PackageName(project), Runtime: workspace.NewProjectRuntimeInfo("go", nil)})
-	if err != nil {
-		return err
-	}
-	if old, err := os.ReadFile(filepath.Join(wd, "Pulumi.yaml")); err == nil && bytes.Equal(old, b) {
-		return nil
-	}
-	f, err := os.CreateTemp(wd, ".Pulumi.yaml-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	err = errors.Join(err, f.Chmod(0o600), f.Close())
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(wd, "Pulumi.yaml"))
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-	}
-	return err
 }
