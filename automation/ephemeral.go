@@ -1,7 +1,6 @@
 package automation
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,10 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/auto"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/encoding"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/slipwayhq/slipway/automation/optup"
@@ -51,7 +46,7 @@ func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, 
 	}
 	// An existing stack may be renewed only when it is ephemeral itself:
 	// tagging prod as ephemeral would hand it to the garbage collector.
-	if err := e.requireEphemeral(ctx, prog.Project, prog.Stack); err != nil && !IsUnknownStack(err) {
+	if err := e.requireEphemeral(ctx, o.opc, prog.Project, prog.Stack); err != nil && !IsUnknownStack(err) {
 		return nil, nil, err
 	}
 	st, err := e.UpsertStack(ctx, prog)
@@ -60,7 +55,7 @@ func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, 
 	}
 	eph = &Ephemeral{Stack: prog.Stack, Key: key, Expires: time.Now().Add(ttl).UTC().Truncate(time.Second)}
 	// Tag before the update so a failed or interrupted create is still collected.
-	if err := e.setTags(ctx, st, map[string]string{TagEphemeral: "true", TagKey: key, TagExpires: eph.Expires.Format(time.RFC3339)}); err != nil {
+	if err := setTags(ctx, o.opc, st, map[string]string{TagEphemeral: "true", TagKey: key, TagExpires: eph.Expires.Format(time.RFC3339)}); err != nil {
 		return nil, nil, fmt.Errorf("automation: tagging ephemeral stack %s: %w", prog.Stack, err)
 	}
 	res, err = st.Up(ctx, opts...)
@@ -111,6 +106,9 @@ type GCResult struct {
 // once when concurrency < 1). Destroying needs only the state in the
 // backend, not the environment's program.
 func (e *Engine) GC(ctx context.Context, project string, now time.Time, concurrency int) ([]GCResult, error) {
+	// One operation: every destroy uses the store GC opens.
+	ctx, opc, end := e.begin(ctx)
+	defer end()
 	all, err := e.Ephemerals(ctx, project)
 	if err != nil {
 		return nil, err
@@ -126,12 +124,12 @@ func (e *Engine) GC(ctx context.Context, project string, now time.Time, concurre
 	var out []GCResult
 	// The tag is checked again just before each destroy.
 	gcDestroy := Op{Name: "ephemeral-destroy", Run: func(ctx context.Context, s *Stack) (*outcome.Result, error) {
-		if err := e.requireEphemeral(ctx, s.project, s.name); err != nil {
+		if err := e.requireEphemeral(ctx, opc, s.project, s.name); err != nil {
 			return nil, err
 		}
-		res, err := s.destroyStateOnly(ctx)
+		res, err := s.destroyStateOnly(ctx, opc)
 		if err == nil {
-			err = e.purgeEphemeral(ctx, s.project, s.name)
+			err = e.purgeEphemeral(ctx, opc, s.project, s.name)
 		}
 		return res, err
 	}}
@@ -164,8 +162,8 @@ func IsNotEphemeral(err error) bool {
 // requireEphemeral refuses a stack the backend does not hold (with an
 // *UnknownStackError) or that lacks the ephemeral tag (*NotEphemeralError),
 // reading both through one workspace.
-func (e *Engine) requireEphemeral(ctx context.Context, project, stack string) error {
-	if tags, ok := e.storedTags(ctx, project, stack); ok {
+func (e *Engine) requireEphemeral(ctx context.Context, opc *opContext, project, stack string) error {
+	if tags, ok := storedTags(ctx, opc, project, stack); ok {
 		if tags[TagEphemeral] != "true" {
 			return &NotEphemeralError{Project: project, Stack: stack}
 		}
@@ -196,16 +194,9 @@ func (e *Engine) requireEphemeral(ctx context.Context, project, stack string) er
 // store, with no pulumi process; ok is false when the store cannot answer
 // (a backend without a driver or the project-scoped layout, or a stack it
 // does not know), and the caller asks Pulumi.
-func (e *Engine) storedTags(ctx context.Context, project, stack string) (map[string]string, bool) {
-	s, backend, err := e.openStore(ctx)
-	if err != nil {
-		return nil, false
-	}
-	defer closeStore(s, e.log)
-	if !backend {
-		return nil, false
-	}
-	if exists, err := s.Exists(ctx, project, stack); err != nil || !exists {
+func storedTags(ctx context.Context, opc *opContext, project, stack string) (map[string]string, bool) {
+	s, ok := opc.holding(ctx, project, stack)
+	if !ok {
 		return nil, false
 	}
 	tags, err := s.StackTags(ctx, project, stack)
@@ -215,14 +206,11 @@ func (e *Engine) storedTags(ctx context.Context, project, stack string) (map[str
 // setTags sets tags on an open stack: in one write to the backend's store
 // when it can (the same file Pulumi keeps them in), else one pulumi process
 // per tag.
-func (e *Engine) setTags(ctx context.Context, st *Stack, tags map[string]string) error {
-	if s, backend, err := e.openStore(ctx); err == nil {
-		defer closeStore(s, e.log)
-		if backend {
-			err := s.SetStackTags(ctx, st.project, st.name, tags)
-			if err == nil || !errors.Is(err, statestore.ErrNotScoped) {
-				return err
-			}
+func setTags(ctx context.Context, opc *opContext, st *Stack, tags map[string]string) error {
+	if s, err := opc.state(ctx); err == nil {
+		err := s.SetStackTags(ctx, st.project, st.name, tags)
+		if err == nil || !errors.Is(err, statestore.ErrNotScoped) {
+			return err
 		}
 	}
 	for k, v := range tags {
@@ -240,16 +228,16 @@ func (e *Engine) setTags(ctx context.Context, st *Stack, tags map[string]string)
 func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (res *outcome.Result, err error) {
 	ctx, o := e.observe(ctx, "ephemeral-destroy", Program{Project: project, Stack: stack})
 	defer func() { o.end(res, err) }()
-	if err := e.requireEphemeral(ctx, project, stack); err != nil {
+	if err := e.requireEphemeral(ctx, o.opc, project, stack); err != nil {
 		return nil, err
 	}
 	st, err := e.SelectStack(ctx, Program{Project: project, Stack: stack, Run: noProgram})
 	if err != nil {
 		return nil, err
 	}
-	res, err = st.destroyStateOnly(ctx)
+	res, err = st.destroyStateOnly(ctx, o.opc)
 	if err == nil {
-		err = e.purgeEphemeral(ctx, project, stack)
+		err = e.purgeEphemeral(ctx, o.opc, project, stack)
 	}
 	return res, err
 }
@@ -259,15 +247,14 @@ func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (r
 // Slipway's release and run records in the backend (statestore.Purge), and
 // its workspace in the engine's directory. Nothing of it remains, so the
 // operation that removed it writes no run record either.
-func (e *Engine) purgeEphemeral(ctx context.Context, project, stack string) error {
+func (e *Engine) purgeEphemeral(ctx context.Context, opc *opContext, project, stack string) error {
 	if o, ok := ctx.Value(obsKey{}).(*observation); ok {
 		o.purged.Store(true)
 	}
-	s, err := e.Store(ctx)
+	s, _, err := opc.records(ctx)
 	if err != nil {
 		return err
 	}
-	defer closeStore(s, e.log)
 	if _, err := s.Purge(ctx, project, stack); err != nil {
 		return fmt.Errorf("automation: removing what the backend keeps of ephemeral environment %s: %w", stack, err)
 	}
@@ -277,15 +264,13 @@ func (e *Engine) purgeEphemeral(ctx context.Context, project, stack string) erro
 // destroyStateOnly destroys and removes a stack opened without its program
 // (noProgram): the Kubernetes provider is resolved first when the state
 // holds a Kubernetes provider, since no program's Plugins say so.
-func (s *Stack) destroyStateOnly(ctx context.Context) (*outcome.Result, error) {
+func (s *Stack) destroyStateOnly(ctx context.Context, opc *opContext) (*outcome.Result, error) {
 	if s.engine != nil {
 		// The state straight from the backend's store when it has one (no
 		// pulumi process), else exported by the engine.
-		store, err := statestore.Open(ctx, s.backend, s.engine.env)
+		store, err := opc.state(ctx)
 		if err != nil {
 			store = nil
-		} else {
-			defer closeStore(store, s.log)
 		}
 		dep, _, err := s.deployment(ctx, store)
 		if err != nil {
@@ -323,53 +308,4 @@ func holdsKubernetesProvider(deployment []byte) bool {
 // noProgram stands in for a program when only the stack's state matters (destroy).
 func noProgram(*pulumi.Context) error {
 	return errors.New("automation: this stack was opened for destroy only")
-}
-
-// workspace returns a workspace of project, in its own directory, for
-// backend-wide queries (listing stacks and their tags).
-func (e *Engine) workspace(ctx context.Context, project string) (auto.Workspace, error) {
-	if !nameRE.MatchString(project) {
-		return nil, fmt.Errorf("automation: project %q is invalid", project)
-	}
-	wd := filepath.Join(e.dir, "workspaces", project, ".project")
-	if err := privateDir(wd); err != nil {
-		return nil, err
-	}
-	// The queries of a project share this directory and run at the same
-	// time (GC's destroys, ephemeral creates in parallel, other processes on
-	// the same directory), each with pulumi processes that read Pulumi.yaml.
-	// The Automation API's Project option would truncate and rewrite it for
-	// every workspace, under those readers ("expected project to be an
-	// object"): it is written only when it is not already what it should
-	// be, whole, and renamed into place.
-	if err := writeProjectSettings(wd, project); err != nil {
-		return nil, fmt.Errorf("automation: workspace of project %s: %w", project, err)
-	}
-	return auto.NewLocalWorkspace(ctx, e.workspaceOptions(wd)...)
-}
-
-// writeProjectSettings makes wd's Pulumi.yaml that of an inline Go project
-// named project: unless it already is, it is written atomically, so that a
-// reader sees the old file or the whole new one.
-func writeProjectSettings(wd, project string) error {
-	b, err := encoding.YAML.Marshal(&workspace.Project{Name: tokens.PackageName(project), Runtime: workspace.NewProjectRuntimeInfo("go", nil)})
-	if err != nil {
-		return err
-	}
-	if old, err := os.ReadFile(filepath.Join(wd, "Pulumi.yaml")); err == nil && bytes.Equal(old, b) {
-		return nil
-	}
-	f, err := os.CreateTemp(wd, ".Pulumi.yaml-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	err = errors.Join(err, f.Chmod(0o600), f.Close())
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(wd, "Pulumi.yaml"))
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-	}
-	return err
 }

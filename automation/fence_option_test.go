@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipwayhq/slipway/automation/fence"
+	"github.com/slipwayhq/slipway/automation/internal/pulumicli"
 	"github.com/slipwayhq/slipway/automation/toolchain"
 )
 
@@ -42,7 +43,7 @@ func TestWithFence_SetAfterWithEnvAndGroupsTheCLI(t *testing.T) {
 		WithFence(path), WithEnv(map[string]string{fence.Env: "/tenant/chosen"}))
 	require.NoError(t, err)
 	assert.Equal(t, path, e.engineEnv()[fence.Env])
-	cli, ok := e.cmd.(pulumiCLI)
+	cli, ok := e.cmd.(pulumicli.Command)
 	require.True(t, ok)
-	assert.True(t, cli.group)
+	assert.True(t, cli.Group)
 }

@@ -98,6 +98,10 @@ type observation struct {
 	// purged is set when the operation removed an ephemeral environment and
 	// everything the backend held of it: a run record would bring it back.
 	purged atomic.Bool
+	// opc is the operation's context (the outer one's when nested); endOp
+	// closes it once the run is recorded.
+	opc   *opContext
+	endOp func()
 }
 
 // observe starts operation op on a program's stack: its span (a child of
@@ -109,9 +113,10 @@ func (e *Engine) observe(ctx context.Context, op string, p Program, attrs ...att
 // observeAs is observe with the span's name.
 func (e *Engine) observeAs(ctx context.Context, name, op string, p Program, attrs ...attribute.KeyValue) (context.Context, *observation) {
 	if o, ok := ctx.Value(obsKey{}).(*observation); ok && o.project == p.Project && o.stack == p.Stack {
-		return ctx, &observation{nested: true}
+		return ctx, &observation{nested: true, opc: o.opc}
 	}
 	o := &observation{e: e, op: op, project: p.Project, stack: p.Stack, secrets: mask.New(secretValues(p)...), start: time.Now()}
+	ctx, o.opc, o.endOp = e.begin(ctx)
 	ctx, o.span = e.tracer().Start(ctx, name, trace.WithAttributes(append(telemetry.EnvAttributes(p.Project, p.Stack, op), attrs...)...))
 	return context.WithValue(ctx, obsKey{}, o), o
 }
@@ -180,6 +185,7 @@ func (o *observation) finish(res *outcome.Result, drift *outcome.Drift, dep *Dep
 	if o.nested {
 		return
 	}
+	defer o.endOp()
 	took := time.Since(o.start)
 	result := resultOf(err, drift)
 	var drifted []outcome.ResourceChange
@@ -236,7 +242,7 @@ func (o *observation) finish(res *outcome.Result, drift *outcome.Drift, dep *Dep
 		if known && err == nil {
 			rec.Resources = n
 		}
-		if werr := o.e.writeRun(ctx, rec); werr != nil {
+		if werr := o.e.writeRun(ctx, o.opc, rec); werr != nil {
 			o.e.log.WarnContext(ctx, "recording the run failed", "stack", o.stack, "operation", o.op, "error", werr)
 		}
 	}
@@ -281,12 +287,11 @@ func (o *observation) finish(res *outcome.Result, drift *outcome.Drift, dep *Dep
 }
 
 // writeRun stores one run record.
-func (e *Engine) writeRun(ctx context.Context, rec runs.Record) error {
-	st, err := e.Store(ctx)
+func (e *Engine) writeRun(ctx context.Context, opc *opContext, rec runs.Record) error {
+	st, _, err := opc.records(ctx)
 	if err != nil {
 		return err
 	}
-	defer closeStore(st, e.log)
 	return runs.Write(ctx, st, rec)
 }
 

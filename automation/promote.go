@@ -84,9 +84,12 @@ func (e *Engine) planPath(p Program) (string, error) {
 func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(version string) (Program, error), opts ...optup.Option) (out []StageResult, err error) {
 	ctx, sp := e.tracer().Start(ctx, telemetry.SpanPrefix+"promote", trace.WithAttributes(attribute.Int("slipway.stages", len(stages))))
 	defer func() { telemetry.End(sp, err, nil) }()
+	// One operation: every stage uses the store the promotion opens.
+	ctx, _, end := e.begin(ctx)
+	defer end()
 	for _, s := range stages {
 		sctx, o := e.observeAs(ctx, telemetry.SpanPromoteStage, "promote", s.Release.Program, telemetry.AttrStage.String(s.Name))
-		r, err := e.promoteStage(sctx, s, lookup, opts)
+		r, err := e.promoteStage(sctx, o.opc, s, lookup, opts)
 		o.endDeploy(r.Deployment, err)
 		out = append(out, r)
 		if err != nil {
@@ -97,7 +100,7 @@ func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(versio
 }
 
 // promoteStage runs one stage through its gates, each a stage span.
-func (e *Engine) promoteStage(ctx context.Context, s Stage, lookup func(version string) (Program, error), opts []optup.Option) (StageResult, error) {
+func (e *Engine) promoteStage(ctx context.Context, opc *opContext, s Stage, lookup func(version string) (Program, error), opts []optup.Option) (StageResult, error) {
 	r := StageResult{Stage: s.Name}
 	fail := func(gate string, err error) (StageResult, error) {
 		pe := &PromotionError{Stage: s.Name, Gate: gate, Err: err}
@@ -140,7 +143,7 @@ func (e *Engine) promoteStage(ctx context.Context, s Stage, lookup func(version 
 	uc := c
 	uc.applyPlan = plan
 	dctx, deployed := e.stage(ctx, telemetry.StageDeploy)
-	r.Deployment, err = e.deploy(dctx, s.Release, lookup, false, uc)
+	r.Deployment, err = e.deploy(dctx, opc, s.Release, lookup, false, uc)
 	if deployed(err); err != nil {
 		return fail(GateDeploy, err)
 	}

@@ -72,11 +72,11 @@ func (e *Engine) logger() *slog.Logger {
 	return e.log
 }
 
-func (e *Engine) flags() (unlock recovery.Unlock, repair bool, env map[string]string) {
+func (e *Engine) flags() (unlock recovery.Unlock, repair bool) {
 	if e == nil {
-		return recovery.Unlock{}, false, nil
+		return recovery.Unlock{}, false
 	}
-	return e.unlock(), e.repair, e.env
+	return e.unlock(), e.repair
 }
 
 // unlock is what the engine's options permit or prove about locks.
@@ -121,15 +121,16 @@ func (s *Stack) Recover(ctx context.Context) (*recovery.Recovery, error) {
 	}
 	s.recovery = rec
 	s.mu.Unlock()
-	unlock, repair, env := s.engine.flags()
-	store, err := statestore.Open(ctx, s.backend, env)
+	unlock, repair := s.engine.flags()
+	opc, end := s.opContext(ctx)
+	defer end()
+	store, err := opc.state(ctx)
 	switch {
 	case errors.Is(err, statestore.ErrUnsupported):
 		store = nil // the service manages locks and checkpoints
 	case err != nil:
 		return rec, fmt.Errorf("automation: opening backend %s for recovery: %w", redactURL(s.backend), err)
 	default:
-		defer closeStore(store, s.log)
 		held, err := recovery.RemoveStaleLocks(ctx, store, s.project, s.name, unlock, rec)
 		if err != nil || held {
 			// A live update owns the stack and whatever is pending in it.
@@ -179,6 +180,17 @@ func (s *Stack) Recover(ctx context.Context) (*recovery.Recovery, error) {
 	return rec, nil
 }
 
+// opContext returns the operation context ctx is in, or a fresh one that
+// end closes (outside any operation, or for a stack opened without an
+// engine).
+func (s *Stack) opContext(ctx context.Context) (opc *opContext, end func()) {
+	if s.engine == nil {
+		opc = &opContext{backend: s.backend}
+		return opc, opc.close
+	}
+	return s.engine.operationOf(ctx)
+}
+
 // deployment returns the stack's current deployment for Recover, and
 // live=true when a live update holds the stack (then there is nothing to
 // recover). With a store (file and S3 backends) it reads the checkpoint
@@ -217,16 +229,15 @@ func (s *Stack) deployment(ctx context.Context, store *statestore.Store) (deploy
 // Recover that follows the open reports what it did. While a live owner
 // holds the stack's lock it restores nothing and returns a
 // *statestore.StackLockedError naming the lock.
-func (e *Engine) restoreCheckpoint(ctx context.Context, project, stack string) (*recovery.Recovery, error) {
+func (e *Engine) restoreCheckpoint(ctx context.Context, opc *opContext, project, stack string) (*recovery.Recovery, error) {
 	rec := &recovery.Recovery{}
-	store, err := statestore.Open(ctx, e.backend, e.env)
+	store, err := opc.state(ctx)
 	if errors.Is(err, statestore.ErrUnsupported) {
 		return rec, nil
 	}
 	if err != nil {
 		return rec, fmt.Errorf("automation: opening backend %s for recovery: %w", redactURL(e.backend), err)
 	}
-	defer closeStore(store, e.log)
 	held, err := recovery.RemoveStaleLocks(ctx, store, project, stack, e.unlock(), rec)
 	if err == nil && held {
 		// A running update holds the stack and is writing its checkpoint:

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -95,42 +94,27 @@ const (
 	ReleaseRolledBack = releases.RolledBack
 )
 
-// releaseStore opens where the engine keeps release history: the backend
-// itself when it has a driver (file, S3), else the engine's directory.
-func (e *Engine) releaseStore(ctx context.Context) (*statestore.Store, error) {
-	s, _, err := e.openStore(ctx)
-	return s, err
-}
-
-// openStore is releaseStore, and reports whether the store is the backend
-// itself (which holds the stacks' checkpoints).
-func (e *Engine) openStore(ctx context.Context) (s *statestore.Store, backend bool, err error) {
-	s, err = statestore.Open(ctx, e.backend, e.env)
-	if errors.Is(err, statestore.ErrUnsupported) {
-		d, derr := statestore.FileDriver(filepath.Join(e.dir, "releases"))
-		if derr != nil {
-			return nil, false, derr
-		}
-		return statestore.New(d), false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("automation: opening backend %s for release history: %w", redactURL(e.backend), err)
-	}
-	return s, true, nil
-}
-
 // Store opens where the engine keeps Slipway's records — release history,
 // run history (package runs), approval requests: the backend itself when it
 // has a driver (file, S3), else the engine's directory. The caller closes it.
-func (e *Engine) Store(ctx context.Context) (*statestore.Store, error) { return e.releaseStore(ctx) }
+func (e *Engine) Store(ctx context.Context) (*statestore.Store, error) {
+	s, _, err := e.newOpContext().records(ctx)
+	return s, err
+}
 
 // Releases returns the release history of a stack, oldest first.
 func (e *Engine) Releases(ctx context.Context, project, stack string) ([]releases.Record, error) {
-	s, err := e.releaseStore(ctx)
+	opc, end := e.operationOf(ctx)
+	defer end()
+	return e.releases(ctx, opc, project, stack)
+}
+
+// releases is Releases in operation op.
+func (e *Engine) releases(ctx context.Context, opc *opContext, project, stack string) ([]releases.Record, error) {
+	s, _, err := opc.records(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer closeStore(s, e.log)
 	return releases.List(ctx, s, project, stack)
 }
 
@@ -146,12 +130,11 @@ func (e *Engine) LastKnownGood(ctx context.Context, project, stack string) (*rel
 
 // record stores a release of st with the stack's exported checkpoint, and
 // the revision it applied and that revision's commit time when known.
-func (e *Engine) record(ctx context.Context, st *Stack, version, status, cause, revision string, committed time.Time) (*releases.Record, error) {
-	s, backend, err := e.openStore(ctx)
+func (e *Engine) record(ctx context.Context, opc *opContext, st *Stack, version, status, cause, revision string, committed time.Time) (*releases.Record, error) {
+	s, backend, err := opc.records(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer closeStore(s, e.log)
 	state := s
 	if !backend {
 		state = nil // it holds no checkpoint
@@ -241,8 +224,8 @@ func lastUpdate(ctx context.Context, s auto.Stack) (string, bool, error) {
 }
 
 // recordUp records a successful up of st as a release.
-func (e *Engine) recordUp(ctx context.Context, st *Stack, revision string, committed time.Time) error {
-	_, err := e.record(ctx, st, st.version, ReleaseApplied, "", revision, committed)
+func (e *Engine) recordUp(ctx context.Context, opc *opContext, st *Stack, revision string, committed time.Time) error {
+	_, err := e.record(ctx, opc, st, st.version, ReleaseApplied, "", revision, committed)
 	return err
 }
 
@@ -262,12 +245,12 @@ func (e *Engine) Deploy(ctx context.Context, rel Release, lookup func(version st
 	ctx, ob := e.observe(ctx, "deploy", rel.Program)
 	ob.revision = c.revision
 	defer func() { ob.endDeploy(d, err) }()
-	return e.deploy(ctx, rel, lookup, o.NoRollback, c)
+	return e.deploy(ctx, ob.opc, rel, lookup, o.NoRollback, c)
 }
 
 // deploy is Deploy with its settings applied; up is the configuration of
 // the release's up (a promotion adds its stage's policies and plan to it).
-func (e *Engine) deploy(ctx context.Context, rel Release, lookup func(version string) (Program, error), noRollback bool, up opConfig) (*Deployment, error) {
+func (e *Engine) deploy(ctx context.Context, opc *opContext, rel Release, lookup func(version string) (Program, error), noRollback bool, up opConfig) (*Deployment, error) {
 	up.noRecord = true
 	st, err := e.UpsertStack(ctx, rel.Program)
 	if err != nil {
@@ -283,14 +266,14 @@ func (e *Engine) deploy(ctx context.Context, rel Release, lookup func(version st
 		}
 	}
 	if err == nil {
-		_, err := e.record(ctx, st, rel.Version, ReleaseVerified, "", up.revision, up.commitTime)
+		_, err := e.record(ctx, opc, st, rel.Version, ReleaseVerified, "", up.revision, up.commitTime)
 		return d, err
 	}
 	rerr := &ReleaseError{Version: rel.Version, Cause: err}
 	if IsPolicyBlocked(err) || IsPlanChanged(err) {
 		return d, rerr // a blocked release, or one whose plan moved, changed nothing
 	}
-	if _, ferr := e.record(ctx, st, rel.Version, ReleaseFailed, mask.New(secretValues(rel.Program)...).String(err.Error()), up.revision, up.commitTime); ferr != nil {
+	if _, ferr := e.record(ctx, opc, st, rel.Version, ReleaseFailed, mask.New(secretValues(rel.Program)...).String(err.Error()), up.revision, up.commitTime); ferr != nil {
 		e.log.WarnContext(ctx, "recording the failed release failed", "stack", rel.Program.Stack, "error", ferr)
 	}
 	if noRollback {
@@ -298,7 +281,7 @@ func (e *Engine) deploy(ctx context.Context, rel Release, lookup func(version st
 	}
 	ctx, rolledBack := e.stage(ctx, telemetry.StageRollback)
 	defer func() { rolledBack(rerr.RollbackErr) }()
-	recs, lerr := e.Releases(ctx, rel.Program.Project, rel.Program.Stack)
+	recs, lerr := e.releases(ctx, opc, rel.Program.Project, rel.Program.Stack)
 	lkg := releases.NewestGood(recs, len(recs), rel.Version)
 	if lerr != nil || lkg == nil {
 		rerr.RollbackErr = lerr
@@ -322,7 +305,7 @@ func (e *Engine) deploy(ctx context.Context, rel Release, lookup func(version st
 		rerr.RollbackErr = lerr
 		return d, rerr
 	}
-	if _, werr := e.record(ctx, st, lkg.Version, ReleaseRestored, "automatic rollback after release "+short(rel.Version)+" failed", "", time.Time{}); werr != nil {
+	if _, werr := e.record(ctx, opc, st, lkg.Version, ReleaseRestored, "automatic rollback after release "+short(rel.Version)+" failed", "", time.Time{}); werr != nil {
 		e.log.WarnContext(ctx, "recording the restored release failed", "stack", rel.Program.Stack, "error", werr)
 	}
 	d.RolledBack, d.Restored = true, lkg
@@ -346,11 +329,10 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 	if !slices.Contains(known, stack) {
 		return nil, nil, &UnknownStackError{Project: project, Stack: stack, Known: known}
 	}
-	s, err := e.releaseStore(ctx)
+	s, _, err := o.opc.records(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer closeStore(s, e.log)
 	recs, err := releases.List(ctx, s, project, stack)
 	if err != nil {
 		return nil, nil, err
@@ -383,9 +365,10 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 	c := upConfig(opts)
 	c.noRecord = true
 	o.secrets = mask.New(secretValues(prog)...)
+	opc := o.opc
 	res, err = st.runUp(ctx, c)
 	if err != nil {
-		if _, ferr := e.record(ctx, st, target.Version, ReleaseFailed, "rollback: "+o.secrets.String(err.Error()), "", time.Time{}); ferr != nil {
+		if _, ferr := e.record(ctx, opc, st, target.Version, ReleaseFailed, "rollback: "+o.secrets.String(err.Error()), "", time.Time{}); ferr != nil {
 			e.log.WarnContext(ctx, "recording the failed rollback failed", "stack", stack, "error", ferr)
 		}
 		return res, target, err
@@ -398,7 +381,7 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 			return res, target, fmt.Errorf("automation: rolled back, but marking release %s rolled back failed: %w", from.ID, err)
 		}
 	}
-	if _, err := e.record(ctx, st, target.Version, ReleaseRestored, cause, "", time.Time{}); err != nil {
+	if _, err := e.record(ctx, opc, st, target.Version, ReleaseRestored, cause, "", time.Time{}); err != nil {
 		return res, target, fmt.Errorf("automation: rolled back, but recording it failed: %w", err)
 	}
 	return res, target, nil

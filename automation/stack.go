@@ -380,7 +380,9 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*outcome.Result, error) {
 	s.log.InfoContext(ctx, "up", "changes", res.Changes(), "violations", len(res.Policy), "duration", res.Duration, "error", err)
 	if err == nil && s.engine != nil && !c.noRecord {
 		// Every successful up is a release: recorded beside the stack.
-		if rerr := s.engine.recordUp(ctx, s, c.revision, c.commitTime); rerr != nil {
+		opc, end := s.engine.operationOf(ctx)
+		defer end()
+		if rerr := s.engine.recordUp(ctx, opc, s, c.revision, c.commitTime); rerr != nil {
 			s.log.WarnContext(ctx, "recording the release failed", "error", rerr)
 		}
 	}

@@ -1,4 +1,4 @@
-package automation
+package pulumicli
 
 import (
 	"context"
@@ -20,7 +20,7 @@ func TestPulumiCLI_RunsLikeTheAutomationAPI(t *testing.T) {
 	require.NoError(t, os.MkdirAll(bin, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(bin, "pulumi"), []byte("#!/bin/sh\n"+
 		"echo \"$*|$PULUMI_AUTOMATION_API|${PATH%%:*}|$(pwd)\"\necho err >&2\nexit ${EXIT:-0}\n"), 0o755))
-	c := newPulumiCLI(root, semver.MustParse("3.0.0"))
+	c := New(root, semver.MustParse("3.0.0"))
 	assert.Equal(t, "3.0.0", c.Version().String())
 	wd := t.TempDir()
 	out, stderr, code, err := c.Run(context.Background(), wd, nil, nil, nil, nil, "stack", "ls")

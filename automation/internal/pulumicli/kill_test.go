@@ -1,6 +1,6 @@
 //go:build linux
 
-package automation
+package pulumicli
 
 import (
 	"context"
@@ -45,8 +45,8 @@ func alive(pid int) bool {
 // and a channel that receives Run's error.
 func startTree(t *testing.T, ctx context.Context, group bool) ([]int, <-chan error) {
 	t.Helper()
-	c := newPulumiCLI(treeCLI(t), semver.MustParse("3.0.0"))
-	c.group = group
+	c := New(treeCLI(t), semver.MustParse("3.0.0"))
+	c.Group = group
 	pidFile := filepath.Join(t.TempDir(), "pids")
 	errc := make(chan error, 1)
 	go func() {

@@ -1,4 +1,9 @@
-package automation
+// Package pulumicli runs the pulumi CLI for the engine (package
+// automation): the auto.PulumiCommand of every workspace, with the
+// Automation API's conventions, process-group isolation for a fenced
+// engine, and an interrupt that becomes a kill of the CLI's whole process
+// tree (ErrKill, or a grace period that ran out).
+package pulumicli
 
 import (
 	"bytes"
@@ -18,33 +23,33 @@ import (
 	"github.com/slipwayhq/slipway/automation/proctree"
 )
 
-// pulumiCLI runs the pulumi CLI at Root/bin/pulumi, whose version the
+// Command runs the pulumi CLI at Root/bin/pulumi, whose version the
 // toolchain resolver has already established (it checks a CLI found on
-// PATH or given with WithPulumi, and builds the cached one itself).
+// PATH or given to it, and builds the cached one itself).
 // auto.NewPulumiCommand would start `pulumi version` once more for every
 // Engine; Run does exactly what the Automation API's own command does.
-type pulumiCLI struct {
+type Command struct {
 	bin     string
 	version semver.Version
-	// group starts the CLI in a process group of its own (a fenced engine,
-	// see WithFence), so that killing its tree cannot reach the caller.
-	group bool
+	// Group starts the CLI in a process group of its own (a fenced engine,
+	// see automation.WithFence), so that killing its tree cannot reach the caller.
+	Group bool
 }
 
-var _ auto.PulumiCommand = pulumiCLI{}
+var _ auto.PulumiCommand = Command{}
 
-// newPulumiCLI returns the command of the CLI under root, of version.
-func newPulumiCLI(root string, version semver.Version) pulumiCLI {
-	return pulumiCLI{bin: filepath.Join(root, "bin", "pulumi"), version: version}
+// New returns the command of the CLI under root, of version.
+func New(root string, version semver.Version) Command {
+	return Command{bin: filepath.Join(root, "bin", "pulumi"), version: version}
 }
 
 // Version implements auto.PulumiCommand.
-func (c pulumiCLI) Version() semver.Version { return c.version }
+func (c Command) Version() semver.Version { return c.version }
 
 // Run implements auto.PulumiCommand as the Automation API does: always
 // non-interactive, PULUMI_AUTOMATION_API set, the CLI's directory first in
 // PATH, interrupted (then killed) when ctx ends.
-func (c pulumiCLI) Run(ctx context.Context, workdir string, stdin io.Reader, additionalOutput, additionalErrorOutput []io.Writer,
+func (c Command) Run(ctx context.Context, workdir string, stdin io.Reader, additionalOutput, additionalErrorOutput []io.Writer,
 	additionalEnv []string, args ...string) (string, string, int, error) {
 	flags := args
 	if i := slices.Index(args, "--"); i >= 0 {
@@ -62,7 +67,7 @@ func (c pulumiCLI) Run(ctx context.Context, workdir string, stdin io.Reader, add
 	cmd.Stdout = io.MultiWriter(append(slices.Clone(additionalOutput), &stdout)...)
 	cmd.Stderr = io.MultiWriter(append(slices.Clone(additionalErrorOutput), &stderr)...)
 	cmd.Stdin = stdin
-	if c.group {
+	if c.Group {
 		setpgid(cmd)
 	}
 	// A cancellation whose cause wraps ErrKill kills the CLI's whole tree
@@ -70,11 +75,11 @@ func (c pulumiCLI) Run(ctx context.Context, workdir string, stdin io.Reader, add
 	// the tree if it has not ended WaitDelay later.
 	cmd.Cancel = func() error {
 		if errors.Is(context.Cause(ctx), ErrKill) {
-			proctree.Kill(cmd.Process.Pid, c.group)
+			proctree.Kill(cmd.Process.Pid, c.Group)
 			return nil
 		}
 		if err := cmd.Process.Signal(os.Interrupt); err != nil {
-			proctree.Kill(cmd.Process.Pid, c.group)
+			proctree.Kill(cmd.Process.Pid, c.Group)
 		}
 		return nil
 	}
@@ -90,7 +95,7 @@ func (c pulumiCLI) Run(ctx context.Context, workdir string, stdin io.Reader, add
 			defer t.Stop()
 			select {
 			case <-t.C:
-				proctree.Kill(cmd.Process.Pid, c.group)
+				proctree.Kill(cmd.Process.Pid, c.Group)
 			case <-done:
 			}
 		})
