@@ -11,12 +11,13 @@
 // The one line of setup is TestMain. Run it with
 //
 //	go test ./examples/testing/                   # the first run builds the cluster's binaries
-//	go test ./examples/testing/ -run Golden -update  # rewrite testdata/*.golden
+//	go test ./examples/testing/ -run Golden -update  # rewrite testdata/*.golden (or SLIPWAYTEST_UPDATE=1)
 //	SLIPWAY_TEST_KEEP=1 go test ./examples/testing/  # keep a failed test's environment
 package shoptest
 
 import (
 	"crypto/rand"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,6 +74,10 @@ func TestShop_ProdUnderMocks(t *testing.T) {
 
 	slipwaytest.AssertCompliant(t, g, policypacks.Settings{Environment: "prod"}, kubernetes.Pack())
 }
+
+// The package's -update flag: slipwaytest registers none, and its
+// AssertGolden honours this one (as it does SLIPWAYTEST_UPDATE=1).
+var _ = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // A preview of a new dev environment on the local cluster, compared with
 // testdata/dev-preview.golden (rewrite it with -update): a change to the

@@ -47,7 +47,8 @@ func ExampleNew() {
 	}
 }
 
-// A golden test of a preview: `go test -run TestGreeterPreview -update`
+// A golden test of a preview: `SLIPWAYTEST_UPDATE=1 go test -run
+// TestGreeterPreview` (or -update, when the test package defines that flag)
 // writes testdata/greeter.golden, later runs compare with it.
 func ExampleAssertGolden() {
 	_ = func(t *testing.T) {

@@ -20,7 +20,8 @@
 // t.Cleanup. Env gives typed outputs (Output), Up and Preview results,
 // Kubernetes helpers (WaitForDeployment, ConfigMap, Owned) and a client-go
 // clientset. AssertGolden compares a preview's changes with a golden file;
-// test binaries importing this package accept -update to rewrite them.
+// SLIPWAYTEST_UPDATE=1 (or a test package's own boolean -update flag)
+// rewrites them; the package registers no flag.
 // Eventually and Retry poll with a context, a timeout and an interval.
 //
 // With SLIPWAY_TEST_KEEP=1, a failed test keeps its environment (stack,
