@@ -134,8 +134,8 @@ func (c Config) Map(key string) map[string]any { m, _ := c[key].(map[string]any)
 // Args is what a validation sees.
 type Args struct {
 	Config Config
-	// Environment is the kind of environment under evaluation (dev, prod, ...), when known.
-	Environment string
+	// Kind is the kind of environment under evaluation (dev, prod, ...), when known.
+	Kind string
 	report      func(urn, message string)
 	unknown     func(urn, message string)
 }

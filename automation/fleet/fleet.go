@@ -166,7 +166,7 @@ func Settings(in v1alpha1.Inputs, kind stacks.Kind, packs []*policypacks.Pack) (
 			return s, &FieldError{Field: "spec.policy.settings", Err: fmt.Errorf("%v; the fields are levels and overrides", err)}
 		}
 	}
-	s.Environment = string(kind)
+	s.Kind = string(kind)
 	if err := s.Validate(packs...); err != nil {
 		return s, &FieldError{Field: "spec.policy.settings", Err: err}
 	}

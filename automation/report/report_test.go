@@ -504,7 +504,7 @@ func TestPolicyReportFromEvaluate(t *testing.T) {
 			Props: policypacks.Props{"encrypted": encrypted, "kmsKeyId": "k", "tags": map[string]any{"Name": name}}}
 	}
 	rep := policypacks.Evaluate([]policypacks.Resource{vol("good", true), vol("bad", false), vol("later", policypacks.Unknown)},
-		policypacks.Settings{Environment: "prod"}, aws.Pack())
+		policypacks.Settings{Kind: "prod"}, aws.Pack())
 	entries := []Entry{{Environment: "prod", Operation: PolicyCheck, Findings: rep.Results, Policies: rep.Policies}}
 
 	out := render(t, SARIF, entries)

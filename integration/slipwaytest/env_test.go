@@ -294,7 +294,7 @@ func TestLeakCheck_ReportsALockLeftOnTheStack(t *testing.T) {
 // packs (served by this test binary through Main) on every preview.
 func TestPolicies_EnforcedByTheEngine(t *testing.T) {
 	env := slipwaytest.New(t, automation.Program{Run: privileged}, slipwaytest.WithoutUp(),
-		slipwaytest.WithPolicies(policypacks.Settings{Environment: "prod"}, k8spolicy.Pack()))
+		slipwaytest.WithPolicies(policypacks.Settings{Kind: "prod"}, k8spolicy.Pack()))
 	require.Len(t, env.Program.Policies, 1)
 	res, err := env.PreviewE()
 	require.Error(t, err)

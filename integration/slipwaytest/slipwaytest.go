@@ -28,8 +28,9 @@
 // backend directory and objects) and logs where to find it; otherwise the
 // environment is always destroyed.
 //
-// Mock side: Mock runs a program under pulumi.WithMocks (as a preview, so
-// unknown values stay unknown) and returns its Graph; AssertCompliant and
+// Mock side: Mock runs a program under pulumi.WithMocks (package mocktest:
+// as an update, or as a preview with mocktest.Preview(), so unknown values
+// stay unknown) and returns its mocktest.Graph; AssertCompliant and
 // Findings evaluate policy packs on it in-process.
 package slipwaytest
 

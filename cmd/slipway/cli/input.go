@@ -541,7 +541,7 @@ func (g *globals) policyDirs(e *automation.Engine, stack string, kind stacks.Kin
 	if len(sp.packs) == 0 {
 		return nil, nil
 	}
-	set := policypacks.Settings{Environment: string(kind), Overrides: sp.settings}
+	set := policypacks.Settings{Kind: string(kind), Overrides: sp.settings}
 	dir, err := e.PolicyDir(stack, set, sp.packs...)
 	if err != nil {
 		return nil, err

@@ -107,7 +107,7 @@ func checkPolicy(prog automation.Program, kind stacks.Kind, sp spec) (*policypac
 		return nil, fmt.Errorf("policy check of %s: the program failed under mocks: %w", prog.Stack, err)
 	}
 	res := graph.PolicyResources()
-	rep := policypacks.Evaluate(res, policypacks.Settings{Environment: string(kind), Overrides: sp.settings}, sp.packs...)
+	rep := policypacks.Evaluate(res, policypacks.Settings{Kind: string(kind), Overrides: sp.settings}, sp.packs...)
 	return rep, nil
 }
 
@@ -185,7 +185,7 @@ func rulesOf(packs []*policypacks.Pack, kinds []string, over map[string]policypa
 				r.Controls = []policypacks.Control{}
 			}
 			for _, k := range kinds {
-				r.Enforcement[k], _ = policypacks.Settings{Environment: k, Overrides: over}.Effective(pol)
+				r.Enforcement[k], _ = policypacks.Settings{Kind: k, Overrides: over}.Effective(pol)
 			}
 			out = append(out, r)
 		}
