@@ -135,9 +135,9 @@ func (c Config) Map(key string) map[string]any { m, _ := c[key].(map[string]any)
 type Args struct {
 	Config Config
 	// Kind is the kind of environment under evaluation (dev, prod, ...), when known.
-	Kind string
-	report      func(urn, message string)
-	unknown     func(urn, message string)
+	Kind    string
+	report  func(urn, message string)
+	unknown func(urn, message string)
 }
 
 // Report records a violation for urn (a resource policy may pass "" for its resource).
