@@ -26,7 +26,7 @@ import (
 
 // registry is what this binary's fleet can run: its programs and packs.
 func (g *globals) registry() fleet.Registry {
-	return fleet.Registry{Programs: g.cfg.programs, Packs: g.cfg.allPacks()}
+	return fleet.Registry{Definitions: g.cfg.programs, Packs: g.cfg.allPacks()}
 }
 
 // restConfig loads a client configuration: --kubeconfig, else $KUBECONFIG,
