@@ -23,7 +23,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -36,6 +35,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/stacks"
 )
@@ -303,21 +303,7 @@ func CheckBackend(raw string) error {
 		return nil
 	}
 	return &FieldError{Field: "spec.backend.url", Err: fmt.Errorf("%q is not supported by the fleet: a runner that takes over a dead runner's Run "+
-		"can recover stack locks only in file:// and s3:// backends; use file:///<shared dir> or s3://<bucket>", redactURL(raw))}
-}
-
-// redactURL drops a URL's user information (a password) and query (which
-// may hold credentials) for messages.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.Index(raw, "://"); i >= 0 {
-			return raw[:i+3] + "..."
-		}
-		return "(unparsable URL)"
-	}
-	u.User, u.RawQuery = nil, ""
-	return u.String()
+		"can recover stack locks only in file:// and s3:// backends; use file:///<shared dir> or s3://<bucket>", mask.URL(raw))}
 }
 
 // DeletionPolicy is what deleting the Environment does to its stack:
@@ -341,10 +327,6 @@ func (r Registry) DeletionPolicy(name string, spec v1alpha1.EnvironmentSpec) (v1
 	}
 	return v1alpha1.DeletionDestroy, kind
 }
-
-// BackendLocation is a backend URL for an Event or a message: without its
-// user information and query.
-func BackendLocation(raw string) string { return redactURL(raw) }
 
 // Client-side rate limits of the fleet's processes when the configuration
 // sets none: client-go's default (5 requests/s, burst 10) makes a fleet of

@@ -694,7 +694,7 @@ func TestMessage_KeepsTheFirstLinesWithoutSecrets(t *testing.T) {
 	}
 	m := message(errors.New(b.String()), []string{secret, ""})
 	assert.NotContains(t, m, secret)
-	assert.Contains(t, m, "config [redacted]")
+	assert.Contains(t, m, "config [secret]")
 	assert.Len(t, strings.Split(m, "\n"), maxMessageLines)
 
 	long := message(errors.New(strings.Repeat("é", maxMessageBytes)), nil)
