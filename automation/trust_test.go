@@ -64,7 +64,7 @@ func TestPolicyDir_RefusesABinaryThatNeverCalledServeIfAnalyzer(t *testing.T) {
 	self, err := os.Executable()
 	require.NoError(t, err)
 	e := &Engine{dir: t.TempDir(), analyzer: self}
-	_, err = e.PolicyDir("dev", policypacks.Settings{Environment: "dev"}, &policypacks.Pack{Name: "p", Version: "0.1.0"})
+	_, err = e.PolicyDir("dev", policypacks.Settings{Kind: "dev"}, &policypacks.Pack{Name: "p", Version: "0.1.0"})
 	require.ErrorIs(t, err, ErrAnalyzerNotServed)
 	assert.Contains(t, err.Error(), "ServeIfAnalyzer()")
 	_, err = os.Stat(filepath.Join(e.dir, "policy", "dev"))

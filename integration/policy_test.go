@@ -77,7 +77,7 @@ func TestPolicy_InEngineBlocksMandatoryAndMatchesInProcess(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _, _ = st.Destroy(context.Background(), optdestroy.RemoveStack()) })
 
-	settings := policypacks.Settings{Environment: "prod"}
+	settings := policypacks.Settings{Kind: "prod"}
 	prod, err := e.PolicyDir("prod", settings, k8spack.Pack())
 	require.NoError(t, err)
 
@@ -115,7 +115,7 @@ func TestPolicy_InEngineBlocksMandatoryAndMatchesInProcess(t *testing.T) {
 	assert.Equal(t, keys(inProcess), keys(engine), "engine and in-process evaluation agree")
 
 	// Advisory (dev): the up proceeds and reports the violations.
-	dev, err := e.PolicyDir("dev", policypacks.Settings{Environment: "dev"}, k8spack.Pack())
+	dev, err := e.PolicyDir("dev", policypacks.Settings{Kind: "dev"}, k8spack.Pack())
 	require.NoError(t, err)
 	up, err = st.Up(ctx, optup.Policies(dev))
 	require.NoError(t, err)
@@ -159,7 +159,7 @@ func TestPolicy_EngineMatchesInProcessAtEveryLevel(t *testing.T) {
 	pack := k8spack.Pack()
 	for _, level := range []policypacks.Enforcement{policypacks.Advisory, policypacks.Mandatory, policypacks.Remediate} {
 		t.Run(string(level), func(t *testing.T) {
-			s := policypacks.Settings{Environment: "prod", Overrides: map[string]policypacks.Override{}}
+			s := policypacks.Settings{Kind: "prod", Overrides: map[string]policypacks.Override{}}
 			for _, pol := range pack.Policies {
 				s.Overrides[pol.Name] = policypacks.Override{Enforcement: level}
 			}
@@ -216,7 +216,7 @@ func TestPolicy_ProgramPoliciesHoldOnEveryLibraryPath(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	e := newEngine(t)
-	dir, err := e.PolicyDir("staging", policypacks.Settings{Environment: "staging"}, k8spack.Pack())
+	dir, err := e.PolicyDir("staging", policypacks.Settings{Kind: "staging"}, k8spack.Pack())
 	require.NoError(t, err)
 	const evil = "evil.example.com/web:1.0"
 	prog := func(name, image string, policies bool) automation.Program {

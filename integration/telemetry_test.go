@@ -81,7 +81,7 @@ func TestTelemetry_SpansOfAnUpWithPolicy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	e, tp, rcv := newTracedEngine(t)
-	dev, err := e.PolicyDir("dev", policypacks.Settings{Environment: "dev"}, k8spack.Pack())
+	dev, err := e.PolicyDir("dev", policypacks.Settings{Kind: "dev"}, k8spack.Pack())
 	require.NoError(t, err)
 	const ns = "telemetry-spans"
 	prog := automation.Program{Project: "telemetry", Stack: "spans", Run: configMaps(cluster.Kubeconfig, ns),
@@ -223,7 +223,7 @@ func TestTelemetry_MetricsAfterPreviewUpDriftAndPolicyBlock(t *testing.T) {
 		Plugins: []automation.Plugin{automation.KubernetesPlugin}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _, _ = bad.Destroy(context.Background(), optdestroy.RemoveStack()) })
-	prod, err := e.PolicyDir("prod", policypacks.Settings{Environment: "prod"}, k8spack.Pack())
+	prod, err := e.PolicyDir("prod", policypacks.Settings{Kind: "prod"}, k8spack.Pack())
 	require.NoError(t, err)
 	blocked, err := bad.Preview(ctx, optpreview.Policies(prod))
 	require.True(t, automation.IsPolicyBlocked(err), "%v", err)

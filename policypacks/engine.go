@@ -237,7 +237,7 @@ func Analyzer(s Settings, packs ...*Pack) (policyx.PolicyPack, error) {
 						if !pol.AppliesTo(args.Resource.Type) {
 							return nil
 						}
-						a := &Args{Config: merge(cfg, args.Config), Environment: s.Environment,
+						a := &Args{Config: merge(cfg, args.Config), Kind: s.Kind,
 							report:  func(urn, m string) { args.Manager.ReportViolation(m, urn) },
 							unknown: func(string, string) {}}
 						pol.Validate(fromAnalyzer(args.Resource), a)
@@ -254,7 +254,7 @@ func Analyzer(s Settings, packs ...*Pack) (policyx.PolicyPack, error) {
 					for i, r := range args.Resources {
 						rs[i] = fromAnalyzer(r)
 					}
-					a := &Args{Config: cfg, Environment: s.Environment,
+					a := &Args{Config: cfg, Kind: s.Kind,
 						report:  func(urn, m string) { args.Manager.ReportViolation(m, urn) },
 						unknown: func(string, string) {}}
 					pol.ValidateStack(rs, a)
@@ -276,7 +276,7 @@ func Analyzer(s Settings, packs ...*Pack) (policyx.PolicyPack, error) {
 				if level, _ := s.Effective(pol); level == Disabled || !pol.AppliesTo(r.Type) {
 					continue
 				}
-				pol.Validate(r, &Args{Config: cfgs[pol.Name], Environment: s.Environment,
+				pol.Validate(r, &Args{Config: cfgs[pol.Name], Kind: s.Kind,
 					report:  func(string, string) {},
 					unknown: func(urn, m string) { args.Manager.ReportViolation(pol.Name+": "+m, urn) }})
 			}
@@ -297,7 +297,7 @@ func Analyzer(s Settings, packs ...*Pack) (policyx.PolicyPack, error) {
 						rs[i] = fromAnalyzer(r)
 					}
 				}
-				pol.ValidateStack(rs, &Args{Config: cfgs[pol.Name], Environment: s.Environment,
+				pol.ValidateStack(rs, &Args{Config: cfgs[pol.Name], Kind: s.Kind,
 					report:  func(string, string) {},
 					unknown: func(urn, m string) { args.Manager.ReportViolation(pol.Name+": "+m, urn) }})
 			}

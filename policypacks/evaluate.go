@@ -22,8 +22,8 @@ type Override struct {
 
 // Settings decide how policies run for one environment.
 type Settings struct {
-	// Environment is the environment kind under evaluation (dev, qa, staging, prod, ephemeral).
-	Environment string `json:"environment,omitempty"`
+	// Kind is the environment kind under evaluation (dev, qa, staging, prod, ephemeral).
+	Kind string `json:"kind,omitempty"`
 	// Levels map environment kinds to an environment-wide level (default
 	// DefaultLevels). Advisory turns mandatory policies advisory; Disabled
 	// turns everything off; Mandatory keeps each policy's own level.
@@ -68,7 +68,7 @@ func (s Settings) Effective(p *Policy) (Enforcement, Config) {
 	if levels == nil {
 		levels = DefaultLevels
 	}
-	switch levels[s.Environment] {
+	switch levels[s.Kind] {
 	case Advisory:
 		if level == Mandatory || level == Remediate {
 			level = Advisory
@@ -128,11 +128,12 @@ type PolicyRun struct {
 
 // Report is the outcome of an evaluation.
 type Report struct {
-	Environment string      `json:"environment,omitempty"`
-	Packs       []string    `json:"packs"`
-	Resources   int         `json:"resources"`
-	Results     []Finding   `json:"results"`
-	Policies    []PolicyRun `json:"policies"`
+	// Kind is the environment kind whose enforcement levels applied (Settings.Kind).
+	Kind      string      `json:"kind,omitempty"`
+	Packs     []string    `json:"packs"`
+	Resources int         `json:"resources"`
+	Results   []Finding   `json:"results"`
+	Policies  []PolicyRun `json:"policies"`
 }
 
 // Blocking returns the violations that stop a deployment: verified and
@@ -192,7 +193,7 @@ func compile(p *Pack, s Settings) *compiled {
 
 // Evaluate runs packs over resources in-process with the given settings.
 func Evaluate(resources []Resource, s Settings, packs ...*Pack) *Report {
-	rep := &Report{Environment: s.Environment, Resources: len(resources)}
+	rep := &Report{Kind: s.Kind, Resources: len(resources)}
 	for _, p := range packs {
 		rep.Packs = append(rep.Packs, p.Name)
 		c := compile(p, s)
@@ -229,7 +230,7 @@ func Evaluate(resources []Resource, s Settings, packs ...*Pack) *Report {
 				}
 				rep.Results = append(rep.Results, res)
 			}
-			return &Args{Config: c.config[pol.Name], Environment: s.Environment,
+			return &Args{Config: c.config[pol.Name], Kind: s.Kind,
 				report:  func(urn, m string) { add(urn, m, false) },
 				unknown: func(urn, m string) { add(urn, m, true) }}
 		}

@@ -29,7 +29,7 @@ func Example() {
 	resources := []policypacks.Resource{deployment("web", 3.0), deployment("batch", 12.0), deployment("scaled", policypacks.Unknown)}
 
 	for _, env := range []string{"prod", "dev"} {
-		rep := policypacks.Evaluate(resources, policypacks.Settings{Environment: env}, pack)
+		rep := policypacks.Evaluate(resources, policypacks.Settings{Kind: env}, pack)
 		for _, f := range rep.Results {
 			fmt.Printf("%s: %s %s unverified=%v: %s\n", env, f.Policy, f.Enforcement, f.Unverified, f.Message)
 		}
@@ -37,7 +37,7 @@ func Example() {
 	}
 
 	// Configuration per environment: a larger budget passes batch.
-	raised := policypacks.Settings{Environment: "prod", Overrides: map[string]policypacks.Override{"max-replicas": {Config: map[string]any{"max": 20}}}}
+	raised := policypacks.Settings{Kind: "prod", Overrides: map[string]policypacks.Override{"max-replicas": {Config: map[string]any{"max": 20}}}}
 	fmt.Println("raised:", policypacks.Evaluate(resources, raised, pack).Passed())
 	// Output:
 	// prod: max-replicas mandatory unverified=false: the replicas of batch exceed the budget of 5

@@ -25,7 +25,7 @@ import (
 var everyLevel = []p.Enforcement{p.Advisory, p.Mandatory, p.Remediate, p.Disabled, ""}
 
 func atLevel(env string, level p.Enforcement, packs ...*p.Pack) p.Settings {
-	s := p.Settings{Environment: env}
+	s := p.Settings{Kind: env}
 	if level == "" {
 		return s
 	}
@@ -178,7 +178,7 @@ func TestParity_RemediateBlocksInBothWithAProposal(t *testing.T) {
 		return ctx.RegisterResource(aws.EBSVolume, "plain", pulumi.Map{"encrypted": pulumi.Bool(false), "size": pulumi.Int(10)}, &v)
 	}, nil)
 	require.NoError(t, err)
-	s := p.Settings{Environment: "prod"}
+	s := p.Settings{Kind: "prod"}
 	rep := p.Evaluate(g.PolicyResources(), s, pack)
 	require.Len(t, rep.Blocking(), 1)
 	assert.Equal(t, map[string]any{"encrypted": true}, rep.Blocking()[0].Remediation)

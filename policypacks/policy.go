@@ -134,10 +134,10 @@ func (c Config) Map(key string) map[string]any { m, _ := c[key].(map[string]any)
 // Args is what a validation sees.
 type Args struct {
 	Config Config
-	// Environment is the kind of environment under evaluation (dev, prod, ...), when known.
-	Environment string
-	report      func(urn, message string)
-	unknown     func(urn, message string)
+	// Kind is the kind of environment under evaluation (dev, prod, ...), when known.
+	Kind    string
+	report  func(urn, message string)
+	unknown func(urn, message string)
 }
 
 // Report records a violation for urn (a resource policy may pass "" for its resource).

@@ -22,7 +22,7 @@ func volume(name string, encrypted any) p.Resource {
 
 func report(t *testing.T, env string) *p.Report {
 	t.Helper()
-	return p.Evaluate([]p.Resource{volume("good", true), volume("bad", false), volume("later", p.Unknown)}, p.Settings{Environment: env}, aws.Pack())
+	return p.Evaluate([]p.Resource{volume("good", true), volume("bad", false), volume("later", p.Unknown)}, p.Settings{Kind: env}, aws.Pack())
 }
 
 func TestEvaluate_EnforcementFollowsTheEnvironment(t *testing.T) {
@@ -36,7 +36,7 @@ func TestEvaluate_EnforcementFollowsTheEnvironment(t *testing.T) {
 	require.Len(t, dev.Violations(), 1)
 	assert.Equal(t, p.Advisory, dev.Violations()[0].Enforcement)
 
-	off := p.Evaluate([]p.Resource{volume("bad", false)}, p.Settings{Environment: "prod",
+	off := p.Evaluate([]p.Resource{volume("bad", false)}, p.Settings{Kind: "prod",
 		Overrides: map[string]p.Override{"ebs-encrypted": {Enforcement: p.Disabled}}}, aws.Pack())
 	assert.Empty(t, off.Results, "a disabled policy does not run")
 }
@@ -124,7 +124,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		packs := []*p.Pack{aws.Pack(), kubernetes.Pack()}
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				p.Evaluate(rs, p.Settings{Environment: "prod"}, packs...)
+				p.Evaluate(rs, p.Settings{Kind: "prod"}, packs...)
 			}
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "resources/s")
 		})
@@ -147,19 +147,19 @@ func TestRemediation_OnlyAtTheRemediateLevel(t *testing.T) {
 	require.NoError(t, pack.Validate())
 	rs := []p.Resource{volume("bad", false)}
 
-	mandatory := p.Evaluate(rs, p.Settings{Environment: "prod"}, pack)
+	mandatory := p.Evaluate(rs, p.Settings{Kind: "prod"}, pack)
 	require.Len(t, mandatory.Results, 1)
 	assert.Nil(t, mandatory.Results[0].Remediation)
 	assert.False(t, mandatory.Passed())
 
-	fixed := p.Evaluate(rs, p.Settings{Environment: "prod", Overrides: map[string]p.Override{"encrypt-volumes": {Enforcement: p.Remediate}}}, pack)
+	fixed := p.Evaluate(rs, p.Settings{Kind: "prod", Overrides: map[string]p.Override{"encrypt-volumes": {Enforcement: p.Remediate}}}, pack)
 	require.Len(t, fixed.Results, 1)
 	assert.Equal(t, map[string]any{"encrypted": true}, fixed.Results[0].Remediation)
 	assert.False(t, fixed.Passed(), "a proposed remediation is not applied, so the violation blocks")
 	require.Len(t, fixed.Blocking(), 1)
 	assert.Equal(t, p.Remediate, fixed.Blocking()[0].Enforcement)
 
-	advisory := p.Evaluate(rs, p.Settings{Environment: "dev"}, pack)
+	advisory := p.Evaluate(rs, p.Settings{Kind: "dev"}, pack)
 	require.Len(t, advisory.Results, 1)
 	assert.Nil(t, advisory.Results[0].Remediation, "dev makes it advisory: no remediation")
 	assert.True(t, advisory.Passed())

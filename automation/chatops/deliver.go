@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slipwayhq/slipway/automation/mask"
 )
 
 // Option configures a Slack, Teams or Webhook notifier.
@@ -54,22 +56,7 @@ func newChannel(name, rawURL string, opts []Option) *channel {
 
 // String names the channel and its host, never the URL's path (a Slack or
 // Teams webhook URL is a secret: its path is the credential).
-func (ch *channel) String() string { return ch.name + " " + Redact(ch.url) }
-
-// Redact returns a URL with everything but its scheme and host removed
-// (path, query, user info), for errors and logs: webhook URLs carry their
-// credential in the path.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "<webhook URL>"
-	}
-	out := u.Scheme + "://" + u.Host
-	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
-		out += "/…"
-	}
-	return out
-}
+func (ch *channel) String() string { return ch.name + " " + mask.Origin(ch.url) }
 
 // DeliveryError is a failed delivery attempt. It names the channel and the
 // webhook's host only.
@@ -77,7 +64,7 @@ func Redact(raw string) string {
 type DeliveryError struct {
 	// Channel is "slack", "teams" or "webhook".
 	Channel string
-	// Target is the redacted URL (see Redact).
+	// Target is the webhook URL's scheme and host (see mask.Origin).
 	Target string
 	// Status is the HTTP status, 0 when no response came.
 	Status int
@@ -122,7 +109,7 @@ func (ch *channel) post(ctx context.Context, body []byte, header http.Header) er
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ch.url, bytes.NewReader(body))
 	if err != nil {
 		// The parse error quotes the URL: say only that it is malformed.
-		return &DeliveryError{Channel: ch.name, Target: Redact(ch.url), Err: errors.New("the webhook URL is malformed")}
+		return &DeliveryError{Channel: ch.name, Target: mask.Origin(ch.url), Err: errors.New("the webhook URL is malformed")}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", ch.userAgent)
@@ -135,7 +122,7 @@ func (ch *channel) post(ctx context.Context, body []byte, header http.Header) er
 		if errors.As(err, &ue) {
 			err = ue.Err // url.Error quotes the whole URL
 		}
-		return &DeliveryError{Channel: ch.name, Target: Redact(ch.url), Err: err}
+		return &DeliveryError{Channel: ch.name, Target: mask.Origin(ch.url), Err: err}
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
@@ -147,7 +134,7 @@ func (ch *channel) post(ctx context.Context, body []byte, header http.Header) er
 	if msg == "" {
 		msg = http.StatusText(resp.StatusCode)
 	}
-	return &DeliveryError{Channel: ch.name, Target: Redact(ch.url), Status: resp.StatusCode,
+	return &DeliveryError{Channel: ch.name, Target: mask.Origin(ch.url), Status: resp.StatusCode,
 		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()), Err: errors.New(msg)}
 }
 

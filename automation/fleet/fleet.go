@@ -5,7 +5,7 @@
 // coordination live in the Kubernetes API (leases, optimistic concurrency,
 // finalizers, conditions) and in the shared state backend.
 //
-// This package holds what both sides share: the Registry of programs and
+// This package holds what both sides share: the Registry of environment definitions and
 // policy packs compiled into the binary, the check of an Environment's
 // inputs, its revision, and what keeps tenants (the namespaces holding
 // Environments) apart, which the operator checks before it creates a Run
@@ -23,7 +23,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -36,42 +35,43 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/stacks"
 )
 
-// Registry is what a fleet binary can run: the programs (stacks
+// Registry is what a fleet binary can run: the definitions (stacks
 // definitions) and policy packs compiled into it, found by name.
 type Registry struct {
-	// Programs are the definitions an Environment's spec.program names.
-	Programs []stacks.Builder
+	// Definitions are the definitions an Environment's spec.definition names.
+	Definitions []stacks.Builder
 	// Packs are the policy packs spec.policy.packs names.
 	Packs []*policypacks.Pack
-	// Version is the version of the programs compiled into the binary; it
+	// Version is the version of the definitions compiled into the binary; it
 	// is part of every Environment's revision, so a new binary with a
-	// changed program applies it again (and clears Stalled). A program
-	// that implements VersionedProgram gives its own version instead.
+	// changed definition applies it again (and clears Stalled). A definition
+	// that implements VersionedDefinition gives its own version instead.
 	// Default: BuildID, which changes with any change of the binary.
 	Version string
 }
 
-// VersionedProgram is a program (a stacks.Builder) that says its own
+// VersionedDefinition is a definition (a stacks.Builder) that says its own
 // version: only a change of it (not any change of the binary) gives its
 // Environments a new revision.
-type VersionedProgram interface {
-	ProgramVersion() string
+type VersionedDefinition interface {
+	DefinitionVersion() string
 }
 
-// ProgramVersion is the version of the named program that goes into an
-// Environment's revision: the program's own (VersionedProgram), else
-// Registry.Version, else BuildID. An unknown program has version "".
-func (r Registry) ProgramVersion(name string) string {
-	b, err := r.Program(name)
+// DefinitionVersion is the version of the named definition that goes into an
+// Environment's revision: the definition's own (VersionedDefinition), else
+// Registry.Version, else BuildID. An unknown definition has version "".
+func (r Registry) DefinitionVersion(name string) string {
+	b, err := r.Definition(name)
 	if err != nil {
 		return ""
 	}
-	if v, ok := b.(VersionedProgram); ok {
-		return v.ProgramVersion()
+	if v, ok := b.(VersionedDefinition); ok {
+		return v.DefinitionVersion()
 	}
 	if r.Version != "" {
 		return r.Version
@@ -105,10 +105,10 @@ var BuildID = sync.OnceValue(func() string {
 })
 
 // Revision is the revision of the inputs and Git commit for this
-// registry: fleet.Revision with the program's version (ProgramVersion)
-// mixed in, so a new version of the program is a new revision.
+// registry: fleet.Revision with the definition's version (DefinitionVersion)
+// mixed in, so a new version of the definition is a new revision.
 func (r Registry) Revision(in v1alpha1.Inputs, commit string) string {
-	return RevisionOf(in, commit, r.ProgramVersion(in.Program))
+	return RevisionOf(in, commit, r.DefinitionVersion(in.Definition))
 }
 
 // FieldError is an Environment input that cannot work: Field is its path in
@@ -125,16 +125,16 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
 // Unwrap returns the underlying error.
 func (e *FieldError) Unwrap() error { return e.Err }
 
-// Program returns the registered program with that name.
-func (r Registry) Program(name string) (stacks.Builder, error) {
+// Definition returns the registered definition with that name.
+func (r Registry) Definition(name string) (stacks.Builder, error) {
 	var names []string
-	for _, b := range r.Programs {
+	for _, b := range r.Definitions {
 		if b.Info().Name == name {
 			return b, nil
 		}
 		names = append(names, b.Info().Name)
 	}
-	return nil, &FieldError{Field: "spec.program", Err: fmt.Errorf("no program %q is compiled into this binary; use one of %s", name, strings.Join(names, ", "))}
+	return nil, &FieldError{Field: "spec.definition", Err: fmt.Errorf("no definition %q is compiled into this binary; use one of %s", name, strings.Join(names, ", "))}
 }
 
 // PolicyPacks returns the named packs (full names, or without the
@@ -166,7 +166,7 @@ func Settings(in v1alpha1.Inputs, kind stacks.Kind, packs []*policypacks.Pack) (
 			return s, &FieldError{Field: "spec.policy.settings", Err: fmt.Errorf("%v; the fields are levels and overrides", err)}
 		}
 	}
-	s.Environment = string(kind)
+	s.Kind = string(kind)
 	if err := s.Validate(packs...); err != nil {
 		return s, &FieldError{Field: "spec.policy.settings", Err: err}
 	}
@@ -203,7 +203,7 @@ func Spec(namespace, name string, in v1alpha1.Inputs) stacks.Spec {
 }
 
 // Check validates the inputs of the Environment namespace/name without
-// touching anything: the program is registered, its parameters decode and
+// touching anything: the definition is registered, its parameters decode and
 // pass the definition's checks, the policy packs exist and their settings
 // are valid. The error (a *FieldError) names the field and the fix.
 // What depends on Secrets or on the operator's configuration is checked
@@ -212,7 +212,7 @@ func (r Registry) Check(namespace, name string, in v1alpha1.Inputs) error {
 	if err := CheckBackend(in.Backend.URL); err != nil {
 		return err
 	}
-	b, err := r.Program(in.Program)
+	b, err := r.Definition(in.Definition)
 	if err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func (r Registry) Check(namespace, name string, in v1alpha1.Inputs) error {
 	// definition checks only that its path is set and readable.
 	s.Kubeconfig = os.DevNull
 	if _, err := b.Build(s); err != nil {
-		return &FieldError{Field: "spec.params", Err: fmt.Errorf("program %s: %w", in.Program, err)}
+		return &FieldError{Field: "spec.params", Err: fmt.Errorf("definition %s: %w", in.Definition, err)}
 	}
 	packs, err := r.PolicyPacks(in.Policy.Packs)
 	if err != nil {
@@ -271,20 +271,20 @@ func merge(base, over map[string]any) map[string]any {
 
 // Revision identifies what an up applies: a hash of the inputs (secret
 // references, not values) and the Git commit. A new revision means a new
-// up. The operator uses Registry.Revision, which adds the program's
+// up. The operator uses Registry.Revision, which adds the definition's
 // version.
 func Revision(in v1alpha1.Inputs, commit string) string {
 	return RevisionOf(in, commit, "")
 }
 
-// RevisionOf is Revision with a program version mixed in ("" = none, the
+// RevisionOf is Revision with a definition version mixed in ("" = none, the
 // same hash as Revision).
-func RevisionOf(in v1alpha1.Inputs, commit, programVersion string) string {
+func RevisionOf(in v1alpha1.Inputs, commit, definitionVersion string) string {
 	b, _ := json.Marshal(struct {
 		In      v1alpha1.Inputs `json:"in"`
 		Commit  string          `json:"commit,omitempty"`
 		Version string          `json:"version,omitempty"`
-	}{in, commit, programVersion})
+	}{in, commit, definitionVersion})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }
@@ -303,33 +303,19 @@ func CheckBackend(raw string) error {
 		return nil
 	}
 	return &FieldError{Field: "spec.backend.url", Err: fmt.Errorf("%q is not supported by the fleet: a runner that takes over a dead runner's Run "+
-		"can recover stack locks only in file:// and s3:// backends; use file:///<shared dir> or s3://<bucket>", redactURL(raw))}
-}
-
-// redactURL drops a URL's user information (a password) and query (which
-// may hold credentials) for messages.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.Index(raw, "://"); i >= 0 {
-			return raw[:i+3] + "..."
-		}
-		return "(unparsable URL)"
-	}
-	u.User, u.RawQuery = nil, ""
-	return u.String()
+		"can recover stack locks only in file:// and s3:// backends; use file:///<shared dir> or s3://<bucket>", mask.URL(raw))}
 }
 
 // DeletionPolicy is what deleting the Environment does to its stack:
 // spec.deletionPolicy when set; else orphan for a prod-kind Environment
 // and destroy for any other kind. When the kind cannot be resolved (the
-// program is not registered, or the name has no kind) it is orphan: a
+// definition is not registered, or the name has no kind) it is orphan: a
 // deletion never destroys prod by accident. The kind is returned too
 // ("" when unresolved), for messages.
 func (r Registry) DeletionPolicy(name string, spec v1alpha1.EnvironmentSpec) (v1alpha1.DeletionPolicy, stacks.Kind) {
 	kind := stacks.Kind(spec.Kind)
 	if kind == "" {
-		if b, err := r.Program(spec.Program); err == nil {
+		if b, err := r.Definition(spec.Definition); err == nil {
 			kind, _ = Kind(b, name, spec.Inputs)
 		}
 	}
@@ -341,10 +327,6 @@ func (r Registry) DeletionPolicy(name string, spec v1alpha1.EnvironmentSpec) (v1
 	}
 	return v1alpha1.DeletionDestroy, kind
 }
-
-// BackendLocation is a backend URL for an Event or a message: without its
-// user information and query.
-func BackendLocation(raw string) string { return redactURL(raw) }
 
 // Client-side rate limits of the fleet's processes when the configuration
 // sets none: client-go's default (5 requests/s, burst 10) makes a fleet of

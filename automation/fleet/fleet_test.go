@@ -17,8 +17,8 @@ import (
 // (never given dev's advisory policies); with spec.kind it is accepted, and
 // the web program's own mapping ("-prod") gives it its kind.
 func TestCheck_AnEnvironmentNamedLikeNoKindNeedsSpecKind(t *testing.T) {
-	r := Registry{Programs: []stacks.Builder{web.Definition}, Packs: all.Packs()}
-	in := v1alpha1.Inputs{Program: "web", Backend: v1alpha1.Backend{URL: "file:///state"}, Policy: v1alpha1.Policy{Packs: []string{"kubernetes"}}}
+	r := Registry{Definitions: []stacks.Builder{web.Definition}, Packs: all.Packs()}
+	in := v1alpha1.Inputs{Definition: "web", Backend: v1alpha1.Backend{URL: "file:///state"}, Policy: v1alpha1.Policy{Packs: []string{"kubernetes"}}}
 	for _, name := range []string{"production", "prod-eu", "pr-42"} {
 		err := r.Check("team", name, in)
 		var fe *FieldError

@@ -16,9 +16,9 @@ import (
 // others are refused on spec.backend.url, naming the allowed schemes and
 // without the URL's credentials.
 func TestCheck_RefusesBackendsWithoutLockRecovery(t *testing.T) {
-	r := Registry{Programs: []stacks.Builder{web.Definition}}
+	r := Registry{Definitions: []stacks.Builder{web.Definition}}
 	for _, url := range []string{"gs://bucket", "azblob://container", "https://api.pulumi.com", "http://user:hunter2@state.example/x?token=t0k", "bucket"} {
-		err := r.Check("team", "dev", v1alpha1.Inputs{Program: "web", Backend: v1alpha1.Backend{URL: url}})
+		err := r.Check("team", "dev", v1alpha1.Inputs{Definition: "web", Backend: v1alpha1.Backend{URL: url}})
 		var fe *FieldError
 		require.ErrorAs(t, err, &fe, url)
 		assert.Equal(t, "spec.backend.url", fe.Field, url)
@@ -28,7 +28,7 @@ func TestCheck_RefusesBackendsWithoutLockRecovery(t *testing.T) {
 		assert.NotContains(t, err.Error(), "t0k", url)
 	}
 	for _, url := range []string{"file:///var/lib/state", "s3://bucket?endpoint=http://127.0.0.1:9000&region=us-east-1"} {
-		assert.NoError(t, r.Check("team", "dev", v1alpha1.Inputs{Program: "web", Backend: v1alpha1.Backend{URL: url}}), url)
+		assert.NoError(t, r.Check("team", "dev", v1alpha1.Inputs{Definition: "web", Backend: v1alpha1.Backend{URL: url}}), url)
 	}
 }
 
@@ -37,37 +37,37 @@ type versioned struct {
 	v string
 }
 
-func (v versioned) ProgramVersion() string { return v.v }
+func (v versioned) DefinitionVersion() string { return v.v }
 
-// TestRevision_ChangesWithTheProgramVersion: the same inputs and commit
-// have a new revision when the program's version changes (the registry's
-// Version, a VersionedProgram's own, or the binary's BuildID by default),
+// TestRevision_ChangesWithTheDefinitionVersion: the same inputs and commit
+// have a new revision when the definition's version changes (the registry's
+// Version, a VersionedDefinition's own, or the binary's BuildID by default),
 // and when the commit changes.
-func TestRevision_ChangesWithTheProgramVersion(t *testing.T) {
-	in := v1alpha1.Inputs{Program: "web", Backend: v1alpha1.Backend{URL: "file:///state"}}
-	v1 := Registry{Programs: []stacks.Builder{web.Definition}, Version: "v1"}
-	v2 := Registry{Programs: []stacks.Builder{web.Definition}, Version: "v2"}
+func TestRevision_ChangesWithTheDefinitionVersion(t *testing.T) {
+	in := v1alpha1.Inputs{Definition: "web", Backend: v1alpha1.Backend{URL: "file:///state"}}
+	v1 := Registry{Definitions: []stacks.Builder{web.Definition}, Version: "v1"}
+	v2 := Registry{Definitions: []stacks.Builder{web.Definition}, Version: "v2"}
 	assert.Equal(t, v1.Revision(in, "c1"), v1.Revision(in, "c1"), "deterministic")
-	assert.NotEqual(t, v1.Revision(in, "c1"), v2.Revision(in, "c1"), "a new program version")
+	assert.NotEqual(t, v1.Revision(in, "c1"), v2.Revision(in, "c1"), "a new definition version")
 	assert.NotEqual(t, v1.Revision(in, "c1"), v1.Revision(in, "c2"), "a new commit")
 	assert.Equal(t, RevisionOf(in, "c1", ""), Revision(in, "c1"))
 
-	def := Registry{Programs: []stacks.Builder{web.Definition}}
+	def := Registry{Definitions: []stacks.Builder{web.Definition}}
 	assert.NotEmpty(t, BuildID())
 	assert.Equal(t, RevisionOf(in, "c1", BuildID()), def.Revision(in, "c1"), "BuildID by default")
 
-	own := Registry{Programs: []stacks.Builder{versioned{web.Definition, "web-7"}}, Version: "v1"}
-	assert.Equal(t, "web-7", own.ProgramVersion("web"), "the program's own version wins")
+	own := Registry{Definitions: []stacks.Builder{versioned{web.Definition, "web-7"}}, Version: "v1"}
+	assert.Equal(t, "web-7", own.DefinitionVersion("web"), "the definition's own version wins")
 	assert.Equal(t, RevisionOf(in, "c1", "web-7"), own.Revision(in, "c1"))
 }
 
 // TestDeletionPolicy_ProdIsOrphanedUnlessItSaysDestroy: unset, prod (given
-// or from the program's name mapping) and unresolvable kinds are orphaned,
+// or from the definition's name mapping) and unresolvable kinds are orphaned,
 // other kinds destroyed; an explicit policy always wins.
 func TestDeletionPolicy_ProdIsOrphanedUnlessItSaysDestroy(t *testing.T) {
-	r := Registry{Programs: []stacks.Builder{web.Definition}}
-	spec := func(kind string, policy v1alpha1.DeletionPolicy, program string) v1alpha1.EnvironmentSpec {
-		return v1alpha1.EnvironmentSpec{Inputs: v1alpha1.Inputs{Program: program, Kind: kind}, DeletionPolicy: policy}
+	r := Registry{Definitions: []stacks.Builder{web.Definition}}
+	spec := func(kind string, policy v1alpha1.DeletionPolicy, definition string) v1alpha1.EnvironmentSpec {
+		return v1alpha1.EnvironmentSpec{Inputs: v1alpha1.Inputs{Definition: definition, Kind: kind}, DeletionPolicy: policy}
 	}
 	for _, tc := range []struct {
 		name string
@@ -83,7 +83,7 @@ func TestDeletionPolicy_ProdIsOrphanedUnlessItSaysDestroy(t *testing.T) {
 		{"eu", spec("prod", "", "web"), v1alpha1.DeletionOrphan, stacks.Prod},
 		{"eu", spec("prod", v1alpha1.DeletionDestroy, "web"), v1alpha1.DeletionDestroy, stacks.Prod},
 		{"dev", spec("", v1alpha1.DeletionOrphan, "web"), v1alpha1.DeletionOrphan, stacks.Dev},
-		{"gone", spec("", "", "removed-program"), v1alpha1.DeletionOrphan, ""},
+		{"gone", spec("", "", "removed-definition"), v1alpha1.DeletionOrphan, ""},
 		{"production", spec("", "", "web"), v1alpha1.DeletionOrphan, ""},
 	} {
 		got, kind := r.DeletionPolicy(tc.name, tc.spec)

@@ -158,7 +158,7 @@ func reject(format string, args ...any) error {
 //     Environment's status.activeRun;
 //   - whose spec.stack is not the Environment's status.stack;
 //   - up, drift, refresh or preview: whose inputs and commit do not hash to
-//     its spec.revision (RevisionOf with spec.programVersion), or whose spec.revision is not the
+//     its spec.revision (RevisionOf with spec.definitionVersion), or whose spec.revision is not the
 //     Environment's status.revision;
 //   - destroy: of an Environment that is not being deleted, or whose inputs
 //     are not the Environment's spec.
@@ -188,11 +188,11 @@ func Admit(run *v1alpha1.Run, env *v1alpha1.Environment) error {
 			return reject("spec.operation: a destroy runs only when Environment %s is being deleted", env.Name)
 		}
 		if !equality.Semantic.DeepEqual(run.Spec.Inputs, env.Spec.Inputs) {
-			return reject("the destroy's inputs (spec.program, params, secrets, target, backend, policy) are not Environment %s's spec", env.Name)
+			return reject("the destroy's inputs (spec.definition, params, secrets, target, backend, policy) are not Environment %s's spec", env.Name)
 		}
 		return nil
 	}
-	if got := RevisionOf(run.Spec.Inputs, run.Spec.Commit, run.Spec.ProgramVersion); got != run.Spec.Revision {
+	if got := RevisionOf(run.Spec.Inputs, run.Spec.Commit, run.Spec.DefinitionVersion); got != run.Spec.Revision {
 		return reject("spec.revision %q is not the revision of the run's inputs and commit (%s): the inputs were changed", run.Spec.Revision, got)
 	}
 	if run.Spec.Revision != env.Status.Revision {

@@ -18,7 +18,7 @@ import (
 // the stack and the web program's target namespace are per namespace and
 // name; without a tenant (the CLI) they stay the name's.
 func TestSpec_EnvironmentsOfOneNameInTwoNamespacesGetTwoStacksAndNamespaces(t *testing.T) {
-	in := v1alpha1.Inputs{Program: "web", Kind: "dev"}
+	in := v1alpha1.Inputs{Definition: "web", Kind: "dev"}
 	a, err := web.Definition.FromSpec(Spec("team-a", "twin", in))
 	require.NoError(t, err)
 	b, err := web.Definition.FromSpec(Spec("team-b", "twin", in))
@@ -78,7 +78,7 @@ func TestCheckEnvKeys_RefusesTheEnginesVariablesByName(t *testing.T) {
 }
 
 func TestCheckTarget_RunnerCredentialsOnlyInAllowedNamespaces(t *testing.T) {
-	in := v1alpha1.Inputs{Program: "web"}
+	in := v1alpha1.Inputs{Definition: "web"}
 	assert.NoError(t, CheckTarget("platform", in, []string{"platform"}))
 	err := CheckTarget("team-a", in, []string{"platform"})
 	var fe *FieldError
@@ -93,7 +93,7 @@ func TestCheckTarget_RunnerCredentialsOnlyInAllowedNamespaces(t *testing.T) {
 // TestAdmit_OnlyRunsTheEnvironmentAskedFor: every way a Run can differ
 // from what its Environment asked for is refused, naming why.
 func TestAdmit_OnlyRunsTheEnvironmentAskedFor(t *testing.T) {
-	in := v1alpha1.Inputs{Program: "web", Kind: "dev", Params: &apiextensionsv1.JSON{Raw: []byte(`{"App":{"Replicas":2}}`)},
+	in := v1alpha1.Inputs{Definition: "web", Kind: "dev", Params: &apiextensionsv1.JSON{Raw: []byte(`{"App":{"Replicas":2}}`)},
 		Backend: v1alpha1.Backend{URL: "file:///state"}, Policy: v1alpha1.Policy{Packs: []string{"kubernetes"}}}
 	env := func() *v1alpha1.Environment {
 		return &v1alpha1.Environment{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "team-a", UID: "env-uid"},
@@ -111,11 +111,11 @@ func TestAdmit_OnlyRunsTheEnvironmentAskedFor(t *testing.T) {
 	// The operator mixes the program's version into the revision and
 	// records it in the Run: admitted whatever version the runner has.
 	versioned, venv := run(), env()
-	versioned.Spec.ProgramVersion = "build-2"
+	versioned.Spec.DefinitionVersion = "build-2"
 	versioned.Spec.Revision = RevisionOf(in, "c0ffee", "build-2")
 	venv.Status.Revision = versioned.Spec.Revision
 	require.NoError(t, Admit(versioned, venv))
-	versioned.Spec.ProgramVersion = "build-3"
+	versioned.Spec.DefinitionVersion = "build-3"
 	var rej *RejectedError
 	require.ErrorAs(t, Admit(versioned, venv), &rej, "a program version that does not hash to the revision")
 	assert.Contains(t, rej.Reason, "the inputs were changed")

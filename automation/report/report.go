@@ -2,15 +2,16 @@
 // drift checks and policy checks, one Entry per environment) in the formats
 // CI systems read natively: a human summary, a pull-request comment in
 // Markdown, JUnit XML for test tabs, SARIF 2.1.0 for code-scanning
-// dashboards and GitHub Actions workflow-command annotations.
+// dashboards, GitHub Actions workflow-command annotations and JSON.
 //
 // Every string that reaches the output goes through one sanitising step
 // first: values the engine marks secret ("[secret]", ciphertext objects,
 // Kubernetes Secret data) and the entries' own Secrets are masked, so no
 // format can leak them; each renderer then escapes for its own syntax.
 //
-// JSON is not rendered here: the CLI's JSON envelope (cmd/slipway/schema) is
-// the one JSON shape, and Write refuses it with ErrJSON.
+// The JSON format is this package's own document ({"entries": [...]}, the
+// sanitised content the other formats show), not the CLI's --json envelope
+// (cmd/slipway/cli/schema), which carries the engine's whole outcomes.
 package report
 
 import (
@@ -36,7 +37,8 @@ type Format string
 const (
 	// Text is a short human summary per environment.
 	Text Format = "text"
-	// JSON is the CLI's envelope; Write refuses it (see ErrJSON).
+	// JSON is one JSON document, {"entries": [...]}: per environment the
+	// outcome, changes, findings, drift and error, sanitised as every format.
 	JSON Format = "json"
 	// Markdown is a pull-request summary.
 	Markdown Format = "markdown"
@@ -76,10 +78,6 @@ func ParseFormat(s string) (Format, error) {
 	}
 	return "", &FormatError{Value: s}
 }
-
-// ErrJSON is returned by Write for the json format: JSON output is the CLI's
-// envelope (one schema for every command), not a report rendering.
-var ErrJSON = errors.New("report: the json format is the CLI's envelope (see cmd/slipway/schema); encode the entries' Result and Drift with encoding/json instead")
 
 // Operation names what an Entry reports on.
 type Operation string
@@ -124,8 +122,8 @@ type Entry struct {
 // MaxRows caps the rows of each Markdown table; the rest are counted.
 const MaxRows = 50
 
-// Write renders entries in format f. It returns ErrJSON for JSON and a
-// *FormatError for an unknown format.
+// Write renders entries in format f. It returns a *FormatError for an
+// unknown format.
 func Write(w io.Writer, f Format, entries []Entry) error {
 	views := make([]view, 0, len(entries))
 	for _, e := range entries {
@@ -143,7 +141,7 @@ func Write(w io.Writer, f Format, entries []Entry) error {
 	case GitHub:
 		return writeGitHub(w, views)
 	case JSON:
-		return ErrJSON
+		return writeJSON(w, views)
 	}
 	return &FormatError{Value: string(f)}
 }

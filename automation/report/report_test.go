@@ -201,9 +201,55 @@ func TestParseFormat(t *testing.T) {
 	}
 }
 
-func TestWriteRefusesJSONAndUnknown(t *testing.T) {
+func TestJSONGolden(t *testing.T) {
+	golden(t, "fixture.json.golden", render(t, JSON, fixture()))
+}
+
+// TestJSONContent: Write renders the json format as one JSON document with
+// an entry per environment, sanitised like the other formats.
+func TestJSONContent(t *testing.T) {
+	var doc struct {
+		Entries []struct {
+			Environment, Operation, Outcome, Error string
+			Failed                                 bool
+			Counts                                 *struct{ Create, Update, Delete, Replace int }
+			Changes                                []struct{ Op, URN, Type string }
+			Findings                               []struct{ Policy, Level string }
+			Drift                                  *struct {
+				Found     bool
+				Resources []struct {
+					URN        string
+					Properties []struct{ Path, Expected, Actual string }
+				}
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(render(t, JSON, fixture())), &doc))
+	require.Len(t, doc.Entries, len(fixture()))
+	prod := doc.Entries[0]
+	assert.Equal(t, "prod", prod.Environment)
+	assert.Equal(t, "preview", prod.Operation)
+	assert.True(t, prod.Failed)
+	assert.Contains(t, prod.Outcome, "blocked by policy")
+	require.NotNil(t, prod.Counts)
+	assert.Equal(t, 1, prod.Counts.Replace)
+	assert.NotEmpty(t, prod.Changes)
+	assert.Equal(t, "blocking", prod.Findings[0].Level)
+	staging := doc.Entries[1]
+	require.NotNil(t, staging.Drift)
+	assert.True(t, staging.Drift.Found)
+	var props []string
+	for _, r := range staging.Drift.Resources {
+		for _, p := range r.Properties {
+			props = append(props, p.Path+"="+p.Expected+"/"+p.Actual)
+		}
+	}
+	assert.Contains(t, props, "data.password=[secret]/[secret]")
+	assert.Contains(t, doc.Entries[2].Error, "token [secret] rejected")
+}
+
+func TestWriteRefusesUnknown(t *testing.T) {
 	var b bytes.Buffer
-	assert.ErrorIs(t, Write(&b, JSON, fixture()), ErrJSON)
 	var fe *FormatError
 	assert.ErrorAs(t, Write(&b, Format("yaml"), fixture()), &fe)
 	assert.Empty(t, b.String())
@@ -435,7 +481,7 @@ func TestHostileEscaping(t *testing.T) {
 // engine, in a Kubernetes Secret's data, as ciphertext, as a declared secret
 // value) and in an error, and checks no format prints them.
 func TestNoSecretsInAnyFormat(t *testing.T) {
-	for _, f := range []Format{Text, Markdown, JUnit, SARIF, GitHub} {
+	for _, f := range Formats() {
 		out := render(t, f, fixture())
 		for _, secret := range []string{declaredSecret, liveSecret, cipher, "c2VjcmV0LWNpcGhlcnRleHQ", "b2xk"} {
 			assert.NotContains(t, out, secret, "format %s leaks %q", f, secret)
@@ -458,7 +504,7 @@ func TestPolicyReportFromEvaluate(t *testing.T) {
 			Props: policypacks.Props{"encrypted": encrypted, "kmsKeyId": "k", "tags": map[string]any{"Name": name}}}
 	}
 	rep := policypacks.Evaluate([]policypacks.Resource{vol("good", true), vol("bad", false), vol("later", policypacks.Unknown)},
-		policypacks.Settings{Environment: "prod"}, aws.Pack())
+		policypacks.Settings{Kind: "prod"}, aws.Pack())
 	entries := []Entry{{Environment: "prod", Operation: PolicyCheck, Findings: rep.Results, Policies: rep.Policies}}
 
 	out := render(t, SARIF, entries)

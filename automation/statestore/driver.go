@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/slipwayhq/slipway/automation/mask"
 	gcaws "gocloud.dev/aws"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
@@ -222,7 +223,7 @@ var s3Params = []string{"use_path_style", "s3ForcePathStyle", "disable_https", "
 func S3Driver(ctx context.Context, rawURL string, env map[string]string) (Driver, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "s3" || u.Host == "" {
-		return nil, fmt.Errorf("statestore: backend URL %q is not s3://bucket[?endpoint=...&region=...]", redact(rawURL))
+		return nil, fmt.Errorf("statestore: backend URL %q is not s3://bucket[?endpoint=...&region=...]", mask.URL(rawURL))
 	}
 	q := u.Query()
 	var s3opts []func(*s3.Options)
@@ -252,7 +253,7 @@ func S3Driver(ctx context.Context, rawURL string, env map[string]string) (Driver
 	}
 	cfg, err := gcaws.V2ConfigFromURLParams(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("statestore: backend %s: %w", redact(rawURL), err)
+		return nil, fmt.Errorf("statestore: backend %s: %w", mask.URL(rawURL), err)
 	}
 	// Send and check checksums only where S3 requires them, unless the URL
 	// asks otherwise: S3-compatible servers may store the SDK's checksum
@@ -269,7 +270,7 @@ func S3Driver(ctx context.Context, rawURL string, env map[string]string) (Driver
 	client := s3.NewFromConfig(cfg, s3opts...)
 	b, err := s3blob.OpenBucket(ctx, client, u.Host, &s3blob.Options{RequestChecksumCalculation: cfg.RequestChecksumCalculation})
 	if err != nil {
-		return nil, fmt.Errorf("statestore: backend %s: %w", redact(rawURL), err)
+		return nil, fmt.Errorf("statestore: backend %s: %w", mask.URL(rawURL), err)
 	}
 	prefix := "s3://" + u.Host + "/"
 	return &blobDriver{b: b, name: func(key string) string { return prefix + key }}, nil
@@ -301,7 +302,7 @@ func OpenDriver(ctx context.Context, backendURL string, env map[string]string) (
 	case strings.HasPrefix(backendURL, "s3://"):
 		return S3Driver(ctx, backendURL, env)
 	}
-	return nil, fmt.Errorf("%w: %s", ErrUnsupported, redact(backendURL))
+	return nil, fmt.Errorf("%w: %s", ErrUnsupported, mask.URL(backendURL))
 }
 
 func firstNonEmpty(vs ...string) string {
@@ -311,12 +312,4 @@ func firstNonEmpty(vs ...string) string {
 		}
 	}
 	return ""
-}
-
-// redact drops the query of a URL (it may carry credentials).
-func redact(u string) string {
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		return u[:i]
-	}
-	return u
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/push"
 	"github.com/prometheus/common/expfmt"
+	"github.com/slipwayhq/slipway/automation/mask"
 )
 
 // PushJob is the job label of Slipway's Pushgateway pushes.
@@ -73,7 +74,7 @@ func Push(ctx context.Context, rawURL string, g prometheus.Gatherer, grouping ma
 		p = p.Grouping(k, v)
 	}
 	if err := p.PushContext(ctx); err != nil {
-		return fmt.Errorf("telemetry: pushing metrics to %s: %w", redact(rawURL), err)
+		return fmt.Errorf("telemetry: pushing metrics to %s: %w", mask.URL(rawURL), err)
 	}
 	return nil
 }
@@ -82,17 +83,7 @@ func Push(ctx context.Context, rawURL string, g prometheus.Gatherer, grouping ma
 func CheckPushURL(rawURL string) error {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("telemetry: Pushgateway URL %q must be an http(s) URL with a host, e.g. http://pushgateway:9091", redact(rawURL))
+		return fmt.Errorf("telemetry: Pushgateway URL %q must be an http(s) URL with a host, e.g. http://pushgateway:9091", mask.URL(rawURL))
 	}
 	return nil
-}
-
-// redact drops a URL's user information and query.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	u.User, u.RawQuery = nil, ""
-	return u.String()
 }

@@ -175,7 +175,7 @@ func TestCLI_FleetLocal(t *testing.T) {
 	require.NoError(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "state", Namespace: "default"},
 		StringData: map[string]string{"passphrase": "fleet-local"}}))
 	env := &v1alpha1.Environment{ObjectMeta: metav1.ObjectMeta{Name: "local-dev", Namespace: "default"},
-		Spec: v1alpha1.EnvironmentSpec{Inputs: v1alpha1.Inputs{Program: "web", Kind: "dev",
+		Spec: v1alpha1.EnvironmentSpec{Inputs: v1alpha1.Inputs{Definition: "web", Kind: "dev",
 			Backend: v1alpha1.Backend{URL: "file://" + filepath.Join(dir, "fleet-state"),
 				PassphraseSecretRef: &v1alpha1.SecretKeyRef{Name: "state", Key: "passphrase"}}}}}
 	require.NoError(t, c.Create(ctx, env))

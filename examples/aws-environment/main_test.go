@@ -46,7 +46,7 @@ func BenchmarkProductionEnvironment(b *testing.B) {
 func TestProgram_PassesEveryPack(t *testing.T) {
 	g, err := mocktest.Run(Program, nil)
 	require.NoError(t, err)
-	rep := policypacks.Evaluate(g.PolicyResources(), policypacks.Settings{Environment: "prod"}, all.Packs()...)
+	rep := policypacks.Evaluate(g.PolicyResources(), policypacks.Settings{Kind: "prod"}, all.Packs()...)
 	assert.Empty(t, rep.Results, "%+v", rep.Results)
 	assert.True(t, rep.Passed())
 }
@@ -68,7 +68,7 @@ func TestProgram_EngineAndInProcessPolicyParity(t *testing.T) {
 		require.NotEmpty(t, g.Resources)
 		for _, env := range []string{"dev", "prod"} {
 			for _, level := range []policypacks.Enforcement{"", policypacks.Advisory, policypacks.Mandatory, policypacks.Remediate, policypacks.Disabled} {
-				s := policypacks.Settings{Environment: env}
+				s := policypacks.Settings{Kind: env}
 				if level != "" {
 					s.Overrides = map[string]policypacks.Override{}
 					for _, pack := range packs {

@@ -45,7 +45,7 @@ func TestMinimal_ProdUnderMocks(t *testing.T) {
 	require.Len(t, cms, 1)
 	assert.Equal(t, map[string]any{"greeting": "hello"}, mocktest.Dig(cms[0].Inputs, "data"))
 	assert.Positive(t, g.Count("kubernetes:networking.k8s.io/v1:NetworkPolicy"), "the baseline's default-deny")
-	slipwaytest.AssertCompliant(t, g, policypacks.Settings{Environment: "prod"}, kubernetes.Pack())
+	slipwaytest.AssertCompliant(t, g, policypacks.Settings{Kind: "prod"}, kubernetes.Pack())
 }
 
 // Live, on the package's local cluster: a dev environment with a greeting
@@ -58,7 +58,7 @@ func TestMinimal_DevLive(t *testing.T) {
 	e.Params.Greeting = "hello, cluster"
 	prog, err := minimal.Definition.Program(e)
 	require.NoError(t, err)
-	env := slipwaytest.New(t, prog, slipwaytest.WithPolicies(policypacks.Settings{Environment: "dev"}, kubernetes.Pack()))
+	env := slipwaytest.New(t, prog, slipwaytest.WithPolicies(policypacks.Settings{Kind: "dev"}, kubernetes.Pack()))
 
 	ns := slipwaytest.Output[string](env, "namespace")
 	assert.Equal(t, "minimal-"+e.Name, ns)

@@ -31,7 +31,7 @@ func TestPack_BlocksAPreviewInTheEngine(t *testing.T) {
 	e.Kubeconfig = slipwaytest.Kubeconfig(t)
 	prog, err := minimal.Definition.Program(e)
 	require.NoError(t, err)
-	env := slipwaytest.New(t, prog, slipwaytest.WithoutUp(), slipwaytest.WithPolicies(policypacks.Settings{Environment: "prod"}, policy.Pack()))
+	env := slipwaytest.New(t, prog, slipwaytest.WithoutUp(), slipwaytest.WithPolicies(policypacks.Settings{Kind: "prod"}, policy.Pack()))
 	_, err = env.PreviewE()
 	require.True(t, automation.IsPolicyBlocked(err), "blocked by the pack: %v", err)
 	var pe *automation.PolicyBlockedError
@@ -41,7 +41,7 @@ func TestPack_BlocksAPreviewInTheEngine(t *testing.T) {
 	assert.Equal(t, "required-labels", pe.Violations[0].Policy)
 	assert.Contains(t, pe.Violations[0].Message, "lacks the label(s) team, cost-center")
 
-	relaxed := policypacks.Settings{Environment: "prod", Overrides: map[string]policypacks.Override{
+	relaxed := policypacks.Settings{Kind: "prod", Overrides: map[string]policypacks.Override{
 		"required-labels": {Config: map[string]any{"labels": []any{}}}}}
 	prog2, err := minimal.Definition.Program(e)
 	require.NoError(t, err)

@@ -69,8 +69,8 @@ func TestPack_IsWellFormed(t *testing.T) {
 // cost-center (mandatory: blocks), the tagged image blocks, the pinned one
 // passes, and the computed image is unverified, never a pass.
 func TestPack_InProcessInAPreview(t *testing.T) {
-	g := slipwaytest.Mock(t, program)
-	rep := policypacks.Evaluate(g.PolicyResources(), policypacks.Settings{Environment: "prod"}, policy.Pack())
+	g := slipwaytest.Mock(t, program, mocktest.Preview())
+	rep := policypacks.Evaluate(g.PolicyResources(), policypacks.Settings{Kind: "prod"}, policy.Pack())
 	assert.Equal(t, []string{
 		"image-by-digest computed unverified",
 		"image-by-digest tagged mandatory",
@@ -83,8 +83,8 @@ func TestPack_InProcessInAPreview(t *testing.T) {
 
 // As an update the computed image is known, and judged.
 func TestPack_InProcessInAnUpdate(t *testing.T) {
-	g := slipwaytest.Mock(t, program, slipwaytest.AsUpdate())
-	rep := policypacks.Evaluate(g.PolicyResources(), policypacks.Settings{Environment: "prod"}, policy.Pack())
+	g := slipwaytest.Mock(t, program)
+	rep := policypacks.Evaluate(g.PolicyResources(), policypacks.Settings{Kind: "prod"}, policy.Pack())
 	assert.Equal(t, []string{
 		"image-by-digest computed mandatory",
 		"image-by-digest tagged mandatory",
@@ -95,13 +95,13 @@ func TestPack_InProcessInAnUpdate(t *testing.T) {
 // Configuration: an environment that asks only for the team label passes
 // the Namespace; dev turns the mandatory rules advisory.
 func TestPack_ConfigurationAndEnforcementPerEnvironment(t *testing.T) {
-	g := slipwaytest.Mock(t, program, slipwaytest.AsUpdate())
-	s := policypacks.Settings{Environment: "prod", Overrides: map[string]policypacks.Override{
+	g := slipwaytest.Mock(t, program)
+	s := policypacks.Settings{Kind: "prod", Overrides: map[string]policypacks.Override{
 		"required-labels": {Config: map[string]any{"labels": []any{"team"}}}}}
 	require.NoError(t, s.Validate(policy.Pack()))
 	assert.NotContains(t, short(policypacks.Evaluate(g.PolicyResources(), s, policy.Pack()).Results), "required-labels shop mandatory")
 
-	dev := policypacks.Evaluate(g.PolicyResources(), policypacks.Settings{Environment: "dev"}, policy.Pack())
+	dev := policypacks.Evaluate(g.PolicyResources(), policypacks.Settings{Kind: "dev"}, policy.Pack())
 	assert.Len(t, dev.Results, 3)
 	assert.Empty(t, dev.Blocking(), "advisory in dev")
 }
@@ -114,17 +114,17 @@ func TestPack_EngineAnalyzerAgreesWithInProcess(t *testing.T) {
 	override := map[string]policypacks.Override{"required-labels": {Config: map[string]any{"labels": []any{"team"}}}}
 	for _, preview := range []bool{true, false} {
 		var opts []pulumi.RunOption
-		if !preview {
-			opts = append(opts, slipwaytest.AsUpdate())
+		if preview {
+			opts = append(opts, mocktest.Preview())
 		}
 		g := slipwaytest.Mock(t, program, opts...)
-		for _, s := range []policypacks.Settings{{Environment: "prod"}, {Environment: "dev"}, {Environment: "prod", Overrides: override}} {
+		for _, s := range []policypacks.Settings{{Kind: "prod"}, {Kind: "dev"}, {Kind: "prod", Overrides: override}} {
 			in := g.InProcessFindings(s, policy.Pack())
 			en, err := g.EngineFindings(s, policy.Pack())
 			require.NoError(t, err)
 			assert.Equal(t, in, en, "preview %v, settings %+v", preview, s)
 			assert.NotEmpty(t, in)
-			if s.Environment == "prod" {
+			if s.Kind == "prod" {
 				assert.Contains(t, strings.Join(en, "\n"), mocktest.Blocking)
 			}
 			if preview {

@@ -11,12 +11,13 @@
 // The one line of setup is TestMain. Run it with
 //
 //	go test ./examples/testing/                   # the first run builds the cluster's binaries
-//	go test ./examples/testing/ -run Golden -update  # rewrite testdata/*.golden
+//	go test ./examples/testing/ -run Golden -update  # rewrite testdata/*.golden (or SLIPWAYTEST_UPDATE=1)
 //	SLIPWAY_TEST_KEEP=1 go test ./examples/testing/  # keep a failed test's environment
 package shoptest
 
 import (
 	"crypto/rand"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,7 +63,7 @@ func TestShop_ProdUnderMocks(t *testing.T) {
 	require.NoError(t, os.WriteFile(kc, []byte("apiVersion: v1\nkind: Config\n"), 0o600))
 	prog := program(t, shop.Env{Name: "prod", Kind: stacks.Prod, Kubeconfig: kc})
 
-	g := slipwaytest.Mock(t, prog.Run)
+	g := slipwaytest.Mock(t, prog.Run, mocktest.Preview())
 	deps := g.OfType("kubernetes:apps/v1:Deployment")
 	require.Len(t, deps, 1)
 	assert.EqualValues(t, 3, mocktest.Dig(deps[0].Inputs, "spec", "replicas"))
@@ -71,8 +72,12 @@ func TestShop_ProdUnderMocks(t *testing.T) {
 	assert.Equal(t, 1, g.Count("kubernetes:policy/v1:PodDisruptionBudget"))
 	assert.Positive(t, g.Count("kubernetes:networking.k8s.io/v1:NetworkPolicy"), "the baseline's default-deny")
 
-	slipwaytest.AssertCompliant(t, g, policypacks.Settings{Environment: "prod"}, kubernetes.Pack())
+	slipwaytest.AssertCompliant(t, g, policypacks.Settings{Kind: "prod"}, kubernetes.Pack())
 }
+
+// The package's -update flag: slipwaytest registers none, and its
+// AssertGolden honours this one (as it does SLIPWAYTEST_UPDATE=1).
+var _ = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // A preview of a new dev environment on the local cluster, compared with
 // testdata/dev-preview.golden (rewrite it with -update): a change to the
@@ -96,7 +101,7 @@ func TestShop_DevLive(t *testing.T) {
 	e := shop.Env{Name: devName(), Kind: stacks.Dev, Kubeconfig: kc,
 		Params: shop.Params{Replicas: 2, Settings: map[string]string{"FEATURE_CHECKOUT_V2": "on"}}}
 	env := slipwaytest.New(t, program(t, e),
-		slipwaytest.WithPolicies(policypacks.Settings{Environment: "dev"}, kubernetes.Pack()))
+		slipwaytest.WithPolicies(policypacks.Settings{Kind: "dev"}, kubernetes.Pack()))
 
 	ns := slipwaytest.Output[string](env, "namespace")
 	assert.Equal(t, "shop-"+e.Name, ns)

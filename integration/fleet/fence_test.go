@@ -314,11 +314,11 @@ func fenceEnv(name, ns string) *v1alpha1.Environment {
 	return &v1alpha1.Environment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: v1alpha1.EnvironmentSpec{Inputs: v1alpha1.Inputs{
-			Program: "web",
-			Kind:    "dev",
-			Params:  &apiextensionsv1.JSON{Raw: []byte(`{"App":{"Replicas":2}}`)},
-			Secrets: []v1alpha1.SecretValue{{Name: "TOKEN", ValueFrom: v1alpha1.SecretKeyRef{Name: "app", Key: "token"}}},
-			Target:  v1alpha1.Target{KubeconfigSecretRef: &v1alpha1.SecretKeyRef{Name: "target", Key: "kubeconfig"}},
+			Definition: "web",
+			Kind:       "dev",
+			Params:     &apiextensionsv1.JSON{Raw: []byte(`{"App":{"Replicas":2}}`)},
+			Secrets:    []v1alpha1.SecretValue{{Name: "TOKEN", ValueFrom: v1alpha1.SecretKeyRef{Name: "app", Key: "token"}}},
+			Target:     v1alpha1.Target{KubeconfigSecretRef: &v1alpha1.SecretKeyRef{Name: "target", Key: "kubeconfig"}},
 			Backend: v1alpha1.Backend{URL: fx.backendURL,
 				PassphraseSecretRef: &v1alpha1.SecretKeyRef{Name: "state-passphrase", Key: "passphrase"}},
 		}},

@@ -35,11 +35,11 @@ func newEnv(name, params string) *v1alpha1.Environment {
 	return &v1alpha1.Environment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: envNS},
 		Spec: v1alpha1.EnvironmentSpec{Inputs: v1alpha1.Inputs{
-			Program: "web",
-			Kind:    "dev",
-			Params:  &apiextensionsv1.JSON{Raw: []byte(params)},
-			Secrets: []v1alpha1.SecretValue{{Name: "TOKEN", ValueFrom: v1alpha1.SecretKeyRef{Name: "app", Key: "token"}}},
-			Target:  v1alpha1.Target{KubeconfigSecretRef: &v1alpha1.SecretKeyRef{Name: "target", Key: "kubeconfig"}},
+			Definition: "web",
+			Kind:       "dev",
+			Params:     &apiextensionsv1.JSON{Raw: []byte(params)},
+			Secrets:    []v1alpha1.SecretValue{{Name: "TOKEN", ValueFrom: v1alpha1.SecretKeyRef{Name: "app", Key: "token"}}},
+			Target:     v1alpha1.Target{KubeconfigSecretRef: &v1alpha1.SecretKeyRef{Name: "target", Key: "kubeconfig"}},
 			Backend: v1alpha1.Backend{URL: fx.backendURL, EnvFromSecret: "state-credentials",
 				PassphraseSecretRef: &v1alpha1.SecretKeyRef{Name: "state-passphrase", Key: "passphrase"}},
 		}},
@@ -435,15 +435,15 @@ func testInvalid(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name, program, params string
-		field, fix            string
+		name, definition, params string
+		field, fix               string
 	}{
-		{name: "invalid-param", program: "web", params: `{"App":{"Replicaz":2}}`, field: "spec.params", fix: "Replicaz"},
-		{name: "invalid-value", program: "web", params: `{"App":{"Replicas":500}}`, field: "spec.params", fix: "use 1 to 100"},
-		{name: "invalid-program", program: "nope", params: `{}`, field: "spec.program", fix: "web"},
+		{name: "invalid-param", definition: "web", params: `{"App":{"Replicaz":2}}`, field: "spec.params", fix: "Replicaz"},
+		{name: "invalid-value", definition: "web", params: `{"App":{"Replicas":500}}`, field: "spec.params", fix: "use 1 to 100"},
+		{name: "invalid-definition", definition: "nope", params: `{}`, field: "spec.definition", fix: "web"},
 	} {
 		env := newEnv(tc.name, tc.params)
-		env.Spec.Program = tc.program
+		env.Spec.Definition = tc.definition
 		require.NoError(t, fx.c.Create(ctx, env))
 		env = waitCondition(t, tc.name, v1alpha1.ConditionStalled, metav1.ConditionTrue, 2*time.Minute)
 		for _, typ := range []string{v1alpha1.ConditionStalled, v1alpha1.ConditionReady} {

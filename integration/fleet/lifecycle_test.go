@@ -157,7 +157,7 @@ func TestLifecycle_RunTimeoutFailsTheRunAndBacksOff(t *testing.T) {
 	const ns, name = "lc-timeout", "lc-hung"
 	tenantNamespace(t, ns)
 	env := envIn(ns, name)
-	env.Spec.Program = "sleep"
+	env.Spec.Definition = "sleep"
 	env.Spec.Params.Raw = []byte(`{"Seconds":600}`)
 	env.Spec.Secrets = nil
 	env.Spec.RunTimeout = &metav1.Duration{Duration: 5 * time.Second}

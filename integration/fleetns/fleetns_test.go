@@ -184,9 +184,9 @@ type cmParams struct {
 	Data map[string]string
 }
 
-// cmProgram is a tiny program: a namespace "fleetns-<env>" and a
+// cmDefinition is a tiny definition: a namespace "fleetns-<env>" and a
 // ConfigMap "settings" in it.
-var cmProgram = &stacks.Definition[cmParams]{
+var cmDefinition = &stacks.Definition[cmParams]{
 	Name:        "cm",
 	Project:     "fleetns",
 	Description: "a namespace and one ConfigMap",
@@ -218,15 +218,15 @@ var cmProgram = &stacks.Definition[cmParams]{
 	},
 }
 
-// newEnv is an Environment of the cm program in namespace ns.
+// newEnv is an Environment of the cm definition in namespace ns.
 func newEnv(ns, name string) *v1alpha1.Environment {
 	return &v1alpha1.Environment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: v1alpha1.EnvironmentSpec{Inputs: v1alpha1.Inputs{
-			Program: "cm",
-			Kind:    "dev",
-			Params:  &apiextensionsv1.JSON{Raw: []byte(`{"Data":{"tenant":"` + ns + `"}}`)},
-			Target:  v1alpha1.Target{KubeconfigSecretRef: &v1alpha1.SecretKeyRef{Name: "target", Key: "kubeconfig"}},
+			Definition: "cm",
+			Kind:       "dev",
+			Params:     &apiextensionsv1.JSON{Raw: []byte(`{"Data":{"tenant":"` + ns + `"}}`)},
+			Target:     v1alpha1.Target{KubeconfigSecretRef: &v1alpha1.SecretKeyRef{Name: "target", Key: "kubeconfig"}},
 			Backend: v1alpha1.Backend{URL: "file://" + filepath.Join(state, "backend-"+ns),
 				PassphraseSecretRef: &v1alpha1.SecretKeyRef{Name: "state", Key: "passphrase"}},
 		}},
@@ -254,7 +254,7 @@ func TestNamespaced_EnvironmentReadyAndOtherNamespacesUntouched(t *testing.T) {
 	require.NoError(t, admin.Create(ctx, strayRun))
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	reg := fleet.Registry{Programs: []stacks.Builder{cmProgram}}
+	reg := fleet.Registry{Definitions: []stacks.Builder{cmDefinition}}
 	runCtx, stop := context.WithCancel(ctx)
 	errs := make(chan error, 2)
 	go func() {

@@ -206,11 +206,11 @@ func TestImage_BuiltPushedPulledAndRunFromTheExtractedTree(t *testing.T) {
 	env := &v1alpha1.Environment{
 		ObjectMeta: metav1.ObjectMeta{Name: "from-image", Namespace: envNS},
 		Spec: v1alpha1.EnvironmentSpec{Inputs: v1alpha1.Inputs{
-			Program: "web",
-			Kind:    "dev",
-			Params:  &apiextensionsv1.JSON{Raw: []byte(`{}`)},
-			Secrets: []v1alpha1.SecretValue{{Name: "TOKEN", ValueFrom: v1alpha1.SecretKeyRef{Name: "app", Key: "token"}}},
-			Target:  v1alpha1.Target{KubeconfigSecretRef: &v1alpha1.SecretKeyRef{Name: "target", Key: "kubeconfig"}},
+			Definition: "web",
+			Kind:       "dev",
+			Params:     &apiextensionsv1.JSON{Raw: []byte(`{}`)},
+			Secrets:    []v1alpha1.SecretValue{{Name: "TOKEN", ValueFrom: v1alpha1.SecretKeyRef{Name: "app", Key: "token"}}},
+			Target:     v1alpha1.Target{KubeconfigSecretRef: &v1alpha1.SecretKeyRef{Name: "target", Key: "kubeconfig"}},
 			Backend: v1alpha1.Backend{URL: "file://" + workDir + "/state",
 				PassphraseSecretRef: &v1alpha1.SecretKeyRef{Name: "state-passphrase", Key: "passphrase"}},
 		}},

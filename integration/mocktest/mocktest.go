@@ -210,8 +210,11 @@ func (m *Mocks) Graph() *Graph {
 	return &Graph{Resources: slices.Clone(m.graph.Resources)}
 }
 
-// Run runs program under mocks and returns the recorded graph. Options
-// (Preview, Config) change how the program runs.
+// Run runs program under mocks and returns the recorded graph. The program
+// runs as an update (as pulumi.WithMocks runs it: ids and outputs are
+// known) unless Preview is passed; Config gives it stack configuration.
+// slipwaytest.Mock is Run failing the test on an error, with the same
+// default.
 func Run(program pulumi.RunFunc, mocks *Mocks, opts ...pulumi.RunOption) (*Graph, error) {
 	if mocks == nil {
 		mocks = &Mocks{}

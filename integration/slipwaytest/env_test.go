@@ -165,24 +165,26 @@ func TestParallel_SameProgramNeverCollides(t *testing.T) {
 }
 
 // TestGolden_WriteCompareMismatchAndUpdate: a missing golden file fails,
-// -update writes it, an equal rendering passes, a different one fails
-// showing the lines, and -update rewrites it.
+// SLIPWAYTEST_UPDATE=1 writes it, an equal rendering passes, a different
+// one fails showing the lines, and the test package's own -update flag
+// (main_test.go defines one, alongside slipwaytest) rewrites it.
 func TestGolden_WriteCompareMismatchAndUpdate(t *testing.T) {
 	env := slipwaytest.New(t, automation.Program{Run: web}, slipwaytest.WithoutUp())
 	res := env.Preview()
-	// The golden file kept with the package (go test -update rewrites it).
+	// The golden file kept with the package (SLIPWAYTEST_UPDATE=1 or -update rewrites it).
 	slipwaytest.AssertGolden(t, res, filepath.Join("testdata", "preview.golden"))
 
-	// The rest sets the flag itself, whatever the command line says.
-	defer slipwaytest.SetUpdate(false)()
+	// The rest sets the variable and the flag itself, whatever the command line says.
+	t.Setenv(slipwaytest.UpdateEnv, "")
+	setUpdateFlag(t, false)
 	path := filepath.Join(t.TempDir(), "golden", "preview.golden")
 	fake := newFake(t)
 	fake.do(func() { slipwaytest.AssertGolden(fake, res, path) })
-	assert.Contains(t, fake.errors(), "does not exist; run the test with -update")
+	assert.Contains(t, fake.errors(), "does not exist; run the test with SLIPWAYTEST_UPDATE=1 (or the package's -update flag)")
 
-	restore := slipwaytest.SetUpdate(true)
+	t.Setenv(slipwaytest.UpdateEnv, "1")
 	slipwaytest.AssertGolden(t, res, path)
-	restore()
+	t.Setenv(slipwaytest.UpdateEnv, "")
 	require.FileExists(t, path)
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -198,10 +200,10 @@ func TestGolden_WriteCompareMismatchAndUpdate(t *testing.T) {
 	assert.Contains(t, fake.errors(), "the changes differ from golden file "+path)
 	assert.Contains(t, fake.errors(), "\n- create kubernetes:apps/v1:Deployment api\n+ create kubernetes:apps/v1:Deployment web\n")
 
-	restore = slipwaytest.SetUpdate(true)
+	setUpdateFlag(t, true)
 	fake = newFake(t)
 	fake.do(func() { slipwaytest.AssertGolden(fake, res, path) })
-	restore()
+	setUpdateFlag(t, false)
 	assert.Empty(t, fake.errors())
 	b, err = os.ReadFile(path)
 	require.NoError(t, err)
@@ -292,7 +294,7 @@ func TestLeakCheck_ReportsALockLeftOnTheStack(t *testing.T) {
 // packs (served by this test binary through Main) on every preview.
 func TestPolicies_EnforcedByTheEngine(t *testing.T) {
 	env := slipwaytest.New(t, automation.Program{Run: privileged}, slipwaytest.WithoutUp(),
-		slipwaytest.WithPolicies(policypacks.Settings{Environment: "prod"}, k8spolicy.Pack()))
+		slipwaytest.WithPolicies(policypacks.Settings{Kind: "prod"}, k8spolicy.Pack()))
 	require.Len(t, env.Program.Policies, 1)
 	res, err := env.PreviewE()
 	require.Error(t, err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/outcome"
+	"github.com/slipwayhq/slipway/integration/mocktest"
 	"github.com/slipwayhq/slipway/integration/slipwaytest"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/kubernetes"
@@ -47,7 +48,8 @@ func ExampleNew() {
 	}
 }
 
-// A golden test of a preview: `go test -run TestGreeterPreview -update`
+// A golden test of a preview: `SLIPWAYTEST_UPDATE=1 go test -run
+// TestGreeterPreview` (or -update, when the test package defines that flag)
 // writes testdata/greeter.golden, later runs compare with it.
 func ExampleAssertGolden() {
 	_ = func(t *testing.T) {
@@ -60,12 +62,12 @@ func ExampleAssertGolden() {
 // a pack in-process. In a test, slipwaytest.AssertCompliant(t, g, settings,
 // packs...) fails listing the blocking findings; Findings returns them all.
 func ExampleFindings() {
-	g, err := slipwaytest.MockE(greeter)
+	g, err := mocktest.Run(greeter, nil, mocktest.Preview())
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println(g.Types())
-	for _, f := range slipwaytest.Findings(g, policypacks.Settings{Environment: "prod"}, kubernetes.Pack()) {
+	for _, f := range slipwaytest.Findings(g, policypacks.Settings{Kind: "prod"}, kubernetes.Pack()) {
 		fmt.Println(f.Blocking(), slipwaytest.FormatFinding(f))
 	}
 	// Output:

@@ -9,24 +9,46 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/slipwayhq/slipway/automation/outcome"
 )
 
-// update is the -update flag every test binary importing the package gets:
-// `go test ./pkg -run TestX -update` rewrites the golden files AssertGolden
-// compares with. (A test binary that defines its own -update flag as well
-// panics at start: use this one.)
-var update = flag.Bool("update", false, "slipwaytest: rewrite the golden files of AssertGolden")
+// UpdateEnv is the environment variable that makes AssertGolden rewrite the
+// golden files instead of comparing with them:
+// `SLIPWAYTEST_UPDATE=1 go test ./pkg -run TestX`. The package registers no
+// flag of its own; a test package that defines a boolean -update flag may
+// use it instead (`go test ./pkg -run TestX -update`): AssertGolden looks it
+// up when it runs.
+const UpdateEnv = "SLIPWAYTEST_UPDATE"
+
+// updating reports whether AssertGolden rewrites golden files: UpdateEnv
+// holds a true value (1, t, true...), or the test binary has a boolean
+// -update flag that is set.
+func updating() bool {
+	if v, err := strconv.ParseBool(os.Getenv(UpdateEnv)); err == nil && v {
+		return true
+	}
+	f := flag.Lookup("update")
+	if f == nil {
+		return false
+	}
+	if g, ok := f.Value.(flag.Getter); ok {
+		b, ok := g.Get().(bool)
+		return ok && b
+	}
+	return false
+}
 
 // StackPlaceholder replaces the unique stack name in golden renderings.
 const StackPlaceholder = "<stack>"
 
 // AssertGolden compares a stable rendering of the operation's changes
 // (RenderChanges) with the file at path, and fails the test showing the
-// lines that differ. Run the tests with -update to write the file instead.
+// lines that differ. Run the tests with SLIPWAYTEST_UPDATE=1 (UpdateEnv) or
+// the test package's own -update flag to write the file instead.
 func AssertGolden(t testing.TB, res *outcome.Result, path string) {
 	t.Helper()
 	if res == nil {
@@ -34,7 +56,7 @@ func AssertGolden(t testing.TB, res *outcome.Result, path string) {
 		return
 	}
 	got := RenderChanges(res)
-	if *update {
+	if updating() {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatalf("slipwaytest: %v", err)
 		}
@@ -46,15 +68,15 @@ func AssertGolden(t testing.TB, res *outcome.Result, path string) {
 	}
 	want, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("slipwaytest: golden file %s does not exist; run the test with -update to write it:\n%s", path, got)
+		t.Errorf("slipwaytest: golden file %s does not exist; run the test with %s=1 (or the package's -update flag) to write it:\n%s", path, UpdateEnv, got)
 		return
 	}
 	if err != nil {
 		t.Fatalf("slipwaytest: %v", err)
 	}
 	if string(want) != got {
-		t.Errorf("slipwaytest: the changes differ from golden file %s (run with -update to accept them):\n%s",
-			path, lineDiff(string(want), got))
+		t.Errorf("slipwaytest: the changes differ from golden file %s (run with %s=1 or the package's -update flag to accept them):\n%s",
+			path, UpdateEnv, lineDiff(string(want), got))
 	}
 }
 

@@ -1,8 +1,10 @@
 package slipwaytest_test
 
 import (
+	"flag"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -11,11 +13,26 @@ import (
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/require"
 
 	"github.com/slipwayhq/slipway/integration/slipwaytest"
 )
 
+// updateFlag is this test package's own -update flag: slipwaytest registers
+// none, so a package may define one alongside it (and AssertGolden honours
+// it). The binary would panic at start if both defined it.
+var updateFlag = flag.Bool("update", false, "rewrite golden files (AssertGolden honours it too)")
+
 func TestMain(m *testing.M) { slipwaytest.Main(m) }
+
+// setUpdateFlag sets the -update flag for the rest of t, as the command
+// line would, and restores it when t ends.
+func setUpdateFlag(t *testing.T, v bool) {
+	t.Helper()
+	old := *updateFlag
+	require.NoError(t, flag.Set("update", strconv.FormatBool(v)))
+	t.Cleanup(func() { *updateFlag = old })
+}
 
 // fakeTB stands in for a test to test the harness's own failures: it
 // records errors, fatal errors and logs, and runs the cleanups it was given

@@ -12,50 +12,27 @@ import (
 	"github.com/slipwayhq/slipway/policypacks"
 )
 
-// Graph is the resource graph a program registered under mocks: its
-// resources in registration order, with OfType, Named, Count and Types.
-type Graph = mocktest.Graph
-
-// Resource is one resource of a Graph: type, name, URN, parent, inputs as
-// plain values (an unknown value is policypacks.Unknown) and options.
-type Resource = mocktest.Resource
-
 // Mock runs a program under mocks, without an engine, and returns what it
-// registered; it fails the test when the program returns an error. The
-// program runs as in a preview, so values a provider computes (ids, and
-// inputs made from them) are unknown, as policies see them in the engine;
-// pass AsUpdate to run it as an update. Under mocks the program's project
-// is "slipway" and its stack "test".
-func Mock(t testing.TB, run pulumi.RunFunc, opts ...pulumi.RunOption) *Graph {
+// registered (package mocktest's Graph); it fails the test when the program
+// returns an error. It is mocktest.Run with the test failing: the program
+// runs as an update, as Pulumi's mocks run it, unless mocktest.Preview() is
+// passed (values a provider computes, such as ids and the inputs made from
+// them, are then unknown, as policies see them in an engine preview);
+// mocktest.Config gives it stack configuration. Under mocks the program's
+// project is "slipway" and its stack "test".
+func Mock(t testing.TB, run pulumi.RunFunc, opts ...pulumi.RunOption) *mocktest.Graph {
 	t.Helper()
-	g, err := MockE(run, opts...)
+	g, err := mocktest.Run(run, nil, opts...)
 	if err != nil {
 		t.Fatalf("slipwaytest: the program failed under mocks: %v", err)
 	}
 	return g
 }
 
-// MockE is Mock returning the program's error (with what it registered
-// before failing) instead of failing the test.
-func MockE(run pulumi.RunFunc, opts ...pulumi.RunOption) (*Graph, error) {
-	return mocktest.Run(run, nil, append([]pulumi.RunOption{mocktest.Preview()}, opts...)...)
-}
-
-// Config gives a mocked program stack configuration: keys are
-// "namespace:key" (for example "slipway:secrets"); the keys listed in
-// secret are secret.
-func Config(values map[string]string, secret ...string) pulumi.RunOption {
-	return mocktest.Config(values, secret...)
-}
-
-// AsUpdate runs a mocked program as an update instead of a preview: ids and
-// the fake AWS account's outputs are known.
-func AsUpdate() pulumi.RunOption { return func(ri *pulumi.RunInfo) { ri.DryRun = false } }
-
 // Findings evaluates the packs on the graph in-process under settings and
 // returns every finding (blocking, advisory and unverified; see
 // policypacks.Finding.Blocking).
-func Findings(g *Graph, s policypacks.Settings, packs ...*policypacks.Pack) []policypacks.Finding {
+func Findings(g *mocktest.Graph, s policypacks.Settings, packs ...*policypacks.Pack) []policypacks.Finding {
 	return policypacks.Evaluate(g.PolicyResources(), s, packs...).Results
 }
 
@@ -63,7 +40,7 @@ func Findings(g *Graph, s policypacks.Settings, packs ...*policypacks.Pack) []po
 // anything blocking in the graph, listing each blocking finding on a line
 // of its own: enforcement, pack/policy, resource type and name, message.
 // Invalid settings, and no packs at all, fail the test too.
-func AssertCompliant(t testing.TB, g *Graph, s policypacks.Settings, packs ...*policypacks.Pack) {
+func AssertCompliant(t testing.TB, g *mocktest.Graph, s policypacks.Settings, packs ...*policypacks.Pack) {
 	t.Helper()
 	if len(packs) == 0 {
 		t.Fatalf("slipwaytest: AssertCompliant without packs checks nothing; pass them (all.Packs()...)")
@@ -84,8 +61,8 @@ func AssertCompliant(t testing.TB, g *Graph, s policypacks.Settings, packs ...*p
 	}
 	slices.Sort(lines)
 	env := ""
-	if s.Environment != "" {
-		env = " in a " + s.Environment + " environment"
+	if s.Kind != "" {
+		env = " in a " + s.Kind + " environment"
 	}
 	t.Errorf("slipwaytest: %d blocking policy finding(s)%s:\n  %s", len(lines), env, strings.Join(lines, "\n  "))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipwayhq/slipway/automation/outcome"
+	"github.com/slipwayhq/slipway/integration/mocktest"
 	"github.com/slipwayhq/slipway/integration/slipwaytest"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/kubernetes"
@@ -63,11 +64,11 @@ func tidy(ctx *pulumi.Context) error {
 }
 
 func TestMock_NonCompliantProgramFailsWithOneReadableLinePerFinding(t *testing.T) {
-	g := slipwaytest.Mock(t, privileged)
+	g := slipwaytest.Mock(t, privileged, mocktest.Preview())
 	require.Equal(t, 1, g.Count("kubernetes:apps/v1:Deployment"))
 	fake := newFake(t)
 	fake.do(func() {
-		slipwaytest.AssertCompliant(fake, g, policypacks.Settings{Environment: "prod"}, kubernetes.Pack())
+		slipwaytest.AssertCompliant(fake, g, policypacks.Settings{Kind: "prod"}, kubernetes.Pack())
 	})
 	errs := fake.errors()
 	lines := strings.Split(errs, "\n")
@@ -81,19 +82,19 @@ func TestMock_NonCompliantProgramFailsWithOneReadableLinePerFinding(t *testing.T
 	assert.Contains(t, errs, "  mandatory slipway-kubernetes/no-default-namespace: kubernetes:apps/v1:Deployment web: ")
 
 	// In dev, the same findings are advisory: nothing blocks.
-	dev := slipwaytest.Findings(g, policypacks.Settings{Environment: "dev"}, kubernetes.Pack())
+	dev := slipwaytest.Findings(g, policypacks.Settings{Kind: "dev"}, kubernetes.Pack())
 	require.NotEmpty(t, dev)
 	for _, f := range dev {
 		assert.False(t, f.Blocking(), slipwaytest.FormatFinding(f))
 	}
-	slipwaytest.AssertCompliant(t, g, policypacks.Settings{Environment: "dev"}, kubernetes.Pack())
+	slipwaytest.AssertCompliant(t, g, policypacks.Settings{Kind: "dev"}, kubernetes.Pack())
 }
 
 func TestMock_CompliantProgramPassesAndUnknownsArePreserved(t *testing.T) {
-	g := slipwaytest.Mock(t, tidy, slipwaytest.Config(map[string]string{"slipway:greeting": "hi"}))
+	g := slipwaytest.Mock(t, tidy, mocktest.Preview(), mocktest.Config(map[string]string{"slipway:greeting": "hi"}))
 	fake := newFake(t)
 	fake.do(func() {
-		slipwaytest.AssertCompliant(fake, g, policypacks.Settings{Environment: "prod"}, kubernetes.Pack())
+		slipwaytest.AssertCompliant(fake, g, policypacks.Settings{Kind: "prod"}, kubernetes.Pack())
 	})
 	assert.Empty(t, fake.errors())
 	cm, ok := g.Named("kubernetes:core/v1:ConfigMap", "config")
@@ -102,7 +103,7 @@ func TestMock_CompliantProgramPassesAndUnknownsArePreserved(t *testing.T) {
 	assert.Equal(t, policypacks.Unknown, data["ns"], "a preview keeps the id unknown")
 	assert.Equal(t, "hi", data["greeting"], "configuration reaches the program")
 
-	g = slipwaytest.Mock(t, tidy, slipwaytest.AsUpdate())
+	g = slipwaytest.Mock(t, tidy)
 	cm, _ = g.Named("kubernetes:core/v1:ConfigMap", "config")
 	assert.Equal(t, "ns-id", cm.Inputs["data"].(map[string]any)["ns"], "an update knows it")
 
@@ -123,7 +124,7 @@ func TestMock_ProgramErrorFailsTheTest(t *testing.T) {
 	fake.do(func() { slipwaytest.Mock(fake, boom) })
 	assert.Contains(t, fake.errors(), "the program failed under mocks")
 	assert.Contains(t, fake.errors(), "boom")
-	_, err := slipwaytest.MockE(boom)
+	_, err := mocktest.Run(boom, nil)
 	assert.ErrorContains(t, err, "boom")
 }
 

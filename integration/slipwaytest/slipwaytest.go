@@ -20,15 +20,17 @@
 // t.Cleanup. Env gives typed outputs (Output), Up and Preview results,
 // Kubernetes helpers (WaitForDeployment, ConfigMap, Owned) and a client-go
 // clientset. AssertGolden compares a preview's changes with a golden file;
-// test binaries importing this package accept -update to rewrite them.
+// SLIPWAYTEST_UPDATE=1 (or a test package's own boolean -update flag)
+// rewrites them; the package registers no flag.
 // Eventually and Retry poll with a context, a timeout and an interval.
 //
 // With SLIPWAY_TEST_KEEP=1, a failed test keeps its environment (stack,
 // backend directory and objects) and logs where to find it; otherwise the
 // environment is always destroyed.
 //
-// Mock side: Mock runs a program under pulumi.WithMocks (as a preview, so
-// unknown values stay unknown) and returns its Graph; AssertCompliant and
+// Mock side: Mock runs a program under pulumi.WithMocks (package mocktest:
+// as an update, or as a preview with mocktest.Preview(), so unknown values
+// stay unknown) and returns its mocktest.Graph; AssertCompliant and
 // Findings evaluate policy packs on it in-process.
 package slipwaytest
 

@@ -171,7 +171,7 @@ func Pack() *p.Pack {
 			Config:       p.Config{"environments": []any{"staging", "prod"}},
 			ConfigSchema: map[string]map[string]any{"environments": {"type": "array", "items": map[string]any{"type": "string"}}},
 			ValidateStack: func(rs []p.Resource, a *p.Args) {
-				if envs := a.Config.Strings("environments"); a.Environment != "" && !slices.Contains(envs, a.Environment) {
+				if envs := a.Config.Strings("environments"); a.Kind != "" && !slices.Contains(envs, a.Kind) {
 					return
 				}
 				for _, b := range buckets(rs) {

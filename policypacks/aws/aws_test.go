@@ -135,7 +135,7 @@ var fixtures = []fixture{
 }
 
 func only(policy, env string, config map[string]any) p.Settings {
-	s := p.Settings{Environment: env, Overrides: map[string]p.Override{}}
+	s := p.Settings{Kind: env, Overrides: map[string]p.Override{}}
 	for _, pol := range aws.Pack().Policies {
 		if pol.Name != policy {
 			s.Overrides[pol.Name] = p.Override{Enforcement: p.Disabled}
@@ -184,7 +184,7 @@ func TestPack_EveryRuleHasPassingAndFailingFixtures(t *testing.T) {
 func TestPack_UnknownValuesAreReportedNotPassed(t *testing.T) {
 	vol := res(aws.EBSVolume, "v", map[string]any{"tags": map[string]any{"Name": "v"}})
 	vol.Props["encrypted"] = p.Unknown
-	rep := p.Evaluate([]p.Resource{vol}, p.Settings{Environment: "prod"}, aws.Pack())
+	rep := p.Evaluate([]p.Resource{vol}, p.Settings{Kind: "prod"}, aws.Pack())
 	require.NotEmpty(t, rep.Results)
 	var found bool
 	for _, r := range rep.Results {
@@ -220,7 +220,7 @@ func TestComponents_SecureDefaultsPassThePack(t *testing.T) {
 		return err
 	}, nil)
 	require.NoError(t, err)
-	rep := p.Evaluate(g.PolicyResources(), p.Settings{Environment: "prod"}, aws.Pack())
+	rep := p.Evaluate(g.PolicyResources(), p.Settings{Kind: "prod"}, aws.Pack())
 	assert.Empty(t, rep.Results, "%+v", rep.Results)
 	assert.Greater(t, rep.Resources, 50)
 
@@ -230,7 +230,7 @@ func TestComponents_SecureDefaultsPassThePack(t *testing.T) {
 		return err
 	}, nil)
 	require.NoError(t, err)
-	rep = p.Evaluate(g.PolicyResources(), p.Settings{Environment: "prod"}, aws.Pack())
+	rep = p.Evaluate(g.PolicyResources(), p.Settings{Kind: "prod"}, aws.Pack())
 	require.Len(t, rep.Blocking(), 1)
 	assert.Equal(t, "vpc-flow-logs", rep.Blocking()[0].Policy)
 }

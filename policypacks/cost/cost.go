@@ -43,7 +43,7 @@ func ctl(id string) []p.Control { return []p.Control{{Framework: p.PCI, ID: id}}
 // perEnv returns the environment's entry of a per-environment setting.
 func perEnv(a *p.Args, key string) (any, bool) {
 	m := a.Config.Map(key)
-	v, ok := m[a.Environment]
+	v, ok := m[a.Kind]
 	return v, ok
 }
 
@@ -92,7 +92,7 @@ func Pack() *p.Pack {
 				}
 				for _, t := range types {
 					ok, pats := typeAllowed(a, t)
-					a.Check(r, st, ok, "instance type %s is not allowed in %s (allowed: %v)", t, a.Environment, pats)
+					a.Check(r, st, ok, "instance type %s is not allowed in %s (allowed: %v)", t, a.Kind, pats)
 				}
 			},
 		},
@@ -108,7 +108,7 @@ func Pack() *p.Pack {
 					return
 				}
 				n, st := r.Props.Number("scalingConfig.maxSize")
-				a.Check(r, st, n <= limit.(float64), "node group %s may grow to %v nodes; %s allows %v", r.Name, n, a.Environment, limit)
+				a.Check(r, st, n <= limit.(float64), "node group %s may grow to %v nodes; %s allows %v", r.Name, n, a.Kind, limit)
 			},
 		},
 		{
@@ -118,12 +118,12 @@ func Pack() *p.Pack {
 			Config:       p.Config{"environments": []any{"ephemeral"}, "max": float64(1)},
 			ConfigSchema: map[string]map[string]any{"environments": {"type": "array"}, "max": {"type": "integer"}},
 			ValidateStack: func(rs []p.Resource, a *p.Args) {
-				if !slices.Contains(a.Config.Strings("environments"), a.Environment) {
+				if !slices.Contains(a.Config.Strings("environments"), a.Kind) {
 					return
 				}
 				nats := p.OfType(rs, NatGateway)
 				if max := a.Config.Int("max"); len(nats) > max {
-					a.Report(nats[0].URN, "%d NAT gateways in a %s environment; use one (NAT single) or none", len(nats), a.Environment)
+					a.Report(nats[0].URN, "%d NAT gateways in a %s environment; use one (NAT single) or none", len(nats), a.Kind)
 				}
 			},
 		},
@@ -141,8 +141,8 @@ func Pack() *p.Pack {
 				if r.Type == EBSVolume {
 					gib, st = r.Props.Number("size")
 					t, _ := r.Props.String("type")
-					if slices.Contains(a.Config.Strings("expensiveTypes"), t) && !slices.Contains(a.Config.Strings("expensiveAllowedIn"), a.Environment) {
-						a.Report(r.URN, "volume type %s is not allowed in %s; use gp3", t, a.Environment)
+					if slices.Contains(a.Config.Strings("expensiveTypes"), t) && !slices.Contains(a.Config.Strings("expensiveAllowedIn"), a.Kind) {
+						a.Report(r.URN, "volume type %s is not allowed in %s; use gp3", t, a.Kind)
 					}
 				} else {
 					var v any
@@ -162,7 +162,7 @@ func Pack() *p.Pack {
 					}
 				}
 				if limit, ok := perEnv(a, "maxGiB"); ok && st != p.Missing {
-					a.Check(r, st, gib <= limit.(float64), "%s asks for %v GiB; %s allows %v GiB", r.Name, gib, a.Environment, limit)
+					a.Check(r, st, gib <= limit.(float64), "%s asks for %v GiB; %s allows %v GiB", r.Name, gib, a.Kind, limit)
 				}
 			},
 		},

@@ -46,7 +46,7 @@ var fixtures = []fixture{
 }
 
 func only(policy, env string, config map[string]any) p.Settings {
-	s := p.Settings{Environment: env, Levels: map[string]p.Enforcement{}, Overrides: map[string]p.Override{}}
+	s := p.Settings{Kind: env, Levels: map[string]p.Enforcement{}, Overrides: map[string]p.Override{}}
 	for _, pol := range cost.Pack().Policies {
 		if pol.Name != policy {
 			s.Overrides[pol.Name] = p.Override{Enforcement: p.Disabled}
@@ -86,7 +86,7 @@ func TestStacks_DefaultsPassTheirEnvironmentsCostGuards(t *testing.T) {
 		require.NoError(t, err)
 		g, err := mocktest.Run(prog.Run, nil)
 		require.NoError(t, err)
-		rep := p.Evaluate(g.PolicyResources(), p.Settings{Environment: string(kind), Levels: map[string]p.Enforcement{}}, cost.Pack())
+		rep := p.Evaluate(g.PolicyResources(), p.Settings{Kind: string(kind), Levels: map[string]p.Enforcement{}}, cost.Pack())
 		assert.Empty(t, rep.Results, "%s: %+v", kind, rep.Results)
 	}
 }

@@ -121,7 +121,7 @@ var fixtures = []fixture{
 const sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 func only(policy string, config map[string]any) p.Settings {
-	s := p.Settings{Environment: "prod", Overrides: map[string]p.Override{}}
+	s := p.Settings{Kind: "prod", Overrides: map[string]p.Override{}}
 	for _, pol := range kubernetes.Pack().Policies {
 		if pol.Name != policy {
 			s.Overrides[pol.Name] = p.Override{Enforcement: p.Disabled}
@@ -180,7 +180,7 @@ func TestComponents_SecureDefaultsPassThePack(t *testing.T) {
 			return err
 		}, nil)
 		require.NoError(t, err)
-		rep := p.Evaluate(g.PolicyResources(), p.Settings{Environment: "prod"}, kubernetes.Pack())
+		rep := p.Evaluate(g.PolicyResources(), p.Settings{Kind: "prod"}, kubernetes.Pack())
 		assert.Empty(t, rep.Results, "%s: %+v", strategy, rep.Results)
 	}
 }

@@ -35,6 +35,7 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage/memory"
+	"github.com/slipwayhq/slipway/automation/mask"
 )
 
 // MaxFileSize is the largest file [Fetch] reads (1 MiB): a parameters file
@@ -128,17 +129,17 @@ func (s Source) validate() (*source, error) {
 	}
 	u, err := url.Parse(s.URL)
 	if err != nil || u.Host == "" {
-		return nil, invalid("the Git source URL %q is not a URL: use https://host/org/repo.git or ssh://git@host/org/repo.git", redactRaw(s.URL))
+		return nil, invalid("the Git source URL %q is not a URL: use https://host/org/repo.git or ssh://git@host/org/repo.git", mask.URL(s.URL))
 	}
 	switch u.Scheme {
 	case "https", "http", "ssh":
 	default:
-		return nil, invalid("the Git source URL %s has scheme %q: use https://, http:// or ssh://", redactURL(u), u.Scheme)
+		return nil, invalid("the Git source URL %s has scheme %q: use https://, http:// or ssh://", mask.URL(u.String()), u.Scheme)
 	}
 	if _, ok := u.User.Password(); ok {
-		return nil, invalid("the Git source URL %s carries a password: remove it from the URL and put the credentials in the Secret", redactURL(u))
+		return nil, invalid("the Git source URL %s carries a password: remove it from the URL and put the credentials in the Secret", mask.URL(u.String()))
 	}
-	out := &source{Source: s, display: redactURL(u), endpoint: u}
+	out := &source{Source: s, display: mask.URL(u.String()), endpoint: u}
 
 	set := 0
 	for _, v := range []string{s.Branch, s.Tag, s.Commit} {
@@ -523,25 +524,6 @@ func secretsOf(a transport.AuthMethod) []string {
 		return []string{a.passphrase}
 	}
 	return nil
-}
-
-// redactURL is u without user information.
-func redactURL(u *url.URL) string {
-	c := *u
-	c.User = nil
-	return c.String()
-}
-
-// redactRaw drops anything that looks like user information from a string
-// that did not parse as a URL.
-func redactRaw(s string) string {
-	if i := strings.LastIndex(s, "@"); i >= 0 {
-		if j := strings.Index(s, "://"); j >= 0 && j < i {
-			return s[:j+3] + s[i+1:]
-		}
-		return s[i+1:]
-	}
-	return s
 }
 
 // hostWithPort is the endpoint's host:port as known_hosts matches it.

@@ -207,7 +207,7 @@ func env(ns, name string) *unstructured.Unstructured {
 		"apiVersion": "slipway.dev/v1alpha1", "kind": "Environment",
 		"metadata": map[string]any{"name": name, "namespace": ns},
 		"spec": map[string]any{
-			"program": "web", "kind": "dev",
+			"definition": "web", "kind": "dev",
 			"backend": map[string]any{"url": "s3://state?endpoint=http://127.0.0.1:9000"},
 		},
 	}}
@@ -219,7 +219,7 @@ func run(ns, name string) *unstructured.Unstructured {
 		"metadata": map[string]any{"name": name, "namespace": ns,
 			"labels": map[string]any{"slipway.dev/environment": "app"}},
 		"spec": map[string]any{
-			"environment": "app", "operation": "up", "program": "web",
+			"environment": "app", "operation": "up", "definition": "web",
 			"backend": map[string]any{"url": "s3://state"},
 		},
 	}}

@@ -9,8 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/slipwayhq/slipway/automation/fleet"
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/stacks"
 )
 
@@ -28,7 +28,7 @@ func (p *pass) orphan(ctx context.Context, orig *v1alpha1.EnvironmentStatus, kin
 	}
 	stack := orNone(s.Stack)
 	msg := fmt.Sprintf("%s: stack %s is kept in backend %s with its resources; destroy it with slipway destroy, or set spec.deletionPolicy: destroy before deleting",
-		why, stack, fleet.BackendLocation(p.env.Spec.Backend.URL))
+		why, stack, mask.URL(p.env.Spec.Backend.URL))
 	p.cond(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonOrphaned, msg)
 	p.cond(v1alpha1.ConditionReconciling, metav1.ConditionFalse, ReasonOrphaned, "orphaned; removing the finalizer")
 	if err := p.letGo(ctx, orig); err != nil {
@@ -74,7 +74,7 @@ func (p *pass) terminating(ctx context.Context, run *v1alpha1.Run) (ctrl.Result,
 	msg := fmt.Sprintf("namespace %s is being deleted and Kubernetes refuses new objects in it, so no destroy Run can start for stack %s (backend %s). "+
 		"To finish: destroy the stack outside the cluster (slipway destroy) and set spec.deletionPolicy: orphan on this Environment, "+
 		"or set spec.deletionPolicy: orphan to keep it. Delete Environments before their namespace to have them destroyed.",
-		env.Namespace, orNone(s.Stack), fleet.BackendLocation(env.Spec.Backend.URL))
+		env.Namespace, orNone(s.Stack), mask.URL(env.Spec.Backend.URL))
 	p.cond(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonNamespaceTerminating, msg)
 	p.stall(ReasonNamespaceTerminating, msg)
 	p.reconciling(true)

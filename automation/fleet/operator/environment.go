@@ -432,7 +432,7 @@ func (p *pass) allowed() bool {
 }
 
 // destroy is the destroy Run of a deleted Environment: from status.stack,
-// so it works when the program is no longer registered. Only a stall of
+// so it works when the definition is no longer registered. Only a stall of
 // destroy Runs (and their back-off) holds it back: the spec's problems do
 // not matter any more.
 func (p *pass) destroy() *v1alpha1.Run {
@@ -483,12 +483,12 @@ func (p *pass) desired(ctx context.Context) *v1alpha1.Run {
 	if c := meta.FindStatusCondition(s.Conditions, v1alpha1.ConditionReady); c != nil && c.Reason == v1alpha1.ReasonInvalidSpec && !p.is(v1alpha1.ConditionStalled) {
 		p.cond(v1alpha1.ConditionReady, metav1.ConditionUnknown, ReasonProgressing, "the spec is valid")
 	}
-	version := p.r.Options.Registry.ProgramVersion(in.Program)
+	version := p.r.Options.Registry.DefinitionVersion(in.Definition)
 	rev := fleet.RevisionOf(in, commit, version)
 	if rev != s.Revision && p.is(v1alpha1.ConditionStalled) {
-		// A new Git commit or a new version of the program may fix what
+		// A new Git commit or a new version of the definition may fix what
 		// stalled it: try again.
-		p.unstall(ReasonRevisionChanged, fmt.Sprintf("revision %s (a new commit or program version) replaces %s", rev, orNone(s.Revision)))
+		p.unstall(ReasonRevisionChanged, fmt.Sprintf("revision %s (a new commit or definition version) replaces %s", rev, orNone(s.Revision)))
 		if c := meta.FindStatusCondition(s.Conditions, v1alpha1.ConditionReady); c != nil && c.Reason == v1alpha1.ReasonInvalidSpec {
 			p.cond(v1alpha1.ConditionReady, metav1.ConditionUnknown, ReasonProgressing, "the spec is valid")
 		}
@@ -502,7 +502,7 @@ func (p *pass) desired(ctx context.Context) *v1alpha1.Run {
 			s.Stack = stack
 		}
 		return &v1alpha1.Run{Spec: v1alpha1.RunSpec{Operation: v1alpha1.OpUp, Stack: s.Stack,
-			Revision: s.Revision, ProgramVersion: version, Commit: commit, Inputs: in}}
+			Revision: s.Revision, DefinitionVersion: version, Commit: commit, Inputs: in}}
 	}
 	d := env.Spec.Drift
 	if d == nil || d.Interval.Duration <= 0 || !p.is(v1alpha1.ConditionReady) {
@@ -518,12 +518,12 @@ func (p *pass) desired(ctx context.Context) *v1alpha1.Run {
 		return nil
 	}
 	return &v1alpha1.Run{Spec: v1alpha1.RunSpec{Operation: v1alpha1.OpDrift, Stack: s.Stack, Remediate: d.Remediate,
-		Revision: s.Revision, ProgramVersion: version, Commit: s.LastAppliedCommit, Inputs: in}}
+		Revision: s.Revision, DefinitionVersion: version, Commit: s.LastAppliedCommit, Inputs: in}}
 }
 
-// stack is the state's project/stack of the inputs' program.
+// stack is the state's project/stack of the inputs' definition.
 func (p *pass) stack(in v1alpha1.Inputs) string {
-	b, err := p.r.Options.Registry.Program(in.Program)
+	b, err := p.r.Options.Registry.Definition(in.Definition)
 	if err != nil {
 		return ""
 	}

@@ -118,15 +118,15 @@ func TestDeletionPolicy_ProdOrphanedByDefault_DestroyWhenAsked(t *testing.T) {
 }
 
 // A Stalled Environment is tried again when its revision changes: a new
-// Git commit, or a new version of its program in the operator's binary
+// Git commit, or a new version of its definition in the operator's binary
 // (here: an operator restarted with another Registry.Version). The same
 // binary and commit leave it Stalled.
-func TestStalled_ClearedByNewCommitAndNewProgramVersion(t *testing.T) {
+func TestStalled_ClearedByNewCommitAndNewDefinitionVersion(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	c1, c2 := strings.Repeat("1", 40), strings.Repeat("2", 40)
 	h.git.set(c1, "replicas: 2\n")
-	v1 := fleet.Registry{Programs: []stacks.Builder{tiny}, Version: "build-1"}
+	v1 := fleet.Registry{Definitions: []stacks.Builder{tiny}, Version: "build-1"}
 	h.start(Options{Registry: v1, MaxFailures: 1})
 	env := h.newEnv("stuck", "")
 	env.Spec.Source = &v1alpha1.GitSource{URL: "https://git.example/p.git", Ref: v1alpha1.GitRef{Branch: "main"}, Path: "p.yaml",
@@ -137,7 +137,7 @@ func TestStalled_ClearedByNewCommitAndNewProgramVersion(t *testing.T) {
 	h.waitEnv("stuck", hasCond(v1alpha1.ConditionStalled, metav1.ConditionTrue, ReasonRetriesExhausted), "Stalled")
 	h.clock.Advance(time.Hour)
 	h.poke("stuck")
-	assert.Equal(t, int64(1), h.env("stuck").Status.RunCount, "the same commit and program stay Stalled")
+	assert.Equal(t, int64(1), h.env("stuck").Status.RunCount, "the same commit and definition stay Stalled")
 
 	// A new commit.
 	h.git.set(c2, "replicas: 2\n")
@@ -154,16 +154,16 @@ func TestStalled_ClearedByNewCommitAndNewProgramVersion(t *testing.T) {
 	h.stop()
 	h.start(Options{Registry: v1, MaxFailures: 1})
 	h.poke("stuck")
-	assert.Equal(t, int64(2), h.env("stuck").Status.RunCount, "a restart with the same program changes nothing")
+	assert.Equal(t, int64(2), h.env("stuck").Status.RunCount, "a restart with the same definition changes nothing")
 
-	// A new program version (a new image): a new up of the same commit.
+	// A new definition version (a new image): a new up of the same commit.
 	h.stop()
-	h.start(Options{Registry: fleet.Registry{Programs: []stacks.Builder{tiny}, Version: "build-2"}, MaxFailures: 1})
+	h.start(Options{Registry: fleet.Registry{Definitions: []stacks.Builder{tiny}, Version: "build-2"}, MaxFailures: 1})
 	run3 := h.waitRun("stuck-3")
 	assert.Equal(t, c2, run3.Spec.Commit)
 	assert.Equal(t, run2.Spec.Params, run3.Spec.Params)
 	assert.NotEqual(t, run2.Spec.Revision, run3.Spec.Revision)
-	env = h.waitEnv("stuck", hasCond(v1alpha1.ConditionStalled, metav1.ConditionFalse, ReasonRevisionChanged), "unstalled by the program version")
+	env = h.waitEnv("stuck", hasCond(v1alpha1.ConditionStalled, metav1.ConditionFalse, ReasonRevisionChanged), "unstalled by the definition version")
 	assert.Zero(t, env.Status.Failures)
 }
 

@@ -18,7 +18,7 @@
 // the Environment's finalizer until then, so deleting the whole namespace
 // completes: Kubernetes refuses the destroy Run in a terminating
 // namespace, and the operator runs that destroy itself (Options.Destroy).
-// A new revision (spec, Git commit, or the program's version in the
+// A new revision (spec, Git commit, or the definition's version in the
 // binary) clears Stalled.
 package operator
 
@@ -100,7 +100,7 @@ const (
 	// ReasonOrphaned: the Environment was deleted with deletion policy
 	// orphan; its stack is kept.
 	ReasonOrphaned = "Orphaned"
-	// ReasonRevisionChanged: a new revision (Git commit or program
+	// ReasonRevisionChanged: a new revision (Git commit or definition
 	// version) cleared Stalled.
 	ReasonRevisionChanged = "RevisionChanged"
 	// ReasonNamespaceTerminating: a destroy Run cannot be created in a
@@ -145,7 +145,7 @@ const (
 
 // Options configure the reconcilers; zero fields take the defaults.
 type Options struct {
-	// Registry holds the programs and policy packs an Environment may name.
+	// Registry holds the definitions and policy packs an Environment may name.
 	Registry fleet.Registry
 	// Git reads an Environment's Git source (default gitsource.Fetch).
 	Git func(context.Context, gitsource.Source) (gitsource.Result, error)

@@ -109,7 +109,7 @@ func testClient(c *localk8s.Cluster) (client.Client, error) {
 	return client.New(c.Config, client.Options{Scheme: s})
 }
 
-// tiny is a program of the test registry: Check builds it without running
+// tiny is a definition of the test registry: Check builds it without running
 // anything.
 type tinyParams struct {
 	Image    string `json:"image"`
@@ -130,7 +130,7 @@ var tiny = &stacks.Definition[tinyParams]{
 	Run: func(*pulumi.Context, stacks.Env[tinyParams]) error { return nil },
 }
 
-var registry = fleet.Registry{Programs: []stacks.Builder{tiny}}
+var registry = fleet.Registry{Definitions: []stacks.Builder{tiny}}
 
 // clock is the operator's clock in a test: it moves only when told.
 type clock struct {
@@ -322,7 +322,7 @@ func (h *harness) ctx() context.Context {
 
 func (h *harness) newEnv(name, params string) *v1alpha1.Environment {
 	env := &v1alpha1.Environment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns},
-		Spec: v1alpha1.EnvironmentSpec{Inputs: v1alpha1.Inputs{Program: "tiny", Kind: "dev", Backend: v1alpha1.Backend{URL: "file:///var/slipway/state"}}}}
+		Spec: v1alpha1.EnvironmentSpec{Inputs: v1alpha1.Inputs{Definition: "tiny", Kind: "dev", Backend: v1alpha1.Backend{URL: "file:///var/slipway/state"}}}}
 	if params != "" {
 		env.Spec.Params = &apiextensionsv1.JSON{Raw: []byte(params)}
 	}
@@ -508,7 +508,7 @@ func TestUpRunFromResolvedInputs_ReadyThenNewCommit(t *testing.T) {
 	assert.Equal(t, map[string]any{"image": "nginx:1.27", "replicas": float64(3)}, params(t, run))
 	want := env.Spec.Inputs.DeepCopy()
 	want.Params = run.Spec.Params
-	assert.Equal(t, registry.Revision(*want, c1), run.Spec.Revision, "the revision has the program's version")
+	assert.Equal(t, registry.Revision(*want, c1), run.Spec.Revision, "the revision has the definition's version")
 	assert.Equal(t, "tinyproj/"+h.ns+".web", run.Spec.Stack, "the stack is per namespace")
 	assert.Equal(t, int32(3600), *run.Spec.TTLSecondsAfterFinished)
 	src := h.git.source()
@@ -693,16 +693,16 @@ func TestInvalidSpec_NoRun(t *testing.T) {
 	h := newHarness(t)
 	h.start(Options{Registry: registry})
 	unknown := h.newEnv("noprog", "")
-	unknown.Spec.Program = "nope"
+	unknown.Spec.Definition = "nope"
 	h.create(unknown)
 	h.create(h.newEnv("badparam", `{"replicas":1,"bogus":true}`))
 
 	env := h.waitEnv("noprog", hasCond(v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonInvalidSpec), "Stalled")
 	assert.Equal(t, v1alpha1.ReasonInvalidSpec, cond(env, v1alpha1.ConditionReady).Reason)
 	assert.Equal(t, metav1.ConditionFalse, cond(env, v1alpha1.ConditionReady).Status)
-	assert.Contains(t, cond(env, v1alpha1.ConditionReady).Message, "spec.program")
+	assert.Contains(t, cond(env, v1alpha1.ConditionReady).Message, "spec.definition")
 	assert.Contains(t, cond(env, v1alpha1.ConditionReady).Message, `"nope"`)
-	assert.Contains(t, cond(env, v1alpha1.ConditionReady).Message, "tiny", "the message lists the programs")
+	assert.Contains(t, cond(env, v1alpha1.ConditionReady).Message, "tiny", "the message lists the definitions")
 
 	env = h.waitEnv("badparam", hasCond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec), "InvalidSpec")
 	assert.Contains(t, cond(env, v1alpha1.ConditionReady).Message, "spec.params")
@@ -804,7 +804,7 @@ func TestDeletion_WaitsThenDestroys(t *testing.T) {
 	assert.Equal(t, v1alpha1.OpDestroy, run.Spec.Operation)
 	assert.True(t, run.Spec.RemoveStack)
 	assert.Equal(t, "tinyproj/doomed", run.Spec.Stack)
-	assert.Equal(t, "tiny", run.Spec.Program)
+	assert.Equal(t, "tiny", run.Spec.Definition)
 
 	h.finish("doomed-2", v1alpha1.RunFailed, v1alpha1.ReasonLocked, "stack is locked", nil)
 	h.waitEnv("doomed", func(e *v1alpha1.Environment) bool { return e.Status.Failures == 1 }, "a failed destroy")
@@ -820,10 +820,10 @@ func TestDeletion_WaitsThenDestroys(t *testing.T) {
 	h.waitEvents("doomed", EventDestroyed)
 }
 
-// A restarted operator whose registry no longer has the program still
+// A restarted operator whose registry no longer has the definition still
 // destroys the stack from status.stack; the leader election Lease moves
 // from one operator to the next, and the health endpoints answer.
-func TestDestroyWithoutProgram_AfterRestart(t *testing.T) {
+func TestDestroyWithoutDefinition_AfterRestart(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.health = freeAddr(t)
@@ -851,8 +851,8 @@ func TestDestroyWithoutProgram_AfterRestart(t *testing.T) {
 		return h.c.Get(h.ctx(), client.ObjectKey{Namespace: h.ns, Name: Name}, l) == nil &&
 			l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "" && *l.Spec.HolderIdentity != first
 	}, "the new operator to lead")
-	env := h.waitEnv("orphan", hasCond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec), "the program is gone")
-	assert.Contains(t, cond(env, v1alpha1.ConditionReady).Message, `no program "tiny"`)
+	env := h.waitEnv("orphan", hasCond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec), "the definition is gone")
+	assert.Contains(t, cond(env, v1alpha1.ConditionReady).Message, `no definition "tiny"`)
 	require.NoError(t, h.c.Delete(h.ctx(), env))
 	run := h.waitRun("orphan-2")
 	assert.Equal(t, v1alpha1.OpDestroy, run.Spec.Operation)

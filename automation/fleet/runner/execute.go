@@ -401,13 +401,13 @@ func (r *Runner) perform(ctx context.Context, run *v1alpha1.Run, prev takeover, 
 	return res
 }
 
-// program builds the Run's program from the registry, with the target
+// program builds the Run's program from its definition in the registry, with the target
 // kubeconfig and the secrets, and its policy packs and settings. Its
 // errors are *fleet.FieldError naming the field.
 func (r *Runner) program(run *v1alpha1.Run, kubeconfig string, secrets map[string]string) (automation.Program, []*policypacks.Pack, policypacks.Settings, error) {
 	in := run.Spec.Inputs
 	var settings policypacks.Settings
-	b, err := r.o.Registry.Program(in.Program)
+	b, err := r.o.Registry.Definition(in.Definition)
 	if err != nil {
 		return automation.Program{}, nil, settings, err
 	}
@@ -415,18 +415,18 @@ func (r *Runner) program(run *v1alpha1.Run, kubeconfig string, secrets map[strin
 	spec.Kubeconfig, spec.Secrets = kubeconfig, secrets
 	prog, err := b.Build(spec)
 	if err != nil {
-		return automation.Program{}, nil, settings, &fleet.FieldError{Field: buildField(err), Err: fmt.Errorf("program %s: %w", in.Program, err)}
+		return automation.Program{}, nil, settings, &fleet.FieldError{Field: buildField(err), Err: fmt.Errorf("definition %s: %w", in.Definition, err)}
 	}
 	if want := run.Spec.Stack; want != "" && want != prog.Project+"/"+prog.Stack {
 		// An Environment that recorded its stack before stacks were per
 		// namespace keeps it, and the names derived from it (fleet.Spec).
 		if want != prog.Project+"/"+stacks.StackName("", run.Spec.Environment, false) {
 			return automation.Program{}, nil, settings, &fleet.FieldError{Field: "spec.stack",
-				Err: fmt.Errorf("%q is not the stack of program %s for Environment %s/%s (%s/%s)", want, in.Program, run.Namespace, run.Spec.Environment, prog.Project, prog.Stack)}
+				Err: fmt.Errorf("%q is not the stack of definition %s for Environment %s/%s (%s/%s)", want, in.Definition, run.Namespace, run.Spec.Environment, prog.Project, prog.Stack)}
 		}
 		spec.Tenant = ""
 		if prog, err = b.Build(spec); err != nil {
-			return automation.Program{}, nil, settings, &fleet.FieldError{Field: buildField(err), Err: fmt.Errorf("program %s: %w", in.Program, err)}
+			return automation.Program{}, nil, settings, &fleet.FieldError{Field: buildField(err), Err: fmt.Errorf("definition %s: %w", in.Definition, err)}
 		}
 	}
 	packs, err := r.o.Registry.PolicyPacks(in.Policy.Packs)
@@ -468,7 +468,7 @@ func orphanProgram(run *v1alpha1.Run) (automation.Program, error) {
 	project, name, ok := splitStack(stack)
 	if !ok {
 		return automation.Program{}, &fleet.FieldError{Field: "spec.stack",
-			Err: fmt.Errorf("%q is not project/stack; a destroy whose program is not registered needs the stack the state holds (status.stack of the Environment)", stack)}
+			Err: fmt.Errorf("%q is not project/stack; a destroy whose definition is not registered needs the stack the state holds (status.stack of the Environment)", stack)}
 	}
 	// Only this Environment's stack: per namespace, or as recorded before
 	// stacks were per namespace.

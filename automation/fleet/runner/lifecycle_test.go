@@ -51,23 +51,23 @@ func TestRunTimeout_HungProgramFailsWithReasonTimeout(t *testing.T) {
 	f.succeeded("hung-2")
 }
 
-// A Run naming a program this runner's binary does not have (runners and
+// A Run naming a definition this runner's binary does not have (runners and
 // operator rolled at different times) is not claimed nor failed: the
 // runner leaves it Pending with an Event, and a runner that has the
-// program runs it. A destroy needs no program and is never left.
-func TestUnknownProgram_LeftForARunnerThatHasIt(t *testing.T) {
+// definition runs it. A destroy needs no definition and is never left.
+func TestUnknownDefinition_LeftForARunnerThatHasIt(t *testing.T) {
 	f := newFixture(t, "rt-unknown")
 	f.start("runner-old", func(o *Options) { o.Registry = fleet.Registry{} })
 	f.create(f.run("newprog-1", "newprog", v1alpha1.OpUp, `{"Data":{"a":"b"}}`))
-	evs := f.waitEvent("newprog-1", EventProgramUnknown)
+	evs := f.waitEvent("newprog-1", EventDefinitionUnknown)
 	i := -1
 	for j, e := range evs {
-		if e.Reason == EventProgramUnknown {
+		if e.Reason == EventDefinitionUnknown {
 			i = j
 		}
 	}
 	require.GreaterOrEqual(t, i, 0)
-	assert.Contains(t, evs[i].Note, `no program "cm"`)
+	assert.Contains(t, evs[i].Note, `no definition "cm"`)
 	assert.Contains(t, evs[i].Note, "runner-old")
 	var run v1alpha1.Run
 	require.NoError(t, kube.Get(context.Background(), types.NamespacedName{Namespace: f.ns, Name: "newprog-1"}, &run))
@@ -76,7 +76,7 @@ func TestUnknownProgram_LeftForARunnerThatHasIt(t *testing.T) {
 
 	// A destroy is never left: the state says what to delete.
 	destroy := f.run("gone-1", "gone", v1alpha1.OpDestroy, `{"Data":{"a":"b"}}`)
-	destroy.Spec.Program, destroy.Spec.Stack = "removed", "fleettest/gone"
+	destroy.Spec.Definition, destroy.Spec.Stack = "removed", "fleettest/gone"
 	f.create(destroy)
 	assert.Contains(t, f.succeeded("gone-1").Status.Message, "nothing to destroy")
 

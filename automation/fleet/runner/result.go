@@ -14,6 +14,7 @@ import (
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/fleet"
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/recovery"
 	"github.com/slipwayhq/slipway/policypacks"
@@ -59,15 +60,17 @@ func (res *result) fail(err error, secrets []string) {
 	res.message = message(err, secrets)
 }
 
-// redact replaces every secret value in the result's texts.
+// redact masks every secret value (package mask: as given and in its
+// encoded forms) in the result's texts.
 func (res *result) redact(secrets []string) {
-	res.message = redactAll(res.message, secrets)
-	res.recovery = redactAll(res.recovery, secrets)
+	m := mask.New(secrets...)
+	res.message = m.String(res.message)
+	res.recovery = m.String(res.recovery)
 	for i := range res.findings {
-		res.findings[i].Message = redactAll(res.findings[i].Message, secrets)
+		res.findings[i].Message = m.String(res.findings[i].Message)
 	}
 	for k, v := range res.outputs {
-		res.outputs[k] = redactAll(v, secrets)
+		res.outputs[k] = m.String(v)
 	}
 }
 
@@ -238,7 +241,7 @@ const (
 // with every secret value replaced.
 func message(err error, secrets []string) string {
 	var lines []string
-	for l := range strings.SplitSeq(redactAll(err.Error(), secrets), "\n") {
+	for l := range strings.SplitSeq(mask.New(secrets...).String(err.Error()), "\n") {
 		l = strings.TrimRight(l, " \t\r")
 		if strings.TrimSpace(l) == "" {
 			continue
@@ -255,21 +258,6 @@ func message(err error, secrets []string) string {
 			cut--
 		}
 		s = s[:cut] + "..."
-	}
-	return s
-}
-
-// redacted replaces secret values in texts.
-const redacted = "[redacted]"
-
-// redactAll replaces every non-empty secret in s, longest first.
-func redactAll(s string, secrets []string) string {
-	sorted := slices.Clone(secrets)
-	slices.SortFunc(sorted, func(a, b string) int { return len(b) - len(a) })
-	for _, v := range sorted {
-		if v != "" {
-			s = strings.ReplaceAll(s, v, redacted)
-		}
 	}
 	return s
 }

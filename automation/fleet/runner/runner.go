@@ -28,7 +28,7 @@
 //
 // Each Run is bounded by its spec.timeout (the Environment's
 // spec.runTimeout, default 1h): past it the engine is stopped and the Run
-// fails with reason Timeout. A Run whose program this binary does not have
+// fails with reason Timeout. A Run whose definition this binary does not have
 // (runners and operator rolled at different times) is left Pending for a
 // runner that has it, with an Event, never failed.
 //
@@ -101,7 +101,7 @@ type Options struct {
 	// writes are refused (the fence file's deadline). LeaseDuration minus
 	// RenewDeadline is the margin for a paused runner.
 	RenewDeadline time.Duration
-	// Registry holds the programs and policy packs Runs name.
+	// Registry holds the definitions and policy packs Runs name.
 	Registry fleet.Registry
 	// Engine are options every Run's engine gets (the toolchain resolver,
 	// WithAnalyzer, WithPlugin, ...); the runner adds WithDir, WithBackend,
@@ -286,7 +286,7 @@ func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 	case "", v1alpha1.RunPending:
 		return r.claim(ctx, &run)
 	case v1alpha1.RunClaimed, v1alpha1.RunRunning:
-		if res, skip := r.unknownProgram(&run); skip {
+		if res, skip := r.unknownDefinition(&run); skip {
 			return res, nil
 		}
 		return r.checkLease(ctx, &run)
@@ -304,9 +304,9 @@ func (r *Runner) claim(ctx context.Context, cached *v1alpha1.Run) (ctrl.Result, 
 	if ok, err := r.admit(ctx, cached); !ok || err != nil {
 		return ctrl.Result{}, err
 	}
-	// Admitted first: a hand-made Run naming an unknown program is
+	// Admitted first: a hand-made Run naming an unknown definition is
 	// rejected, not left waiting for a runner that has it.
-	if res, skip := r.unknownProgram(cached); skip {
+	if res, skip := r.unknownDefinition(cached); skip {
 		return res, nil
 	}
 	run := cached.DeepCopy()

@@ -124,10 +124,10 @@ type cmParams struct {
 	Data map[string]string
 }
 
-// cmProgram is a tiny program: a namespace and one ConfigMap "settings",
+// cmDefinition is a tiny definition: a namespace and one ConfigMap "settings",
 // exporting their names and, when the environment has one, the secret
 // "token" (a secret output).
-var cmProgram = &stacks.Definition[cmParams]{
+var cmDefinition = &stacks.Definition[cmParams]{
 	Name:        "cm",
 	Project:     "fleettest",
 	Description: "a namespace and one ConfigMap",
@@ -243,7 +243,7 @@ func (f *fixture) start(identity string, mutate ...func(*Options)) {
 		Namespaces:    []string{f.ns},
 		Concurrency:   2,
 		LeaseDuration: 3 * time.Second,
-		Registry:      fleet.Registry{Programs: []stacks.Builder{cmProgram}, Packs: all.Packs()},
+		Registry:      fleet.Registry{Definitions: []stacks.Builder{cmDefinition}, Packs: all.Packs()},
 		Engine:        []automation.EngineOption{automation.WithResolver(toolchain.New(toolchain.WithLog(os.Stderr)))},
 		WorkDir:       f.workDir,
 		Logger:        slog.New(slog.NewTextHandler(os.Stderr, nil)).With("test", f.t.Name()),
@@ -267,10 +267,10 @@ func (f *fixture) run(name, env string, op v1alpha1.Operation, params string) *v
 	return &v1alpha1.Run{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns, Labels: map[string]string{"slipway.dev/environment": env}},
 		Spec: v1alpha1.RunSpec{Environment: env, Operation: op, Inputs: v1alpha1.Inputs{
-			Program: "cm",
-			Kind:    "dev",
-			Params:  &apiextensionsv1.JSON{Raw: []byte(params)},
-			Backend: v1alpha1.Backend{URL: f.backend},
+			Definition: "cm",
+			Kind:       "dev",
+			Params:     &apiextensionsv1.JSON{Raw: []byte(params)},
+			Backend:    v1alpha1.Backend{URL: f.backend},
 		}},
 	}
 }
@@ -609,7 +609,7 @@ func TestInvalidSpec_FailsNamingTheFieldAndCreatesNothing(t *testing.T) {
 	assert.Contains(t, params.Status.Message, "Bogus")
 	assert.NotNil(t, params.Status.CompletionTime)
 
-	// A program the runner does not have: TestUnknownProgram_LeftForARunnerThatHasIt.
+	// A program the runner does not have: TestUnknownDefinition_LeftForARunnerThatHasIt.
 
 	_, err := cluster.Client.CoreV1().Namespaces().Get(context.Background(), "ft-invalid", metav1.GetOptions{})
 	assert.True(t, apierrors.IsNotFound(err), "nothing is created: %v", err)
@@ -657,7 +657,7 @@ func TestDrift_ReportsTheDriftedPropertyThenRemediates(t *testing.T) {
 	assert.Equal(t, "blue", cm.Data["color"], "corrected")
 }
 
-func TestDestroy_WithTheProgramGone_DestroysFromTheStack(t *testing.T) {
+func TestDestroy_WithTheDefinitionGone_DestroysFromTheStack(t *testing.T) {
 	f := newFixture(t, "rt-destroy")
 	f.start("runner-destroy")
 	f.create(f.run("gone-1", "gone", v1alpha1.OpUp, `{"Data":{"color":"blue"}}`))
@@ -670,7 +670,7 @@ func TestDestroy_WithTheProgramGone_DestroysFromTheStack(t *testing.T) {
 	require.NoError(t, err)
 
 	destroy := f.run("gone-2", "gone", v1alpha1.OpDestroy, `{"Data":{"color":"blue"}}`)
-	destroy.Spec.Program = "retired"
+	destroy.Spec.Definition = "retired"
 	destroy.Spec.Stack = up.Status.Stack
 	destroy.Spec.RemoveStack = true
 	f.create(destroy)
@@ -694,7 +694,7 @@ func TestMessage_KeepsTheFirstLinesWithoutSecrets(t *testing.T) {
 	}
 	m := message(errors.New(b.String()), []string{secret, ""})
 	assert.NotContains(t, m, secret)
-	assert.Contains(t, m, "config [redacted]")
+	assert.Contains(t, m, "config [secret]")
 	assert.Len(t, strings.Split(m, "\n"), maxMessageLines)
 
 	long := message(errors.New(strings.Repeat("é", maxMessageBytes)), nil)

@@ -27,7 +27,7 @@ func kubeconfig(t testing.TB) string {
 }
 
 // graph runs an environment's program under mocks.
-func graph(t testing.TB, e shop.Env, opts ...pulumi.RunOption) *slipwaytest.Graph {
+func graph(t testing.TB, e shop.Env, opts ...pulumi.RunOption) *mocktest.Graph {
 	t.Helper()
 	prog, err := shop.Definition.Program(e)
 	require.NoError(t, err)
@@ -35,7 +35,7 @@ func graph(t testing.TB, e shop.Env, opts ...pulumi.RunOption) *slipwaytest.Grap
 }
 
 // deployment returns the shop's Deployment under mocks.
-func deployment(t testing.TB, g *slipwaytest.Graph) slipwaytest.Resource {
+func deployment(t testing.TB, g *mocktest.Graph) mocktest.Resource {
 	t.Helper()
 	ds := g.OfType("kubernetes:apps/v1:Deployment")
 	require.Len(t, ds, 1)
@@ -139,8 +139,8 @@ func flag(name string) (stacks.Flag, bool) {
 
 func TestProgram_KindsDifferOnlyInParameters(t *testing.T) {
 	kc := kubeconfig(t)
-	dev := graph(t, shop.Env{Name: "dev", Kubeconfig: kc})
-	prod := graph(t, shop.Env{Name: "prod", Kubeconfig: kc})
+	dev := graph(t, shop.Env{Name: "dev", Kubeconfig: kc}, mocktest.Preview())
+	prod := graph(t, shop.Env{Name: "prod", Kubeconfig: kc}, mocktest.Preview())
 	assert.EqualValues(t, 1, mocktest.Dig(deployment(t, dev).Inputs, "spec", "replicas"))
 	assert.EqualValues(t, 3, mocktest.Dig(deployment(t, prod).Inputs, "spec", "replicas"))
 	assert.Equal(t, 0, dev.Count("kubernetes:autoscaling/v2:HorizontalPodAutoscaler"), "dev has a fixed size")
@@ -160,7 +160,7 @@ func TestProgram_SecretsStaySecret(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, prog.Version, "hunter2")
 	cfg := map[string]string{stacks.SecretsConfigKey: prog.Config[stacks.SecretsConfigKey].Value}
-	g := slipwaytest.Mock(t, prog.Run, slipwaytest.Config(cfg, stacks.SecretsConfigKey))
+	g := slipwaytest.Mock(t, prog.Run, mocktest.Preview(), mocktest.Config(cfg, stacks.SecretsConfigKey))
 	secrets := g.OfType("kubernetes:core/v1:Secret")
 	require.Len(t, secrets, 1)
 	assert.Contains(t, secrets[0].SecretPaths, "data")
@@ -173,8 +173,8 @@ func TestProgram_CompliantInEveryKind(t *testing.T) {
 	kc := kubeconfig(t)
 	for _, k := range stacks.Kinds() {
 		t.Run(string(k), func(t *testing.T) {
-			g := graph(t, shop.Env{Name: "env-" + string(k), Kind: k, Kubeconfig: kc}, slipwaytest.AsUpdate())
-			strict := policypacks.Settings{Environment: string(k), Levels: map[string]policypacks.Enforcement{string(k): policypacks.Mandatory}}
+			g := graph(t, shop.Env{Name: "env-" + string(k), Kind: k, Kubeconfig: kc})
+			strict := policypacks.Settings{Kind: string(k), Levels: map[string]policypacks.Enforcement{string(k): policypacks.Mandatory}}
 			slipwaytest.AssertCompliant(t, g, strict, kubernetes.Pack())
 			for _, f := range slipwaytest.Findings(g, strict, kubernetes.Pack()) {
 				assert.False(t, f.Unverified, "verified at update: %s", slipwaytest.FormatFinding(f))

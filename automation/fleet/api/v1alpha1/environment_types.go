@@ -22,7 +22,7 @@ const (
 	// ConditionStalled is True when the operator stopped trying: the spec
 	// is invalid, policy blocks it, or runs failed Retry.MaxFailures times
 	// in a row. A spec change, the retry annotation or a new revision (a
-	// new Git commit, or a new version of the program in the operator's
+	// new Git commit, or a new version of the definition in the operator's
 	// binary) clears it.
 	ConditionStalled = "Stalled"
 )
@@ -118,18 +118,19 @@ type Policy struct {
 // holds them as the user wrote them, and each Run a resolved copy (the
 // parameters merged with its Git source's file).
 type Inputs struct {
-	// Program is the name of a program (a stacks definition) compiled into
-	// the operator's and runners' binary, e.g. "web".
+	// Definition is the name of an environment definition (a
+	// stacks.Builder) compiled into the operator's and runners' binary,
+	// e.g. "web".
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +kubebuilder:validation:MaxLength=63
-	Program string `json:"program"`
+	Definition string `json:"definition"`
 	// Kind selects the parameters' defaults and guards (default: the
-	// Environment's name when it is a kind, or the program's own mapping;
+	// Environment's name when it is a kind, or the definition's own mapping;
 	// any other name without a kind is refused, never given dev's guards).
 	// +kubebuilder:validation:Enum=dev;qa;staging;prod;ephemeral
 	// +optional
 	Kind string `json:"kind,omitempty"`
-	// Params are the program's parameters as a JSON object; unset fields
+	// Params are the definition's parameters as a JSON object; unset fields
 	// take the kind's defaults. Unknown fields are refused with a
 	// condition naming them.
 	// +kubebuilder:pruning:PreserveUnknownFields
@@ -298,7 +299,7 @@ type EnvironmentStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// Stack is the state's project/stack, recorded at the first run, so
-	// the stack can be destroyed even when its program is gone.
+	// the stack can be destroyed even when its definition is gone.
 	// +optional
 	Stack string `json:"stack,omitempty"`
 	// Revision is the revision the spec and source ask for.
@@ -348,12 +349,12 @@ type EnvironmentStatus struct {
 }
 
 // Environment is one environment Slipway keeps reconciled: a registered
-// program with parameters, applied by Runs.
+// definition with parameters, applied by Runs.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=senv,categories=slipway
-// +kubebuilder:printcolumn:name="Program",type=string,JSONPath=`.spec.program`
+// +kubebuilder:printcolumn:name="Definition",type=string,JSONPath=`.spec.definition`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Run",type=string,JSONPath=`.status.activeRun`

@@ -66,18 +66,18 @@ type RunSpec struct {
 	Environment string `json:"environment"`
 	// Operation is what the Run does.
 	Operation Operation `json:"operation"`
-	// Stack is the state's project/stack for a destroy whose program is
+	// Stack is the state's project/stack for a destroy whose definition is
 	// gone: the stack is then destroyed from its state alone.
 	// +optional
 	Stack string `json:"stack,omitempty"`
 	// Revision is the Environment revision the Run applies.
 	// +optional
 	Revision string `json:"revision,omitempty"`
-	// ProgramVersion is the program's version the operator mixed into
+	// DefinitionVersion is the definition's version the operator mixed into
 	// Revision (fleet.RevisionOf), so that a runner can check that the
 	// inputs are the revision's whatever version it runs itself.
 	// +optional
-	ProgramVersion string `json:"programVersion,omitempty"`
+	DefinitionVersion string `json:"definitionVersion,omitempty"`
 	// Commit is the Git commit the parameters came from.
 	// +optional
 	Commit string `json:"commit,omitempty"`

@@ -13,6 +13,7 @@ import (
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/approvals"
 	"github.com/slipwayhq/slipway/automation/chatops"
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/outcome"
 )
 
@@ -108,7 +109,7 @@ func notifiersFromEnv(getenv func(string) string) ([]chatops.Notifier, error) {
 	if v := getenv(envDashboardURL); v != "" {
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-			return nil, BadInput("%s %q is not an http(s) URL; give the dashboard's base, e.g. https://slipway.example.com", envDashboardURL, chatops.Redact(v))
+			return nil, BadInput("%s %q is not an http(s) URL; give the dashboard's base, e.g. https://slipway.example.com", envDashboardURL, mask.Origin(v))
 		}
 	}
 	return ns, nil
@@ -119,7 +120,7 @@ func notifiersFromEnv(getenv func(string) string) ([]chatops.Notifier, error) {
 func checkWebhookURL(name, v string) error {
 	u, err := url.Parse(v)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return BadInput("%s is not an http(s) URL (%s); set it to the webhook URL the chat service gave you", name, chatops.Redact(v))
+		return BadInput("%s is not an http(s) URL (%s); set it to the webhook URL the chat service gave you", name, mask.Origin(v))
 	}
 	if u.Scheme == "http" && !loopback(u.Hostname()) {
 		return BadInput("%s uses http to %s; webhook URLs carry their credential, so use https (http only to localhost)", name, u.Host)

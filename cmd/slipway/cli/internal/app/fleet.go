@@ -13,7 +13,7 @@ import (
 
 // Registry is what this binary's fleet can run: its definitions and packs.
 func (g *Globals) Registry() fleet.Registry {
-	return fleet.Registry{Programs: g.Config.Definitions, Packs: g.Config.AllPacks()}
+	return fleet.Registry{Definitions: g.Config.Definitions, Packs: g.Config.AllPacks()}
 }
 
 // RestConfig loads a client configuration: --kubeconfig, else $KUBECONFIG,

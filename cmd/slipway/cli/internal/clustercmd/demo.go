@@ -121,7 +121,7 @@ func newDemoCmd(g *app.Globals) *cobra.Command {
 			fmt.Fprintf(g.Out, "  live GREETING is %q again\n", cm.Data["GREETING"])
 
 			step("policy: the Kubernetes pack, enforced as in prod, blocks an unsafe workload before anything is applied")
-			dir, err := e.PolicyDir("prod", policypacks.Settings{Environment: "prod"}, kubernetes.Pack())
+			dir, err := e.PolicyDir("prod", policypacks.Settings{Kind: "prod"}, kubernetes.Pack())
 			if err != nil {
 				return err
 			}

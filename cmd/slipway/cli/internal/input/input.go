@@ -488,7 +488,7 @@ func policyDirs(g *app.Globals, e *automation.Engine, stack string, kind stacks.
 	if len(sp.Packs) == 0 {
 		return nil, nil
 	}
-	set := policypacks.Settings{Environment: string(kind), Overrides: sp.Settings}
+	set := policypacks.Settings{Kind: string(kind), Overrides: sp.Settings}
 	dir, err := e.PolicyDir(stack, set, sp.Packs...)
 	if err != nil {
 		return nil, err

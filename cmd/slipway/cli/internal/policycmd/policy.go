@@ -109,7 +109,7 @@ func checkPolicy(prog automation.Program, kind stacks.Kind, sp input.Spec) (*pol
 		return nil, fmt.Errorf("policy check of %s: the program failed under mocks: %w", prog.Stack, err)
 	}
 	res := graph.PolicyResources()
-	rep := policypacks.Evaluate(res, policypacks.Settings{Environment: string(kind), Overrides: sp.Settings}, sp.Packs...)
+	rep := policypacks.Evaluate(res, policypacks.Settings{Kind: string(kind), Overrides: sp.Settings}, sp.Packs...)
 	return rep, nil
 }
 
@@ -177,7 +177,7 @@ func rulesOf(packs []*policypacks.Pack, kinds []string, over map[string]policypa
 				r.Controls = []policypacks.Control{}
 			}
 			for _, k := range kinds {
-				r.Enforcement[k], _ = policypacks.Settings{Environment: k, Overrides: over}.Effective(pol)
+				r.Enforcement[k], _ = policypacks.Settings{Kind: k, Overrides: over}.Effective(pol)
 			}
 			out = append(out, r)
 		}
