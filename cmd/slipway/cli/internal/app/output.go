@@ -136,7 +136,8 @@ func Worst(codes ...int) int {
 	return out
 }
 
-// InputError is bad input found before anything was touched.
+// InputError is bad input found before anything was touched; get it with
+// errors.As.
 type InputError struct{ msg string }
 
 // Error is the message.
@@ -148,7 +149,8 @@ func BadInput(format string, args ...any) error {
 }
 
 // CodedError carries an exit code other than 1 (and its error code) through
-// cobra, e.g. changes found or a policy block in one of several environments.
+// cobra, e.g. changes found or a policy block in one of several environments;
+// get it with errors.As.
 type CodedError struct {
 	Code int
 	Kind string
