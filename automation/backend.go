@@ -11,16 +11,16 @@ import (
 	"github.com/slipwayhq/slipway/automation/statestore"
 )
 
-// openBackend opens the backend's store; tests replace it to count opens.
-var openBackend = statestore.Open
+// OpenBackend opens the backend's store; tests replace it to count opens.
+var OpenBackend = statestore.Open
 
-// opContext is what one operation of the engine opens once and hands down
+// Operation is what one operation of the engine opens once and hands down
 // to every helper: the store of Slipway's records, which is the backend's
 // own store when the backend has a driver (file, S3), else a store in the
 // engine's directory. It is opened on first use and closed when the
 // operation ends. Operations nested in another (Promote's stages, GC's
 // destroys, CreateEphemeral's up) use the outer operation's.
-type opContext struct {
+type Operation struct {
 	// backend and env open the backend's store; dir is the engine's
 	// directory (for the records of a backend without a driver).
 	backend, dir string
@@ -38,12 +38,12 @@ type opContext struct {
 	localErr  error
 }
 
-// newOpContext returns an operation context of the engine's backend.
-func (e *Engine) newOpContext() *opContext {
+// newOperation returns an operation context of the engine's backend.
+func (e *Engine) newOperation() *Operation {
 	if e == nil {
-		return &opContext{}
+		return &Operation{}
 	}
-	return &opContext{backend: e.backend, dir: e.dir, env: e.env, log: e.log}
+	return &Operation{backend: e.backend, dir: e.dir, env: e.env, log: e.log}
 }
 
 // opKey marks a context inside an operation.
@@ -51,37 +51,37 @@ type opKey struct{}
 
 // begin starts an operation unless ctx is already inside one; end closes
 // what the operation opened (a no-opc for a nested one).
-func (e *Engine) begin(ctx context.Context) (_ context.Context, opc *opContext, end func()) {
-	if opc, ok := ctx.Value(opKey{}).(*opContext); ok {
+func (e *Engine) Begin(ctx context.Context) (_ context.Context, opc *Operation, end func()) {
+	if opc, ok := ctx.Value(opKey{}).(*Operation); ok {
 		return ctx, opc, func() {}
 	}
-	opc = e.newOpContext()
-	return context.WithValue(ctx, opKey{}, opc), opc, opc.close
+	opc = e.newOperation()
+	return context.WithValue(ctx, opKey{}, opc), opc, opc.Close
 }
 
 // operationOf returns the operation ctx is in, or, for a helper reached
 // outside any operation, a fresh one that end closes.
-func (e *Engine) operationOf(ctx context.Context) (opc *opContext, end func()) {
-	if opc, ok := ctx.Value(opKey{}).(*opContext); ok {
+func (e *Engine) OperationOf(ctx context.Context) (opc *Operation, end func()) {
+	if opc, ok := ctx.Value(opKey{}).(*Operation); ok {
 		return opc, func() {}
 	}
-	opc = e.newOpContext()
-	return opc, opc.close
+	opc = e.newOperation()
+	return opc, opc.Close
 }
 
 // state returns the backend's own store, which holds the stacks'
 // checkpoints, locks and tags, opened once per operation; the error is the
 // backend's, unwrapped (statestore.ErrUnsupported for a backend without a
 // driver).
-func (opc *opContext) state(ctx context.Context) (*statestore.Store, error) {
-	opc.once.Do(func() { opc.store, opc.err = openBackend(ctx, opc.backend, opc.env) })
+func (opc *Operation) State(ctx context.Context) (*statestore.Store, error) {
+	opc.once.Do(func() { opc.store, opc.err = OpenBackend(ctx, opc.backend, opc.env) })
 	return opc.store, opc.err
 }
 
 // holding returns the backend's own store when it holds the stack in the
 // project-scoped layout; false when it does not, or cannot tell.
-func (opc *opContext) holding(ctx context.Context, project, stack string) (*statestore.Store, bool) {
-	s, err := opc.state(ctx)
+func (opc *Operation) Holding(ctx context.Context, project, stack string) (*statestore.Store, bool) {
+	s, err := opc.State(ctx)
 	if err != nil {
 		return nil, false
 	}
@@ -93,8 +93,8 @@ func (opc *opContext) holding(ctx context.Context, project, stack string) (*stat
 // run history, approvals): the backend's own store when it has a driver
 // (file, S3), else a store in the engine's directory; backend reports
 // which.
-func (opc *opContext) records(ctx context.Context) (s *statestore.Store, backend bool, err error) {
-	s, err = opc.state(ctx)
+func (opc *Operation) Records(ctx context.Context) (s *statestore.Store, backend bool, err error) {
+	s, err = opc.State(ctx)
 	if errors.Is(err, statestore.ErrUnsupported) {
 		opc.localOnce.Do(func() {
 			d, err := statestore.FileDriver(filepath.Join(opc.dir, "releases"))
@@ -113,7 +113,7 @@ func (opc *opContext) records(ctx context.Context) (s *statestore.Store, backend
 }
 
 // close closes what the operation opened.
-func (opc *opContext) close() {
+func (opc *Operation) Close() {
 	for _, s := range []*statestore.Store{opc.store, opc.local} {
 		if s != nil {
 			closeStore(s, opc.log)

@@ -61,7 +61,7 @@ type configMarkers struct {
 // marker stays in this Engine's memory, keyed with a random key: a
 // long-lived Engine (fleet runner, serve, Each) skips, a new process
 // writes once.
-func (e *Engine) writeConfig(ctx context.Context, s auto.Stack, p Program, wd string) error {
+func (e *Engine) WriteConfig(ctx context.Context, s auto.Stack, p Program, wd string) error {
 	if len(p.Config) == 0 {
 		return nil
 	}

@@ -15,14 +15,14 @@ import (
 // program (an up that refreshes first, with the options of optdrift.Up)
 // so the engine corrects the live objects.
 func (s *Stack) CheckDrift(ctx context.Context, opts ...optdrift.Option) (d *outcome.Drift, err error) {
-	ctx, o := s.observe(ctx, "drift")
-	defer func() { o.endDrift(d, err) }()
+	ctx, o := s.Observe(ctx, "drift")
+	defer func() { o.EndDrift(d, err) }()
 	var c optdrift.Options
 	for _, o := range opts {
 		o.ApplyOption(&c)
 	}
 	start := time.Now()
-	ref, err := s.runRefresh(ctx, opConfig{previewOnly: true, onEvent: c.OnEvent})
+	ref, err := s.RunRefresh(ctx, OpConfig{PreviewOnly: true, OnEvent: c.OnEvent})
 	d = &outcome.Drift{Stack: s.name, Checked: start.UTC(), Refresh: ref}
 	if ref != nil {
 		d.Summary = ref.Summary
@@ -42,9 +42,9 @@ func (s *Stack) CheckDrift(ctx context.Context, opts ...optdrift.Option) (d *out
 		if c.OnEvent != nil {
 			uo = append(uo, optup.OnEvent(c.OnEvent))
 		}
-		uc := upConfig(append(uo, c.Up...))
-		uc.refreshFirst = true
-		up, err := s.runUp(ctx, uc)
+		uc := UpConfig(append(uo, c.Up...))
+		uc.RefreshFirst = true
+		up, err := s.RunUp(ctx, uc)
 		d.Remediated = up
 		if err != nil {
 			d.Duration = time.Since(start)

@@ -204,7 +204,7 @@ func New(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	}
 	if c.backend == "" {
 		state := filepath.Join(dir, "state")
-		if err := privateDir(state); err != nil {
+		if err := PrivateDir(state); err != nil {
 			return nil, fmt.Errorf("automation: state directory: %w", err)
 		}
 		c.backend = "file://" + state
@@ -300,10 +300,10 @@ func (e *RecordsError) Error() string {
 // and whether it is Slipway's patched build.
 func (e *Engine) Pulumi() toolchain.Pulumi { return e.pulumi }
 
-// privateDir makes dir (and its missing parents) with mode 0700, and
+// PrivateDir makes dir (and its missing parents) with mode 0700, and
 // takes group and other access away from it when it already exists: a
 // directory Slipway keeps state, workspaces or records in.
-func privateDir(dir string) error {
+func PrivateDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}

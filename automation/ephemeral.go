@@ -36,8 +36,8 @@ type Ephemeral struct {
 // recorded as stack tags in the backend, so any process can collect it.
 // Calling it again for a live environment updates it and extends the TTL.
 func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, ttl time.Duration, opts ...optup.Option) (res *outcome.Result, eph *Ephemeral, err error) {
-	ctx, o := e.observe(ctx, "ephemeral-create", prog)
-	defer func() { o.end(res, err) }()
+	ctx, o := e.Observe(ctx, "ephemeral-create", prog)
+	defer func() { o.End(res, err) }()
 	if key == "" {
 		return nil, nil, errors.New("automation: ephemeral key is empty; pass e.g. the pull-request number")
 	}
@@ -46,7 +46,7 @@ func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, 
 	}
 	// An existing stack may be renewed only when it is ephemeral itself:
 	// tagging prod as ephemeral would hand it to the garbage collector.
-	if err := e.requireEphemeral(ctx, o.opc, prog.Project, prog.Stack); err != nil && !IsUnknownStack(err) {
+	if err := e.requireEphemeral(ctx, o.Operation, prog.Project, prog.Stack); err != nil && !IsUnknownStack(err) {
 		return nil, nil, err
 	}
 	st, err := e.UpsertStack(ctx, prog)
@@ -55,7 +55,7 @@ func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, 
 	}
 	eph = &Ephemeral{Stack: prog.Stack, Key: key, Expires: time.Now().Add(ttl).UTC().Truncate(time.Second)}
 	// Tag before the update so a failed or interrupted create is still collected.
-	if err := setTags(ctx, o.opc, st, map[string]string{TagEphemeral: "true", TagKey: key, TagExpires: eph.Expires.Format(time.RFC3339)}); err != nil {
+	if err := setTags(ctx, o.Operation, st, map[string]string{TagEphemeral: "true", TagKey: key, TagExpires: eph.Expires.Format(time.RFC3339)}); err != nil {
 		return nil, nil, fmt.Errorf("automation: tagging ephemeral stack %s: %w", prog.Stack, err)
 	}
 	res, err = st.Up(ctx, opts...)
@@ -64,11 +64,11 @@ func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, 
 
 // Ephemerals lists the ephemeral environments of project in the backend.
 func (e *Engine) Ephemerals(ctx context.Context, project string) ([]Ephemeral, error) {
-	ws, err := e.workspace(ctx, project)
+	ws, err := e.Workspace(ctx, project)
 	if err != nil {
 		return nil, err
 	}
-	names, err := stackNames(ctx, ws, project)
+	names, err := StackNames(ctx, ws, project)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ type GCResult struct {
 // backend, not the environment's program.
 func (e *Engine) GC(ctx context.Context, project string, now time.Time, concurrency int) ([]GCResult, error) {
 	// One operation: every destroy uses the store GC opens.
-	ctx, opc, end := e.begin(ctx)
+	ctx, opc, end := e.Begin(ctx)
 	defer end()
 	all, err := e.Ephemerals(ctx, project)
 	if err != nil {
@@ -127,7 +127,7 @@ func (e *Engine) GC(ctx context.Context, project string, now time.Time, concurre
 		if err := e.requireEphemeral(ctx, opc, s.project, s.name); err != nil {
 			return nil, err
 		}
-		res, err := s.destroyStateOnly(ctx, opc)
+		res, err := s.DestroyStateOnly(ctx, opc)
 		if err == nil {
 			err = e.purgeEphemeral(ctx, opc, s.project, s.name)
 		}
@@ -162,18 +162,18 @@ func IsNotEphemeral(err error) bool {
 // requireEphemeral refuses a stack the backend does not hold (with an
 // *UnknownStackError) or that lacks the ephemeral tag (*NotEphemeralError),
 // reading both through one workspace.
-func (e *Engine) requireEphemeral(ctx context.Context, opc *opContext, project, stack string) error {
+func (e *Engine) requireEphemeral(ctx context.Context, opc *Operation, project, stack string) error {
 	if tags, ok := storedTags(ctx, opc, project, stack); ok {
 		if tags[TagEphemeral] != "true" {
 			return &NotEphemeralError{Project: project, Stack: stack}
 		}
 		return nil
 	}
-	ws, err := e.workspace(ctx, project)
+	ws, err := e.Workspace(ctx, project)
 	if err != nil {
 		return err
 	}
-	known, err := stackNames(ctx, ws, project)
+	known, err := StackNames(ctx, ws, project)
 	if err != nil {
 		return err
 	}
@@ -194,8 +194,8 @@ func (e *Engine) requireEphemeral(ctx context.Context, opc *opContext, project, 
 // store, with no pulumi process; ok is false when the store cannot answer
 // (a backend without a driver or the project-scoped layout, or a stack it
 // does not know), and the caller asks Pulumi.
-func storedTags(ctx context.Context, opc *opContext, project, stack string) (map[string]string, bool) {
-	s, ok := opc.holding(ctx, project, stack)
+func storedTags(ctx context.Context, opc *Operation, project, stack string) (map[string]string, bool) {
+	s, ok := opc.Holding(ctx, project, stack)
 	if !ok {
 		return nil, false
 	}
@@ -206,8 +206,8 @@ func storedTags(ctx context.Context, opc *opContext, project, stack string) (map
 // setTags sets tags on an open stack: in one write to the backend's store
 // when it can (the same file Pulumi keeps them in), else one pulumi process
 // per tag.
-func setTags(ctx context.Context, opc *opContext, st *Stack, tags map[string]string) error {
-	if s, err := opc.state(ctx); err == nil {
+func setTags(ctx context.Context, opc *Operation, st *Stack, tags map[string]string) error {
+	if s, err := opc.State(ctx); err == nil {
 		err := s.SetStackTags(ctx, st.project, st.name, tags)
 		if err == nil || !errors.Is(err, statestore.ErrNotScoped) {
 			return err
@@ -226,18 +226,18 @@ func setTags(ctx context.Context, opc *opContext, st *Stack, tags map[string]str
 // the backend does not hold is refused with an *UnknownStackError, and one
 // without the ephemeral tag with a *NotEphemeralError; neither is touched.
 func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (res *outcome.Result, err error) {
-	ctx, o := e.observe(ctx, "ephemeral-destroy", Program{Project: project, Stack: stack})
-	defer func() { o.end(res, err) }()
-	if err := e.requireEphemeral(ctx, o.opc, project, stack); err != nil {
+	ctx, o := e.Observe(ctx, "ephemeral-destroy", Program{Project: project, Stack: stack})
+	defer func() { o.End(res, err) }()
+	if err := e.requireEphemeral(ctx, o.Operation, project, stack); err != nil {
 		return nil, err
 	}
 	st, err := e.SelectStack(ctx, Program{Project: project, Stack: stack, Run: noProgram})
 	if err != nil {
 		return nil, err
 	}
-	res, err = st.destroyStateOnly(ctx, o.opc)
+	res, err = st.DestroyStateOnly(ctx, o.Operation)
 	if err == nil {
-		err = e.purgeEphemeral(ctx, o.opc, project, stack)
+		err = e.purgeEphemeral(ctx, o.Operation, project, stack)
 	}
 	return res, err
 }
@@ -247,11 +247,11 @@ func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (r
 // Slipway's release and run records in the backend (statestore.Purge), and
 // its workspace in the engine's directory. Nothing of it remains, so the
 // operation that removed it writes no run record either.
-func (e *Engine) purgeEphemeral(ctx context.Context, opc *opContext, project, stack string) error {
-	if o, ok := ctx.Value(obsKey{}).(*observation); ok {
+func (e *Engine) purgeEphemeral(ctx context.Context, opc *Operation, project, stack string) error {
+	if o, ok := ctx.Value(obsKey{}).(*Observation); ok {
 		o.purged.Store(true)
 	}
-	s, _, err := opc.records(ctx)
+	s, _, err := opc.Records(ctx)
 	if err != nil {
 		return err
 	}
@@ -264,11 +264,11 @@ func (e *Engine) purgeEphemeral(ctx context.Context, opc *opContext, project, st
 // destroyStateOnly destroys and removes a stack opened without its program
 // (noProgram): the Kubernetes provider is resolved first when the state
 // holds a Kubernetes provider, since no program's Plugins say so.
-func (s *Stack) destroyStateOnly(ctx context.Context, opc *opContext) (*outcome.Result, error) {
+func (s *Stack) DestroyStateOnly(ctx context.Context, opc *Operation) (*outcome.Result, error) {
 	if s.engine != nil {
 		// The state straight from the backend's store when it has one (no
 		// pulumi process), else exported by the engine.
-		store, err := opc.state(ctx)
+		store, err := opc.State(ctx)
 		if err != nil {
 			store = nil
 		}
@@ -277,12 +277,12 @@ func (s *Stack) destroyStateOnly(ctx context.Context, opc *opContext) (*outcome.
 			return nil, s.wrap("destroy", err)
 		}
 		if holdsKubernetesProvider(dep) {
-			if err := s.engine.kubernetes(ctx); err != nil {
+			if err := s.engine.Kubernetes(ctx); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return s.runDestroy(ctx, opConfig{remove: true})
+	return s.RunDestroy(ctx, OpConfig{Remove: true})
 }
 
 // holdsKubernetesProvider reports whether an exported deployment holds a

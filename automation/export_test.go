@@ -11,10 +11,10 @@ import (
 // returned restore is called.
 func CountBackendOpens() (n *atomic.Int64, restore func()) {
 	n = new(atomic.Int64)
-	old := openBackend
-	openBackend = func(ctx context.Context, url string, env map[string]string) (*statestore.Store, error) {
+	old := OpenBackend
+	OpenBackend = func(ctx context.Context, url string, env map[string]string) (*statestore.Store, error) {
 		n.Add(1)
 		return old(ctx, url, env)
 	}
-	return n, func() { openBackend = old }
+	return n, func() { OpenBackend = old }
 }

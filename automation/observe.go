@@ -60,7 +60,7 @@ func WithRunHistory(on bool) EngineOption {
 }
 
 // tracer returns the engine's tracer (the global provider's for a nil Engine).
-func (e *Engine) tracer() trace.Tracer {
+func (e *Engine) Tracer() trace.Tracer {
 	if e == nil || e.obs.tp == nil {
 		return telemetry.Tracer(otel.GetTracerProvider())
 	}
@@ -78,14 +78,14 @@ func (e *Engine) metrics() *telemetry.Metrics {
 // obsKey marks a context inside an observed operation.
 type obsKey struct{}
 
-// observation is one operation in progress: its span and what its end
+// Observation is one operation in progress: its span and what its end
 // records.
-type observation struct {
+type Observation struct {
 	e                  *Engine
 	span               trace.Span
 	op, project, stack string
-	secrets            *mask.Masker
-	revision           string
+	Secrets *mask.Masker
+	Revision           string
 	start              time.Time
 	// nested: ctx was already inside an operation on the same stack (Each
 	// running Stack.Up, CreateEphemeral running Up), which records it.
@@ -100,64 +100,64 @@ type observation struct {
 	purged atomic.Bool
 	// opc is the operation's context (the outer one's when nested); endOp
 	// closes it once the run is recorded.
-	opc   *opContext
+	Operation *Operation
 	endOp func()
 }
 
 // observe starts operation op on a program's stack: its span (a child of
 // ctx's), and on end its metrics, run record and notification.
-func (e *Engine) observe(ctx context.Context, op string, p Program, attrs ...attribute.KeyValue) (context.Context, *observation) {
-	return e.observeAs(ctx, telemetry.SpanPrefix+op, op, p, attrs...)
+func (e *Engine) Observe(ctx context.Context, op string, p Program, attrs ...attribute.KeyValue) (context.Context, *Observation) {
+	return e.ObserveAs(ctx, telemetry.SpanPrefix+op, op, p, attrs...)
 }
 
 // observeAs is observe with the span's name.
-func (e *Engine) observeAs(ctx context.Context, name, op string, p Program, attrs ...attribute.KeyValue) (context.Context, *observation) {
-	if o, ok := ctx.Value(obsKey{}).(*observation); ok && o.project == p.Project && o.stack == p.Stack {
-		return ctx, &observation{nested: true, opc: o.opc}
+func (e *Engine) ObserveAs(ctx context.Context, name, op string, p Program, attrs ...attribute.KeyValue) (context.Context, *Observation) {
+	if o, ok := ctx.Value(obsKey{}).(*Observation); ok && o.project == p.Project && o.stack == p.Stack {
+		return ctx, &Observation{nested: true, Operation: o.Operation}
 	}
-	o := &observation{e: e, op: op, project: p.Project, stack: p.Stack, secrets: mask.New(secretValues(p)...), start: time.Now()}
-	ctx, o.opc, o.endOp = e.begin(ctx)
-	ctx, o.span = e.tracer().Start(ctx, name, trace.WithAttributes(append(telemetry.EnvAttributes(p.Project, p.Stack, op), attrs...)...))
+	o := &Observation{e: e, op: op, project: p.Project, stack: p.Stack, Secrets: mask.New(SecretValues(p)...), start: time.Now()}
+	ctx, o.Operation, o.endOp = e.Begin(ctx)
+	ctx, o.span = e.Tracer().Start(ctx, name, trace.WithAttributes(append(telemetry.EnvAttributes(p.Project, p.Stack, op), attrs...)...))
 	return context.WithValue(ctx, obsKey{}, o), o
 }
 
 // observe starts operation op on the stack (see Engine.observe).
-func (s *Stack) observe(ctx context.Context, op string) (context.Context, *observation) {
-	return s.engine.observe(ctx, op, Program{Project: s.project, Stack: s.name, Config: s.config})
+func (s *Stack) Observe(ctx context.Context, op string) (context.Context, *Observation) {
+	return s.engine.Observe(ctx, op, Program{Project: s.project, Stack: s.name, Config: s.config})
 }
 
 // stage starts a stage span under ctx's operation (none outside one) and
 // returns the function that ends it with the stage's error.
-func (e *Engine) stage(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, func(error)) {
-	o, ok := ctx.Value(obsKey{}).(*observation)
+func (e *Engine) Stage(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, func(error)) {
+	o, ok := ctx.Value(obsKey{}).(*Observation)
 	if !ok {
 		return ctx, func(error) {}
 	}
-	ctx, sp := e.tracer().Start(ctx, telemetry.StagePrefix+name, trace.WithAttributes(attrs...))
+	ctx, sp := e.Tracer().Start(ctx, telemetry.StagePrefix+name, trace.WithAttributes(attrs...))
 	return ctx, func(err error) { telemetry.End(sp, err, o.mask) }
 }
 
 // steps records a finished engine run's resource steps: a span each under
 // ctx's span, and their durations.
-func (e *Engine) steps(ctx context.Context, res *outcome.Result) {
-	if o, ok := ctx.Value(obsKey{}).(*observation); ok {
+func (e *Engine) Steps(ctx context.Context, res *outcome.Result) {
+	if o, ok := ctx.Value(obsKey{}).(*Observation); ok {
 		o.ran.Store(true)
-		telemetry.ResourceSpans(ctx, e.tracer(), res)
+		telemetry.ResourceSpans(ctx, e.Tracer(), res)
 	}
 	e.metrics().Steps(res)
 }
 
 // mask replaces the program's secret values in s.
-func (o *observation) mask(s string) string { return o.secrets.String(s) }
+func (o *Observation) mask(s string) string { return o.Secrets.String(s) }
 
 // end records an operation that returned res and err.
-func (o *observation) end(res *outcome.Result, err error) { o.finish(res, nil, nil, err) }
+func (o *Observation) End(res *outcome.Result, err error) { o.finish(res, nil, nil, err) }
 
 // endDrift records a drift check.
-func (o *observation) endDrift(d *outcome.Drift, err error) { o.finish(nil, d, nil, err) }
+func (o *Observation) EndDrift(d *outcome.Drift, err error) { o.finish(nil, d, nil, err) }
 
 // endDeploy records a deploy (or a promotion stage's), with its rollback.
-func (o *observation) endDeploy(d *Deployment, err error) {
+func (o *Observation) EndDeploy(d *Deployment, err error) {
 	var res *outcome.Result
 	if d != nil {
 		res = d.Result
@@ -181,7 +181,7 @@ func resultOf(err error, d *outcome.Drift) string {
 }
 
 // finish ends the span and records the metrics, the run and the notification.
-func (o *observation) finish(res *outcome.Result, drift *outcome.Drift, dep *Deployment, err error) {
+func (o *Observation) finish(res *outcome.Result, drift *outcome.Drift, dep *Deployment, err error) {
 	if o.nested {
 		return
 	}
@@ -238,11 +238,11 @@ func (o *observation) finish(res *outcome.Result, drift *outcome.Drift, dep *Dep
 			rec.Changes = len(drifted)
 		}
 		rec.ID, rec.Project, rec.Stack, rec.Operation = statestore.NewReleaseName(o.start), o.project, o.stack, o.op
-		rec.Started, rec.Duration, rec.TraceID, rec.Revision = o.start.UTC(), took, traceID, o.revision
+		rec.Started, rec.Duration, rec.TraceID, rec.Revision = o.start.UTC(), took, traceID, o.Revision
 		if known && err == nil {
 			rec.Resources = n
 		}
-		if werr := o.e.writeRun(ctx, o.opc, rec); werr != nil {
+		if werr := o.e.writeRun(ctx, o.Operation, rec); werr != nil {
 			o.e.log.WarnContext(ctx, "recording the run failed", "stack", o.stack, "operation", o.op, "error", werr)
 		}
 	}
@@ -287,17 +287,17 @@ func (o *observation) finish(res *outcome.Result, drift *outcome.Drift, dep *Dep
 }
 
 // writeRun stores one run record.
-func (e *Engine) writeRun(ctx context.Context, opc *opContext, rec runs.Record) error {
-	st, _, err := opc.records(ctx)
+func (e *Engine) writeRun(ctx context.Context, opc *Operation, rec runs.Record) error {
+	st, _, err := opc.Records(ctx)
 	if err != nil {
 		return err
 	}
 	return runs.Write(ctx, st, rec)
 }
 
-// secretValues lists a program's secret configuration values, and the
+// SecretValues lists a program's secret configuration values, and the
 // string values inside one that holds a JSON object (Slipway's secrets).
-func secretValues(p Program) []string {
+func SecretValues(p Program) []string {
 	var out []string
 	for _, v := range p.Config {
 		if !v.Secret {

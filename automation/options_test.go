@@ -101,7 +101,7 @@ func TestNoSharedOptionType(t *testing.T) {
 	for _, name := range exportedTypes(files) {
 		assert.NotContains(t, removed, name, "package automation declares the removed type %s", name)
 	}
-	assert.Empty(t, exportedFuncsReturning(files, "Option", "DriftOption", "DeployOption", "opConfig"),
+	assert.Empty(t, exportedFuncsReturning(files, "Option", "DriftOption", "DeployOption", "OpConfig"),
 		"package automation has exported funcs returning a shared option type")
 	var funcs []string
 	for _, f := range files {
@@ -152,34 +152,34 @@ func TestVerbOptions_Surface(t *testing.T) {
 // a later option overrides an earlier one.
 func TestVerbOptions_Apply(t *testing.T) {
 	ev := func(events.EngineEvent) {}
-	p := previewConfig([]optpreview.Option{optpreview.Parallel(2), optpreview.Parallel(3), optpreview.Message("m"),
+	p := PreviewConfig([]optpreview.Option{optpreview.Parallel(2), optpreview.Parallel(3), optpreview.Message("m"),
 		optpreview.Policies("a"), optpreview.Policies("b"), optpreview.ExpectNoChanges(), optpreview.OnEvent(ev),
 		optpreview.Retry(4, time.Second), optpreview.Plan("plan.json")})
-	assert.Equal(t, 3, p.parallel)
-	assert.Equal(t, "m", p.message)
-	assert.Equal(t, []string{"a", "b"}, p.policyDirs)
-	assert.True(t, p.expectNoChanges)
-	assert.NotNil(t, p.onEvent)
-	assert.Equal(t, 4, p.attempts)
-	assert.Equal(t, time.Second, p.backoff)
-	assert.Equal(t, "plan.json", p.savePlan)
-	assert.Empty(t, p.applyPlan, "a preview saves a plan, it never applies one")
+	assert.Equal(t, 3, p.Parallel)
+	assert.Equal(t, "m", p.Message)
+	assert.Equal(t, []string{"a", "b"}, p.PolicyDirs)
+	assert.True(t, p.ExpectNoChanges)
+	assert.NotNil(t, p.OnEvent)
+	assert.Equal(t, 4, p.Attempts)
+	assert.Equal(t, time.Second, p.Backoff)
+	assert.Equal(t, "plan.json", p.SavePlan)
+	assert.Empty(t, p.ApplyPlan, "a preview saves a plan, it never applies one")
 
-	u := upConfig([]optup.Option{optup.Parallel(5), optup.Refresh(), optup.Plan("plan.json"), optup.Policies("a"),
+	u := UpConfig([]optup.Option{optup.Parallel(5), optup.Refresh(), optup.Plan("plan.json"), optup.Policies("a"),
 		optup.ExpectNoChanges(), optup.Message("m"), optup.Retry(2, time.Millisecond), optup.OnEvent(ev), optup.Revision("abc123"),
 		optup.CommitTime(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))})
-	assert.NotNil(t, u.onEvent)
-	u.onEvent = nil // funcs do not compare
-	assert.Equal(t, opConfig{parallel: 5, refreshFirst: true, applyPlan: "plan.json", policyDirs: []string{"a"},
-		expectNoChanges: true, message: "m", attempts: 2, backoff: time.Millisecond, revision: "abc123",
-		commitTime: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, u)
-	assert.False(t, u.noRecord, "only Deploy, Rollback and Promote leave recording to themselves")
+	assert.NotNil(t, u.OnEvent)
+	u.OnEvent = nil // funcs do not compare
+	assert.Equal(t, OpConfig{Parallel: 5, RefreshFirst: true, ApplyPlan: "plan.json", PolicyDirs: []string{"a"},
+		ExpectNoChanges: true, Message: "m", Attempts: 2, Backoff: time.Millisecond, Revision: "abc123",
+		CommitTime: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, u)
+	assert.False(t, u.NoRecord, "only Deploy, Rollback and Promote leave recording to themselves")
 
-	r := refreshConfig([]optrefresh.Option{optrefresh.PreviewOnly(), optrefresh.ExpectNoChanges(), optrefresh.Parallel(1), optrefresh.Message("m")})
-	assert.Equal(t, opConfig{previewOnly: true, expectNoChanges: true, parallel: 1, message: "m"}, r)
+	r := RefreshConfig([]optrefresh.Option{optrefresh.PreviewOnly(), optrefresh.ExpectNoChanges(), optrefresh.Parallel(1), optrefresh.Message("m")})
+	assert.Equal(t, OpConfig{PreviewOnly: true, ExpectNoChanges: true, Parallel: 1, Message: "m"}, r)
 
-	d := destroyConfig([]optdestroy.Option{optdestroy.RemoveStack(), optdestroy.Parallel(7), optdestroy.Retry(3, time.Second)})
-	assert.Equal(t, opConfig{remove: true, parallel: 7, attempts: 3, backoff: time.Second}, d)
+	d := DestroyConfig([]optdestroy.Option{optdestroy.RemoveStack(), optdestroy.Parallel(7), optdestroy.Retry(3, time.Second)})
+	assert.Equal(t, OpConfig{Remove: true, Parallel: 7, Attempts: 3, Backoff: time.Second}, d)
 
 	var dr optdrift.Options
 	for _, o := range []optdrift.Option{optdrift.Remediate(), optdrift.Up(optup.Parallel(2)), optdrift.Up(optup.Refresh())} {
@@ -187,14 +187,14 @@ func TestVerbOptions_Apply(t *testing.T) {
 	}
 	assert.True(t, dr.Remediate)
 	assert.Len(t, dr.Up, 2)
-	assert.Equal(t, opConfig{parallel: 2, refreshFirst: true}, upConfig(dr.Up))
+	assert.Equal(t, OpConfig{Parallel: 2, RefreshFirst: true}, UpConfig(dr.Up))
 
 	var dp optdeploy.Options
 	for _, o := range []optdeploy.Option{optdeploy.NoRollback(), optdeploy.Up(optup.Policies("p"))} {
 		o.ApplyOption(&dp)
 	}
 	assert.True(t, dp.NoRollback)
-	assert.Equal(t, []string{"p"}, upConfig(dp.Up).policyDirs)
+	assert.Equal(t, []string{"p"}, UpConfig(dp.Up).PolicyDirs)
 }
 
 // TestPolicyBlockedError_NamesEachViolation: a PolicyBlockedError lists each blocking
@@ -277,14 +277,14 @@ func TestKubernetesPlugin_IsResolvedOncePerEngine(t *testing.T) {
 	home := t.TempDir()
 	e := &Engine{pulumiHome: home, resolver: toolchain.New(toolchain.WithCacheDir(cache), toolchain.WithoutPATH(),
 		toolchain.WithLog(io.Discard), toolchain.WithGo(filepath.Join(t.TempDir(), "no-go")))}
-	require.NoError(t, e.kubernetes(context.Background()))
+	require.NoError(t, e.Kubernetes(context.Background()))
 	path := toolchain.PluginPath(home, "resource", KubernetesPlugin.Name, KubernetesPlugin.Version)
 	_, err = os.Stat(path)
 	require.NoError(t, err, "installed where the engine looks")
 
 	// Resolved once: a second program does not resolve (or reinstall) it.
 	require.NoError(t, os.RemoveAll(filepath.Join(home, "plugins")))
-	require.NoError(t, e.kubernetes(context.Background()))
+	require.NoError(t, e.Kubernetes(context.Background()))
 	_, err = os.Stat(path)
 	assert.True(t, errors.Is(err, os.ErrNotExist), "the provider was resolved again")
 }

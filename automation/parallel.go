@@ -51,12 +51,12 @@ func (e *Engine) Each(ctx context.Context, progs []Program, op Op, concurrency i
 			if op.Creates {
 				open = e.UpsertStack
 			}
-			ctx, o := e.observe(ctx, cmp.Or(op.Name, "op"), p)
+			ctx, o := e.Observe(ctx, cmp.Or(op.Name, "op"), p)
 			st, err := open(ctx, p)
 			if err == nil {
 				r.Result, err = op.Run(ctx, st)
 			}
-			o.end(r.Result, err)
+			o.End(r.Result, err)
 			if err != nil {
 				r.Err, r.Error = err, err.Error()
 			}

@@ -53,7 +53,7 @@ func (e *Engine) checkAnalyzer(analyzer string) error {
 }
 
 // checkPolicyDir checks a policy pack directory before a run uses it.
-func (e *Engine) checkPolicyDir(dir string) error {
+func (e *Engine) CheckPolicyDir(dir string) error {
 	target, err := os.Readlink(policypacks.Entry(dir))
 	if err != nil {
 		return fmt.Errorf("automation: %s is not a policy pack directory (no %s link); create it with Engine.PolicyDir", dir, policypacks.AnalyzerBinary)

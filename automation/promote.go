@@ -82,15 +82,15 @@ func (e *Engine) planPath(p Program) (string, error) {
 // options apply to every stage's preview and up (with the stage's policies
 // added, and the up applying exactly the approved plan).
 func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(version string) (Program, error), opts ...optup.Option) (out []StageResult, err error) {
-	ctx, sp := e.tracer().Start(ctx, telemetry.SpanPrefix+"promote", trace.WithAttributes(attribute.Int("slipway.stages", len(stages))))
+	ctx, sp := e.Tracer().Start(ctx, telemetry.SpanPrefix+"promote", trace.WithAttributes(attribute.Int("slipway.stages", len(stages))))
 	defer func() { telemetry.End(sp, err, nil) }()
 	// One operation: every stage uses the store the promotion opens.
-	ctx, _, end := e.begin(ctx)
+	ctx, _, end := e.Begin(ctx)
 	defer end()
 	for _, s := range stages {
-		sctx, o := e.observeAs(ctx, telemetry.SpanPromoteStage, "promote", s.Release.Program, telemetry.AttrStage.String(s.Name))
-		r, err := e.promoteStage(sctx, o.opc, s, lookup, opts)
-		o.endDeploy(r.Deployment, err)
+		sctx, o := e.ObserveAs(ctx, telemetry.SpanPromoteStage, "promote", s.Release.Program, telemetry.AttrStage.String(s.Name))
+		r, err := e.promoteStage(sctx, o.Operation, s, lookup, opts)
+		o.EndDeploy(r.Deployment, err)
 		out = append(out, r)
 		if err != nil {
 			return out, err
@@ -100,22 +100,22 @@ func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(versio
 }
 
 // promoteStage runs one stage through its gates, each a stage span.
-func (e *Engine) promoteStage(ctx context.Context, opc *opContext, s Stage, lookup func(version string) (Program, error), opts []optup.Option) (StageResult, error) {
+func (e *Engine) promoteStage(ctx context.Context, opc *Operation, s Stage, lookup func(version string) (Program, error), opts []optup.Option) (StageResult, error) {
 	r := StageResult{Stage: s.Name}
 	fail := func(gate string, err error) (StageResult, error) {
 		pe := &PromotionError{Stage: s.Name, Gate: gate, Err: err}
 		r.Err, r.Error = pe, err.Error()
 		return r, pe
 	}
-	pctx, previewed := e.stage(ctx, telemetry.StagePreview)
+	pctx, previewed := e.Stage(ctx, telemetry.StagePreview)
 	st, err := e.UpsertStack(pctx, s.Release.Program)
 	if err != nil {
 		previewed(err)
 		return fail(GatePreview, err)
 	}
 	// The stage's policies hold for its preview and its up.
-	c := upConfig(opts)
-	c.policyDirs = append(slices.Clone(c.policyDirs), s.Policies...)
+	c := UpConfig(opts)
+	c.PolicyDirs = append(slices.Clone(c.PolicyDirs), s.Policies...)
 	// The approval is for this plan, and the deploy applies exactly it.
 	plan, err := e.planPath(s.Release.Program)
 	if err != nil {
@@ -124,8 +124,8 @@ func (e *Engine) promoteStage(ctx context.Context, opc *opContext, s Stage, look
 	}
 	defer os.Remove(plan)
 	pc := c
-	pc.applyPlan, pc.refreshFirst, pc.savePlan = "", false, plan
-	r.Preview, err = st.runPreview(pctx, pc)
+	pc.ApplyPlan, pc.RefreshFirst, pc.SavePlan = "", false, plan
+	r.Preview, err = st.RunPreview(pctx, pc)
 	previewed(err)
 	if IsPolicyBlocked(err) {
 		return fail(GatePolicy, err)
@@ -134,15 +134,15 @@ func (e *Engine) promoteStage(ctx context.Context, opc *opContext, s Stage, look
 		return fail(GatePreview, err)
 	}
 	if s.Approve != nil {
-		actx, approved := e.stage(ctx, telemetry.StageApproval)
+		actx, approved := e.Stage(ctx, telemetry.StageApproval)
 		err := s.Approve(actx, s.Name, r.Preview)
 		if approved(err); err != nil {
 			return fail(GateApproval, err)
 		}
 	}
 	uc := c
-	uc.applyPlan = plan
-	dctx, deployed := e.stage(ctx, telemetry.StageDeploy)
+	uc.ApplyPlan = plan
+	dctx, deployed := e.Stage(ctx, telemetry.StageDeploy)
 	r.Deployment, err = e.deploy(dctx, opc, s.Release, lookup, false, uc)
 	if deployed(err); err != nil {
 		return fail(GateDeploy, err)

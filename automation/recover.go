@@ -65,14 +65,14 @@ func closeStore(s *statestore.Store, log *slog.Logger) {
 }
 
 // logger is the engine's logger, nil for a nil engine.
-func (e *Engine) logger() *slog.Logger {
+func (e *Engine) Logger() *slog.Logger {
 	if e == nil {
 		return nil
 	}
 	return e.log
 }
 
-func (e *Engine) flags() (unlock recovery.Unlock, repair bool) {
+func (e *Engine) RecoveryFlags() (unlock recovery.Unlock, repair bool) {
 	if e == nil {
 		return recovery.Unlock{}, false
 	}
@@ -121,10 +121,10 @@ func (s *Stack) Recover(ctx context.Context) (*recovery.Recovery, error) {
 	}
 	s.recovery = rec
 	s.mu.Unlock()
-	unlock, repair := s.engine.flags()
-	opc, end := s.opContext(ctx)
+	unlock, repair := s.engine.RecoveryFlags()
+	opc, end := s.Operation(ctx)
 	defer end()
-	store, err := opc.state(ctx)
+	store, err := opc.State(ctx)
 	switch {
 	case errors.Is(err, statestore.ErrUnsupported):
 		store = nil // the service manages locks and checkpoints
@@ -136,7 +136,7 @@ func (s *Stack) Recover(ctx context.Context) (*recovery.Recovery, error) {
 			// A live update owns the stack and whatever is pending in it.
 			return rec, err
 		}
-		restored, fromBackup, err := recovery.RestoreCheckpoint(ctx, store, s.project, s.name, repair, s.engine.logger())
+		restored, fromBackup, err := recovery.RestoreCheckpoint(ctx, store, s.project, s.name, repair, s.engine.Logger())
 		if err != nil {
 			return rec, err
 		}
@@ -180,15 +180,15 @@ func (s *Stack) Recover(ctx context.Context) (*recovery.Recovery, error) {
 	return rec, nil
 }
 
-// opContext returns the operation context ctx is in, or a fresh one that
+// Operation returns the operation context ctx is in, or a fresh one that
 // end closes (outside any operation, or for a stack opened without an
 // engine).
-func (s *Stack) opContext(ctx context.Context) (opc *opContext, end func()) {
+func (s *Stack) Operation(ctx context.Context) (opc *Operation, end func()) {
 	if s.engine == nil {
-		opc = &opContext{backend: s.backend}
-		return opc, opc.close
+		opc = &Operation{backend: s.backend}
+		return opc, opc.Close
 	}
-	return s.engine.operationOf(ctx)
+	return s.engine.OperationOf(ctx)
 }
 
 // deployment returns the stack's current deployment for Recover, and
@@ -229,9 +229,9 @@ func (s *Stack) deployment(ctx context.Context, store *statestore.Store) (deploy
 // Recover that follows the open reports what it did. While a live owner
 // holds the stack's lock it restores nothing and returns a
 // *statestore.StackLockedError naming the lock.
-func (e *Engine) restoreCheckpoint(ctx context.Context, opc *opContext, project, stack string) (*recovery.Recovery, error) {
+func (e *Engine) restoreCheckpoint(ctx context.Context, opc *Operation, project, stack string) (*recovery.Recovery, error) {
 	rec := &recovery.Recovery{}
-	store, err := opc.state(ctx)
+	store, err := opc.State(ctx)
 	if errors.Is(err, statestore.ErrUnsupported) {
 		return rec, nil
 	}

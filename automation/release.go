@@ -98,20 +98,20 @@ const (
 // run history (package runs), approval requests: the backend itself when it
 // has a driver (file, S3), else the engine's directory. The caller closes it.
 func (e *Engine) Store(ctx context.Context) (*statestore.Store, error) {
-	s, _, err := e.newOpContext().records(ctx)
+	s, _, err := e.newOperation().Records(ctx)
 	return s, err
 }
 
 // Releases returns the release history of a stack, oldest first.
 func (e *Engine) Releases(ctx context.Context, project, stack string) ([]releases.Record, error) {
-	opc, end := e.operationOf(ctx)
+	opc, end := e.OperationOf(ctx)
 	defer end()
 	return e.releases(ctx, opc, project, stack)
 }
 
 // releases is Releases in operation op.
-func (e *Engine) releases(ctx context.Context, opc *opContext, project, stack string) ([]releases.Record, error) {
-	s, _, err := opc.records(ctx)
+func (e *Engine) releases(ctx context.Context, opc *Operation, project, stack string) ([]releases.Record, error) {
+	s, _, err := opc.Records(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -130,8 +130,8 @@ func (e *Engine) LastKnownGood(ctx context.Context, project, stack string) (*rel
 
 // record stores a release of st with the stack's exported checkpoint, and
 // the revision it applied and that revision's commit time when known.
-func (e *Engine) record(ctx context.Context, opc *opContext, st *Stack, version, status, cause, revision string, committed time.Time) (*releases.Record, error) {
-	s, backend, err := opc.records(ctx)
+func (e *Engine) record(ctx context.Context, opc *Operation, st *Stack, version, status, cause, revision string, committed time.Time) (*releases.Record, error) {
+	s, backend, err := opc.Records(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func (e *Engine) exportCheckpoint(ctx context.Context, backend *statestore.Store
 	}
 	// Not `Stack.Export`: the Automation API exports with --show-secrets.
 	env := []string{"PULUMI_HOME=" + e.pulumiHome}
-	for k, v := range e.engineEnv() {
+	for k, v := range e.Env() {
 		env = append(env, k+"="+v)
 	}
 	out, stderr, _, err := e.cmd.Run(ctx, st.stack.Workspace().WorkDir(), nil, nil, nil, env, "stack", "export", "--stack", st.name)
@@ -224,7 +224,7 @@ func lastUpdate(ctx context.Context, s auto.Stack) (string, bool, error) {
 }
 
 // recordUp records a successful up of st as a release.
-func (e *Engine) recordUp(ctx context.Context, opc *opContext, st *Stack, revision string, committed time.Time) error {
+func (e *Engine) recordUp(ctx context.Context, opc *Operation, st *Stack, revision string, committed time.Time) error {
 	_, err := e.record(ctx, opc, st, st.version, ReleaseApplied, "", revision, committed)
 	return err
 }
@@ -241,45 +241,45 @@ func (e *Engine) Deploy(ctx context.Context, rel Release, lookup func(version st
 	for _, x := range opts {
 		x.ApplyOption(&o)
 	}
-	c := upConfig(o.Up)
-	ctx, ob := e.observe(ctx, "deploy", rel.Program)
-	ob.revision = c.revision
-	defer func() { ob.endDeploy(d, err) }()
-	return e.deploy(ctx, ob.opc, rel, lookup, o.NoRollback, c)
+	c := UpConfig(o.Up)
+	ctx, ob := e.Observe(ctx, "deploy", rel.Program)
+	ob.Revision = c.Revision
+	defer func() { ob.EndDeploy(d, err) }()
+	return e.deploy(ctx, ob.Operation, rel, lookup, o.NoRollback, c)
 }
 
 // deploy is Deploy with its settings applied; up is the configuration of
 // the release's up (a promotion adds its stage's policies and plan to it).
-func (e *Engine) deploy(ctx context.Context, opc *opContext, rel Release, lookup func(version string) (Program, error), noRollback bool, up opConfig) (*Deployment, error) {
-	up.noRecord = true
+func (e *Engine) deploy(ctx context.Context, opc *Operation, rel Release, lookup func(version string) (Program, error), noRollback bool, up OpConfig) (*Deployment, error) {
+	up.NoRecord = true
 	st, err := e.UpsertStack(ctx, rel.Program)
 	if err != nil {
 		return nil, err
 	}
 	d := &Deployment{}
-	d.Result, err = st.runUp(ctx, up)
+	d.Result, err = st.RunUp(ctx, up)
 	if err == nil && rel.Smoke != nil {
-		sctx, smoked := e.stage(ctx, telemetry.StageSmoke)
+		sctx, smoked := e.Stage(ctx, telemetry.StageSmoke)
 		serr := rel.Smoke(sctx, d.Result)
 		if smoked(serr); serr != nil {
 			err = fmt.Errorf("smoke check: %w", serr)
 		}
 	}
 	if err == nil {
-		_, err := e.record(ctx, opc, st, rel.Version, ReleaseVerified, "", up.revision, up.commitTime)
+		_, err := e.record(ctx, opc, st, rel.Version, ReleaseVerified, "", up.Revision, up.CommitTime)
 		return d, err
 	}
 	rerr := &ReleaseError{Version: rel.Version, Cause: err}
 	if IsPolicyBlocked(err) || IsPlanChanged(err) {
 		return d, rerr // a blocked release, or one whose plan moved, changed nothing
 	}
-	if _, ferr := e.record(ctx, opc, st, rel.Version, ReleaseFailed, mask.New(secretValues(rel.Program)...).String(err.Error()), up.revision, up.commitTime); ferr != nil {
+	if _, ferr := e.record(ctx, opc, st, rel.Version, ReleaseFailed, mask.New(SecretValues(rel.Program)...).String(err.Error()), up.Revision, up.CommitTime); ferr != nil {
 		e.log.WarnContext(ctx, "recording the failed release failed", "stack", rel.Program.Stack, "error", ferr)
 	}
 	if noRollback {
 		return d, rerr
 	}
-	ctx, rolledBack := e.stage(ctx, telemetry.StageRollback)
+	ctx, rolledBack := e.Stage(ctx, telemetry.StageRollback)
 	defer func() { rolledBack(rerr.RollbackErr) }()
 	recs, lerr := e.releases(ctx, opc, rel.Program.Project, rel.Program.Stack)
 	lkg := releases.NewestGood(recs, len(recs), rel.Version)
@@ -298,8 +298,8 @@ func (e *Engine) deploy(ctx context.Context, opc *opContext, rel Release, lookup
 	if lerr == nil {
 		// The rollback applies the restored release, not the failed one's plan.
 		rb := up
-		rb.applyPlan = ""
-		d.Rollback, lerr = st.runUp(ctx, rb)
+		rb.ApplyPlan = ""
+		d.Rollback, lerr = st.RunUp(ctx, rb)
 	}
 	if lerr != nil {
 		rerr.RollbackErr = lerr
@@ -320,8 +320,8 @@ func (e *Engine) deploy(ctx context.Context, opc *opContext, rel Release, lookup
 // one rolled back; when the newest update failed (or was not recorded), it
 // re-applies the newest good release. It returns the release it restored.
 func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup func(version string) (Program, error), opts ...optup.Option) (res *outcome.Result, target *releases.Record, err error) {
-	ctx, o := e.observe(ctx, "rollback", Program{Project: project, Stack: stack})
-	defer func() { o.end(res, err) }()
+	ctx, o := e.Observe(ctx, "rollback", Program{Project: project, Stack: stack})
+	defer func() { o.End(res, err) }()
 	known, err := e.Stacks(ctx, project)
 	if err != nil {
 		return nil, nil, err
@@ -329,7 +329,7 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 	if !slices.Contains(known, stack) {
 		return nil, nil, &UnknownStackError{Project: project, Stack: stack, Known: known}
 	}
-	s, _, err := o.opc.records(ctx)
+	s, _, err := o.Operation.Records(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -362,13 +362,13 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 	if err != nil {
 		return nil, target, err
 	}
-	c := upConfig(opts)
-	c.noRecord = true
-	o.secrets = mask.New(secretValues(prog)...)
-	opc := o.opc
-	res, err = st.runUp(ctx, c)
+	c := UpConfig(opts)
+	c.NoRecord = true
+	o.Secrets = mask.New(SecretValues(prog)...)
+	opc := o.Operation
+	res, err = st.RunUp(ctx, c)
 	if err != nil {
-		if _, ferr := e.record(ctx, opc, st, target.Version, ReleaseFailed, "rollback: "+o.secrets.String(err.Error()), "", time.Time{}); ferr != nil {
+		if _, ferr := e.record(ctx, opc, st, target.Version, ReleaseFailed, "rollback: "+o.Secrets.String(err.Error()), "", time.Time{}); ferr != nil {
 			e.log.WarnContext(ctx, "recording the failed rollback failed", "stack", stack, "error", ferr)
 		}
 		return res, target, err
@@ -389,7 +389,7 @@ func (e *Engine) Rollback(ctx context.Context, project, stack string, lookup fun
 
 // lastUpdate identifies a stack's newest update and its outcome.
 func (e *Engine) lastUpdate(ctx context.Context, project, stack string) (string, bool, error) {
-	ws, err := e.workspace(ctx, project)
+	ws, err := e.Workspace(ctx, project)
 	if err != nil {
 		return "", false, err
 	}

@@ -87,73 +87,73 @@ func (s *Stack) Name() string { return s.name }
 // stack's LocalWorkspace (see stateWorkspace), not a *auto.LocalWorkspace.
 func (s *Stack) Auto() *auto.Stack { return &s.stack }
 
-// opConfig is the settings of one operation inside package automation,
+// OpConfig is the settings of one operation inside package automation,
 // built from a verb's typed options (optpreview, optup, optrefresh,
 // optdestroy) plus what only the package itself sets (noRecord, a plan
 // stripped for a rollback, a promotion stage's policies and plan).
-type opConfig struct {
-	expectNoChanges bool
-	onEvent         func(events.EngineEvent)
-	message         string
-	parallel        int
-	remove          bool
-	policyDirs      []string
-	attempts        int
-	backoff         time.Duration
-	savePlan        string
-	applyPlan       string
-	previewOnly     bool
-	refreshFirst    bool
+type OpConfig struct {
+	ExpectNoChanges bool
+	OnEvent         func(events.EngineEvent)
+	Message         string
+	Parallel        int
+	Remove          bool
+	PolicyDirs      []string
+	Attempts        int
+	Backoff         time.Duration
+	SavePlan        string
+	ApplyPlan       string
+	PreviewOnly     bool
+	RefreshFirst    bool
 	// revision is the source revision an up records with its release.
-	revision string
+	Revision string
 	// commitTime is the time of that revision's commit (zero when unknown).
-	commitTime time.Time
+	CommitTime time.Time
 	// noRecord leaves recording the release to the caller (Deploy records
 	// it only after its smoke check).
-	noRecord bool
+	NoRecord bool
 	// stage names a preview's stage span (default telemetry.StagePreview).
-	stage string
+	Stage string
 }
 
-// previewConfig applies preview options.
-func previewConfig(opts []optpreview.Option) opConfig {
+// PreviewConfig applies preview options.
+func PreviewConfig(opts []optpreview.Option) OpConfig {
 	var o optpreview.Options
 	for _, x := range opts {
 		x.ApplyOption(&o)
 	}
-	return opConfig{parallel: o.Parallel, message: o.Message, policyDirs: o.Policies, expectNoChanges: o.ExpectNoChanges,
-		onEvent: o.OnEvent, attempts: o.Attempts, backoff: o.Backoff, savePlan: o.Plan}
+	return OpConfig{Parallel: o.Parallel, Message: o.Message, PolicyDirs: o.Policies, ExpectNoChanges: o.ExpectNoChanges,
+		OnEvent: o.OnEvent, Attempts: o.Attempts, Backoff: o.Backoff, SavePlan: o.Plan}
 }
 
-// upConfig applies up options.
-func upConfig(opts []optup.Option) opConfig {
+// UpConfig applies up options.
+func UpConfig(opts []optup.Option) OpConfig {
 	var o optup.Options
 	for _, x := range opts {
 		x.ApplyOption(&o)
 	}
-	return opConfig{parallel: o.Parallel, message: o.Message, policyDirs: o.Policies, expectNoChanges: o.ExpectNoChanges,
-		onEvent: o.OnEvent, attempts: o.Attempts, backoff: o.Backoff, refreshFirst: o.Refresh, applyPlan: o.Plan, revision: o.Revision,
-		commitTime: o.CommitTime}
+	return OpConfig{Parallel: o.Parallel, Message: o.Message, PolicyDirs: o.Policies, ExpectNoChanges: o.ExpectNoChanges,
+		OnEvent: o.OnEvent, Attempts: o.Attempts, Backoff: o.Backoff, RefreshFirst: o.Refresh, ApplyPlan: o.Plan, Revision: o.Revision,
+		CommitTime: o.CommitTime}
 }
 
-// refreshConfig applies refresh options.
-func refreshConfig(opts []optrefresh.Option) opConfig {
+// RefreshConfig applies refresh options.
+func RefreshConfig(opts []optrefresh.Option) OpConfig {
 	var o optrefresh.Options
 	for _, x := range opts {
 		x.ApplyOption(&o)
 	}
-	return opConfig{parallel: o.Parallel, message: o.Message, expectNoChanges: o.ExpectNoChanges, previewOnly: o.PreviewOnly,
-		onEvent: o.OnEvent, attempts: o.Attempts, backoff: o.Backoff}
+	return OpConfig{Parallel: o.Parallel, Message: o.Message, ExpectNoChanges: o.ExpectNoChanges, PreviewOnly: o.PreviewOnly,
+		OnEvent: o.OnEvent, Attempts: o.Attempts, Backoff: o.Backoff}
 }
 
-// destroyConfig applies destroy options.
-func destroyConfig(opts []optdestroy.Option) opConfig {
+// DestroyConfig applies destroy options.
+func DestroyConfig(opts []optdestroy.Option) OpConfig {
 	var o optdestroy.Options
 	for _, x := range opts {
 		x.ApplyOption(&o)
 	}
-	return opConfig{parallel: o.Parallel, message: o.Message, remove: o.RemoveStack, onEvent: o.OnEvent,
-		attempts: o.Attempts, backoff: o.Backoff}
+	return OpConfig{Parallel: o.Parallel, Message: o.Message, Remove: o.RemoveStack, OnEvent: o.OnEvent,
+		Attempts: o.Attempts, Backoff: o.Backoff}
 }
 
 // ChangesFoundError says an operation run with ExpectNoChanges found changes;
@@ -212,14 +212,14 @@ func (s *Stack) wrap(op string, err error) error {
 }
 
 // policyDirs are the stack's own policy packs plus those given to one operation.
-func (s *Stack) policyDirs(c opConfig) ([]string, error) {
+func (s *Stack) policyDirs(c OpConfig) ([]string, error) {
 	dirs := slices.Clone(s.policies)
-	for _, d := range c.policyDirs {
+	for _, d := range c.PolicyDirs {
 		if slices.Contains(dirs, d) {
 			continue
 		}
 		if s.engine != nil {
-			if err := s.engine.checkPolicyDir(d); err != nil {
+			if err := s.engine.CheckPolicyDir(d); err != nil {
 				return nil, err
 			}
 		}
@@ -234,47 +234,47 @@ func (s *Stack) Policies() []string { return slices.Clone(s.policies) }
 
 // Preview computes the changes an Up would make.
 func (s *Stack) Preview(ctx context.Context, opts ...optpreview.Option) (res *outcome.Result, err error) {
-	ctx, o := s.observe(ctx, "preview")
-	defer func() { o.end(res, err) }()
-	return s.runPreview(ctx, previewConfig(opts))
+	ctx, o := s.Observe(ctx, "preview")
+	defer func() { o.End(res, err) }()
+	return s.RunPreview(ctx, PreviewConfig(opts))
 }
 
 // runPreview is Preview with its settings applied.
-func (s *Stack) runPreview(ctx context.Context, c opConfig) (*outcome.Result, error) {
-	res, err := retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*outcome.Result, error) { return s.preview(ctx, c) })
-	if err == nil && c.expectNoChanges && res.Changes() > 0 {
+func (s *Stack) RunPreview(ctx context.Context, c OpConfig) (*outcome.Result, error) {
+	res, err := retry(ctx, c.Attempts, c.Backoff, s.recoverForRetry(ctx), func() (*outcome.Result, error) { return s.preview(ctx, c) })
+	if err == nil && c.ExpectNoChanges && res.Changes() > 0 {
 		err = &ChangesFoundError{Op: "preview", Stack: s.name, Changes: res.Changes()}
 	}
 	return res, err
 }
 
-func (s *Stack) preview(ctx context.Context, c opConfig) (*outcome.Result, error) {
+func (s *Stack) preview(ctx context.Context, c OpConfig) (*outcome.Result, error) {
 	start := time.Now()
 	dirs, err := s.policyDirs(c)
 	if err != nil {
 		return nil, err
 	}
-	col := outcome.NewCollector(c.onEvent)
+	col := outcome.NewCollector(c.OnEvent)
 	po := []autopreview.Option{autopreview.EventStreams(col.Events())}
-	if c.message != "" {
-		po = append(po, autopreview.Message(c.message))
+	if c.Message != "" {
+		po = append(po, autopreview.Message(c.Message))
 	}
-	if c.parallel > 0 {
-		po = append(po, autopreview.Parallel(c.parallel))
+	if c.Parallel > 0 {
+		po = append(po, autopreview.Parallel(c.Parallel))
 	}
 	if len(dirs) > 0 {
 		po = append(po, autopreview.PolicyPacks(entries(dirs)...))
 	}
-	if c.savePlan != "" {
-		po = append(po, autopreview.Plan(c.savePlan))
+	if c.SavePlan != "" {
+		po = append(po, autopreview.Plan(c.SavePlan))
 	}
-	if c.stage == "" {
-		c.stage = telemetry.StagePreview
+	if c.Stage == "" {
+		c.Stage = telemetry.StagePreview
 	}
-	ctx, done := s.engine.stage(ctx, c.stage)
+	ctx, done := s.engine.Stage(ctx, c.Stage)
 	r, err := s.stack.Preview(ctx, po...)
 	res := col.Result("preview", s.project, s.name, start, outcome.Summary(r.ChangeSummary))
-	s.engine.steps(ctx, res)
+	s.engine.Steps(ctx, res)
 	s.log.InfoContext(ctx, "preview", "changes", res.Changes(), "violations", len(res.Policy), "duration", res.Duration, "error", err)
 	err = s.wrap("preview", policyErr("preview", res, err))
 	done(err)
@@ -284,45 +284,45 @@ func (s *Stack) preview(ctx context.Context, c opConfig) (*outcome.Result, error
 // Up applies the program. With policies (the program's or optup.Policies),
 // it previews with them first and applies nothing when they block.
 func (s *Stack) Up(ctx context.Context, opts ...optup.Option) (res *outcome.Result, err error) {
-	c := upConfig(opts)
-	ctx, o := s.observe(ctx, "up")
-	o.revision = c.revision
-	defer func() { o.end(res, err) }()
-	return s.runUp(ctx, c)
+	c := UpConfig(opts)
+	ctx, o := s.Observe(ctx, "up")
+	o.Revision = c.Revision
+	defer func() { o.End(res, err) }()
+	return s.RunUp(ctx, c)
 }
 
 // runUp is Up with its settings applied.
-func (s *Stack) runUp(ctx context.Context, c opConfig) (*outcome.Result, error) {
-	return retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*outcome.Result, error) { return s.up(ctx, c) })
+func (s *Stack) RunUp(ctx context.Context, c OpConfig) (*outcome.Result, error) {
+	return retry(ctx, c.Attempts, c.Backoff, s.recoverForRetry(ctx), func() (*outcome.Result, error) { return s.up(ctx, c) })
 }
 
-func (s *Stack) up(ctx context.Context, c opConfig) (*outcome.Result, error) {
+func (s *Stack) up(ctx context.Context, c OpConfig) (*outcome.Result, error) {
 	start := time.Now()
 	dirs, err := s.policyDirs(c)
 	if err != nil {
 		return nil, err
 	}
-	if len(dirs) > 0 || c.expectNoChanges || c.applyPlan != "" {
+	if len(dirs) > 0 || c.ExpectNoChanges || c.ApplyPlan != "" {
 		// The gate: nothing is applied when the preview is blocked by policy
 		// (or, with ExpectNoChanges, has changes, or, with optup.Plan, no
 		// longer matches the reviewed plan).
 		pc := c
-		pc.expectNoChanges, pc.savePlan, pc.attempts, pc.stage = false, "", 1, telemetry.StagePolicy
+		pc.ExpectNoChanges, pc.SavePlan, pc.Attempts, pc.Stage = false, "", 1, telemetry.StagePolicy
 		if len(dirs) == 0 {
-			pc.stage = telemetry.StagePreview
+			pc.Stage = telemetry.StagePreview
 		}
-		if c.applyPlan != "" {
-			tmp, err := os.CreateTemp(filepath.Dir(c.applyPlan), ".current-plan-*.json")
+		if c.ApplyPlan != "" {
+			tmp, err := os.CreateTemp(filepath.Dir(c.ApplyPlan), ".current-plan-*.json")
 			if err != nil {
-				return nil, fmt.Errorf("automation: optup.Plan(%q): %w", c.applyPlan, err)
+				return nil, fmt.Errorf("automation: optup.Plan(%q): %w", c.ApplyPlan, err)
 			}
 			_ = tmp.Close()
 			defer os.Remove(tmp.Name())
-			pc.savePlan = tmp.Name()
+			pc.SavePlan = tmp.Name()
 		}
 		pre, err := s.preview(ctx, pc)
-		if err == nil && c.applyPlan != "" {
-			diff, derr := review.ComparePlans(c.applyPlan, pc.savePlan)
+		if err == nil && c.ApplyPlan != "" {
+			diff, derr := review.ComparePlans(c.ApplyPlan, pc.SavePlan)
 			if derr != nil {
 				return pre, derr
 			}
@@ -340,32 +340,32 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*outcome.Result, error) {
 		if err != nil {
 			return pre, err
 		}
-		if c.expectNoChanges && pre.Changes() > 0 {
+		if c.ExpectNoChanges && pre.Changes() > 0 {
 			pre.Operation = "up"
 			return pre, &ChangesFoundError{Op: "up", Stack: s.name, Changes: pre.Changes()}
 		}
 	}
-	col := outcome.NewCollector(c.onEvent)
+	col := outcome.NewCollector(c.OnEvent)
 	uo := []autoup.Option{autoup.EventStreams(col.Events())}
-	if c.expectNoChanges {
+	if c.ExpectNoChanges {
 		uo = append(uo, autoup.ExpectNoChanges())
 	}
-	if c.message != "" {
-		uo = append(uo, autoup.Message(c.message))
+	if c.Message != "" {
+		uo = append(uo, autoup.Message(c.Message))
 	}
-	if c.parallel > 0 {
-		uo = append(uo, autoup.Parallel(c.parallel))
+	if c.Parallel > 0 {
+		uo = append(uo, autoup.Parallel(c.Parallel))
 	}
 	if len(dirs) > 0 {
 		uo = append(uo, autoup.PolicyPacks(entries(dirs)...))
 	}
-	if c.applyPlan != "" {
-		uo = append(uo, autoup.Plan(c.applyPlan))
+	if c.ApplyPlan != "" {
+		uo = append(uo, autoup.Plan(c.ApplyPlan))
 	}
-	if c.refreshFirst {
+	if c.RefreshFirst {
 		uo = append(uo, autoup.Refresh())
 	}
-	actx, done := s.engine.stage(ctx, telemetry.StageApply)
+	actx, done := s.engine.Stage(ctx, telemetry.StageApply)
 	s.setLastUpdate("")
 	r, err := s.stack.Up(actx, uo...)
 	if err == nil && r.Summary.Kind == "update" {
@@ -375,14 +375,14 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*outcome.Result, error) {
 	}
 	res := col.Result("up", s.project, s.name, start, outcome.SummaryOf(r.Summary.ResourceChanges))
 	res.Outputs = outcome.Outputs(r.Outputs)
-	s.engine.steps(actx, res)
+	s.engine.Steps(actx, res)
 	done(policyErr("up", res, err))
 	s.log.InfoContext(ctx, "up", "changes", res.Changes(), "violations", len(res.Policy), "duration", res.Duration, "error", err)
-	if err == nil && s.engine != nil && !c.noRecord {
+	if err == nil && s.engine != nil && !c.NoRecord {
 		// Every successful up is a release: recorded beside the stack.
-		opc, end := s.engine.operationOf(ctx)
+		opc, end := s.engine.OperationOf(ctx)
 		defer end()
-		if rerr := s.engine.recordUp(ctx, opc, s, c.revision, c.commitTime); rerr != nil {
+		if rerr := s.engine.recordUp(ctx, opc, s, c.Revision, c.CommitTime); rerr != nil {
 			s.log.WarnContext(ctx, "recording the release failed", "error", rerr)
 		}
 	}
@@ -393,17 +393,17 @@ func (s *Stack) up(ctx context.Context, c opConfig) (*outcome.Result, error) {
 // optrefresh.ExpectNoChanges it compares first (writing nothing) and returns a
 // *ChangesFoundError when live state differs.
 func (s *Stack) Refresh(ctx context.Context, opts ...optrefresh.Option) (res *outcome.Result, err error) {
-	ctx, o := s.observe(ctx, "refresh")
-	defer func() { o.end(res, err) }()
-	return s.runRefresh(ctx, refreshConfig(opts))
+	ctx, o := s.Observe(ctx, "refresh")
+	defer func() { o.End(res, err) }()
+	return s.RunRefresh(ctx, RefreshConfig(opts))
 }
 
 // runRefresh is Refresh with its settings applied.
-func (s *Stack) runRefresh(ctx context.Context, c opConfig) (*outcome.Result, error) {
-	if c.expectNoChanges && !c.previewOnly {
+func (s *Stack) RunRefresh(ctx context.Context, c OpConfig) (*outcome.Result, error) {
+	if c.ExpectNoChanges && !c.PreviewOnly {
 		pc := c
-		pc.previewOnly = true
-		res, err := retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*outcome.Result, error) { return s.refresh(ctx, pc) })
+		pc.PreviewOnly = true
+		res, err := retry(ctx, c.Attempts, c.Backoff, s.recoverForRetry(ctx), func() (*outcome.Result, error) { return s.refresh(ctx, pc) })
 		if err != nil {
 			return res, err
 		}
@@ -412,35 +412,35 @@ func (s *Stack) runRefresh(ctx context.Context, c opConfig) (*outcome.Result, er
 			return res, &ChangesFoundError{Op: "refresh", Stack: s.name, Changes: n}
 		}
 	}
-	res, err := retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*outcome.Result, error) { return s.refresh(ctx, c) })
-	if err == nil && c.expectNoChanges && res.Changes() > 0 {
+	res, err := retry(ctx, c.Attempts, c.Backoff, s.recoverForRetry(ctx), func() (*outcome.Result, error) { return s.refresh(ctx, c) })
+	if err == nil && c.ExpectNoChanges && res.Changes() > 0 {
 		err = &ChangesFoundError{Op: "refresh", Stack: s.name, Changes: res.Changes()}
 	}
 	return res, err
 }
 
-func (s *Stack) refresh(ctx context.Context, c opConfig) (*outcome.Result, error) {
+func (s *Stack) refresh(ctx context.Context, c OpConfig) (*outcome.Result, error) {
 	start := time.Now()
-	col := outcome.NewCollector(c.onEvent)
+	col := outcome.NewCollector(c.OnEvent)
 	ro := []autorefresh.Option{autorefresh.EventStreams(col.Events())}
-	if c.message != "" {
-		ro = append(ro, autorefresh.Message(c.message))
+	if c.Message != "" {
+		ro = append(ro, autorefresh.Message(c.Message))
 	}
-	if c.parallel > 0 {
-		ro = append(ro, autorefresh.Parallel(c.parallel))
+	if c.Parallel > 0 {
+		ro = append(ro, autorefresh.Parallel(c.Parallel))
 	}
-	ctx, done := s.engine.stage(ctx, telemetry.StageRefresh)
-	if c.previewOnly {
+	ctx, done := s.engine.Stage(ctx, telemetry.StageRefresh)
+	if c.PreviewOnly {
 		r, err := s.stack.PreviewRefresh(ctx, ro...)
 		res := col.Result("refresh-preview", s.project, s.name, start, outcome.Summary(r.ChangeSummary))
-		s.engine.steps(ctx, res)
+		s.engine.Steps(ctx, res)
 		err = s.wrap("refresh", err)
 		done(err)
 		return res, err
 	}
 	r, err := s.stack.Refresh(ctx, ro...)
 	res := col.Result("refresh", s.project, s.name, start, outcome.SummaryOf(r.Summary.ResourceChanges))
-	s.engine.steps(ctx, res)
+	s.engine.Steps(ctx, res)
 	s.log.InfoContext(ctx, "refresh", "changes", res.Changes(), "duration", res.Duration, "error", err)
 	err = s.wrap("refresh", err)
 	done(err)
@@ -450,32 +450,32 @@ func (s *Stack) refresh(ctx context.Context, c opConfig) (*outcome.Result, error
 // Destroy deletes every resource of the stack (and, with
 // optdestroy.RemoveStack, the stack).
 func (s *Stack) Destroy(ctx context.Context, opts ...optdestroy.Option) (res *outcome.Result, err error) {
-	ctx, o := s.observe(ctx, "destroy")
-	defer func() { o.end(res, err) }()
-	return s.runDestroy(ctx, destroyConfig(opts))
+	ctx, o := s.Observe(ctx, "destroy")
+	defer func() { o.End(res, err) }()
+	return s.RunDestroy(ctx, DestroyConfig(opts))
 }
 
 // runDestroy is Destroy with its settings applied.
-func (s *Stack) runDestroy(ctx context.Context, c opConfig) (*outcome.Result, error) {
-	return retry(ctx, c.attempts, c.backoff, s.recoverForRetry(ctx), func() (*outcome.Result, error) { return s.destroy(ctx, c) })
+func (s *Stack) RunDestroy(ctx context.Context, c OpConfig) (*outcome.Result, error) {
+	return retry(ctx, c.Attempts, c.Backoff, s.recoverForRetry(ctx), func() (*outcome.Result, error) { return s.destroy(ctx, c) })
 }
 
-func (s *Stack) destroy(ctx context.Context, c opConfig) (*outcome.Result, error) {
+func (s *Stack) destroy(ctx context.Context, c OpConfig) (*outcome.Result, error) {
 	start := time.Now()
-	col := outcome.NewCollector(c.onEvent)
+	col := outcome.NewCollector(c.OnEvent)
 	do := []autodestroy.Option{autodestroy.EventStreams(col.Events())}
-	if c.message != "" {
-		do = append(do, autodestroy.Message(c.message))
+	if c.Message != "" {
+		do = append(do, autodestroy.Message(c.Message))
 	}
-	if c.parallel > 0 {
-		do = append(do, autodestroy.Parallel(c.parallel))
+	if c.Parallel > 0 {
+		do = append(do, autodestroy.Parallel(c.Parallel))
 	}
-	ctx, done := s.engine.stage(ctx, telemetry.StageDestroy)
+	ctx, done := s.engine.Stage(ctx, telemetry.StageDestroy)
 	r, err := s.stack.Destroy(ctx, do...)
 	res := col.Result("destroy", s.project, s.name, start, outcome.SummaryOf(r.Summary.ResourceChanges))
-	s.engine.steps(ctx, res)
+	s.engine.Steps(ctx, res)
 	s.log.InfoContext(ctx, "destroy", "changes", res.Changes(), "duration", res.Duration, "error", err)
-	if err == nil && c.remove {
+	if err == nil && c.Remove {
 		err = s.stack.Workspace().RemoveStack(ctx, s.name)
 	}
 	err = s.wrap("destroy", err)

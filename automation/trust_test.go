@@ -49,9 +49,9 @@ func TestOpen_MissingPluginFailsBeforeTheEngineRuns(t *testing.T) {
 // acquisition turned off.
 func TestWorkspace_NeverDownloadsPlugins(t *testing.T) {
 	e := &Engine{backend: "file:///tmp/x", env: map[string]string{}}
-	opts := e.workspaceOptions(t.TempDir())
+	opts := e.WorkspaceOptions(t.TempDir())
 	require.NotEmpty(t, opts)
-	b, err := json.Marshal(e.engineEnv())
+	b, err := json.Marshal(e.Env())
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION":"true"`)
 }

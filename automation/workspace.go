@@ -29,12 +29,12 @@ import (
 
 // workspace returns a workspace of project, in its own directory, for
 // backend-wide queries (listing stacks and their tags).
-func (e *Engine) workspace(ctx context.Context, project string) (auto.Workspace, error) {
+func (e *Engine) Workspace(ctx context.Context, project string) (auto.Workspace, error) {
 	if !nameRE.MatchString(project) {
 		return nil, fmt.Errorf("automation: project %q is invalid", project)
 	}
 	wd := filepath.Join(e.dir, "workspaces", project, ".project")
-	if err := privateDir(wd); err != nil {
+	if err := PrivateDir(wd); err != nil {
 		return nil, err
 	}
 	// The queries of a project share this directory and run at the same
@@ -47,7 +47,7 @@ func (e *Engine) workspace(ctx context.Context, project string) (auto.Workspace,
 	if err := writeProjectSettings(wd, project); err != nil {
 		return nil, fmt.Errorf("automation: workspace of project %s: %w", project, err)
 	}
-	return auto.NewLocalWorkspace(ctx, e.workspaceOptions(wd)...)
+	return auto.NewLocalWorkspace(ctx, e.WorkspaceOptions(wd)...)
 }
 
 // writeProjectSettings makes wd's Pulumi.yaml that of an inline Go project
@@ -79,7 +79,7 @@ func writeProjectSettings(wd, project string) error {
 // kubernetes resolves the Kubernetes provider plugin into the engine's
 // PULUMI_HOME (building it when missing), once per Engine; after a failure
 // the next call tries again.
-func (e *Engine) kubernetes(ctx context.Context) error {
+func (e *Engine) Kubernetes(ctx context.Context) error {
 	e.k8sMu.Lock()
 	defer e.k8sMu.Unlock()
 	if e.k8sReady {
@@ -93,7 +93,7 @@ func (e *Engine) kubernetes(ctx context.Context) error {
 }
 
 // engineEnv is the environment of every engine run.
-func (e *Engine) engineEnv() map[string]string {
+func (e *Engine) Env() map[string]string {
 	env := map[string]string{
 		"PULUMI_BACKEND_URL":                   e.backend,
 		"PULUMI_CONFIG_PASSPHRASE":             e.passphrase,
@@ -111,9 +111,9 @@ func (e *Engine) engineEnv() map[string]string {
 }
 
 // workspaceOptions are the options of every workspace the engine opens.
-func (e *Engine) workspaceOptions(workDir string) []auto.LocalWorkspaceOption {
+func (e *Engine) WorkspaceOptions(workDir string) []auto.LocalWorkspaceOption {
 	return []auto.LocalWorkspaceOption{auto.WorkDir(workDir), auto.Pulumi(e.cmd), auto.PulumiHome(e.pulumiHome),
-		auto.EnvVars(e.engineEnv()), auto.SecretsProvider(e.secrets)}
+		auto.EnvVars(e.Env()), auto.SecretsProvider(e.secrets)}
 }
 
 // UpsertStack opens the program's stack in its own workspace, creating it
@@ -148,15 +148,15 @@ func (e *Engine) checkPlugins(p Program) error {
 
 // Stacks lists the stacks of project that the backend holds.
 func (e *Engine) Stacks(ctx context.Context, project string) ([]string, error) {
-	ws, err := e.workspace(ctx, project)
+	ws, err := e.Workspace(ctx, project)
 	if err != nil {
 		return nil, err
 	}
-	return stackNames(ctx, ws, project)
+	return StackNames(ctx, ws, project)
 }
 
-// stackNames lists the stacks a project's workspace sees, sorted.
-func stackNames(ctx context.Context, ws auto.Workspace, project string) ([]string, error) {
+// StackNames lists the stacks a project's workspace sees, sorted.
+func StackNames(ctx context.Context, ws auto.Workspace, project string) ([]string, error) {
 	list, err := ws.ListStacks(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("automation: listing stacks of %s: %w", project, err)
@@ -170,16 +170,16 @@ func stackNames(ctx context.Context, ws auto.Workspace, project string) ([]strin
 }
 
 func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, err error) {
-	ctx, done := e.stage(ctx, telemetry.StageOpen)
+	ctx, done := e.Stage(ctx, telemetry.StageOpen)
 	defer func() { done(err) }()
 	// Opening is an operation of its own unless an operation opens the stack.
-	ctx, opc, end := e.begin(ctx)
+	ctx, opc, end := e.Begin(ctx)
 	defer end()
-	if err := e.validate(ctx, p); err != nil {
+	if err := e.Validate(ctx, p); err != nil {
 		return nil, err
 	}
 	wd := filepath.Join(e.dir, "workspaces", p.Project, p.Stack)
-	if err := privateDir(wd); err != nil {
+	if err := PrivateDir(wd); err != nil {
 		return nil, err
 	}
 	openStack := func() (auto.Stack, error) {
@@ -217,13 +217,13 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, e
 	if err != nil {
 		return nil, fmt.Errorf("automation: stack %s/%s: %w", p.Project, p.Stack, err)
 	}
-	if err := e.writeConfig(ctx, s, p, wd); err != nil {
+	if err := e.WriteConfig(ctx, s, p, wd); err != nil {
 		return nil, err
 	}
 	st = &Stack{stack: s, project: p.Project, name: p.Stack, backend: e.backend, policies: slices.Clone(p.Policies), version: p.Version, engine: e, early: early,
 		config: p.Config, log: e.log.With("project", p.Project, "stack", p.Stack)}
 	// Repair what a killed run may have left (stale lock, pending operations).
-	rctx, rdone := e.stage(ctx, telemetry.StageRecover)
+	rctx, rdone := e.Stage(ctx, telemetry.StageRecover)
 	_, err = st.Recover(rctx)
 	if rdone(err); err != nil {
 		return nil, err
@@ -236,7 +236,7 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, e
 // settings written when wd has none), except that selecting a stack the
 // backend holds runs no CLI process (see stateWorkspace).
 func (e *Engine) stackWorkspace(ctx context.Context, p Program, wd string) (auto.Workspace, error) {
-	opts := append(e.workspaceOptions(wd), auto.Program(p.Run))
+	opts := append(e.WorkspaceOptions(wd), auto.Program(p.Run))
 	if !hasProjectSettings(wd) {
 		cwd, err := os.Getwd()
 		if err != nil {
@@ -282,7 +282,7 @@ type stateWorkspace struct {
 
 // SelectStack implements auto.Workspace.
 func (w *stateWorkspace) SelectStack(ctx context.Context, stack string) error {
-	opc, end := w.e.operationOf(ctx)
+	opc, end := w.e.OperationOf(ctx)
 	defer end()
 	if stackExists(ctx, opc, w.project, stack) {
 		return nil
@@ -298,7 +298,7 @@ func (w *stateWorkspace) SelectStack(ctx context.Context, stack string) error {
 // stores them, so they are read from it. Secret outputs, or a checkpoint
 // the store cannot give, go to the CLI as before.
 func (w *stateWorkspace) StackOutputs(ctx context.Context, stack string) (auto.OutputMap, error) {
-	opc, end := w.e.operationOf(ctx)
+	opc, end := w.e.OperationOf(ctx)
 	defer end()
 	if outs, ok := plainOutputs(ctx, opc, w.project, stack); ok {
 		return outs, nil
@@ -309,8 +309,8 @@ func (w *stateWorkspace) StackOutputs(ctx context.Context, stack string) (auto.O
 // plainOutputs returns the outputs of the stack's root resource from its
 // checkpoint, and false when they hold a secret (or any other special
 // value) or the checkpoint cannot be read.
-func plainOutputs(ctx context.Context, opc *opContext, project, stack string) (auto.OutputMap, bool) {
-	s, ok := opc.holding(ctx, project, stack)
+func plainOutputs(ctx context.Context, opc *Operation, project, stack string) (auto.OutputMap, bool) {
+	s, ok := opc.Holding(ctx, project, stack)
 	if !ok {
 		return nil, false
 	}
@@ -378,8 +378,8 @@ func plainValue(v any) bool {
 // stackExists reports whether the backend's store holds the stack's
 // checkpoint in the project-scoped layout, and Pulumi can load it; false
 // when it cannot tell.
-func stackExists(ctx context.Context, opc *opContext, project, stack string) bool {
-	s, ok := opc.holding(ctx, project, stack)
+func stackExists(ctx context.Context, opc *Operation, project, stack string) bool {
+	s, ok := opc.Holding(ctx, project, stack)
 	if !ok {
 		return false
 	}
@@ -389,14 +389,14 @@ func stackExists(ctx context.Context, opc *opContext, project, stack string) boo
 
 // validate checks a program before it is opened: its names, plugins and
 // policy pack directories.
-func (e *Engine) validate(ctx context.Context, p Program) (err error) {
-	ctx, done := e.stage(ctx, telemetry.StageValidate)
+func (e *Engine) Validate(ctx context.Context, p Program) (err error) {
+	ctx, done := e.Stage(ctx, telemetry.StageValidate)
 	defer func() { done(err) }()
 	if err := p.Validate(); err != nil {
 		return err
 	}
 	if slices.ContainsFunc(p.Plugins, func(pl Plugin) bool { return pl.Name == KubernetesPlugin.Name }) {
-		if err := e.kubernetes(ctx); err != nil {
+		if err := e.Kubernetes(ctx); err != nil {
 			return err
 		}
 	}
@@ -404,7 +404,7 @@ func (e *Engine) validate(ctx context.Context, p Program) (err error) {
 		return err
 	}
 	for _, d := range p.Policies {
-		if err := e.checkPolicyDir(d); err != nil {
+		if err := e.CheckPolicyDir(d); err != nil {
 			return err
 		}
 	}
