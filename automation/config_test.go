@@ -11,6 +11,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/slipwayhq/slipway/automation/internal/engine"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -58,14 +59,23 @@ func (c *countingCLI) argsWith(s string) []string {
 	return out
 }
 
+// withCommand makes the engine run its pulumi commands through c.
+func withCommand(c *countingCLI) EngineOption {
+	return func(cfg *engine.Config) {
+		cfg.WrapCommand = func(p auto.PulumiCommand) auto.PulumiCommand {
+			c.PulumiCommand = p
+			return c
+		}
+	}
+}
+
 // countingEngine is an engine on a file backend whose CLI calls are counted.
 func countingEngine(t *testing.T, passphrase string) (*Engine, *countingCLI) {
 	t.Helper()
+	c := &countingCLI{}
 	e, err := New(context.Background(), WithDir(t.TempDir()), WithPulumiHome(t.TempDir()), WithResolver(pulumiOnlyResolver(t)),
-		WithPassphrase(passphrase), WithRunHistory(false))
+		WithPassphrase(passphrase), WithRunHistory(false), withCommand(c))
 	require.NoError(t, err)
-	c := &countingCLI{PulumiCommand: e.cmd}
-	e.cmd = c
 	return e, c
 }
 
@@ -88,7 +98,7 @@ func TestOpen_ConfigIsWrittenOnlyWhenItWouldChange(t *testing.T) {
 	before, err := os.ReadFile(settings)
 	require.NoError(t, err)
 	assert.NotContains(t, string(before), "s3cr3t", "the secret is encrypted in the settings file")
-	assert.FileExists(t, filepath.Join(filepath.Dir(settings), configMarkerFile),
+	assert.FileExists(t, filepath.Join(filepath.Dir(settings), engine.ConfigMarkerFile),
 		"with an empty passphrase the settings file discloses the secret anyway, so its marker may stay on disk")
 
 	_, err = e.UpsertStack(ctx, configProgram("dev", cfg))
@@ -141,16 +151,15 @@ func TestOpen_SecretConfigMarkerStaysInMemoryWithAPassphrase(t *testing.T) {
 	assert.Empty(t, cli.argsWith("s3cr3t"))
 	assert.Equal(t, 1, cli.count("config set --stack"), "only a secret: one `config set --secret`, no set-all")
 	wd := filepath.Join(e.Dir(), "workspaces", "cfg", "dev")
-	assert.NoFileExists(t, filepath.Join(wd, configMarkerFile), "no digest of a secret on disk")
+	assert.NoFileExists(t, filepath.Join(wd, engine.ConfigMarkerFile), "no digest of a secret on disk")
 	_, err = e.UpsertStack(ctx, configProgram("dev", cfg))
 	require.NoError(t, err)
 	assert.Equal(t, 0, cli.count("config set"), "the same engine remembers its write")
 
-	e2, err := New(ctx, WithDir(e.Dir()), WithPulumiHome(e.pulumiHome), WithResolver(pulumiOnlyResolver(t)),
-		WithPassphrase("correct horse battery staple"), WithRunHistory(false))
+	cli2 := &countingCLI{}
+	e2, err := New(ctx, WithDir(e.Dir()), WithPulumiHome(e.e.PulumiHome()), WithResolver(pulumiOnlyResolver(t)),
+		WithPassphrase("correct horse battery staple"), WithRunHistory(false), withCommand(cli2))
 	require.NoError(t, err)
-	cli2 := &countingCLI{PulumiCommand: e2.cmd}
-	e2.cmd = cli2
 	_, err = e2.UpsertStack(ctx, configProgram("dev", cfg))
 	require.NoError(t, err)
 	assert.Equal(t, 1, cli2.count("config set"), "another engine cannot know, so it writes")
@@ -223,10 +232,4 @@ func TestUp_PlainOutputsAreReadFromTheCheckpoint(t *testing.T) {
 	outs, err := st.Auto().Outputs(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, auto.OutputValue{Value: "s3cr3t", Secret: true}, outs["token"])
-}
-
-func TestPlainValue(t *testing.T) {
-	assert.True(t, plainValue(map[string]any{"a": []any{"x", 1.0, map[string]any{"b": true}}}))
-	assert.False(t, plainValue(map[string]any{"a": []any{map[string]any{"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}}}))
-	assert.False(t, plainValue(map[string]any{"a": "04da6b54-80e4-46f7-96ec-b56ff0331ba9"}))
 }

@@ -30,8 +30,8 @@ func TestNew_HonoursThePulumiCLIsConventions(t *testing.T) {
 	e, err := New(ctx, WithDir(dir))
 	require.NoError(t, err)
 	assert.Equal(t, "file://"+state, e.Backend(), "$PULUMI_BACKEND_URL")
-	assert.Equal(t, "from-the-file", e.passphrase, "$PULUMI_CONFIG_PASSPHRASE_FILE, trimmed as pulumi reads it")
-	assert.Equal(t, "passphrase", e.secrets)
+	assert.Equal(t, "from-the-file", e.e.Env()["PULUMI_CONFIG_PASSPHRASE"], "$PULUMI_CONFIG_PASSPHRASE_FILE, trimmed as pulumi reads it")
+	assert.Equal(t, "passphrase", e.e.SecretsProvider())
 	_, err = os.Stat(filepath.Join(dir, "state"))
 	assert.True(t, os.IsNotExist(err), "no state directory of its own when the backend is elsewhere")
 
@@ -39,7 +39,7 @@ func TestNew_HonoursThePulumiCLIsConventions(t *testing.T) {
 	e, err = New(ctx, WithDir(dir), WithBackend("file://"+other), WithPassphrase("given"))
 	require.NoError(t, err)
 	assert.Equal(t, "file://"+other, e.Backend(), "WithBackend wins")
-	assert.Equal(t, "given", e.passphrase, "WithPassphrase wins")
+	assert.Equal(t, "given", e.e.Env()["PULUMI_CONFIG_PASSPHRASE"], "WithPassphrase wins")
 
 	t.Setenv("PULUMI_CONFIG_PASSPHRASE_FILE", filepath.Join(t.TempDir(), "missing"))
 	_, err = New(ctx, WithDir(dir))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 
+	"github.com/slipwayhq/slipway/automation/internal/engine"
 	"github.com/slipwayhq/slipway/automation/statestore"
 )
 
@@ -11,10 +12,10 @@ import (
 // returned restore is called.
 func CountBackendOpens() (n *atomic.Int64, restore func()) {
 	n = new(atomic.Int64)
-	old := OpenBackend
-	OpenBackend = func(ctx context.Context, url string, env map[string]string) (*statestore.Store, error) {
+	old := engine.OpenBackend
+	engine.OpenBackend = func(ctx context.Context, url string, env map[string]string) (*statestore.Store, error) {
 		n.Add(1)
 		return old(ctx, url, env)
 	}
-	return n, func() { OpenBackend = old }
+	return n, func() { engine.OpenBackend = old }
 }

@@ -30,7 +30,7 @@ func TestWithFence_RefusesAnEngineThatDoesNotEnforceIt(t *testing.T) {
 
 	e, err := New(context.Background(), WithDir(t.TempDir()), WithResolver(toolchain.New(toolchain.WithPulumi(bin))))
 	require.NoError(t, err, "without a fence any CLI of the supported versions is used")
-	_, set := e.Env()[fence.Env]
+	_, set := e.e.Env()[fence.Env]
 	assert.False(t, set)
 }
 
@@ -42,8 +42,8 @@ func TestWithFence_SetAfterWithEnvAndGroupsTheCLI(t *testing.T) {
 	e, err := New(context.Background(), WithDir(t.TempDir()), WithResolver(toolchain.New(toolchain.WithoutPATH())),
 		WithFence(path), WithEnv(map[string]string{fence.Env: "/tenant/chosen"}))
 	require.NoError(t, err)
-	assert.Equal(t, path, e.Env()[fence.Env])
-	cli, ok := e.cmd.(pulumicli.Command)
+	assert.Equal(t, path, e.e.Env()[fence.Env])
+	cli, ok := e.e.Command().(pulumicli.Command)
 	require.True(t, ok)
 	assert.True(t, cli.Group)
 }

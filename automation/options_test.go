@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipwayhq/slipway/automation/internal/stack"
 	"github.com/slipwayhq/slipway/automation/optdeploy"
 	"github.com/slipwayhq/slipway/automation/optdestroy"
 	"github.com/slipwayhq/slipway/automation/optdrift"
@@ -101,7 +102,7 @@ func TestNoSharedOptionType(t *testing.T) {
 	for _, name := range exportedTypes(files) {
 		assert.NotContains(t, removed, name, "package automation declares the removed type %s", name)
 	}
-	assert.Empty(t, exportedFuncsReturning(files, "Option", "DriftOption", "DeployOption", "OpConfig"),
+	assert.Empty(t, exportedFuncsReturning(files, "Option", "DriftOption", "DeployOption", "stack.OpConfig"),
 		"package automation has exported funcs returning a shared option type")
 	var funcs []string
 	for _, f := range files {
@@ -152,7 +153,7 @@ func TestVerbOptions_Surface(t *testing.T) {
 // a later option overrides an earlier one.
 func TestVerbOptions_Apply(t *testing.T) {
 	ev := func(events.EngineEvent) {}
-	p := PreviewConfig([]optpreview.Option{optpreview.Parallel(2), optpreview.Parallel(3), optpreview.Message("m"),
+	p := stack.PreviewConfig([]optpreview.Option{optpreview.Parallel(2), optpreview.Parallel(3), optpreview.Message("m"),
 		optpreview.Policies("a"), optpreview.Policies("b"), optpreview.ExpectNoChanges(), optpreview.OnEvent(ev),
 		optpreview.Retry(4, time.Second), optpreview.Plan("plan.json")})
 	assert.Equal(t, 3, p.Parallel)
@@ -165,21 +166,21 @@ func TestVerbOptions_Apply(t *testing.T) {
 	assert.Equal(t, "plan.json", p.SavePlan)
 	assert.Empty(t, p.ApplyPlan, "a preview saves a plan, it never applies one")
 
-	u := UpConfig([]optup.Option{optup.Parallel(5), optup.Refresh(), optup.Plan("plan.json"), optup.Policies("a"),
+	u := stack.UpConfig([]optup.Option{optup.Parallel(5), optup.Refresh(), optup.Plan("plan.json"), optup.Policies("a"),
 		optup.ExpectNoChanges(), optup.Message("m"), optup.Retry(2, time.Millisecond), optup.OnEvent(ev), optup.Revision("abc123"),
 		optup.CommitTime(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))})
 	assert.NotNil(t, u.OnEvent)
 	u.OnEvent = nil // funcs do not compare
-	assert.Equal(t, OpConfig{Parallel: 5, RefreshFirst: true, ApplyPlan: "plan.json", PolicyDirs: []string{"a"},
+	assert.Equal(t, stack.OpConfig{Parallel: 5, RefreshFirst: true, ApplyPlan: "plan.json", PolicyDirs: []string{"a"},
 		ExpectNoChanges: true, Message: "m", Attempts: 2, Backoff: time.Millisecond, Revision: "abc123",
 		CommitTime: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, u)
 	assert.False(t, u.NoRecord, "only Deploy, Rollback and Promote leave recording to themselves")
 
-	r := RefreshConfig([]optrefresh.Option{optrefresh.PreviewOnly(), optrefresh.ExpectNoChanges(), optrefresh.Parallel(1), optrefresh.Message("m")})
-	assert.Equal(t, OpConfig{PreviewOnly: true, ExpectNoChanges: true, Parallel: 1, Message: "m"}, r)
+	r := stack.RefreshConfig([]optrefresh.Option{optrefresh.PreviewOnly(), optrefresh.ExpectNoChanges(), optrefresh.Parallel(1), optrefresh.Message("m")})
+	assert.Equal(t, stack.OpConfig{PreviewOnly: true, ExpectNoChanges: true, Parallel: 1, Message: "m"}, r)
 
-	d := DestroyConfig([]optdestroy.Option{optdestroy.RemoveStack(), optdestroy.Parallel(7), optdestroy.Retry(3, time.Second)})
-	assert.Equal(t, OpConfig{Remove: true, Parallel: 7, Attempts: 3, Backoff: time.Second}, d)
+	d := stack.DestroyConfig([]optdestroy.Option{optdestroy.RemoveStack(), optdestroy.Parallel(7), optdestroy.Retry(3, time.Second)})
+	assert.Equal(t, stack.OpConfig{Remove: true, Parallel: 7, Attempts: 3, Backoff: time.Second}, d)
 
 	var dr optdrift.Options
 	for _, o := range []optdrift.Option{optdrift.Remediate(), optdrift.Up(optup.Parallel(2)), optdrift.Up(optup.Refresh())} {
@@ -187,14 +188,14 @@ func TestVerbOptions_Apply(t *testing.T) {
 	}
 	assert.True(t, dr.Remediate)
 	assert.Len(t, dr.Up, 2)
-	assert.Equal(t, OpConfig{Parallel: 2, RefreshFirst: true}, UpConfig(dr.Up))
+	assert.Equal(t, stack.OpConfig{Parallel: 2, RefreshFirst: true}, stack.UpConfig(dr.Up))
 
 	var dp optdeploy.Options
 	for _, o := range []optdeploy.Option{optdeploy.NoRollback(), optdeploy.Up(optup.Policies("p"))} {
 		o.ApplyOption(&dp)
 	}
 	assert.True(t, dp.NoRollback)
-	assert.Equal(t, []string{"p"}, UpConfig(dp.Up).PolicyDirs)
+	assert.Equal(t, []string{"p"}, stack.UpConfig(dp.Up).PolicyDirs)
 }
 
 // TestPolicyBlockedError_NamesEachViolation: a PolicyBlockedError lists each blocking
@@ -262,39 +263,4 @@ func TestNew_DoesNotResolveTheKubernetesProvider(t *testing.T) {
 	assert.Contains(t, err.Error(), "Kubernetes provider")
 	_, serr := os.Stat(filepath.Join(e.Dir(), "workspaces", "p", "dev"))
 	assert.True(t, errors.Is(serr, os.ErrNotExist), "no workspace was made for the refused program")
-}
-
-// TestKubernetesPlugin_IsResolvedOncePerEngine: the first program that
-// needs the Kubernetes provider installs it into the engine's PULUMI_HOME;
-// later ones do not resolve it again.
-func TestKubernetesPlugin_IsResolvedOncePerEngine(t *testing.T) {
-	warm := filepath.Join(toolchain.DefaultCacheDir(), "pulumi-resource-kubernetes")
-	// Build it when the cache is cold (a no-op when warm).
-	_, err := toolchain.New().KubernetesProvider(context.Background(), t.TempDir())
-	require.NoError(t, err)
-	cache := t.TempDir()
-	require.NoError(t, os.Symlink(warm, filepath.Join(cache, "pulumi-resource-kubernetes")))
-	home := t.TempDir()
-	e := &Engine{pulumiHome: home, resolver: toolchain.New(toolchain.WithCacheDir(cache), toolchain.WithoutPATH(),
-		toolchain.WithLog(io.Discard), toolchain.WithGo(filepath.Join(t.TempDir(), "no-go")))}
-	require.NoError(t, e.Kubernetes(context.Background()))
-	path := toolchain.PluginPath(home, "resource", KubernetesPlugin.Name, KubernetesPlugin.Version)
-	_, err = os.Stat(path)
-	require.NoError(t, err, "installed where the engine looks")
-
-	// Resolved once: a second program does not resolve (or reinstall) it.
-	require.NoError(t, os.RemoveAll(filepath.Join(home, "plugins")))
-	require.NoError(t, e.Kubernetes(context.Background()))
-	_, err = os.Stat(path)
-	assert.True(t, errors.Is(err, os.ErrNotExist), "the provider was resolved again")
-}
-
-// TestHoldsKubernetesProvider: destroying a stack opened without its
-// program resolves the Kubernetes provider only when the state holds one
-// (or cannot be read).
-func TestHoldsKubernetesProvider(t *testing.T) {
-	assert.True(t, holdsKubernetesProvider([]byte(`{"resources":[{"type":"pulumi:pulumi:Stack"},{"type":"pulumi:providers:kubernetes"}]}`)))
-	assert.False(t, holdsKubernetesProvider([]byte(`{"resources":[{"type":"pulumi:pulumi:Stack"},{"type":"pulumi:providers:aws"}]}`)))
-	assert.False(t, holdsKubernetesProvider([]byte(`{}`)))
-	assert.True(t, holdsKubernetesProvider([]byte(`not json`)), "an unreadable deployment counts as holding one")
 }

@@ -1,14 +1,12 @@
-package automation
+package stack
 
 import (
 	"cmp"
 	"context"
 	"sync"
 
-	"github.com/slipwayhq/slipway/automation/optdestroy"
-	"github.com/slipwayhq/slipway/automation/optpreview"
-	"github.com/slipwayhq/slipway/automation/optrefresh"
-	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/internal/engine"
+
 	"github.com/slipwayhq/slipway/automation/outcome"
 )
 
@@ -28,7 +26,7 @@ type EnvResult struct {
 //
 // Only an operation that may create an environment (Up, Preview) creates a
 // missing stack; the others refuse it with an *UnknownStackError.
-func (e *Engine) Each(ctx context.Context, progs []Program, op Op, concurrency int) []EnvResult {
+func Each(ctx context.Context, e *engine.Engine, progs []engine.Program, op Op, concurrency int) []EnvResult {
 	if concurrency < 1 || concurrency > len(progs) {
 		concurrency = len(progs)
 	}
@@ -47,12 +45,12 @@ func (e *Engine) Each(ctx context.Context, progs []Program, op Op, concurrency i
 			}
 			defer func() { <-sem }()
 			r := EnvResult{Stack: p.Stack}
-			open := e.SelectStack
+			open := Select
 			if op.Creates {
-				open = e.UpsertStack
+				open = Upsert
 			}
 			ctx, o := e.Observe(ctx, cmp.Or(op.Name, "op"), p)
-			st, err := open(ctx, p)
+			st, err := open(ctx, e, p)
 			if err == nil {
 				r.Result, err = op.Run(ctx, st)
 			}
@@ -75,24 +73,4 @@ type Op struct {
 	Creates bool
 	// Run runs the operation on one stack.
 	Run func(context.Context, *Stack) (*outcome.Result, error)
-}
-
-// Up is an Op for Each that runs Stack.Up (creating missing stacks).
-func Up(opts ...optup.Option) Op {
-	return Op{Name: "up", Creates: true, Run: func(ctx context.Context, s *Stack) (*outcome.Result, error) { return s.Up(ctx, opts...) }}
-}
-
-// Preview is an Op for Each that runs Stack.Preview (creating missing stacks).
-func Preview(opts ...optpreview.Option) Op {
-	return Op{Name: "preview", Creates: true, Run: func(ctx context.Context, s *Stack) (*outcome.Result, error) { return s.Preview(ctx, opts...) }}
-}
-
-// Refresh is an Op for Each that runs Stack.Refresh on existing stacks.
-func Refresh(opts ...optrefresh.Option) Op {
-	return Op{Name: "refresh", Run: func(ctx context.Context, s *Stack) (*outcome.Result, error) { return s.Refresh(ctx, opts...) }}
-}
-
-// Destroy is an Op for Each that runs Stack.Destroy on existing stacks.
-func Destroy(opts ...optdestroy.Option) Op {
-	return Op{Name: "destroy", Run: func(ctx context.Context, s *Stack) (*outcome.Result, error) { return s.Destroy(ctx, opts...) }}
 }

@@ -1,4 +1,4 @@
-package automation
+package stack
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipwayhq/slipway/automation/recovery"
 	"github.com/slipwayhq/slipway/automation/statestore"
 )
 
@@ -45,7 +46,7 @@ func TestRecover_ReadsTheCheckpointWithoutTheEngine(t *testing.T) {
 		s := &Stack{project: "proj", name: "dev", backend: url}
 		rec, err := s.Recover(ctx)
 		require.Error(t, err)
-		assert.True(t, IsRepairRequired(err), "%v", err)
+		assert.True(t, recovery.IsRepairRequired(err), "%v", err)
 		require.Len(t, rec.PendingOperations, 1)
 		assert.Equal(t, "urn:pulumi:dev::proj::aws:s3/bucket:Bucket::b", rec.PendingOperations[0].URN)
 		assert.False(t, rec.PendingOperations[0].Adoptable)

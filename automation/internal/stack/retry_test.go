@@ -1,4 +1,4 @@
-package automation
+package stack
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayhq/slipway/automation/internal/engine"
 	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -23,7 +24,7 @@ func TestIsTransient_Classifies(t *testing.T) {
 	} {
 		assert.Equal(t, want, IsTransient(errors.New(msg)), msg)
 	}
-	assert.False(t, IsTransient(&PolicyBlockedError{Op: "up"}), "policy violations are final")
+	assert.False(t, IsTransient(&engine.PolicyBlockedError{Op: "up"}), "policy violations are final")
 	assert.False(t, IsTransient(context.Canceled))
 	assert.False(t, IsTransient(nil))
 }
@@ -59,13 +60,4 @@ func TestRetry_RetriesOnlyTransientFailures(t *testing.T) {
 	_, err = retry(cctx, 5, time.Hour, nil, func() (*outcome.Result, error) { calls++; return nil, errors.New("i/o timeout") })
 	require.Error(t, err)
 	assert.Equal(t, 1, calls, "a cancelled context stops the backoff")
-}
-
-func TestProgramValidate_NamesTheField(t *testing.T) {
-	err := Program{Project: "bad name", Stack: "", Run: nil}.Validate()
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), `Program.Project "bad name" is invalid`)
-	assert.Contains(t, err.Error(), `Program.Stack "" is invalid`)
-	assert.Contains(t, err.Error(), "Program.Run is nil")
-	assert.ErrorContains(t, ValidateBackend("ftp://x"), `backend URL "ftp://x" is not supported`)
 }

@@ -1,10 +1,8 @@
-package automation
+package stack
 
 import (
 	"context"
 	"errors"
-
-	"github.com/slipwayhq/slipway/automation/internal/pulumicli"
 )
 
 // canceledError is the error of an operation that failed because its
@@ -28,10 +26,3 @@ func canceled(ctx context.Context, err error) error {
 	}
 	return &canceledError{err: err, cause: ctx.Err()}
 }
-
-// ErrKill, wrapped by the cause of an engine operation's cancelled context
-// (context.WithCancelCause), makes the engine's whole process tree — the
-// pulumi CLI and its plugins — be killed with SIGKILL at once instead of
-// interrupted: for a holder that must stop writing now (a fleet runner
-// whose Lease deadline passed).
-var ErrKill = pulumicli.ErrKill

@@ -1,4 +1,4 @@
-package automation
+package promote
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/slipwayhq/slipway/automation/internal/engine"
+	"github.com/slipwayhq/slipway/automation/internal/release"
+	"github.com/slipwayhq/slipway/automation/internal/stack"
 	"github.com/slipwayhq/slipway/automation/optup"
 	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/telemetry"
@@ -20,7 +23,7 @@ import (
 type Stage struct {
 	// Name labels the stage in results and errors.
 	Name    string
-	Release Release
+	Release release.Release
 	// Policies are policy pack directories enforced in the stage's preview and up.
 	Policies []string
 	// Approve, when set, must return nil for the stage to proceed after its
@@ -32,11 +35,11 @@ type Stage struct {
 // it happened, a *PromotionError naming the gate (classify it with the
 // predicates, e.g. IsPolicyBlocked); Error is its message, for JSON.
 type StageResult struct {
-	Stage      string          `json:"stage"`
-	Preview    *outcome.Result `json:"preview,omitempty"`
-	Deployment *Deployment     `json:"deployment,omitempty"`
-	Err        error           `json:"-"`
-	Error      string          `json:"error,omitempty"`
+	Stage      string              `json:"stage"`
+	Preview    *outcome.Result     `json:"preview,omitempty"`
+	Deployment *release.Deployment `json:"deployment,omitempty"`
+	Err        error               `json:"-"`
+	Error      string              `json:"error,omitempty"`
 }
 
 // Gates of a promotion stage.
@@ -63,8 +66,8 @@ func (e *PromotionError) Error() string {
 func (e *PromotionError) Unwrap() error { return e.Err }
 
 // planPath returns a fresh file for a stage's reviewed plan.
-func (e *Engine) planPath(p Program) (string, error) {
-	dir := filepath.Join(e.dir, "plans", p.Project)
+func planPath(e *engine.Engine, p engine.Program) (string, error) {
+	dir := filepath.Join(e.Dir(), "plans", p.Project)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
@@ -81,7 +84,7 @@ func (e *Engine) planPath(p Program) (string, error) {
 // that fails a gate stops the chain, and later stages are not touched. The
 // options apply to every stage's preview and up (with the stage's policies
 // added, and the up applying exactly the approved plan).
-func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(version string) (Program, error), opts ...optup.Option) (out []StageResult, err error) {
+func Promote(ctx context.Context, e *engine.Engine, stages []Stage, lookup func(version string) (engine.Program, error), opts ...optup.Option) (out []StageResult, err error) {
 	ctx, sp := e.Tracer().Start(ctx, telemetry.SpanPrefix+"promote", trace.WithAttributes(attribute.Int("slipway.stages", len(stages))))
 	defer func() { telemetry.End(sp, err, nil) }()
 	// One operation: every stage uses the store the promotion opens.
@@ -89,8 +92,9 @@ func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(versio
 	defer end()
 	for _, s := range stages {
 		sctx, o := e.ObserveAs(ctx, telemetry.SpanPromoteStage, "promote", s.Release.Program, telemetry.AttrStage.String(s.Name))
-		r, err := e.promoteStage(sctx, o.Operation, s, lookup, opts)
-		o.EndDeploy(r.Deployment, err)
+		r, err := promoteStage(sctx, e, o.Operation, s, lookup, opts)
+		res, rolledBack := r.Deployment.Outcome()
+		o.EndDeploy(res, rolledBack, err)
 		out = append(out, r)
 		if err != nil {
 			return out, err
@@ -100,7 +104,7 @@ func (e *Engine) Promote(ctx context.Context, stages []Stage, lookup func(versio
 }
 
 // promoteStage runs one stage through its gates, each a stage span.
-func (e *Engine) promoteStage(ctx context.Context, opc *Operation, s Stage, lookup func(version string) (Program, error), opts []optup.Option) (StageResult, error) {
+func promoteStage(ctx context.Context, e *engine.Engine, opc *engine.Operation, s Stage, lookup func(version string) (engine.Program, error), opts []optup.Option) (StageResult, error) {
 	r := StageResult{Stage: s.Name}
 	fail := func(gate string, err error) (StageResult, error) {
 		pe := &PromotionError{Stage: s.Name, Gate: gate, Err: err}
@@ -108,16 +112,16 @@ func (e *Engine) promoteStage(ctx context.Context, opc *Operation, s Stage, look
 		return r, pe
 	}
 	pctx, previewed := e.Stage(ctx, telemetry.StagePreview)
-	st, err := e.UpsertStack(pctx, s.Release.Program)
+	st, err := stack.Upsert(pctx, e, s.Release.Program)
 	if err != nil {
 		previewed(err)
 		return fail(GatePreview, err)
 	}
 	// The stage's policies hold for its preview and its up.
-	c := UpConfig(opts)
+	c := stack.UpConfig(opts)
 	c.PolicyDirs = append(slices.Clone(c.PolicyDirs), s.Policies...)
 	// The approval is for this plan, and the deploy applies exactly it.
-	plan, err := e.planPath(s.Release.Program)
+	plan, err := planPath(e, s.Release.Program)
 	if err != nil {
 		previewed(err)
 		return fail(GatePreview, err)
@@ -127,7 +131,7 @@ func (e *Engine) promoteStage(ctx context.Context, opc *Operation, s Stage, look
 	pc.ApplyPlan, pc.RefreshFirst, pc.SavePlan = "", false, plan
 	r.Preview, err = st.RunPreview(pctx, pc)
 	previewed(err)
-	if IsPolicyBlocked(err) {
+	if engine.IsPolicyBlocked(err) {
 		return fail(GatePolicy, err)
 	}
 	if err != nil {
@@ -143,7 +147,7 @@ func (e *Engine) promoteStage(ctx context.Context, opc *Operation, s Stage, look
 	uc := c
 	uc.ApplyPlan = plan
 	dctx, deployed := e.Stage(ctx, telemetry.StageDeploy)
-	r.Deployment, err = e.deploy(dctx, opc, s.Release, lookup, false, uc)
+	r.Deployment, err = release.Run(dctx, e, opc, s.Release, lookup, false, uc)
 	if deployed(err); err != nil {
 		return fail(GateDeploy, err)
 	}

@@ -1,4 +1,4 @@
-package automation
+package engine
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/statestore"
 )
 
@@ -45,6 +46,10 @@ func (e *Engine) newOperation() *Operation {
 	}
 	return &Operation{backend: e.backend, dir: e.dir, env: e.env, log: e.log}
 }
+
+// OperationOn returns an operation context of a backend alone, for a
+// stack opened without an engine.
+func OperationOn(backend string) *Operation { return &Operation{backend: backend} }
 
 // opKey marks a context inside an operation.
 type opKey struct{}
@@ -107,7 +112,7 @@ func (opc *Operation) Records(ctx context.Context) (s *statestore.Store, backend
 		return opc.local, false, opc.localErr
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("automation: opening backend %s for release history: %w", redactURL(opc.backend), err)
+		return nil, false, fmt.Errorf("automation: opening backend %s for release history: %w", mask.URL(opc.backend), err)
 	}
 	return s, true, nil
 }
@@ -118,5 +123,13 @@ func (opc *Operation) Close() {
 		if s != nil {
 			closeStore(s, opc.log)
 		}
+	}
+}
+
+// closeStore closes a store opened for one operation; a failure to close
+// changes nothing the operation did, so it is logged.
+func closeStore(s *statestore.Store, log *slog.Logger) {
+	if err := s.Close(); err != nil && log != nil {
+		log.Warn("closing the backend's state store failed", "error", err)
 	}
 }

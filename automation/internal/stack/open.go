@@ -1,12 +1,6 @@
-// This file is the core's workspace and stack plumbing: the environment
-// and workspaces of engine runs, opening a program's stack, and what the
-// backend's store answers without a pulumi process. Lifecycle features
-// (release.go, promote.go, ephemeral.go, drift.go, recover.go) use it.
-
-package automation
+package stack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,160 +10,33 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/slipwayhq/slipway/automation/internal/engine"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/encoding"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/sig"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/slipwayhq/slipway/automation/recovery"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/automation/telemetry"
-	"github.com/slipwayhq/slipway/automation/toolchain"
 )
-
-// workspace returns a workspace of project, in its own directory, for
-// backend-wide queries (listing stacks and their tags).
-func (e *Engine) Workspace(ctx context.Context, project string) (auto.Workspace, error) {
-	if !nameRE.MatchString(project) {
-		return nil, fmt.Errorf("automation: project %q is invalid", project)
-	}
-	wd := filepath.Join(e.dir, "workspaces", project, ".project")
-	if err := PrivateDir(wd); err != nil {
-		return nil, err
-	}
-	// The queries of a project share this directory and run at the same
-	// time (GC's destroys, ephemeral creates in parallel, other processes on
-	// the same directory), each with pulumi processes that read Pulumi.yaml.
-	// The Automation API's Project option would truncate and rewrite it for
-	// every workspace, under those readers ("expected project to be an
-	// object"): it is written only when it is not already what it should
-	// be, whole, and renamed into place.
-	if err := writeProjectSettings(wd, project); err != nil {
-		return nil, fmt.Errorf("automation: workspace of project %s: %w", project, err)
-	}
-	return auto.NewLocalWorkspace(ctx, e.WorkspaceOptions(wd)...)
-}
-
-// writeProjectSettings makes wd's Pulumi.yaml that of an inline Go project
-// named project: unless it already is, it is written atomically, so that a
-// reader sees the old file or the whole new one.
-func writeProjectSettings(wd, project string) error {
-	b, err := encoding.YAML.Marshal(&workspace.Project{Name: tokens.PackageName(project), Runtime: workspace.NewProjectRuntimeInfo("go", nil)})
-	if err != nil {
-		return err
-	}
-	if old, err := os.ReadFile(filepath.Join(wd, "Pulumi.yaml")); err == nil && bytes.Equal(old, b) {
-		return nil
-	}
-	f, err := os.CreateTemp(wd, ".Pulumi.yaml-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	err = errors.Join(err, f.Chmod(0o600), f.Close())
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(wd, "Pulumi.yaml"))
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-	}
-	return err
-}
-
-// kubernetes resolves the Kubernetes provider plugin into the engine's
-// PULUMI_HOME (building it when missing), once per Engine; after a failure
-// the next call tries again.
-func (e *Engine) Kubernetes(ctx context.Context) error {
-	e.k8sMu.Lock()
-	defer e.k8sMu.Unlock()
-	if e.k8sReady {
-		return nil
-	}
-	if _, err := e.resolver.KubernetesProvider(ctx, e.pulumiHome); err != nil {
-		return fmt.Errorf("automation: resolving the Kubernetes provider plugin the program lists: %w", err)
-	}
-	e.k8sReady = true
-	return nil
-}
-
-// engineEnv is the environment of every engine run.
-func (e *Engine) Env() map[string]string {
-	env := map[string]string{
-		"PULUMI_BACKEND_URL":                   e.backend,
-		"PULUMI_CONFIG_PASSPHRASE":             e.passphrase,
-		"PULUMI_SKIP_UPDATE_CHECK":             "true",
-		"PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
-	}
-	if !e.pluginDownload {
-		// Never download a plugin: a missing one is an error before the run.
-		env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
-	}
-	for k, v := range e.env {
-		env[k] = v
-	}
-	return env
-}
-
-// workspaceOptions are the options of every workspace the engine opens.
-func (e *Engine) WorkspaceOptions(workDir string) []auto.LocalWorkspaceOption {
-	return []auto.LocalWorkspaceOption{auto.WorkDir(workDir), auto.Pulumi(e.cmd), auto.PulumiHome(e.pulumiHome),
-		auto.EnvVars(e.Env()), auto.SecretsProvider(e.secrets)}
-}
 
 // UpsertStack opens the program's stack in its own workspace, creating it
 // when the backend does not hold it yet, and writes its configuration. Only
 // operations that may create an environment (preview, up, deploy,
 // ephemeral create) use it; every other operation uses SelectStack.
-func (e *Engine) UpsertStack(ctx context.Context, p Program) (*Stack, error) {
-	return e.open(ctx, p, true)
+func Upsert(ctx context.Context, e *engine.Engine, p engine.Program) (*Stack, error) {
+	return open(ctx, e, p, true)
 }
 
 // SelectStack opens the program's stack, which must already exist: an
 // unknown stack is refused with an *UnknownStackError listing the stacks the
 // backend holds, and nothing is created.
-func (e *Engine) SelectStack(ctx context.Context, p Program) (*Stack, error) {
-	return e.open(ctx, p, false)
+func Select(ctx context.Context, e *engine.Engine, p engine.Program) (*Stack, error) {
+	return open(ctx, e, p, false)
 }
 
-// checkPlugins refuses a program whose plugins are not installed, unless
-// the engine may download them.
-func (e *Engine) checkPlugins(p Program) error {
-	if e.pluginDownload {
-		return nil
-	}
-	for _, pl := range p.Plugins {
-		path := toolchain.PluginPath(e.pulumiHome, "resource", pl.Name, pl.Version)
-		if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-			return &MissingPluginError{Plugin: pl, Path: path}
-		}
-	}
-	return nil
-}
-
-// Stacks lists the stacks of project that the backend holds.
-func (e *Engine) Stacks(ctx context.Context, project string) ([]string, error) {
-	ws, err := e.Workspace(ctx, project)
-	if err != nil {
-		return nil, err
-	}
-	return StackNames(ctx, ws, project)
-}
-
-// StackNames lists the stacks a project's workspace sees, sorted.
-func StackNames(ctx context.Context, ws auto.Workspace, project string) ([]string, error) {
-	list, err := ws.ListStacks(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("automation: listing stacks of %s: %w", project, err)
-	}
-	out := make([]string, 0, len(list))
-	for _, s := range list {
-		out = append(out, s.Name)
-	}
-	slices.Sort(out)
-	return out, nil
-}
-
-func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, err error) {
+func open(ctx context.Context, e *engine.Engine, p engine.Program, create bool) (st *Stack, err error) {
 	ctx, done := e.Stage(ctx, telemetry.StageOpen)
 	defer func() { done(err) }()
 	// Opening is an operation of its own unless an operation opens the stack.
@@ -178,12 +45,12 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, e
 	if err := e.Validate(ctx, p); err != nil {
 		return nil, err
 	}
-	wd := filepath.Join(e.dir, "workspaces", p.Project, p.Stack)
-	if err := PrivateDir(wd); err != nil {
+	wd := filepath.Join(e.Dir(), "workspaces", p.Project, p.Stack)
+	if err := engine.PrivateDir(wd); err != nil {
 		return nil, err
 	}
 	openStack := func() (auto.Stack, error) {
-		ws, err := e.stackWorkspace(ctx, p, wd)
+		ws, err := stackWorkspace(ctx, e, p, wd)
 		if err != nil {
 			return auto.Stack{}, err
 		}
@@ -197,14 +64,14 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, e
 	if err != nil && strings.Contains(err.Error(), "failed to load checkpoint") {
 		// A process killed while writing the checkpoint leaves it truncated;
 		// the backend keeps the previous one as .bak.
-		rec, rerr := e.restoreCheckpoint(ctx, opc, p.Project, p.Stack)
+		rec, rerr := restoreCheckpoint(ctx, e, opc, p.Project, p.Stack)
 		switch {
 		case rerr != nil:
 			err = errors.Join(err, rerr)
 		default:
 			// Restored from the backup, or rewritten meanwhile by its writer: read it again.
 			if rec.RestoredCheckpoint != "" {
-				e.log.WarnContext(ctx, "restored a truncated checkpoint from its backup", "stack", p.Stack, "corrupt", rec.RestoredCheckpoint)
+				e.Logger().WarnContext(ctx, "restored a truncated checkpoint from its backup", "stack", p.Stack, "corrupt", rec.RestoredCheckpoint)
 			}
 			early = rec
 			s, err = openStack()
@@ -212,7 +79,7 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, e
 	}
 	if !create && auto.IsSelectStack404Error(err) {
 		known, _ := e.Stacks(ctx, p.Project)
-		return nil, &UnknownStackError{Project: p.Project, Stack: p.Stack, Known: known}
+		return nil, &engine.UnknownStackError{Project: p.Project, Stack: p.Stack, Known: known}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("automation: stack %s/%s: %w", p.Project, p.Stack, err)
@@ -220,8 +87,8 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, e
 	if err := e.WriteConfig(ctx, s, p, wd); err != nil {
 		return nil, err
 	}
-	st = &Stack{stack: s, project: p.Project, name: p.Stack, backend: e.backend, policies: slices.Clone(p.Policies), version: p.Version, engine: e, early: early,
-		config: p.Config, log: e.log.With("project", p.Project, "stack", p.Stack)}
+	st = &Stack{stack: s, project: p.Project, name: p.Stack, backend: e.Backend(), policies: slices.Clone(p.Policies), version: p.Version, engine: e, early: early,
+		config: p.Config, log: e.Logger().With("project", p.Project, "stack", p.Stack)}
 	// Repair what a killed run may have left (stale lock, pending operations).
 	rctx, rdone := e.Stage(ctx, telemetry.StageRecover)
 	_, err = st.Recover(rctx)
@@ -235,7 +102,7 @@ func (e *Engine) open(ctx context.Context, p Program, create bool) (st *Stack, e
 // auto.UpsertStackInlineSource makes it (the program inline, the project
 // settings written when wd has none), except that selecting a stack the
 // backend holds runs no CLI process (see stateWorkspace).
-func (e *Engine) stackWorkspace(ctx context.Context, p Program, wd string) (auto.Workspace, error) {
+func stackWorkspace(ctx context.Context, e *engine.Engine, p engine.Program, wd string) (auto.Workspace, error) {
 	opts := append(e.WorkspaceOptions(wd), auto.Program(p.Run))
 	if !hasProjectSettings(wd) {
 		cwd, err := os.Getwd()
@@ -249,7 +116,7 @@ func (e *Engine) stackWorkspace(ctx context.Context, p Program, wd string) (auto
 	if err != nil {
 		return nil, fmt.Errorf("automation: workspace of %s/%s: %w", p.Project, p.Stack, err)
 	}
-	if !statestore.Supported(e.backend) {
+	if !statestore.Supported(e.Backend()) {
 		return ws, nil // the service's own workspace, as the Automation API makes it
 	}
 	return &stateWorkspace{Workspace: ws, e: e, project: p.Project}, nil
@@ -276,7 +143,7 @@ func hasProjectSettings(wd string) bool {
 // a broken checkpoint, as before.
 type stateWorkspace struct {
 	auto.Workspace
-	e       *Engine
+	e       *engine.Engine
 	project string
 }
 
@@ -309,7 +176,7 @@ func (w *stateWorkspace) StackOutputs(ctx context.Context, stack string) (auto.O
 // plainOutputs returns the outputs of the stack's root resource from its
 // checkpoint, and false when they hold a secret (or any other special
 // value) or the checkpoint cannot be read.
-func plainOutputs(ctx context.Context, opc *Operation, project, stack string) (auto.OutputMap, bool) {
+func plainOutputs(ctx context.Context, opc *engine.Operation, project, stack string) (auto.OutputMap, bool) {
 	s, ok := opc.Holding(ctx, project, stack)
 	if !ok {
 		return nil, false
@@ -378,35 +245,11 @@ func plainValue(v any) bool {
 // stackExists reports whether the backend's store holds the stack's
 // checkpoint in the project-scoped layout, and Pulumi can load it; false
 // when it cannot tell.
-func stackExists(ctx context.Context, opc *Operation, project, stack string) bool {
+func stackExists(ctx context.Context, opc *engine.Operation, project, stack string) bool {
 	s, ok := opc.Holding(ctx, project, stack)
 	if !ok {
 		return false
 	}
 	cp, err := s.ReadCheckpoint(ctx, project, stack)
 	return err == nil && !cp.Broken()
-}
-
-// validate checks a program before it is opened: its names, plugins and
-// policy pack directories.
-func (e *Engine) Validate(ctx context.Context, p Program) (err error) {
-	ctx, done := e.Stage(ctx, telemetry.StageValidate)
-	defer func() { done(err) }()
-	if err := p.Validate(); err != nil {
-		return err
-	}
-	if slices.ContainsFunc(p.Plugins, func(pl Plugin) bool { return pl.Name == KubernetesPlugin.Name }) {
-		if err := e.Kubernetes(ctx); err != nil {
-			return err
-		}
-	}
-	if err := e.checkPlugins(p); err != nil {
-		return err
-	}
-	for _, d := range p.Policies {
-		if err := e.CheckPolicyDir(d); err != nil {
-			return err
-		}
-	}
-	return nil
 }

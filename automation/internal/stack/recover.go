@@ -1,46 +1,20 @@
-package automation
+package stack
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
+
+	"github.com/slipwayhq/slipway/automation/internal/engine"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/recovery"
 	"github.com/slipwayhq/slipway/automation/statestore"
 )
-
-// WithForceUnlock lets recovery remove a stack lock whose owner cannot be
-// proven dead (a lock of another host, or of a process /proc does not show).
-// Give it only when you know no update of the stack runs anywhere (CLI:
-// --force-unlock). Locks of owners proven dead are removed without it; a
-// lock whose owner runs on this host is never removed.
-func WithForceUnlock() EngineOption { return func(c *engineConfig) { c.forceUnlock = true } }
-
-// WithDeadHosts tells recovery that every process of these hosts is proven
-// gone (for example a fleet runner whose Lease on the run expired), so
-// locks taken there are removed. A lock taken on this host is still judged
-// by its PID, whatever the list says.
-func WithDeadHosts(hosts ...string) EngineOption {
-	return func(c *engineConfig) { c.deadHosts = append(c.deadHosts, hosts...) }
-}
-
-// WithRepair lets recovery do what can lose track of a real resource:
-// forget interrupted creates of resources that the next run does not adopt
-// (anything but named Kubernetes objects), and replace a broken checkpoint
-// of such a stack with its backup. Give it after checking the resources
-// the refusal named (CLI: --repair).
-func WithRepair() EngineOption { return func(c *engineConfig) { c.repair = true } }
-
-// IsStackLocked reports whether err is (or wraps) a *statestore.StackLockedError.
-func IsStackLocked(err error) bool { return statestore.IsStackLocked(err) }
-
-// IsRepairRequired reports whether err is (or wraps) a *recovery.RepairRequiredError.
-func IsRepairRequired(err error) bool { return recovery.IsRepairRequired(err) }
 
 func (s *Stack) setRecovery(r *recovery.Recovery) {
 	s.mu.Lock()
@@ -54,34 +28,6 @@ func (s *Stack) LastRecovery() *recovery.Recovery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.recovery
-}
-
-// closeStore closes a store opened for one operation; a failure to close
-// changes nothing the operation did, so it is logged.
-func closeStore(s *statestore.Store, log *slog.Logger) {
-	if err := s.Close(); err != nil && log != nil {
-		log.Warn("closing the backend's state store failed", "error", err)
-	}
-}
-
-// logger is the engine's logger, nil for a nil engine.
-func (e *Engine) Logger() *slog.Logger {
-	if e == nil {
-		return nil
-	}
-	return e.log
-}
-
-func (e *Engine) RecoveryFlags() (unlock recovery.Unlock, repair bool) {
-	if e == nil {
-		return recovery.Unlock{}, false
-	}
-	return e.unlock(), e.repair
-}
-
-// unlock is what the engine's options permit or prove about locks.
-func (e *Engine) unlock() recovery.Unlock {
-	return recovery.Unlock{Force: e.forceUnlock, DeadHosts: e.deadHosts}
 }
 
 // Recover repairs what an interrupted update (a killed process) leaves
@@ -129,7 +75,7 @@ func (s *Stack) Recover(ctx context.Context) (*recovery.Recovery, error) {
 	case errors.Is(err, statestore.ErrUnsupported):
 		store = nil // the service manages locks and checkpoints
 	case err != nil:
-		return rec, fmt.Errorf("automation: opening backend %s for recovery: %w", redactURL(s.backend), err)
+		return rec, fmt.Errorf("automation: opening backend %s for recovery: %w", mask.URL(s.backend), err)
 	default:
 		held, err := recovery.RemoveStaleLocks(ctx, store, s.project, s.name, unlock, rec)
 		if err != nil || held {
@@ -183,9 +129,9 @@ func (s *Stack) Recover(ctx context.Context) (*recovery.Recovery, error) {
 // Operation returns the operation context ctx is in, or a fresh one that
 // end closes (outside any operation, or for a stack opened without an
 // engine).
-func (s *Stack) Operation(ctx context.Context) (opc *Operation, end func()) {
+func (s *Stack) Operation(ctx context.Context) (opc *engine.Operation, end func()) {
 	if s.engine == nil {
-		opc = &Operation{backend: s.backend}
+		opc = engine.OperationOn(s.backend)
 		return opc, opc.Close
 	}
 	return s.engine.OperationOf(ctx)
@@ -229,23 +175,24 @@ func (s *Stack) deployment(ctx context.Context, store *statestore.Store) (deploy
 // Recover that follows the open reports what it did. While a live owner
 // holds the stack's lock it restores nothing and returns a
 // *statestore.StackLockedError naming the lock.
-func (e *Engine) restoreCheckpoint(ctx context.Context, opc *Operation, project, stack string) (*recovery.Recovery, error) {
+func restoreCheckpoint(ctx context.Context, e *engine.Engine, opc *engine.Operation, project, stack string) (*recovery.Recovery, error) {
 	rec := &recovery.Recovery{}
 	store, err := opc.State(ctx)
 	if errors.Is(err, statestore.ErrUnsupported) {
 		return rec, nil
 	}
 	if err != nil {
-		return rec, fmt.Errorf("automation: opening backend %s for recovery: %w", redactURL(e.backend), err)
+		return rec, fmt.Errorf("automation: opening backend %s for recovery: %w", mask.URL(e.Backend()), err)
 	}
-	held, err := recovery.RemoveStaleLocks(ctx, store, project, stack, e.unlock(), rec)
+	unlock, repair := e.RecoveryFlags()
+	held, err := recovery.RemoveStaleLocks(ctx, store, project, stack, unlock, rec)
 	if err == nil && held {
 		// A running update holds the stack and is writing its checkpoint:
 		// the stack is locked, not broken.
 		return rec, &statestore.StackLockedError{Project: project, Stack: stack, Locks: rec.HeldLocks}
 	}
 	if err == nil {
-		rec.RestoredCheckpoint, rec.CheckpointFromBackup, err = recovery.RestoreCheckpoint(ctx, store, project, stack, e.repair, e.log)
+		rec.RestoredCheckpoint, rec.CheckpointFromBackup, err = recovery.RestoreCheckpoint(ctx, store, project, stack, repair, e.Logger())
 	}
 	return rec, err
 }

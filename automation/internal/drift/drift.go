@@ -1,9 +1,10 @@
-package automation
+package drift
 
 import (
 	"context"
 	"time"
 
+	"github.com/slipwayhq/slipway/automation/internal/stack"
 	"github.com/slipwayhq/slipway/automation/optdrift"
 	"github.com/slipwayhq/slipway/automation/optup"
 	"github.com/slipwayhq/slipway/automation/outcome"
@@ -14,7 +15,7 @@ import (
 // from what the engine had recorded, and, with optdrift.Remediate, re-applies the
 // program (an up that refreshes first, with the options of optdrift.Up)
 // so the engine corrects the live objects.
-func (s *Stack) CheckDrift(ctx context.Context, opts ...optdrift.Option) (d *outcome.Drift, err error) {
+func Check(ctx context.Context, s *stack.Stack, opts ...optdrift.Option) (d *outcome.Drift, err error) {
 	ctx, o := s.Observe(ctx, "drift")
 	defer func() { o.EndDrift(d, err) }()
 	var c optdrift.Options
@@ -22,8 +23,8 @@ func (s *Stack) CheckDrift(ctx context.Context, opts ...optdrift.Option) (d *out
 		o.ApplyOption(&c)
 	}
 	start := time.Now()
-	ref, err := s.RunRefresh(ctx, OpConfig{PreviewOnly: true, OnEvent: c.OnEvent})
-	d = &outcome.Drift{Stack: s.name, Checked: start.UTC(), Refresh: ref}
+	ref, err := s.RunRefresh(ctx, stack.OpConfig{PreviewOnly: true, OnEvent: c.OnEvent})
+	d = &outcome.Drift{Stack: s.Name(), Checked: start.UTC(), Refresh: ref}
 	if ref != nil {
 		d.Summary = ref.Summary
 		for _, r := range ref.Resources {
@@ -42,7 +43,7 @@ func (s *Stack) CheckDrift(ctx context.Context, opts ...optdrift.Option) (d *out
 		if c.OnEvent != nil {
 			uo = append(uo, optup.OnEvent(c.OnEvent))
 		}
-		uc := UpConfig(append(uo, c.Up...))
+		uc := stack.UpConfig(append(uo, c.Up...))
 		uc.RefreshFirst = true
 		up, err := s.RunUp(ctx, uc)
 		d.Remediated = up
@@ -52,17 +53,17 @@ func (s *Stack) CheckDrift(ctx context.Context, opts ...optdrift.Option) (d *out
 		}
 	}
 	d.Duration = time.Since(start)
-	s.log.InfoContext(ctx, "drift", "drifted", len(d.Resources), "remediated", d.Remediated != nil, "duration", d.Duration)
+	s.Logger().InfoContext(ctx, "drift", "drifted", len(d.Resources), "remediated", d.Remediated != nil, "duration", d.Duration)
 	return d, nil
 }
 
 // WatchDrift runs CheckDrift every interval until ctx ends, handing each
 // outcome to fn. A failing check is reported to fn and the loop goes on.
-func (s *Stack) WatchDrift(ctx context.Context, interval time.Duration, fn func(*outcome.Drift, error), opts ...optdrift.Option) error {
+func Watch(ctx context.Context, s *stack.Stack, interval time.Duration, fn func(*outcome.Drift, error), opts ...optdrift.Option) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		d, err := s.CheckDrift(ctx, opts...)
+		d, err := Check(ctx, s, opts...)
 		fn(d, err)
 		select {
 		case <-ctx.Done():

@@ -1,4 +1,4 @@
-package automation
+package engine
 
 import (
 	"context"
@@ -29,36 +29,6 @@ type observability struct {
 	noRuns   bool
 }
 
-// WithTracerProvider sets where the engine's spans go: one span per
-// operation, a child per stage and one per resource step (see package
-// telemetry). The default is otel.GetTracerProvider(), read when New runs;
-// the engine never sets a global provider.
-func WithTracerProvider(tp trace.TracerProvider) EngineOption {
-	return func(c *engineConfig) { c.obs.tp = tp }
-}
-
-// WithMetrics records every operation in m (see telemetry.NewMetrics).
-// The default records no metrics.
-func WithMetrics(m *telemetry.Metrics) EngineOption {
-	return func(c *engineConfig) { c.obs.metrics = m }
-}
-
-// WithNotifier sends an event for each operation's outcome to n: run
-// succeeded or failed, policy blocked, drift detected, rollback done. The
-// engine calls n.Notify in the operation's goroutine, so n must return at
-// once (a chatops.Dispatcher queues and delivers in the background); an
-// error is logged and never fails the operation.
-func WithNotifier(n chatops.Notifier) EngineOption {
-	return func(c *engineConfig) { c.obs.notifier = n }
-}
-
-// WithRunHistory turns the run history on or off (default on): each
-// operation writes a runs.Record beside the stack's state (see
-// Engine.Store); a failed write is logged and never fails the operation.
-func WithRunHistory(on bool) EngineOption {
-	return func(c *engineConfig) { c.obs.noRuns = !on }
-}
-
 // tracer returns the engine's tracer (the global provider's for a nil Engine).
 func (e *Engine) Tracer() trace.Tracer {
 	if e == nil || e.obs.tp == nil {
@@ -84,7 +54,7 @@ type Observation struct {
 	e                  *Engine
 	span               trace.Span
 	op, project, stack string
-	Secrets *mask.Masker
+	Secrets            *mask.Masker
 	Revision           string
 	start              time.Time
 	// nested: ctx was already inside an operation on the same stack (Each
@@ -101,7 +71,7 @@ type Observation struct {
 	// opc is the operation's context (the outer one's when nested); endOp
 	// closes it once the run is recorded.
 	Operation *Operation
-	endOp func()
+	endOp     func()
 }
 
 // observe starts operation op on a program's stack: its span (a child of
@@ -119,11 +89,6 @@ func (e *Engine) ObserveAs(ctx context.Context, name, op string, p Program, attr
 	ctx, o.Operation, o.endOp = e.Begin(ctx)
 	ctx, o.span = e.Tracer().Start(ctx, name, trace.WithAttributes(append(telemetry.EnvAttributes(p.Project, p.Stack, op), attrs...)...))
 	return context.WithValue(ctx, obsKey{}, o), o
-}
-
-// observe starts operation op on the stack (see Engine.observe).
-func (s *Stack) Observe(ctx context.Context, op string) (context.Context, *Observation) {
-	return s.engine.Observe(ctx, op, Program{Project: s.project, Stack: s.name, Config: s.config})
 }
 
 // stage starts a stage span under ctx's operation (none outside one) and
@@ -151,19 +116,20 @@ func (e *Engine) Steps(ctx context.Context, res *outcome.Result) {
 func (o *Observation) mask(s string) string { return o.Secrets.String(s) }
 
 // end records an operation that returned res and err.
-func (o *Observation) End(res *outcome.Result, err error) { o.finish(res, nil, nil, err) }
+func (o *Observation) End(res *outcome.Result, err error) { o.finish(res, nil, false, err) }
 
 // endDrift records a drift check.
-func (o *Observation) EndDrift(d *outcome.Drift, err error) { o.finish(nil, d, nil, err) }
+func (o *Observation) EndDrift(d *outcome.Drift, err error) { o.finish(nil, d, false, err) }
 
-// endDeploy records a deploy (or a promotion stage's), with its rollback.
-func (o *Observation) EndDeploy(d *Deployment, err error) {
-	var res *outcome.Result
-	if d != nil {
-		res = d.Result
-	}
-	o.finish(res, nil, d, err)
+// EndDeploy records a deploy (or a promotion stage's) that returned res
+// and err; rolledBack says its rollback restored the last-known-good.
+func (o *Observation) EndDeploy(res *outcome.Result, rolledBack bool, err error) {
+	o.finish(res, nil, rolledBack, err)
 }
+
+// rollbackFailer is an error that says a rollback was attempted and
+// failed (a release's *ReleaseError).
+type rollbackFailer interface{ RollbackFailed() bool }
 
 // resultOf classifies an operation's outcome (runs.Succeeded, ...).
 func resultOf(err error, d *outcome.Drift) string {
@@ -181,7 +147,7 @@ func resultOf(err error, d *outcome.Drift) string {
 }
 
 // finish ends the span and records the metrics, the run and the notification.
-func (o *Observation) finish(res *outcome.Result, drift *outcome.Drift, dep *Deployment, err error) {
+func (o *Observation) finish(res *outcome.Result, drift *outcome.Drift, rolledBack bool, err error) {
 	if o.nested {
 		return
 	}
@@ -203,12 +169,11 @@ func (o *Observation) finish(res *outcome.Result, drift *outcome.Drift, dep *Dep
 	if drift != nil {
 		m.Drift(o.project, o.stack, len(drifted))
 	}
-	rolledBack := dep != nil && dep.RolledBack
-	var re *ReleaseError
+	var rf rollbackFailer
 	switch {
 	case rolledBack:
 		m.Rollback(o.project, o.stack, runs.Succeeded)
-	case errors.As(err, &re) && re.Restored != "" && re.RollbackErr != nil:
+	case errors.As(err, &rf) && rf.RollbackFailed():
 		m.Rollback(o.project, o.stack, runs.Failed)
 	case o.op == "rollback":
 		m.Rollback(o.project, o.stack, result)
@@ -314,4 +279,13 @@ func SecretValues(p Program) []string {
 		}
 	}
 	return out
+}
+
+// MarkPurged tells ctx's operation that it removed an ephemeral environment
+// and everything the backend held of it: writing its run record would
+// bring the environment back, so none is written.
+func MarkPurged(ctx context.Context) {
+	if o, ok := ctx.Value(obsKey{}).(*Observation); ok {
+		o.purged.Store(true)
+	}
 }

@@ -1,4 +1,4 @@
-package automation
+package engine
 
 import (
 	"context"
@@ -26,9 +26,9 @@ import (
 	"github.com/slipwayhq/slipway/automation/mask"
 )
 
-// configMarkerFile, in a stack's workspace, records Slipway's last write
+// ConfigMarkerFile, in a stack's workspace, records Slipway's last write
 // of the stack's configuration (see Engine.writeConfig).
-const configMarkerFile = ".slipway-config.json"
+const ConfigMarkerFile = ".slipway-config.json"
 
 // configMarker is what a configuration write left: the digest of the
 // configuration written and of the stack settings files after the write.
@@ -241,7 +241,7 @@ func (e *Engine) lastConfigWrite(wd string, durable bool) (configMarker, bool) {
 		return m, ok
 	}
 	var m configMarker
-	b, err := os.ReadFile(filepath.Join(wd, configMarkerFile))
+	b, err := os.ReadFile(filepath.Join(wd, ConfigMarkerFile))
 	if err != nil || json.Unmarshal(b, &m) != nil || m.Settings == "" || m.Config == "" {
 		return configMarker{}, false
 	}
@@ -253,7 +253,7 @@ func (e *Engine) forgetConfigWrite(wd string) {
 	e.configs.mu.Lock()
 	delete(e.configs.by, wd)
 	e.configs.mu.Unlock()
-	_ = os.Remove(filepath.Join(wd, configMarkerFile))
+	_ = os.Remove(filepath.Join(wd, ConfigMarkerFile))
 }
 
 // rememberConfigWrite stores the marker of a configuration write.
@@ -271,11 +271,11 @@ func (e *Engine) rememberConfigWrite(wd string, m configMarker, durable bool) er
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(wd, configMarkerFile+".tmp")
+	tmp := filepath.Join(wd, ConfigMarkerFile+".tmp")
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(wd, configMarkerFile))
+	return os.Rename(tmp, filepath.Join(wd, ConfigMarkerFile))
 }
 
 // secretKey returns the random key of the in-memory markers, made on

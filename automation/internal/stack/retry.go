@@ -1,10 +1,13 @@
-package automation
+package stack
 
 import (
 	"context"
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/slipwayhq/slipway/automation/internal/engine"
+	"github.com/slipwayhq/slipway/automation/statestore"
 
 	"github.com/slipwayhq/slipway/automation/outcome"
 )
@@ -33,7 +36,7 @@ var transientMarks = []string{
 // IsTransient reports whether err looks like a transient failure worth
 // retrying. Concurrent-update and policy errors are never transient.
 func IsTransient(err error) bool {
-	if err == nil || IsStackLocked(err) || IsPolicyBlocked(err) || errors.Is(err, context.Canceled) ||
+	if err == nil || statestore.IsStackLocked(err) || engine.IsPolicyBlocked(err) || errors.Is(err, context.Canceled) ||
 		errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}

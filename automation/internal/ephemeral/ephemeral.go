@@ -1,8 +1,7 @@
-package automation
+package ephemeral
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,7 +9,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/slipwayhq/slipway/automation/internal/engine"
+	"github.com/slipwayhq/slipway/automation/internal/stack"
 
 	"github.com/slipwayhq/slipway/automation/optup"
 	"github.com/slipwayhq/slipway/automation/outcome"
@@ -35,7 +35,7 @@ type Ephemeral struct {
 // example a pull-request number) that expires after ttl. The expiry is
 // recorded as stack tags in the backend, so any process can collect it.
 // Calling it again for a live environment updates it and extends the TTL.
-func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, ttl time.Duration, opts ...optup.Option) (res *outcome.Result, eph *Ephemeral, err error) {
+func Create(ctx context.Context, e *engine.Engine, prog engine.Program, key string, ttl time.Duration, opts ...optup.Option) (res *outcome.Result, eph *Ephemeral, err error) {
 	ctx, o := e.Observe(ctx, "ephemeral-create", prog)
 	defer func() { o.End(res, err) }()
 	if key == "" {
@@ -46,10 +46,10 @@ func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, 
 	}
 	// An existing stack may be renewed only when it is ephemeral itself:
 	// tagging prod as ephemeral would hand it to the garbage collector.
-	if err := e.requireEphemeral(ctx, o.Operation, prog.Project, prog.Stack); err != nil && !IsUnknownStack(err) {
+	if err := requireEphemeral(ctx, e, o.Operation, prog.Project, prog.Stack); err != nil && !engine.IsUnknownStack(err) {
 		return nil, nil, err
 	}
-	st, err := e.UpsertStack(ctx, prog)
+	st, err := stack.Upsert(ctx, e, prog)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -63,12 +63,12 @@ func (e *Engine) CreateEphemeral(ctx context.Context, prog Program, key string, 
 }
 
 // Ephemerals lists the ephemeral environments of project in the backend.
-func (e *Engine) Ephemerals(ctx context.Context, project string) ([]Ephemeral, error) {
+func List(ctx context.Context, e *engine.Engine, project string) ([]Ephemeral, error) {
 	ws, err := e.Workspace(ctx, project)
 	if err != nil {
 		return nil, err
 	}
-	names, err := StackNames(ctx, ws, project)
+	names, err := engine.StackNames(ctx, ws, project)
 	if err != nil {
 		return nil, err
 	}
@@ -105,39 +105,39 @@ type GCResult struct {
 // purgeEphemeral), at most concurrency environments at a time (all at
 // once when concurrency < 1). Destroying needs only the state in the
 // backend, not the environment's program.
-func (e *Engine) GC(ctx context.Context, project string, now time.Time, concurrency int) ([]GCResult, error) {
+func GC(ctx context.Context, e *engine.Engine, project string, now time.Time, concurrency int) ([]GCResult, error) {
 	// One operation: every destroy uses the store GC opens.
 	ctx, opc, end := e.Begin(ctx)
 	defer end()
-	all, err := e.Ephemerals(ctx, project)
+	all, err := List(ctx, e, project)
 	if err != nil {
 		return nil, err
 	}
-	var expired []Program
+	var expired []engine.Program
 	byStack := map[string]Ephemeral{}
 	for _, eph := range all {
 		if eph.Expires.Before(now) {
-			expired = append(expired, Program{Project: project, Stack: eph.Stack, Run: noProgram})
+			expired = append(expired, engine.Program{Project: project, Stack: eph.Stack, Run: stack.NoProgram})
 			byStack[eph.Stack] = eph
 		}
 	}
 	var out []GCResult
 	// The tag is checked again just before each destroy.
-	gcDestroy := Op{Name: "ephemeral-destroy", Run: func(ctx context.Context, s *Stack) (*outcome.Result, error) {
-		if err := e.requireEphemeral(ctx, opc, s.project, s.name); err != nil {
+	gcDestroy := stack.Op{Name: "ephemeral-destroy", Run: func(ctx context.Context, s *stack.Stack) (*outcome.Result, error) {
+		if err := requireEphemeral(ctx, e, opc, s.Project(), s.Name()); err != nil {
 			return nil, err
 		}
 		res, err := s.DestroyStateOnly(ctx, opc)
 		if err == nil {
-			err = e.purgeEphemeral(ctx, opc, s.project, s.name)
+			err = purge(ctx, e, opc, s.Project(), s.Name())
 		}
 		return res, err
 	}}
-	for _, r := range e.Each(ctx, expired, gcDestroy, concurrency) {
+	for _, r := range stack.Each(ctx, e, expired, gcDestroy, concurrency) {
 		g := GCResult{Ephemeral: byStack[r.Stack], Result: r.Result, Err: r.Err, Error: r.Error}
 		out = append(out, g)
 	}
-	e.log.InfoContext(ctx, "gc", "project", project, "ephemeral", len(all), "expired", len(expired))
+	e.Logger().InfoContext(ctx, "gc", "project", project, "ephemeral", len(all), "expired", len(expired))
 	return out, nil
 }
 
@@ -162,10 +162,10 @@ func IsNotEphemeral(err error) bool {
 // requireEphemeral refuses a stack the backend does not hold (with an
 // *UnknownStackError) or that lacks the ephemeral tag (*NotEphemeralError),
 // reading both through one workspace.
-func (e *Engine) requireEphemeral(ctx context.Context, opc *Operation, project, stack string) error {
-	if tags, ok := storedTags(ctx, opc, project, stack); ok {
+func requireEphemeral(ctx context.Context, e *engine.Engine, opc *engine.Operation, project, name string) error {
+	if tags, ok := storedTags(ctx, opc, project, name); ok {
 		if tags[TagEphemeral] != "true" {
-			return &NotEphemeralError{Project: project, Stack: stack}
+			return &NotEphemeralError{Project: project, Stack: name}
 		}
 		return nil
 	}
@@ -173,19 +173,19 @@ func (e *Engine) requireEphemeral(ctx context.Context, opc *Operation, project, 
 	if err != nil {
 		return err
 	}
-	known, err := StackNames(ctx, ws, project)
+	known, err := engine.StackNames(ctx, ws, project)
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(known, stack) {
-		return &UnknownStackError{Project: project, Stack: stack, Known: known}
+	if !slices.Contains(known, name) {
+		return &engine.UnknownStackError{Project: project, Stack: name, Known: known}
 	}
-	tags, err := ws.ListTags(ctx, stack)
+	tags, err := ws.ListTags(ctx, name)
 	if err != nil {
-		return fmt.Errorf("automation: tags of %s: %w", stack, err)
+		return fmt.Errorf("automation: tags of %s: %w", name, err)
 	}
 	if tags[TagEphemeral] != "true" {
-		return &NotEphemeralError{Project: project, Stack: stack}
+		return &NotEphemeralError{Project: project, Stack: name}
 	}
 	return nil
 }
@@ -194,27 +194,27 @@ func (e *Engine) requireEphemeral(ctx context.Context, opc *Operation, project, 
 // store, with no pulumi process; ok is false when the store cannot answer
 // (a backend without a driver or the project-scoped layout, or a stack it
 // does not know), and the caller asks Pulumi.
-func storedTags(ctx context.Context, opc *Operation, project, stack string) (map[string]string, bool) {
-	s, ok := opc.Holding(ctx, project, stack)
+func storedTags(ctx context.Context, opc *engine.Operation, project, name string) (map[string]string, bool) {
+	s, ok := opc.Holding(ctx, project, name)
 	if !ok {
 		return nil, false
 	}
-	tags, err := s.StackTags(ctx, project, stack)
+	tags, err := s.StackTags(ctx, project, name)
 	return tags, err == nil
 }
 
 // setTags sets tags on an open stack: in one write to the backend's store
 // when it can (the same file Pulumi keeps them in), else one pulumi process
 // per tag.
-func setTags(ctx context.Context, opc *Operation, st *Stack, tags map[string]string) error {
+func setTags(ctx context.Context, opc *engine.Operation, st *stack.Stack, tags map[string]string) error {
 	if s, err := opc.State(ctx); err == nil {
-		err := s.SetStackTags(ctx, st.project, st.name, tags)
+		err := s.SetStackTags(ctx, st.Project(), st.Name(), tags)
 		if err == nil || !errors.Is(err, statestore.ErrNotScoped) {
 			return err
 		}
 	}
 	for k, v := range tags {
-		if err := st.stack.SetTag(ctx, k, v); err != nil {
+		if err := st.Auto().SetTag(ctx, k, v); err != nil {
 			return err
 		}
 	}
@@ -225,19 +225,19 @@ func setTags(ctx context.Context, opc *Operation, st *Stack, tags map[string]str
 // everything the backend kept of it (see purgeEphemeral). A stack
 // the backend does not hold is refused with an *UnknownStackError, and one
 // without the ephemeral tag with a *NotEphemeralError; neither is touched.
-func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (res *outcome.Result, err error) {
-	ctx, o := e.Observe(ctx, "ephemeral-destroy", Program{Project: project, Stack: stack})
+func Destroy(ctx context.Context, e *engine.Engine, project, name string) (res *outcome.Result, err error) {
+	ctx, o := e.Observe(ctx, "ephemeral-destroy", engine.Program{Project: project, Stack: name})
 	defer func() { o.End(res, err) }()
-	if err := e.requireEphemeral(ctx, o.Operation, project, stack); err != nil {
+	if err := requireEphemeral(ctx, e, o.Operation, project, name); err != nil {
 		return nil, err
 	}
-	st, err := e.SelectStack(ctx, Program{Project: project, Stack: stack, Run: noProgram})
+	st, err := stack.Select(ctx, e, engine.Program{Project: project, Stack: name, Run: stack.NoProgram})
 	if err != nil {
 		return nil, err
 	}
 	res, err = st.DestroyStateOnly(ctx, o.Operation)
 	if err == nil {
-		err = e.purgeEphemeral(ctx, o.Operation, project, stack)
+		err = purge(ctx, e, o.Operation, project, name)
 	}
 	return res, err
 }
@@ -247,65 +247,14 @@ func (e *Engine) DestroyEphemeral(ctx context.Context, project, stack string) (r
 // Slipway's release and run records in the backend (statestore.Purge), and
 // its workspace in the engine's directory. Nothing of it remains, so the
 // operation that removed it writes no run record either.
-func (e *Engine) purgeEphemeral(ctx context.Context, opc *Operation, project, stack string) error {
-	if o, ok := ctx.Value(obsKey{}).(*Observation); ok {
-		o.purged.Store(true)
-	}
+func purge(ctx context.Context, e *engine.Engine, opc *engine.Operation, project, name string) error {
+	engine.MarkPurged(ctx)
 	s, _, err := opc.Records(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := s.Purge(ctx, project, stack); err != nil {
-		return fmt.Errorf("automation: removing what the backend keeps of ephemeral environment %s: %w", stack, err)
+	if _, err := s.Purge(ctx, project, name); err != nil {
+		return fmt.Errorf("automation: removing what the backend keeps of ephemeral environment %s: %w", name, err)
 	}
-	return os.RemoveAll(filepath.Join(e.dir, "workspaces", project, stack))
-}
-
-// destroyStateOnly destroys and removes a stack opened without its program
-// (noProgram): the Kubernetes provider is resolved first when the state
-// holds a Kubernetes provider, since no program's Plugins say so.
-func (s *Stack) DestroyStateOnly(ctx context.Context, opc *Operation) (*outcome.Result, error) {
-	if s.engine != nil {
-		// The state straight from the backend's store when it has one (no
-		// pulumi process), else exported by the engine.
-		store, err := opc.State(ctx)
-		if err != nil {
-			store = nil
-		}
-		dep, _, err := s.deployment(ctx, store)
-		if err != nil {
-			return nil, s.wrap("destroy", err)
-		}
-		if holdsKubernetesProvider(dep) {
-			if err := s.engine.Kubernetes(ctx); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return s.RunDestroy(ctx, OpConfig{Remove: true})
-}
-
-// holdsKubernetesProvider reports whether an exported deployment holds a
-// Kubernetes provider resource (so destroying it needs the provider plugin).
-// An unreadable deployment counts as holding one: resolving is harmless.
-func holdsKubernetesProvider(deployment []byte) bool {
-	var d struct {
-		Resources []struct {
-			Type string `json:"type"`
-		} `json:"resources"`
-	}
-	if err := json.Unmarshal(deployment, &d); err != nil {
-		return true
-	}
-	for _, r := range d.Resources {
-		if r.Type == kubernetesProviderType {
-			return true
-		}
-	}
-	return false
-}
-
-// noProgram stands in for a program when only the stack's state matters (destroy).
-func noProgram(*pulumi.Context) error {
-	return errors.New("automation: this stack was opened for destroy only")
+	return os.RemoveAll(filepath.Join(e.Dir(), "workspaces", project, name))
 }

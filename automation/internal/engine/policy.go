@@ -1,4 +1,4 @@
-package automation
+package engine
 
 import (
 	"errors"
@@ -10,11 +10,6 @@ import (
 	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/policypacks"
 )
-
-// WithAnalyzer sets the binary that serves Slipway policy packs to the engine
-// (it must call policypacks/all.ServeIfAnalyzer first thing in main or
-// TestMain). The default is the running executable.
-func WithAnalyzer(path string) EngineOption { return func(c *engineConfig) { c.analyzer = path } }
 
 // Analyzer returns the analyzer binary the engine uses for policy packs.
 func (e *Engine) Analyzer() string { return e.analyzer }

@@ -1,0 +1,72 @@
+package automation
+
+import (
+	"github.com/slipwayhq/slipway/automation/internal/engine"
+	"github.com/slipwayhq/slipway/automation/internal/ephemeral"
+	"github.com/slipwayhq/slipway/automation/internal/promote"
+	"github.com/slipwayhq/slipway/automation/internal/release"
+	"github.com/slipwayhq/slipway/automation/internal/stack"
+)
+
+// Every error type below is returned as a pointer; get it with errors.As,
+// or ask the predicate of the same name.
+
+// UnknownStackError says an operation named a stack the backend does not
+// hold; Known lists the stacks it does.
+type UnknownStackError = engine.UnknownStackError
+
+// MissingPluginError says a program needs a resource plugin that is not
+// installed and that the engine may not download (see WithPlugin and
+// WithPluginDownload).
+type MissingPluginError = engine.MissingPluginError
+
+// RecordsError says New was given a backend Slipway has no records driver
+// for (see WithLocalRecords).
+type RecordsError = engine.RecordsError
+
+// PolicyBlockedError says mandatory policy findings blocked an operation
+// (nothing was applied); Violations lists them.
+type PolicyBlockedError = engine.PolicyBlockedError
+
+// ChangesFoundError says an operation run with ExpectNoChanges found
+// changes; the operation itself succeeded.
+type ChangesFoundError = engine.ChangesFoundError
+
+// OpError is the failure of one engine operation on a stack.
+type OpError = stack.OpError
+
+// ReleaseError says a release failed and what was done about it (see
+// Engine.Deploy).
+type ReleaseError = release.ReleaseError
+
+// PromotionError says at which stage and gate a promotion stopped.
+type PromotionError = promote.PromotionError
+
+// NotEphemeralError says an ephemeral-only operation named a stack that does
+// not carry Slipway's ephemeral tag.
+type NotEphemeralError = ephemeral.NotEphemeralError
+
+// ErrAnalyzerNotServed is returned before any engine run when policies would
+// be served by the running binary but it never called ServeIfAnalyzer: the
+// engine would start the whole binary (its main) as a policy plugin.
+var ErrAnalyzerNotServed = engine.ErrAnalyzerNotServed
+
+// IsUnknownStack reports whether err is (or wraps) an *UnknownStackError.
+func IsUnknownStack(err error) bool { return engine.IsUnknownStack(err) }
+
+// IsPolicyBlocked reports whether err is (or wraps) a *PolicyBlockedError.
+func IsPolicyBlocked(err error) bool { return engine.IsPolicyBlocked(err) }
+
+// IsChangesFound reports whether err is (or wraps) a *ChangesFoundError.
+func IsChangesFound(err error) bool { return engine.IsChangesFound(err) }
+
+// IsNotEphemeral reports whether err is (or wraps) a *NotEphemeralError.
+func IsNotEphemeral(err error) bool { return ephemeral.IsNotEphemeral(err) }
+
+// IsTransient reports whether err looks like a transient failure worth
+// retrying. Concurrent-update and policy errors are never transient.
+func IsTransient(err error) bool { return stack.IsTransient(err) }
+
+// ValidateBackend checks a backend URL without contacting it: a supported
+// scheme, an absolute directory for file://, a bucket or host for the rest.
+func ValidateBackend(raw string) error { return engine.ValidateBackend(raw) }

@@ -1,0 +1,77 @@
+package automation
+
+import (
+	"github.com/slipwayhq/slipway/automation/internal/engine"
+	"github.com/slipwayhq/slipway/automation/internal/ephemeral"
+	"github.com/slipwayhq/slipway/automation/internal/promote"
+	"github.com/slipwayhq/slipway/automation/internal/release"
+	"github.com/slipwayhq/slipway/automation/internal/stack"
+)
+
+// The types below are defined by the layer that makes them (see the
+// package documentation) and named here, once, for the library's users.
+
+// Program is one environment: a project and stack, its inline Pulumi
+// program, configuration, the resource plugins it needs, the policy packs
+// every preview and up of it enforces, and the version recorded with each
+// release. Validate checks its names.
+type Program = engine.Program
+
+// ConfigValue is one configuration value of a Program; Secret values are
+// encrypted in the stack's settings and masked in logs, spans, run records
+// and notifications.
+type ConfigValue = engine.ConfigValue
+
+// Plugin is a resource plugin a Program needs (name and version).
+type Plugin = engine.Plugin
+
+// KubernetesPlugin is the Kubernetes provider plugin that Slipway builds;
+// a Program listing it has the engine resolve it before its first run.
+var KubernetesPlugin = engine.KubernetesPlugin
+
+// EnvResult is the outcome of Each for one environment. Err is the
+// failure as it happened (classify it with the predicates, e.g.
+// IsPolicyBlocked); Error is its message, for JSON.
+type EnvResult = stack.EnvResult
+
+// Release is one version of an environment: its program and the smoke
+// check that must pass after it is applied (see Engine.Deploy).
+type Release = release.Release
+
+// Deployment is the outcome of Engine.Deploy: the release's result and,
+// when it failed, what its rollback restored.
+type Deployment = release.Deployment
+
+// Stage is one step of a promotion (dev, then staging, then prod): the same
+// program with the stage's parameters, and the gates it must pass (see
+// Engine.Promote).
+type Stage = promote.Stage
+
+// StageResult is what happened at one promotion stage.
+type StageResult = promote.StageResult
+
+// Ephemeral describes an ephemeral environment's lifetime.
+type Ephemeral = ephemeral.Ephemeral
+
+// GCResult reports what Engine.GC did with one expired environment.
+type GCResult = ephemeral.GCResult
+
+// Gates of a promotion stage (PromotionError.Gate).
+const (
+	GatePreview  = promote.GatePreview
+	GatePolicy   = promote.GatePolicy
+	GateApproval = promote.GateApproval
+	GateDeploy   = promote.GateDeploy
+)
+
+// Stack tags that mark an ephemeral environment in the backend.
+const (
+	TagEphemeral = ephemeral.TagEphemeral
+	TagExpires   = ephemeral.TagExpires
+	TagKey       = ephemeral.TagKey
+)
+
+// WeakSecretsWarning is logged, once per engine, when secrets are encrypted
+// with an empty passphrase (a local file backend without
+// PULUMI_CONFIG_PASSPHRASE).
+const WeakSecretsWarning = engine.WeakSecretsWarning
