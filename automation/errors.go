@@ -11,35 +11,39 @@ import (
 // Every error type below is returned as a pointer; get it with errors.As,
 // or ask the predicate of the same name.
 
-// UnknownStackError says an operation named a stack the backend does not
-// hold; Known lists the stacks it does.
+// UnknownStackError says an operation named a stack the backend does not hold.
 type UnknownStackError = engine.UnknownStackError
 
-// MissingPluginError says a program needs a resource plugin that is not
-// installed and that the engine may not download (see WithPlugin and
-// WithPluginDownload).
+// MissingPluginError says a program needs a resource plugin that is neither
+// installed nor given, and the engine may not download it.
+// Get it with errors.As (a *MissingPluginError).
 type MissingPluginError = engine.MissingPluginError
 
-// RecordsError says New was given a backend Slipway has no records driver
-// for (see WithLocalRecords).
+// RecordsError refuses a backend that Slipway keeps no records in: its
+// release history, run history, approvals and ephemeral tags would stay on
+// one machine. WithLocalRecords (the CLI's --local-records) accepts that.
+// Get it with errors.As.
 type RecordsError = engine.RecordsError
 
-// PolicyBlockedError says mandatory policy findings blocked an operation
-// (nothing was applied); Violations lists them.
+// PolicyBlockedError is returned when mandatory policy violations stop an operation.
 type PolicyBlockedError = engine.PolicyBlockedError
 
-// ChangesFoundError says an operation run with ExpectNoChanges found
-// changes; the operation itself succeeded.
+// ChangesFoundError says an operation run with ExpectNoChanges found changes;
+// the operation itself succeeded.
 type ChangesFoundError = engine.ChangesFoundError
 
-// OpError is the failure of one engine operation on a stack.
+// OpError is the error of a failed engine operation: which operation of
+// which stack failed, and why (Err). Get it with errors.As; classify its
+// cause with the predicates, which see through it: IsStackLocked (another
+// update holds the stack), IsPolicyBlocked, IsChangesFound, IsTransient.
 type OpError = stack.OpError
 
-// ReleaseError says a release failed and what was done about it (see
-// Engine.Deploy).
+// ReleaseError says a release failed and what was done about it.
+// Get it with errors.As (a *ReleaseError).
 type ReleaseError = release.ReleaseError
 
 // PromotionError says at which stage and gate a promotion stopped.
+// Get it with errors.As (a *PromotionError).
 type PromotionError = promote.PromotionError
 
 // NotEphemeralError says an ephemeral-only operation named a stack that does

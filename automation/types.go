@@ -11,49 +11,44 @@ import (
 // The types below are defined by the layer that makes them (see the
 // package documentation) and named here, once, for the library's users.
 
-// Program is one environment: a project and stack, its inline Pulumi
-// program, configuration, the resource plugins it needs, the policy packs
-// every preview and up of it enforces, and the version recorded with each
-// release. Validate checks its names.
+// Program is one environment's inline program and its stack configuration.
 type Program = engine.Program
 
-// ConfigValue is one configuration value of a Program; Secret values are
-// encrypted in the stack's settings and masked in logs, spans, run records
-// and notifications.
+// ConfigValue is one stack configuration value.
 type ConfigValue = engine.ConfigValue
 
-// Plugin is a resource plugin a Program needs (name and version).
+// Plugin names a resource provider plugin and its version.
 type Plugin = engine.Plugin
 
 // KubernetesPlugin is the Kubernetes provider plugin that Slipway builds;
 // a Program listing it has the engine resolve it before its first run.
 var KubernetesPlugin = engine.KubernetesPlugin
 
-// EnvResult is the outcome of Each for one environment. Err is the
-// failure as it happened (classify it with the predicates, e.g.
-// IsPolicyBlocked); Error is its message, for JSON.
+// EnvResult is one environment's outcome in a run of Each.
 type EnvResult = stack.EnvResult
 
 // Release is one version of an environment: its program and the smoke
-// check that must pass after it is applied (see Engine.Deploy).
+// check that must pass after it is applied.
 type Release = release.Release
 
-// Deployment is the outcome of Engine.Deploy: the release's result and,
-// when it failed, what its rollback restored.
+// Deployment is the outcome of Deploy.
 type Deployment = release.Deployment
 
 // Stage is one step of a promotion (dev, then staging, then prod): the same
-// program with the stage's parameters, and the gates it must pass (see
-// Engine.Promote).
+// program with the stage's parameters, and the gates it must pass.
 type Stage = promote.Stage
 
-// StageResult is what happened at one promotion stage.
+// StageResult is what happened at one stage. Err is the stage's failure as
+// it happened, a *PromotionError naming the gate (classify it with the
+// predicates, e.g. IsPolicyBlocked); Error is its message, for JSON.
 type StageResult = promote.StageResult
 
 // Ephemeral describes an ephemeral environment's lifetime.
 type Ephemeral = ephemeral.Ephemeral
 
-// GCResult reports what Engine.GC did with one expired environment.
+// GCResult reports what GC did with one expired environment. Err is the
+// failure as it happened (classify it with the predicates, e.g.
+// IsStackLocked); Error is its message, for JSON.
 type GCResult = ephemeral.GCResult
 
 // Gates of a promotion stage (PromotionError.Gate).
