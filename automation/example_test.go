@@ -89,8 +89,7 @@ func ExampleValidateBackend() {
 	for _, u := range []string{
 		"file:///var/lib/slipway/state",
 		"s3://team-state?region=eu-west-1",
-		"file://state",
-		"s3://",
+		"file://state", // a relative directory
 		"ftp://example.com/state",
 	} {
 		if err := automation.ValidateBackend(u); err != nil {
@@ -103,6 +102,5 @@ func ExampleValidateBackend() {
 	// file:///var/lib/slipway/state is usable
 	// s3://team-state?region=eu-west-1 is usable
 	// automation: backend URL "file://state" needs an absolute directory, e.g. file:///var/lib/slipway/state or file://~/state
-	// automation: backend URL "s3://" names no bucket; use s3://<bucket>
 	// automation: backend URL "ftp://example.com/state" is not supported; use file:///abs/dir, s3://bucket, gs://bucket, azblob://container or https://api.pulumi.com
 }
