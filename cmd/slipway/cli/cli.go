@@ -220,18 +220,7 @@ func newRoot(c *app.Config, stdout, stderr io.Writer) (*cobra.Command, *app.Glob
 		root.Long = fmt.Sprintf("%s.\n\nDefinitions (--definition): %s (default %s); see `%s params`.", root.Short,
 			strings.Join(c.DefinitionNames(), ", "), c.DefinitionNames()[0], c.Name)
 	}
-	pf := root.PersistentFlags()
-	pf.StringVar(&g.Dir, "dir", ".slipway", "directory Slipway owns: workspaces, file-backend state, the local cluster")
-	pf.StringVar(&g.Backend, "backend", "", "Pulumi backend URL (default: $PULUMI_BACKEND_URL, else a file backend in <dir>/state)")
-	pf.BoolVar(&g.LocalRecords, "local-records", false, "accept a backend Slipway keeps no records in (gs://, azblob://, Pulumi Cloud): release history, runs and approvals stay in <dir> on this machine")
-	pf.BoolVar(&g.JSON, "json", false, "print machine-readable JSON (the same as --format json)")
-	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "log engine activity")
-	pf.StringVar(&g.CacheDir, "cache-dir", "", "toolchain build cache (default $SLIPWAY_CACHE_DIR or ~/.cache/slipway)")
-	pf.BoolVar(&g.ForceUnlock, "force-unlock", false, "remove a stack lock whose owner cannot be proven dead (only when you know no update runs)")
-	pf.BoolVar(&g.Repair, "repair", false, "let recovery clear interrupted operations on resources it cannot re-adopt (may orphan them)")
-	g.RegisterTelemetry(root)
-	pf.StringArrayVar(&g.Plugins, "plugin", nil, "resource plugin binary NAME=PATH that Slipway does not build, e.g. aws=/opt/pulumi-resource-aws (repeatable)")
-	pf.BoolVar(&g.PluginDownload, "allow-plugin-download", false, "let the engine download a resource plugin that is neither installed nor given with --plugin (needs a network; off by default)")
+	g.RegisterFlags(root)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return app.BadInput("%v", err) })
 	root.AddCommand(newSchemaCmd(g))
 	for _, family := range [][]*cobra.Command{envcmd.Commands(g), lifecyclecmd.Commands(g), policycmd.Commands(g),

@@ -23,9 +23,13 @@ import (
 
 // Config is what the options set.
 type Config struct {
-	Name        string
+	// Name is the binary's name, in messages and the docs.
+	Name string
+	// Definitions are the environment definitions the binary runs; the
+	// first is the default of --definition.
 	Definitions []stacks.Builder
-	Packs       []*policypacks.Pack
+	// Packs are the team's policy packs, beside Slipway's.
+	Packs []*policypacks.Pack
 }
 
 // AllPacks returns Slipway's packs and the team's.
@@ -83,30 +87,46 @@ func (c *Config) Definition(name string) (stacks.Builder, error) {
 	return nil, BadInput("--definition %q is not a definition of %s; use one of %s", name, c.Name, strings.Join(c.DefinitionNames(), ", "))
 }
 
-// Globals are the persistent flags and what a run shares.
+// Globals are the persistent flags and what a run shares. The verb
+// families read the exported fields; the rest is app's own.
 type Globals struct {
-	Config      *Config
-	In          io.Reader // standard input (--secret KEY=@-, --secrets-file -)
-	Out, Errw   io.Writer
-	Dir         string
-	Backend     string
-	JSON        bool
-	Verbose     bool
-	CacheDir    string
-	ForceUnlock bool
-	Repair      bool
-	// localRecords accepts a backend without a records driver (--local-records).
-	LocalRecords bool
-	Plugins      []string
-	// pluginDownload is --allow-plugin-download.
+	// Config is what the binary's options set.
+	Config *Config
+	// In is standard input (--secret KEY=@-, --secrets-file -, the
+	// confirmation of destructive verbs).
+	In io.Reader
+	// Out is standard output: results, reports, the --json envelope.
+	Out io.Writer
+	// Errw is standard error: progress, warnings and errors.
+	Errw io.Writer
+	// Dir is --dir, the directory Slipway owns.
+	Dir string
+	// Backend is --backend ("" for $PULUMI_BACKEND_URL, else the file
+	// backend in Dir).
+	Backend string
+	// JSON is --json (or --format json): the envelope on stdout.
+	JSON bool
+	// CacheDir is --cache-dir, the toolchain build cache ("" for the
+	// default).
+	CacheDir string
+	// Plugins are the --plugin values, NAME[@VERSION]=PATH (ParsePlugin).
+	Plugins []string
+	// PluginDownload is --allow-plugin-download.
 	PluginDownload bool
-	// formatFlag is --format as given; format is the resolved output
-	// format (text when neither --format nor --json is given).
+	// Format is the resolved output format (ResolveFormat): text when
+	// neither --format nor --json is given.
+	Format report.Format
+
+	// verbose is -v/--verbose, forceUnlock --force-unlock, repair --repair.
+	verbose, forceUnlock, repair bool
+	// localRecords accepts a backend without a records driver (--local-records).
+	localRecords bool
+	// formatFlag is --format as given.
 	formatFlag string
-	Format     report.Format
 	// secrets are the secret values of the run (--secret, --secret-env,
-	// --secrets-file, chat credentials); masker masks them in every output.
-	Secrets []string
+	// --secrets-file, chat credentials, serve's keys); masker masks them
+	// in every output. AddSecrets adds to both.
+	secrets []string
 	masker  *mask.Masker
 	// items collect each environment's outcome for the --json envelope.
 	items []Item
@@ -114,6 +134,22 @@ type Globals struct {
 	tel telemetryFlags
 	// chat is the run's chat notifier (chatops.go).
 	chat chatState
+}
+
+// RegisterFlags adds the persistent flags every verb shares to root.
+func (g *Globals) RegisterFlags(root *cobra.Command) {
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.Dir, "dir", ".slipway", "directory Slipway owns: workspaces, file-backend state, the local cluster")
+	pf.StringVar(&g.Backend, "backend", "", "Pulumi backend URL (default: $PULUMI_BACKEND_URL, else a file backend in <dir>/state)")
+	pf.BoolVar(&g.localRecords, "local-records", false, "accept a backend Slipway keeps no records in (gs://, azblob://, Pulumi Cloud): release history, runs and approvals stay in <dir> on this machine")
+	pf.BoolVar(&g.JSON, "json", false, "print machine-readable JSON (the same as --format json)")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log engine activity")
+	pf.StringVar(&g.CacheDir, "cache-dir", "", "toolchain build cache (default $SLIPWAY_CACHE_DIR or ~/.cache/slipway)")
+	pf.BoolVar(&g.forceUnlock, "force-unlock", false, "remove a stack lock whose owner cannot be proven dead (only when you know no update runs)")
+	pf.BoolVar(&g.repair, "repair", false, "let recovery clear interrupted operations on resources it cannot re-adopt (may orphan them)")
+	g.registerTelemetry(root)
+	pf.StringArrayVar(&g.Plugins, "plugin", nil, "resource plugin binary NAME=PATH that Slipway does not build, e.g. aws=/opt/pulumi-resource-aws (repeatable)")
+	pf.BoolVar(&g.PluginDownload, "allow-plugin-download", false, "let the engine download a resource plugin that is neither installed nor given with --plugin (needs a network; off by default)")
 }
 
 // AddFormat adds --format to a verb that renders reports in formats.
@@ -162,7 +198,7 @@ func (g *Globals) ResolveFormat(cmd *cobra.Command) error {
 
 // AddSecrets adds values to mask in every output of the run.
 func (g *Globals) AddSecrets(values ...string) {
-	g.Secrets = append(g.Secrets, values...)
+	g.secrets = append(g.secrets, values...)
 	g.masker = g.masker.With(values...)
 }
 
@@ -177,7 +213,7 @@ func (g *Globals) WriteReport(entries ...report.Entry) {
 		return
 	}
 	for i := range entries {
-		entries[i].Secrets = append(entries[i].Secrets, g.Secrets...)
+		entries[i].Secrets = append(entries[i].Secrets, g.secrets...)
 	}
 	if err := report.Write(g.Out, g.Format, entries); err != nil {
 		fmt.Fprintf(g.Errw, "%s: writing the %s report: %v\n", g.Config.Name, g.Format, err)

@@ -38,12 +38,12 @@ type chatState struct {
 	err  error
 }
 
-// Notifier returns the run's notifier (a chatops.Dispatcher over the
+// notifier returns the run's notifier (a chatops.Dispatcher over the
 // configured Slack, Teams and webhook channels), or nil when none is
 // configured. A malformed variable is a bad-input error naming it, without
 // the URL's path. The Dispatcher is flushed when the run ends
-// (closeNotifier).
-func (g *Globals) Notifier() (chatops.Notifier, error) {
+// (CloseNotifier).
+func (g *Globals) notifier() (chatops.Notifier, error) {
 	c := &g.chat
 	c.once.Do(func() {
 		var ns []chatops.Notifier
@@ -149,7 +149,7 @@ func (g *Globals) ApprovalGate(ctx context.Context, e *automation.Engine, wait t
 	if err != nil {
 		return nil, nil, err
 	}
-	n, err := g.Notifier()
+	n, err := g.notifier()
 	if err != nil {
 		_ = st.Close()
 		return nil, nil, err

@@ -10,10 +10,53 @@ import (
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/automation/toolchain"
+	"github.com/slipwayhq/slipway/stacks"
 )
 
-// ValidateGlobals checks the persistent flags that name things outside.
-func (g *Globals) ValidateGlobals() error {
+// Target is what a verb that acts on one definition's environments needs:
+// the definition, its Pulumi project and, once opened, the engine.
+type Target struct {
+	// Definition is the definition --definition names (the first when
+	// none is given).
+	Definition stacks.Builder
+	// Project is Definition's Pulumi project.
+	Project string
+	// Engine is the engine on the run's backend; Resolve leaves it nil,
+	// Open opens it.
+	Engine *automation.Engine
+}
+
+// Resolve validates the persistent flags (--backend or
+// $PULUMI_BACKEND_URL, --local-records, --plugin, the chat settings) and
+// resolves definition, the value of --definition ("" for the first
+// definition). It opens nothing (it only checks that each --plugin is an
+// executable file); every error names the flag and the fix. Verbs that only build programs (render, policy check) stop here;
+// the others call Open, or Resolve then Engine when they must check
+// something between the two (gc's confirmation).
+func (g *Globals) Resolve(definition string) (Target, error) {
+	if err := g.validateGlobals(); err != nil {
+		return Target{}, err
+	}
+	b, err := g.Config.Definition(definition)
+	if err != nil {
+		return Target{}, err
+	}
+	return Target{Definition: b, Project: b.Info().Project}, nil
+}
+
+// Open is Resolve followed by Engine: the flags validated, the definition
+// resolved and the engine opened on the run's backend.
+func (g *Globals) Open(ctx context.Context, definition string) (Target, error) {
+	t, err := g.Resolve(definition)
+	if err != nil {
+		return t, err
+	}
+	t.Engine, err = g.Engine(ctx)
+	return t, err
+}
+
+// validateGlobals checks the persistent flags that name things outside.
+func (g *Globals) validateGlobals() error {
 	if g.Backend != "" {
 		if err := automation.ValidateBackend(g.Backend); err != nil {
 			return BadInput("--backend: %v", err)
@@ -23,7 +66,7 @@ func (g *Globals) ValidateGlobals() error {
 			return BadInput("$PULUMI_BACKEND_URL: %v", err)
 		}
 	}
-	if b := cmp.Or(g.Backend, os.Getenv("PULUMI_BACKEND_URL")); b != "" && !g.LocalRecords && !statestore.Supported(b) {
+	if b := cmp.Or(g.Backend, os.Getenv("PULUMI_BACKEND_URL")); b != "" && !g.localRecords && !statestore.Supported(b) {
 		return BadInput("%v", &automation.RecordsError{Backend: RedactQuery(b)})
 	}
 	for _, p := range g.Plugins {
@@ -70,12 +113,68 @@ func RedactQuery(u string) string {
 	return u
 }
 
-// Engine opens the engine on the run's backend, with its plugins and telemetry.
+// Engine opens the engine on the run's backend, with its plugins, telemetry
+// and chat notifier. It validates no flag: a verb calls Resolve first (or
+// Open, which does both).
 func (g *Globals) Engine(ctx context.Context) (*automation.Engine, error) {
 	opts := []automation.EngineOption{automation.WithDir(g.Dir), automation.WithResolver(g.Resolver())}
 	if g.Backend != "" {
 		opts = append(opts, automation.WithBackend(g.Backend))
 	}
+	plugins, err := g.pluginOptions()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, plugins...)
+	if g.forceUnlock {
+		opts = append(opts, automation.WithForceUnlock())
+	}
+	if g.PluginDownload {
+		opts = append(opts, automation.WithPluginDownload())
+	}
+	if g.repair {
+		opts = append(opts, automation.WithRepair())
+	}
+	if g.localRecords {
+		opts = append(opts, automation.WithLocalRecords())
+	}
+	opts = append(opts, g.telemetryEngineOptions()...)
+	notify, err := g.notifierOptions()
+	if err != nil {
+		return nil, err
+	}
+	return automation.New(ctx, append(opts, notify...)...)
+}
+
+// RunnerEngineOptions are the engine options a fleet runner gives every
+// Run's engine: the toolchain, the plugins given with --plugin, the
+// telemetry (on controller-runtime's registry) and the chat notifier when
+// one is configured. The Run, not the flags, names the backend and the
+// directory.
+func (g *Globals) RunnerEngineOptions() ([]automation.EngineOption, error) {
+	opts := []automation.EngineOption{automation.WithResolver(g.Resolver())}
+	plugins, err := g.pluginOptions()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, plugins...)
+	tel, err := g.fleetTelemetryOptions()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, tel...)
+	// Every Run's outcome goes to the configured chat channels; the
+	// Dispatcher is shared by the runner's engines and flushed on exit.
+	notify, err := g.notifierOptions()
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, notify...), nil
+}
+
+// pluginOptions are the engine options of the --plugin binaries.
+func (g *Globals) pluginOptions() ([]automation.EngineOption, error) {
+	var opts []automation.EngineOption
 	for _, s := range g.Plugins {
 		p, err := ParsePlugin(s)
 		if err != nil {
@@ -83,25 +182,15 @@ func (g *Globals) Engine(ctx context.Context) (*automation.Engine, error) {
 		}
 		opts = append(opts, automation.WithPlugin(p.Name, p.Version, p.Path))
 	}
-	if g.ForceUnlock {
-		opts = append(opts, automation.WithForceUnlock())
-	}
-	if g.PluginDownload {
-		opts = append(opts, automation.WithPluginDownload())
-	}
-	if g.Repair {
-		opts = append(opts, automation.WithRepair())
-	}
-	if g.LocalRecords {
-		opts = append(opts, automation.WithLocalRecords())
-	}
-	opts = append(opts, g.telemetryEngineOptions()...)
-	n, err := g.Notifier()
-	if err != nil {
+	return opts, nil
+}
+
+// notifierOptions is the engine option of the run's chat notifier, if
+// one is configured.
+func (g *Globals) notifierOptions() ([]automation.EngineOption, error) {
+	n, err := g.notifier()
+	if err != nil || n == nil {
 		return nil, err
 	}
-	if n != nil {
-		opts = append(opts, automation.WithNotifier(n))
-	}
-	return automation.New(ctx, opts...)
+	return []automation.EngineOption{automation.WithNotifier(n)}, nil
 }

@@ -32,7 +32,7 @@ func RestConfig(kubeconfig string) (*rest.Config, error) {
 // stderr (or debug with -v), also behind controller-runtime's logr.
 func (g *Globals) FleetLogger(component string) *slog.Logger {
 	level := slog.LevelInfo
-	if g.Verbose {
+	if g.verbose {
 		level = slog.LevelDebug
 	}
 	h := g.logHandler(level)

@@ -40,8 +40,8 @@ type telemetryFlags struct {
 // on /metrics rather than written at exit.
 var longRunning = []string{"operator", "runner", "local", "serve"}
 
-// RegisterTelemetry adds the global telemetry flags.
-func (g *Globals) RegisterTelemetry(root *cobra.Command) {
+// registerTelemetry adds the global telemetry flags.
+func (g *Globals) registerTelemetry(root *cobra.Command) {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.tel.logFormat, "log-format", "text", "log records on stderr as text or json (with trace_id and span_id when tracing is on; see -v)")
 	pf.StringVar(&g.tel.metricsFile, "metrics-file", "", "write the run's metrics to this file at exit: Prometheus text for a *.prom file (node-exporter's textfile collector), else OpenMetrics text")
@@ -62,7 +62,7 @@ func (g *Globals) StartTelemetry(cmd *cobra.Command) error {
 		}
 	}
 	level := slog.LevelWarn
-	if g.Verbose {
+	if g.verbose {
 		level = slog.LevelDebug
 	}
 	slog.SetDefault(slog.New(g.logHandler(level)))
@@ -148,10 +148,10 @@ func (g *Globals) telemetryEngineOptions() []automation.EngineOption {
 	return opts
 }
 
-// FleetTelemetryOptions are telemetryEngineOptions for the long-running
+// fleetTelemetryOptions are telemetryEngineOptions for the long-running
 // fleet processes: the metrics are registered on controller-runtime's
 // registry, which their /metrics serves.
-func (g *Globals) FleetTelemetryOptions() ([]automation.EngineOption, error) {
+func (g *Globals) fleetTelemetryOptions() ([]automation.EngineOption, error) {
 	m, err := telemetry.NewMetrics(ctrlmetrics.Registry)
 	if err != nil {
 		return nil, err

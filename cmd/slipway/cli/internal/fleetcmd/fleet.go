@@ -12,7 +12,6 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/fleet"
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
 	"github.com/slipwayhq/slipway/automation/fleet/install"
@@ -235,7 +234,7 @@ recovers the stack and completes it.`,
 			if o.WorkDir == "" {
 				o.WorkDir = filepath.Join(g.Dir, "runner")
 			}
-			if o.Engine, err = fleetEngineOptions(g); err != nil {
+			if o.Engine, err = g.RunnerEngineOptions(); err != nil {
 				return err
 			}
 			o.Registry = g.Registry()
@@ -265,7 +264,7 @@ const allowRunnerCredentialsUsage = "namespaces (comma-separated) whose Environm
 // the runner's execution, with the runners' engine options and work
 // directory, in the operator process.
 func detachedDestroy(g *app.Globals, cfg *rest.Config, reg fleet.Registry, workDir string, allow []string, log *slog.Logger) (func(context.Context, client.Reader, *v1alpha1.Run) v1alpha1.RunStatus, error) {
-	engine, err := fleetEngineOptions(g)
+	engine, err := g.RunnerEngineOptions()
 	if err != nil {
 		return nil, err
 	}
@@ -277,35 +276,6 @@ func detachedDestroy(g *app.Globals, cfg *rest.Config, reg fleet.Registry, workD
 		return nil, err
 	}
 	return d.Execute, nil
-}
-
-// fleetEngineOptions are the engine options a runner gives every Run's
-// engine: the toolchain, the plugins given with --plugin, the telemetry and
-// the chat notifier when one is configured.
-func fleetEngineOptions(g *app.Globals) ([]automation.EngineOption, error) {
-	opts := []automation.EngineOption{automation.WithResolver(g.Resolver())}
-	for _, s := range g.Plugins {
-		p, err := app.ParsePlugin(s)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, automation.WithPlugin(p.Name, p.Version, p.Path))
-	}
-	tel, err := g.FleetTelemetryOptions()
-	if err != nil {
-		return nil, err
-	}
-	opts = append(opts, tel...)
-	// Every Run's outcome goes to the configured chat channels; the
-	// Dispatcher is shared by the runner's engines and flushed on exit.
-	n, err := g.Notifier()
-	if err != nil {
-		return nil, err
-	}
-	if n != nil {
-		opts = append(opts, automation.WithNotifier(n))
-	}
-	return opts, nil
 }
 
 // newFleetCmd is the fleet verb: operator and runner on the local control plane.
@@ -320,7 +290,7 @@ func newFleetCmd(g *app.Globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			engine, err := fleetEngineOptions(g) // bad input is refused before anything starts
+			engine, err := g.RunnerEngineOptions() // bad input is refused before anything starts
 			if err != nil {
 				return err
 			}

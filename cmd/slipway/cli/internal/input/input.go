@@ -142,13 +142,19 @@ var EnvNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 // Spec is validated input: the environments' programs and the policies
 // they get.
 type Spec struct {
-	Builder  stacks.Builder
-	Names    []string
-	Kinds    []stacks.Kind
-	Progs    []automation.Program
+	// Builder is the definition --definition names.
+	Builder stacks.Builder
+	// Names are the environments --env names, and Kinds their kinds.
+	Names []string
+	Kinds []stacks.Kind
+	// Progs are the environments' programs, in the order of Names.
+	Progs []automation.Program
+	// Packs are the policy packs --policy names, and Settings the
+	// --policy-level overrides.
 	Packs    []*policypacks.Pack
 	Settings map[string]policypacks.Override
-	Cleanup  func()
+	// Cleanup removes what building the programs wrote; call it once done.
+	Cleanup func()
 	// kubeconfig is the target cluster's kubeconfig and kubeFrom where it
 	// came from (--kubeconfig, $KUBECONFIG, the local cluster of --dir).
 	kubeconfig, kubeFrom string
@@ -258,13 +264,11 @@ func (f *EnvFlags) Parse(g *app.Globals, many bool) (Spec, error) {
 	if err != nil {
 		return sp, err
 	}
-	if err := g.ValidateGlobals(); err != nil {
-		return sp, err
-	}
-	b, err := g.Config.Definition(f.definition)
+	t, err := g.Resolve(f.definition)
 	if err != nil {
 		return sp, err
 	}
+	b := t.Definition
 	sp.Builder, sp.Names = b, names
 	if f.Kind != "" && !stacks.Kind(f.Kind).Valid() {
 		return sp, app.BadInput("--kind %q is not a kind; use dev, qa, staging, prod or ephemeral", f.Kind)

@@ -164,18 +164,11 @@ func newEphemeralCmd(g *app.Globals) *cobra.Command {
 			if err := confirm.Early("ephemeral destroy"); err != nil {
 				return err
 			}
-			if err := g.ValidateGlobals(); err != nil {
-				return err
-			}
-			b, err := g.Config.Definition(definition)
+			t, err := g.Open(cmd.Context(), definition)
 			if err != nil {
 				return err
 			}
-			project := b.Info().Project
-			e, err := g.Engine(cmd.Context())
-			if err != nil {
-				return err
-			}
+			project, e := t.Project, t.Engine
 			if err := confirm.Ask(cmd.Context(), g, "ephemeral destroy", []string{fmt.Sprintf("ephemeral environment %s (stack %s/%s)", names[0], project, names[0])}); err != nil {
 				return err
 			}
@@ -210,10 +203,7 @@ func newGCCmd(g *app.Globals) *cobra.Command {
 			if concurrency < 1 {
 				return app.BadInput("--concurrency %d must be at least 1", concurrency)
 			}
-			if err := g.ValidateGlobals(); err != nil {
-				return err
-			}
-			b, err := g.Config.Definition(definition)
+			t, err := g.Resolve(definition)
 			if err != nil {
 				return err
 			}
@@ -222,11 +212,10 @@ func newGCCmd(g *app.Globals) *cobra.Command {
 					return err
 				}
 			}
-			e, err := g.Engine(cmd.Context())
-			if err != nil {
+			if t.Engine, err = g.Engine(cmd.Context()); err != nil {
 				return err
 			}
-			project, now := b.Info().Project, time.Now()
+			e, project, now := t.Engine, t.Project, time.Now()
 			if dryRun || !confirm.Yes {
 				expired, err := app.ExpiredEphemerals(cmd.Context(), e, project, now)
 				if err != nil {

@@ -39,18 +39,11 @@ func newDoraCmd(g *app.Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := g.ValidateGlobals(); err != nil {
-				return err
-			}
-			b, err := g.Config.Definition(definition)
+			t, err := g.Open(cmd.Context(), definition)
 			if err != nil {
 				return err
 			}
-			project := b.Info().Project
-			e, err := g.Engine(cmd.Context())
-			if err != nil {
-				return err
-			}
+			project, e := t.Project, t.Engine
 			known, err := e.Stacks(cmd.Context(), project)
 			if err != nil {
 				return err

@@ -107,7 +107,7 @@ func serve(g *app.Globals, cmd *cobra.Command, f serveFlags) error {
 	}
 	for _, v := range append(decide.Secrets, slack) {
 		if len(v) > 0 {
-			g.Secrets = append(g.Secrets, string(v)) // masked should one ever reach an output
+			g.AddSecrets(string(v)) // masked should one ever reach an output
 		}
 	}
 	var projects []string
