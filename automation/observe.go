@@ -134,7 +134,7 @@ func (e *Engine) stage(ctx context.Context, name string, attrs ...attribute.KeyV
 		return ctx, func(error) {}
 	}
 	ctx, sp := e.tracer().Start(ctx, telemetry.StagePrefix+name, trace.WithAttributes(attrs...))
-	return ctx, func(err error) { telemetry.End(sp, err, o.mask) }
+	return ctx, func(err error) { telemetry.End(sp, err, o.secrets) }
 }
 
 // steps records a finished engine run's resource steps: a span each under
@@ -195,7 +195,7 @@ func (o *observation) finish(res *outcome.Result, drift *outcome.Drift, dep *Dep
 	}
 	o.span.SetAttributes(telemetry.ResultAttributes(res)...)
 	o.span.SetAttributes(telemetry.AttrResult.String(result))
-	telemetry.End(o.span, err, o.mask)
+	telemetry.End(o.span, err, o.secrets)
 
 	m := o.e.metrics()
 	m.Operation(o.project, o.stack, o.op, result, took)
@@ -232,9 +232,9 @@ func (o *observation) finish(res *outcome.Result, drift *outcome.Drift, dep *Dep
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(trace.ContextWithSpan(context.Background(), o.span)), 30*time.Second)
 	defer cancel()
 	if !o.e.obs.noRuns && !o.purged.Load() {
-		rec := runs.FromResult(o.op, res, err, result, o.mask)
+		rec := runs.FromResult(o.op, res, err, result, o.secrets)
 		if drift != nil {
-			rec = runs.FromResult("drift", res, err, result, o.mask)
+			rec = runs.FromResult("drift", res, err, result, o.secrets)
 			rec.Changes = len(drifted)
 		}
 		rec.ID, rec.Project, rec.Stack, rec.Operation = statestore.NewReleaseName(o.start), o.project, o.stack, o.op
