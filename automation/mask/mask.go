@@ -1,14 +1,20 @@
-// Package mask removes secret values from text: the one place where
+// Package mask removes secrets from text and values: the one place where
 // Slipway decides what a secret looks like in output. The engine's spans,
-// run and release records (package automation), the reports (package
-// report) and the command line's logs, errors and JSON all mask through a
-// Masker, so a value given once is hidden the same way everywhere.
+// run and release records (package automation, package runs), telemetry,
+// the reports (package report) and the command line's logs, errors and
+// JSON all mask through a Masker, so a value given once is hidden the same
+// way everywhere.
 //
 // A Masker hides each value as given and in the forms it takes when it is
 // carried inside other text: base64 (standard and URL alphabets, with and
 // without padding, as in a Kubernetes Secret's data), JSON string escaping
 // (once and twice, as in a JSON document inside a JSON string, and with and
 // without HTML escaping) and Go quoting.
+//
+// Every Masker, the nil one included, also hides what the engine's secrets
+// look like without knowing their values (it fails closed): a Pulumi
+// ciphertext (v1:nonce:data), the "ciphertext" or "plaintext" member of a
+// serialised secret, and, in Value, any value Pulumi marks secret.
 package mask
 
 import (
@@ -30,8 +36,8 @@ const Text = "[secret]"
 const MinLen = 4
 
 // Masker replaces secret values, in every form it knows, with Text. The
-// zero value and a nil Masker mask nothing. A Masker is safe for
-// concurrent use once built.
+// zero value and a nil Masker have no values but still mask ciphertexts
+// and serialised secrets. A Masker is safe for concurrent use once built.
 type Masker struct {
 	forms []string // longest first, so a form containing another is masked whole
 }
@@ -56,7 +62,7 @@ func New(values ...string) *Masker {
 		if len(v) < MinLen {
 			continue
 		}
-		for _, f := range Forms(v) {
+		for _, f := range forms(v) {
 			add(f)
 		}
 	}
@@ -64,8 +70,8 @@ func New(values ...string) *Masker {
 	return m
 }
 
-// Forms lists the encodings of v that New masks besides v itself.
-func Forms(v string) []string {
+// forms lists the encodings of v that New masks besides v itself.
+func forms(v string) []string {
 	b := []byte(v)
 	out := []string{
 		base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
@@ -107,19 +113,18 @@ func (m *Masker) With(values ...string) *Masker {
 	return n
 }
 
-// String returns s with every form of every value replaced by Text.
+// String returns s with every form of every value replaced by Text, and
+// every ciphertext and every ciphertext or plaintext member of a
+// serialised secret (in JSON, or in JSON inside a JSON string) replaced by
+// Text, also when m is nil.
 func (m *Masker) String(s string) string {
-	if m == nil {
-		return s
+	if m != nil {
+		for _, f := range m.forms {
+			s = strings.ReplaceAll(s, f, Text)
+		}
 	}
-	for _, f := range m.forms {
-		s = strings.ReplaceAll(s, f, Text)
-	}
-	return s
+	return maskSerialised(s)
 }
-
-// Empty reports whether m masks nothing.
-func (m *Masker) Empty() bool { return m == nil || len(m.forms) == 0 }
 
 // Check returns an error when v cannot be masked reliably (shorter than
 // MinLen); name says where the value came from, e.g. "--secret API_TOKEN".

@@ -15,6 +15,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/policypacks"
 )
 
@@ -60,7 +61,7 @@ type Result struct {
 	Resources []ResourceChange `json:"resources"`
 	// Policy lists the policy violations the engine reported.
 	Policy []policypacks.Finding `json:"policy,omitempty"`
-	// Outputs are the stack outputs; secret values are replaced by "[secret]".
+	// Outputs are the stack outputs; secret values are replaced by mask.Text.
 	Outputs map[string]any `json:"outputs,omitempty"`
 	// Duration is the operation's wall time; JSON carries it as durationSeconds.
 	Duration time.Duration `json:"-"`
@@ -153,12 +154,12 @@ func SummaryOf(m *map[string]int) map[string]int {
 }
 
 // Outputs converts stack outputs to a Result's Outputs, with secret values
-// replaced by "[secret]".
+// replaced by mask.Text.
 func Outputs(m auto.OutputMap) map[string]any {
 	out := map[string]any{}
 	for k, v := range m {
 		if v.Secret {
-			out[k] = "[secret]"
+			out[k] = mask.Text
 		} else {
 			out[k] = v.Value
 		}

@@ -5,9 +5,10 @@
 // dashboards, GitHub Actions workflow-command annotations and JSON.
 //
 // Every string that reaches the output goes through one sanitising step
-// first: values the engine marks secret ("[secret]", ciphertext objects,
-// Kubernetes Secret data) and the entries' own Secrets are masked, so no
-// format can leak them; each renderer then escapes for its own syntax.
+// first, package mask: values the engine marks secret ("[secret]",
+// ciphertexts, serialised secrets), Kubernetes Secret data and the entries'
+// own Secrets are masked, so no format can leak them; each renderer then
+// escapes for its own syntax.
 //
 // The JSON format is this package's own document ({"entries": [...]}, the
 // sanitised content the other formats show), not the CLI's --json envelope
@@ -19,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -232,17 +232,17 @@ type prop struct{ path, expected, actual string }
 var now = time.Now
 
 func build(e Entry) view {
-	m := newMasker(e.Secrets)
-	v := view{env: m.text(e.Environment), op: m.text(string(e.Operation)), timestamp: now()}
+	m := mask.New(e.Secrets...)
+	v := view{env: m.String(e.Environment), op: m.String(string(e.Operation)), timestamp: now()}
 	if v.op == "" && e.Result != nil {
-		v.op = m.text(e.Result.Operation)
+		v.op = m.String(e.Result.Operation)
 	}
 	if e.Result != nil {
 		v.result = true
 		v.duration = e.Result.Duration
 		v.rows, v.counts = changes(e.Result, m)
 		for k, val := range e.Result.Outputs {
-			v.outputs = append(v.outputs, output{m.text(k), m.value(val)})
+			v.outputs = append(v.outputs, output{m.String(k), value(m, val)})
 		}
 		slices.SortFunc(v.outputs, func(a, b output) int { return strings.Compare(a.key, b.key) })
 	}
@@ -261,39 +261,39 @@ func build(e Entry) view {
 			continue
 		}
 		seen[k] = true
-		fv := finding{pack: m.text(f.Pack), policy: m.text(f.Policy), urn: m.text(f.URN), typ: m.text(f.Type),
-			severity: m.text(string(f.Severity)), enforcement: m.text(string(f.Enforcement)),
-			message: m.text(strings.TrimSpace(f.Message)), summary: m.text(lastLine(f.Message)),
+		fv := finding{pack: m.String(f.Pack), policy: m.String(f.Policy), urn: m.String(f.URN), typ: m.String(f.Type),
+			severity: m.String(string(f.Severity)), enforcement: m.String(string(f.Enforcement)),
+			message: m.String(strings.TrimSpace(f.Message)), summary: m.String(lastLine(f.Message)),
 			blocking: f.Blocking() && !f.Unverified, unverified: f.Unverified}
 		if fv.typ == "" {
 			fv.typ = urnType(fv.urn)
 		}
 		for _, c := range f.Controls {
-			fv.controls = append(fv.controls, m.text(c.String()))
+			fv.controls = append(fv.controls, m.String(c.String()))
 		}
 		v.findings = append(v.findings, fv)
 	}
 	rank := map[string]int{"blocking": 0, "advisory": 1, "unverified": 2}
 	slices.SortStableFunc(v.findings, func(a, b finding) int { return rank[a.level()] - rank[b.level()] })
 	for _, p := range e.Policies {
-		p.Pack, p.Policy, p.Description = m.text(p.Pack), m.text(p.Policy), m.text(p.Description)
+		p.Pack, p.Policy, p.Description = m.String(p.Pack), m.String(p.Policy), m.String(p.Description)
 		v.policies = append(v.policies, p)
 	}
 	if d := e.Drift; d != nil {
 		dv := &driftView{found: d.Found()}
 		for _, r := range d.Resources {
-			dr := driftRes{urn: m.text(r.URN), typ: m.text(r.Type)}
+			dr := driftRes{urn: m.String(r.URN), typ: m.String(r.Type)}
 			secretType := r.Type == "kubernetes:core/v1:Secret"
 			for _, p := range r.Properties {
-				exp, act := m.value(p.Expected), m.value(p.Actual)
+				exp, act := value(m, p.Expected), value(m, p.Actual)
 				if exp == mask.Text || act == mask.Text || (secretType && secretPath(p.Path)) {
 					exp, act = mask.Text, mask.Text
 				}
-				dr.props = append(dr.props, prop{path: m.text(p.Path), expected: exp, actual: act})
+				dr.props = append(dr.props, prop{path: m.String(p.Path), expected: exp, actual: act})
 			}
 			if len(dr.props) == 0 {
 				for _, name := range r.Diffs {
-					dr.props = append(dr.props, prop{path: m.text(name), expected: "?", actual: "?"})
+					dr.props = append(dr.props, prop{path: m.String(name), expected: "?", actual: "?"})
 				}
 			}
 			dv.resources = append(dv.resources, dr)
@@ -311,7 +311,7 @@ func build(e Entry) view {
 		v.drift = dv
 	}
 	if e.Err != nil {
-		v.err = m.text(strings.TrimSpace(e.Err.Error()))
+		v.err = m.String(strings.TrimSpace(e.Err.Error()))
 		v.errKind = "error"
 		var pe *automation.PolicyBlockedError
 		if errors.As(e.Err, &pe) {
@@ -325,7 +325,7 @@ func build(e Entry) view {
 // create-replacement, replace and delete-replaced steps are one "replace"),
 // leaving out unchanged resources and the stack resource, and counts them.
 // A result without steps falls back to its summary.
-func changes(r *outcome.Result, m *masker) ([]row, counts) {
+func changes(r *outcome.Result, m *mask.Masker) ([]row, counts) {
 	var rows []row
 	at := map[string]int{}
 	for _, c := range r.Resources {
@@ -346,16 +346,16 @@ func changes(r *outcome.Result, m *masker) ([]row, counts) {
 				rows[i].op = op
 			}
 			for _, d := range c.Diffs {
-				if d = m.text(d); !slices.Contains(rows[i].diffs, d) {
+				if d = m.String(d); !slices.Contains(rows[i].diffs, d) {
 					rows[i].diffs = append(rows[i].diffs, d)
 				}
 			}
 			continue
 		}
 		at[c.URN] = len(rows)
-		rw := row{op: op, urn: m.text(c.URN), typ: m.text(c.Type)}
+		rw := row{op: op, urn: m.String(c.URN), typ: m.String(c.Type)}
 		for _, d := range c.Diffs {
-			rw.diffs = append(rw.diffs, m.text(d))
+			rw.diffs = append(rw.diffs, m.String(d))
 		}
 		rows = append(rows, rw)
 	}
@@ -400,92 +400,28 @@ func secretPath(p string) bool {
 	return false
 }
 
-// pulumiSig is the key Pulumi's serialised secrets carry.
-const pulumiSig = "4dabf18193072939515e22adb298388d"
-
-var (
-	// secretJSON matches a ciphertext or plaintext member of a serialised secret.
-	secretJSON = regexp.MustCompile(`("(?:ciphertext|plaintext)"\s*:\s*)"(?:[^"\\]|\\.)*"`)
-	// cipherText matches Pulumi passphrase/service ciphertexts (v1:nonce:data).
-	cipherText = regexp.MustCompile(`\bv1:[A-Za-z0-9+/=]{8,}:[A-Za-z0-9+/=]{8,}`)
-)
-
-// masker removes secrets from strings and values: the entry's secret
-// values (package mask) and anything that looks like a serialised secret
-// or a ciphertext.
-type masker struct{ values *mask.Masker }
-
-func newMasker(secrets []string) *masker { return &masker{values: mask.New(secrets...)} }
-
-// text masks the entry's secret values and anything that looks like a
-// serialised secret or a ciphertext.
-func (m *masker) text(s string) string {
-	s = m.values.String(s)
-	s = secretJSON.ReplaceAllString(s, `$1"`+mask.Text+`"`)
-	return cipherText.ReplaceAllString(s, mask.Text)
-}
-
 // value renders a property value compactly (JSON, at most 80 characters),
-// masking secrets: "[secret]" for a value the engine marked secret.
-func (m *masker) value(v any) string {
+// masked by m: "[secret]" for a value the engine marked secret.
+func value(m *mask.Masker, v any) string {
 	if v == nil {
 		return "(none)"
 	}
-	if secretValue(v) {
+	v = m.Value(v)
+	if s, ok := v.(string); ok && s == mask.Text {
 		return mask.Text
 	}
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	v = m.scrub(v)
 	s := fmt.Sprint(v)
 	if err := enc.Encode(v); err == nil {
 		s = strings.TrimSuffix(b.String(), "\n")
 	}
-	s = m.text(s)
+	s = m.String(s)
 	if r := []rune(s); len(r) > 80 {
 		s = string(r[:79]) + "…"
 	}
 	return s
-}
-
-// secretValue reports whether v is a value the engine marks secret.
-func secretValue(v any) bool {
-	switch x := v.(type) {
-	case string:
-		return x == mask.Text || cipherText.MatchString(x)
-	case map[string]any:
-		_, sig := x[pulumiSig]
-		_, ct := x["ciphertext"]
-		_, pt := x["plaintext"]
-		return sig || ct || pt
-	}
-	return false
-}
-
-// scrub returns v with nested secret values replaced by mask.Text and the
-// entry's secrets masked in every string (before encoding can escape them).
-func (m *masker) scrub(v any) any {
-	if secretValue(v) {
-		return mask.Text
-	}
-	switch x := v.(type) {
-	case string:
-		return m.text(x)
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[m.text(k)] = m.scrub(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = m.scrub(e)
-		}
-		return out
-	}
-	return v
 }
 
 // lastLine returns the last non-empty line of an engine policy message (the

@@ -5,8 +5,8 @@
 // which policies it broke.
 //
 // A record holds no property values: drift is reported as property paths,
-// outputs are left out, and error messages are passed through the caller's
-// redaction before they are stored.
+// outputs are left out, and error messages are masked (package mask)
+// before they are stored.
 package runs
 
 import (
@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/policypacks"
@@ -105,8 +106,9 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 
 // FromResult builds the record of an operation from its Result (which may
 // be nil) and error. result is how it ended (Succeeded, Failed, Blocked or
-// Changes); redact, when not nil, is applied to the error message.
-func FromResult(op string, res *outcome.Result, err error, result string, redact func(string) string) Record {
+// Changes); the error message is masked by m (a nil m still masks
+// ciphertexts and serialised secrets).
+func FromResult(op string, res *outcome.Result, err error, result string, m *mask.Masker) Record {
 	r := Record{Operation: op, Result: result}
 	if res != nil {
 		r.Project, r.Stack, r.Duration = res.Project, res.Stack, res.Duration
@@ -129,10 +131,7 @@ func FromResult(op string, res *outcome.Result, err error, result string, redact
 		}
 	}
 	if err != nil {
-		msg := err.Error()
-		if redact != nil {
-			msg = redact(msg)
-		}
+		msg := m.String(err.Error())
 		if len(msg) > maxError {
 			msg = msg[:maxError] + "…"
 		}

@@ -3,13 +3,13 @@ package runs_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/releases"
 	"github.com/slipwayhq/slipway/automation/runs"
@@ -35,8 +35,7 @@ func TestFromResult_DriftPathsFindingsAndRedactedError(t *testing.T) {
 			{URN: "urn:b", Type: "kubernetes:apps/v1:Deployment", Op: "same"},
 		},
 		Policy: []policypacks.Finding{{Pack: "slipway-kubernetes", Policy: "no-latest-tag", Enforcement: "mandatory"}}}
-	r := runs.FromResult("drift", res, errors.New("boom: token hunter2 refused"), runs.Changes,
-		func(s string) string { return strings.ReplaceAll(s, "hunter2", "[secret]") })
+	r := runs.FromResult("drift", res, errors.New("boom: token hunter2 refused"), runs.Changes, mask.New("hunter2"))
 	assert.Equal(t, "web", r.Project)
 	assert.Equal(t, "dev", r.Stack)
 	assert.Equal(t, runs.Changes, r.Result)
@@ -49,6 +48,14 @@ func TestFromResult_DriftPathsFindingsAndRedactedError(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), "hunter2", "no property value and no secret is stored")
 	assert.Contains(t, string(b), `"durationSeconds":1.5`)
+}
+
+// TestFromResult_NilMaskerHidesCiphertexts: without secret values a
+// record still never stores a ciphertext or a serialised secret's value.
+func TestFromResult_NilMaskerHidesCiphertexts(t *testing.T) {
+	err := errors.New(`up failed: v1:QUJDREVGR0hJSktM:c2VjcmV0LWNpcGhlcnRleHQ= in {"plaintext":"\"pw-123\""}`)
+	r := runs.FromResult("up", nil, err, runs.Failed, nil)
+	assert.Equal(t, `up failed: [secret] in {"plaintext":"[secret]"}`, r.Error)
 }
 
 func TestWriteList_RoundTripOrderAndBound(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/outcome"
 )
 
@@ -113,13 +114,11 @@ func ResourceSpans(ctx context.Context, tr trace.Tracer, res *outcome.Result) {
 }
 
 // End ends a span with err's outcome: status Error and the error recorded
-// (its message through mask) when err is not nil, Ok otherwise.
-func End(sp trace.Span, err error, mask func(string) string) {
+// (its message masked by m) when err is not nil, Ok otherwise. A nil m
+// still masks ciphertexts and serialised secrets (see package mask).
+func End(sp trace.Span, err error, m *mask.Masker) {
 	if err != nil {
-		msg := err.Error()
-		if mask != nil {
-			msg = mask(msg)
-		}
+		msg := m.String(err.Error())
 		sp.RecordError(maskedError(msg))
 		sp.SetStatus(codes.Error, firstLine(msg))
 	} else {

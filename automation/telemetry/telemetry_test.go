@@ -22,10 +22,12 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/telemetry"
 	"github.com/slipwayhq/slipway/automation/telemetry/telemetrytest"
@@ -164,6 +166,49 @@ func TestResourceSpans_DurationIsTheStepsDuration(t *testing.T) {
 	assert.Equal(t, 1234567*time.Nanosecond, got[0].EndTime().Sub(got[0].StartTime()))
 	assert.Equal(t, parent.SpanContext().SpanID(), got[0].Parent().SpanID())
 	assert.Contains(t, got[0].Attributes(), telemetry.AttrResourceURN.String("urn:a"))
+}
+
+// TestEnd_MasksTheRecordedError: the error a span records, and its
+// status, carry the masked message; a nil Masker still hides ciphertexts;
+// no error is status Ok.
+func TestEnd_MasksTheRecordedError(t *testing.T) {
+	const cipher = "v1:QUJDREVGR0hJSktM:c2VjcmV0LWNpcGhlcnRleHQ="
+	cases := []struct {
+		name string
+		m    *mask.Masker
+		err  error
+		want string
+	}{
+		{"secret value", mask.New("hunter2-x"), errors.New("token hunter2-x refused"), "token [secret] refused"},
+		{"nil masks ciphertexts", nil, errors.New("state " + cipher), "state [secret]"},
+		{"no error", mask.New("hunter2-x"), nil, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+			_, sp := tp.Tracer("x").Start(context.Background(), "slipway.up")
+			telemetry.End(sp, c.err, c.m)
+			ended := rec.Ended()
+			require.Len(t, ended, 1)
+			s := ended[0]
+			if c.err == nil {
+				assert.Equal(t, codes.Ok, s.Status().Code)
+				assert.Empty(t, s.Events())
+				return
+			}
+			assert.Equal(t, codes.Error, s.Status().Code)
+			assert.Equal(t, c.want, s.Status().Description)
+			require.Len(t, s.Events(), 1)
+			var msg string
+			for _, a := range s.Events()[0].Attributes {
+				if a.Key == "exception.message" {
+					msg = a.Value.AsString()
+				}
+			}
+			assert.Equal(t, c.want, msg)
+		})
+	}
 }
 
 func TestMetrics_SeriesAndValues(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/optdestroy"
 	"github.com/slipwayhq/slipway/automation/optpreview"
 	"github.com/slipwayhq/slipway/automation/optup"
@@ -269,7 +270,7 @@ func (e *Env) PreviewE(opts ...optpreview.Option) (*outcome.Result, error) {
 	return e.Stack.Preview(ctx, opts...)
 }
 
-// Outputs returns the stack's outputs (secret values read "[secret]"); it
+// Outputs returns the stack's outputs (secret values read mask.Text); it
 // fails the test on error.
 func (e *Env) Outputs() map[string]any {
 	e.t.Helper()
@@ -316,7 +317,7 @@ func Output[T any](e *Env, key string) T {
 	}
 	if err != nil {
 		hint := ""
-		if v == "[secret]" {
+		if v == mask.Text {
 			hint = " (a secret output: the harness reads it masked)"
 		}
 		e.t.Fatalf("slipwaytest: output %q of %s is %T (%s)%s, not %s", key, e.Name, v, clip(fmt.Sprint(v), 80), hint, want)

@@ -10,6 +10,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+
+	"github.com/slipwayhq/slipway/automation/mask"
 )
 
 // Keys of a credentials Secret read by [AuthFromSecret].
@@ -102,10 +104,7 @@ func newSSHAuth(user string, identity []byte, passphrase string, knownHosts []by
 	}
 	keys, err := gitssh.NewPublicKeys(user, identity, passphrase)
 	if err != nil {
-		msg := err.Error()
-		if passphrase != "" {
-			msg = strings.ReplaceAll(msg, passphrase, "*****")
-		}
+		msg := mask.New(passphrase).String(err.Error())
 		return nil, fmt.Errorf("the identity in the credentials Secret is not a usable SSH private key (%s): give a PEM or OpenSSH private key, and its passphrase as password if it has one", msg)
 	}
 	algorithms, err := applyKnownHosts(keys, knownHosts)

@@ -501,17 +501,12 @@ func isSSHAuthError(err error) bool {
 }
 
 // scrub removes the URL's user information and the credentials' secrets
-// from a message.
+// (package mask: in every encoded form) from a message.
 func (s *source) scrub(msg string) string {
 	if s.endpoint.User != nil {
 		msg = strings.ReplaceAll(msg, s.URL, s.display)
 	}
-	for _, secret := range secretsOf(s.Auth) {
-		if secret != "" {
-			msg = strings.ReplaceAll(msg, secret, "*****")
-		}
-	}
-	return msg
+	return mask.New(secretsOf(s.Auth)...).String(msg)
 }
 
 func secretsOf(a transport.AuthMethod) []string {

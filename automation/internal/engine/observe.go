@@ -99,7 +99,7 @@ func (e *Engine) Stage(ctx context.Context, name string, attrs ...attribute.KeyV
 		return ctx, func(error) {}
 	}
 	ctx, sp := e.Tracer().Start(ctx, telemetry.StagePrefix+name, trace.WithAttributes(attrs...))
-	return ctx, func(err error) { telemetry.End(sp, err, o.mask) }
+	return ctx, func(err error) { telemetry.End(sp, err, o.Secrets) }
 }
 
 // steps records a finished engine run's resource steps: a span each under
@@ -111,9 +111,6 @@ func (e *Engine) Steps(ctx context.Context, res *outcome.Result) {
 	}
 	e.metrics().Steps(res)
 }
-
-// mask replaces the program's secret values in s.
-func (o *Observation) mask(s string) string { return o.Secrets.String(s) }
 
 // end records an operation that returned res and err.
 func (o *Observation) End(res *outcome.Result, err error) { o.finish(res, nil, false, err) }
@@ -161,7 +158,7 @@ func (o *Observation) finish(res *outcome.Result, drift *outcome.Drift, rolledBa
 	}
 	o.span.SetAttributes(telemetry.ResultAttributes(res)...)
 	o.span.SetAttributes(telemetry.AttrResult.String(result))
-	telemetry.End(o.span, err, o.mask)
+	telemetry.End(o.span, err, o.Secrets)
 
 	m := o.e.metrics()
 	m.Operation(o.project, o.stack, o.op, result, took)
@@ -197,9 +194,9 @@ func (o *Observation) finish(res *outcome.Result, drift *outcome.Drift, rolledBa
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(trace.ContextWithSpan(context.Background(), o.span)), 30*time.Second)
 	defer cancel()
 	if !o.e.obs.noRuns && !o.purged.Load() {
-		rec := runs.FromResult(o.op, res, err, result, o.mask)
+		rec := runs.FromResult(o.op, res, err, result, o.Secrets)
 		if drift != nil {
-			rec = runs.FromResult("drift", res, err, result, o.mask)
+			rec = runs.FromResult("drift", res, err, result, o.Secrets)
 			rec.Changes = len(drifted)
 		}
 		rec.ID, rec.Project, rec.Stack, rec.Operation = statestore.NewReleaseName(o.start), o.project, o.stack, o.op
@@ -223,7 +220,7 @@ func (o *Observation) finish(res *outcome.Result, drift *outcome.Drift, rolledBa
 	}
 	errMsg := ""
 	if err != nil {
-		errMsg = o.mask(err.Error())
+		errMsg = o.Secrets.String(err.Error())
 	}
 	ev := chatops.Event{Project: o.project, Environment: o.stack, Operation: o.op, Changes: changes, Time: time.Now().UTC(), TraceID: traceID,
 		Summary: telemetry.Summary(o.op, o.stack, changes, took, err != nil), Details: telemetry.Details(res, drifted, errMsg, chatops.MaxDetails)}

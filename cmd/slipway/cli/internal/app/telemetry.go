@@ -98,7 +98,7 @@ func (g *Globals) FinishTelemetry(err error) {
 		return // the command never started (bad flags)
 	}
 	if t.span != nil {
-		telemetry.End(t.span, err, g.Mask)
+		telemetry.End(t.span, err, g.masker)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
