@@ -12,6 +12,9 @@ import (
 // everything from the first "?".
 func URL(raw string) string {
 	if u, err := url.Parse(raw); err == nil {
+		if u.User == nil && u.RawQuery == "" && !u.ForceQuery {
+			return raw // nothing to remove: the URL as it was given
+		}
 		u.User, u.RawQuery, u.ForceQuery = nil, "", false
 		return u.String()
 	}

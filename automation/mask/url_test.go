@@ -38,3 +38,12 @@ func TestOrigin_KeepsOnlySchemeAndHost(t *testing.T) {
 	assert.Equal(t, "https://example.com/…", mask.Origin("https://example.com?sig=x"))
 	assert.Equal(t, "<webhook URL>", mask.Origin("not a url"))
 }
+
+// TestURL_KeepsAURLWithNothingToRemove: a URL without credentials is
+// quoted as it was given ("s3://", not url.URL's "s3:").
+func TestURL_KeepsAURLWithNothingToRemove(t *testing.T) {
+	for _, raw := range []string{"s3://", "file:///tmp/state", "https://api.pulumi.com", "gs://bucket/prefix"} {
+		assert.Equal(t, raw, mask.URL(raw))
+	}
+	assert.Equal(t, "s3://bucket", mask.URL("s3://bucket?access_key=SECRET"))
+}
