@@ -108,3 +108,17 @@ func short(v string) string {
 	}
 	return v
 }
+
+// setLastUpdate records the update an up ran ("" when unknown).
+func (s *Stack) setLastUpdate(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastUpdate = id
+}
+
+// updateID returns the update the last up ran, "" when unknown.
+func (s *Stack) updateID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastUpdate
+}

@@ -64,19 +64,7 @@ type Stack struct {
 	log        *slog.Logger
 }
 
-// setLastUpdate records the update an up ran ("" when unknown).
-func (s *Stack) setLastUpdate(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.lastUpdate = id
-}
 
-// updateID returns the update the last up ran, "" when unknown.
-func (s *Stack) updateID() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lastUpdate
-}
 
 // recoverForRetry repairs what a failed attempt left behind before the next.
 func (s *Stack) recoverForRetry(ctx context.Context) func() error {
