@@ -11,9 +11,10 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"github.com/slipwayhq/slipway/automation/internal/engine"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/slipwayhq/slipway/automation/internal/engine"
 )
 
 // countingCLI records the pulumi commands an engine runs.

@@ -4,8 +4,12 @@ import (
 	"github.com/slipwayhq/slipway/automation/internal/engine"
 	"github.com/slipwayhq/slipway/automation/internal/ephemeral"
 	"github.com/slipwayhq/slipway/automation/internal/promote"
+	"github.com/slipwayhq/slipway/automation/internal/pulumicli"
 	"github.com/slipwayhq/slipway/automation/internal/release"
 	"github.com/slipwayhq/slipway/automation/internal/stack"
+	"github.com/slipwayhq/slipway/automation/recovery"
+	"github.com/slipwayhq/slipway/automation/review"
+	"github.com/slipwayhq/slipway/automation/statestore"
 )
 
 // Every error type below is returned as a pointer; get it with errors.As,
@@ -74,3 +78,19 @@ func IsTransient(err error) bool { return stack.IsTransient(err) }
 // ValidateBackend checks a backend URL without contacting it: a supported
 // scheme, an absolute directory for file://, a bucket or host for the rest.
 func ValidateBackend(raw string) error { return engine.ValidateBackend(raw) }
+
+// ErrKill, wrapped by the cause of an engine operation's cancelled context
+// (context.WithCancelCause), makes the engine's whole process tree — the
+// pulumi CLI and its plugins — be killed with SIGKILL at once instead of
+// interrupted: for a holder that must stop writing now (a fleet runner
+// whose Lease deadline passed).
+var ErrKill = pulumicli.ErrKill
+
+// IsStackLocked reports whether err is (or wraps) a *statestore.StackLockedError.
+func IsStackLocked(err error) bool { return statestore.IsStackLocked(err) }
+
+// IsRepairRequired reports whether err is (or wraps) a *recovery.RepairRequiredError.
+func IsRepairRequired(err error) bool { return recovery.IsRepairRequired(err) }
+
+// IsPlanChanged reports whether err is (or wraps) a *review.PlanChangedError.
+func IsPlanChanged(err error) bool { return review.IsPlanChanged(err) }

@@ -3,11 +3,12 @@ package automation
 import (
 	"log/slog"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/slipwayhq/slipway/automation/chatops"
 	"github.com/slipwayhq/slipway/automation/internal/engine"
 	"github.com/slipwayhq/slipway/automation/telemetry"
 	"github.com/slipwayhq/slipway/automation/toolchain"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // EngineOption configures New.

@@ -6,6 +6,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/internal/promote"
 	"github.com/slipwayhq/slipway/automation/internal/release"
 	"github.com/slipwayhq/slipway/automation/internal/stack"
+	"github.com/slipwayhq/slipway/automation/releases"
 )
 
 // The types below are defined by the layer that makes them (see the
@@ -70,3 +71,18 @@ const (
 // with an empty passphrase (a local file backend without
 // PULUMI_CONFIG_PASSPHRASE).
 const WeakSecretsWarning = engine.WeakSecretsWarning
+
+// Release statuses (see package releases). Applied, Verified and Restored
+// releases are good: Rollback and Deploy's rollback may restore them.
+const (
+	// ReleaseApplied: a successful up (no smoke check ran).
+	ReleaseApplied = releases.Applied
+	// ReleaseVerified: Deploy applied it and its smoke check passed.
+	ReleaseVerified = releases.Verified
+	// ReleaseRestored: a rollback applied it again.
+	ReleaseRestored = releases.Restored
+	// ReleaseFailed: Deploy's up or smoke check failed, or a rollback to it failed.
+	ReleaseFailed = releases.Failed
+	// ReleaseRolledBack: it was good until a rollback replaced it.
+	ReleaseRolledBack = releases.RolledBack
+)
