@@ -13,13 +13,14 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/slipwayhq/slipway/automation/internal/filelock"
+	"github.com/slipwayhq/slipway/automation/toolchain/internal/buildtime"
+	"github.com/slipwayhq/slipway/automation/toolchain/internal/gobuild"
 )
 
 // modules holds one Go module per tool. Files carry a ".txt" suffix so that
@@ -43,11 +44,11 @@ type tool struct {
 	ldflags  string
 	estimate time.Duration // cold build time on 2 cores, until one is recorded here
 	rev      int           // bump when prepare/finish change what a build produces
-	patches  []patch
+	patches  []gobuild.Patch
 	// prepare runs in the module directory before go build.
-	prepare func(ctx context.Context, g goRunner) error
+	prepare func(ctx context.Context, g gobuild.Runner) error
 	// finish runs after go build, with the new bin directory.
-	finish func(ctx context.Context, g goRunner, bin string) error
+	finish func(ctx context.Context, g gobuild.Runner, bin string) error
 }
 
 // pulumiVersionFlag is the ldflag that stamps the version the pulumi CLI prints.
@@ -64,7 +65,7 @@ var pulumiTool = tool{
 	outputs:  []string{"pulumi"},
 	ldflags:  pulumiVersionFlag + PatchedPulumiVersion,
 	estimate: 6 * time.Minute,
-	patches:  append([]patch{groupCommit}, fencePatches...),
+	patches:  append([]gobuild.Patch{groupCommit}, fencePatches...),
 }
 
 // pulumiUpstreamTool is the same pulumi CLI without Slipway's patches: what a
@@ -82,13 +83,13 @@ var kubernetesProviderTool = tool{
 	outputs:  []string{"pulumi-resource-kubernetes"},
 	ldflags:  "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=" + KubernetesProviderVersion,
 	estimate: 12 * time.Minute,
-	prepare: func(ctx context.Context, g goRunner) error {
-		dir, err := g.moduleDir(ctx, "github.com/pulumi/pulumi-kubernetes/provider/v4")
+	prepare: func(ctx context.Context, g gobuild.Runner) error {
+		dir, err := g.ModuleDir(ctx, "github.com/pulumi/pulumi-kubernetes/provider/v4")
 		if err != nil {
 			return err
 		}
 		for _, f := range []string{"schema.json", "terraform-mapping.json"} {
-			if err := copyFile(filepath.Join(dir, "cmd", "pulumi-resource-kubernetes", f), filepath.Join(g.dir, f), 0o644); err != nil {
+			if err := gobuild.CopyFile(filepath.Join(dir, "cmd", "pulumi-resource-kubernetes", f), filepath.Join(g.Dir, f), 0o644); err != nil {
 				return err
 			}
 		}
@@ -132,8 +133,8 @@ var kwokTool = tool{
 	outputs:  []string{"kwok", "kwok-stages.yaml"},
 	ldflags:  "-s -w",
 	estimate: 2 * time.Minute,
-	finish: func(ctx context.Context, g goRunner, bin string) error {
-		dir, err := g.moduleDir(ctx, "sigs.k8s.io/kwok")
+	finish: func(ctx context.Context, g gobuild.Runner, bin string) error {
+		dir, err := g.ModuleDir(ctx, "sigs.k8s.io/kwok")
 		if err != nil {
 			return err
 		}
@@ -199,9 +200,9 @@ func (r *Resolver) toolDir(t tool) (string, error) {
 		return "", fmt.Errorf("toolchain: embedded module %s: %w", t.module, err)
 	}
 	for _, p := range t.patches {
-		fmt.Fprintf(h, "patch %s %s %s\n%d %s\n%d %s\n", p.name, p.module, p.file, len(p.old), p.old, len(p.new), p.new)
-		for _, name := range slices.Sorted(maps.Keys(p.add)) {
-			fmt.Fprintf(h, "add %s %d %s\n", name, len(p.add[name]), p.add[name])
+		fmt.Fprintf(h, "patch %s %s %s\n%d %s\n%d %s\n", p.Name, p.Module, p.File, len(p.Old), p.Old, len(p.New), p.New)
+		for _, name := range slices.Sorted(maps.Keys(p.Add)) {
+			fmt.Fprintf(h, "add %s %d %s\n", name, len(p.Add[name]), p.Add[name])
 		}
 	}
 	return filepath.Join(r.cacheDir, t.name, t.version+"-"+hex.EncodeToString(h.Sum(nil))[:12]), nil
@@ -311,7 +312,7 @@ func (r *Resolver) ensureBuilt(ctx context.Context, t tool, dir string, started 
 
 // build writes t's module under dir/src, builds into dir/bin and records the
 // manifest last, so an interrupted build is never taken for a finished one.
-// It reports its progress (progress.go) and records how long it took.
+// It reports its progress and records how long it took (package buildtime).
 func (r *Resolver) build(ctx context.Context, t tool, dir string) error {
 	goBin, err := r.goCommand()
 	if err != nil {
@@ -321,9 +322,9 @@ func (r *Resolver) build(ctx context.Context, t tool, dir string) error {
 	defer cancel()
 	expect, basis := r.expected(t)
 	r.logf("building %s %s from Go modules into %s (first run only; expect about %s: %s)...",
-		t.name, t.version, dir, fmtDuration(expect), basis)
-	p := r.startProgress(t, expect)
-	defer p.stop()
+		t.name, t.version, dir, buildtime.Format(expect), basis)
+	p := buildtime.Start(t.name, expect, r.progressEvery, r.logf)
+	defer p.Stop()
 	_ = os.Remove(filepath.Join(dir, "manifest.json"))
 	src := filepath.Join(dir, "src")
 	if err := os.RemoveAll(src); err != nil {
@@ -332,9 +333,9 @@ func (r *Resolver) build(ctx context.Context, t tool, dir string) error {
 	if err := writeModule(t.module, src); err != nil {
 		return err
 	}
-	g := goRunner{bin: goBin, dir: src, env: r.targetEnv()}
+	g := gobuild.Runner{Bin: goBin, Dir: src, Env: r.targetEnv()}
 	if t.prepare != nil {
-		p.setPhase("preparing the module (downloading dependencies)")
+		p.SetPhase("preparing the module (downloading dependencies)")
 		if err := t.prepare(ctx, g); err != nil {
 			return fmt.Errorf("preparing: %w", err)
 		}
@@ -347,30 +348,30 @@ func (r *Resolver) build(ctx context.Context, t tool, dir string) error {
 		return err
 	}
 	if len(t.patches) > 0 {
-		p.setPhase("patching (downloading dependencies)")
-		r.logf("patching %s: %s", t.name, patchNames(t.patches))
-		if err := applyPatches(ctx, g, t.patches, false); err != nil {
+		p.SetPhase("patching (downloading dependencies)")
+		r.logf("patching %s: %s", t.name, gobuild.PatchNames(t.patches))
+		if err := gobuild.ApplyPatches(ctx, g, t.patches, false); err != nil {
 			return err
 		}
 	}
 	flags := []string{"-trimpath", "-ldflags=" + t.ldflags}
-	p.setPhase("downloading dependencies and listing packages")
-	if n, deps, err := g.toCompile(ctx, flags, t.packages); err == nil {
-		expect = r.expectedFor(t, n, deps)
-		p.setTotal(n, expect)
+	p.SetPhase("downloading dependencies and listing packages")
+	if n, deps, err := g.ToCompile(ctx, flags, t.packages); err == nil {
+		expect = r.buildTimes().ExpectedFor(t.name, t.estimate, n, deps)
+		p.SetTotal(n, expect)
 		r.logf("%s: %d of %d packages to compile (the rest are in the Go build cache); expect about %s in all",
-			t.name, n, deps, fmtDuration(expect))
+			t.name, n, deps, buildtime.Format(expect))
 	} else if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	p.setPhase("")
+	p.SetPhase("")
 	args := append([]string{"build", "-v"}, flags...)
 	args = append(append(args, "-o", tmp+string(filepath.Separator)), t.packages...)
-	if err := g.build(ctx, p.compiledPackage, args...); err != nil {
+	if err := g.Build(ctx, p.CompiledPackage, args...); err != nil {
 		return err
 	}
 	if t.finish != nil {
-		p.setPhase("finishing")
+		p.SetPhase("finishing")
 		if err := t.finish(ctx, g, tmp); err != nil {
 			return fmt.Errorf("finishing: %w", err)
 		}
@@ -391,15 +392,27 @@ func (r *Resolver) build(ctx context.Context, t tool, dir string) error {
 		m.Files[name] = mf
 	}
 	b, _ := json.MarshalIndent(m, "", "  ")
-	if err := writeFileAtomic(filepath.Join(dir, "manifest.json"), b, 0o644); err != nil {
+	if err := gobuild.WriteFileAtomic(filepath.Join(dir, "manifest.json"), b, 0o644); err != nil {
 		return err
 	}
-	took := p.stop()
-	r.recordBuild(ctx, t, took, p.compiledCount())
+	took := p.Stop()
+	if err := r.buildTimes().Add(ctx, t.name, t.version, took, p.Compiled()); err != nil {
+		r.logf("%s: recording the build time: %v", t.name, err) // only the next estimate suffers
+	}
 	r.logf("built %s %s in %s", t.name, t.version, took.Round(time.Second))
 	return nil
 }
 
+// buildTimes are the build times recorded in the resolver's cache.
+func (r *Resolver) buildTimes() buildtime.Records { return buildtime.Records{Dir: r.cacheDir} }
+
+// expected returns how long a cold build of t should take and what that is
+// based on (see buildtime.Records.Expected).
+func (r *Resolver) expected(t tool) (time.Duration, string) {
+	return r.buildTimes().Expected(t.name, t.estimate)
+}
+
+// describe returns the manifest entry of the file at path.
 func describe(path string) (manifestFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -436,89 +449,4 @@ func writeModule(name, dst string) error {
 		}
 		return os.WriteFile(target, b, 0o644)
 	})
-}
-
-// goRunner runs the go command in a module directory.
-type goRunner struct {
-	bin string
-	dir string
-	env []string // extra environment (a cross-compilation's GOOS and GOARCH)
-}
-
-func (g goRunner) run(ctx context.Context, args ...string) (string, error) {
-	cmd := g.command(ctx, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return out.String(), goFailure(ctx, args, err, out.String())
-	}
-	return out.String(), nil
-}
-
-// command is the go command with args, run in g.dir.
-func (g goRunner) command(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, g.bin, args...)
-	cmd.Dir = g.dir
-	cmd.Env = append(append(os.Environ(), "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -modcacherw"), "GOWORK=off"), g.env...)
-	cmd.WaitDelay = 10 * time.Second
-	return cmd
-}
-
-// goFailure describes a failed go command with the tail of its output, and
-// the context's error when it was cancelled.
-func goFailure(ctx context.Context, args []string, err error, out string) error {
-	if ctx.Err() != nil {
-		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
-	}
-	return fmt.Errorf("go %s: %w\n%s", args[0], err, tail(out, 40))
-}
-
-// moduleDir returns the module cache directory of a dependency, downloading it
-// when needed.
-func (g goRunner) moduleDir(ctx context.Context, module string) (string, error) {
-	if _, err := g.run(ctx, "mod", "download", module); err != nil {
-		return "", err
-	}
-	out, err := g.run(ctx, "list", "-m", "-f", "{{.Dir}}", module)
-	if err != nil {
-		return "", err
-	}
-	d := strings.TrimSpace(out)
-	if d == "" {
-		return "", fmt.Errorf("module %s has no directory in the module cache", module)
-	}
-	return d, nil
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-func copyFile(src, dst string, mode os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
-	if err := os.WriteFile(tmp, b, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 
 	"github.com/slipwayhq/slipway/automation/fence"
+	"github.com/slipwayhq/slipway/automation/toolchain/internal/gobuild"
 )
 
 // FenceFileEnv is the environment variable naming the fence file of the
@@ -20,29 +21,29 @@ const FenceFileEnv = fence.Env
 // right after opening it (backend.go); nothing else holds the unwrapped
 // bucket. The stack's lock records the fencing token (lockContent). Without
 // FenceFileEnv the engine behaves as upstream.
-var fencePatches = []patch{
+var fencePatches = []gobuild.Patch{
 	{
-		name:   "fence-bucket",
-		module: "github.com/pulumi/pulumi/pkg/v3",
-		file:   "backend/diy/backend.go",
-		old:    "\twbucket := &wrappedBucket{bucket: bucket}\n",
-		new:    "\twbucket := slipwayFenced(&wrappedBucket{bucket: bucket}) // Slipway fence (automation/toolchain/fence.go)\n",
-		add:    map[string]string{"slipway_fence.go": fenceSource},
-		tests:  map[string]string{"slipway_fence_test.go": fenceTest},
+		Name:   "fence-bucket",
+		Module: "github.com/pulumi/pulumi/pkg/v3",
+		File:   "backend/diy/backend.go",
+		Old:    "\twbucket := &wrappedBucket{bucket: bucket}\n",
+		New:    "\twbucket := slipwayFenced(&wrappedBucket{bucket: bucket}) // Slipway fence (automation/toolchain/fence.go)\n",
+		Add:    map[string]string{"slipway_fence.go": fenceSource},
+		Tests:  map[string]string{"slipway_fence_test.go": fenceTest},
 	},
 	{
-		name:   "fence-lock-field",
-		module: "github.com/pulumi/pulumi/pkg/v3",
-		file:   "backend/diy/lock.go",
-		old:    "\tTimestamp time.Time `json:\"timestamp\"`\n}\n",
-		new:    "\tTimestamp time.Time `json:\"timestamp\"`\n\t// SlipwayFence is the fencing token of the runner (Slipway fence).\n\tSlipwayFence string `json:\"slipwayFence,omitempty\"`\n}\n",
+		Name:   "fence-lock-field",
+		Module: "github.com/pulumi/pulumi/pkg/v3",
+		File:   "backend/diy/lock.go",
+		Old:    "\tTimestamp time.Time `json:\"timestamp\"`\n}\n",
+		New:    "\tTimestamp time.Time `json:\"timestamp\"`\n\t// SlipwayFence is the fencing token of the runner (Slipway fence).\n\tSlipwayFence string `json:\"slipwayFence,omitempty\"`\n}\n",
 	},
 	{
-		name:   "fence-lock-token",
-		module: "github.com/pulumi/pulumi/pkg/v3",
-		file:   "backend/diy/lock.go",
-		old:    "\t\tTimestamp: time.Now(),\n\t}, nil\n",
-		new:    "\t\tTimestamp: time.Now(),\n\t\tSlipwayFence: slipwayFenceToken(),\n\t}, nil\n",
+		Name:   "fence-lock-token",
+		Module: "github.com/pulumi/pulumi/pkg/v3",
+		File:   "backend/diy/lock.go",
+		Old:    "\t\tTimestamp: time.Now(),\n\t}, nil\n",
+		New:    "\t\tTimestamp: time.Now(),\n\t\tSlipwayFence: slipwayFenceToken(),\n\t}, nil\n",
 	},
 }
 

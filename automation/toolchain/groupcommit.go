@@ -1,6 +1,10 @@
 package toolchain
 
-import _ "embed"
+import (
+	_ "embed"
+
+	"github.com/slipwayhq/slipway/automation/toolchain/internal/gobuild"
+)
 
 // groupCommit makes the engine persist, with one checkpoint write, every
 // snapshot mutation that arrives while a write is in progress (group commit),
@@ -14,11 +18,11 @@ import _ "embed"
 // finished, so a step's pending operation is durable before the provider is
 // called, exactly as before. Only the number of writes drops. Mutations are
 // still applied one at a time, in arrival order, by the one service goroutine.
-var groupCommit = patch{
-	name:   "group-commit",
-	module: "github.com/pulumi/pulumi/pkg/v3",
-	file:   "backend/snapshot.go",
-	old: `		case request := <-mutationRequests:
+var groupCommit = gobuild.Patch{
+	Name:   "group-commit",
+	Module: "github.com/pulumi/pulumi/pkg/v3",
+	File:   "backend/snapshot.go",
+	Old: `		case request := <-mutationRequests:
 			var err error
 			if request.mutator() {
 				err = sm.saveSnapshot()
@@ -28,7 +32,7 @@ var groupCommit = patch{
 			}
 			request.result <- err
 `,
-	new: `		case request := <-mutationRequests:
+	New: `		case request := <-mutationRequests:
 			// Slipway group commit: apply this mutation and every one already
 			// waiting, then persist them with one write and answer each caller
 			// only after that write (see slipway automation/toolchain/groupcommit.go).
@@ -57,7 +61,7 @@ var groupCommit = patch{
 				r.result <- err
 			}
 `,
-	tests: map[string]string{"slipway_group_commit_test.go": groupCommitTest},
+	Tests: map[string]string{"slipway_group_commit_test.go": groupCommitTest},
 }
 
 // groupCommitTest is added to the engine's backend package when the patch is

@@ -11,20 +11,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-func TestPatch_RefusesWhenTheTextIsNotThereExactlyOnce(t *testing.T) {
-	p := patch{name: "p", module: "example.com/m", file: "a.go", old: "x := 1\n", new: "x := 2\n"}
-	got, err := p.apply("a\nx := 1\nb\n")
-	require.NoError(t, err)
-	assert.Equal(t, "a\nx := 2\nb\n", got)
-	for _, src := range []string{"nothing here\n", "x := 1\nx := 1\n"} {
-		_, err := p.apply(src)
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "patch p: a.go of example.com/m")
-		assert.Contains(t, err.Error(), "update the patch for this version")
-	}
-}
+	"github.com/slipwayhq/slipway/automation/toolchain/internal/gobuild"
+)
 
 // TestGroupCommit_EngineTestsPassWithThePatch runs the engine's backend
 // package tests — its own snapshot manager tests and the group commit tests
@@ -37,9 +26,9 @@ func TestGroupCommit_EngineTestsPassWithThePatch(t *testing.T) {
 	require.NoError(t, err)
 	src := t.TempDir()
 	require.NoError(t, writeModule(pulumiTool.module, src))
-	g := goRunner{bin: goBin, dir: src}
-	require.NoError(t, applyPatches(ctx, g, pulumiTool.patches, true))
-	out, err := g.run(ctx, "test", "-trimpath", "-count=1", "-v", "github.com/pulumi/pulumi/pkg/v3/backend")
+	g := gobuild.Runner{Bin: goBin, Dir: src}
+	require.NoError(t, gobuild.ApplyPatches(ctx, g, pulumiTool.patches, true))
+	out, err := g.Run(ctx, "test", "-trimpath", "-count=1", "-v", "github.com/pulumi/pulumi/pkg/v3/backend")
 	require.NoError(t, err, "the engine's backend tests with the patch:\n%s", failures(out))
 	for _, name := range []string{"TestSlipwayGroupCommit_MutationsWaitingDuringAWriteShareTheNextWrite",
 		"TestSlipwayGroupCommit_OneMutationAtATimeIsOneWriteEach", "TestRecordingCreateSuccess", "TestWriteCheckpointOnceUnsafe"} {
@@ -47,7 +36,7 @@ func TestGroupCommit_EngineTestsPassWithThePatch(t *testing.T) {
 	}
 	assert.NotRegexp(t, `(?m)^\s*--- FAIL`, out)
 	if testing.Verbose() {
-		_, _ = os.Stdout.WriteString(tail(out, 5) + "\n")
+		_, _ = os.Stdout.WriteString(gobuild.Tail(out, 5) + "\n")
 	}
 }
 
@@ -76,15 +65,15 @@ func TestFence_EngineTestsPassWithThePatch(t *testing.T) {
 	require.NoError(t, err)
 	src := t.TempDir()
 	require.NoError(t, writeModule(pulumiTool.module, src))
-	g := goRunner{bin: goBin, dir: src}
-	require.NoError(t, applyPatches(ctx, g, pulumiTool.patches, true))
+	g := gobuild.Runner{Bin: goBin, Dir: src}
+	require.NoError(t, gobuild.ApplyPatches(ctx, g, pulumiTool.patches, true))
 	for _, p := range fencePatches {
-		b, err := os.ReadFile(src + "/third_party/" + strings.ReplaceAll(p.module, "/", "_") + "/" + p.file)
+		b, err := os.ReadFile(src + "/third_party/" + strings.ReplaceAll(p.Module, "/", "_") + "/" + p.File)
 		require.NoError(t, err)
-		assert.Equal(t, 1, strings.Count(string(b), p.new), "patch %s applied once", p.name)
-		assert.NotContains(t, string(b), p.old, "patch %s", p.name)
+		assert.Equal(t, 1, strings.Count(string(b), p.New), "patch %s applied once", p.Name)
+		assert.NotContains(t, string(b), p.Old, "patch %s", p.Name)
 	}
-	out, err := g.run(ctx, "test", "-trimpath", "-count=1", "-v", "-run", "TestSlipwayFence|Lock",
+	out, err := g.Run(ctx, "test", "-trimpath", "-count=1", "-v", "-run", "TestSlipwayFence|Lock",
 		"github.com/pulumi/pulumi/pkg/v3/backend/diy")
 	require.NoError(t, err, "the engine's diy tests with the patch:\n%s", failures(out))
 	for _, name := range []string{"TestSlipwayFence_WritesRefusedOnceTheDeadlinePassed",
@@ -104,8 +93,8 @@ func TestFence_PatchesArePartOfTheCacheKey(t *testing.T) {
 	changed := pulumiTool
 	changed.patches = slices.Clone(pulumiTool.patches)
 	for i, p := range changed.patches {
-		if p.name == "fence-bucket" {
-			p.add = map[string]string{"slipway_fence.go": fenceSource + "\n// changed\n"}
+		if p.Name == "fence-bucket" {
+			p.Add = map[string]string{"slipway_fence.go": fenceSource + "\n// changed\n"}
 			changed.patches[i] = p
 		}
 	}
@@ -115,7 +104,7 @@ func TestFence_PatchesArePartOfTheCacheKey(t *testing.T) {
 	assert.Equal(t, []string{"group-commit", "fence-bucket", "fence-lock-field", "fence-lock-token"},
 		func() (names []string) {
 			for _, p := range pulumiTool.patches {
-				names = append(names, p.name)
+				names = append(names, p.Name)
 			}
 			return names
 		}())

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/slipwayhq/slipway/automation/toolchain/internal/gobuild"
 )
 
 // installProvider installs the provider built in dir into pulumiHome's
@@ -58,7 +60,7 @@ func installPlugin(bin, pluginsDir, kind, name, version string) (string, error) 
 	defer os.RemoveAll(tmp)
 	tmpExe := filepath.Join(tmp, filepath.Base(exe))
 	if err := os.Link(bin, tmpExe); err != nil {
-		if err := copyFile(bin, tmpExe, 0o755); err != nil {
+		if err := gobuild.CopyFile(bin, tmpExe, 0o755); err != nil {
 			return "", fmt.Errorf("toolchain: installing plugin: %w", err)
 		}
 	}

@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"github.com/blang/semver"
+
+	"github.com/slipwayhq/slipway/automation/toolchain/internal/buildtime"
 )
 
 // Versions of the tools Slipway builds. They match the SDK versions pinned in
@@ -86,7 +88,7 @@ type Resolver struct {
 	maxBuilds    int
 	slots        chan struct{} // build slots; see acquireSlot
 	// progressEvery is how often a build reports its progress (tests
-	// shorten it; default defaultProgressEvery).
+	// shorten it; default buildtime.DefaultEvery).
 	progressEvery time.Duration
 	// goos and goarch are the platform built for (WithPlatform; empty:
 	// the host's).
@@ -123,7 +125,7 @@ func WithBuildTimeout(d time.Duration) Option { return func(r *Resolver) { r.bui
 // New returns a Resolver configured by opts.
 func New(opts ...Option) *Resolver {
 	r := &Resolver{log: os.Stderr, buildTimeout: DefaultBuildTimeout, maxBuilds: DefaultMaxBuilds,
-		progressEvery: defaultProgressEvery}
+		progressEvery: buildtime.DefaultEvery}
 	for _, o := range opts {
 		o(r)
 	}
@@ -241,7 +243,7 @@ func (r *Resolver) FindPulumi(ctx context.Context) (Pulumi, error) {
 		}
 		return Pulumi{}, fmt.Errorf("toolchain: Slipway's pulumi build %s is not in the cache %s (%s), and no pulumi %s or newer is on PATH; "+
 			"run `slipway toolchain build` (about %s on 2 cores), or install pulumi %s or newer on PATH", PatchedPulumiVersion, r.cacheDir, reason,
-			MinPulumiVersion, fmtDuration(pulumiTool.estimate), MinPulumiVersion)
+			MinPulumiVersion, buildtime.Format(pulumiTool.estimate), MinPulumiVersion)
 	}
 	return Pulumi{Root: dir, Version: PatchedPulumiVersion, Patched: true, Source: "cache"}, nil
 }
