@@ -26,6 +26,7 @@ import (
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/fleet"
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/automation/fleet/runner/internal/lease"
 	"github.com/slipwayhq/slipway/automation/optdestroy"
 	"github.com/slipwayhq/slipway/automation/optdrift"
 	"github.com/slipwayhq/slipway/policypacks"
@@ -45,13 +46,13 @@ func (r *Runner) execute(ctx context.Context, run *v1alpha1.Run, lease *coordina
 	again := ctrl.Result{RequeueAfter: r.o.LeaseDuration}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	hb, err := r.beat(run, lease, since, cancel, log)
+	hb, err := r.leases.Beat(run, lease, since, cancel, log)
 	if err != nil {
 		log.Error("could not start the run's heartbeat; leaving the run to be taken over", "error", err)
-		r.release(ctx, lease, log)
+		r.leases.Release(ctx, lease, log)
 		return again
 	}
-	defer hb.stop()
+	defer hb.Stop()
 
 	start := metav1.Now()
 	if err := r.updateStatus(runCtx, run, func(s *v1alpha1.RunStatus) {
@@ -70,7 +71,7 @@ func (r *Runner) execute(ctx context.Context, run *v1alpha1.Run, lease *coordina
 		res.apply(s)
 		s.CompletionTime = &done
 	})
-	last := hb.stop()
+	last := hb.Stop()
 	if err != nil {
 		switch {
 		case runCtx.Err() != nil:
@@ -82,8 +83,8 @@ func (r *Runner) execute(ctx context.Context, run *v1alpha1.Run, lease *coordina
 		}
 		return again
 	}
-	r.release(ctx, last, log)
-	r.forget(key(run))
+	r.leases.Release(ctx, last, log)
+	r.leases.Forget(key(run))
 	if res.failed {
 		log.Warn("run failed", "reason", res.reason, "message", res.message)
 		r.event(run, corev1.EventTypeWarning, "Failed", "Run", res.reason+": "+res.message)
@@ -96,7 +97,7 @@ func (r *Runner) execute(ctx context.Context, run *v1alpha1.Run, lease *coordina
 
 // interrupted logs why a run stopped without an outcome.
 func (r *Runner) interrupted(run *v1alpha1.Run, cause error, log *slog.Logger) {
-	if errors.Is(cause, errLeaseLost) {
+	if errors.Is(cause, lease.ErrLost) {
 		log.Warn("run abandoned: this runner lost its lease", "cause", cause)
 		r.event(run, corev1.EventTypeWarning, "LeaseLost", "Run", fmt.Sprintf("runner %s lost the run's lease and stopped it", r.o.Identity))
 		return
