@@ -42,10 +42,10 @@ func (p *pass) orphan(ctx context.Context, orig *v1alpha1.EnvironmentStatus, kin
 // terminating handles a destroy Run that cannot be created because the
 // Environment's namespace is being deleted (Kubernetes refuses new objects
 // there). With Options.Destroy the operator runs the destroy itself (its
-// Secrets are kept by their finalizers, see protect) and folds the outcome
-// as it folds a Run's: success lets the next pass release the Environment,
-// failure backs off. Without it, the Environment says why and how to
-// finish (Stalled, reason NamespaceTerminating).
+// Secrets are kept by their finalizers, see secrets.Guard.Protect) and
+// folds the outcome as it folds a Run's: success lets the next pass
+// release the Environment, failure backs off. Without it, the Environment
+// says why and how to finish (Stalled, reason NamespaceTerminating).
 func (p *pass) terminating(ctx context.Context, run *v1alpha1.Run) (ctrl.Result, error) {
 	env, s := p.env, &p.env.Status
 	orig := s.DeepCopy()

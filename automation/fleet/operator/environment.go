@@ -26,6 +26,7 @@ import (
 
 	"github.com/slipwayhq/slipway/automation/fleet"
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/automation/fleet/operator/internal/secrets"
 	"github.com/slipwayhq/slipway/stacks"
 )
 
@@ -103,6 +104,11 @@ func (r *EnvironmentReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		r.Options.onReconciled(seen)
 	}
 	return res, err
+}
+
+// secrets protects and checks the Secrets the Environments name.
+func (r *EnvironmentReconciler) secrets() secrets.Guard {
+	return secrets.Guard{Reader: r.reader, Client: r.client, Logger: r.Options.Logger, AllowRunnerCredentials: r.Options.AllowRunnerCredentials}
 }
 
 // pass is one reconcile of one Environment: the status is changed in
@@ -221,7 +227,7 @@ func (p *pass) run(ctx context.Context) (ctrl.Result, error) {
 		}
 		want = p.destroy()
 	default:
-		p.protect(ctx)
+		p.r.secrets().Protect(ctx, p.env)
 		// Validation, the source poll and the revision are kept current
 		// while a Run is in flight; the next Run waits for it.
 		if want = p.desired(ctx); busy {
@@ -381,7 +387,7 @@ func (p *pass) expire(ctx context.Context, orig *v1alpha1.EnvironmentStatus) err
 // letGo ends an Environment's deletion: its Secrets are released, its
 // status written and its finalizer removed.
 func (p *pass) letGo(ctx context.Context, orig *v1alpha1.EnvironmentStatus) error {
-	if err := p.unprotect(ctx); err != nil {
+	if err := p.r.secrets().Unprotect(ctx, p.env); err != nil {
 		return err
 	}
 	if err := p.write(ctx, orig); err != nil {
@@ -470,7 +476,7 @@ func (p *pass) desired(ctx context.Context) *v1alpha1.Run {
 		err = p.r.Options.Registry.Check(env.Namespace, env.Name, in)
 	}
 	if err == nil {
-		err = p.tenancy(ctx, in)
+		err = p.r.secrets().Check(ctx, p.env, in)
 	}
 	if err != nil {
 		msg := err.Error()
@@ -522,6 +528,15 @@ func (p *pass) desired(ctx context.Context) *v1alpha1.Run {
 }
 
 // stack is the state's project/stack of the inputs' definition.
+//
+// Stack identity: an Environment's stack and the names its program derives
+// its objects from are per namespace and name (fleet.Spec). An Environment
+// whose status.stack recorded the stack of an earlier version, named after
+// the Environment alone ("<project>/<name>"), keeps that stack and those
+// names (and the runner builds its program without a tenant): it is never
+// moved to a second copy, and deleting it destroys the stack it has. To
+// give it the per-namespace identity, delete it (its stack is destroyed)
+// and create it again.
 func (p *pass) stack(in v1alpha1.Inputs) string {
 	b, err := p.r.Options.Registry.Definition(in.Definition)
 	if err != nil {
@@ -536,7 +551,7 @@ func (p *pass) stack(in v1alpha1.Inputs) string {
 		return ""
 	}
 	// An Environment that recorded its stack before stacks were per
-	// namespace keeps it: never a silent second copy (see tenancy.go).
+	// namespace keeps it: never a silent second copy (see pass.stack).
 	if legacy := prog.Project + "/" + stacks.StackName("", p.env.Name, false); p.env.Status.Stack == legacy {
 		return legacy
 	}

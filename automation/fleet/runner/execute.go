@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"github.com/slipwayhq/slipway/automation/optup"
 	"log/slog"
-	"maps"
 	"os"
-	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -17,15 +14,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/fleet"
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/automation/fleet/runner/internal/credentials"
+	"github.com/slipwayhq/slipway/automation/fleet/runner/internal/lease"
 	"github.com/slipwayhq/slipway/automation/optdestroy"
 	"github.com/slipwayhq/slipway/automation/optdrift"
 	"github.com/slipwayhq/slipway/policypacks"
@@ -45,13 +40,13 @@ func (r *Runner) execute(ctx context.Context, run *v1alpha1.Run, lease *coordina
 	again := ctrl.Result{RequeueAfter: r.o.LeaseDuration}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	hb, err := r.beat(run, lease, since, cancel, log)
+	hb, err := r.leases.Beat(run, lease, since, cancel, log)
 	if err != nil {
 		log.Error("could not start the run's heartbeat; leaving the run to be taken over", "error", err)
-		r.release(ctx, lease, log)
+		r.leases.Release(ctx, lease, log)
 		return again
 	}
-	defer hb.stop()
+	defer hb.Stop()
 
 	start := metav1.Now()
 	if err := r.updateStatus(runCtx, run, func(s *v1alpha1.RunStatus) {
@@ -70,7 +65,7 @@ func (r *Runner) execute(ctx context.Context, run *v1alpha1.Run, lease *coordina
 		res.apply(s)
 		s.CompletionTime = &done
 	})
-	last := hb.stop()
+	last := hb.Stop()
 	if err != nil {
 		switch {
 		case runCtx.Err() != nil:
@@ -82,8 +77,8 @@ func (r *Runner) execute(ctx context.Context, run *v1alpha1.Run, lease *coordina
 		}
 		return again
 	}
-	r.release(ctx, last, log)
-	r.forget(key(run))
+	r.leases.Release(ctx, last, log)
+	r.leases.Forget(key(run))
 	if res.failed {
 		log.Warn("run failed", "reason", res.reason, "message", res.message)
 		r.event(run, corev1.EventTypeWarning, "Failed", "Run", res.reason+": "+res.message)
@@ -96,7 +91,7 @@ func (r *Runner) execute(ctx context.Context, run *v1alpha1.Run, lease *coordina
 
 // interrupted logs why a run stopped without an outcome.
 func (r *Runner) interrupted(run *v1alpha1.Run, cause error, log *slog.Logger) {
-	if errors.Is(cause, errLeaseLost) {
+	if errors.Is(cause, lease.ErrLost) {
 		log.Warn("run abandoned: this runner lost its lease", "cause", cause)
 		r.event(run, corev1.EventTypeWarning, "LeaseLost", "Run", fmt.Sprintf("runner %s lost the run's lease and stopped it", r.o.Identity))
 		return
@@ -140,181 +135,6 @@ func (r *Runner) updateStatus(ctx context.Context, run *v1alpha1.Run, mutate fun
 	}
 }
 
-// inputs is what a Run's execution reads from Secrets; redact holds every
-// value read, to keep them out of messages.
-type inputs struct {
-	passphrase *string
-	env        map[string]string
-	kubeconfig []byte
-	secrets    map[string]string
-	redact     []string
-}
-
-// readSecrets reads the Run's Secrets with the uncached reader (get only).
-// A missing Secret or key is an ordinary failure (the Secret may be
-// created later), named by its field.
-func (r *Runner) readSecrets(ctx context.Context, run *v1alpha1.Run) (inputs, error) {
-	var in inputs
-	read := map[string]*corev1.Secret{}
-	get := func(name string) (*corev1.Secret, error) {
-		if s, ok := read[name]; ok {
-			return s, nil
-		}
-		var s corev1.Secret
-		if err := r.api.Get(ctx, types.NamespacedName{Namespace: run.Namespace, Name: name}, &s); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("Secret %s/%s does not exist; create it", run.Namespace, name)
-			}
-			return nil, fmt.Errorf("reading Secret %s/%s: %w", run.Namespace, name, err)
-		}
-		read[name] = &s
-		return &s, nil
-	}
-	value := func(field string, ref v1alpha1.SecretKeyRef) (string, error) {
-		s, err := get(ref.Name)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", field, err)
-		}
-		v, ok := s.Data[ref.Key]
-		if !ok {
-			return "", fmt.Errorf("%s: Secret %s/%s has no key %q; add it", field, run.Namespace, ref.Name, ref.Key)
-		}
-		in.redact = append(in.redact, string(v))
-		return string(v), nil
-	}
-	spec := run.Spec.Inputs
-	if name := spec.Backend.EnvFromSecret; name != "" {
-		s, err := get(name)
-		if err != nil {
-			return in, fmt.Errorf("spec.backend.envFromSecret: %w", err)
-		}
-		if err := fleet.CheckEnvKeys(name, slices.Collect(maps.Keys(s.Data))); err != nil {
-			return in, err
-		}
-		in.env = map[string]string{}
-		for k, v := range s.Data {
-			in.env[k] = string(v)
-			in.redact = append(in.redact, string(v))
-		}
-		if p, ok := in.env["PULUMI_CONFIG_PASSPHRASE"]; ok {
-			in.passphrase = &p
-		}
-	}
-	if ref := spec.Backend.PassphraseSecretRef; ref != nil {
-		p, err := value("spec.backend.passphraseSecretRef", *ref)
-		if err != nil {
-			return in, err
-		}
-		in.passphrase = &p
-	}
-	if ref := spec.Target.KubeconfigSecretRef; ref != nil {
-		kc, err := value("spec.target.kubeconfigSecretRef", *ref)
-		if err != nil {
-			return in, err
-		}
-		in.kubeconfig = []byte(kc)
-		in.redact = append(in.redact, kubeconfigSecrets(in.kubeconfig)...)
-		if err := fleet.CheckKubeconfig(in.kubeconfig); err != nil {
-			return in, err
-		}
-	} else if err := fleet.CheckTarget(run.Namespace, spec, r.o.AllowRunnerCredentials); err != nil {
-		return in, err
-	}
-	for i, s := range spec.Secrets {
-		v, err := value(fmt.Sprintf("spec.secrets[%d] (%s)", i, s.Name), s.ValueFrom)
-		if err != nil {
-			return in, err
-		}
-		if in.secrets == nil {
-			in.secrets = map[string]string{}
-		}
-		in.secrets[s.Name] = v
-	}
-	return in, nil
-}
-
-// kubeconfigSecrets are the credentials in a kubeconfig, as they could
-// appear in an error.
-func kubeconfigSecrets(b []byte) []string {
-	c, err := clientcmd.Load(b)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, a := range c.AuthInfos {
-		out = append(out, a.Token, a.Password, string(a.ClientKeyData))
-	}
-	return out
-}
-
-// kubeconfigPath is where a Run's target kubeconfig is written: one path
-// per environment, the same for every runner with the same WorkDir, since
-// the state records it in the Kubernetes provider's configuration (a
-// refresh or destroy reads it from there).
-func (r *Runner) kubeconfigPath(run *v1alpha1.Run) string {
-	return filepath.Join(r.o.WorkDir, "kubeconfigs", run.Namespace, run.Spec.Environment+".yaml")
-}
-
-// writeKubeconfig writes the target kubeconfig (the Secret's, else this
-// runner's own credentials) to the Run's path, readable by this user only,
-// and returns its path and how to remove it.
-func (r *Runner) writeKubeconfig(run *v1alpha1.Run, content []byte) (string, func(), error) {
-	if content == nil {
-		var err error
-		if content, err = ownKubeconfig(r.cfg); err != nil {
-			return "", nil, err
-		}
-	}
-	path := r.kubeconfigPath(run)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", nil, fmt.Errorf("runner: kubeconfig directory: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".kubeconfig-*")
-	if err != nil {
-		return "", nil, fmt.Errorf("runner: writing the target kubeconfig: %w", err)
-	}
-	_, werr := tmp.Write(content)
-	if err := errors.Join(werr, tmp.Chmod(0o600), tmp.Close()); err != nil {
-		_ = os.Remove(tmp.Name())
-		return "", nil, fmt.Errorf("runner: writing the target kubeconfig: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		_ = os.Remove(tmp.Name())
-		return "", nil, fmt.Errorf("runner: writing the target kubeconfig: %w", err)
-	}
-	return path, func() {
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			r.log.Warn("removing the target kubeconfig failed", "path", path, "error", err)
-		}
-	}, nil
-}
-
-// ownKubeconfig is a kubeconfig for the runner's own cluster credentials
-// (files, such as a service account's token, are referenced, so they
-// rotate).
-func ownKubeconfig(cfg *rest.Config) ([]byte, error) {
-	c := clientcmdapi.NewConfig()
-	c.Clusters["target"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthority: cfg.CAFile,
-		CertificateAuthorityData: cfg.CAData, InsecureSkipTLSVerify: cfg.Insecure, TLSServerName: cfg.ServerName}
-	auth := &clientcmdapi.AuthInfo{ClientCertificate: cfg.CertFile, ClientCertificateData: cfg.CertData,
-		ClientKey: cfg.KeyFile, ClientKeyData: cfg.KeyData, Username: cfg.Username, Password: cfg.Password,
-		Impersonate: cfg.Impersonate.UserName, ImpersonateGroups: cfg.Impersonate.Groups,
-		Exec: cfg.ExecProvider, AuthProvider: cfg.AuthProvider}
-	if cfg.BearerTokenFile != "" {
-		auth.TokenFile = cfg.BearerTokenFile
-	} else {
-		auth.Token = cfg.BearerToken
-	}
-	c.AuthInfos["runner"] = auth
-	c.Contexts["target"] = &clientcmdapi.Context{Cluster: "target", AuthInfo: "runner"}
-	c.CurrentContext = "target"
-	b, err := clientcmd.Write(*c)
-	if err != nil {
-		return nil, fmt.Errorf("runner: writing a kubeconfig for the runner's own credentials: %w", err)
-	}
-	return b, nil
-}
-
 // perform reads the Run's Secrets, builds its program and runs its
 // operation with a fresh engine in a work directory of its own.
 func (r *Runner) perform(ctx context.Context, run *v1alpha1.Run, prev takeover, fenceFile string, log *slog.Logger) (res result) {
@@ -330,18 +150,18 @@ func (r *Runner) perform(ctx context.Context, run *v1alpha1.Run, prev takeover, 
 	default:
 		return fail(&fleet.FieldError{Field: "spec.operation", Err: fmt.Errorf("%q is not an operation; use preview, up, refresh, drift or destroy", spec.Operation)})
 	}
-	in, err := r.readSecrets(ctx, run)
-	redact = in.redact
+	in, err := credentials.Read(ctx, r.api, run, r.o.AllowRunnerCredentials)
+	redact = in.Redact
 	if err != nil {
 		return fail(err)
 	}
-	kubeconfig, cleanup, err := r.writeKubeconfig(run, in.kubeconfig)
+	kubeconfig, cleanup, err := credentials.WriteKubeconfig(r.cfg, r.o.WorkDir, run, in.Kubeconfig, r.log)
 	if err != nil {
 		return fail(err)
 	}
 	defer cleanup()
 
-	prog, packs, settings, err := r.program(run, kubeconfig, in.secrets)
+	prog, packs, settings, err := r.program(run, kubeconfig, in.Secrets)
 	if err != nil {
 		if spec.Operation != v1alpha1.OpDestroy {
 			return fail(err)
@@ -367,11 +187,11 @@ func (r *Runner) perform(ctx context.Context, run *v1alpha1.Run, prev takeover, 
 	}()
 	opts := append([]automation.EngineOption{automation.WithLogger(log)}, r.o.Engine...)
 	opts = append(opts, automation.WithDir(work), automation.WithBackend(spec.Backend.URL))
-	if in.passphrase != nil {
-		opts = append(opts, automation.WithPassphrase(*in.passphrase))
+	if in.Passphrase != nil {
+		opts = append(opts, automation.WithPassphrase(*in.Passphrase))
 	}
-	if len(in.env) > 0 {
-		opts = append(opts, automation.WithEnv(in.env))
+	if len(in.Env) > 0 {
+		opts = append(opts, automation.WithEnv(in.Env))
 	}
 	// Last: no other option (WithEnv) may drop the fence. Only the
 	// operator's detached destroy runs without one (no Lease there: see

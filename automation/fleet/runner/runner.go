@@ -45,7 +45,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -69,6 +68,7 @@ import (
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/fleet"
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/automation/fleet/runner/internal/lease"
 )
 
 // Options configure a Runner.
@@ -128,16 +128,14 @@ type Runner struct {
 	log *slog.Logger
 
 	// client reads Runs from the manager's cache and writes them;
-	// direct reads and writes Leases and fresh Runs without a cache;
-	// api reads Secrets (get only) without a cache.
-	client, direct client.Client
-	api            client.Reader
-	events         events.EventRecorder
+	// api reads Secrets and fresh Runs (get only) without a cache.
+	client client.Client
+	api    client.Reader
+	events events.EventRecorder
 
-	// mu guards seen: what this runner observed of other runners' Leases
-	// (see observe).
-	mu   sync.Mutex
-	seen map[types.NamespacedName]observation
+	// leases holds, renews and takes over the Runs' Leases, read and
+	// written without a cache.
+	leases *lease.Keeper
 }
 
 // New returns a runner for the cluster cfg names; SetupWithManager then
@@ -192,8 +190,9 @@ func New(cfg *rest.Config, o Options) (*Runner, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Runner{cfg: rest.CopyConfig(cfg), o: o, seen: map[types.NamespacedName]observation{},
-		log: o.Logger.With("runner", o.Identity)}, nil
+	return &Runner{cfg: rest.CopyConfig(cfg), o: o, log: o.Logger.With("runner", o.Identity),
+		leases: &lease.Keeper{Identity: o.Identity, Duration: o.LeaseDuration, RenewDeadline: o.RenewDeadline,
+			FenceDir: filepath.Join(o.WorkDir, "fences")}}, nil
 }
 
 // Identity returns the runner's identity.
@@ -209,7 +208,7 @@ func (r *Runner) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return fmt.Errorf("runner: client: %w", err)
 	}
-	r.client, r.direct, r.api = mgr.GetClient(), direct, mgr.GetAPIReader()
+	r.client, r.leases.Client, r.api = mgr.GetClient(), direct, mgr.GetAPIReader()
 	r.events = mgr.GetEventRecorder("slipway-runner")
 	active := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		run, ok := o.(*v1alpha1.Run)
@@ -277,7 +276,7 @@ func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 	var run v1alpha1.Run
 	if err := r.client.Get(ctx, req.NamespacedName, &run); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.forget(req.NamespacedName)
+			r.leases.Forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -291,7 +290,7 @@ func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		}
 		return r.checkLease(ctx, &run)
 	default:
-		r.forget(req.NamespacedName)
+		r.leases.Forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 }
@@ -315,7 +314,7 @@ func (r *Runner) claim(ctx context.Context, cached *v1alpha1.Run) (ctrl.Result, 
 	run.Status.Runner, run.Status.RunnerHost = r.o.Identity, r.o.Host
 	run.Status.Attempts++
 	run.Status.ClaimTime = &now
-	run.Status.Lease = leaseName(run)
+	run.Status.Lease = lease.Name(run)
 	if err := r.client.Status().Update(ctx, run); err != nil {
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			r.log.Debug("claim lost", "run", key(run), "error", err)
@@ -325,7 +324,7 @@ func (r *Runner) claim(ctx context.Context, cached *v1alpha1.Run) (ctrl.Result, 
 	}
 	log := r.log.With("run", key(run).String(), "attempt", run.Status.Attempts)
 	since := time.Now()
-	lease, err := r.acquire(ctx, run)
+	held, err := r.leases.Acquire(ctx, run)
 	if err != nil {
 		// Without its Lease the Run is taken over after LeaseDuration (by
 		// any runner, this one included).
@@ -334,7 +333,7 @@ func (r *Runner) claim(ctx context.Context, cached *v1alpha1.Run) (ctrl.Result, 
 	}
 	log.Info("claimed run", "operation", run.Spec.Operation, "environment", run.Spec.Environment)
 	r.event(run, corev1.EventTypeNormal, "Claimed", "Claim", fmt.Sprintf("runner %s on %s claimed the run (attempt %d)", r.o.Identity, r.o.Host, run.Status.Attempts))
-	return r.execute(ctx, run, lease, since, takeover{}, log), nil
+	return r.execute(ctx, run, held, since, takeover{}, log), nil
 }
 
 // takeover is what a Run taken over from another runner carries into its
@@ -363,11 +362,4 @@ func (r *Runner) event(run *v1alpha1.Run, typ, reason, action, msg string) {
 
 func key(run *v1alpha1.Run) types.NamespacedName {
 	return types.NamespacedName{Namespace: run.Namespace, Name: run.Name}
-}
-
-// forget drops what the runner observed of a Run's Lease.
-func (r *Runner) forget(k types.NamespacedName) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.seen, k)
 }
