@@ -64,8 +64,6 @@ type Stack struct {
 	log        *slog.Logger
 }
 
-
-
 // recoverForRetry repairs what a failed attempt left behind before the next.
 func (s *Stack) recoverForRetry(ctx context.Context) func() error {
 	return func() error {
