@@ -225,13 +225,9 @@ func moduleRoot(t *testing.T) string {
 	}
 }
 
-// Every ```go block of README.md, docs/*.md and examples/*/README.md
-// compiles against the module as it is: one `go build` of them all, each a
-// package of its own that exists only in a build overlay (nothing is
-// written into the module). A block that does not compile fails the test
-// with the compiler's errors at the markdown file and line.
-func TestDocs_EverySnippetCompiles(t *testing.T) {
-	root := moduleRoot(t)
+// docFiles returns README.md, docs/*.md and examples/*/README.md, relative
+// to root.
+func docFiles(t *testing.T, root string) []string {
 	docs := []string{"README.md"}
 	for _, pattern := range []string{"docs/*.md", "examples/*/README.md"} {
 		matches, err := filepath.Glob(filepath.Join(root, pattern))
@@ -242,6 +238,17 @@ func TestDocs_EverySnippetCompiles(t *testing.T) {
 			docs = append(docs, rel)
 		}
 	}
+	return docs
+}
+
+// Every ```go block of README.md, docs/*.md and examples/*/README.md
+// compiles against the module as it is: one `go build` of them all, each a
+// package of its own that exists only in a build overlay (nothing is
+// written into the module). A block that does not compile fails the test
+// with the compiler's errors at the markdown file and line.
+func TestDocs_EverySnippetCompiles(t *testing.T) {
+	root := moduleRoot(t)
+	docs := docFiles(t, root)
 	var all []snippet
 	for _, doc := range docs {
 		all = append(all, snippets(t, root, doc)...)
