@@ -611,7 +611,7 @@ func testAllDeleted(t *testing.T) {
 		has, err := fx.hasCheckpoint(ctx, web.Project, stackOf(envNS, e.Name))
 		require.NoError(t, err)
 		assert.False(t, has, "%s: stack removed", e.Name)
-		locks, err := fx.locks(ctx, web.Project, e.Name)
+		locks, err := fx.locks(ctx, web.Project, stackOf(envNS, e.Name))
 		require.NoError(t, err)
 		assert.Empty(t, locks, "%s: no lock left", e.Name)
 	}
