@@ -53,7 +53,9 @@ func TestImageBuild_ThePluginsTheProgramsListAreGiven(t *testing.T) {
 	t.Parallel()
 	random := automation.Plugin{Name: "random", Version: "4.16.0"}
 	withRandom := &stacks.Definition[tinyParams]{Name: "rnd", Project: "rnd", Defaults: tiny.Defaults, Run: tiny.Run,
-		Plugins: func(stacks.Env[tinyParams]) []automation.Plugin { return []automation.Plugin{automation.KubernetesPlugin, random} }}
+		Plugins: func(stacks.Env[tinyParams]) []automation.Plugin {
+			return []automation.Plugin{automation.KubernetesPlugin, random}
+		}}
 	opts := []Option{Definitions(web.Definition, withRandom)}
 	dir := t.TempDir()
 	plugin := filepath.Join(dir, "pulumi-resource-random")

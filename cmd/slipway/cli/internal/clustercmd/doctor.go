@@ -244,7 +244,7 @@ func checkPlugins(g *app.Globals) check {
 	if err != nil {
 		c.outcome = checkFail
 		found = append(found, err.Error())
-		fixes = append(fixes, "give --plugin (or $"+app.PluginsEnv+") NAME[@VERSION]=PATH of an executable plugin binary")
+		fixes = append(fixes, "give --plugin NAME[@VERSION]=PATH (or $"+app.PluginsEnv+" entries) of an executable plugin binary")
 	}
 	for _, p := range plugins {
 		found = append(found, fmt.Sprintf("%s v%s (%s)", p.Name, p.Version, p.From))
