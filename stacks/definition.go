@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -283,7 +284,27 @@ func (d *Definition[P]) Release(e Env[P], smoke func(context.Context, *outcome.R
 // Info names and describes the definition (Builder).
 func (d *Definition[P]) Info() Info {
 	return Info{Name: d.Name, Project: d.Project, Description: d.Description,
-		Flags: slices.Clone(d.Flags), Paths: leafPaths(reflect.TypeFor[P]())}
+		Flags: slices.Clone(d.Flags), Paths: leafPaths(reflect.TypeFor[P]()), Plugins: d.defaultPlugins()}
+}
+
+// defaultPlugins are the plugins Plugins lists for an environment of each
+// kind, named after it, with the kind's defaults; sorted, each once.
+func (d *Definition[P]) defaultPlugins() []automation.Plugin {
+	if d.Plugins == nil {
+		return nil
+	}
+	var out []automation.Plugin
+	for _, k := range Kinds() {
+		for _, p := range d.Plugins(d.Env(string(k), k)) {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b automation.Plugin) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Version, b.Version))
+	})
+	return out
 }
 
 // FromSpec builds the typed environment a spec asks for: ParamsJSON first,

@@ -232,6 +232,12 @@ type Info struct {
 	Flags []Flag
 	// Paths are the parameters' leaf paths (Go field names), for Param.
 	Paths []string
+	// Plugins are the resource plugins its programs list with each kind's
+	// defaults (an environment named after its kind), sorted by name then
+	// version, each once: what an image of the binary must provide (`image
+	// build` checks them). An environment whose parameters differ from the
+	// defaults may list others.
+	Plugins []automation.Plugin
 }
 
 // Builder is a definition with its parameter type erased: what a command

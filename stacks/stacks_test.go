@@ -517,6 +517,24 @@ func TestBuilder_InfoAndFlags(t *testing.T) {
 	assert.Error(t, err)
 }
 
+// TestInfo_PluginsOfEveryKindsDefaults: Info.Plugins are the plugins the
+// definition lists for each kind's defaults, once each, sorted; none
+// without Plugins.
+func TestInfo_PluginsOfEveryKindsDefaults(t *testing.T) {
+	d := tiny()
+	assert.Equal(t, []automation.Plugin{automation.KubernetesPlugin}, d.Info().Plugins)
+	d.Plugins = nil
+	assert.Empty(t, d.Info().Plugins, "no Plugins, no plugins")
+	aws := automation.Plugin{Name: "aws", Version: "7.0.0"}
+	d.Plugins = func(e Env[params]) []automation.Plugin {
+		if e.Params.Replicas > 1 { // the prod defaults only
+			return []automation.Plugin{automation.KubernetesPlugin, aws}
+		}
+		return []automation.Plugin{automation.KubernetesPlugin}
+	}
+	assert.Equal(t, []automation.Plugin{aws, automation.KubernetesPlugin}, d.Info().Plugins)
+}
+
 func TestWithAnnotation_KeepsEverythingElse(t *testing.T) {
 	props := pulumi.Map{"metadata": pulumi.Map{"name": pulumi.String("x"), "annotations": pulumi.Map{"a": pulumi.String("1")}},
 		"data": pulumi.Map{"k": pulumi.String("v")}}

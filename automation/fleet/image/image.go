@@ -2,8 +2,11 @@
 // team's own binary (a main that calls Slipway's cli.Main with its programs
 // and policy packs) as /usr/local/bin/slipway, the engine's toolchain (the
 // pulumi CLI and the Kubernetes provider plugin, Slipway's own builds, laid
-// out as a toolchain cache the binary finds through SLIPWAY_CACHE_DIR), CA
-// certificates, and a non-root user (65532) with a home directory. The
+// out as a toolchain cache the binary finds through SLIPWAY_CACHE_DIR), the
+// other resource plugins the team's programs list (Options.Plugins, e.g.
+// the AWS provider: copied under PluginsDir and named in $SLIPWAY_PLUGINS,
+// which the binary reads as --plugin values), CA certificates, and a
+// non-root user (65532) with a home directory. The
 // operator and runner Deployments that `operator install --print` writes
 // run it as it is: `slipway` on PATH, a read-only root file system, HOME
 // and /tmp on empty directories.
@@ -14,7 +17,9 @@
 // the same inputs give the same digest. It has three layers, from the least
 // to the most often changed: the base (users, certificates, directories and,
 // for a dynamically linked binary, the host's C library), the toolchain, and
-// the binary. Several platforms make an OCI image index.
+// the binary; with plugins, a fourth, the plugins, comes before the binary.
+// Several platforms make an OCI image index; plugins, binaries of one
+// platform, restrict the image to one.
 //
 // It is written with go-containerregistry as an OCI image layout, a
 // tarball (`docker load`) or pushed to a registry with the usual
@@ -30,7 +35,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -52,6 +59,13 @@ const (
 	BinaryPath = "/usr/local/bin/slipway"
 	// ToolchainDir is the toolchain cache in the image: SLIPWAY_CACHE_DIR.
 	ToolchainDir = "/opt/slipway/toolchain"
+	// PluginsDir holds the plugins of Options.Plugins, each at
+	// PluginsDir/NAME-vVERSION/pulumi-resource-NAME (PluginPath).
+	PluginsDir = "/opt/slipway/plugins"
+	// PluginsEnv is the variable of the image's configuration that names
+	// its plugins, NAME@VERSION=PATH entries separated by commas; the
+	// binary reads it as further --plugin values.
+	PluginsEnv = "SLIPWAY_PLUGINS"
 	// Home is the non-root user's home directory and the image's HOME.
 	Home = "/home/nonroot"
 	// UID is the non-root user (and group) the image runs as.
@@ -110,6 +124,12 @@ type Options struct {
 	// toolchain.DefaultCacheDir()). Another platform's tools are
 	// cross-compiled into it.
 	CacheDir string
+	// Plugins are the resource plugins that Slipway does not build (the
+	// AWS provider, say) and the team's programs list: each is copied to
+	// PluginPath and named in the image's $SLIPWAY_PLUGINS (PluginsEnv),
+	// so the fleet's engines use them with no argument. A plugin is one
+	// Linux binary, so an image with plugins has one platform.
+	Plugins []Plugin
 	// Go is the go command (default "go" on PATH).
 	Go string
 	// Log receives progress lines (default io.Discard).
@@ -118,6 +138,23 @@ type Options struct {
 	// bundle replaces the toolchain's Bundle in this package's tests.
 	bundle func(ctx context.Context, goos, goarch string, created time.Time) ([]toolchain.BundleFile, error)
 }
+
+// Plugin is a resource plugin binary the image holds (Options.Plugins).
+type Plugin struct {
+	// Name and Version name it, e.g. "aws" and "6.83.0".
+	Name, Version string
+	// Path is its binary on this machine: an executable Linux ELF file of
+	// the image's platform.
+	Path string
+}
+
+// PluginPath is where the image holds the plugin name at version.
+func PluginPath(name, version string) string {
+	return path.Join(PluginsDir, name+"-v"+version, "pulumi-resource-"+name)
+}
+
+// pluginRE matches a plugin name, as the CLI's --plugin takes it.
+var pluginRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 
 // Platform is one platform of the image.
 type Platform struct {
@@ -218,6 +255,25 @@ func (o Options) validate() (validated, error) {
 				return v, fmt.Errorf("image: no binary for %s: give the Go package of your binary (Options.Main, --main ./cmd/yours; "+
 					"its main calls Slipway's cli.Main) or a prebuilt one (Options.Binaries, --binary %s=/path/to/binary)", p, p)
 			}
+		}
+	}
+	if len(v.Plugins) > 0 && len(v.platforms) > 1 {
+		return v, fmt.Errorf("image: a plugin (Options.Plugins, --plugin %s@%s=...) is a binary of one platform, and %d platforms are asked (%s, --platform); "+
+			"build one image per platform, each with that platform's plugins", v.Plugins[0].Name, v.Plugins[0].Version, len(v.platforms), strings.Join(v.Platforms, ", "))
+	}
+	seenPlugin := map[string]bool{}
+	for _, pl := range v.Plugins {
+		flag := fmt.Sprintf("--plugin %s@%s=%s", pl.Name, pl.Version, pl.Path)
+		if !pluginRE.MatchString(pl.Name) || pl.Version == "" || pl.Path == "" {
+			return v, fmt.Errorf("image: plugin %q version %q path %q (Options.Plugins, %s) needs a lower-case name, a version and a path; give NAME@VERSION=PATH",
+				pl.Name, pl.Version, pl.Path, flag)
+		}
+		if seenPlugin[pl.Name+"@"+pl.Version] {
+			return v, fmt.Errorf("image: plugin %s@%s is given twice (Options.Plugins, --plugin); give each once", pl.Name, pl.Version)
+		}
+		seenPlugin[pl.Name+"@"+pl.Version] = true
+		if err := checkBinary(pl.Path, v.platforms[0]); err != nil {
+			return v, fmt.Errorf("image: plugin %s (Options.Plugins, %s): %w", pl.Name, flag, err)
 		}
 	}
 	if v.ModuleDir == "" {
@@ -364,6 +420,14 @@ func (v validated) buildPlatform(ctx context.Context, p Platform, tmp string) (v
 			binaries = append(binaries, f.Source)
 		}
 	}
+	var plugins []entry
+	var pluginsEnv []string
+	for _, pl := range v.Plugins {
+		binaries = append(binaries, pl.Path)
+		plugins = append(plugins, entry{path: strings.TrimPrefix(PluginPath(pl.Name, pl.Version), "/"), mode: 0o755, src: pl.Path})
+		pluginsEnv = append(pluginsEnv, pl.Name+"@"+pl.Version+"="+PluginPath(pl.Name, pl.Version))
+		v.logf("%s: plugin %s v%s from %s", p, pl.Name, pl.Version, pl.Path)
+	}
 	libs, err := sharedLibraries(binaries, p)
 	if err != nil {
 		return nil, err
@@ -381,11 +445,15 @@ func (v validated) buildPlatform(ctx context.Context, p Platform, tmp string) (v
 	}{
 		{"base", append(baseEntries(v.CACertificates), libs...)},
 		{"toolchain", toolchainEntries(bundle)},
+		{"plugins", plugins},
 		{"binary", []entry{{path: strings.TrimPrefix(BinaryPath, "/"), mode: 0o755, src: bin}}},
 	}
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	for _, l := range layers {
+		if len(l.entries) == 0 {
+			continue // no plugins: no layer
+		}
 		layer, err := writeLayer(filepath.Join(dir, l.name), l.entries, v.Created)
 		if err != nil {
 			return nil, fmt.Errorf("image: %s layer of %s: %w", l.name, p, err)
@@ -416,6 +484,9 @@ func (v validated) buildPlatform(ctx context.Context, p Platform, tmp string) (v
 			"PULUMI_SKIP_UPDATE_CHECK=true",
 		},
 		Labels: labels,
+	}
+	if len(pluginsEnv) > 0 {
+		cf.Config.Env = append(cf.Config.Env, PluginsEnv+"="+strings.Join(pluginsEnv, ","))
 	}
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +131,91 @@ func TestBuild_ReproducibleIndexWithConfig(t *testing.T) {
 		for p := range files {
 			assert.NotContains(t, p, "libc.so", "a static binary needs no C library")
 		}
+	}
+}
+
+// TestBuild_PluginsAreInTheImageAndNamedInItsEnv: each plugin is copied to
+// PluginPath, executable, in a layer of its own, and the configuration's
+// $SLIPWAY_PLUGINS names it at that path.
+func TestBuild_PluginsAreInTheImageAndNamedInItsEnv(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go command")
+	}
+	platform := "linux/" + runtime.GOARCH
+	if runtime.GOOS != "linux" || !slices.Contains(Platforms, platform) {
+		t.Skip("uses this test binary as a plugin of the host's platform")
+	}
+	t.Parallel()
+	root, err := filepath.Abs("../../..")
+	require.NoError(t, err)
+	// Any executable ELF file of the platform stands in for a plugin.
+	self, err := os.Executable()
+	require.NoError(t, err)
+	r, err := Build(context.Background(), Options{Main: tinyMain, ModuleDir: root, Platforms: []string{platform}, bundle: fakeBundle(t),
+		Plugins: []Plugin{{Name: "aws", Version: "6.83.0", Path: self}, {Name: "random", Version: "4.16.0", Path: self}}})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, r.Close()) })
+	require.NotNil(t, r.Image)
+	cf, err := r.Image.ConfigFile()
+	require.NoError(t, err)
+	assert.Contains(t, cf.Config.Env, "SLIPWAY_PLUGINS=aws@6.83.0=/opt/slipway/plugins/aws-v6.83.0/pulumi-resource-aws,"+
+		"random@4.16.0=/opt/slipway/plugins/random-v4.16.0/pulumi-resource-random")
+	files := layerFiles(t, r.Image)
+	for _, p := range []string{PluginPath("aws", "6.83.0"), PluginPath("random", "4.16.0")} {
+		h := files[strings.TrimPrefix(p, "/")]
+		require.NotNil(t, h, "%s is in the image", p)
+		assert.EqualValues(t, 0o755, h.Mode&0o7777, p)
+		fi, err := os.Stat(self)
+		require.NoError(t, err)
+		assert.Equal(t, fi.Size(), h.Size, "%s is the plugin's binary", p)
+	}
+	layers, err := r.Image.Layers()
+	require.NoError(t, err)
+	assert.Len(t, layers, 4, "base, toolchain, plugins, binary")
+}
+
+// TestBuild_RefusesBadPlugins: a plugin that is not a Linux binary of the
+// platform, one given twice, or plugins with two platforms are refused
+// before anything is built, naming --plugin and the fix.
+func TestBuild_RefusesBadPlugins(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "pulumi-resource-aws")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755))
+	self, err := os.Executable()
+	require.NoError(t, err)
+	host := "linux/" + runtime.GOARCH
+	aws := Plugin{Name: "aws", Version: "6.83.0", Path: self}
+	for _, c := range []struct {
+		name string
+		o    Options
+		want []string
+	}{
+		{"two platforms", Options{Main: "./x", Platforms: Platforms, Plugins: []Plugin{aws}},
+			[]string{"--plugin aws@6.83.0=", "is a binary of one platform", "2 platforms", "one image per platform"}},
+		{"not an ELF binary", Options{Main: "./x", Platforms: []string{host}, Plugins: []Plugin{{Name: "aws", Version: "6.83.0", Path: script}}},
+			[]string{"plugin aws", "--plugin aws@6.83.0=" + script, "not an ELF"}},
+		{"missing", Options{Main: "./x", Platforms: []string{host}, Plugins: []Plugin{{Name: "aws", Version: "6.83.0", Path: filepath.Join(dir, "nope")}}},
+			[]string{"plugin aws", "does not exist"}},
+		{"no version", Options{Main: "./x", Platforms: []string{host}, Plugins: []Plugin{{Name: "aws", Path: self}}},
+			[]string{"NAME@VERSION=PATH"}},
+		{"twice", Options{Main: "./x", Platforms: []string{host}, Plugins: []Plugin{aws, aws}},
+			[]string{"aws@6.83.0 is given twice"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.o.Go = filepath.Join(dir, "no-go")
+			c.o.CacheDir = filepath.Join(dir, "cache")
+			r, err := Build(context.Background(), c.o)
+			require.Error(t, err)
+			assert.Nil(t, r)
+			var ie *InputError
+			assert.True(t, errors.As(err, &ie), "an *InputError: %v", err)
+			for _, w := range c.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			_, statErr := os.Stat(c.o.CacheDir)
+			assert.True(t, errors.Is(statErr, fs.ErrNotExist), "nothing was built")
+		})
 	}
 }
 

@@ -20,6 +20,10 @@
 // included. Prefer the namespaced mode in a shared cluster; the CLI asks
 // for either --watch-namespaces or --cluster-wide explicitly.
 //
+// There is no default image: the Deployments run the team's own image
+// (Options.Image, built with `slipway image build`), and Manifests and
+// Kustomize refuse to write Deployments without it (ErrNoImage).
+//
 // CRDs, RBAC and Manifests return the objects; Write prints them as
 // multi-document YAML (for kubectl apply or GitOps), Kustomize lays them
 // out as a kustomize base with overlays cluster-wide and namespaced, and
@@ -65,8 +69,6 @@ var rbacFiles embed.FS
 const (
 	// DefaultNamespace is where the operator and the runners run.
 	DefaultNamespace = "slipway-system"
-	// DefaultImage is the container image of the operator and the runners.
-	DefaultImage = "ghcr.io/slipwayhq/slipway:latest"
 	// DefaultOperators is the number of operator replicas (one leads).
 	DefaultOperators = 2
 	// DefaultRunners is the number of runner replicas.
@@ -74,6 +76,12 @@ const (
 	// DefaultRunnerConcurrency is the number of Runs a runner executes at once.
 	DefaultRunnerConcurrency = 2
 )
+
+// ErrNoImage is the error of Manifests and Kustomize when Options.Image is
+// empty: there is no default image, since the image holds the team's own
+// binary.
+var ErrNoImage = errors.New("install: Image is empty: build your image with `slipway image build --push REPOSITORY` " +
+	"and pass its digest, e.g. --image REPOSITORY@sha256:... (Options.Image)")
 
 // Names of the service accounts, and of the roles bound to them.
 const (
@@ -93,12 +101,16 @@ type Options struct {
 	// Namespace is where the operator and the runners run, and where the
 	// operator's leader-election Lease lives (default "slipway-system").
 	Namespace string
-	// Image is the container image of the operator and the runners
-	// (default DefaultImage). It must hold a slipway binary, on PATH,
-	// built from this module with the team's programs and policy packs
-	// compiled in (the Environments name them), and the engine's
-	// toolchain. Its root filesystem is mounted read-only; HOME and /tmp
-	// are writable empty directories.
+	// Image is the container image of the operator and the runners, best
+	// named by digest (repository@sha256:...). There is no default: the
+	// image holds the team's own binary, so Manifests and Kustomize refuse
+	// an empty Image (RBAC, which names no image, does not need it). Build
+	// it with `slipway image build --push REPOSITORY` (package image): a
+	// slipway binary, on PATH, built from this module with the team's
+	// programs and policy packs compiled in (the Environments name them),
+	// the engine's toolchain and the plugins the programs list. Its root
+	// filesystem is mounted read-only; HOME and /tmp are writable empty
+	// directories.
 	Image string
 	// Operators is the number of operator replicas (default 2); they
 	// elect a leader, the others wait.
@@ -124,9 +136,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Namespace == "" {
 		o.Namespace = DefaultNamespace
 	}
-	if o.Image == "" {
-		o.Image = DefaultImage
-	}
 	if o.Operators == 0 {
 		o.Operators = DefaultOperators
 	}
@@ -136,7 +145,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.RunnerConcurrency == 0 {
 		o.RunnerConcurrency = DefaultRunnerConcurrency
 	}
-	if _, err := name.ParseReference(o.Image); err != nil || strings.ContainsAny(o.Image, " \t\n") {
+	if _, err := name.ParseReference(o.Image); o.Image != "" && (err != nil || strings.ContainsAny(o.Image, " \t\n")) {
 		return o, fmt.Errorf("install: Image %q is not an image reference; use repository@sha256:<digest> as `slipway image build --push` prints it, or repository:tag", o.Image)
 	}
 	if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {
@@ -272,7 +281,8 @@ func bind(r *unstructured.Unstructured, sa, saNS, ns string) (*unstructured.Unst
 
 // Manifests returns everything the fleet needs, in the order to apply it:
 // CRDs, RBAC, the Deployments of the operator and of the runners, their
-// PodDisruptionBudgets and NetworkPolicies.
+// PodDisruptionBudgets and NetworkPolicies. The Deployments run o.Image,
+// which must be given (ErrNoImage otherwise).
 func Manifests(o Options) ([]*unstructured.Unstructured, error) {
 	p, err := manifests(o)
 	if err != nil {
@@ -297,6 +307,9 @@ func manifests(o Options) (parts, error) {
 	o, err := o.withDefaults()
 	if err != nil {
 		return p, err
+	}
+	if o.Image == "" {
+		return p, ErrNoImage
 	}
 	if p.crds, err = CRDs(); err != nil {
 		return p, err

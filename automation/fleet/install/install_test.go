@@ -85,12 +85,13 @@ func cluster(t *testing.T) *localk8s.Cluster {
 	return shared
 }
 
-// installed returns the control plane with Manifests(Options{ClusterWide: true}) applied.
+// installed returns the control plane with Manifests(Options{ClusterWide:
+// true, Image: digestImage}) applied.
 func installed(t *testing.T) *localk8s.Cluster {
 	t.Helper()
 	c := cluster(t)
 	installOnce.Do(func() {
-		objs, err := Manifests(Options{ClusterWide: true})
+		objs, err := Manifests(Options{ClusterWide: true, Image: digestImage})
 		if err != nil {
 			installErr = err
 			return
@@ -483,7 +484,7 @@ func TestRBAC_RunnerLeastPrivilege(t *testing.T) {
 			return err
 		}},
 		{"create a deployment", func(ctx context.Context) error {
-			d := runnerDeployment(Options{Namespace: ns, Image: DefaultImage, Runners: 1, RunnerConcurrency: 1})
+			d := runnerDeployment(Options{Namespace: ns, Image: digestImage, Runners: 1, RunnerConcurrency: 1})
 			_, err := cs.AppsV1().Deployments(ns).Create(ctx, d, dryCreate)
 			return err
 		}},
@@ -608,7 +609,7 @@ func TestRBAC_OperatorLeastPrivilege(t *testing.T) {
 			return leases.Delete(ctx, "slipway-test-leader", dryDelete)
 		}},
 		{"create a deployment", func(ctx context.Context) error {
-			d := operatorDeployment(Options{Namespace: DefaultNamespace, Image: DefaultImage, Operators: 1})
+			d := operatorDeployment(Options{Namespace: DefaultNamespace, Image: digestImage, Operators: 1})
 			d.Name = "x"
 			_, err := cs.AppsV1().Deployments(DefaultNamespace).Create(ctx, d, dryCreate)
 			return err
@@ -696,10 +697,10 @@ func TestManifests_RefusesBadOptions(t *testing.T) {
 		o    Options
 		want string
 	}{
-		{Options{ClusterWide: true, Namespace: "Not_A_Name"}, "Namespace"},
-		{Options{ClusterWide: true, Operators: -1}, "Operators"},
-		{Options{ClusterWide: true, Runners: -1}, "Runners"},
-		{Options{ClusterWide: true, RunnerConcurrency: -2}, "RunnerConcurrency"},
+		{Options{ClusterWide: true, Image: digestImage, Namespace: "Not_A_Name"}, "Namespace"},
+		{Options{ClusterWide: true, Image: digestImage, Operators: -1}, "Operators"},
+		{Options{ClusterWide: true, Image: digestImage, Runners: -1}, "Runners"},
+		{Options{ClusterWide: true, Image: digestImage, RunnerConcurrency: -2}, "RunnerConcurrency"},
 		{Options{ClusterWide: true, Image: "registry.example/Team/slipway:v1"}, "Image"},
 		{Options{ClusterWide: true, Image: "registry.example/slipway@sha256:nothex"}, "Image"},
 	} {
@@ -707,6 +708,33 @@ func TestManifests_RefusesBadOptions(t *testing.T) {
 		require.Error(t, err, "%+v", tc.o)
 		assert.Contains(t, err.Error(), tc.want)
 	}
+}
+
+// TestManifests_RefuseAnEmptyImage checks that there is no default image:
+// Manifests and Kustomize refuse an empty Image with ErrNoImage, whose
+// message names the option and the fix, while RBAC (no Deployment, no
+// image) does not need it.
+func TestManifests_RefuseAnEmptyImage(t *testing.T) {
+	for _, o := range []Options{{ClusterWide: true}, {WatchNamespaces: []string{"team-a"}}} {
+		objs, err := Manifests(o)
+		require.ErrorIs(t, err, ErrNoImage)
+		assert.Nil(t, objs)
+		for _, want := range []string{"Image is empty", "slipway image build --push", "--image REPOSITORY@sha256:"} {
+			assert.Contains(t, err.Error(), want)
+		}
+		files, err := Kustomize(o)
+		require.ErrorIs(t, err, ErrNoImage)
+		assert.Nil(t, files)
+		rbac, err := RBAC(o)
+		require.NoError(t, err, "RBAC names no image")
+		assert.NotEmpty(t, rbac)
+	}
+	dir := t.TempDir()
+	_, err := WriteKustomize(dir, Options{ClusterWide: true})
+	require.ErrorIs(t, err, ErrNoImage)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing is written without an image")
 }
 
 func TestManifests_KeepTheImageDigest(t *testing.T) {

@@ -37,7 +37,8 @@ const (
 // same Go as Manifests: write them again (`slipway operator install
 // --kustomize DIR`) after an upgrade rather than editing them; put local
 // changes (an image digest with `images:`, resources) in an overlay of
-// your own on top of one of these.
+// your own on top of one of these. Like Manifests, it refuses an empty
+// o.Image (ErrNoImage).
 func Kustomize(o Options) (map[string][]byte, error) {
 	if _, err := o.withDefaults(); err != nil {
 		return nil, err

@@ -111,7 +111,7 @@ func TestRBAC_NamespacedHasNoClusterWideRule(t *testing.T) {
 		assert.Equal(t, "--watch-namespaces=team-a,team-b", args[len(args)-1], name)
 	}
 	// The cluster-wide mode, for contrast, is ClusterRoles only.
-	cw, err := Manifests(Options{Namespace: "fleet", ClusterWide: true})
+	cw, err := Manifests(Options{Namespace: "fleet", ClusterWide: true, Image: digestImage})
 	require.NoError(t, err)
 	kinds := map[string]int{}
 	for _, obj := range cw {
@@ -145,7 +145,7 @@ func TestManifests_RefusesBadWatchNamespaces(t *testing.T) {
 // DNS and EgressPorts only.
 func TestPolicies_DisruptionBudgetsAndNetworkPolicies(t *testing.T) {
 	t.Parallel()
-	objs, err := Manifests(Options{Namespace: "fleet", ClusterWide: true})
+	objs, err := Manifests(Options{Namespace: "fleet", ClusterWide: true, Image: digestImage})
 	require.NoError(t, err)
 	m := byKey(t, objs)
 	for _, c := range []struct{ name, component string }{{OperatorName, "operator"}, {RunnerName, "runner"}} {
@@ -375,7 +375,7 @@ func TestKustomize_NamespacedOverlayAppliedIsLeastPrivilege(t *testing.T) {
 // to the control plane with server-side apply.
 func TestKustomize_ClusterWideOverlayApplies(t *testing.T) {
 	c := installed(t)
-	files, err := Kustomize(Options{ClusterWide: true})
+	files, err := Kustomize(Options{ClusterWide: true, Image: digestImage})
 	require.NoError(t, err)
 	objs := build(t, files, KustomizeClusterWide)
 	applyBuilt(t, c, objs)

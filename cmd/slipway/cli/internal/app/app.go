@@ -109,7 +109,8 @@ type Globals struct {
 	// CacheDir is --cache-dir, the toolchain build cache ("" for the
 	// default).
 	CacheDir string
-	// Plugins are the --plugin values, NAME[@VERSION]=PATH (ParsePlugin).
+	// Plugins are the --plugin values, NAME[@VERSION]=PATH (ParsePlugin);
+	// PluginBinaries adds those of $SLIPWAY_PLUGINS.
 	Plugins []string
 	// PluginDownload is --allow-plugin-download.
 	PluginDownload bool
@@ -148,7 +149,7 @@ func (g *Globals) RegisterFlags(root *cobra.Command) {
 	pf.BoolVar(&g.forceUnlock, "force-unlock", false, "remove a stack lock whose owner cannot be proven dead (only when you know no update runs)")
 	pf.BoolVar(&g.repair, "repair", false, "let recovery clear interrupted operations on resources it cannot re-adopt (may orphan them)")
 	g.registerTelemetry(root)
-	pf.StringArrayVar(&g.Plugins, "plugin", nil, "resource plugin binary NAME=PATH that Slipway does not build, e.g. aws=/opt/pulumi-resource-aws (repeatable)")
+	pf.StringArrayVar(&g.Plugins, "plugin", nil, "resource plugin binary NAME[@VERSION]=PATH that Slipway does not build, e.g. aws=/opt/pulumi-resource-aws (repeatable; $SLIPWAY_PLUGINS adds comma-separated ones)")
 	pf.BoolVar(&g.PluginDownload, "allow-plugin-download", false, "let the engine download a resource plugin that is neither installed nor given with --plugin (needs a network; off by default)")
 }
 

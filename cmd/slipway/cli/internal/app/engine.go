@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/slipwayhq/slipway/automation"
@@ -27,7 +28,8 @@ type Target struct {
 }
 
 // Resolve validates the persistent flags (--backend or
-// $PULUMI_BACKEND_URL, --local-records, --plugin, the chat settings) and
+// $PULUMI_BACKEND_URL, --local-records, --plugin and $SLIPWAY_PLUGINS, the
+// chat settings) and
 // resolves definition, the value of --definition ("" for the first
 // definition). It opens nothing (it only checks that each --plugin is an
 // executable file); every error names the flag and the fix. Verbs that only build programs (render, policy check) stop here;
@@ -69,10 +71,8 @@ func (g *Globals) validateGlobals() error {
 	if b := cmp.Or(g.Backend, os.Getenv("PULUMI_BACKEND_URL")); b != "" && !g.localRecords && !statestore.Supported(b) {
 		return BadInput("%v", &automation.RecordsError{Backend: RedactQuery(b)})
 	}
-	for _, p := range g.Plugins {
-		if _, err := ParsePlugin(p); err != nil {
-			return err
-		}
+	if _, err := g.PluginBinaries(); err != nil {
+		return err
 	}
 	if _, err := notifiersFromEnv(os.Getenv); err != nil {
 		return err // chat notifiers (chatops.go)
@@ -82,27 +82,75 @@ func (g *Globals) validateGlobals() error {
 
 var pluginRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 
-// plugin is a --plugin value.
-type plugin struct{ Name, Version, Path string }
+// PluginsEnv is the environment variable that adds plugins to the --plugin
+// values: NAME[@VERSION]=PATH entries separated by commas. The fleet's
+// image (`image build`) sets it to the plugins it holds, so a runner or
+// operator started from the image uses them with no argument.
+const PluginsEnv = "SLIPWAY_PLUGINS"
 
-// ParsePlugin reads NAME[@VERSION]=PATH; the version defaults to the one
-// this binary's SDKs ask for (aws).
-func ParsePlugin(s string) (plugin, error) {
+// Plugin is a resource plugin binary that Slipway does not build, given
+// with --plugin or $SLIPWAY_PLUGINS.
+type Plugin struct {
+	// Name, Version and Path are NAME@VERSION=PATH.
+	Name, Version, Path string
+	// From is where it was given: "--plugin" or "$SLIPWAY_PLUGINS".
+	From string
+}
+
+// ParsePlugin reads a --plugin value, NAME[@VERSION]=PATH; the version
+// defaults to the one this binary's SDKs ask for (aws). The path must be
+// an executable file.
+func ParsePlugin(s string) (Plugin, error) { return parsePlugin(s, "--plugin") }
+
+// parsePlugin reads NAME[@VERSION]=PATH given by from (a flag or a
+// variable, named in the errors).
+func parsePlugin(s, from string) (Plugin, error) {
 	nv, path, ok := strings.Cut(s, "=")
 	name, version, hasVersion := strings.Cut(nv, "@")
 	if !ok || !pluginRE.MatchString(name) || path == "" || (hasVersion && version == "") {
-		return plugin{}, BadInput("--plugin %q: use NAME[@VERSION]=PATH, e.g. aws=/opt/pulumi/pulumi-resource-aws", s)
+		return Plugin{}, BadInput("%s %q: use NAME[@VERSION]=PATH, e.g. aws=/opt/pulumi/pulumi-resource-aws", from, s)
 	}
 	if !hasVersion {
 		if name != "aws" {
-			return plugin{}, BadInput("--plugin %q: give the version of %s as %s@VERSION=PATH", s, name, name)
+			return Plugin{}, BadInput("%s %q: give the version of %s as %s@VERSION=PATH", from, s, name, name)
 		}
 		version = toolchain.AWSProviderVersion
 	}
 	if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return plugin{}, BadInput("--plugin %s: %q is not an executable file", name, path)
+		return Plugin{}, BadInput("%s %s: %q is not an executable file", from, name, path)
 	}
-	return plugin{name, version, path}, nil
+	return Plugin{Name: name, Version: version, Path: path, From: from}, nil
+}
+
+// PluginBinaries returns the plugins of the run, each validated
+// (ParsePlugin): those of $SLIPWAY_PLUGINS, comma-separated, then the
+// --plugin values; a --plugin of the same name and version replaces the
+// variable's. Errors name the flag or the variable, and the fix.
+func (g *Globals) PluginBinaries() ([]Plugin, error) {
+	var flags []Plugin
+	for _, s := range g.Plugins {
+		p, err := ParsePlugin(s)
+		if err != nil {
+			return nil, err
+		}
+		flags = append(flags, p)
+	}
+	var out []Plugin
+	if env := os.Getenv(PluginsEnv); env != "" {
+		for _, s := range strings.Split(env, ",") {
+			if strings.TrimSpace(s) == "" {
+				return nil, BadInput("$%s %q has an empty entry; separate NAME@VERSION=PATH entries with single commas, or unset it", PluginsEnv, env)
+			}
+			p, err := parsePlugin(strings.TrimSpace(s), "$"+PluginsEnv)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.ContainsFunc(flags, func(f Plugin) bool { return f.Name == p.Name && f.Version == p.Version }) {
+				out = append(out, p)
+			}
+		}
+	}
+	return append(out, flags...), nil
 }
 
 // RedactQuery drops the query of a URL (it may carry credentials).
@@ -147,7 +195,8 @@ func (g *Globals) Engine(ctx context.Context) (*automation.Engine, error) {
 }
 
 // RunnerEngineOptions are the engine options a fleet runner gives every
-// Run's engine: the toolchain, the plugins given with --plugin, the
+// Run's engine: the toolchain, the plugins given with --plugin and
+// $SLIPWAY_PLUGINS (the image's own, see PluginsEnv), the
 // telemetry (on controller-runtime's registry) and the chat notifier when
 // one is configured. The Run, not the flags, names the backend and the
 // directory.
@@ -172,14 +221,15 @@ func (g *Globals) RunnerEngineOptions() ([]automation.EngineOption, error) {
 	return append(opts, notify...), nil
 }
 
-// pluginOptions are the engine options of the --plugin binaries.
+// pluginOptions are the engine options of the plugin binaries
+// (PluginBinaries: $SLIPWAY_PLUGINS and --plugin).
 func (g *Globals) pluginOptions() ([]automation.EngineOption, error) {
+	plugins, err := g.PluginBinaries()
+	if err != nil {
+		return nil, err
+	}
 	var opts []automation.EngineOption
-	for _, s := range g.Plugins {
-		p, err := ParsePlugin(s)
-		if err != nil {
-			return nil, err
-		}
+	for _, p := range plugins {
 		opts = append(opts, automation.WithPlugin(p.Name, p.Version, p.Path))
 	}
 	return opts, nil

@@ -27,6 +27,15 @@ type DefinitionInfo struct {
 	Description string     `json:"description"`
 	Flags       []FlagInfo `json:"flags"`
 	Paths       []string   `json:"paths"`
+	// Plugins are the resource plugins its programs list with each kind's
+	// defaults (stacks.Info.Plugins): what its image must hold.
+	Plugins []PluginInfo `json:"plugins"`
+}
+
+// PluginInfo names a resource plugin and its version.
+type PluginInfo struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
 }
 
 // FlagInfo is one parameter shorthand of a definition.

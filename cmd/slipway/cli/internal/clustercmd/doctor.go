@@ -240,15 +240,14 @@ func checkPlugins(g *app.Globals) check {
 		found = append(found, "kubernetes v"+toolchain.KubernetesProviderVersion+" is neither built nor installed")
 		fixes = append(fixes, "run `"+g.Config.Name+" toolchain build`")
 	}
-	for _, s := range g.Plugins {
-		p, err := app.ParsePlugin(s)
-		if err != nil {
-			c.outcome = checkFail
-			found = append(found, err.Error())
-			fixes = append(fixes, "give --plugin NAME[@VERSION]=PATH of an executable plugin binary")
-			continue
-		}
-		found = append(found, fmt.Sprintf("%s v%s (--plugin)", p.Name, p.Version))
+	plugins, err := g.PluginBinaries()
+	if err != nil {
+		c.outcome = checkFail
+		found = append(found, err.Error())
+		fixes = append(fixes, "give --plugin NAME[@VERSION]=PATH (or $"+app.PluginsEnv+" entries) of an executable plugin binary")
+	}
+	for _, p := range plugins {
+		found = append(found, fmt.Sprintf("%s v%s (%s)", p.Name, p.Version, p.From))
 	}
 	if g.PluginDownload {
 		found = append(found, "others downloaded on demand (--allow-plugin-download)")

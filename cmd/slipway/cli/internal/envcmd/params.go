@@ -54,7 +54,11 @@ func newParamsCmd(g *app.Globals) *cobra.Command {
 				for _, f := range i.Flags {
 					flags = append(flags, app.FlagInfo{Name: f.Name, Path: f.Path, Usage: f.Usage})
 				}
-				doc.Definitions = append(doc.Definitions, app.DefinitionInfo{Name: i.Name, Project: i.Project, Description: i.Description, Flags: flags, Paths: i.Paths})
+				plugins := []app.PluginInfo{}
+				for _, pl := range i.Plugins {
+					plugins = append(plugins, app.PluginInfo{Name: pl.Name, Version: pl.Version})
+				}
+				doc.Definitions = append(doc.Definitions, app.DefinitionInfo{Name: i.Name, Project: i.Project, Description: i.Description, Flags: flags, Paths: i.Paths, Plugins: plugins})
 			}
 			g.Add(app.Item{Environment: name, Operation: "params", Status: "succeeded", Params: &doc})
 			if g.JSON {

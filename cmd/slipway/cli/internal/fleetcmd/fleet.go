@@ -120,8 +120,9 @@ Without --print or --kustomize it applies the CRDs and RBAC (server-side
 apply). --kustomize DIR writes DIR/base, DIR/overlays/cluster-wide and, with
 --watch-namespaces, DIR/overlays/namespaced (Deployments,
 PodDisruptionBudgets and NetworkPolicies included); build one with
-kustomize build or kubectl apply -k. --image accepts repo@sha256:... and
-keeps the digest.`,
+kustomize build or kubectl apply -k. --print and --kustomize need --image,
+the image of your binary that ` + "`image build`" + ` makes (there is no default
+image); it accepts repo@sha256:... and keeps the digest.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Operators < 1 || o.Runners < 1 || o.RunnerConcurrency < 1 {
@@ -134,6 +135,10 @@ keeps the digest.`,
 				return app.BadInput("choose the install mode: --watch-namespaces a,b (Roles in those namespaces only; recommended in a shared cluster) or --cluster-wide (ClusterRoles: the runners may read every Secret in the cluster)")
 			case print && kustomize != "":
 				return app.BadInput("--print and --kustomize exclude each other; give one")
+			case (print || kustomize != "") && o.Image == "":
+				// No default image: the Deployments run the team's own binary.
+				return app.BadInput("--image is required with --print and --kustomize (there is no default image: it holds your binary); "+
+					"build it with `%s image build --main ./cmd/yours --push REPOSITORY` and pass its digest, e.g. --image REPOSITORY@sha256:...", g.Config.Name)
 			}
 			ns, err := fleet.ParseNamespaces("--watch-namespaces", watch)
 			if err != nil {
@@ -184,7 +189,7 @@ keeps the digest.`,
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default $KUBECONFIG, ~/.kube/config, or in-cluster)")
 	f.BoolVar(&print, "print", false, "write the manifests (CRDs, RBAC, operator and runner Deployments) to stdout instead of applying")
 	f.StringVar(&o.Namespace, "namespace", "slipway-system", "namespace of the operator and runners")
-	f.StringVar(&o.Image, "image", "", "image of a binary built from this module with your programs, best by digest (repo@sha256:...; default "+install.DefaultImage+")")
+	f.StringVar(&o.Image, "image", "", "image of your binary, from `image build`, best by digest (repo@sha256:...); required with --print and --kustomize (no default)")
 	f.StringVar(&watch, "watch-namespaces", "", "the namespaced mode: the namespaces the fleet serves, comma-separated (Roles there only)")
 	f.BoolVar(&clusterWide, "cluster-wide", false, "the cluster-wide mode: ClusterRoles, every namespace served")
 	f.StringVar(&kustomize, "kustomize", "", "write a kustomize base and overlays (cluster-wide, namespaced) under this directory instead of applying")

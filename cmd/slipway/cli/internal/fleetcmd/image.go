@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/fleet/image"
 	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/app"
 )
@@ -22,7 +24,7 @@ func newImageCmd(g *app.Globals) *cobra.Command {
 	var layoutDir, tarPath, tag, push, created string
 	build := &cobra.Command{
 		Use:   "build",
-		Short: "Build the operator's and runners' OCI image: your binary, the pulumi CLI and provider, CA certificates, a non-root user",
+		Short: "Build the operator's and runners' OCI image: your binary, the pulumi CLI and providers, CA certificates, a non-root user",
 		Long: `Build the container image the fleet's Deployments run, without Docker:
 
   /usr/local/bin/slipway    your binary (--main, built with CGO_ENABLED=0 for each
@@ -31,6 +33,12 @@ func newImageCmd(g *app.Globals) *cobra.Command {
                             Slipway's own builds (SLIPWAY_CACHE_DIR), taken from
                             the toolchain cache or built there (cross-compiled for
                             another platform)
+  /opt/slipway/plugins      the other plugins your programs list (the AWS
+                            provider, say), from the global --plugin
+                            NAME@VERSION=PATH (and $SLIPWAY_PLUGINS): Linux
+                            binaries of the image's one platform, named in the
+                            image's $SLIPWAY_PLUGINS, which the binary reads as
+                            --plugin values
   /etc/ssl/certs            the host's CA bundle (--ca-certificates)
   /etc/passwd, /etc/group   user and group nonroot (65532), HOME /home/nonroot
 
@@ -39,6 +47,13 @@ labelled org.opencontainers.image.source, .revision and .version. It is
 reproducible: every file carries one time (--created, else $SOURCE_DATE_EPOCH,
 else the Unix epoch), so the same inputs give the same digest. Two or more
 platforms make an image index.
+
+Before anything is built it checks the plugins that the definitions of the
+binary running it list (with each kind's defaults; see ` + "`params --json`" + `):
+each must be Slipway's Kubernetes provider or given with --plugin, else the
+build is refused naming it. So run the image build of the binary the image
+packages (` + "`<your binary> image build --main ./cmd/yours`" + `), whose
+definitions and Slipway version are the image's.
 
 Give at least one output: --oci-layout DIR, --tarball FILE (one platform;
 docker load reads it) or --push REPOSITORY[:TAG] (credentials from Docker's
@@ -69,6 +84,9 @@ image by it in the manifests:
 			}
 			if tarPath != "" && len(o.Platforms) > 1 {
 				return app.BadInput("--tarball holds one platform and %d are asked (--platform); write --oci-layout or --push instead", len(o.Platforms))
+			}
+			if o.Plugins, err = imagePlugins(g); err != nil {
+				return err
 			}
 			o.CacheDir, o.Log = g.CacheDir, g.Errw
 			start := time.Now()
@@ -137,6 +155,33 @@ image by it in the manifests:
 	f.StringVar(&o.CACertificates, "ca-certificates", image.DefaultCACertificates, "CA bundle (PEM) copied into the image")
 	cmd.AddCommand(build)
 	return cmd
+}
+
+// imagePlugins are the plugins of the run (--plugin, $SLIPWAY_PLUGINS) as
+// the image takes them, refused unless every plugin that the binary's
+// definitions list with their kinds' defaults is either Slipway's
+// Kubernetes provider or among them.
+func imagePlugins(g *app.Globals) ([]image.Plugin, error) {
+	given, err := g.PluginBinaries()
+	if err != nil {
+		return nil, err
+	}
+	var out []image.Plugin
+	for _, p := range given {
+		out = append(out, image.Plugin{Name: p.Name, Version: p.Version, Path: p.Path})
+	}
+	for _, d := range g.Config.Definitions {
+		info := d.Info()
+		for _, pl := range info.Plugins {
+			if pl == automation.KubernetesPlugin || slices.ContainsFunc(out, func(p image.Plugin) bool { return p.Name == pl.Name && p.Version == pl.Version }) {
+				continue
+			}
+			return nil, app.BadInput("definition %s lists the plugin %s v%s, which Slipway does not build and the image would lack; "+
+				"give its Linux binary with --plugin %s@%s=PATH (e.g. pulumi-resource-%s from the provider's release)",
+				info.Name, pl.Name, pl.Version, pl.Name, pl.Version, pl.Name)
+		}
+	}
+	return out, nil
 }
 
 // createdTime reads --created, else $SOURCE_DATE_EPOCH; zero means the
