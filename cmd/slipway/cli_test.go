@@ -144,7 +144,7 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"operator install runners", []string{"operator", "install", "--print", "--runners", "0"}, nil, "must be at least 1"},
 		{"operator install without a mode", []string{"operator", "install", "--print"}, nil, "choose the install mode: --watch-namespaces a,b"},
 		{"operator install both modes", []string{"operator", "install", "--print", "--cluster-wide", "--watch-namespaces", "a"}, nil, "--cluster-wide and --watch-namespaces exclude each other"},
-		{"operator install bad namespace", []string{"operator", "install", "--print", "--watch-namespaces", "a,Team_B"}, nil, `--watch-namespaces: "Team_B" is not a namespace name`},
+		{"operator install bad namespace", []string{"operator", "install", "--print", "--image", "registry.example.com/team/shopctl@sha256:" + strings.Repeat("ab", 32), "--watch-namespaces", "a,Team_B"}, nil, `--watch-namespaces: "Team_B" is not a namespace name`},
 		{"operator install print and kustomize", []string{"operator", "install", "--print", "--cluster-wide", "--kustomize", "k"}, nil, "--print and --kustomize exclude each other"},
 		{"operator bad watch namespaces", append([]string{"operator", "--watch-namespaces", "a,a"}, k...), nil, `--watch-namespaces: namespace "a" is listed twice`},
 		{"runner bad watch namespaces", append([]string{"runner", "--watch-namespaces", "kube_system"}, k...), nil, `--watch-namespaces: "kube_system" is not a namespace name`},
