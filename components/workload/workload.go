@@ -627,6 +627,26 @@ func intOrString(s string) pulumi.Input {
 	return pulumi.String(s)
 }
 
+// CanaryAt returns a's canary step at weight percent: the canary of Image
+// beside stable (Canary.StableImage), which is left as it is. A rollout
+// (package automation/rollout) applies it for each weight step.
+func (a Args) CanaryAt(weight int) Args {
+	a.Canary.Weight = weight
+	return a
+}
+
+// Promoted returns a after the promotion: stable runs Image, no canary.
+func (a Args) Promoted() Args {
+	a.Canary.StableImage = a.Image
+	return a
+}
+
+// Aborted returns a after an abort: stable as it was, no canary.
+func (a Args) Aborted() Args {
+	a.Image = a.Canary.StableImage
+	return a
+}
+
 // Apply deploys a workload configured by a. It is typically an engine Up of a
 // program that registers New(ctx, name, a); it returns an error when the
 // update fails, e.g. because a Deployment never became Ready.

@@ -318,3 +318,20 @@ func TestWorkload_EnvFromSecret(t *testing.T) {
 	c = mocktest.Dig(g.OfType(deploymentType)[0].Inputs, "spec", "template", "spec", "containers", 0)
 	assert.Nil(t, mocktest.Dig(c, "envFrom"), "no envFrom without a ConfigMap or Secret")
 }
+
+func TestArgs_CanaryAtPromotedAborted(t *testing.T) {
+	a := base()
+	a.Strategy, a.Image, a.Canary.StableImage = Canary, "nginx:1.28", "nginx:1.27"
+	at := a.CanaryAt(50)
+	assert.Equal(t, 50, at.Canary.Weight)
+	assert.Equal(t, "nginx:1.28", at.Image)
+	assert.Equal(t, "nginx:1.27", at.Canary.StableImage, "stable is left as it is")
+	p := a.Promoted()
+	assert.Equal(t, "nginx:1.28", p.Canary.StableImage)
+	assert.Equal(t, 1, run(t, p).Count(deploymentType), "promoted: no canary")
+	ab := a.Aborted()
+	assert.Equal(t, "nginx:1.27", ab.Image)
+	assert.Equal(t, "nginx:1.27", ab.Canary.StableImage)
+	assert.Equal(t, 1, run(t, ab).Count(deploymentType), "aborted: no canary")
+	assert.Equal(t, "nginx:1.27", mocktest.Dig(run(t, ab).OfType(deploymentType)[0].Inputs, "spec", "template", "spec", "containers", 0, "image"))
+}
