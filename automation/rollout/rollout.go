@@ -295,8 +295,8 @@ func equal(a, b []string) bool {
 // is over is returned as it is. It returns when the rollout is promoted,
 // aborted or paused (State.Phase says which), or with an error when the
 // target or the store fails (the record then says where it stopped; Run
-// again resumes). A failed gate aborts: the error is nil and State.Cause
-// says why.
+// again resumes). A failed gate, a failed weight step or a failed
+// promotion aborts: the error is nil and State.Cause says why.
 func Run(ctx context.Context, store Store, name, version string, target Target, steps []Step, o Options) (State, error) {
 	if err := Validate(steps); err != nil {
 		return State{}, err
@@ -398,7 +398,9 @@ func Run(ctx context.Context, store Store, name, version string, target Target, 
 		}
 	}
 	if err := target.Promote(ctx); err != nil {
-		return r.s, fmt.Errorf("rollout: promoting %s of %s: %w (run again to retry)", name, version, err)
+		// A promotion that fails (its smoke check, its update) goes back to
+		// stable like a failed analysis: fail closed.
+		return r.abort(ctx, target, len(steps), fmt.Sprintf("promotion: %v", err))
 	}
 	r.s.Phase, r.s.Weight = Promoted, 0
 	return r.s, r.save(ctx, -1, "promoted")

@@ -246,6 +246,13 @@ func TestRun_TargetFailureAbortsAndAFailedAbortIsAnError(t *testing.T) {
 	assert.Equal(t, rollout.Aborted, s.Phase)
 	assert.Equal(t, "step 1 (weight 50): canary never became Ready", s.Cause)
 
+	tg = &target{fail: map[string]error{"promote": errors.New("smoke check: HTTP 500")}}
+	s, err = rollout.Run(ctx, st, "g", "v2", tg.Target(), []rollout.Step{{Weight: 10}}, rollout.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, rollout.Aborted, s.Phase, "a failed promotion goes back to stable")
+	assert.Equal(t, "promotion: smoke check: HTTP 500", s.Cause)
+	assert.Equal(t, []string{"weight 10", "promote", "abort"}, tg.Calls())
+
 	tg = &target{fail: map[string]error{"weight 10": errors.New("boom"), "abort": errors.New("cluster gone")}}
 	s, err = rollout.Run(ctx, st, "f", "v2", tg.Target(), []rollout.Step{{Weight: 10}}, rollout.Options{})
 	require.ErrorContains(t, err, "removing the canary failed too: cluster gone")
