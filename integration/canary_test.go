@@ -14,6 +14,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/rollout"
 	"github.com/slipwayhq/slipway/components/baseline"
 	"github.com/slipwayhq/slipway/components/workload"
 )
@@ -87,4 +89,144 @@ func TestWorkload_OnCluster_CanaryRouteFollowsTheWeights(t *testing.T) {
 	assert.Equal(t, "nginx:1.28", img, "stable runs the canary's version")
 	assert.EqualValues(t, 2, ready)
 	assert.Equal(t, []string{"web"}, deploymentNames(t, s.ns), "the canary is removed after the promotion")
+}
+
+// rolloutStack is one stack of the engine-level rollout tests: a baseline
+// and a canary workload with a route, rebuilt from its image (the release
+// version).
+type rolloutStack struct {
+	s     *appStack
+	b     baseline.Args
+	route *workload.RouteArgs
+}
+
+// args is the workload running image as stable, with no canary.
+func (r *rolloutStack) args(image string) workload.Args {
+	return workload.Args{Name: "web", Image: image, Replicas: 2, Strategy: workload.Canary,
+		Canary: workload.CanaryArgs{StableImage: image, Route: r.route}}
+}
+
+// canary is the rollout of image over stable with steps.
+func (r *rolloutStack) canary(ctx context.Context, stable, image string, steps []rollout.Step, onEvent func(rollout.Event)) automation.Canary {
+	next := r.args(image)
+	return automation.Canary{
+		Release: automation.Release{Version: image, Program: r.s.program(r.b, &next)},
+		At: func(weight int) (automation.Program, error) {
+			a := r.args(image)
+			a.Canary.StableImage = stable
+			a = a.CanaryAt(weight)
+			return r.s.program(r.b, &a), nil
+		},
+		Steps:   steps,
+		OnEvent: onEvent,
+	}
+}
+
+// lookup rebuilds a release from its version, the image.
+func (r *rolloutStack) lookup(version string) (automation.Program, error) {
+	a := r.args(version)
+	return r.s.program(r.b, &a), nil
+}
+
+// rolloutOnCluster deploys nginx:1.27 as the stack's first good release,
+// then rolls nginx:1.28 out in three weight steps (10, 50, 100 %) with the
+// analysis gate after each of the first two, recording the HTTPRoute's
+// weights after every weight step. It returns the rollout's record and the
+// weights seen.
+func rolloutOnCluster(ctx context.Context, t *testing.T, r *rolloutStack, gate rollout.Gate) (rollout.State, []map[string]int32) {
+	t.Helper()
+	require.NoError(t, cluster.InstallGatewayAPI(ctx))
+	prog, err := r.lookup("nginx:1.27")
+	require.NoError(t, err)
+	_, err = r.s.e.Deploy(ctx, automation.Release{Version: "nginx:1.27", Program: prog}, r.lookup)
+	require.NoError(t, err, "the stable release")
+
+	var seen []map[string]int32
+	steps := []rollout.Step{{Weight: 10}, {Gates: []rollout.Gate{gate}}, {Weight: 50}, {Gates: []rollout.Gate{gate}}, {Weight: 100}}
+	c := r.canary(ctx, "nginx:1.27", "nginx:1.28", steps, func(ev rollout.Event) {
+		if ev.What == "step" && steps[ev.Step].Weight > 0 {
+			seen = append(seen, routeWeights(t, httpRoute(t, r.s.ns, "web")))
+			img, ready := deploymentImage(t, r.s.ns, "web")
+			assert.Equal(t, "nginx:1.27", img, "stable is untouched at %d %%", steps[ev.Step].Weight)
+			assert.EqualValues(t, 2, ready, "stable keeps serving at %d %%", steps[ev.Step].Weight)
+		}
+	})
+	st, err := r.s.e.Rollout(ctx, c, r.lookup)
+	require.NoError(t, err)
+	got, ok, err := r.s.e.RolloutOf(ctx, "components", r.s.env)
+	require.NoError(t, err)
+	require.True(t, ok, "the rollout's record is in the backend")
+	assert.Equal(t, st.Phase, got.Phase)
+	return st, seen
+}
+
+// TestRollout_OnCluster_HealthyCanaryIsPromotedThroughTheWeights: every
+// analysis passes; the HTTPRoute follows 10 → 50 → 100 % while stable is
+// untouched, then the promotion moves stable to the new version, removes
+// the canary and records the release verified.
+func TestRollout_OnCluster_HealthyCanaryIsPromotedThroughTheWeights(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	r := &rolloutStack{s: newAppStack(t, "rollout-ok"), route: &workload.RouteArgs{Gateway: "shop-gw"}}
+	r.b = baseline.Args{Namespace: r.s.ns}
+	st, seen := rolloutOnCluster(ctx, t, r, healthyGate(t))
+	require.Equal(t, rollout.Promoted, st.Phase, st.Cause)
+	assert.Equal(t, []map[string]int32{{"web-stable": 90, "web-canary": 10}, {"web-stable": 50, "web-canary": 50}, {"web-stable": 0, "web-canary": 100}}, seen)
+	assert.Equal(t, map[string]int32{"web-stable": 100, "web-canary": 0}, routeWeights(t, httpRoute(t, r.s.ns, "web")))
+	img, ready := deploymentImage(t, r.s.ns, "web")
+	assert.Equal(t, "nginx:1.28", img)
+	assert.EqualValues(t, 2, ready)
+	assert.Equal(t, []string{"web"}, deploymentNames(t, r.s.ns))
+	require.Len(t, st.Checks, 2, "both analyses are kept")
+	recs, err := r.s.e.Releases(ctx, "components", r.s.env)
+	require.NoError(t, err)
+	require.NotEmpty(t, recs)
+	assert.Equal(t, "nginx:1.28", recs[len(recs)-1].Version)
+	assert.Equal(t, "verified", recs[len(recs)-1].Status)
+}
+
+// TestRollout_OnCluster_FailedAnalysisRollsBack: the analysis passes at
+// 10 % and fails at 50 %: the canary is removed, stable (untouched
+// throughout) takes 100 % again, and the release is recorded failed with
+// the cause.
+func TestRollout_OnCluster_FailedAnalysisRollsBack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	r := &rolloutStack{s: newAppStack(t, "rollout-bad"), route: &workload.RouteArgs{Gateway: "shop-gw"}}
+	r.b = baseline.Args{Namespace: r.s.ns}
+	st, seen := rolloutOnCluster(ctx, t, r, degradingGate(t))
+	require.Equal(t, rollout.Aborted, st.Phase)
+	assert.Contains(t, st.Cause, "step 3: analysis error-rate failed")
+	assert.Equal(t, []map[string]int32{{"web-stable": 90, "web-canary": 10}, {"web-stable": 50, "web-canary": 50}}, seen, "no step after the failed analysis")
+	assert.Equal(t, map[string]int32{"web-stable": 100, "web-canary": 0}, routeWeights(t, httpRoute(t, r.s.ns, "web")), "stable takes everything again")
+	img, ready := deploymentImage(t, r.s.ns, "web")
+	assert.Equal(t, "nginx:1.27", img, "stable keeps its version")
+	assert.EqualValues(t, 2, ready, "stable keeps serving")
+	assert.Equal(t, []string{"web"}, deploymentNames(t, r.s.ns), "the canary is removed")
+	recs, err := r.s.e.Releases(ctx, "components", r.s.env)
+	require.NoError(t, err)
+	require.NotEmpty(t, recs)
+	last := recs[len(recs)-1]
+	assert.Equal(t, "nginx:1.28", last.Version)
+	assert.Equal(t, "failed", last.Status)
+	assert.Contains(t, last.Cause, "rollout aborted: step 3: analysis error-rate failed")
+}
+
+// healthyGate passes every time.
+func healthyGate(t *testing.T) rollout.Gate {
+	return rollout.GateFunc{GateName: "error-rate", CheckFunc: func(context.Context) (rollout.Verdict, any, error) {
+		return rollout.Successful, 0.01, nil
+	}}
+}
+
+// degradingGate passes once, then fails.
+func degradingGate(t *testing.T) rollout.Gate {
+	n := 0
+	return rollout.GateFunc{GateName: "error-rate", CheckFunc: func(context.Context) (rollout.Verdict, any, error) {
+		n++
+		if n == 1 {
+			return rollout.Successful, 0.01, nil
+		}
+		return rollout.Failed, 0.4, nil
+	}}
 }
