@@ -1,7 +1,13 @@
 package integration
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +24,8 @@ import (
 	"github.com/slipwayhq/slipway/automation/rollout"
 	"github.com/slipwayhq/slipway/components/baseline"
 	"github.com/slipwayhq/slipway/components/workload"
+	"github.com/slipwayhq/slipway/integration/internal/proctree"
+	"github.com/slipwayhq/slipway/integration/localk8s"
 )
 
 // httpRoute reads the HTTPRoute name in ns from the cluster.
@@ -229,4 +237,105 @@ func degradingGate(t *testing.T) rollout.Gate {
 		}
 		return rollout.Failed, 0.4, nil
 	}}
+}
+
+// killSteps are the steps of the kill -9 test: a long pause between two
+// weights.
+var killSteps = []rollout.Step{{Weight: 10}, {Pause: 10 * time.Minute}, {Weight: 100}}
+
+// helperRollout is the child process of
+// TestRollout_OnCluster_KilledInAPauseResumesAtItsStep: it rolls
+// nginx:1.28 out with killSteps, printing each event, and is killed in
+// the pause.
+func helperRollout() {
+	ctx := context.Background()
+	cluster = &localk8s.Cluster{Kubeconfig: os.Getenv("SLIPWAY_HELPER_KUBECONFIG")}
+	e, err := automation.New(ctx, automation.WithDir(os.Getenv("SLIPWAY_HELPER_DIR")), automation.WithPulumiHome(os.Getenv("SLIPWAY_HELPER_HOME")))
+	if err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(1)
+	}
+	r := killedRollout(&appStack{e: e, env: "rollout-kill", ns: "comp-rollout-kill"})
+	_, err = e.Rollout(ctx, r.canary(ctx, "nginx:1.27", "nginx:1.28", killSteps, func(ev rollout.Event) {
+		fmt.Println("EVENT", ev.What, ev.Step, ev.State.Step)
+	}), r.lookup)
+	fmt.Println("DONE", err)
+	os.Exit(0)
+}
+
+// killedRollout is the rollout stack of the kill -9 test on s.
+func killedRollout(s *appStack) *rolloutStack {
+	return &rolloutStack{s: s, b: baseline.Args{Namespace: s.ns}, route: &workload.RouteArgs{Gateway: "shop-gw"}}
+}
+
+// TestRollout_OnCluster_KilledInAPauseResumesAtItsStep: a process rolling
+// a canary out is killed -9 in a pause (after the 10 % step); the next
+// Rollout of the same release, from another process, resumes at the pause
+// — it does not set the 10 % again —, waits only what is left of it, and
+// promotes.
+func TestRollout_OnCluster_KilledInAPauseResumesAtItsStep(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	require.NoError(t, cluster.InstallGatewayAPI(ctx))
+	dir, home := t.TempDir(), t.TempDir()
+	e, err := automation.New(ctx, automation.WithDir(dir), automation.WithPulumiHome(home))
+	require.NoError(t, err)
+	r := killedRollout(newAppStackOn(t, "rollout-kill", e))
+	prog, err := r.lookup("nginx:1.27")
+	require.NoError(t, err)
+	_, err = e.Deploy(ctx, automation.Release{Version: "nginx:1.27", Program: prog}, r.lookup)
+	require.NoError(t, err, "the stable release")
+
+	start := time.Now()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SLIPWAY_HELPER_ROLLOUT=1", "SLIPWAY_HELPER_DIR="+dir, "SLIPWAY_HELPER_HOME="+home,
+		"SLIPWAY_HELPER_KUBECONFIG="+cluster.Kubeconfig)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	paused := false
+	sc := bufio.NewScanner(out)
+	for !paused && sc.Scan() {
+		line := sc.Text()
+		require.False(t, strings.HasPrefix(line, "ERR") || strings.HasPrefix(line, "DONE"), "the helper ended early: %s", line)
+		paused = line == "EVENT step 0 1" // the 10 % step is done and recorded; the pause has begun
+	}
+	require.True(t, paused, "the helper never reached the pause: %v", sc.Err())
+	procs, err := proctree.KillNine(cmd.Process.Pid, time.Minute)
+	require.NoError(t, err)
+	require.NotEmpty(t, procs)
+	_ = cmd.Wait()
+
+	before, ok, err := e.RolloutOf(ctx, "components", "rollout-kill")
+	require.NoError(t, err)
+	require.True(t, ok, "the killed process left its record in the backend")
+	assert.Equal(t, 1, before.Step, "at the pause")
+	assert.Equal(t, rollout.Progressing, before.Phase)
+	assert.Equal(t, map[string]int32{"web-stable": 90, "web-canary": 10}, routeWeights(t, httpRoute(t, r.s.ns, "web")))
+
+	// The rerun's clock is 8 minutes on: 2 minutes of the pause are left,
+	// less the time the kill and this test took since it began.
+	var events []string
+	var waited []time.Duration
+	c := r.canary(ctx, "nginx:1.27", "nginx:1.28", killSteps, func(ev rollout.Event) {
+		events = append(events, fmt.Sprintf("%s %d", ev.What, ev.Step))
+	})
+	c.Now = func() time.Time { return time.Now().Add(8 * time.Minute) }
+	c.After = func(d time.Duration) <-chan time.Time {
+		waited = append(waited, d)
+		ch := make(chan time.Time, 1)
+		ch <- time.Now()
+		return ch
+	}
+	st, err := e.Rollout(ctx, c, r.lookup)
+	require.NoError(t, err)
+	assert.Equal(t, rollout.Promoted, st.Phase, st.Cause)
+	assert.Equal(t, []string{"resumed 1", "step 1", "step 2", "promoted -1"}, events, "resumed at the pause; the 10 % step is not run again")
+	require.Len(t, waited, 1)
+	assert.LessOrEqual(t, waited[0], 2*time.Minute, "only what is left of the pause")
+	assert.Greater(t, waited[0], 2*time.Minute-time.Since(start), "the pause counts from its start in the killed process")
+	img, _ := deploymentImage(t, r.s.ns, "web")
+	assert.Equal(t, "nginx:1.28", img)
+	assert.Equal(t, map[string]int32{"web-stable": 100, "web-canary": 0}, routeWeights(t, httpRoute(t, r.s.ns, "web")))
 }

@@ -32,7 +32,12 @@ type appStack struct {
 }
 
 func newAppStack(t *testing.T, env string) *appStack {
-	s := &appStack{t: t, e: newEngine(t), env: env, ns: "comp-" + env}
+	return newAppStackOn(t, env, newEngine(t))
+}
+
+// newAppStackOn is newAppStack on engine e.
+func newAppStackOn(t *testing.T, env string, e *automation.Engine) *appStack {
+	s := &appStack{t: t, e: e, env: env, ns: "comp-" + env}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
