@@ -23,8 +23,9 @@ var layers = map[string][]string{
 	"internal/ephemeral": {"internal/engine", "internal/stack"},
 	"internal/drift":     {"internal/engine", "internal/stack"},
 	"internal/promote":   {"internal/engine", "internal/stack", "internal/release"},
+	"internal/canary":    {"internal/engine", "internal/stack", "internal/release"},
 	".": {"internal/engine", "internal/stack", "internal/release", "internal/ephemeral", "internal/drift",
-		"internal/promote"},
+		"internal/promote", "internal/canary"},
 }
 
 // TestLayers_ImportOnlyDownward: no layer imports one above it or beside

@@ -64,6 +64,8 @@ var docImports = map[string]string{
 	"optup":       "github.com/slipwayhq/slipway/automation/optup",
 	"cli":         "github.com/slipwayhq/slipway/cmd/slipway/cli",
 	"baseline":    "github.com/slipwayhq/slipway/components/baseline",
+	"workload":    "github.com/slipwayhq/slipway/components/workload",
+	"rollout":     "github.com/slipwayhq/slipway/automation/rollout",
 	"minimal":     "github.com/slipwayhq/slipway/examples/minimal",
 	"policy":      "github.com/slipwayhq/slipway/examples/policy",
 	"shop":        "github.com/slipwayhq/slipway/examples/team/shop",

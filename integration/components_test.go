@@ -32,7 +32,12 @@ type appStack struct {
 }
 
 func newAppStack(t *testing.T, env string) *appStack {
-	s := &appStack{t: t, e: newEngine(t), env: env, ns: "comp-" + env}
+	return newAppStackOn(t, env, newEngine(t))
+}
+
+// newAppStackOn is newAppStack on engine e.
+func newAppStackOn(t *testing.T, env string, e *automation.Engine) *appStack {
+	s := &appStack{t: t, e: e, env: env, ns: "comp-" + env}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
@@ -48,7 +53,13 @@ func newAppStack(t *testing.T, env string) *appStack {
 }
 
 func (s *appStack) stack(ctx context.Context, b baseline.Args, w *workload.Args) (*automation.Stack, error) {
-	return s.e.UpsertStack(ctx, automation.Program{Project: "components", Stack: s.env, Run: func(ctx *pulumi.Context) error {
+	return s.e.UpsertStack(ctx, s.program(b, w))
+}
+
+// program is the stack's program: the baseline and, when w is set, the
+// workload in it.
+func (s *appStack) program(b baseline.Args, w *workload.Args) automation.Program {
+	return automation.Program{Project: "components", Stack: s.env, Run: func(ctx *pulumi.Context) error {
 		prov, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{Kubeconfig: pulumi.String(cluster.Kubeconfig)})
 		if err != nil {
 			return err
@@ -64,7 +75,7 @@ func (s *appStack) stack(ctx context.Context, b baseline.Args, w *workload.Args)
 		a.Namespace = base.Namespace
 		_, err = workload.New(ctx, "app", a, pulumi.Providers(prov), pulumi.DependsOn([]pulumi.Resource{base}))
 		return err
-	}, Plugins: []automation.Plugin{automation.KubernetesPlugin}})
+	}, Plugins: []automation.Plugin{automation.KubernetesPlugin}}
 }
 
 func (s *appStack) up(ctx context.Context, b baseline.Args, w *workload.Args) (*outcome.Result, error) {

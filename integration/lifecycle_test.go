@@ -25,6 +25,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/optup"
 	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/review"
+	"github.com/slipwayhq/slipway/automation/rollout"
 	"github.com/slipwayhq/slipway/stacks"
 	"github.com/slipwayhq/slipway/stacks/web"
 )
@@ -298,6 +299,33 @@ func TestRollback_FailedUpAndFailedSmokeRestoreTheLastKnownGood(t *testing.T) {
 	require.ErrorContains(t, err, "smoke check: GET / returned 500")
 	assert.True(t, d.RolledBack)
 	assert.Equal(t, "v1", greeting(t, ns))
+
+	// An analysis gate that fails after a successful up and smoke check
+	// (package analysis gives such gates; here the error rate it measured).
+	gated := env("rb", stacks.Dev, "v4")
+	rel, err = web.Definition.Release(gated, nil)
+	require.NoError(t, err)
+	checked := 0
+	rel.Gates = []rollout.Gate{rollout.GateFunc{GateName: "error-rate", CheckFunc: func(context.Context) (rollout.Verdict, any, error) {
+		checked++
+		assert.Equal(t, "v4", greeting(t, ns), "the gate checks the release it follows")
+		return rollout.Failed, 0.4, nil
+	}}}
+	d, err = eng.Deploy(ctx, rel, web.Definition.FromVersion)
+	require.ErrorContains(t, err, "analysis error-rate: Failed")
+	assert.Equal(t, 1, checked)
+	assert.True(t, d.RolledBack)
+	assert.Equal(t, "v1", greeting(t, ns), "the failed gate rolled the release back")
+	recs, err := eng.Releases(ctx, web.Project, "rb")
+	require.NoError(t, err)
+	var failed []string
+	for _, r := range recs {
+		if r.Status == "failed" && r.Version == web.Definition.Version(gated) {
+			failed = append(failed, r.Cause)
+		}
+	}
+	require.Len(t, failed, 1, "the gated release is recorded failed")
+	assert.Contains(t, failed[0], "analysis error-rate: Failed")
 }
 
 func TestPromotion_StopsAtTheFailingGate(t *testing.T) {

@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("SLIPWAY_HELPER_UP") != "" {
 		helperUp() // a child process of TestRecover_KilledUpIsRecoveredByTheNextRun
 	}
+	if os.Getenv("SLIPWAY_HELPER_ROLLOUT") != "" {
+		helperRollout() // a child process of TestRollout_OnCluster_KilledInAPauseResumesAtItsStep
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	c, err := localk8s.StartCluster(ctx)
 	cancel()

@@ -143,7 +143,7 @@ type envPage struct {
 }
 
 // policyOps are the operations whose runs evaluate policies.
-var policyOps = []string{"preview", "up", "deploy", "promote", "rollback", "ephemeral-create"}
+var policyOps = []string{"preview", "up", "deploy", "promote", "rollout", "rollback", "ephemeral-create"}
 
 // lastDrift returns the newest drift check, or nil.
 func lastDrift(recs []runs.Record) *runs.Record {

@@ -182,7 +182,7 @@ func ResourcesAfter(op string, summary map[string]int) (int, bool) {
 	switch op {
 	case "destroy", "ephemeral-destroy":
 		return 0, true
-	case "up", "refresh", "refresh-preview", "drift", "deploy", "rollback", "promote", "ephemeral-create":
+	case "up", "refresh", "refresh-preview", "drift", "deploy", "rollback", "promote", "rollout", "ephemeral-create":
 	default:
 		return 0, false
 	}

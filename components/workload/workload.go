@@ -11,10 +11,13 @@
 //     the new slot never becomes Ready the update fails before the switch and
 //     the old slot keeps serving.
 //   - Canary: a canary Deployment of the new version runs beside the stable
-//     one with a share of the replicas, behind the same Service. Promote moves
-//     stable to the canary's version and removes the canary; Rollback removes
-//     the canary and leaves stable alone. Progress (in package workload's
-//     Rollout) drives these steps, gated on the canary becoming Ready.
+//     one, which is never touched until the promotion, and takes
+//     Canary.Weight percent of the traffic: by the ratio of ready pods behind
+//     the workload's Service, and, with Canary.Route, by the backend weights
+//     of a Gateway API HTTPRoute over a stable and a canary Service. Promote
+//     moves stable to the canary's version and removes the canary; Rollback
+//     removes the canary and leaves stable alone. ProgressCanary drives these
+//     steps, gated on the canary becoming Ready.
 //
 // With the HorizontalPodAutoscaler on (the default), the autoscaler owns the
 // replica count of the Deployment it scales: Replicas is the HPA's
@@ -32,10 +35,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"regexp"
 	"slices"
 	"time"
 
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -69,9 +75,49 @@ type CanaryArgs struct {
 	// StableImage is the version serving today. When it equals Args.Image no
 	// canary runs (the promoted or initial state).
 	StableImage string
-	// Weight is the canary's share of the replicas in percent (default 20);
-	// at least one canary pod runs.
+	// Weight is the canary's share of the traffic in percent (default 20).
+	// Without Route it is the share of the pods behind the workload's
+	// Service: the canary runs round(Replicas × Weight / (100 − Weight)) pods,
+	// at least one, beside stable's Replicas, so 1-99. With Route it is the
+	// canary backend's weight in the HTTPRoute (1-100; 100 sends every
+	// request to the canary before the promotion) and the canary runs
+	// ceil(Replicas × Weight / 100) pods, at least one.
 	Weight int
+	// Route, when set, splits the traffic with a Gateway API HTTPRoute.
+	Route *RouteArgs
+}
+
+// RouteArgs is the Gateway API HTTPRoute (gateway.networking.k8s.io/v1) of
+// a canary workload. The workload then has two more Services,
+// <Name>-stable and <Name>-canary (selecting each track's pods), and an
+// HTTPRoute <Name> attached to the Gateway, whose one rule sends
+// 100 − Weight percent of the requests to stable and Weight to the canary
+// (canary weight 0 when no canary runs). The Gateway API CRDs must be
+// installed in the cluster.
+type RouteArgs struct {
+	// Gateway is the name of the Gateway the route attaches to.
+	Gateway string
+	// GatewayNamespace is the Gateway's namespace (default the workload's).
+	GatewayNamespace string
+	// Hostnames are the route's host names (default: every host the
+	// Gateway's listener accepts).
+	Hostnames []string
+}
+
+// RouteAPIVersion and RouteKind are the HTTPRoute's type.
+const (
+	RouteAPIVersion = "gateway.networking.k8s.io/v1"
+	RouteKind       = "HTTPRoute"
+)
+
+// canaryReplicas is the canary Deployment's size for weight w (see
+// CanaryArgs.Weight).
+func (a Args) canaryReplicas() int {
+	w, r := a.Canary.Weight, a.Replicas
+	if a.Canary.Route != nil {
+		return max(1, (r*w+99)/100)
+	}
+	return max(1, int(math.Round(float64(r*w)/float64(100-w))))
 }
 
 // Args configures a Workload. Only Namespace, Name and Image are required;
@@ -130,6 +176,8 @@ type Workload struct {
 	// ActiveSlot is the Deployment the Service sends traffic to (blue/green),
 	// or the stable Deployment.
 	ActiveSlot pulumi.StringOutput
+	// Route is the HTTPRoute's name (canary with Canary.Route), else empty.
+	Route pulumi.StringOutput
 	// Deployments are the names of the Deployments now in the program.
 	Deployments pulumi.StringArrayOutput
 }
@@ -138,6 +186,8 @@ var (
 	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	imageRE  = regexp.MustCompile(`^[a-z0-9]+([._/:-][a-z0-9]+)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
 	pctOrInt = regexp.MustCompile(`^(\d+%?)$`)
+	// hostnameRE is a Gateway API Hostname: a DNS name, a leading "*." allowed.
+	hostnameRE = regexp.MustCompile(`^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 )
 
 func (a Args) withDefaults() Args {
@@ -231,8 +281,27 @@ func (a Args) Validate() error {
 	default:
 		bad("Strategy", "%q is not a strategy; use rolling, bluegreen or canary", a.Strategy)
 	}
-	if a.Canary.Weight < 1 || a.Canary.Weight > 99 {
-		bad("Canary.Weight", "%d%% is out of range; use 1-99", a.Canary.Weight)
+	switch {
+	case a.Canary.Route == nil && (a.Canary.Weight < 1 || a.Canary.Weight > 99):
+		bad("Canary.Weight", "%d%% is out of range; use 1-99 (100 needs Canary.Route: by the pod ratio stable always serves)", a.Canary.Weight)
+	case a.Canary.Route != nil && (a.Canary.Weight < 1 || a.Canary.Weight > 100):
+		bad("Canary.Weight", "%d%% is out of range; use 1-100", a.Canary.Weight)
+	}
+	if r := a.Canary.Route; r != nil {
+		if a.Strategy != Canary {
+			bad("Canary.Route", "is set but Strategy is %q; routes split a canary's traffic, use Strategy canary", a.Strategy)
+		}
+		if !dnsLabel.MatchString(r.Gateway) {
+			bad("Canary.Route.Gateway", "%q must be the name of a Gateway (a lower-case DNS label)", r.Gateway)
+		}
+		if r.GatewayNamespace != "" && !dnsLabel.MatchString(r.GatewayNamespace) {
+			bad("Canary.Route.GatewayNamespace", "%q must be a namespace name (a lower-case DNS label), or empty for the workload's", r.GatewayNamespace)
+		}
+		for i, h := range r.Hostnames {
+			if !hostnameRE.MatchString(h) {
+				bad(fmt.Sprintf("Canary.Route.Hostnames[%d]", i), "%q is not a host name; use e.g. \"shop.example.com\" or \"*.example.com\"", h)
+			}
+		}
 	}
 	if !pctOrInt.MatchString(a.MaxSurge) {
 		bad("MaxSurge", "%q must be a count or a percentage such as \"25%%\"", a.MaxSurge)
@@ -344,8 +413,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		}
 		deployments, active = append(deployments, stable), stable
 		if a.Canary.StableImage != a.Image {
-			n := max(1, a.Replicas*a.Canary.Weight/100)
-			c, err := a.deployment(ctx, name+"-canary", a.Name+"-canary", a.Image, n,
+			c, err := a.deployment(ctx, name+"-canary", a.Name+"-canary", a.Image, a.canaryReplicas(),
 				map[string]string{"slipway.dev/track": "canary"}, a.CanaryPodLabels, child)
 			if err != nil {
 				return nil, err
@@ -371,6 +439,14 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}, child, pulumi.DependsOn(deps)) // the selector switches only after the Deployments are Ready
 	if err != nil {
 		return nil, err
+	}
+	route := pulumi.String("").ToStringOutput()
+	if a.Strategy == Canary && a.Canary.Route != nil {
+		r, err := a.route(ctx, name, appLabels, child, pulumi.DependsOn(deps))
+		if err != nil {
+			return nil, err
+		}
+		route = r
 	}
 	if !a.DisableHPA {
 		if _, err := autoscalingv2.NewHorizontalPodAutoscaler(ctx, name, &autoscalingv2.HorizontalPodAutoscalerArgs{
@@ -411,10 +487,68 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	w.Service = svc.Metadata.Name().Elem()
 	w.ActiveSlot = active.Metadata.Name().Elem()
 	w.Deployments = names.ToStringArrayOutput()
-	if err := ctx.RegisterResourceOutputs(w, pulumi.Map{"service": w.Service, "activeSlot": w.ActiveSlot, "deployments": w.Deployments}); err != nil {
+	w.Route = route
+	if err := ctx.RegisterResourceOutputs(w, pulumi.Map{"service": w.Service, "activeSlot": w.ActiveSlot, "deployments": w.Deployments, "route": w.Route}); err != nil {
 		return nil, err
 	}
 	return w, nil
+}
+
+// route registers the canary's traffic split: a Service per track and the
+// HTTPRoute that weighs them. It returns the route's name.
+func (a Args) route(ctx *pulumi.Context, name string, appLabels map[string]string, opts ...pulumi.ResourceOption) (pulumi.StringOutput, error) {
+	r := a.Canary.Route
+	for _, track := range []string{"stable", "canary"} {
+		sel := maps.Clone(appLabels)
+		sel["slipway.dev/track"] = track
+		if _, err := corev1.NewService(ctx, name+"-"+track, &corev1.ServiceArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(a.Name + "-" + track), Namespace: a.Namespace, Labels: pulumi.ToStringMap(appLabels),
+				Annotations: pulumi.StringMap{"pulumi.com/skipAwait": pulumi.String("true")}},
+			Spec: &corev1.ServiceSpecArgs{
+				Type:     pulumi.String("ClusterIP"),
+				Selector: pulumi.ToStringMap(sel),
+				Ports: corev1.ServicePortArray{&corev1.ServicePortArgs{
+					Name: pulumi.String("http"), Port: pulumi.Int(80), TargetPort: pulumi.Int(a.Port)}},
+			},
+		}, opts...); err != nil {
+			return pulumi.StringOutput{}, err
+		}
+	}
+	weight := 0
+	if a.Canary.StableImage != a.Image {
+		weight = a.Canary.Weight
+	}
+	parent := map[string]any{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": r.Gateway}
+	if r.GatewayNamespace != "" {
+		parent["namespace"] = r.GatewayNamespace
+	}
+	backend := func(track string, w int) map[string]any {
+		return map[string]any{"group": "", "kind": "Service", "name": a.Name + "-" + track, "port": 80, "weight": w}
+	}
+	spec := map[string]any{
+		"parentRefs": []any{parent},
+		"rules": []any{map[string]any{
+			"matches":     []any{map[string]any{"path": map[string]any{"type": "PathPrefix", "value": "/"}}},
+			"backendRefs": []any{backend("stable", 100-weight), backend("canary", weight)},
+		}},
+	}
+	if len(r.Hostnames) > 0 {
+		hosts := make([]any, len(r.Hostnames))
+		for i, h := range r.Hostnames {
+			hosts[i] = h
+		}
+		spec["hostnames"] = hosts
+	}
+	hr, err := apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
+		ApiVersion:  pulumi.String(RouteAPIVersion),
+		Kind:        pulumi.String(RouteKind),
+		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(a.Name), Namespace: a.Namespace, Labels: pulumi.ToStringMap(appLabels)},
+		OtherFields: kubernetes.UntypedArgs{"spec": spec},
+	}, opts...)
+	if err != nil {
+		return pulumi.StringOutput{}, err
+	}
+	return hr.Metadata.Name().Elem(), nil
 }
 
 // deployment registers one Deployment of the workload.
@@ -491,6 +625,26 @@ func intOrString(s string) pulumi.Input {
 		return pulumi.Int(n)
 	}
 	return pulumi.String(s)
+}
+
+// CanaryAt returns a's canary step at weight percent: the canary of Image
+// beside stable (Canary.StableImage), which is left as it is. A rollout
+// (package automation/rollout) applies it for each weight step.
+func (a Args) CanaryAt(weight int) Args {
+	a.Canary.Weight = weight
+	return a
+}
+
+// Promoted returns a after the promotion: stable runs Image, no canary.
+func (a Args) Promoted() Args {
+	a.Canary.StableImage = a.Image
+	return a
+}
+
+// Aborted returns a after an abort: stable as it was, no canary.
+func (a Args) Aborted() Args {
+	a.Image = a.Canary.StableImage
+	return a
 }
 
 // Apply deploys a workload configured by a. It is typically an engine Up of a

@@ -108,7 +108,7 @@ func TestWorkload_CanaryRunsBesideStable(t *testing.T) {
 	assert.Equal(t, "nginx:1.27", mocktest.Dig(stable.Inputs, "spec", "template", "spec", "containers", 0, "image"))
 	assert.Equal(t, "nginx:1.28", mocktest.Dig(canary.Inputs, "spec", "template", "spec", "containers", 0, "image"))
 	assert.EqualValues(t, 10, mocktest.Dig(stable.Inputs, "spec", "replicas"))
-	assert.EqualValues(t, 3, mocktest.Dig(canary.Inputs, "spec", "replicas"))
+	assert.EqualValues(t, 4, mocktest.Dig(canary.Inputs, "spec", "replicas"), "4 of 14 pods: round(10×30/70), the nearest share to 30 %")
 	svc := g.OfType("kubernetes:core/v1:Service")[0].Inputs
 	assert.Equal(t, map[string]any{"app.kubernetes.io/name": "web"}, mocktest.Dig(svc, "spec", "selector"), "the Service spans both tracks")
 
@@ -117,24 +117,88 @@ func TestWorkload_CanaryRunsBesideStable(t *testing.T) {
 	assert.Equal(t, 1, g.Count(deploymentType))
 }
 
+const routeType = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+
+// routeWeights returns the stable and canary backend weights of the
+// workload's HTTPRoute, checking the backends' names and ports.
+func routeWeights(t *testing.T, g *mocktest.Graph) (stable, canary any) {
+	t.Helper()
+	require.Equal(t, 1, g.Count(routeType), "one HTTPRoute")
+	r := g.OfType(routeType)[0].Inputs
+	assert.Equal(t, "web", mocktest.Dig(r, "metadata", "name"))
+	assert.Equal(t, "shop-gw", mocktest.Dig(r, "spec", "parentRefs", 0, "name"))
+	assert.Equal(t, "infra", mocktest.Dig(r, "spec", "parentRefs", 0, "namespace"))
+	assert.Equal(t, []any{"shop.example.com"}, mocktest.Dig(r, "spec", "hostnames"))
+	assert.Equal(t, "web-stable", mocktest.Dig(r, "spec", "rules", 0, "backendRefs", 0, "name"))
+	assert.Equal(t, "web-canary", mocktest.Dig(r, "spec", "rules", 0, "backendRefs", 1, "name"))
+	assert.EqualValues(t, 80, mocktest.Dig(r, "spec", "rules", 0, "backendRefs", 1, "port"))
+	return mocktest.Dig(r, "spec", "rules", 0, "backendRefs", 0, "weight"), mocktest.Dig(r, "spec", "rules", 0, "backendRefs", 1, "weight")
+}
+
+// With Canary.Route the HTTPRoute's backend weights follow Canary.Weight
+// (up to 100 % before the promotion), each track has its own Service, and
+// the canary runs the pods its share of the requests needs; promoted, the
+// canary backend weighs 0.
+func TestWorkload_CanaryRouteWeighsTheBackends(t *testing.T) {
+	a := base()
+	a.Strategy, a.Replicas, a.Image = Canary, 4, "nginx:1.28"
+	a.Canary = CanaryArgs{StableImage: "nginx:1.27", Route: &RouteArgs{Gateway: "shop-gw", GatewayNamespace: "infra", Hostnames: []string{"shop.example.com"}}}
+	for _, tc := range []struct{ weight, stable, canary, pods int }{{10, 90, 10, 1}, {50, 50, 50, 2}, {100, 0, 100, 4}} {
+		a.Canary.Weight = tc.weight
+		g := run(t, a)
+		s, c := routeWeights(t, g)
+		assert.EqualValues(t, tc.stable, s, "stable's weight at %d %%", tc.weight)
+		assert.EqualValues(t, tc.canary, c, "the canary's weight at %d %%", tc.weight)
+		canary, ok := g.Named(deploymentType, "app-canary")
+		require.True(t, ok)
+		assert.EqualValues(t, tc.pods, mocktest.Dig(canary.Inputs, "spec", "replicas"), "canary pods at %d %%", tc.weight)
+		stable, _ := g.Named(deploymentType, "app-stable")
+		assert.EqualValues(t, 4, mocktest.Dig(stable.Inputs, "spec", "replicas"), "stable is untouched")
+		sel := map[string]any{}
+		for _, svc := range g.OfType("kubernetes:core/v1:Service") {
+			sel[mocktest.Dig(svc.Inputs, "metadata", "name").(string)] = mocktest.Dig(svc.Inputs, "spec", "selector", "slipway.dev/track")
+		}
+		assert.Equal(t, map[string]any{"web": nil, "web-stable": "stable", "web-canary": "canary"}, sel)
+	}
+
+	a.Canary.StableImage = a.Image // promoted
+	g := run(t, a)
+	assert.Equal(t, 1, g.Count(deploymentType))
+	s, c := routeWeights(t, g)
+	assert.EqualValues(t, 100, s)
+	assert.EqualValues(t, 0, c)
+}
+
 func TestWorkload_ValidationErrorsNameTheField(t *testing.T) {
 	mod := func(f func(*Args)) Args { a := base(); f(&a); return a }
 	cases := map[string]struct {
 		args Args
 		want string
 	}{
-		"no namespace":     {mod(func(a *Args) { a.Namespace = nil }), "Args.Namespace: is nil"},
-		"bad name":         {mod(func(a *Args) { a.Name = "Web App" }), "Args.Name: \"Web App\""},
-		"no image":         {mod(func(a *Args) { a.Image = "" }), "Args.Image: is empty"},
-		"latest":           {mod(func(a *Args) { a.Image = "nginx:latest" }), "Args.Image: \"nginx:latest\" has no pinned tag"},
-		"untagged":         {mod(func(a *Args) { a.Image = "registry:5000/nginx" }), "has no pinned tag"},
-		"replicas":         {mod(func(a *Args) { a.Replicas = -3 }), "Args.Replicas: -3 is out of range"},
-		"port":             {mod(func(a *Args) { a.Port = 70000 }), "Args.Port: 70000 is not a port"},
-		"root":             {mod(func(a *Args) { a.RunAsUser = -1 }), "Args.RunAsUser: -1 would run as root"},
-		"max replicas":     {mod(func(a *Args) { a.MaxReplicas = 1 }), "Args.MaxReplicas: 1 is below Replicas 2"},
-		"cpu target":       {mod(func(a *Args) { a.TargetCPU = 150 }), "Args.TargetCPU: 150% is out of range"},
-		"strategy":         {mod(func(a *Args) { a.Strategy = "yolo" }), "Args.Strategy: \"yolo\" is not a strategy"},
-		"canary weight":    {mod(func(a *Args) { a.Canary.Weight = 100 }), "Args.Canary.Weight: 100% is out of range"},
+		"no namespace":                    {mod(func(a *Args) { a.Namespace = nil }), "Args.Namespace: is nil"},
+		"bad name":                        {mod(func(a *Args) { a.Name = "Web App" }), "Args.Name: \"Web App\""},
+		"no image":                        {mod(func(a *Args) { a.Image = "" }), "Args.Image: is empty"},
+		"latest":                          {mod(func(a *Args) { a.Image = "nginx:latest" }), "Args.Image: \"nginx:latest\" has no pinned tag"},
+		"untagged":                        {mod(func(a *Args) { a.Image = "registry:5000/nginx" }), "has no pinned tag"},
+		"replicas":                        {mod(func(a *Args) { a.Replicas = -3 }), "Args.Replicas: -3 is out of range"},
+		"port":                            {mod(func(a *Args) { a.Port = 70000 }), "Args.Port: 70000 is not a port"},
+		"root":                            {mod(func(a *Args) { a.RunAsUser = -1 }), "Args.RunAsUser: -1 would run as root"},
+		"max replicas":                    {mod(func(a *Args) { a.MaxReplicas = 1 }), "Args.MaxReplicas: 1 is below Replicas 2"},
+		"cpu target":                      {mod(func(a *Args) { a.TargetCPU = 150 }), "Args.TargetCPU: 150% is out of range"},
+		"strategy":                        {mod(func(a *Args) { a.Strategy = "yolo" }), "Args.Strategy: \"yolo\" is not a strategy"},
+		"canary weight":                   {mod(func(a *Args) { a.Canary.Weight = 100 }), "Args.Canary.Weight: 100% is out of range"},
+		"canary weight 100 without route": {mod(func(a *Args) { a.Canary.Weight = 100 }), "100 needs Canary.Route"},
+		"route weight":                    {mod(func(a *Args) { a.Strategy = Canary; a.Canary.Route = &RouteArgs{Gateway: "gw"}; a.Canary.Weight = 101 }), "Args.Canary.Weight: 101% is out of range; use 1-100"},
+		"route strategy":                  {mod(func(a *Args) { a.Canary.Route = &RouteArgs{Gateway: "gw"} }), "Args.Canary.Route: is set but Strategy is \"rolling\""},
+		"route gateway":                   {mod(func(a *Args) { a.Strategy = Canary; a.Canary.Route = &RouteArgs{} }), "Args.Canary.Route.Gateway: \"\" must be the name of a Gateway"},
+		"route gateway ns": {mod(func(a *Args) {
+			a.Strategy = Canary
+			a.Canary.Route = &RouteArgs{Gateway: "gw", GatewayNamespace: "Infra"}
+		}), "Args.Canary.Route.GatewayNamespace: \"Infra\""},
+		"route hostname": {mod(func(a *Args) {
+			a.Strategy = Canary
+			a.Canary.Route = &RouteArgs{Gateway: "gw", Hostnames: []string{"ok.example.com", "bad host"}}
+		}), "Args.Canary.Route.Hostnames[1]: \"bad host\" is not a host name"},
 		"canary stable":    {mod(func(a *Args) { a.Strategy = Canary; a.Canary.StableImage = "nginx" }), "Args.Canary.StableImage: \"nginx\" has no pinned tag"},
 		"surge":            {mod(func(a *Args) { a.MaxSurge = "lots" }), "Args.MaxSurge: \"lots\""},
 		"stuck rollout":    {mod(func(a *Args) { a.MaxSurge = "0" }), "Args.MaxUnavailable: and MaxSurge are both 0"},
@@ -226,7 +290,7 @@ func TestWorkload_HPAOwnsTheReplicasOfTheScaledDeployment(t *testing.T) {
 		require.True(t, ok)
 		assert.Equal(t, []string{ScaledField}, stable.IgnoreChanges)
 		assert.Empty(t, canary.IgnoreChanges, "the HPA does not scale the canary; its share is Slipway's")
-		assert.EqualValues(t, 2, mocktest.Dig(canary.Inputs, "spec", "replicas"))
+		assert.EqualValues(t, 3, mocktest.Dig(canary.Inputs, "spec", "replicas"), "round(10×20/80): 3 of 13 pods")
 	})
 
 	t.Run("no HPA", func(t *testing.T) {
@@ -253,4 +317,21 @@ func TestWorkload_EnvFromSecret(t *testing.T) {
 	g = run(t, base())
 	c = mocktest.Dig(g.OfType(deploymentType)[0].Inputs, "spec", "template", "spec", "containers", 0)
 	assert.Nil(t, mocktest.Dig(c, "envFrom"), "no envFrom without a ConfigMap or Secret")
+}
+
+func TestArgs_CanaryAtPromotedAborted(t *testing.T) {
+	a := base()
+	a.Strategy, a.Image, a.Canary.StableImage = Canary, "nginx:1.28", "nginx:1.27"
+	at := a.CanaryAt(50)
+	assert.Equal(t, 50, at.Canary.Weight)
+	assert.Equal(t, "nginx:1.28", at.Image)
+	assert.Equal(t, "nginx:1.27", at.Canary.StableImage, "stable is left as it is")
+	p := a.Promoted()
+	assert.Equal(t, "nginx:1.28", p.Canary.StableImage)
+	assert.Equal(t, 1, run(t, p).Count(deploymentType), "promoted: no canary")
+	ab := a.Aborted()
+	assert.Equal(t, "nginx:1.27", ab.Image)
+	assert.Equal(t, "nginx:1.27", ab.Canary.StableImage)
+	assert.Equal(t, 1, run(t, ab).Count(deploymentType), "aborted: no canary")
+	assert.Equal(t, "nginx:1.27", mocktest.Dig(run(t, ab).OfType(deploymentType)[0].Inputs, "spec", "template", "spec", "containers", 0, "image"))
 }

@@ -234,7 +234,7 @@ func (o *Observation) finish(res *outcome.Result, drift *outcome.Drift, rolledBa
 		kinds = append(kinds, chatops.DriftDetected)
 	case o.op == "rollback":
 		kinds = append(kinds, chatops.RollbackDone)
-	case slices.Contains([]string{"up", "destroy", "deploy", "promote", "ephemeral-create", "ephemeral-destroy"}, o.op):
+	case slices.Contains([]string{"up", "destroy", "deploy", "promote", "rollout", "ephemeral-create", "ephemeral-destroy"}, o.op):
 		kinds = append(kinds, chatops.RunSucceeded)
 	}
 	if rolledBack {

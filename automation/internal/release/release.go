@@ -9,6 +9,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/internal/engine"
 	"github.com/slipwayhq/slipway/automation/internal/stack"
 	"github.com/slipwayhq/slipway/automation/review"
+	"github.com/slipwayhq/slipway/automation/rollout"
 
 	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/optdeploy"
@@ -27,6 +28,12 @@ type Release struct {
 	Program engine.Program
 	// Smoke, when set, checks the environment after the update.
 	Smoke func(ctx context.Context, res *outcome.Result) error
+	// Gates are checked after the smoke check, one after another (a
+	// metric analysis: see package analysis). A gate that is not
+	// Successful — Failed, Inconclusive or an error — fails the release
+	// like a failed smoke check: it is rolled back, with the gate's
+	// verdict in the release history.
+	Gates []rollout.Gate
 }
 
 // Deployment is the outcome of Deploy.
@@ -126,6 +133,9 @@ func Run(ctx context.Context, e *engine.Engine, opc *engine.Operation, rel Relea
 		if smoked(serr); serr != nil {
 			err = fmt.Errorf("smoke check: %w", serr)
 		}
+	}
+	if err == nil && len(rel.Gates) > 0 {
+		err = checkGates(ctx, e, rel.Gates)
 	}
 	if err == nil {
 		_, err := stack.Record(ctx, e, opc, st, rel.Version, releases.Verified, "", up.Revision, up.CommitTime)
@@ -253,4 +263,25 @@ func Rollback(ctx context.Context, e *engine.Engine, project, name string, looku
 // its result and whether its rollback restored the last-known-good.
 func (d *Deployment) Outcome() (res *outcome.Result, rolledBack bool) {
 	return d.result(), d.rolledBack()
+}
+
+// checkGates checks a release's gates after its update: the first that is
+// not Successful fails the release.
+func checkGates(ctx context.Context, e *engine.Engine, gates []rollout.Gate) error {
+	ctx, checked := e.Stage(ctx, telemetry.StageSmoke)
+	for _, g := range gates {
+		v, _, err := g.Check(ctx)
+		switch {
+		case err != nil:
+			err = fmt.Errorf("analysis %s: %w", g.Name(), err)
+			checked(err)
+			return err
+		case v != rollout.Successful:
+			err = fmt.Errorf("analysis %s: %s", g.Name(), v)
+			checked(err)
+			return err
+		}
+	}
+	checked(nil)
+	return nil
 }

@@ -1,0 +1,48 @@
+package automation
+
+import (
+	"context"
+
+	"github.com/slipwayhq/slipway/automation/internal/canary"
+	"github.com/slipwayhq/slipway/automation/optup"
+	"github.com/slipwayhq/slipway/automation/rollout"
+)
+
+// Canary is a release rolled out in steps (see Engine.Rollout): the
+// release, the function that builds its canary's program at a weight, and
+// the steps.
+type Canary = canary.Canary
+
+// Rollout rolls a release out in steps (package rollout): each weight step
+// updates the stack to c.At(weight) (held to the release's policies), each
+// pause waits, each analysis gates; then the promotion deploys the release
+// (smoke check, recorded as verified). A failed analysis, step or
+// promotion aborts: the last good release (rebuilt by lookup) is
+// re-applied and the release is recorded as failed with the cause, which
+// DORA counts as a failed change. The progress is a record in the backend
+// beside the stack: a killed process resumes at its step when Rollout is
+// called again with the same release, and one rollout runs at a time per
+// stack. It returns the rollout's record; Phase says whether it was
+// promoted, aborted or paused (PromoteRollout passes a pause).
+func (e *Engine) Rollout(ctx context.Context, c Canary, lookup func(version string) (Program, error), opts ...optup.Option) (rollout.State, error) {
+	return canary.Run(ctx, e.e, c, lookup, opts...)
+}
+
+// RolloutOf returns the rollout record of a stack, as any process on the
+// backend sees it; ok is false when it has none.
+func (e *Engine) RolloutOf(ctx context.Context, project, stack string) (st rollout.State, ok bool, err error) {
+	return canary.Get(ctx, e.e, project, stack)
+}
+
+// PromoteRollout passes the pause (or inconclusive analysis) a stack's
+// rollout is in; the next Rollout goes on from there.
+func (e *Engine) PromoteRollout(ctx context.Context, project, stack string) (rollout.State, error) {
+	return canary.Promote(ctx, e.e, project, stack)
+}
+
+// AbortRollout aborts c's rollout: the last good release is re-applied
+// and the release recorded as failed with cause. A rollout that is over is
+// returned as it is.
+func (e *Engine) AbortRollout(ctx context.Context, c Canary, lookup func(version string) (Program, error), cause string, opts ...optup.Option) (rollout.State, error) {
+	return canary.Abort(ctx, e.e, c, lookup, cause, opts...)
+}
