@@ -132,15 +132,18 @@ type Result struct {
 	Phase Phase `json:"phase"`
 	// Message says why the run ended as it did.
 	Message string `json:"message"`
-	// StartedAt and FinishedAt bound the run.
-	StartedAt  time.Time `json:"startedAt"`
+	// StartedAt is when the run began.
+	StartedAt time.Time `json:"startedAt"`
+	// FinishedAt is when the run ended.
 	FinishedAt time.Time `json:"finishedAt"`
-	// Successful, Failed, Inconclusive and Errors count the measurements
-	// by phase.
-	Successful   int `json:"successful"`
-	Failed       int `json:"failed"`
+	// Successful counts the measurements that met the condition.
+	Successful int `json:"successful"`
+	// Failed counts the measurements that did not meet it.
+	Failed int `json:"failed"`
+	// Inconclusive counts the measurements that found no value.
 	Inconclusive int `json:"inconclusive"`
-	Errors       int `json:"errors"`
+	// Errors counts the measurements the provider failed to take.
+	Errors int `json:"errors"`
 	// Measurements holds every measurement, in the order taken.
 	Measurements []Measurement `json:"measurements"`
 }

@@ -128,8 +128,9 @@ func freeAddr(t testing.TB) string {
 	return addr
 }
 
-// startProcess starts a server whose last argument-given address serves
-// /-/ready, waits until it is ready, and stops it in t.Cleanup.
+// startProcess starts a server, waits until /-/ready at its
+// --web.listen-address answers 200, and stops it (SIGTERM, then SIGKILL
+// after 30s) in t.Cleanup, failing the test if it does not exit cleanly.
 func startProcess(t testing.TB, dir, name, bin string, args ...string) {
 	t.Helper()
 	var addr string
