@@ -21,11 +21,13 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/analysis"
 	"github.com/slipwayhq/slipway/automation/rollout"
 	"github.com/slipwayhq/slipway/components/baseline"
 	"github.com/slipwayhq/slipway/components/workload"
 	"github.com/slipwayhq/slipway/integration/internal/proctree"
 	"github.com/slipwayhq/slipway/integration/localk8s"
+	"github.com/slipwayhq/slipway/integration/promtest"
 )
 
 // httpRoute reads the HTTPRoute name in ns from the cluster.
@@ -141,7 +143,7 @@ func (r *rolloutStack) lookup(version string) (automation.Program, error) {
 // analysis gate after each of the first two, recording the HTTPRoute's
 // weights after every weight step. It returns the rollout's record and the
 // weights seen.
-func rolloutOnCluster(ctx context.Context, t *testing.T, r *rolloutStack, gate rollout.Gate) (rollout.State, []map[string]int32) {
+func rolloutOnCluster(ctx context.Context, t *testing.T, r *rolloutStack, gate rollout.Gate, afterWeight func(int)) (rollout.State, []map[string]int32) {
 	t.Helper()
 	require.NoError(t, cluster.InstallGatewayAPI(ctx))
 	prog, err := r.lookup("nginx:1.27")
@@ -157,6 +159,9 @@ func rolloutOnCluster(ctx context.Context, t *testing.T, r *rolloutStack, gate r
 			img, ready := deploymentImage(t, r.s.ns, "web")
 			assert.Equal(t, "nginx:1.27", img, "stable is untouched at %d %%", steps[ev.Step].Weight)
 			assert.EqualValues(t, 2, ready, "stable keeps serving at %d %%", steps[ev.Step].Weight)
+			if afterWeight != nil {
+				afterWeight(steps[ev.Step].Weight)
+			}
 		}
 	})
 	st, err := r.s.e.Rollout(ctx, c, r.lookup)
@@ -177,7 +182,7 @@ func TestRollout_OnCluster_HealthyCanaryIsPromotedThroughTheWeights(t *testing.T
 	defer cancel()
 	r := &rolloutStack{s: newAppStack(t, "rollout-ok"), route: &workload.RouteArgs{Gateway: "shop-gw"}}
 	r.b = baseline.Args{Namespace: r.s.ns}
-	st, seen := rolloutOnCluster(ctx, t, r, healthyGate(t))
+	st, seen := rolloutOnCluster(ctx, t, r, healthyGate(t), nil)
 	require.Equal(t, rollout.Promoted, st.Phase, st.Cause)
 	assert.Equal(t, []map[string]int32{{"web-stable": 90, "web-canary": 10}, {"web-stable": 50, "web-canary": 50}, {"web-stable": 0, "web-canary": 100}}, seen)
 	assert.Equal(t, map[string]int32{"web-stable": 100, "web-canary": 0}, routeWeights(t, httpRoute(t, r.s.ns, "web")))
@@ -193,16 +198,28 @@ func TestRollout_OnCluster_HealthyCanaryIsPromotedThroughTheWeights(t *testing.T
 	assert.Equal(t, "verified", recs[len(recs)-1].Status)
 }
 
-// TestRollout_OnCluster_FailedAnalysisRollsBack: the analysis passes at
-// 10 % and fails at 50 %: the canary is removed, stable (untouched
-// throughout) takes 100 % again, and the release is recorded failed with
-// the cause.
+// TestRollout_OnCluster_FailedAnalysisRollsBack: the analysis is a
+// PromQL query on a real Prometheus scraping a Pushgateway; the canary's
+// error rate is healthy at 10 % and turns bad at 50 %: the analysis fails,
+// the canary is removed, stable (untouched throughout) takes 100 % again,
+// and the release is recorded failed with the cause and the measurements.
 func TestRollout_OnCluster_FailedAnalysisRollsBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	r := &rolloutStack{s: newAppStack(t, "rollout-bad"), route: &workload.RouteArgs{Gateway: "shop-gw"}}
 	r.b = baseline.Args{Namespace: r.s.ns}
-	st, seen := rolloutOnCluster(ctx, t, r, degradingGate(t))
+	prom := promtest.Start(t)
+	prom.Push(t, "canary", "canary_error_rate", 0.01)
+	prom.WaitFor(t, `canary_error_rate{job="canary"}`, 0.01)
+	gate := rollout.AnalysisGate(analysis.Metric{Name: "error-rate", Count: 2, Interval: time.Second,
+		Provider:         analysis.Prometheus{Address: prom.URL, Query: `canary_error_rate{job="canary"}`},
+		SuccessCondition: mustCondition(t, "result < 0.05")})
+	st, seen := rolloutOnCluster(ctx, t, r, gate, func(weight int) {
+		if weight == 50 { // the new version degrades under more traffic
+			prom.Push(t, "canary", "canary_error_rate", 0.4)
+			prom.WaitFor(t, `canary_error_rate{job="canary"}`, 0.4)
+		}
+	})
 	require.Equal(t, rollout.Aborted, st.Phase)
 	assert.Contains(t, st.Cause, "step 3: analysis error-rate failed")
 	assert.Equal(t, []map[string]int32{{"web-stable": 90, "web-canary": 10}, {"web-stable": 50, "web-canary": 50}}, seen, "no step after the failed analysis")
@@ -218,24 +235,28 @@ func TestRollout_OnCluster_FailedAnalysisRollsBack(t *testing.T) {
 	assert.Equal(t, "nginx:1.28", last.Version)
 	assert.Equal(t, "failed", last.Status)
 	assert.Contains(t, last.Cause, "rollout aborted: step 3: analysis error-rate failed")
+	require.Len(t, st.Checks, 2)
+	assert.Equal(t, rollout.Successful, st.Checks[0].Verdict, "healthy at 10 %")
+	res, ok := st.Checks[1].Detail.(analysis.Result)
+	require.True(t, ok, "the failed check keeps the analysis: %T", st.Checks[1].Detail)
+	assert.Equal(t, analysis.PhaseFailed, res.Phase)
+	require.NotEmpty(t, res.Measurements)
+	require.NotNil(t, res.Measurements[0].Value)
+	assert.InDelta(t, 0.4, *res.Measurements[0].Value, 1e-9, "the measured error rate")
+}
+
+// mustCondition parses a success condition.
+func mustCondition(t *testing.T, s string) analysis.Condition {
+	t.Helper()
+	c, err := analysis.ParseCondition(s)
+	require.NoError(t, err)
+	return c
 }
 
 // healthyGate passes every time.
 func healthyGate(t *testing.T) rollout.Gate {
 	return rollout.GateFunc{GateName: "error-rate", CheckFunc: func(context.Context) (rollout.Verdict, any, error) {
 		return rollout.Successful, 0.01, nil
-	}}
-}
-
-// degradingGate passes once, then fails.
-func degradingGate(t *testing.T) rollout.Gate {
-	n := 0
-	return rollout.GateFunc{GateName: "error-rate", CheckFunc: func(context.Context) (rollout.Verdict, any, error) {
-		n++
-		if n == 1 {
-			return rollout.Successful, 0.01, nil
-		}
-		return rollout.Failed, 0.4, nil
 	}}
 }
 
