@@ -328,4 +328,11 @@ func TestRolloutBlueGreen_OnCluster_AbortInTheKeepOldPauseSwitchesBack(t *testin
 	require.NotEmpty(t, recs)
 	assert.Equal(t, "failed", recs[len(recs)-1].Status)
 	assert.Contains(t, recs[len(recs)-1].Cause, "rollout aborted: switch back")
+	var green128 []string
+	for _, rec := range recs {
+		if rec.Version == "nginx:1.28" {
+			green128 = append(green128, rec.Status)
+		}
+	}
+	assert.Equal(t, []string{"failed"}, green128, "the abort is recorded once, by the process that aborted")
 }
