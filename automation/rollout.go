@@ -25,7 +25,36 @@ type Canary = canary.Canary
 // stack. It returns the rollout's record; Phase says whether it was
 // promoted, aborted or paused (PromoteRollout passes a pause).
 func (e *Engine) Rollout(ctx context.Context, c Canary, lookup func(version string) (Program, error), opts ...optup.Option) (rollout.State, error) {
+	if err := canary.CheckCanarySteps(c.Steps); err != nil {
+		return rollout.State{}, err
+	}
 	return canary.Run(ctx, e.e, c, lookup, opts...)
+}
+
+// BlueGreen is a release rolled out blue/green (see
+// Engine.RolloutBlueGreen): the release, the function that builds its
+// program previewed or switched, and the steps (rollout.BlueGreen).
+type BlueGreen = canary.BlueGreen
+
+// RolloutBlueGreen rolls a release out blue/green, with Rollout's record,
+// resume, one-at-a-time and abort: the preview step updates the stack to
+// b.At(false) (the new version beside the old one, which keeps every
+// request), analysis gates run against the preview, the switch (the one
+// Weight 100 step) updates it to b.At(true) (every request to the new
+// version, the old one kept running), a pause keeps it so; then the
+// promotion deploys the release, scaling the old version down (recorded
+// verified). A failed gate, step or promotion — or AbortBlueGreen from any
+// process, also during the pause — re-applies the last good release: the
+// old version, never touched, takes every request again at once. RolloutOf
+// and PromoteRollout work on it as on a canary.
+func (e *Engine) RolloutBlueGreen(ctx context.Context, b BlueGreen, lookup func(version string) (Program, error), opts ...optup.Option) (rollout.State, error) {
+	return canary.RunBlueGreen(ctx, e.e, b, lookup, opts...)
+}
+
+// AbortBlueGreen aborts b's rollout (see AbortRollout): the old version
+// serves again and the new one is removed.
+func (e *Engine) AbortBlueGreen(ctx context.Context, b BlueGreen, lookup func(version string) (Program, error), cause string, opts ...optup.Option) (rollout.State, error) {
+	return canary.AbortBlueGreen(ctx, e.e, b, lookup, cause, opts...)
 }
 
 // RolloutOf returns the rollout record of a stack, as any process on the

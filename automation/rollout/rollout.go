@@ -3,7 +3,10 @@
 // send a share of the traffic to the new version, pause (for a duration or
 // until promoted), run an analysis — ending in the promotion; a failed
 // analysis aborts and puts everything back on stable, which is never
-// touched before the promotion.
+// touched before the promotion. Blue/green is the same machinery with
+// other steps (BlueGreen): a preview with none of the traffic, analysis
+// against it, the switch as one Weight 100 step, a pause keeping the old
+// version, and the promotion scaling it down.
 //
 // What the steps act on is a Target (for a Slipway workload:
 // workload.CanaryTarget, each step an engine update of the program). The
@@ -41,10 +44,12 @@ type Store interface {
 }
 
 // Target is what a rollout moves: a stable version serving today and a
-// canary of the new version.
+// canary of the new version (or, blue/green, a preview of it: see
+// BlueGreen).
 type Target interface {
-	// SetWeight runs the canary beside stable with weight percent (1-100)
-	// of the traffic; stable is left as it is.
+	// SetWeight runs the canary beside stable with weight percent (0-100)
+	// of the traffic; stable is left as it is. Weight 0 is a Preview step:
+	// the new version runs beside stable with none of the traffic.
 	SetWeight(ctx context.Context, weight int) error
 	// Promote moves stable to the new version and removes the canary.
 	Promote(ctx context.Context) error
@@ -75,9 +80,12 @@ type Gate interface {
 	Check(ctx context.Context) (Verdict, any, error)
 }
 
-// Step is one step of a plan: exactly one of Weight, Pause, UntilPromoted
-// or Gates.
+// Step is one step of a plan: exactly one of Preview, Weight, Pause,
+// UntilPromoted or Gates.
 type Step struct {
+	// Preview runs the new version beside stable with none of the traffic
+	// (Target.SetWeight with weight 0), e.g. blue/green's preview.
+	Preview bool
 	// Weight sends this share of the traffic (percent, 1-100) to the canary.
 	Weight int
 	// Pause waits this long (counted from the step's start, across
@@ -90,10 +98,12 @@ type Step struct {
 	Gates []Gate
 }
 
-// String describes the step, e.g. "weight 10", "pause 1m0s", "analysis
-// error-rate".
+// String describes the step, e.g. "preview", "weight 10", "pause 1m0s",
+// "analysis error-rate".
 func (s Step) String() string {
 	switch {
+	case s.Preview:
+		return "preview"
 	case s.Weight > 0:
 		return fmt.Sprintf("weight %d", s.Weight)
 	case s.Pause > 0:
@@ -118,14 +128,14 @@ func Validate(steps []Step) error {
 	}
 	for i, s := range steps {
 		set := 0
-		for _, b := range []bool{s.Weight != 0, s.Pause != 0, s.UntilPromoted, len(s.Gates) > 0} {
+		for _, b := range []bool{s.Preview, s.Weight != 0, s.Pause != 0, s.UntilPromoted, len(s.Gates) > 0} {
 			if b {
 				set++
 			}
 		}
 		switch {
 		case set != 1:
-			return fmt.Errorf("rollout: steps[%d]: set exactly one of Weight, Pause, UntilPromoted or Gates (%d are set)", i, set)
+			return fmt.Errorf("rollout: steps[%d]: set exactly one of Preview, Weight, Pause, UntilPromoted or Gates (%d are set)", i, set)
 		case s.Weight < 0 || s.Weight > 100:
 			return fmt.Errorf("rollout: steps[%d].Weight: %d is out of range; use 1-100", i, s.Weight)
 		case s.Pause < 0:
@@ -349,7 +359,7 @@ func Run(ctx context.Context, store Store, name, version string, target Target, 
 		i := r.s.Step
 		step := steps[i]
 		switch {
-		case step.Weight > 0:
+		case step.Preview || step.Weight > 0:
 			if err := target.SetWeight(ctx, step.Weight); err != nil {
 				return r.abort(ctx, target, i, fmt.Sprintf("step %d (%s): %v", i, step, err))
 			}
@@ -361,6 +371,13 @@ func Run(ctx context.Context, store Store, name, version string, target Target, 
 				case <-ctx.Done():
 					return r.s, ctx.Err()
 				case <-o.After(left):
+				}
+				// Another process may have aborted (or promoted past) the
+				// rollout while this one waited: its record wins.
+				if cur, ok, err := Get(ctx, store, name); err != nil {
+					return r.s, err
+				} else if ok && (!cur.Started.Equal(r.s.Started) || cur.Phase.Final()) {
+					return cur, nil
 				}
 			}
 		case step.UntilPromoted:

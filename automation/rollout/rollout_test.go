@@ -266,7 +266,7 @@ func TestValidate_NamesTheStepAndTheFix(t *testing.T) {
 		want  string
 	}{
 		{nil, "no steps"},
-		{[]rollout.Step{{}}, "steps[0]: set exactly one of Weight, Pause, UntilPromoted or Gates (0 are set)"},
+		{[]rollout.Step{{}}, "steps[0]: set exactly one of Preview, Weight, Pause, UntilPromoted or Gates (0 are set)"},
 		{[]rollout.Step{{Weight: 10}, {Weight: 20, Gates: []rollout.Gate{g}}}, "steps[1]: set exactly one"},
 		{[]rollout.Step{{Weight: 101}}, "steps[0].Weight: 101 is out of range; use 1-100"},
 		{[]rollout.Step{{Pause: -time.Second}}, "steps[0].Pause: -1s is negative"},

@@ -9,7 +9,11 @@
 //     the version); the Service selector switches to the new slot only after
 //     the engine has seen it Ready, and the old slot is deleted afterwards. If
 //     the new slot never becomes Ready the update fails before the switch and
-//     the old slot keeps serving.
+//     the old slot keeps serving. With BlueGreen.ActiveImage the switch is a
+//     phase of its own: the new version is previewed beside the active one
+//     behind a <Name>-preview Service (Preview), the main Service's selector
+//     moves to it with the old slot kept running (Switched, so switching back
+//     starts no pod), and the promotion removes the old slot (Promoted).
 //   - Canary: a canary Deployment of the new version runs beside the stable
 //     one, which is never touched until the promotion, and takes
 //     Canary.Weight percent of the traffic: by the ratio of ready pods behind
@@ -120,6 +124,42 @@ func (a Args) canaryReplicas() int {
 	return max(1, int(math.Round(float64(r*w)/float64(100-w))))
 }
 
+// BlueGreenArgs are the phases of a blue/green rollout as data. With
+// ActiveImage empty or equal to Args.Image there is one slot, Image's,
+// behind the Service (the initial or promoted state; a change of Image then
+// switches as soon as the new slot is Ready). With ActiveImage set to
+// another version:
+//   - previewed (Switched false): ActiveImage's slot serves through the
+//     main Service, untouched; Image's slot runs beside it at Replicas,
+//     behind the Service <Name>-preview (Args.PreviewService) for analysis.
+//   - switched (Switched true): the main Service selects Image's slot (the
+//     switch, once the new slot is Ready); ActiveImage's slot keeps running
+//     as it was, so switching back is a selector change that starts no pod.
+//
+// Scaling the old version down is the promotion (Args.Promoted: ActiveImage
+// becomes Image), which deletes the old slot; an abort (Args.Aborted: Image
+// becomes ActiveImage) deletes the new slot and the preview Service and
+// leaves the old one as it was.
+type BlueGreenArgs struct {
+	// ActiveImage is the version the main Service serves before the switch
+	// (default Image: no preview).
+	ActiveImage string
+	// Switched points the main Service at Image's slot while ActiveImage's
+	// slot keeps running.
+	Switched bool
+}
+
+// PreviewService is the name of the Service in front of a blue/green
+// preview (the new version before and after the switch): analysis and HTTP
+// checks reach the preview through it.
+func (a Args) PreviewService() string { return a.Name + "-preview" }
+
+// previewing reports whether a blue/green workload runs a new version
+// beside the active one.
+func (a Args) previewing() bool {
+	return a.Strategy == BlueGreen && a.BlueGreen.ActiveImage != "" && a.BlueGreen.ActiveImage != a.Image
+}
+
 // Args configures a Workload. Only Namespace, Name and Image are required;
 // every other zero value is a secure default.
 type Args struct {
@@ -158,6 +198,8 @@ type Args struct {
 	MaxSurge, MaxUnavailable string
 	// Canary configures the canary strategy.
 	Canary CanaryArgs
+	// BlueGreen is the blue/green strategy's phase.
+	BlueGreen BlueGreenArgs
 	// ReadyTimeout bounds how long the engine waits for a Deployment to become
 	// Ready (default 5 minutes).
 	ReadyTimeout time.Duration
@@ -178,6 +220,9 @@ type Workload struct {
 	ActiveSlot pulumi.StringOutput
 	// Route is the HTTPRoute's name (canary with Canary.Route), else empty.
 	Route pulumi.StringOutput
+	// Preview is the preview Service's name while a blue/green preview runs
+	// (see BlueGreenArgs), else empty.
+	Preview pulumi.StringOutput
 	// Deployments are the names of the Deployments now in the program.
 	Deployments pulumi.StringArrayOutput
 }
@@ -260,6 +305,16 @@ func (a Args) Validate() error {
 	checkImage("Image", a.Image)
 	if a.Strategy == Canary && a.Canary.StableImage != a.Image {
 		checkImage("Canary.StableImage", a.Canary.StableImage)
+	}
+	bg := a.BlueGreen
+	if a.Strategy != BlueGreen && (bg.ActiveImage != "" || bg.Switched) {
+		bad("BlueGreen", "is set but Strategy is %q; a blue/green phase needs Strategy bluegreen", a.Strategy)
+	}
+	if a.Strategy == BlueGreen && bg.ActiveImage != "" && bg.ActiveImage != a.Image {
+		checkImage("BlueGreen.ActiveImage", bg.ActiveImage)
+	}
+	if a.Strategy == BlueGreen && bg.Switched && !a.previewing() {
+		bad("BlueGreen.Switched", "is set but no preview runs (BlueGreen.ActiveImage is empty or equals Image); set ActiveImage to the version serving today")
 	}
 	if a.Replicas < 1 || a.Replicas > 1000 {
 		bad("Replicas", "%d is out of range; use 1 to 1000", a.Replicas)
@@ -399,13 +454,29 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		}
 		deployments, active = append(deployments, d), d
 	case BlueGreen:
-		slot := Slot(a.Name, a.Image)
-		d, err := a.deployment(ctx, name+"-"+slot, slot, a.Image, a.Replicas, map[string]string{"slipway.dev/slot": slot}, nil, scaled(child)...)
-		if err != nil {
-			return nil, err
+		// Every slot ignores spec.replicas with the HPA on: the one the HPA
+		// stops scaling at the switch keeps the pods it had, so switching back
+		// starts none.
+		images := []string{a.Image}
+		if a.previewing() {
+			images = []string{a.BlueGreen.ActiveImage, a.Image}
 		}
-		deployments, active = append(deployments, d), d
-		selector["slipway.dev/slot"] = slot
+		for _, img := range images {
+			slot := Slot(a.Name, img)
+			d, err := a.deployment(ctx, name+"-"+slot, slot, img, a.Replicas, map[string]string{"slipway.dev/slot": slot}, nil, scaled(child)...)
+			if err != nil {
+				return nil, err
+			}
+			deployments = append(deployments, d)
+		}
+		active = deployments[0]
+		if a.BlueGreen.Switched {
+			active = deployments[1]
+		}
+		selector["slipway.dev/slot"] = Slot(a.Name, images[0])
+		if a.BlueGreen.Switched {
+			selector["slipway.dev/slot"] = Slot(a.Name, a.Image)
+		}
 	case Canary:
 		stable, err := a.deployment(ctx, name+"-stable", a.Name, a.Canary.StableImage, a.Replicas, map[string]string{"slipway.dev/track": "stable"}, nil, scaled(child)...)
 		if err != nil {
@@ -439,6 +510,25 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}, child, pulumi.DependsOn(deps)) // the selector switches only after the Deployments are Ready
 	if err != nil {
 		return nil, err
+	}
+	preview := pulumi.String("").ToStringOutput()
+	if a.previewing() {
+		sel := maps.Clone(appLabels)
+		sel["slipway.dev/slot"] = Slot(a.Name, a.Image)
+		p, err := corev1.NewService(ctx, name+"-preview", &corev1.ServiceArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(a.PreviewService()), Namespace: a.Namespace, Labels: pulumi.ToStringMap(appLabels),
+				Annotations: pulumi.StringMap{"pulumi.com/skipAwait": pulumi.String("true")}},
+			Spec: &corev1.ServiceSpecArgs{
+				Type:     pulumi.String("ClusterIP"),
+				Selector: pulumi.ToStringMap(sel),
+				Ports: corev1.ServicePortArray{&corev1.ServicePortArgs{
+					Name: pulumi.String("http"), Port: pulumi.Int(80), TargetPort: pulumi.Int(a.Port)}},
+			},
+		}, child, pulumi.DependsOn(deps))
+		if err != nil {
+			return nil, err
+		}
+		preview = p.Metadata.Name().Elem()
 	}
 	route := pulumi.String("").ToStringOutput()
 	if a.Strategy == Canary && a.Canary.Route != nil {
@@ -488,7 +578,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	w.ActiveSlot = active.Metadata.Name().Elem()
 	w.Deployments = names.ToStringArrayOutput()
 	w.Route = route
-	if err := ctx.RegisterResourceOutputs(w, pulumi.Map{"service": w.Service, "activeSlot": w.ActiveSlot, "deployments": w.Deployments, "route": w.Route}); err != nil {
+	w.Preview = preview
+	if err := ctx.RegisterResourceOutputs(w, pulumi.Map{"service": w.Service, "activeSlot": w.ActiveSlot, "deployments": w.Deployments, "route": w.Route,
+		"preview": w.Preview}); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -635,15 +727,40 @@ func (a Args) CanaryAt(weight int) Args {
 	return a
 }
 
-// Promoted returns a after the promotion: stable runs Image, no canary.
+// Promoted returns a after the promotion: stable runs Image, no canary
+// (for a blue/green workload: Image's slot alone serves, the old one is
+// scaled down).
 func (a Args) Promoted() Args {
+	if a.Strategy == BlueGreen {
+		a.BlueGreen = BlueGreenArgs{}
+		return a
+	}
 	a.Canary.StableImage = a.Image
 	return a
 }
 
-// Aborted returns a after an abort: stable as it was, no canary.
+// Aborted returns a after an abort: stable as it was, no canary (for a
+// blue/green workload: BlueGreen.ActiveImage's slot alone serves, the
+// preview is removed).
 func (a Args) Aborted() Args {
+	if a.Strategy == BlueGreen {
+		if a.BlueGreen.ActiveImage != "" {
+			a.Image = a.BlueGreen.ActiveImage
+		}
+		a.BlueGreen = BlueGreenArgs{}
+		return a
+	}
 	a.Image = a.Canary.StableImage
+	return a
+}
+
+// BlueGreenAt returns a's blue/green phase: Image previewed beside
+// BlueGreen.ActiveImage, which keeps serving (switched false), or the main
+// Service switched to Image with the old slot kept (switched true). A
+// rollout (package automation/rollout) applies it for the preview and the
+// switch.
+func (a Args) BlueGreenAt(switched bool) Args {
+	a.BlueGreen.Switched = switched
 	return a
 }
 

@@ -3,6 +3,7 @@ package workload
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -334,4 +335,98 @@ func TestArgs_CanaryAtPromotedAborted(t *testing.T) {
 	assert.Equal(t, "nginx:1.27", ab.Canary.StableImage)
 	assert.Equal(t, 1, run(t, ab).Count(deploymentType), "aborted: no canary")
 	assert.Equal(t, "nginx:1.27", mocktest.Dig(run(t, ab).OfType(deploymentType)[0].Inputs, "spec", "template", "spec", "containers", 0, "image"))
+}
+
+const serviceType = "kubernetes:core/v1:Service"
+
+// services returns each Service's slot selector by name.
+func services(t *testing.T, g *mocktest.Graph) map[string]any {
+	t.Helper()
+	out := map[string]any{}
+	for _, svc := range g.OfType(serviceType) {
+		out[mocktest.Dig(svc.Inputs, "metadata", "name").(string)] = mocktest.Dig(svc.Inputs, "spec", "selector", "slipway.dev/slot")
+	}
+	return out
+}
+
+// slots returns each Deployment's image and replicas by resource name.
+func slots(t *testing.T, g *mocktest.Graph) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, d := range g.OfType(deploymentType) {
+		out[d.Name] = fmt.Sprintf("%v×%v", mocktest.Dig(d.Inputs, "spec", "template", "spec", "containers", 0, "image"), mocktest.Dig(d.Inputs, "spec", "replicas"))
+	}
+	return out
+}
+
+// TestWorkload_BlueGreenPhases: each phase of a blue/green rollout as
+// data. Previewed, the new version runs beside blue behind the preview
+// Service while the main Service and the HPA stay on blue, whose
+// Deployment is the same object with the same inputs as before the
+// rollout; switched, the main Service and the HPA move to green and blue
+// keeps running as it was; promoted, blue is gone; aborted, green and the
+// preview Service are gone and blue is as it was.
+func TestWorkload_BlueGreenPhases(t *testing.T) {
+	blue, green := Slot("web", "nginx:1.27"), Slot("web", "nginx:1.28")
+	a := base()
+	a.Strategy, a.Replicas = BlueGreen, 3
+	before := run(t, a)
+	blueBefore, ok := before.Named(deploymentType, "app-"+blue)
+	require.True(t, ok)
+	assert.Equal(t, map[string]any{"web": blue}, services(t, before))
+
+	a.Image, a.BlueGreen.ActiveImage = "nginx:1.28", "nginx:1.27"
+	hpaTarget := func(g *mocktest.Graph) any {
+		return mocktest.Dig(g.OfType("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")[0].Inputs, "spec", "scaleTargetRef", "name")
+	}
+	for _, tc := range []struct {
+		phase    string
+		args     Args
+		services map[string]any
+		slots    map[string]string
+		hpa      string
+	}{
+		{"previewed", a.BlueGreenAt(false), map[string]any{"web": blue, "web-preview": green},
+			map[string]string{"app-" + blue: "nginx:1.27×3", "app-" + green: "nginx:1.28×3"}, blue},
+		{"switched", a.BlueGreenAt(true), map[string]any{"web": green, "web-preview": green},
+			map[string]string{"app-" + blue: "nginx:1.27×3", "app-" + green: "nginx:1.28×3"}, green},
+		{"promoted", a.BlueGreenAt(true).Promoted(), map[string]any{"web": green},
+			map[string]string{"app-" + green: "nginx:1.28×3"}, green},
+		{"aborted", a.BlueGreenAt(true).Aborted(), map[string]any{"web": blue},
+			map[string]string{"app-" + blue: "nginx:1.27×3"}, blue},
+	} {
+		t.Run(tc.phase, func(t *testing.T) {
+			g := run(t, tc.args)
+			assert.Equal(t, tc.services, services(t, g), "the Services' slot selectors")
+			assert.Equal(t, tc.slots, slots(t, g), "the slots' images and sizes")
+			assert.Equal(t, tc.hpa, hpaTarget(g), "the HPA scales the slot the main Service selects")
+			for _, d := range g.OfType(deploymentType) {
+				assert.Equal(t, []string{ScaledField}, d.IgnoreChanges, "%s keeps the pods it has when the HPA moves", d.Name)
+			}
+			if b, ok := g.Named(deploymentType, "app-"+blue); ok {
+				assert.Equal(t, blueBefore.Inputs, b.Inputs, "blue's Deployment is never changed")
+			}
+		})
+	}
+}
+
+func TestWorkload_BlueGreenValidationNamesTheField(t *testing.T) {
+	mod := func(f func(*Args)) Args { a := base(); a.Strategy = BlueGreen; f(&a); return a }
+	for name, tc := range map[string]struct {
+		args Args
+		want string
+	}{
+		"phase without the strategy": {mod(func(a *Args) { a.Strategy = Rolling; a.BlueGreen.ActiveImage = "nginx:1.26" }),
+			"Args.BlueGreen: is set but Strategy is \"rolling\""},
+		"active image unpinned":  {mod(func(a *Args) { a.BlueGreen.ActiveImage = "nginx" }), "Args.BlueGreen.ActiveImage: \"nginx\" has no pinned tag"},
+		"switched to nothing":    {mod(func(a *Args) { a.BlueGreen.Switched = true }), "Args.BlueGreen.Switched: is set but no preview runs"},
+		"switched to the same":   {mod(func(a *Args) { a.BlueGreen = BlueGreenArgs{ActiveImage: a.Image, Switched: true} }), "Args.BlueGreen.Switched"},
+		"active image malformed": {mod(func(a *Args) { a.BlueGreen.ActiveImage = "Nginx:1.27" }), "Args.BlueGreen.ActiveImage: \"Nginx:1.27\" is not an image reference"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := tc.args.Validate()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
 }

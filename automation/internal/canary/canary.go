@@ -63,7 +63,7 @@ func Run(ctx context.Context, e *engine.Engine, c Canary, lookup func(version st
 	target := &target{e: e, opc: ob.Operation, c: c, lookup: lookup, up: up, masker: ob.Secrets}
 	st, err = rollout.Run(ctx, store, Name(p.Project, p.Stack), c.Release.Version, target, c.Steps,
 		rollout.Options{OnEvent: c.OnEvent, Now: c.Now, After: c.After})
-	if err == nil && st.Phase == rollout.Aborted && !target.recorded {
+	if err == nil && st.Phase == rollout.Aborted && target.aborted && !target.recorded { // not when another process aborted it
 		err = target.record(ctx, st.Cause)
 	}
 	return st, err
@@ -78,6 +78,7 @@ type target struct {
 	up       stack.OpConfig
 	masker   *mask.Masker
 	recorded bool
+	aborted  bool // this process re-applied the last good release
 }
 
 // SetWeight updates the stack to the canary's program at weight.
@@ -140,6 +141,7 @@ func (t *target) Abort(ctx context.Context) error {
 		}
 	}
 	done(err)
+	t.aborted = err == nil
 	return err
 }
 
