@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/outcome"
+	"github.com/slipwayhq/slipway/automation/rollout"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/policypacks"
 )
@@ -70,6 +71,13 @@ type Record struct {
 	Error    string                `json:"error,omitempty"`
 	TraceID  string                `json:"traceId,omitempty"`
 	Revision string                `json:"revision,omitempty"`
+	// Rollout is a rollout's record as the run left it: its plan, the
+	// step it reached, its cause and every gate's check with each
+	// measurement (texts masked).
+	Rollout *rollout.State `json:"rollout,omitempty"`
+	// Checks are the gates a deploy checked after its update (see
+	// Release.Gates), with each measurement (texts masked).
+	Checks []rollout.Check `json:"checks,omitempty"`
 }
 
 // Drifted is one resource a drift check found changed.

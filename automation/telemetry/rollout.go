@@ -64,8 +64,10 @@ type RolloutObserver struct {
 	Project, Environment string
 	// Secrets masks causes and errors (nil still masks engine secrets).
 	Secrets *mask.Masker
-
-	seen int // the checks already observed
+	// Observed is how many of the record's checks were already observed
+	// (the rollout's run observed them before an explicit abort); a
+	// "resumed" event sets it to all of them.
+	Observed int
 }
 
 // stepKind names step i of s's plan ("promotion" past the end).
@@ -80,12 +82,12 @@ func stepKind(s rollout.State, i int) (kind, plan string) {
 func (o *RolloutObserver) Event(ev rollout.Event) {
 	s := ev.State
 	if ev.What == "resumed" {
-		o.seen = len(s.Checks) // what ran before the restart was observed then
+		o.Observed = len(s.Checks) // what ran before the restart was observed then
 	}
-	for _, c := range s.Checks[min(o.seen, len(s.Checks)):] {
+	for _, c := range s.Checks[min(o.Observed, len(s.Checks)):] {
 		o.check(c)
 	}
-	o.seen = len(s.Checks)
+	o.Observed = len(s.Checks)
 	kind, plan := stepKind(s, ev.Step)
 	if ev.What == "promoted" {
 		kind, plan = StepPromotion, StepPromotion
