@@ -92,7 +92,9 @@ func TestRollout_ObservedThroughTheEngine(t *testing.T) {
 	require.NoError(t, err)
 	rec := &recorder{}
 	e := notifyEngine(t, ctx, rec, automation.WithTracerProvider(tp), automation.WithMetrics(m))
-	lookup := func(v string) (automation.Program, error) { return withSecret(exporting(project, stack, v), apiKey), nil }
+	lookup := func(v string) (automation.Program, error) {
+		return withSecret(exporting(project, stack, v), apiKey), nil
+	}
 	v1, _ := lookup("v1")
 	_, err = e.Deploy(ctx, automation.Release{Version: "v1", Program: v1}, lookup)
 	require.NoError(t, err)
@@ -199,7 +201,9 @@ func TestDeploy_GateTriggeredRollbackIsObserved(t *testing.T) {
 	const project, stack, apiKey = "rollouttest", "gate-obs", "api-key-1b2c3d4e5f"
 	rec := &recorder{}
 	e := notifyEngine(t, ctx, rec)
-	lookup := func(v string) (automation.Program, error) { return withSecret(exporting(project, stack, v), apiKey), nil }
+	lookup := func(v string) (automation.Program, error) {
+		return withSecret(exporting(project, stack, v), apiKey), nil
+	}
 	v1, _ := lookup("v1")
 	_, err := e.Deploy(ctx, automation.Release{Version: "v1", Program: v1}, lookup)
 	require.NoError(t, err)
