@@ -113,10 +113,10 @@ func TestRollout_ObservedThroughTheEngine(t *testing.T) {
 	// Notifications: each step, the abort with its cause, the rollback.
 	evs := rec.take()
 	require.Equal(t, []chatops.Kind{chatops.RolloutStep, chatops.RolloutStep, chatops.RolloutStep, chatops.RolloutAborted, chatops.RollbackDone}, kinds(evs))
-	assert.Contains(t, evs[0].Summary, "step 1/5 (weight 10) passed")
+	assert.Contains(t, evs[0].Summary, "step 0 (weight 10) of 5 passed")
 	assert.Contains(t, strings.Join(evs[1].Details, "\n"), "error-rate: Successful (2 measurements: 0.01 Successful, 0.02 Successful)")
 	aborted := strings.Join(evs[3].Details, "\n")
-	assert.Contains(t, evs[3].Summary, "aborted at step 4/5 (analysis error-rate)")
+	assert.Contains(t, evs[3].Summary, "aborted at step 3 (analysis error-rate) of 5")
 	assert.Contains(t, aborted, "cause: step 3: analysis error-rate failed")
 	assert.Contains(t, aborted, "no value Error")
 	assert.Contains(t, strings.Join(evs[4].Details, "\n"), "rollout aborted: step 3: analysis error-rate failed")

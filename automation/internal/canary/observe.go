@@ -53,9 +53,9 @@ func observer(ctx context.Context, e *engine.Engine, p engine.Program, next func
 func notification(ev rollout.Event, p engine.Program, m *mask.Masker) (chatops.Event, bool) {
 	s := ev.State.Masked(m)
 	ce := chatops.Event{Kind: chatops.RolloutStep, Project: p.Project, Environment: p.Stack, Operation: "rollout", Time: time.Now().UTC()}
-	at := fmt.Sprintf("step %d/%d", ev.Step+1, len(s.Plan))
+	at := fmt.Sprintf("step %d", ev.Step) // numbered from 0, as the causes
 	if ev.Step >= 0 && ev.Step < len(s.Plan) {
-		at += " (" + s.Plan[ev.Step] + ")"
+		at += fmt.Sprintf(" (%s) of %d", s.Plan[ev.Step], len(s.Plan))
 	} else if ev.Step >= len(s.Plan) {
 		at = "the promotion"
 	}
