@@ -314,3 +314,30 @@ func TestCheck_AnalysisAndMaskedSurviveTheRecord(t *testing.T) {
 	assert.Contains(t, back.Checks[1].Error, "hunter2-x", "the original is left as it was")
 	assert.Equal(t, "analysis", rollout.StepKind(masked.Plan[0]))
 }
+
+// TestRun_SecretsAreMaskedInTheRecord: with Options.Secrets, a gate's
+// error and the abort's cause naming a secret are saved, returned and
+// sent masked.
+func TestRun_SecretsAreMaskedInTheRecord(t *testing.T) {
+	ctx, st, tg := context.Background(), store(t), &target{}
+	g := rollout.GateFunc{GateName: "error-rate", CheckFunc: func(context.Context) (rollout.Verdict, any, error) {
+		return rollout.Failed, map[string]any{"url": "http://x/?token=hunter2-x"}, errors.New("token hunter2-x refused")
+	}}
+	var events []rollout.Event
+	s, err := rollout.Run(ctx, st, "shop/dev", "v2", tg.Target(), []rollout.Step{{Weight: 10}, {Gates: []rollout.Gate{g}}},
+		rollout.Options{After: instant, Secrets: mask.New("hunter2-x"), OnEvent: func(ev rollout.Event) { events = append(events, ev) }})
+	require.NoError(t, err)
+	require.Equal(t, rollout.Aborted, s.Phase)
+	assert.Equal(t, "step 1: analysis error-rate failed: token [secret] refused", s.Cause)
+	saved, ok, err := rollout.Get(ctx, st, "shop/dev")
+	require.NoError(t, err)
+	require.True(t, ok)
+	b, err := json.Marshal(saved)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "hunter2-x")
+	assert.Contains(t, string(b), "token=[secret]")
+	require.NotEmpty(t, events)
+	b, err = json.Marshal(events[len(events)-1].State)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "hunter2-x")
+}

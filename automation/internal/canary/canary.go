@@ -63,7 +63,7 @@ func Run(ctx context.Context, e *engine.Engine, c Canary, lookup func(version st
 	up.NoRecord = true
 	target := &target{e: e, opc: ob.Operation, c: c, lookup: lookup, up: up, masker: ob.Secrets}
 	st, err = rollout.Run(ctx, store, Name(p.Project, p.Stack), c.Release.Version, target, c.Steps,
-		rollout.Options{OnEvent: observer(ctx, e, p, c.OnEvent, 0), Now: c.Now, After: c.After})
+		rollout.Options{OnEvent: observer(ctx, e, p, c.OnEvent, 0), Now: c.Now, After: c.After, Secrets: ob.Secrets})
 	if err == nil && st.Phase == rollout.Aborted && !target.recorded {
 		err = target.record(ctx, st.Cause)
 	}
