@@ -148,6 +148,18 @@ func FromResult(op string, res *outcome.Result, err error, result string, m *mas
 	return r
 }
 
+// SetChecks keeps a rollout's record (nil or one never started: none)
+// and a deploy's gate checks in r, their texts masked by m.
+func (r *Record) SetChecks(st *rollout.State, checks []rollout.Check, m *mask.Masker) {
+	for _, c := range checks {
+		r.Checks = append(r.Checks, c.Masked(m))
+	}
+	if st != nil && st.Name != "" {
+		masked := st.Masked(m)
+		r.Rollout = &masked
+	}
+}
+
 // name is a record's name in the store.
 func name(project, stack, id string) string { return project + "/" + stack + "/" + id }
 

@@ -238,13 +238,7 @@ func (o *Observation) finish(res *outcome.Result, drift *outcome.Drift, rolledBa
 		if rec.Error == "" {
 			rec.Error = failure
 		}
-		for _, c := range o.checks {
-			rec.Checks = append(rec.Checks, c.Masked(o.Secrets))
-		}
-		if o.Rollout != nil && o.Rollout.Name != "" {
-			r := o.Rollout.Masked(o.Secrets)
-			rec.Rollout = &r
-		}
+		rec.SetChecks(o.Rollout, o.checks, o.Secrets)
 		if werr := o.e.writeRun(ctx, o.Operation, rec); werr != nil {
 			o.e.log.WarnContext(ctx, "recording the run failed", "stack", o.stack, "operation", o.op, "error", werr)
 		}
