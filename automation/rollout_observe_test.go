@@ -233,3 +233,48 @@ func TestDeploy_GateTriggeredRollbackIsObserved(t *testing.T) {
 	require.Len(t, res.Measurements, 1)
 	assert.Equal(t, 0.3, *res.Measurements[0].Value)
 }
+
+// TestAbortRollout_NotifiesTheAbortAndTheRollback: a rollout paused until
+// promoted notifies its step and the pause; aborting it by hand notifies
+// the abort with its cause, then the rollback, and its run record is a
+// failed rollout.
+func TestAbortRollout_NotifiesTheAbortAndTheRollback(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	const project, stack = "rollouttest", "rollout-abort"
+	rec := &recorder{}
+	e := notifyEngine(t, ctx, rec)
+	lookup := func(v string) (automation.Program, error) { return exporting(project, stack, v), nil }
+	v1, _ := lookup("v1")
+	_, err := e.Deploy(ctx, automation.Release{Version: "v1", Program: v1}, lookup)
+	require.NoError(t, err)
+	rec.take()
+
+	v2, _ := lookup("v2")
+	c := automation.Canary{
+		Release: automation.Release{Version: "v2", Program: v2},
+		At:      func(w int) (automation.Program, error) { return lookup(fmt.Sprintf("v2-at-%d", w)) },
+		Steps:   []rollout.Step{{Weight: 20}, {UntilPromoted: true}, {Weight: 100}},
+	}
+	st, err := e.Rollout(ctx, c, lookup)
+	require.NoError(t, err)
+	require.Equal(t, rollout.Paused, st.Phase)
+	evs := rec.take()
+	require.Equal(t, []chatops.Kind{chatops.RolloutStep, chatops.RolloutStep, chatops.RunSucceeded}, kinds(evs))
+	assert.Contains(t, evs[1].Summary, "paused at step 1 (pause until promoted) of 3")
+
+	st, err = e.AbortRollout(ctx, c, lookup, "the new checkout page confuses people")
+	require.NoError(t, err)
+	require.Equal(t, rollout.Aborted, st.Phase)
+	evs = rec.take()
+	require.Equal(t, []chatops.Kind{chatops.RolloutAborted, chatops.RollbackDone}, kinds(evs))
+	assert.Contains(t, evs[0].Details, "cause: the new checkout page confuses people")
+	assert.Contains(t, strings.Join(evs[1].Details, "\n"), "rollout aborted: the new checkout page confuses people")
+	recs := runsOf(t, ctx, e, project, stack)
+	require.NotEmpty(t, recs)
+	last := recs[len(recs)-1]
+	assert.Equal(t, "rollout", last.Operation)
+	assert.Equal(t, runs.Failed, last.Result)
+	require.NotNil(t, last.Rollout)
+	assert.Equal(t, rollout.Aborted, last.Rollout.Phase)
+}
