@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,7 +23,9 @@ import (
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/analysis"
+	"github.com/slipwayhq/slipway/automation/chatops"
 	"github.com/slipwayhq/slipway/automation/rollout"
+	"github.com/slipwayhq/slipway/automation/runs"
 	"github.com/slipwayhq/slipway/components/baseline"
 	"github.com/slipwayhq/slipway/components/workload"
 	"github.com/slipwayhq/slipway/integration/internal/proctree"
@@ -206,7 +209,17 @@ func TestRollout_OnCluster_HealthyCanaryIsPromotedThroughTheWeights(t *testing.T
 func TestRollout_OnCluster_FailedAnalysisRollsBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	r := &rolloutStack{s: newAppStack(t, "rollout-bad"), route: &workload.RouteArgs{Gateway: "shop-gw"}}
+	var mu sync.Mutex
+	var notes []chatops.Event
+	notifier := chatops.NotifierFunc(func(_ context.Context, ev chatops.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		notes = append(notes, ev)
+		return nil
+	})
+	e, err := automation.New(ctx, automation.WithDir(t.TempDir()), automation.WithPulumiHome(t.TempDir()), automation.WithNotifier(notifier))
+	require.NoError(t, err)
+	r := &rolloutStack{s: newAppStackOn(t, "rollout-bad", e), route: &workload.RouteArgs{Gateway: "shop-gw"}}
 	r.b = baseline.Args{Namespace: r.s.ns}
 	prom := promtest.Start(t)
 	prom.Push(t, "canary", "canary_error_rate", 0.01)
@@ -243,6 +256,44 @@ func TestRollout_OnCluster_FailedAnalysisRollsBack(t *testing.T) {
 	require.NotEmpty(t, res.Measurements)
 	require.NotNil(t, res.Measurements[0].Value)
 	assert.InDelta(t, 0.4, *res.Measurements[0].Value, 1e-9, "the measured error rate")
+
+	// Notified: each step, the abort with its cause and measurements, the
+	// automatic rollback.
+	mu.Lock()
+	var kinds []chatops.Kind
+	var aborted *chatops.Event
+	for i, ev := range notes {
+		if ev.Operation != "rollout" {
+			continue // the stable release's deploy
+		}
+		kinds = append(kinds, ev.Kind)
+		if ev.Kind == chatops.RolloutAborted {
+			aborted = &notes[i]
+		}
+	}
+	mu.Unlock()
+	assert.Equal(t, []chatops.Kind{chatops.RolloutStep, chatops.RolloutStep, chatops.RolloutStep, chatops.RolloutAborted, chatops.RollbackDone}, kinds)
+	require.NotNil(t, aborted)
+	details := strings.Join(aborted.Details, "\n")
+	assert.Contains(t, details, "cause: step 3: analysis error-rate failed")
+	assert.Contains(t, details, "0.4 Failed", "the measurement that failed")
+	// The run record keeps the rollout with every measurement.
+	store, err := r.s.e.Store(ctx)
+	require.NoError(t, err)
+	defer store.Close()
+	recs2, err := runs.List(ctx, store, "components", r.s.env)
+	require.NoError(t, err)
+	require.NotEmpty(t, recs2)
+	run := recs2[len(recs2)-1]
+	assert.Equal(t, "rollout", run.Operation)
+	assert.Equal(t, runs.Failed, run.Result, "an aborted rollout is a failed change")
+	require.NotNil(t, run.Rollout)
+	require.Len(t, run.Rollout.Checks, 2)
+	rres, ok := run.Rollout.Checks[1].Analysis()
+	require.True(t, ok)
+	require.NotEmpty(t, rres.Measurements)
+	require.NotNil(t, rres.Measurements[0].Value)
+	assert.InDelta(t, 0.4, *rres.Measurements[0].Value, 1e-9)
 }
 
 // mustCondition parses a success condition.

@@ -20,6 +20,12 @@ const (
 	DriftDetected     Kind = "drift.detected"
 	RollbackDone      Kind = "rollback.done"
 	ApprovalRequested Kind = "approval.requested"
+	// RolloutStep: a progressive rollout passed a step, paused or resumed.
+	RolloutStep Kind = "rollout.step"
+	// RolloutAborted: a rollout was aborted (a failed analysis, a failed
+	// step, or by hand) and stable serves all the traffic again; the
+	// Details start with the cause.
+	RolloutAborted Kind = "rollout.aborted"
 )
 
 // Event is one notification. Its texts are already masked by the caller:

@@ -182,6 +182,10 @@ func title(e Event) string {
 		return "⚠️ Drift detected: " + where
 	case RollbackDone:
 		return "↩️ Rolled back: " + where
+	case RolloutStep:
+		return "🚦 Rollout: " + where
+	case RolloutAborted:
+		return "🛑 Rollout aborted: " + where
 	case ApprovalRequested:
 		stage := e.Environment
 		if e.Approval != nil && e.Approval.Stage != "" {

@@ -75,7 +75,7 @@ func teamsColor(k Kind) string {
 	switch k {
 	case RunSucceeded, RollbackDone:
 		return "Good"
-	case RunFailed, PolicyBlocked:
+	case RunFailed, PolicyBlocked, RolloutAborted:
 		return "Attention"
 	case DriftDetected, ApprovalRequested:
 		return "Warning"

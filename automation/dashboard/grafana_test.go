@@ -67,6 +67,7 @@ func TestGrafanaDashboard_QueriesOnlyMetricsSlipwayExports(t *testing.T) {
 	histograms := []string{telemetry.OperationDuration, telemetry.ResourceStepDuration}
 	plain := []string{telemetry.OperationsTotal, telemetry.DriftDetectedTotal, telemetry.DriftedResources,
 		telemetry.PolicyViolationsTotal, telemetry.RollbacksTotal, telemetry.ResourcesGauge,
+		telemetry.RolloutStepsTotal, telemetry.CanaryWeight, telemetry.AnalysisMeasurementsTotal, telemetry.AnalysisValue,
 		dora.DeploymentsPerDay, dora.LeadTimeSeconds, dora.ChangeFailureRatio, dora.TimeToRestoreSeconds, dora.Deployments}
 	known := map[string]string{} // series name -> the metric it belongs to
 	for _, m := range plain {
@@ -78,7 +79,8 @@ func TestGrafanaDashboard_QueriesOnlyMetricsSlipwayExports(t *testing.T) {
 		}
 	}
 	labels := []string{telemetry.LabelProject, telemetry.LabelEnvironment, telemetry.LabelOperation, telemetry.LabelResult,
-		telemetry.LabelType, telemetry.LabelPack, telemetry.LabelPolicy, telemetry.LabelEnforcement, "le"}
+		telemetry.LabelType, telemetry.LabelPack, telemetry.LabelPolicy, telemetry.LabelEnforcement,
+		telemetry.LabelStep, telemetry.LabelMetric, telemetry.LabelVerdict, "le"}
 
 	used := map[string]bool{}
 	ids := map[int]bool{}

@@ -140,6 +140,7 @@ type envPage struct {
 	Releases     []releaseView
 	DORA         doraView
 	Charts       []chart
+	Rollout      *rolloutPanel
 }
 
 // policyOps are the operations whose runs evaluate policies.
@@ -231,6 +232,9 @@ func (s *server) details(d envData) envPage {
 		for _, f := range pr.Findings {
 			p.Findings = append(p.Findings, viewFinding(f))
 		}
+	}
+	if rr := lastRollout(d.runs); rr != nil {
+		p.Rollout = viewRollout(*rr)
 	}
 	for i := len(d.releases) - 1; i >= 0; i-- {
 		p.Releases = append(p.Releases, viewRelease(d.releases[i]))

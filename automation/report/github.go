@@ -44,6 +44,8 @@ func writeGitHub(w io.Writer, views []view) error {
 		}
 		if v.err != "" && !v.policyBlocked() {
 			cmd("error", fmt.Sprintf("%s: %s failed", v.env, v.label()), v.err)
+		} else if r := v.rollout; r != nil && r.phase == "Aborted" {
+			cmd("error", fmt.Sprintf("%s: rollout of %s aborted", v.env, r.version), r.cause)
 		}
 	}
 	_, err := io.WriteString(w, b.String())

@@ -27,6 +27,8 @@ type jsonEntry struct {
 	Findings    []jsonFinding           `json:"findings,omitempty"`
 	Policies    []policypacks.PolicyRun `json:"policies,omitempty"`
 	Drift       *jsonDrift              `json:"drift,omitempty"`
+	Rollout     *jsonRollout            `json:"rollout,omitempty"`
+	Checks      []jsonCheck             `json:"checks,omitempty"`
 	Error       string                  `json:"error,omitempty"`
 }
 
@@ -115,6 +117,7 @@ func writeJSON(w io.Writer, views []view) error {
 			}
 			e.Drift = jd
 		}
+		rolloutJSON(&e, v)
 		doc.Entries = append(doc.Entries, e)
 	}
 	enc := json.NewEncoder(w)

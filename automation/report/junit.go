@@ -98,8 +98,26 @@ func suite(id int, host string, v view) junitSuite {
 	opCase := junitCase{Name: v.label(), Classname: class, Time: seconds(v.duration)}
 	if v.err != "" {
 		opCase.Failure = &junitFailure{Message: firstLine(v.err), Type: v.errKind, Text: xmlText(v.err)}
+	} else if r := v.rollout; r != nil && r.phase == "Aborted" {
+		opCase.Failure = &junitFailure{Message: "rollout aborted: " + firstLine(r.cause), Type: "rollout", Text: xmlText(r.cause)}
 	}
 	s.Cases = append(s.Cases, opCase)
+	for _, c := range v.checks {
+		jc := junitCase{Name: fmt.Sprintf("step %d %s", c.step, c.gate), Classname: class + ".analysis", Time: "0"}
+		switch c.verdict {
+		case "Successful":
+		case "Inconclusive":
+			jc.Skipped = &junitSkipped{Message: "inconclusive: " + firstLine(c.message)}
+		default:
+			var t strings.Builder
+			fmt.Fprintf(&t, "%s %s: %s", c.gate, c.verdict, c.message)
+			for _, m := range c.measurements {
+				fmt.Fprintf(&t, "\n%s %s %s %s", m.at.UTC().Format(time.RFC3339), m.text(), m.verdict, m.error)
+			}
+			jc.Failure = &junitFailure{Message: c.gate + " " + c.verdict, Type: "analysis", Text: xmlText(t.String())}
+		}
+		s.Cases = append(s.Cases, jc)
+	}
 	ruled := map[string]bool{}
 	for _, f := range v.findings {
 		ruled[f.rule()] = true

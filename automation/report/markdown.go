@@ -26,7 +26,8 @@ func writeMarkdown(w io.Writer, views []view) error {
 		fmt.Fprintf(&b, "- %s **%s** %s: %s\n", icon(v), md(v.env), md(v.label()), md(v.outcome()))
 	}
 	for _, v := range views {
-		if len(v.rows) == 0 && len(v.findings) == 0 && (v.drift == nil || !v.drift.found) && v.err == "" && len(v.policies) == 0 {
+		if len(v.rows) == 0 && len(v.findings) == 0 && (v.drift == nil || !v.drift.found) && v.err == "" && len(v.policies) == 0 &&
+			v.rollout == nil && len(v.checks) == 0 {
 			// Nothing beyond the summary line.
 			continue
 		}
@@ -85,6 +86,9 @@ func writeMarkdown(w io.Writer, views []view) error {
 			if total > MaxRows {
 				more(&b, total-MaxRows, 4)
 			}
+		}
+		if v.rollout != nil || len(v.checks) > 0 {
+			rolloutMarkdown(&b, v)
 		}
 		if v.err != "" && !v.policyBlocked() {
 			b.WriteString("\n**Error**\n\n")

@@ -27,6 +27,7 @@ import (
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/outcome"
+	"github.com/slipwayhq/slipway/automation/rollout"
 	"github.com/slipwayhq/slipway/policypacks"
 )
 
@@ -92,6 +93,9 @@ const (
 	DriftCheck Operation = "drift"
 	// PolicyCheck is an in-process policy evaluation (Findings, Policies).
 	PolicyCheck Operation = "policy"
+	// Rollout is a progressive rollout (Rollout holds its steps and
+	// measurements).
+	Rollout Operation = "rollout"
 )
 
 // Entry is one environment's outcome of one operation.
@@ -112,6 +116,13 @@ type Entry struct {
 	// Policies): each one without findings is a passing JUnit test case and
 	// a SARIF rule with its description.
 	Policies []policypacks.PolicyRun
+	// Rollout is a rollout's record (automation.Engine.RolloutOf, or a run
+	// record's): its steps, where it stopped and why, and every gate's
+	// check with each measurement.
+	Rollout *rollout.State
+	// Checks are a deploy's gates (automation.Release.Gates) as its run
+	// record keeps them, with each measurement.
+	Checks []rollout.Check
 	// Err is the operation's error, if it failed.
 	Err error
 	// Secrets are values masked wherever they appear, in every form
@@ -159,6 +170,8 @@ type view struct {
 	findings  []finding // blocking first, then advisory, then unverified
 	policies  []policypacks.PolicyRun
 	drift     *driftView
+	rollout   *rolloutView
+	checks    []checkView
 	err       string
 	errKind   string
 }
@@ -310,6 +323,7 @@ func build(e Entry) view {
 		}
 		v.drift = dv
 	}
+	buildRollout(&v, e.Rollout, e.Checks, m)
 	if e.Err != nil {
 		v.err = m.String(strings.TrimSpace(e.Err.Error()))
 		v.errKind = "error"
@@ -521,6 +535,9 @@ func (v *view) outcome() string {
 	if v.result {
 		parts = append(parts, v.counts.String())
 	}
+	if v.rollout != nil {
+		parts = append(parts, v.rollout.outcome())
+	}
 	if d := v.drift; d != nil {
 		switch {
 		case !d.found:
@@ -546,8 +563,9 @@ func (v *view) outcome() string {
 }
 
 // failed reports whether CI should treat the entry as failing: an error, a
-// blocking finding or unremediated drift.
+// blocking finding, unremediated drift or an aborted rollout.
 func (v *view) failed() bool {
 	b, _ := v.blocked()
-	return v.err != "" || b > 0 || (v.drift != nil && v.drift.found && v.drift.remediated == nil)
+	return v.err != "" || b > 0 || (v.drift != nil && v.drift.found && v.drift.remediated == nil) ||
+		(v.rollout != nil && v.rollout.phase == string(rollout.Aborted))
 }

@@ -20,8 +20,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipwayhq/slipway/automation"
+	"github.com/slipwayhq/slipway/automation/analysis"
 	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/outcome"
+	"github.com/slipwayhq/slipway/automation/rollout"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/aws"
 )
@@ -94,6 +96,21 @@ func fixture() []Entry {
 		{Pack: "slipway-kubernetes", Policy: "replicas", URN: urn("dev", "kubernetes:apps/v1:Deployment", "web"), Severity: policypacks.Low,
 			Enforcement: policypacks.Advisory, Unverified: true, Message: "replicas are unknown until the config resolves"},
 	}
+	t0 := time.Date(2026, 3, 4, 2, 0, 0, 0, time.UTC)
+	low, high := 0.012, 0.41
+	canary := &rollout.State{Name: "slipway/canary", Version: "web:1.28", Phase: rollout.Aborted, Step: 3,
+		Plan:  []string{"weight 10", "analysis error-rate", "weight 50", "analysis error-rate", "weight 100"},
+		Cause: "step 3: analysis error-rate failed: query rejected token " + declaredSecret,
+		Checks: []rollout.Check{
+			{Step: 1, Gate: "error-rate", Verdict: rollout.Successful, At: t0.Add(time.Minute), Detail: analysis.Result{Metric: "error-rate", Provider: "prometheus http://prometheus:9090",
+				Condition: "result < 0.05", Phase: analysis.PhaseSuccessful, Message: "2 of 2 measurements met result < 0.05", Successful: 2,
+				Measurements: []analysis.Measurement{{Time: t0, Value: &low, Phase: analysis.PhaseSuccessful}, {Time: t0.Add(30 * time.Second), Value: &low, Phase: analysis.PhaseSuccessful}}}},
+			{Step: 3, Gate: "error-rate", Verdict: rollout.Failed, At: t0.Add(3 * time.Minute), Detail: analysis.Result{Metric: "error-rate", Provider: "prometheus http://prometheus:9090",
+				Condition: "result < 0.05", Phase: analysis.PhaseFailed, Message: "1 measurement failed; the limit is 0", Failed: 1, Errors: 1,
+				Measurements: []analysis.Measurement{
+					{Time: t0.Add(2 * time.Minute), Phase: analysis.PhaseError, Error: "401: token " + declaredSecret + " state " + cipher},
+					{Time: t0.Add(2*time.Minute + 30*time.Second), Value: &high, Phase: analysis.PhaseFailed}}}},
+		}}
 	return []Entry{
 		{Environment: "prod", Operation: Preview, Result: prod, Err: &automation.PolicyBlockedError{Op: "preview", Violations: []policypacks.Finding{latest}}},
 		{Environment: "staging", Operation: DriftCheck, Drift: drift, Secrets: []string{declaredSecret}},
@@ -107,6 +124,7 @@ func fixture() []Entry {
 			{Pack: "slipway-kubernetes", Policy: "replicas", Description: "Deployments run at least two replicas.", Severity: policypacks.Low,
 				Enforcement: policypacks.Advisory, Unverified: 1},
 		}},
+		{Environment: "canary", Operation: Rollout, Rollout: canary, Secrets: []string{declaredSecret}},
 	}
 }
 
@@ -297,8 +315,17 @@ type junitDoc struct {
 func TestJUnitContent(t *testing.T) {
 	var doc junitDoc
 	require.NoError(t, xml.Unmarshal([]byte(render(t, JUnit, fixture())), &doc))
-	require.Len(t, doc.Suites, 4)
+	require.Len(t, doc.Suites, 5)
 	prod, staging, qa, dev := doc.Suites[0], doc.Suites[1], doc.Suites[2], doc.Suites[3]
+	canary := doc.Suites[4]
+	assert.Equal(t, "rollout canary", canary.Name)
+	require.Len(t, canary.Cases, 3, "the rollout and its two analyses")
+	assert.Equal(t, 2, canary.Failures, "the aborted rollout and the failed analysis")
+	require.NotNil(t, canary.Cases[0].Failure)
+	assert.Equal(t, "rollout aborted: step 3: analysis error-rate failed: query rejected token [secret]", canary.Cases[0].Failure.Message)
+	assert.Nil(t, canary.Cases[1].Failure, "the first analysis passed")
+	require.NotNil(t, canary.Cases[2].Failure)
+	assert.Contains(t, canary.Cases[2].Failure.Text, "0.41 Failed")
 
 	assert.Equal(t, "preview prod", prod.Name)
 	assert.Equal(t, 3, prod.Tests)
@@ -391,7 +418,7 @@ func TestSARIFContent(t *testing.T) {
 		}
 	}
 	require.NoError(t, json.Unmarshal([]byte(render(t, SARIF, fixture())), &doc))
-	require.Len(t, doc.Runs, 4)
+	require.Len(t, doc.Runs, 5)
 	prod := doc.Runs[0]
 	assert.Equal(t, "slipway/preview/prod/", prod.AutomationDetails.ID)
 	assert.False(t, prod.Invocations[0].ExecutionSuccessful)
@@ -543,4 +570,54 @@ func TestPolicyReportFromEvaluate(t *testing.T) {
 	md := render(t, Markdown, entries)
 	assert.Contains(t, md, "ebs-encrypted")
 	assert.Contains(t, md, "CIS AWS Foundations v3.0")
+}
+
+// TestRollout_EveryMeasurementInMarkdownAndJSON: a rollout's entry shows
+// each step with its status and every measurement of its analyses (value,
+// verdict, time, masked error) in Markdown and JSON, and fails CI when the
+// rollout aborted.
+func TestRollout_EveryMeasurementInMarkdownAndJSON(t *testing.T) {
+	entries := fixture()[4:]
+	md := render(t, Markdown, entries)
+	assert.Contains(t, md, "| 3 | analysis error-rate | ❌ failed |")
+	assert.Contains(t, md, "| 4 | weight 100 | · pending |")
+	assert.Contains(t, md, "| 1 | error-rate | 2026-03-04T02:00:30Z | `0.012` | ✅ Successful |  |")
+	assert.Contains(t, md, "| 3 | error-rate | 2026-03-04T02:02:00Z | `—` | ❌ Error | 401: token \\[secret\\] state \\[secret\\] |")
+	assert.Contains(t, md, "| 3 | error-rate | 2026-03-04T02:02:30Z | `0.41` | ❌ Failed |  |")
+
+	var doc struct {
+		Entries []struct {
+			Failed  bool
+			Rollout struct {
+				Phase string
+				Steps []struct{ Plan, Status string }
+			}
+			Checks []struct {
+				Step         int
+				Verdict      string
+				Measurements []struct {
+					Time    time.Time
+					Value   *float64
+					Verdict string
+					Error   string
+				}
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(render(t, JSON, entries)), &doc))
+	require.Len(t, doc.Entries, 1)
+	e := doc.Entries[0]
+	assert.True(t, e.Failed, "an aborted rollout fails CI")
+	assert.Equal(t, "Aborted", e.Rollout.Phase)
+	require.Len(t, e.Rollout.Steps, 5)
+	assert.Equal(t, "failed", e.Rollout.Steps[3].Status)
+	require.Len(t, e.Checks, 2)
+	require.Len(t, e.Checks[1].Measurements, 2)
+	m := e.Checks[1].Measurements
+	assert.Nil(t, m[0].Value)
+	assert.Equal(t, "401: token [secret] state [secret]", m[0].Error)
+	require.NotNil(t, m[1].Value)
+	assert.Equal(t, 0.41, *m[1].Value)
+	assert.Equal(t, "Failed", m[1].Verdict)
+	assert.Equal(t, time.Date(2026, 3, 4, 2, 2, 30, 0, time.UTC), m[1].Time)
 }

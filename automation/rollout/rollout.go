@@ -25,6 +25,8 @@ import (
 	"fmt"
 	"io/fs"
 	"time"
+
+	"github.com/slipwayhq/slipway/automation/mask"
 )
 
 // Kind is the record kind under which rollouts are stored.
@@ -234,6 +236,10 @@ type Options struct {
 	Now func() time.Time
 	// After waits (default time.After); tests make pauses instant.
 	After func(time.Duration) <-chan time.Time
+	// Secrets, when set, masks the record's texts before they are saved —
+	// each check's error and detail (State.Masked) and the causes — so
+	// the record, its events and what Run returns never hold a secret.
+	Secrets *mask.Masker
 }
 
 // ErrInProgress says another version's rollout is not over.
@@ -394,6 +400,9 @@ func Run(ctx context.Context, store Store, name, version string, target Target, 
 				if err != nil {
 					c.Verdict, c.Error = Failed, err.Error()
 				}
+				if o.Secrets != nil {
+					c = c.Masked(o.Secrets)
+				}
 				r.s.Checks = append(r.s.Checks, c)
 				switch {
 				case c.Verdict == Failed:
@@ -425,12 +434,13 @@ func Run(ctx context.Context, store Store, name, version string, target Target, 
 
 // pause records the rollout as Paused with a cause.
 func (r *runner) pause(ctx context.Context, step int, cause string) (State, error) {
-	r.s.Phase, r.s.Cause = Paused, cause
+	r.s.Phase, r.s.Cause = Paused, r.mask(cause)
 	return r.s, r.save(ctx, step, "paused")
 }
 
 // abort puts stable back and records the rollout as Aborted.
 func (r *runner) abort(ctx context.Context, target Target, step int, cause string) (State, error) {
+	cause = r.mask(cause)
 	if err := target.Abort(ctx); err != nil {
 		r.s.Cause = cause
 		_ = r.save(ctx, step, "abort failed")
@@ -438,6 +448,14 @@ func (r *runner) abort(ctx context.Context, target Target, step int, cause strin
 	}
 	r.s.Phase, r.s.Cause, r.s.Weight = Aborted, cause, 0
 	return r.s, r.save(ctx, step, "aborted")
+}
+
+// mask masks s with Options.Secrets, when set.
+func (r *runner) mask(s string) string {
+	if r.o.Secrets == nil {
+		return s
+	}
+	return r.o.Secrets.String(s)
 }
 
 // Promote asks the rollout name to pass the pause (or inconclusive

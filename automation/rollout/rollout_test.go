@@ -2,6 +2,7 @@ package rollout_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipwayhq/slipway/automation/analysis"
+	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/rollout"
 	"github.com/slipwayhq/slipway/automation/statestore"
 )
@@ -276,4 +279,65 @@ func TestValidate_NamesTheStepAndTheFix(t *testing.T) {
 	}
 	_, err := rollout.Run(context.Background(), store(t), "e", "", (&target{}).Target(), []rollout.Step{{Weight: 1}}, rollout.Options{})
 	assert.ErrorContains(t, err, "version is empty")
+}
+
+// TestCheck_AnalysisAndMaskedSurviveTheRecord: an analysis check read back
+// from its JSON is still an analysis result, and Masked hides a secret in
+// its cause, error, message, measurement errors and any other detail.
+func TestCheck_AnalysisAndMaskedSurviveTheRecord(t *testing.T) {
+	v := 0.25
+	s := rollout.State{Name: "shop/dev", Version: "v2", Plan: []string{"analysis error-rate", "analysis smoke"}, Cause: "token hunter2-x refused",
+		Checks: []rollout.Check{
+			{Step: 0, Gate: "error-rate", Verdict: rollout.Failed, Detail: analysis.Result{Metric: "error-rate", Message: "hunter2-x",
+				Measurements: []analysis.Measurement{{Value: &v, Phase: analysis.PhaseFailed}, {Phase: analysis.PhaseError, Error: "key hunter2-x"}}}},
+			{Step: 1, Gate: "smoke", Verdict: rollout.Successful, Detail: map[string]any{"body": "hunter2-x"}, Error: "hunter2-x"},
+		}}
+	b, err := json.Marshal(s)
+	require.NoError(t, err)
+	var back rollout.State
+	require.NoError(t, json.Unmarshal(b, &back))
+	res, ok := back.Checks[0].Analysis()
+	require.True(t, ok, "%T", back.Checks[0].Detail)
+	require.Len(t, res.Measurements, 2)
+	assert.Equal(t, 0.25, *res.Measurements[0].Value)
+	_, ok = back.Checks[1].Analysis()
+	assert.False(t, ok, "a detail that is not an analysis")
+
+	masked := back.Masked(mask.New("hunter2-x"))
+	b, err = json.Marshal(masked)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "hunter2-x")
+	assert.Equal(t, "token [secret] refused", masked.Cause)
+	res, ok = masked.Checks[0].Analysis()
+	require.True(t, ok)
+	assert.Equal(t, "key [secret]", res.Measurements[1].Error)
+	assert.Contains(t, back.Checks[1].Error, "hunter2-x", "the original is left as it was")
+	assert.Equal(t, "analysis", rollout.StepKind(masked.Plan[0]))
+}
+
+// TestRun_SecretsAreMaskedInTheRecord: with Options.Secrets, a gate's
+// error and the abort's cause naming a secret are saved, returned and
+// sent masked.
+func TestRun_SecretsAreMaskedInTheRecord(t *testing.T) {
+	ctx, st, tg := context.Background(), store(t), &target{}
+	g := rollout.GateFunc{GateName: "error-rate", CheckFunc: func(context.Context) (rollout.Verdict, any, error) {
+		return rollout.Failed, map[string]any{"url": "http://x/?token=hunter2-x"}, errors.New("token hunter2-x refused")
+	}}
+	var events []rollout.Event
+	s, err := rollout.Run(ctx, st, "shop/dev", "v2", tg.Target(), []rollout.Step{{Weight: 10}, {Gates: []rollout.Gate{g}}},
+		rollout.Options{After: instant, Secrets: mask.New("hunter2-x"), OnEvent: func(ev rollout.Event) { events = append(events, ev) }})
+	require.NoError(t, err)
+	require.Equal(t, rollout.Aborted, s.Phase)
+	assert.Equal(t, "step 1: analysis error-rate failed: token [secret] refused", s.Cause)
+	saved, ok, err := rollout.Get(ctx, st, "shop/dev")
+	require.NoError(t, err)
+	require.True(t, ok)
+	b, err := json.Marshal(saved)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "hunter2-x")
+	assert.Contains(t, string(b), "token=[secret]")
+	require.NotEmpty(t, events)
+	b, err = json.Marshal(events[len(events)-1].State)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "hunter2-x")
 }

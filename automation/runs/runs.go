@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/outcome"
+	"github.com/slipwayhq/slipway/automation/rollout"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/policypacks"
 )
@@ -70,6 +71,13 @@ type Record struct {
 	Error    string                `json:"error,omitempty"`
 	TraceID  string                `json:"traceId,omitempty"`
 	Revision string                `json:"revision,omitempty"`
+	// Rollout is a rollout's record as the run left it: its plan, the
+	// step it reached, its cause and every gate's check with each
+	// measurement (texts masked).
+	Rollout *rollout.State `json:"rollout,omitempty"`
+	// Checks are the gates a deploy checked after its update (see
+	// Release.Gates), with each measurement (texts masked).
+	Checks []rollout.Check `json:"checks,omitempty"`
 }
 
 // Drifted is one resource a drift check found changed.
@@ -138,6 +146,18 @@ func FromResult(op string, res *outcome.Result, err error, result string, m *mas
 		r.Error = msg
 	}
 	return r
+}
+
+// SetChecks keeps a rollout's record (nil or one never started: none)
+// and a deploy's gate checks in r, their texts masked by m.
+func (r *Record) SetChecks(st *rollout.State, checks []rollout.Check, m *mask.Masker) {
+	for _, c := range checks {
+		r.Checks = append(r.Checks, c.Masked(m))
+	}
+	if st != nil && st.Name != "" {
+		masked := st.Masked(m)
+		r.Rollout = &masked
+	}
 }
 
 // name is a record's name in the store.

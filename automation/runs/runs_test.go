@@ -9,9 +9,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipwayhq/slipway/automation/analysis"
 	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/releases"
+	"github.com/slipwayhq/slipway/automation/rollout"
 	"github.com/slipwayhq/slipway/automation/runs"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/policypacks"
@@ -82,4 +84,35 @@ func TestWriteList_RoundTripOrderAndBound(t *testing.T) {
 	assert.Equal(t, []runs.Env{{Project: "shop", Stack: "prod"}, {Project: "web", Stack: "dev"}, {Project: "web", Stack: "qa"}}, envs)
 
 	assert.Error(t, runs.Write(ctx, st, runs.Record{Operation: "up"}), "a record needs its stack")
+}
+
+// TestSetChecks_RolloutAndGatesKeptMaskedAndReadBack: a rollout's record
+// and a deploy's gate checks are kept masked, and read back from the
+// backend their analyses still give every measurement.
+func TestSetChecks_RolloutAndGatesKeptMaskedAndReadBack(t *testing.T) {
+	ctx, st := context.Background(), store(t)
+	v := 0.41
+	res := analysis.Result{Metric: "error-rate", Phase: analysis.PhaseFailed,
+		Measurements: []analysis.Measurement{{Value: &v, Phase: analysis.PhaseFailed}, {Phase: analysis.PhaseError, Error: "token hunter2-x"}}}
+	ro := &rollout.State{Name: "web/dev", Version: "v2", Phase: rollout.Aborted, Cause: "token hunter2-x refused",
+		Checks: []rollout.Check{{Step: 1, Gate: "error-rate", Verdict: rollout.Failed, Detail: res}}}
+	r := runs.Record{Project: "web", Stack: "dev", Operation: "rollout", Result: runs.Failed, Started: time.Now()}
+	r.SetChecks(ro, []rollout.Check{{Gate: "smoke", Verdict: rollout.Failed, Error: "hunter2-x"}}, mask.New("hunter2-x"))
+	r.SetChecks(&rollout.State{}, nil, nil)
+	require.NoError(t, runs.Write(ctx, st, r))
+	recs, err := runs.List(ctx, st, "web", "dev")
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	got := recs[0]
+	require.NotNil(t, got.Rollout, "a rollout never started does not replace it")
+	assert.Equal(t, "token [secret] refused", got.Rollout.Cause)
+	require.Len(t, got.Rollout.Checks, 1)
+	back, ok := got.Rollout.Checks[0].Analysis()
+	require.True(t, ok)
+	require.Len(t, back.Measurements, 2)
+	assert.Equal(t, 0.41, *back.Measurements[0].Value)
+	assert.Equal(t, "token [secret]", back.Measurements[1].Error)
+	require.Len(t, got.Checks, 1)
+	assert.Equal(t, "[secret]", got.Checks[0].Error)
+	assert.Contains(t, ro.Cause, "hunter2-x", "the rollout's own record is left as it was")
 }

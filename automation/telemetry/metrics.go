@@ -32,6 +32,20 @@ const (
 	// ResourcesGauge is the number of resources in an environment after its
 	// last operation that changed or read it {project, environment}.
 	ResourcesGauge = "slipway_resources"
+	// RolloutStepsTotal counts the steps of rollouts by kind (weight,
+	// pause, analysis, promotion) and result (succeeded, paused, failed)
+	// {project, environment, step, result}.
+	RolloutStepsTotal = "slipway_rollout_steps_total"
+	// CanaryWeight is the share of the traffic (percent) a rollout's
+	// canary gets now; 0 once promoted or aborted {project, environment}.
+	CanaryWeight = "slipway_rollout_canary_weight"
+	// AnalysisMeasurementsTotal counts analysis measurements by metric and
+	// verdict (Successful, Failed, Inconclusive, Error)
+	// {project, environment, metric, verdict}.
+	AnalysisMeasurementsTotal = "slipway_analysis_measurements_total"
+	// AnalysisValue is the last value an analysis measured
+	// {project, environment, metric}.
+	AnalysisValue = "slipway_analysis_value"
 )
 
 // Label names.
@@ -44,6 +58,9 @@ const (
 	LabelPack        = "pack"
 	LabelPolicy      = "policy"
 	LabelEnforcement = "enforcement"
+	LabelStep        = "step"
+	LabelMetric      = "metric"
+	LabelVerdict     = "verdict"
 )
 
 // Metrics are Slipway's Prometheus series. A nil *Metrics records nothing.
@@ -56,6 +73,10 @@ type Metrics struct {
 	violations *prometheus.CounterVec
 	rollbacks  *prometheus.CounterVec
 	resources  *prometheus.GaugeVec
+	rsteps     *prometheus.CounterVec
+	weight     *prometheus.GaugeVec
+	measured   *prometheus.CounterVec
+	value      *prometheus.GaugeVec
 }
 
 // NewMetrics creates the series and registers them on reg (never on the
@@ -85,6 +106,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			[]string{LabelProject, LabelEnvironment, LabelResult}),
 		resources: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ResourcesGauge,
 			Help: "Resources in an environment after its last operation."}, env),
+		rsteps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: RolloutStepsTotal,
+			Help: "Steps of progressive rollouts (weight, pause, analysis, promotion) by result (succeeded, paused, failed)."},
+			[]string{LabelProject, LabelEnvironment, LabelStep, LabelResult}),
+		weight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: CanaryWeight,
+			Help: "Share of the traffic (percent) the canary of an environment's rollout gets now."}, env),
+		measured: prometheus.NewCounterVec(prometheus.CounterOpts{Name: AnalysisMeasurementsTotal,
+			Help: "Measurements of rollout and release analyses, by metric and verdict."},
+			[]string{LabelProject, LabelEnvironment, LabelMetric, LabelVerdict}),
+		value: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: AnalysisValue,
+			Help: "Last value measured by an analysis metric."}, []string{LabelProject, LabelEnvironment, LabelMetric}),
 	}
 	var err error
 	m.opDuration, err = register(reg, m.opDuration, err)
@@ -95,6 +126,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m.violations, err = register(reg, m.violations, err)
 	m.rollbacks, err = register(reg, m.rollbacks, err)
 	m.resources, err = register(reg, m.resources, err)
+	m.rsteps, err = register(reg, m.rsteps, err)
+	m.weight, err = register(reg, m.weight, err)
+	m.measured, err = register(reg, m.measured, err)
+	m.value, err = register(reg, m.value, err)
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +208,34 @@ func (m *Metrics) Resources(project, env string, n int) {
 		return
 	}
 	m.resources.WithLabelValues(project, env).Set(float64(n))
+}
+
+// RolloutStep counts one rollout step of kind with its result.
+func (m *Metrics) RolloutStep(project, env, kind, result string) {
+	if m == nil {
+		return
+	}
+	m.rsteps.WithLabelValues(project, env, kind, result).Inc()
+}
+
+// CanaryWeight sets the canary's share of the traffic of an environment.
+func (m *Metrics) CanaryWeight(project, env string, weight int) {
+	if m == nil {
+		return
+	}
+	m.weight.WithLabelValues(project, env).Set(float64(weight))
+}
+
+// Measurement counts one analysis measurement and, when it has a value,
+// sets the metric's last value.
+func (m *Metrics) Measurement(project, env, metric, verdict string, value *float64) {
+	if m == nil {
+		return
+	}
+	m.measured.WithLabelValues(project, env, metric, verdict).Inc()
+	if value != nil {
+		m.value.WithLabelValues(project, env, metric).Set(*value)
+	}
 }
 
 // ResourcesAfter returns how many resources an environment holds after an

@@ -53,6 +53,7 @@ func Run(ctx context.Context, e *engine.Engine, c Canary, lookup func(version st
 	}
 	p := c.Release.Program
 	ctx, ob := e.Observe(ctx, "rollout", p)
+	ob.Rollout = &st // its steps and measurements go into the run record
 	defer func() { ob.EndDeploy(nil, st.Phase == rollout.Aborted, err) }()
 	store, _, err := ob.Operation.Records(ctx)
 	if err != nil {
@@ -62,7 +63,7 @@ func Run(ctx context.Context, e *engine.Engine, c Canary, lookup func(version st
 	up.NoRecord = true
 	target := &target{e: e, opc: ob.Operation, c: c, lookup: lookup, up: up, masker: ob.Secrets}
 	st, err = rollout.Run(ctx, store, Name(p.Project, p.Stack), c.Release.Version, target, c.Steps,
-		rollout.Options{OnEvent: c.OnEvent, Now: c.Now, After: c.After})
+		rollout.Options{OnEvent: observer(ctx, e, p, c.OnEvent, 0), Now: c.Now, After: c.After, Secrets: ob.Secrets})
 	if err == nil && st.Phase == rollout.Aborted && target.aborted && !target.recorded { // not when another process aborted it
 		err = target.record(ctx, st.Cause)
 	}
@@ -190,6 +191,7 @@ func Promote(ctx context.Context, e *engine.Engine, project, stack string) (roll
 func Abort(ctx context.Context, e *engine.Engine, c Canary, lookup func(version string) (engine.Program, error), cause string, opts ...optup.Option) (st rollout.State, err error) {
 	p := c.Release.Program
 	ctx, ob := e.Observe(ctx, "rollout", p)
+	ob.Rollout = &st
 	defer func() { ob.EndDeploy(nil, st.Phase == rollout.Aborted, err) }()
 	store, _, err := ob.Operation.Records(ctx)
 	if err != nil {
@@ -209,6 +211,7 @@ func Abort(ctx context.Context, e *engine.Engine, c Canary, lookup func(version 
 	}
 	st, err = rollout.Abort(ctx, store, Name(p.Project, p.Stack), t, cause)
 	if err == nil && st.Phase == rollout.Aborted {
+		observer(ctx, e, p, nil, len(st.Checks))(rollout.Event{State: st, Step: st.Step, What: "aborted"})
 		err = t.record(ctx, st.Cause)
 	}
 	return st, err

@@ -15,6 +15,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/chatops"
 	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/outcome"
+	"github.com/slipwayhq/slipway/automation/rollout"
 	"github.com/slipwayhq/slipway/automation/runs"
 	"github.com/slipwayhq/slipway/automation/statestore"
 	"github.com/slipwayhq/slipway/automation/telemetry"
@@ -37,8 +38,8 @@ func (e *Engine) Tracer() trace.Tracer {
 	return telemetry.Tracer(e.obs.tp)
 }
 
-// metrics returns the engine's metrics (nil records nothing).
-func (e *Engine) metrics() *telemetry.Metrics {
+// Metrics returns the engine's metrics (nil records nothing).
+func (e *Engine) Metrics() *telemetry.Metrics {
 	if e == nil {
 		return nil
 	}
@@ -72,6 +73,30 @@ type Observation struct {
 	// closes it once the run is recorded.
 	Operation *Operation
 	endOp     func()
+	// Rollout, set before the end, is the rollout the operation ran: its
+	// steps and measurements go into the run record.
+	Rollout *rollout.State
+	checks  []rollout.Check // gates checked after a deploy (Check)
+}
+
+// Observed returns ctx's operation (the outer one when nested), nil
+// outside one.
+func Observed(ctx context.Context) *Observation {
+	o, _ := ctx.Value(obsKey{}).(*Observation)
+	return o
+}
+
+// Span is the operation's span.
+func (o *Observation) Span() trace.Span { return o.span }
+
+// Notifier is the engine's notifier (nil when there is none).
+func (e *Engine) Notifier() chatops.Notifier { return e.obs.notifier }
+
+// Check records a gate checked after a deploy: span events, metrics and
+// the run record.
+func (o *Observation) Check(c rollout.Check) {
+	telemetry.ObserveCheck(o.span, o.e.Metrics(), o.project, o.stack, c, o.Secrets)
+	o.checks = append(o.checks, c)
 }
 
 // observe starts operation op on a program's stack: its span (a child of
@@ -109,7 +134,7 @@ func (e *Engine) Steps(ctx context.Context, res *outcome.Result) {
 		o.ran.Store(true)
 		telemetry.ResourceSpans(ctx, e.Tracer(), res)
 	}
-	e.metrics().Steps(res)
+	e.Metrics().Steps(res)
 }
 
 // end records an operation that returned res and err.
@@ -150,7 +175,13 @@ func (o *Observation) finish(res *outcome.Result, drift *outcome.Drift, rolledBa
 	}
 	defer o.endOp()
 	took := time.Since(o.start)
-	result := resultOf(err, drift)
+	result, failure := resultOf(err, drift), ""
+	aborted := o.Rollout != nil && o.Rollout.Phase == rollout.Aborted && err == nil
+	if err != nil {
+		failure = o.Secrets.String(err.Error())
+	} else if aborted { // stable is back, but the release failed: never a success
+		result, failure = runs.Failed, "rollout aborted: "+o.Secrets.String(o.Rollout.Cause)
+	}
 	var drifted []outcome.ResourceChange
 	if drift != nil {
 		res, drifted = drift.Refresh, drift.Resources
@@ -160,7 +191,7 @@ func (o *Observation) finish(res *outcome.Result, drift *outcome.Drift, rolledBa
 	o.span.SetAttributes(telemetry.AttrResult.String(result))
 	telemetry.End(o.span, err, o.Secrets)
 
-	m := o.e.metrics()
+	m := o.e.Metrics()
 	m.Operation(o.project, o.stack, o.op, result, took)
 	m.Policy(o.project, o.stack, res)
 	if drift != nil {
@@ -204,6 +235,10 @@ func (o *Observation) finish(res *outcome.Result, drift *outcome.Drift, rolledBa
 		if known && err == nil {
 			rec.Resources = n
 		}
+		if rec.Error == "" {
+			rec.Error = failure
+		}
+		rec.SetChecks(o.Rollout, o.checks, o.Secrets)
 		if werr := o.e.writeRun(ctx, o.Operation, rec); werr != nil {
 			o.e.log.WarnContext(ctx, "recording the run failed", "stack", o.stack, "operation", o.op, "error", werr)
 		}
@@ -218,12 +253,12 @@ func (o *Observation) finish(res *outcome.Result, drift *outcome.Drift, rolledBa
 	if drift != nil {
 		changes = len(drifted)
 	}
-	errMsg := ""
-	if err != nil {
-		errMsg = o.Secrets.String(err.Error())
+	errMsg := failure
+	for _, c := range o.checks {
+		errMsg += "\n" + telemetry.CheckLine(c, o.Secrets)
 	}
 	ev := chatops.Event{Project: o.project, Environment: o.stack, Operation: o.op, Changes: changes, Time: time.Now().UTC(), TraceID: traceID,
-		Summary: telemetry.Summary(o.op, o.stack, changes, took, err != nil), Details: telemetry.Details(res, drifted, errMsg, chatops.MaxDetails)}
+		Summary: telemetry.Summary(o.op, o.stack, changes, took, failure != ""), Details: telemetry.Details(res, drifted, errMsg, chatops.MaxDetails)}
 	var kinds []chatops.Kind
 	switch {
 	case result == runs.Blocked:
@@ -232,6 +267,7 @@ func (o *Observation) finish(res *outcome.Result, drift *outcome.Drift, rolledBa
 		kinds = append(kinds, chatops.RunFailed)
 	case drift != nil && drift.Found():
 		kinds = append(kinds, chatops.DriftDetected)
+	case aborted: // notified as it happened (RolloutAborted); the rollback below
 	case o.op == "rollback":
 		kinds = append(kinds, chatops.RollbackDone)
 	case slices.Contains([]string{"up", "destroy", "deploy", "promote", "rollout", "ephemeral-create", "ephemeral-destroy"}, o.op):

@@ -270,7 +270,14 @@ func (d *Deployment) Outcome() (res *outcome.Result, rolledBack bool) {
 func checkGates(ctx context.Context, e *engine.Engine, gates []rollout.Gate) error {
 	ctx, checked := e.Stage(ctx, telemetry.StageSmoke)
 	for _, g := range gates {
-		v, _, err := g.Check(ctx)
+		v, detail, err := g.Check(ctx)
+		if ob := engine.Observed(ctx); ob != nil { // span events, metrics, run record, notification
+			c := rollout.Check{Gate: g.Name(), Verdict: v, Detail: detail, At: time.Now().UTC()}
+			if err != nil {
+				c.Verdict, c.Error = rollout.Failed, err.Error()
+			}
+			ob.Check(c)
+		}
 		switch {
 		case err != nil:
 			err = fmt.Errorf("analysis %s: %w", g.Name(), err)
