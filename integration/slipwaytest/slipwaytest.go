@@ -28,6 +28,14 @@
 // backend directory and objects) and logs where to find it; otherwise the
 // environment is always destroyed.
 //
+// Drills: a Drill injects a fault, runs a repair and polls a health check
+// until the environment is back, failing past a stated bound and reporting
+// how long the recovery took. Ready-made injectors: DeletePods, EditObject
+// (out-of-band edits), KillAt (kill -9 a child process — the engine — at a
+// point it signals; see Child and StartChild) and SetMetric (a metric
+// turning bad on the Pushgateway of integration/promtest); repairs and
+// checks: RepairDrift, DeploymentReady, PodsReady.
+//
 // Mock side: Mock runs a program under pulumi.WithMocks (package mocktest:
 // as an update, or as a preview with mocktest.Preview(), so unknown values
 // stay unknown) and returns its mocktest.Graph; AssertCompliant and
@@ -71,10 +79,12 @@ var shared struct {
 //	func TestMain(m *testing.M) { slipwaytest.Main(m) }
 //
 // It serves the policy analyzer first (Slipway's packs and the extra packs
-// given, for WithPolicies), runs the tests, stops the shared cluster if a
+// given, for WithPolicies), runs the child a process started by StartChild
+// runs (see Child) and exits, or runs the tests, stops the shared cluster if a
 // test started it, and exits with the tests' code.
 func Main(m *testing.M, packs ...*policypacks.Pack) {
 	policypacks.ServeIfAnalyzer(append(all.Packs(), packs...)...)
+	runChild() // a process StartChild started runs its child and exits
 	shared.mu.Lock()
 	shared.main = true
 	shared.mu.Unlock()
