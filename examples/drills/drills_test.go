@@ -39,7 +39,7 @@ const (
 // newWeb brings the web workload up at stable as its stack's first good
 // release (a recorded deploy, so a rollout has something to go back to).
 // The namespace is the stack's name.
-func newWeb(t *testing.T, opts ...slipwaytest.Option) *slipwaytest.Env {
+func newWeb(t testing.TB, opts ...slipwaytest.Option) *slipwaytest.Env {
 	t.Helper()
 	env := slipwaytest.New(t, automation.Program{Run: drills.Run(drills.Args(stable, stable, 0))}, append(opts, slipwaytest.WithoutUp())...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
