@@ -20,13 +20,14 @@ import (
 	"github.com/slipwayhq/slipway/examples/drills"
 	"github.com/slipwayhq/slipway/integration/promtest"
 	"github.com/slipwayhq/slipway/integration/slipwaytest"
+	"github.com/slipwayhq/slipway/integration/slipwaytest/fault"
 )
 
 // TestMain serves the policy analyzer, runs the rollout child of the kill
 // drill when this binary is that child, and shares one local cluster among
 // the drills.
 func TestMain(m *testing.M) {
-	slipwaytest.Child("rollout", rolloutChild)
+	fault.Child("rollout", rolloutChild)
 	slipwaytest.Main(m)
 }
 
@@ -53,7 +54,7 @@ func newWeb(t testing.TB, opts ...slipwaytest.Option) *slipwaytest.Env {
 // serving is the health check of a stable track only: the Deployment runs
 // image with every replica available, and no canary Deployment is left.
 func serving(env *slipwaytest.Env, image string) func(ctx context.Context) (bool, error) {
-	ready := slipwaytest.DeploymentReady(env.Client, env.Name, drills.Name, image)
+	ready := fault.DeploymentReady(env.Client, env.Name, drills.Name, image)
 	return func(ctx context.Context) (bool, error) {
 		if ok, err := ready(ctx); !ok {
 			return false, err
@@ -75,10 +76,10 @@ func serving(env *slipwaytest.Env, image string) func(ctx context.Context) (bool
 func TestDrill_PodsDeleted(t *testing.T) {
 	t.Parallel()
 	env := newWeb(t)
-	pods := slipwaytest.PodsReady(env.Client, env.Name, drills.Selector, drills.Replicas)
+	pods := fault.PodsReady(env.Client, env.Name, drills.Selector, drills.Replicas)
 	res := slipwaytest.RunDrill(t, slipwaytest.Drill{
 		Name:   "pods deleted",
-		Inject: slipwaytest.DeletePods(env.Client, env.Name, drills.Selector),
+		Inject: fault.DeletePods(env.Client, env.Name, drills.Selector),
 		Healthy: func(ctx context.Context) (bool, error) {
 			if ok, err := pods(ctx); !ok {
 				return false, err
@@ -99,7 +100,7 @@ func TestDrill_ObjectEditedOutOfBand(t *testing.T) {
 	t.Parallel()
 	env := newWeb(t)
 	dep := slipwaytest.Object{APIVersion: "apps/v1", Kind: "Deployment", Namespace: env.Name, Name: drills.Name}
-	edit := slipwaytest.EditObject(env.RESTConfig(), dep, types.JSONPatchType,
+	edit := fault.EditObject(env.RESTConfig(), dep, types.JSONPatchType,
 		`[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"nginx:1.26"}]`)
 	res := slipwaytest.RunDrill(t, slipwaytest.Drill{
 		Name: "object edited out of band",
@@ -116,7 +117,7 @@ func TestDrill_ObjectEditedOutOfBand(t *testing.T) {
 			}
 			return nil
 		},
-		Recover: slipwaytest.RepairDrift(env.Stack),
+		Recover: fault.RepairDrift(env.Stack),
 		Healthy: serving(env, stable),
 		Within:  2 * time.Minute,
 	})
@@ -161,7 +162,7 @@ func rolloutChild(ctx context.Context) error {
 	prog := childProgram(os.Getenv(childStack), os.Getenv(childKubeconfig))
 	st, err := e.Rollout(ctx, drills.Canary(prog, stable, next, killSteps, func(ev rollout.Event) {
 		if ev.What == "step" {
-			slipwaytest.Signal(fmt.Sprintf("step %d", ev.Step))
+			fault.Signal(fmt.Sprintf("step %d", ev.Step))
 		}
 	}), drills.Lookup(prog))
 	if err != nil {
@@ -184,9 +185,9 @@ func TestDrill_EngineKilledMidStep(t *testing.T) {
 	env := newWeb(t, slipwaytest.WithEngine(e))
 	require.Equal(t, childProgram(env.Name, env.Kubeconfig).Config, env.Program.Config, "the child runs the same program")
 
-	child := slipwaytest.StartChild(t, "rollout", childDir+"="+dir, childHome+"="+home,
+	child := fault.StartChild(t, "rollout", childDir+"="+dir, childHome+"="+home,
 		childStack+"="+env.Name, childKubeconfig+"="+env.Kubeconfig)
-	kill := slipwaytest.KillAt(child, "step 0")
+	kill := fault.KillAt(child, "step 0")
 	var events []string
 	res := slipwaytest.RunDrill(t, slipwaytest.Drill{
 		Name: "engine killed mid-step",
@@ -235,7 +236,7 @@ func TestDrill_MetricTurnsBadMidRollout(t *testing.T) {
 	prom := promtest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	require.NoError(t, slipwaytest.SetMetric(prom, "canary", "canary_error_rate", 0.01)(ctx))
+	require.NoError(t, fault.SetMetric(prom, "canary", "canary_error_rate", 0.01)(ctx))
 	env := newWeb(t)
 
 	cond, err := analysis.ParseCondition("result < 0.05")
@@ -261,7 +262,7 @@ func TestDrill_MetricTurnsBadMidRollout(t *testing.T) {
 		}), drills.Lookup(env.Program))
 		done <- outcome{st, err}
 	}()
-	bad := slipwaytest.SetMetric(prom, "canary", "canary_error_rate", 0.4)
+	bad := fault.SetMetric(prom, "canary", "canary_error_rate", 0.4)
 	var final rollout.State
 	res := slipwaytest.RunDrill(t, slipwaytest.Drill{
 		Name: "metric turns bad mid-rollout",

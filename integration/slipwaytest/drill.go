@@ -19,18 +19,18 @@ import (
 type Drill struct {
 	// Name names the drill in results and errors.
 	Name string
-	// Inject makes the fault (see DeletePods, EditObject, KillAt,
-	// SetMetric). It returns an error when the fault could not be made —
+	// Inject makes the fault (package fault: DeletePods, EditObject,
+	// KillAt, SetMetric). It returns an error when the fault could not be made —
 	// nothing to delete, a child that ended before its signal —, so a drill
 	// never passes without its fault.
 	Inject func(ctx context.Context) error
-	// Recover runs the repair (see RepairDrift, or a rerun that resumes);
+	// Recover runs the repair (fault.RepairDrift, or a rerun that resumes);
 	// nil when the environment repairs itself (a Deployment's controller
 	// replacing deleted pods, a rollout aborting on its own analysis). Its
 	// context ends at the bound.
 	Recover func(ctx context.Context) error
 	// Healthy reports whether the environment is back where it should be
-	// (see DeploymentReady, PodsReady). An error counts as not healthy yet
+	// (fault.DeploymentReady, fault.PodsReady). An error counts as not healthy yet
 	// (an object may be missing mid-repair); the last one is in the
 	// DrillError.
 	Healthy func(ctx context.Context) (bool, error)
@@ -108,9 +108,9 @@ func (d Drill) Run(ctx context.Context) (DrillResult, error) {
 	case d.Name == "":
 		return res, errors.New("slipwaytest: Drill.Name is empty; name the fault, e.g. \"pods deleted\"")
 	case d.Inject == nil:
-		return res, fmt.Errorf("slipwaytest: drill %s: Drill.Inject is nil; give the function that makes the fault (e.g. DeletePods)", d.Name)
+		return res, fmt.Errorf("slipwaytest: drill %s: Drill.Inject is nil; give the function that makes the fault (e.g. fault.DeletePods)", d.Name)
 	case d.Healthy == nil:
-		return res, fmt.Errorf("slipwaytest: drill %s: Drill.Healthy is nil; give the check that the environment is back (e.g. DeploymentReady)", d.Name)
+		return res, fmt.Errorf("slipwaytest: drill %s: Drill.Healthy is nil; give the check that the environment is back (e.g. fault.DeploymentReady)", d.Name)
 	case d.Within <= 0:
 		return res, fmt.Errorf("slipwaytest: drill %s: Drill.Within is %s; state the bound on the recovery, e.g. 30 * time.Second", d.Name, d.Within)
 	}

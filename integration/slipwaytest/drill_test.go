@@ -9,9 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
-	kmetav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/slipwayhq/slipway/integration/slipwaytest"
 )
@@ -141,23 +138,4 @@ func TestDrill_FailedInjectionOrRecoveryIsNamed(t *testing.T) {
 		assert.Error(t, err)
 	}
 	assert.False(t, injected, "an invalid drill injects nothing")
-}
-
-// TestDeletePods_DeletesTheMatchingPodsAndRefusesNone: the injector
-// deletes exactly the selected pods, and fails when none matches.
-func TestDeletePods_DeletesTheMatchingPodsAndRefusesNone(t *testing.T) {
-	t.Parallel()
-	pod := func(name, app string) *corev1.Pod {
-		return &corev1.Pod{ObjectMeta: kmetav1.ObjectMeta{Name: name, Namespace: "shop", Labels: map[string]string{"app": app}}}
-	}
-	c := fake.NewClientset(pod("web-1", "web"), pod("web-2", "web"), pod("db-1", "db"))
-	ctx := context.Background()
-	require.NoError(t, slipwaytest.DeletePods(c, "shop", "app=web")(ctx))
-	l, err := c.CoreV1().Pods("shop").List(ctx, kmetav1.ListOptions{})
-	require.NoError(t, err)
-	require.Len(t, l.Items, 1)
-	assert.Equal(t, "db-1", l.Items[0].Name)
-
-	err = slipwaytest.DeletePods(c, "shop", "app=web")(ctx)
-	assert.EqualError(t, err, `no pod in namespace shop matches "app=web"`)
 }

@@ -1,8 +1,6 @@
 package slipwaytest_test
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"runtime"
@@ -25,11 +23,7 @@ import (
 // it). The binary would panic at start if both defined it.
 var updateFlag = flag.Bool("update", false, "rewrite golden files (AssertGolden honours it too)")
 
-func TestMain(m *testing.M) {
-	slipwaytest.Child("sleeper", sleeper)
-	slipwaytest.Child("quitter", func(context.Context) error { return errors.New("gave up early") })
-	slipwaytest.Main(m)
-}
+func TestMain(m *testing.M) { slipwaytest.Main(m) }
 
 // setUpdateFlag sets the -update flag for the rest of t, as the command
 // line would, and restores it when t ends.

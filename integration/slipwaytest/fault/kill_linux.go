@@ -1,4 +1,4 @@
-package slipwaytest
+package fault
 
 import (
 	"os/exec"

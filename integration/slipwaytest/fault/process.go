@@ -1,4 +1,4 @@
-package slipwaytest
+package fault
 
 import (
 	"bufio"
@@ -11,55 +11,27 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/slipwayhq/slipway/integration/slipwaytest/internal/child"
 )
 
-// ChildEnv names the child a process started by StartChild runs; Main
-// runs that child instead of the tests.
-const ChildEnv = "SLIPWAYTEST_CHILD"
+// ChildEnv names the child a process started by StartChild runs;
+// slipwaytest.Main runs that child instead of the tests.
+const ChildEnv = child.Env
 
 // signalPrefix marks a Signal line on a child's standard output.
 const signalPrefix = "slipwaytest-signal: "
 
-// children are the functions Child registered, by name.
-var children = struct {
-	mu sync.Mutex
-	m  map[string]func(ctx context.Context) error
-}{m: map[string]func(ctx context.Context) error{}}
-
 // Child registers fn as the child process name, for drills that kill a
-// process (KillAt): StartChild runs the test binary again, and Main, seeing
-// ChildEnv, runs fn instead of the tests and exits (1 when fn fails).
-// Register children in TestMain, before Main:
+// process (KillAt): StartChild runs the test binary again, and
+// slipwaytest.Main, seeing ChildEnv, runs fn instead of the tests and
+// exits (1 when fn fails). Register children in TestMain, before Main:
 //
 //	func TestMain(m *testing.M) {
-//		slipwaytest.Child("rollout", rolloutChild)
+//		fault.Child("rollout", rolloutChild)
 //		slipwaytest.Main(m)
 //	}
-func Child(name string, fn func(ctx context.Context) error) {
-	children.mu.Lock()
-	defer children.mu.Unlock()
-	children.m[name] = fn
-}
-
-// runChild runs the child named in ChildEnv, if any, and exits.
-func runChild() {
-	name := os.Getenv(ChildEnv)
-	if name == "" {
-		return
-	}
-	children.mu.Lock()
-	fn := children.m[name]
-	children.mu.Unlock()
-	if fn == nil {
-		fmt.Fprintf(os.Stderr, "slipwaytest: no child %q is registered (slipwaytest.Child in TestMain, before Main)\n", name)
-		os.Exit(2)
-	}
-	if err := fn(context.Background()); err != nil {
-		fmt.Fprintf(os.Stderr, "slipwaytest: child %s: %v\n", name, err)
-		os.Exit(1)
-	}
-	os.Exit(0)
-}
+func Child(name string, fn func(ctx context.Context) error) { child.Register(name, fn) }
 
 // Signal tells the test that started this child (see Process.WaitSignal)
 // that it reached point s, e.g. "step 1". It writes one line to standard
@@ -89,10 +61,10 @@ func StartChild(t testing.TB, name string, env ...string) *Process {
 	cmd.Stderr = &p.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatalf("slipwaytest: child %s: %v", name, err)
+		t.Fatalf("fault: child %s: %v", name, err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("slipwaytest: starting child %s: %v", name, err)
+		t.Fatalf("fault: starting child %s: %v", name, err)
 	}
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -113,7 +85,7 @@ func StartChild(t testing.TB, name string, env ...string) *Process {
 		case <-p.exited:
 		default:
 			if _, err := p.KillNine(time.Minute); err != nil {
-				t.Errorf("slipwaytest: killing child %s at the end of the test: %v", name, err)
+				t.Errorf("fault: killing child %s at the end of the test: %v", name, err)
 			}
 		}
 	})

@@ -1,4 +1,10 @@
-package slipwaytest
+// Package fault holds the fault injectors, repairs and health checks of
+// slipwaytest.Drill: DeletePods, EditObject (an out-of-band edit), KillAt
+// (kill -9 a child process — the engine — at a point it signals; see Child
+// and StartChild) and SetMetric (a metric turning bad on the Pushgateway of
+// integration/promtest); RepairDrift (the engine's drift repair);
+// DeploymentReady and PodsReady.
+package fault
 
 import (
 	"context"
@@ -20,11 +26,8 @@ import (
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/optdrift"
 	"github.com/slipwayhq/slipway/integration/promtest"
+	"github.com/slipwayhq/slipway/integration/slipwaytest"
 )
-
-// RESTConfig returns the client configuration of the target cluster, for
-// EditObject and other clients than Client.
-func (e *Env) RESTConfig() *rest.Config { return rest.CopyConfig(e.rest) }
 
 // DeletePods returns an injector that deletes, at once (grace period 0),
 // the pods in namespace matching the label selector, the way a node loss
@@ -54,7 +57,7 @@ func DeletePods(client kubernetes.Interface, namespace, selector string) func(ct
 // one field, e.g. `[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"nginx:1.26"}]`;
 // types.MergePatchType for a JSON merge patch, which replaces lists
 // whole). Any kind the cluster serves, custom resources included.
-func EditObject(cfg *rest.Config, obj Object, pt types.PatchType, patch string) func(ctx context.Context) error {
+func EditObject(cfg *rest.Config, obj slipwaytest.Object, pt types.PatchType, patch string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		ri, err := resourceOf(cfg, obj)
 		if err != nil {
@@ -68,7 +71,7 @@ func EditObject(cfg *rest.Config, obj Object, pt types.PatchType, patch string) 
 }
 
 // resourceOf returns the dynamic client of obj's resource.
-func resourceOf(cfg *rest.Config, obj Object) (dynamic.ResourceInterface, error) {
+func resourceOf(cfg *rest.Config, obj slipwaytest.Object) (dynamic.ResourceInterface, error) {
 	gv, err := schema.ParseGroupVersion(obj.APIVersion)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", obj, err)

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package slipwaytest
+package fault
 
 import (
 	"errors"
@@ -13,5 +13,5 @@ func setGroup(*exec.Cmd) {}
 
 // killTree is Linux-only: it needs pidfds to wait for every killed process.
 func killTree(int, time.Duration) ([]int, error) {
-	return nil, errors.New("slipwaytest: killing a process tree is supported on Linux only")
+	return nil, errors.New("fault: killing a process tree is supported on Linux only")
 }

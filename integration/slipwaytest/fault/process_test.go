@@ -1,4 +1,4 @@
-package slipwaytest_test
+package fault_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slipwayhq/slipway/integration/slipwaytest"
+	"github.com/slipwayhq/slipway/integration/slipwaytest/fault"
 )
 
 // sleeper is a child process of TestKillAt_KillsTheChildAndItsTreeAtItsSignal:
@@ -20,7 +20,7 @@ func sleeper(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	slipwaytest.Signal("ready")
+	fault.Signal("ready")
 	<-ctx.Done()
 	return nil
 }
@@ -29,10 +29,10 @@ func sleeper(ctx context.Context) error {
 // the child's signal, then kills the child and what it started, at once.
 func TestKillAt_KillsTheChildAndItsTreeAtItsSignal(t *testing.T) {
 	t.Parallel()
-	p := slipwaytest.StartChild(t, "sleeper")
+	p := fault.StartChild(t, "sleeper")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	require.NoError(t, slipwaytest.KillAt(p, "ready")(ctx))
+	require.NoError(t, fault.KillAt(p, "ready")(ctx))
 	assert.ErrorIs(t, syscall.Kill(p.Pid(), 0), syscall.ESRCH, "the child is gone")
 	_, err := p.KillNine(time.Second)
 	assert.Error(t, err, "nothing is left to kill")
@@ -42,7 +42,7 @@ func TestKillAt_KillsTheChildAndItsTreeAtItsSignal(t *testing.T) {
 // started are killed together.
 func TestProcess_KillNineTakesTheWholeTree(t *testing.T) {
 	t.Parallel()
-	p := slipwaytest.StartChild(t, "sleeper")
+	p := fault.StartChild(t, "sleeper")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	require.NoError(t, p.WaitSignal(ctx, "ready"))
@@ -56,10 +56,10 @@ func TestProcess_KillNineTakesTheWholeTree(t *testing.T) {
 // made, and the error carries the child's own.
 func TestKillAt_FailsWhenTheChildEndsBeforeItsSignal(t *testing.T) {
 	t.Parallel()
-	p := slipwaytest.StartChild(t, "quitter")
+	p := fault.StartChild(t, "quitter")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := slipwaytest.KillAt(p, "ready")(ctx)
+	err := fault.KillAt(p, "ready")(ctx)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "before it signalled \"ready\"")
 	assert.Contains(t, err.Error(), "child quitter: gave up early")
