@@ -76,6 +76,8 @@ func serving(env *slipwaytest.Env, image string) func(ctx context.Context) (bool
 func TestDrill_PodsDeleted(t *testing.T) {
 	t.Parallel()
 	env := newWeb(t)
+	before := podUIDs(t, env)
+	require.Len(t, before, drills.Replicas)
 	pods := fault.PodsReady(env.Client, env.Name, drills.Selector, drills.Replicas)
 	res := slipwaytest.RunDrill(t, slipwaytest.Drill{
 		Name:   "pods deleted",
@@ -91,6 +93,23 @@ func TestDrill_PodsDeleted(t *testing.T) {
 	t.Logf("%s: recovered in %s", res.Name, res.Recovery)
 	assert.Positive(t, res.Polls)
 	assert.LessOrEqual(t, res.Recovery, 60*time.Second)
+	after := podUIDs(t, env)
+	assert.Len(t, after, drills.Replicas)
+	for _, uid := range after {
+		assert.NotContains(t, before, uid, "every pod serving now is a new one")
+	}
+}
+
+// podUIDs returns the UIDs of the workload's pods.
+func podUIDs(t *testing.T, env *slipwaytest.Env) []types.UID {
+	t.Helper()
+	l, err := env.Client.CoreV1().Pods(env.Name).List(context.Background(), metav1.ListOptions{LabelSelector: drills.Selector})
+	require.NoError(t, err)
+	var out []types.UID
+	for _, p := range l.Items {
+		out = append(out, p.UID)
+	}
+	return out
 }
 
 // Object edited out of band: someone changes the stable Deployment's image
