@@ -70,6 +70,7 @@ var docImports = map[string]string{
 	"policy":      "github.com/slipwayhq/slipway/examples/policy",
 	"shop":        "github.com/slipwayhq/slipway/examples/team/shop",
 	"slipwaytest": "github.com/slipwayhq/slipway/integration/slipwaytest",
+	"fault":       "github.com/slipwayhq/slipway/integration/slipwaytest/fault",
 	"policypacks": "github.com/slipwayhq/slipway/policypacks",
 	"all":         "github.com/slipwayhq/slipway/policypacks/all",
 	"kubernetes":  "github.com/slipwayhq/slipway/policypacks/kubernetes",

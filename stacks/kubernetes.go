@@ -30,6 +30,13 @@ const patchFieldManager = "pulumi.com/patchFieldManager"
 // object a definition's program registers.
 const FieldManager = "slipway"
 
+// ForceApply makes a program written without a Definition apply
+// Kubernetes objects as a definition's programs do: every Kubernetes
+// object it registers from then on is force-applied under FieldManager,
+// so a drift repair wins over an out-of-band edit instead of failing with
+// a server-side apply field conflict. Call it first in the program.
+func ForceApply(ctx *pulumi.Context) error { return forceApply(ctx) }
+
 // forceApply annotates every Kubernetes object the program registers from
 // now on with patchForce and patchFieldManager.
 func forceApply(ctx *pulumi.Context) error {

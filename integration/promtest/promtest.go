@@ -223,17 +223,30 @@ func tail(path string) string {
 // job=<job> once scraped.
 func (s *Servers) Push(t testing.TB, job, metric string, value float64) {
 	t.Helper()
+	if err := s.push(context.Background(), job, metric, value); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// push is Push returning its error.
+func (s *Servers) push(ctx context.Context, job, metric string, value float64) error {
 	body := metric + " " + strconv.FormatFloat(value, 'g', -1, 64) + "\n"
 	u := s.PushgatewayURL + "/metrics/job/" + url.PathEscape(job)
-	resp, err := http.Post(u, "text/plain; version=0.0.4", bytes.NewBufferString(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewBufferString(body))
 	if err != nil {
-		t.Fatalf("promtest: pushing %s=%v for job %q: %v", metric, value, job, err)
+		return fmt.Errorf("promtest: pushing %s=%v for job %q: %w", metric, value, job, err)
+	}
+	req.Header.Set("Content-Type", "text/plain; version=0.0.4")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("promtest: pushing %s=%v for job %q: %w", metric, value, job, err)
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("promtest: pushing %s=%v for job %q: %s: %s", metric, value, job, resp.Status, msg)
+		return fmt.Errorf("promtest: pushing %s=%v for job %q: %s: %s", metric, value, job, resp.Status, msg)
 	}
+	return nil
 }
 
 // WaitFor polls Prometheus until query returns want — as a scalar or a
@@ -241,26 +254,46 @@ func (s *Servers) Push(t testing.TB, job, metric string, value float64) {
 // answer.
 func (s *Servers) WaitFor(t testing.TB, query string, want float64) {
 	t.Helper()
-	deadline := time.Now().Add(WaitTimeout)
+	if err := s.waitFor(context.Background(), query, want); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor is WaitFor returning its error; it also ends with ctx.
+func (s *Servers) waitFor(ctx context.Context, query string, want float64) error {
+	ctx, cancel := context.WithTimeout(ctx, WaitTimeout)
+	defer cancel()
 	last := "no answer yet"
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		v, _, _, err := s.api.Query(ctx, query, time.Time{})
-		cancel()
+		qctx, qcancel := context.WithTimeout(ctx, 5*time.Second)
+		v, _, _, err := s.api.Query(qctx, query, time.Time{})
+		qcancel()
 		switch {
 		case err != nil:
 			last = err.Error()
 		default:
 			last = v.String()
 			if got, ok := single(v); ok && got == want {
-				return
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("promtest: %q did not return %v within %s; last answer: %s", query, want, WaitTimeout, last)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("promtest: %q did not return %v within %s (%v); last answer: %s", query, want, WaitTimeout, ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
 		}
-		<-time.After(100 * time.Millisecond)
 	}
+}
+
+// Set pushes metric=value for job (as Push) and waits until Prometheus
+// returns it for metric{job="<job>"} (as WaitFor, ending with ctx too), so
+// a query made afterwards sees the new value. It returns an error instead
+// of failing a test, for fault injectors (slipwaytest.SetMetric).
+func (s *Servers) Set(ctx context.Context, job, metric string, value float64) error {
+	if err := s.push(ctx, job, metric, value); err != nil {
+		return err
+	}
+	return s.waitFor(ctx, fmt.Sprintf("%s{job=%q}", metric, job), value)
 }
 
 // single returns the value of a scalar or one-element vector.

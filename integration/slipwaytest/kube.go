@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
 	"github.com/slipwayhq/slipway/automation"
@@ -134,6 +135,10 @@ func (e *Env) ConfigMap(namespace, name string) map[string]string {
 	}
 	return cm.Data
 }
+
+// RESTConfig returns the client configuration of the target cluster, for
+// fault.EditObject and other clients than Client.
+func (e *Env) RESTConfig() *rest.Config { return rest.CopyConfig(e.rest) }
 
 // kubeCheck looks objects up generically, for the leak check.
 type kubeCheck struct {

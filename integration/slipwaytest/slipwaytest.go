@@ -28,6 +28,13 @@
 // backend directory and objects) and logs where to find it; otherwise the
 // environment is always destroyed.
 //
+// Drills: a Drill injects a fault, runs a repair and polls a health check
+// until the environment is back, failing past a stated bound and reporting
+// how long the recovery took. Package fault (integration/slipwaytest/fault)
+// has ready-made injectors — DeletePods, EditObject (out-of-band edits),
+// KillAt (kill -9 the engine mid-step), SetMetric (a metric turning bad) —,
+// a repair (RepairDrift) and health checks (DeploymentReady, PodsReady).
+//
 // Mock side: Mock runs a program under pulumi.WithMocks (package mocktest:
 // as an update, or as a preview with mocktest.Preview(), so unknown values
 // stay unknown) and returns its mocktest.Graph; AssertCompliant and
@@ -45,6 +52,7 @@ import (
 	"time"
 
 	"github.com/slipwayhq/slipway/integration/localk8s"
+	"github.com/slipwayhq/slipway/integration/slipwaytest/internal/child"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/all"
 )
@@ -71,10 +79,12 @@ var shared struct {
 //	func TestMain(m *testing.M) { slipwaytest.Main(m) }
 //
 // It serves the policy analyzer first (Slipway's packs and the extra packs
-// given, for WithPolicies), runs the tests, stops the shared cluster if a
+// given, for WithPolicies), runs the child a process started by
+// fault.StartChild runs (see fault.Child) and exits, or runs the tests, stops the shared cluster if a
 // test started it, and exits with the tests' code.
 func Main(m *testing.M, packs ...*policypacks.Pack) {
 	policypacks.ServeIfAnalyzer(append(all.Packs(), packs...)...)
+	child.RunIfChild() // a process fault.StartChild started runs its child and exits
 	shared.mu.Lock()
 	shared.main = true
 	shared.mu.Unlock()
