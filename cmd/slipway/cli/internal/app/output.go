@@ -65,7 +65,7 @@ type Item struct {
 	Dora       *dora.Report          `json:"dora,omitempty"`
 	// Rollout is the environment's rollout record (slipway rollout).
 	Rollout *rollout.State `json:"rollout,omitempty"`
-	Error      *ErrorJSON            `json:"error,omitempty"`
+	Error   *ErrorJSON     `json:"error,omitempty"`
 }
 
 // ErrorJSON is an error for machines: a stable code, the exit code it maps
