@@ -55,8 +55,8 @@ func TestCLI_RolloutPausesIsPromotedAndFinishes(t *testing.T) {
 	start := append([]string{"rollout", "start", "--env", "ro-a", "--image", "nginx:1.28", "--step", "weight=50", "--step", "pause"}, k...)
 	r = exe(t, dir, nil, start...)
 	require.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stdout, "rollout slipway/ro-a: Paused at step 2/2 (pause until promoted), canary weight 50 %")
-	assert.Contains(t, r.stderr, "rollout ro-a: step 1/2 weight 50: done")
+	assert.Contains(t, r.stdout, "rollout slipway/ro-a: Paused at step 1 (pause until promoted), canary weight 50 %")
+	assert.Contains(t, r.stderr, "rollout ro-a: step 0 (weight 50): done")
 	assert.Equal(t, map[string]string{"web": "nginx:1.27", "web-canary": "nginx:1.28"}, deploymentImages(t, "slipway-ro-a"), "the canary runs beside stable")
 
 	ro := rolloutOf(t, dir, "ro-a")
@@ -122,6 +122,7 @@ func TestCLI_RolloutAbortsToStable(t *testing.T) {
 	assert.Contains(t, st.stdout, "rollout slipway/ro-b: Aborted")
 	assert.Contains(t, st.stdout, "cause    step 1: analysis errors failed")
 	assert.Contains(t, st.stdout, "0.4          Failed")
+	assert.Contains(t, st.stdout, "version  image nginx:1.28 (sha256:")
 	ro := rolloutOf(t, dir, "ro-b")
 	assert.Equal(t, "Aborted", ro["phase"])
 	checks := ro["checks"].([]any)

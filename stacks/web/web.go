@@ -132,7 +132,7 @@ var Definition = &stacks.Definition[Params]{
 		{Name: "replicas", Path: "App.Replicas", Usage: "application replicas (default 1, 2 in staging, 3 in prod)"},
 		{Name: "namespace", Path: "Namespace", Usage: "namespace of a single environment (default slipway-<env>)"},
 		{Name: "set", Path: "App.Settings", Usage: "application setting KEY=VALUE, into its ConfigMap (repeatable)"},
-		{Name: "strategy", Path: "App.Strategy", Usage: "rollout strategy: rolling, bluegreen or canary (`rollout start` needs canary; default rolling)"},
+		{Name: "strategy", Path: "App.Strategy", Usage: "rollout strategy: rolling, bluegreen or canary (rollout start needs canary; default rolling)"},
 		{Name: "gateway", Path: "App.Route.Gateway", Usage: "Gateway API Gateway whose HTTPRoute splits a canary's traffic (default: by the ratio of pods)"},
 	},
 }

@@ -2,10 +2,13 @@ package rolloutcmd
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,7 +35,7 @@ func (s *shower) event(ev rollout.Event) {
 	var what string
 	switch ev.What {
 	case "step":
-		what = fmt.Sprintf("step %d/%d %s: done", ev.Step+1, len(st.Plan), stepName(st, ev.Step))
+		what = fmt.Sprintf("step %d (%s): done", ev.Step, stepName(st, ev.Step))
 		for _, c := range st.Checks {
 			if c.Step == ev.Step {
 				what += "; " + checkLine(c)
@@ -41,9 +44,9 @@ func (s *shower) event(ev rollout.Event) {
 	case "promoted":
 		what = "promoted: the release is deployed"
 	case "paused", "aborted", "abort failed":
-		what = fmt.Sprintf("%s at step %d/%d %s: %s", ev.What, ev.Step+1, len(st.Plan), stepName(st, ev.Step), st.Cause)
+		what = fmt.Sprintf("%s at step %d (%s): %s", ev.What, ev.Step, stepName(st, ev.Step), st.Cause)
 	case "resumed":
-		what = fmt.Sprintf("resumed at step %d/%d %s", st.Step+1, len(st.Plan), stepName(st, st.Step))
+		what = fmt.Sprintf("resumed at step %d (%s)", st.Step, stepName(st, st.Step))
 	default:
 		what = ev.What
 	}
@@ -58,13 +61,41 @@ func stepName(st rollout.State, i int) string {
 	return st.Plan[i]
 }
 
-// version shortens a long version (a definition's encoded environment)
-// for a line of text; --json carries it whole.
+// version shortens a long version for a line of text (--json carries it
+// whole): a definition's encoded environment (stacks.Definition.Version)
+// shows its images and a digest, any other long version its beginning.
 func version(v string) string {
-	if len(v) > 72 {
-		return v[:69] + "..."
+	var doc any
+	if len(v) <= 72 || json.Unmarshal([]byte(v), &doc) != nil {
+		if len(v) > 72 {
+			return v[:69] + "..."
+		}
+		return v
 	}
-	return v
+	var images []string
+	var walk func(any)
+	walk = func(x any) {
+		switch x := x.(type) {
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(x)) {
+				if s, ok := x[k].(string); ok && strings.EqualFold(k, "image") && s != "" {
+					images = append(images, s)
+				}
+				walk(x[k])
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(doc)
+	sum := sha256.Sum256([]byte(v))
+	out := fmt.Sprintf("sha256:%x", sum[:6])
+	if len(images) > 0 {
+		out = "image " + strings.Join(images, ", ") + " (" + out + ")"
+	}
+	return out
 }
 
 // stepState says where step i of st is, with the time a pause has left
@@ -96,7 +127,7 @@ func printState(w io.Writer, g *app.Globals, st rollout.State, now time.Time) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "rollout %s: %s", st.Name, st.Phase)
 	if !st.Phase.Final() {
-		fmt.Fprintf(&b, " at step %d/%d (%s), canary weight %d %%", st.Step+1, len(st.Plan), stepName(st, st.Step), st.Weight)
+		fmt.Fprintf(&b, " at step %d (%s), canary weight %d %%", st.Step, stepName(st, st.Step), st.Weight)
 	}
 	fmt.Fprintf(&b, "\n  version  %s\n  started  %s, updated %s\n", version(st.Version), st.Started.Format(time.RFC3339), st.Updated.Format(time.RFC3339))
 	if st.Cause != "" {
@@ -104,12 +135,12 @@ func printState(w io.Writer, g *app.Globals, st rollout.State, now time.Time) {
 	}
 	b.WriteString("  steps\n")
 	for i, name := range st.Plan {
-		fmt.Fprintf(&b, "    %d. %-28s %s\n", i+1, name, stepState(st, i, now))
+		fmt.Fprintf(&b, "    step %d  %-28s %s\n", i, name, stepState(st, i, now))
 		for _, c := range st.Checks {
 			if c.Step == i {
-				fmt.Fprintf(&b, "       %s\n", checkLine(c))
+				fmt.Fprintf(&b, "            %s\n", checkLine(c))
 				for _, m := range measurements(c) {
-					fmt.Fprintf(&b, "         %s\n", m)
+					fmt.Fprintf(&b, "              %s\n", m)
 				}
 			}
 		}
@@ -171,7 +202,7 @@ func summary(st rollout.State, now time.Time) string {
 		}
 		return s
 	}
-	s := fmt.Sprintf("%s: %s, step %d/%d %s (%s), canary weight %d %%", st.Name, st.Phase, st.Step+1, len(st.Plan),
+	s := fmt.Sprintf("%s: %s at step %d of 0-%d (%s: %s), canary weight %d %%", st.Name, st.Phase, st.Step, len(st.Plan)-1,
 		stepName(st, st.Step), stepState(st, st.Step, now), st.Weight)
 	if st.Phase == rollout.Paused && st.Cause != "" {
 		s += ": " + st.Cause

@@ -91,7 +91,7 @@ func newStartCmd(g *app.Globals) *cobra.Command {
 		},
 	}
 	f.Register(g, cmd, true)
-	cmd.Flags().StringArrayVar(&stepFlags, "step", nil, "a step, in order (repeatable): weight=1..100, pause=DURATION, pause (until `rollout promote`), analysis=NAME[,NAME...]")
+	cmd.Flags().StringArrayVar(&stepFlags, "step", nil, "a step, in order (repeatable): weight=1..100, pause=DURATION, pause (until rollout promote), analysis=NAME[,NAME...]")
 	cmd.Flags().StringArrayVar(&analysisFlags, "analysis", nil, "an analysis field NAME.FIELD=VALUE (repeatable): prometheus=URL and query=PROMQL, or http=URL and json-field=PATH; "+
 		"condition='result < 0.05', count, interval, failure-limit, inconclusive-limit, error-limit, timeout; a bearer token only from bearer-token-env=VARIABLE or bearer-token-file=PATH")
 	commit.Register(cmd)
@@ -188,7 +188,7 @@ func newPromoteCmd(g *app.Globals) *cobra.Command {
 			}
 			st, err := t.Engine.PromoteRollout(cmd.Context(), t.Project, name)
 			if err == nil && !g.JSON {
-				fmt.Fprintf(g.Out, "%s: step %d (%s) is passed; rerun `%s rollout start` with the same flags to go on\n", name, st.Step, stepName(st, st.Step), g.Config.Name)
+				fmt.Fprintf(g.Out, "%s: the pause at step %d (%s) is passed; rerun `%s rollout start` with the same flags to go on\n", name, st.Step, stepName(st, st.Step), g.Config.Name)
 			}
 			return report(g, "rollout promote", name, st, err)
 		},
@@ -240,7 +240,7 @@ func newAbortCmd(g *app.Globals) *cobra.Command {
 		},
 	}
 	f.Register(g, cmd, true)
-	cmd.Flags().StringVar(&cause, "cause", "", "why, recorded in the release history (default: aborted with `rollout abort` by the OS user)")
+	cmd.Flags().StringVar(&cause, "cause", "", "why, recorded in the release history (default: aborted with rollout abort, by the OS user)")
 	return cmd
 }
 

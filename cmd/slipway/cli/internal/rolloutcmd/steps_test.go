@@ -139,16 +139,48 @@ func TestPrintState_ShowsEveryStepAndMeasurement(t *testing.T) {
 	start := time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC)
 	res := analysis.Result{Metric: "errors", Provider: "GET http://x", Condition: "result < 0.05", Phase: analysis.PhaseFailed,
 		Message: "1 of 1 measurements failed", Measurements: []analysis.Measurement{{Time: start, Value: &v, Phase: analysis.PhaseFailed}}}
-	st := rollout.State{Name: "slipway/dev", Version: "v2", Plan: []string{"weight 10", "analysis errors", "weight 50"}, Phase: rollout.Aborted,
+	st := rollout.State{Name: "slipway/dev", Version: `{"Name":"dev","Kind":"dev","Params":{"Namespace":"slipway-dev-with-a-long-name","App":{"Image":"nginx:1.28"}}}`, Plan: []string{"weight 10", "analysis errors", "weight 50"}, Phase: rollout.Aborted,
 		Step: 1, Cause: "step 1: analysis errors failed", Started: start, Updated: start,
 		Checks: []rollout.Check{{Step: 1, Gate: "errors", Verdict: rollout.Failed, Detail: res, At: start}}}
 	var b strings.Builder
 	g := &app.Globals{}
 	printState(&b, g, st, start)
 	out := b.String()
-	for _, want := range []string{"rollout slipway/dev: Aborted", "cause    step 1: analysis errors failed", "1. weight 10", "done",
-		"2. analysis errors", "aborted", "analysis errors: Failed (GET http://x, result < 0.05): 1 of 1 measurements failed",
-		"18:00:00  0.5          Failed", "3. weight 50", "pending"} {
+	for _, want := range []string{"rollout slipway/dev: Aborted", "cause    step 1: analysis errors failed", "step 0  weight 10", "done",
+		"step 1  analysis errors", "aborted", "analysis errors: Failed (GET http://x, result < 0.05): 1 of 1 measurements failed",
+		"18:00:00  0.5          Failed", "version  image nginx:1.28 (sha256:", "step 2  weight 50", "pending"} {
 		assert.Contains(t, out, want)
 	}
+}
+
+// TestFollow_PrintsALinePerChangeUntilAFinalPhase: without a terminal,
+// --watch prints one plain line per change of the record (none for a read
+// that changed nothing) and the whole record once the phase is final.
+func TestFollow_PrintsALinePerChangeUntilAFinalPhase(t *testing.T) {
+	base := rollout.State{Name: "slipway/dev", Version: "v2", Plan: []string{"weight 10", "pause until promoted", "weight 50"}}
+	at := func(phase rollout.Phase, step, weight int) rollout.State {
+		s := base
+		s.Phase, s.Step, s.Weight = phase, step, weight
+		return s
+	}
+	reads := []rollout.State{at(rollout.Paused, 1, 10), at(rollout.Progressing, 2, 10), at(rollout.Progressing, 2, 10), at(rollout.Promoted, 3, 0)}
+	var out strings.Builder
+	g := &app.Globals{Out: &out}
+	st, err := follow(t.Context(), g, at(rollout.Progressing, 0, 0), func() (rollout.State, error) {
+		s := reads[0]
+		reads = reads[1:]
+		return s, nil
+	}, time.Millisecond)
+	require.NoError(t, err)
+	assert.Equal(t, rollout.Promoted, st.Phase)
+	assert.Empty(t, reads, "it read until the final phase")
+	lines := strings.Split(out.String(), "\n")
+	require.GreaterOrEqual(t, len(lines), 5)
+	assert.Equal(t, []string{
+		"slipway/dev: Progressing at step 0 of 0-2 (weight 10: in progress), canary weight 0 %",
+		"slipway/dev: Paused at step 1 of 0-2 (pause until promoted: paused), canary weight 10 %",
+		"slipway/dev: Progressing at step 2 of 0-2 (weight 50: in progress), canary weight 10 %",
+		"slipway/dev: Promoted",
+		"rollout slipway/dev: Promoted",
+	}, lines[:5])
 }
