@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -156,4 +159,46 @@ func TestCLI_RolloutAbortsToStable(t *testing.T) {
 	r = exe(t, dir, nil, start...)
 	assert.Equal(t, ExitError, r.code, "rerunning an aborted rollout reports the abort; it does not start again")
 	assert.Equal(t, map[string]string{"web": "nginx:1.27"}, deploymentImages(t, "slipway-ro-b"))
+}
+
+// TestCLI_RolloutKilledMidPauseResumesAtItsStep: a `rollout start` killed
+// (SIGKILL) during a timed pause leaves its record at that step; the same
+// command again resumes there, waits out the rest of the pause and
+// promotes, without applying the weight step again.
+func TestCLI_RolloutKilledMidPauseResumesAtItsStep(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	k := []string{"--kind", "dev", "--kubeconfig", cluster.Kubeconfig, "--strategy", "canary"}
+	r := exe(t, dir, nil, append([]string{"up", "--env", "ro-k", "--image", "nginx:1.27"}, k...)...)
+	require.Equal(t, 0, r.code, r.stderr)
+	destroyAfter(t, dir, "ro-k")
+
+	start := append([]string{"--dir", dir, "rollout", "start", "--env", "ro-k", "--image", "nginx:1.28", "--step", "weight=50", "--step", "pause=15s"}, k...)
+	cmd := exec.Command(binary, start...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitUntil(t, done, 3*time.Minute, "the rollout reaches its pause", func() bool {
+		s := exe(t, dir, nil, "--json", "rollout", "status", "--env", "ro-k")
+		if s.code != 0 {
+			return false
+		}
+		ro, ok := results(t, envelopeOf(t, s))[0]["rollout"].(map[string]any)
+		return ok && ro["step"] == 1.0
+	})
+	require.NoError(t, cmd.Process.Kill())
+	<-done
+	assert.Equal(t, map[string]string{"web": "nginx:1.27", "web-canary": "nginx:1.28"}, deploymentImages(t, "slipway-ro-k"))
+	ro := rolloutOf(t, dir, "ro-k")
+	assert.Equal(t, "Progressing", ro["phase"], "the killed process left its record mid-way")
+	assert.EqualValues(t, 1, ro["step"])
+
+	r = exe(t, dir, nil, start[2:]...)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "rollout ro-k: resumed at step 1 (pause 15s)")
+	assert.NotContains(t, r.stderr, "step 0 (weight 50): done", "the weight step is not applied again")
+	assert.Contains(t, r.stdout, "rollout slipway/ro-k: Promoted")
+	assert.Equal(t, map[string]string{"web": "nginx:1.28"}, deploymentImages(t, "slipway-ro-k"))
 }
