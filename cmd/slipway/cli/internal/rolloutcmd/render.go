@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/term"
@@ -20,17 +21,80 @@ import (
 	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/app"
 )
 
-// shower prints a running rollout's events on stderr, one line each.
+// shower prints a running rollout's events on stderr, one line each; on
+// a terminal it also keeps a live line (the step, a pause's time left)
+// while the rollout pauses or analyses, when the engine prints nothing.
 type shower struct {
-	g   *app.Globals
-	env string
+	g    *app.Globals
+	env  string
+	mu   sync.Mutex
+	last rollout.State
+	live bool // a live line is drawn and must be cleared before a line
+	stop chan struct{}
+	done chan struct{}
 }
 
-// newShower returns the event printer of env's rollout.
-func newShower(g *app.Globals, env string) *shower { return &shower{g: g, env: env} }
+// newShower returns the event printer of env's rollout; with a terminal
+// on stderr it draws the live line until close.
+func newShower(g *app.Globals, env string) *shower {
+	s := &shower{g: g, env: env, stop: make(chan struct{}), done: make(chan struct{})}
+	if !isTerminal(g.Errw) {
+		close(s.done)
+		return s
+	}
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-tick.C:
+				s.draw()
+			}
+		}
+	}()
+	return s
+}
+
+// draw redraws the live line when the rollout is in a pause or analysis.
+func (s *shower) draw() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name := stepName(s.last, s.last.Step)
+	if s.last.Name == "" || s.last.Phase != rollout.Progressing || !(strings.HasPrefix(name, "pause") || strings.HasPrefix(name, "analysis")) {
+		return
+	}
+	fmt.Fprintf(s.g.Errw, "\r\033[K%s", s.g.Mask(summary(s.last, time.Now())))
+	s.live = true
+}
+
+// close stops the live line and clears it.
+func (s *shower) close() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.live {
+		fmt.Fprint(s.g.Errw, "\r\033[K")
+		s.live = false
+	}
+}
 
 // event prints one change of the rollout (rollout.Options.OnEvent).
 func (s *shower) event(ev rollout.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.live {
+		fmt.Fprint(s.g.Errw, "\r\033[K")
+		s.live = false
+	}
+	s.last = ev.State
 	st := ev.State
 	var what string
 	switch ev.What {

@@ -77,6 +77,7 @@ func newStartCmd(g *app.Globals) *cobra.Command {
 			show := newShower(g, progs[0].Stack)
 			c.OnEvent = show.event
 			st, err := e.Rollout(cmd.Context(), c, lookup, append(commitOpts, optup.OnEvent(g.Progress()))...)
+			show.close()
 			if errors.Is(err, rollout.ErrInProgress) {
 				err = &app.CodedError{Code: app.ExitLocked, Kind: "rollout_in_progress",
 					Err: fmt.Errorf("environment %s: %w (`%s rollout status --env %s` shows it)", progs[0].Stack, err, g.Config.Name, progs[0].Stack)}
