@@ -58,6 +58,14 @@ type Definition[P any] struct {
 	Plugins func(Env[P]) []automation.Plugin
 	// Flags are command-line shorthands for parameters.
 	Flags []Flag
+	// Canary, when set, lets an environment roll out in steps (a canary,
+	// see automation.Engine.Rollout and CanaryAt): it checks that next (the
+	// release rolled out, defaulted and checked) can run its canary at
+	// weight percent of the traffic beside stable (the last good release,
+	// defaulted and checked, which keeps serving the rest) and returns the
+	// program that does. Its errors name the fields and the fix, as
+	// Validate's do. A definition without it cannot roll out.
+	Canary func(next, stable Env[P], weight int) (func(ctx *pulumi.Context) error, error)
 }
 
 // Env returns an environment of the given name and kind with its defaults.
@@ -217,16 +225,61 @@ func (d *Definition[P]) Program(e Env[P]) (automation.Program, error) {
 // with secrets in its configuration is refused, and each run gets its own
 // copy of the environment.
 func (d *Definition[P]) run(e Env[P]) pulumi.RunFunc {
+	return guard(e.RenderDir, func(ctx *pulumi.Context) error { return d.Run(ctx, clone(e)) })
+}
+
+// guard wraps a program: Kubernetes objects are force-applied and a
+// rendering stack with secrets in its configuration is refused.
+func guard(renderDir string, run pulumi.RunFunc) pulumi.RunFunc {
 	return func(ctx *pulumi.Context) error {
 		if err := forceApply(ctx); err != nil {
 			return err
 		}
-		if _, ok := ctx.GetConfig(SecretsConfigKey); ok && e.RenderDir != "" {
+		if _, ok := ctx.GetConfig(SecretsConfigKey); ok && renderDir != "" {
 			return fmt.Errorf("stacks: stack %s has secrets (%s), which rendering (RenderDir) would write in plain text; remove them from its configuration",
 				ctx.Stack(), SecretsConfigKey)
 		}
-		return d.Run(ctx, clone(e))
+		return run(ctx)
 	}
+}
+
+// CanaryAt returns the program of the release version (an encoded
+// environment, see Version) running its canary at weight percent of the
+// traffic beside stableVersion, the last good release of the same stack
+// (CanaryBuilder). Both are checked as Program checks them, and then by
+// the definition's Canary; the program keeps version's Version and
+// plugins, so every weight step is an update of the release's stack. A
+// version holds no secrets: give the program the release's Config.
+func (d *Definition[P]) CanaryAt(version, stableVersion string, weight int) (automation.Program, error) {
+	if d.Canary == nil {
+		return automation.Program{}, fmt.Errorf("%s: definition %s cannot roll out in steps (it has no Canary); deploy it with up, or give the definition a Canary", d.label(), d.label())
+	}
+	next, err := d.ParseVersion(version)
+	if err != nil {
+		return automation.Program{}, err
+	}
+	stable, err := d.ParseVersion(stableVersion)
+	if err != nil {
+		return automation.Program{}, fmt.Errorf("the stable release: %w", err)
+	}
+	prog, err := d.Program(next)
+	if err != nil {
+		return automation.Program{}, err
+	}
+	if err := d.Check(stable); err != nil {
+		return automation.Program{}, fmt.Errorf("the stable release: %w", err)
+	}
+	next, stable = d.WithDefaults(next), d.WithDefaults(stable)
+	if next.Stack() != stable.Stack() {
+		return automation.Program{}, fmt.Errorf("%s: the stable release is of stack %s, not %s; roll out over the same environment's last good release",
+			d.label(), stable.Stack(), next.Stack())
+	}
+	run, err := d.Canary(next, stable, weight)
+	if err != nil {
+		return automation.Program{}, &InvalidError{Definition: d.label(), Env: next.Name, Problems: flatten(err)}
+	}
+	prog.Run = guard(next.RenderDir, run)
+	return prog, nil
 }
 
 // Version encodes e as given (never its Secrets) as JSON; FromVersion
@@ -375,4 +428,7 @@ func (d *Definition[P]) DefaultParams(name string, kind Kind) (json.RawMessage, 
 	return b, err
 }
 
-var _ Builder = (*Definition[struct{}])(nil)
+var (
+	_ Builder       = (*Definition[struct{}])(nil)
+	_ CanaryBuilder = (*Definition[struct{}])(nil)
+)

@@ -264,6 +264,18 @@ type Builder interface {
 	ParamType(path string) (ParamType, error)
 }
 
+// CanaryBuilder is a Builder whose environments can roll out in steps
+// (automation.Engine.Rollout). *Definition[P] implements it; CanaryAt
+// fails naming the fix when the definition has no Canary.
+type CanaryBuilder interface {
+	Builder
+	// CanaryAt returns the program of the release version running its
+	// canary at weight percent of the traffic beside stableVersion (the
+	// last good release of the same environment), both as Version
+	// encodes them.
+	CanaryAt(version, stableVersion string, weight int) (automation.Program, error)
+}
+
 // ParamType is the kind of value a parameter takes from PATH=VALUE.
 type ParamType string
 

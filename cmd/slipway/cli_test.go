@@ -147,6 +147,18 @@ func TestCLI_BadInputIsRefusedBeforeAnythingIsTouched(t *testing.T) {
 		{"operator install bad namespace", []string{"operator", "install", "--print", "--image", "registry.example.com/team/shopctl@sha256:" + strings.Repeat("ab", 32), "--watch-namespaces", "a,Team_B"}, nil, `--watch-namespaces: "Team_B" is not a namespace name`},
 		{"operator install print and kustomize", []string{"operator", "install", "--print", "--cluster-wide", "--kustomize", "k"}, nil, "--print and --kustomize exclude each other"},
 		{"operator bad watch namespaces", append([]string{"operator", "--watch-namespaces", "a,a"}, k...), nil, `--watch-namespaces: namespace "a" is listed twice`},
+		{"rollout no step", append([]string{"rollout", "start", "--env", "bi-dev", "--strategy", "canary", "--image", "nginx:1.28"}, k...), nil, "--step is required"},
+		{"rollout step not a step", append([]string{"rollout", "start", "--env", "bi-dev", "--step", "setWeight=10"}, k...), nil, `--step "setWeight=10" is not a step`},
+		{"rollout weight out of range", append([]string{"rollout", "start", "--env", "bi-dev", "--step", "weight=150"}, k...), nil, "--step weight=150: the weight must be a whole percentage from 1 to 100"},
+		{"rollout token on argv", append([]string{"rollout", "start", "--env", "bi-dev", "--step", "weight=10", "--analysis", "errors.token=abc"}, k...), nil, "--analysis errors.token: a secret on the command line"},
+		{"rollout analysis undefined", append([]string{"rollout", "start", "--env", "bi-dev", "--step", "analysis=errors"}, k...), nil, "--step analysis=errors: no --analysis errors is defined"},
+		{"rollout stable not a canary", append([]string{"rollout", "start", "--env", "bi-dev", "--strategy", "canary", "--image", "nginx:1.28", "--step", "weight=10"}, k...), nil,
+			`--step weight=10: web: Env.Params.App.Strategy: of the last good release is "rolling"; deploy the stable version with --strategy canary first`},
+		{"rollout no stable release", append([]string{"rollout", "start", "--env", "bi-qa", "--kind", "dev", "--strategy", "canary", "--image", "nginx:1.28", "--step", "weight=10"}, k...), nil,
+			"environment bi-qa has no good release to roll out over; deploy the stable version first"},
+		{"rollout status of none", []string{"rollout", "status", "--env", "bi-dev"}, nil, "environment bi-dev has no rollout; start one"},
+		{"rollout status bad interval", []string{"rollout", "status", "--env", "bi-dev", "--watch", "--interval", "1ns"}, nil, "--interval 1ns is too short"},
+		{"rollout abort of none", append([]string{"rollout", "abort", "--env", "bi-dev"}, k...), nil, "environment bi-dev has no rollout to abort"},
 		{"runner bad watch namespaces", append([]string{"runner", "--watch-namespaces", "kube_system"}, k...), nil, `--watch-namespaces: "kube_system" is not a namespace name`},
 	}
 	require.GreaterOrEqual(t, len(cases), 40)

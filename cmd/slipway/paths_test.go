@@ -97,6 +97,19 @@ func TestCLI_PolicyAppliesOnEveryPath(t *testing.T) {
 		envelopeOf(t, r)
 		assert.Equal(t, "nginx:1.27", image(t, "slipway-pp-rb"), "the rollback applied nothing")
 	})
+	t.Run("rollout", func(t *testing.T) {
+		// Every weight step is held to the policies: the canary of a
+		// non-compliant image is blocked and the rollout aborted to stable.
+		r := exe(t, dir, nil, args("up", "--env", "pp-ro", "--kind", "staging", "--strategy", "canary")...)
+		require.Equal(t, 0, r.code, r.stderr)
+		destroyAfter(t, dir, "pp-ro")
+		r = exe(t, dir, nil, args("--json", "rollout", "start", "--env", "pp-ro", "--kind", "staging", "--strategy", "canary", "--image", evil, "--step", "weight=50")...)
+		assert.Equal(t, ExitError, r.code, r.stderr)
+		ro := results(t, envelopeOf(t, r))[0]["rollout"].(map[string]any)
+		assert.Equal(t, "Aborted", ro["phase"])
+		assert.Contains(t, ro["cause"], "image-registry-allowlist")
+		assert.Equal(t, "nginx:1.27", image(t, "slipway-pp-ro"), "no canary ran; stable is untouched")
+	})
 }
 
 // TestCLI_ExitCodesAndOneJSONEnvelopePerVerb drives every verb with --json

@@ -24,12 +24,35 @@ func workloadArgs(e Environment, ns pulumi.StringInput) workload.Args {
 		ns = pulumi.String(e.Params.Namespace)
 	}
 	app := e.Params.App
-	return workload.Args{Namespace: ns, Name: app.Name, Image: app.Image, Replicas: app.Replicas,
+	a := workload.Args{Namespace: ns, Name: app.Name, Image: app.Image, Replicas: app.Replicas,
 		Strategy: app.Strategy, Env: map[string]string{"SLIPWAY_ENVIRONMENT": e.Name}, ReadyTimeout: app.ReadyTimeout}
+	if r := app.Route; r.Gateway != "" {
+		a.Canary.Route = &workload.RouteArgs{Gateway: r.Gateway, GatewayNamespace: r.GatewayNamespace, Hostnames: r.Hostnames}
+	}
+	return a
+}
+
+// canaryStep is a canary at a weight beside a stable image.
+type canaryStep struct {
+	stableImage string
+	weight      int
+}
+
+// at returns a with its canary at the step (a unchanged when step is nil).
+func (step *canaryStep) at(a workload.Args) workload.Args {
+	if step == nil {
+		return a
+	}
+	a.Canary.StableImage = step.stableImage
+	return a.CanaryAt(step.weight)
 }
 
 // run is the web program; e has been defaulted and checked.
-func run(ctx *pulumi.Context, e Environment) error {
+func run(ctx *pulumi.Context, e Environment) error { return runAt(ctx, e, nil) }
+
+// runAt is the web program, with the application's canary at step
+// when step is set (a rollout's weight step).
+func runAt(ctx *pulumi.Context, e Environment, step *canaryStep) error {
 	p := e.Params
 	var prov *kubernetes.Provider
 	switch p.Target {
@@ -73,7 +96,7 @@ func run(ctx *pulumi.Context, e Environment) error {
 	if err != nil {
 		return err
 	}
-	wa := workloadArgs(e, base.Namespace)
+	wa := step.at(workloadArgs(e, base.Namespace))
 	wa.EnvFromConfigMap = cm.Metadata.Name().Elem()
 	secret, err := stacks.NewSecret(ctx, "secrets", p.App.Name+"-secrets", base.Namespace, labels, pulumi.Provider(prov), pulumi.DependsOn([]pulumi.Resource{base}))
 	if err != nil {

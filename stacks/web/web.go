@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/toolchain"
 	"github.com/slipwayhq/slipway/components/cluster"
@@ -53,6 +55,21 @@ type App struct {
 	Settings map[string]string
 	// ReadyTimeout bounds the wait for the application to become Ready (default 5m).
 	ReadyTimeout time.Duration
+	// Route splits a canary's traffic (Strategy canary, rolled out with
+	// `slipway rollout`) with a Gateway API HTTPRoute when Route.Gateway is
+	// set; without it the canary's share is the ratio of its pods.
+	Route Route
+}
+
+// Route is the Gateway API HTTPRoute of a canary application (see
+// workload.RouteArgs); the Gateway API CRDs must be installed.
+type Route struct {
+	// Gateway is the name of the Gateway the route attaches to (empty: no route).
+	Gateway string
+	// GatewayNamespace is the Gateway's namespace (default the environment's).
+	GatewayNamespace string
+	// Hostnames are the route's host names (default: every host the Gateway accepts).
+	Hostnames []string
 }
 
 // AWSParams are the parameters of the aws target.
@@ -108,12 +125,15 @@ var Definition = &stacks.Definition[Params]{
 	Complete: complete,
 	Validate: validate,
 	Run:      run,
+	Canary:   canaryAt,
 	Plugins:  plugins,
 	Flags: []stacks.Flag{
 		{Name: "image", Path: "App.Image", Usage: "application image with a pinned tag (default nginx:1.27)"},
 		{Name: "replicas", Path: "App.Replicas", Usage: "application replicas (default 1, 2 in staging, 3 in prod)"},
 		{Name: "namespace", Path: "Namespace", Usage: "namespace of a single environment (default slipway-<env>)"},
 		{Name: "set", Path: "App.Settings", Usage: "application setting KEY=VALUE, into its ConfigMap (repeatable)"},
+		{Name: "strategy", Path: "App.Strategy", Usage: "rollout strategy: rolling, bluegreen or canary (rollout start needs canary; default rolling)"},
+		{Name: "gateway", Path: "App.Route.Gateway", Usage: "Gateway API Gateway whose HTTPRoute splits a canary's traffic (default: by the ratio of pods)"},
 	},
 }
 
@@ -213,6 +233,9 @@ func validate(e Environment) error {
 			bad("Params.App.Settings", "key %q is not a valid ConfigMap key; use letters, digits, '-', '_' or '.'", k)
 		}
 	}
+	if r := p.App.Route; r.Gateway == "" && (r.GatewayNamespace != "" || len(r.Hostnames) > 0) {
+		bad("Params.App.Route.Gateway", "is empty but the route's namespace or host names are set; name the Gateway (--gateway) or leave the route out")
+	}
 	// The components check the rest with their own field names.
 	if err := workloadArgs(e, nil).Validate(); err != nil {
 		bad("Params.App", "%w", err)
@@ -223,4 +246,35 @@ func validate(e Environment) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// canaryAt is the web environment's canary at weight beside stable (the
+// Definition's Canary): both run the canary strategy, and next's image
+// differs from the one stable serves.
+func canaryAt(next, stable Environment, weight int) (func(*pulumi.Context) error, error) {
+	var errs []error
+	bad := func(field, format string, args ...any) { errs = append(errs, stacks.Errorf(field, format, args...)) }
+	if s := next.Params.App.Strategy; s != workload.Canary {
+		bad("Params.App.Strategy", "is %q; a rollout needs canary (--strategy canary)", s)
+	}
+	if s := stable.Params.App.Strategy; s != workload.Canary {
+		bad("Params.App.Strategy", "of the last good release is %q; deploy the stable version with --strategy canary first (`up`), so that the canary runs beside it", s)
+	}
+	if next.Params.App.Name != stable.Params.App.Name || next.Params.Namespace != stable.Params.Namespace {
+		bad("Params.App.Name", "%s/%s differs from the last good release's %s/%s; a canary runs beside the same application",
+			next.Params.Namespace, next.Params.App.Name, stable.Params.Namespace, stable.Params.App.Name)
+	}
+	if next.Params.App.Image == stable.Params.App.Image {
+		bad("Params.App.Image", "%q is what the last good release runs; roll out another image (--image)", next.Params.App.Image)
+	}
+	step := &canaryStep{stableImage: stable.Params.App.Image, weight: weight}
+	if len(errs) == 0 {
+		if err := step.at(workloadArgs(next, nil)).Validate(); err != nil {
+			bad("Params.App", "at %d %%: %w", weight, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return func(ctx *pulumi.Context) error { return runAt(ctx, next, step) }, nil
 }

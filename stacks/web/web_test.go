@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/toolchain"
 	"github.com/slipwayhq/slipway/components/cluster"
 	"github.com/slipwayhq/slipway/components/network"
+	"github.com/slipwayhq/slipway/components/workload"
 	"github.com/slipwayhq/slipway/integration/mocktest"
 	"github.com/slipwayhq/slipway/stacks"
 )
@@ -192,7 +194,7 @@ func TestDefinition_FlagsAndSpec(t *testing.T) {
 		names = append(names, f.Name)
 		flags[f.Name] = f
 	}
-	assert.Equal(t, []string{"image", "replicas", "namespace", "set"}, names)
+	assert.Equal(t, []string{"image", "replicas", "namespace", "set", "strategy", "gateway"}, names)
 	assert.Contains(t, info.Paths, "App.Image")
 	assert.Contains(t, info.Paths, "AWS.NodeGroups")
 
@@ -390,4 +392,65 @@ func TestEnvironment_ProgramCarriesVersionAndPlugins(t *testing.T) {
 	p := g.OfType("pulumi:providers:kubernetes")
 	require.Len(t, p, 1)
 	assert.Equal(t, r.RenderDir, p[0].Inputs["renderYamlToDirectory"])
+}
+
+// canaryVersions are the versions of a stable and a next release of dev,
+// both canaries with a route.
+func canaryVersions(t *testing.T, kc, stableImage, nextImage string) (stable, next string) {
+	t.Helper()
+	e := Environment{Name: "dev", Kubeconfig: kc, Params: Params{App: App{Image: stableImage, Strategy: workload.Canary, Route: Route{Gateway: "shop-gw"}}}}
+	stable = Definition.Version(e)
+	e.Params.App.Image = nextImage
+	return stable, Definition.Version(e)
+}
+
+func TestDefinition_CanaryAtRunsTheNewImageBesideStableAtTheWeight(t *testing.T) {
+	kc := kubeconfig(t)
+	stable, next := canaryVersions(t, kc, "nginx:1.27", "nginx:1.28")
+	prog, err := Definition.CanaryAt(next, stable, 30)
+	require.NoError(t, err)
+	assert.Equal(t, next, prog.Version, "every weight step is an update of the release")
+	g, err := mocktest.Run(prog.Run, nil)
+	require.NoError(t, err)
+	images := map[string]string{}
+	for _, d := range g.OfType("kubernetes:apps/v1:Deployment") {
+		c := d.Inputs["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)
+		images[d.Inputs["metadata"].(map[string]any)["name"].(string)] = c["image"].(string)
+	}
+	assert.Equal(t, map[string]string{"web": "nginx:1.27", "web-canary": "nginx:1.28"}, images)
+	routes := g.OfType("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
+	require.Len(t, routes, 1, "the route splits the traffic")
+	assert.Contains(t, fmt.Sprint(routes[0].Inputs["spec"]), "weight:30")
+
+	plain, err := Definition.FromVersion(next)
+	require.NoError(t, err)
+	g, err = mocktest.Run(plain.Run, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1, g.Count("kubernetes:apps/v1:Deployment"), "an up of the release is the promotion: no canary")
+}
+
+func TestDefinition_CanaryAtRefusesWhatCannotRollOut(t *testing.T) {
+	kc := kubeconfig(t)
+	stable, next := canaryVersions(t, kc, "nginx:1.27", "nginx:1.28")
+	rolling := Definition.Version(Environment{Name: "dev", Kubeconfig: kc, Params: Params{App: App{Image: "nginx:1.28"}}})
+	for name, c := range map[string]struct {
+		next, stable string
+		weight       int
+		want         string
+	}{
+		"rolling release":  {rolling, stable, 10, `Params.App.Strategy: is "rolling"; a rollout needs canary (--strategy canary)`},
+		"same image":       {stable, stable, 10, `Params.App.Image: "nginx:1.27" is what the last good release runs`},
+		"weight too large": {next, stable, 101, "Canary.Weight"},
+		"other stack":      {next, Definition.Version(Environment{Name: "qa", Kubeconfig: kc, Params: Params{App: App{Strategy: workload.Canary}}}), 10, "the stable release is of stack qa, not dev"},
+		"not a version":    {"{nope", stable, 10, "version is not an encoded web environment"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Definition.CanaryAt(c.next, c.stable, c.weight)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.want)
+		})
+	}
+	_, err := Definition.Build(stacks.Spec{Name: "dev", Kubeconfig: kc, Params: []stacks.Param{{Path: "App.Route.Hostnames", Value: "shop.example.com"}}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Params.App.Route.Gateway: is empty")
 }

@@ -41,6 +41,7 @@ import (
 	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/fleetcmd"
 	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/lifecyclecmd"
 	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/policycmd"
+	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/rolloutcmd"
 	"github.com/slipwayhq/slipway/cmd/slipway/cli/internal/servecmd"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/all"
@@ -223,7 +224,7 @@ func newRoot(c *app.Config, stdout, stderr io.Writer) (*cobra.Command, *app.Glob
 	g.RegisterFlags(root)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return app.BadInput("%v", err) })
 	root.AddCommand(newSchemaCmd(g))
-	for _, family := range [][]*cobra.Command{envcmd.Commands(g), lifecyclecmd.Commands(g), policycmd.Commands(g),
+	for _, family := range [][]*cobra.Command{envcmd.Commands(g), lifecyclecmd.Commands(g), rolloutcmd.Commands(g), policycmd.Commands(g),
 		servecmd.Commands(g), fleetcmd.Commands(g), clustercmd.Commands(g)} {
 		root.AddCommand(family...)
 	}

@@ -49,8 +49,9 @@ func TestShopctl_HasEveryCommandOfSlipway(t *testing.T) {
 		assert.Contains(t, shopctl.paths(), want)
 	}
 	// The definitions' shorthands (web: --image --replicas --namespace
-	// --set; shop: also --log-level) may differ; every other flag is the same.
-	own := map[string]bool{"image": true, "replicas": true, "namespace": true, "set": true, "log-level": true}
+	// --set --strategy --gateway; shop: --log-level too) may differ; every
+	// other flag is the same.
+	own := map[string]bool{"image": true, "replicas": true, "namespace": true, "set": true, "strategy": true, "gateway": true, "log-level": true}
 	for _, p := range slipway.paths() {
 		strip := func(h help) []string {
 			return slices.Sorted(func(yield func(string) bool) {

@@ -12,6 +12,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/dora"
 	"github.com/slipwayhq/slipway/automation/outcome"
 	"github.com/slipwayhq/slipway/automation/releases"
+	"github.com/slipwayhq/slipway/automation/rollout"
 	"github.com/slipwayhq/slipway/policypacks"
 	"github.com/slipwayhq/slipway/policypacks/all"
 )
@@ -62,7 +63,9 @@ type Item struct {
 	Rules      []Rule                `json:"rules,omitempty"`
 	Params     *ParamsDoc            `json:"params,omitempty"`
 	Dora       *dora.Report          `json:"dora,omitempty"`
-	Error      *ErrorJSON            `json:"error,omitempty"`
+	// Rollout is the environment's rollout record (slipway rollout).
+	Rollout *rollout.State `json:"rollout,omitempty"`
+	Error   *ErrorJSON     `json:"error,omitempty"`
 }
 
 // ErrorJSON is an error for machines: a stable code, the exit code it maps

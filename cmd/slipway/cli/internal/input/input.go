@@ -433,6 +433,17 @@ func (f *EnvFlags) policies() ([]*policypacks.Pack, map[string]policypacks.Overr
 	return packs, over, nil
 }
 
+// Lookup rebuilds a release of the environment from its version (rollback,
+// a deploy's or rollout's lookup of the last good release), held to
+// policies, the policies the environment's program gets (Prepare).
+func (sp Spec) Lookup(policies []string) func(version string) (automation.Program, error) {
+	return func(v string) (automation.Program, error) {
+		p, err := sp.Builder.FromVersion(v)
+		p.Policies = policies
+		return p, err
+	}
+}
+
 // Prepare validates the flags, then opens the engine and gives each
 // environment's program its policies.
 func Prepare(g *app.Globals, ctx context.Context, f *EnvFlags, many bool) (*automation.Engine, Spec, []automation.Program, error) {

@@ -290,12 +290,7 @@ func newRollbackCmd(g *app.Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			policies := progs[0].Policies
-			lookup := func(v string) (automation.Program, error) {
-				p, err := sp.Builder.FromVersion(v)
-				p.Policies = policies
-				return p, err
-			}
+			lookup := sp.Lookup(progs[0].Policies)
 			res, lkg, err := e.Rollback(cmd.Context(), progs[0].Project, progs[0].Stack, lookup, optup.OnEvent(g.Progress()))
 			g.PrintResult(res)
 			g.Add(app.Item{Environment: progs[0].Stack, Operation: "rollback", Status: app.StatusOf(err), Result: res, Release: lkg, Error: app.ErrJSON(err)})
