@@ -23,7 +23,9 @@ type Canary = canary.Canary
 // beside the stack: a killed process resumes at its step when Rollout is
 // called again with the same release, and one rollout runs at a time per
 // stack. It returns the rollout's record; Phase says whether it was
-// promoted, aborted or paused (PromoteRollout passes a pause).
+// promoted, aborted or paused (PromoteRollout passes a pause). When a
+// mandatory policy blocked a step or the promotion, the rollout is aborted as above
+// and the record comes with that *PolicyBlockedError (IsPolicyBlocked).
 func (e *Engine) Rollout(ctx context.Context, c Canary, lookup func(version string) (Program, error), opts ...optup.Option) (rollout.State, error) {
 	if err := canary.CheckCanarySteps(c.Steps); err != nil {
 		return rollout.State{}, err

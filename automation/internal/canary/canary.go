@@ -67,6 +67,9 @@ func Run(ctx context.Context, e *engine.Engine, c Canary, lookup func(version st
 	if err == nil && st.Phase == rollout.Aborted && target.aborted && !target.recorded { // not when another process aborted it
 		err = target.record(ctx, st.Cause)
 	}
+	if err == nil && st.Phase == rollout.Aborted && target.blocked != nil {
+		err = target.blocked // a mandatory policy stopped a step: the caller sees the typed error
+	}
 	return st, err
 }
 
@@ -79,7 +82,8 @@ type target struct {
 	up       stack.OpConfig
 	masker   *mask.Masker
 	recorded bool
-	aborted  bool // this process re-applied the last good release
+	aborted  bool  // this process re-applied the last good release
+	blocked  error // the first step or promotion a mandatory policy blocked (a *engine.PolicyBlockedError)
 }
 
 // SetWeight updates the stack to the canary's program at weight.
@@ -101,6 +105,9 @@ func (t *target) SetWeight(ctx context.Context, weight int) error {
 		_, err = st.RunUp(ctx, t.up)
 	}
 	done(err)
+	if engine.IsPolicyBlocked(err) && t.blocked == nil {
+		t.blocked = err
+	}
 	return err
 }
 
@@ -108,6 +115,9 @@ func (t *target) SetWeight(ctx context.Context, weight int) error {
 // recorded as verified when its smoke check passes.
 func (t *target) Promote(ctx context.Context) error {
 	_, err := release.Run(ctx, t.e, t.opc, t.c.Release, t.lookup, false, t.up)
+	if engine.IsPolicyBlocked(err) && t.blocked == nil {
+		t.blocked = err
+	}
 	var rerr *release.ReleaseError
 	if errors.As(err, &rerr) && rerr.Restored != "" && rerr.RollbackErr == nil {
 		t.recorded = true // the deploy recorded the failure and restored the last good release
