@@ -68,17 +68,7 @@ func viewRollout(r runs.Record) *rolloutPanel {
 		}
 		p.Phase, p.Cause, p.Weight = strings.ToLower(string(s.Phase)), clip(s.Cause, 300), s.Weight
 		for i, plan := range s.Plan {
-			status := "pending"
-			switch {
-			case i < s.Step:
-				status = "passed"
-			case i == s.Step && s.Phase == rollout.Aborted:
-				status = "failed"
-			case i == s.Step && s.Phase == rollout.Paused:
-				status = "paused"
-			case i == s.Step && s.Phase == rollout.Progressing:
-				status = "running"
-			}
+			status := string(s.StepStatus(i))
 			p.Steps = append(p.Steps, rolloutStep{Index: i, Plan: plan, Status: status})
 		}
 		checks = append(append([]rollout.Check(nil), s.Checks...), checks...)

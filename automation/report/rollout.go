@@ -43,17 +43,7 @@ func buildRollout(v *view, st *rollout.State, checks []rollout.Check, m *mask.Ma
 		s := st.Masked(m)
 		rv := &rolloutView{version: s.Version, phase: string(s.Phase), cause: s.Cause, step: s.Step, weight: s.Weight}
 		for i, p := range s.Plan {
-			status := "pending"
-			switch {
-			case i < s.Step:
-				status = "passed"
-			case i == s.Step && s.Phase == rollout.Aborted:
-				status = "failed"
-			case i == s.Step && s.Phase == rollout.Paused:
-				status = "paused"
-			case i == s.Step && s.Phase == rollout.Progressing:
-				status = "running"
-			}
+			status := string(s.StepStatus(i))
 			rv.steps = append(rv.steps, stepView{plan: p, status: status})
 		}
 		v.rollout = rv

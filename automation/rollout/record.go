@@ -45,6 +45,34 @@ func StepKind(plan string) string {
 	return kind
 }
 
+// StepStatus says where a step of a rollout stands.
+type StepStatus string
+
+// Where a step stands: not reached, passed, failed (the rollout aborted at
+// it), paused at it, or being run.
+const (
+	StepPending StepStatus = "pending"
+	StepPassed  StepStatus = "passed"
+	StepFailed  StepStatus = "failed"
+	StepPaused  StepStatus = "paused"
+	StepRunning StepStatus = "running"
+)
+
+// StepStatus says where step i of s stands.
+func (s State) StepStatus(i int) StepStatus {
+	switch {
+	case i < s.Step:
+		return StepPassed
+	case i == s.Step && s.Phase == Aborted:
+		return StepFailed
+	case i == s.Step && s.Phase == Paused:
+		return StepPaused
+	case i == s.Step && s.Phase == Progressing:
+		return StepRunning
+	}
+	return StepPending
+}
+
 // Masked returns a copy of s whose texts — its cause, each check's error
 // and detail (an analysis's message and measurement errors) — are masked
 // by m, for run records, reports, spans and notifications. A detail that
