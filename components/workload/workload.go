@@ -496,18 +496,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	for i, d := range deployments {
 		deps[i] = d
 	}
-	svc, err := corev1.NewService(ctx, name, &corev1.ServiceArgs{
-		// The Deployments are awaited Ready before the Service (DependsOn), so
-		// waiting again for its endpoints adds only the provider's polling delay.
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(a.Name), Namespace: a.Namespace, Labels: pulumi.ToStringMap(appLabels),
-			Annotations: pulumi.StringMap{"pulumi.com/skipAwait": pulumi.String("true")}},
-		Spec: &corev1.ServiceSpecArgs{
-			Type:     pulumi.String("ClusterIP"),
-			Selector: pulumi.ToStringMap(selector),
-			Ports: corev1.ServicePortArray{&corev1.ServicePortArgs{
-				Name: pulumi.String("http"), Port: pulumi.Int(80), TargetPort: pulumi.Int(a.Port)}},
-		},
-	}, child, pulumi.DependsOn(deps)) // the selector switches only after the Deployments are Ready
+	// The selector switches only after the Deployments are Ready.
+	svc, err := a.service(ctx, name, a.Name, appLabels, selector, child, pulumi.DependsOn(deps))
 	if err != nil {
 		return nil, err
 	}
@@ -515,16 +505,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if a.previewing() {
 		sel := maps.Clone(appLabels)
 		sel["slipway.dev/slot"] = Slot(a.Name, a.Image)
-		p, err := corev1.NewService(ctx, name+"-preview", &corev1.ServiceArgs{
-			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(a.PreviewService()), Namespace: a.Namespace, Labels: pulumi.ToStringMap(appLabels),
-				Annotations: pulumi.StringMap{"pulumi.com/skipAwait": pulumi.String("true")}},
-			Spec: &corev1.ServiceSpecArgs{
-				Type:     pulumi.String("ClusterIP"),
-				Selector: pulumi.ToStringMap(sel),
-				Ports: corev1.ServicePortArray{&corev1.ServicePortArgs{
-					Name: pulumi.String("http"), Port: pulumi.Int(80), TargetPort: pulumi.Int(a.Port)}},
-			},
-		}, child, pulumi.DependsOn(deps))
+		p, err := a.service(ctx, name+"-preview", a.PreviewService(), appLabels, sel, child, pulumi.DependsOn(deps))
 		if err != nil {
 			return nil, err
 		}
@@ -808,4 +789,21 @@ func ProgressCanary(ctx context.Context, a Args, apply Apply) (CanaryOutcome, er
 		return CanaryOutcome{}, fmt.Errorf("workload: promoting canary %s: %w", a.Image, err)
 	}
 	return CanaryOutcome{Promoted: true}, nil
+}
+
+// service is a ClusterIP Service named svcName on port 80 to the
+// workload's port of the pods selector matches. The Deployments are
+// awaited Ready before it (the caller's DependsOn), so waiting again for
+// its endpoints would add only the provider's polling delay: it is skipped.
+func (a Args) service(ctx *pulumi.Context, name, svcName string, labels, selector map[string]string, opts ...pulumi.ResourceOption) (*corev1.Service, error) {
+	return corev1.NewService(ctx, name, &corev1.ServiceArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(svcName), Namespace: a.Namespace, Labels: pulumi.ToStringMap(labels),
+			Annotations: pulumi.StringMap{"pulumi.com/skipAwait": pulumi.String("true")}},
+		Spec: &corev1.ServiceSpecArgs{
+			Type:     pulumi.String("ClusterIP"),
+			Selector: pulumi.ToStringMap(selector),
+			Ports: corev1.ServicePortArray{&corev1.ServicePortArgs{
+				Name: pulumi.String("http"), Port: pulumi.Int(80), TargetPort: pulumi.Int(a.Port)}},
+		},
+	}, opts...)
 }
