@@ -65,7 +65,7 @@ var pulumiTool = tool{
 	outputs:  []string{"pulumi"},
 	ldflags:  pulumiVersionFlag + PatchedPulumiVersion,
 	estimate: 6 * time.Minute,
-	patches:  append([]gobuild.Patch{groupCommit}, fencePatches...),
+	patches:  append(append([]gobuild.Patch{groupCommit}, fencePatches...), lazyInitPatches...),
 }
 
 // pulumiUpstreamTool is the same pulumi CLI without Slipway's patches: what a

@@ -101,7 +101,9 @@ func TestFence_PatchesArePartOfTheCacheKey(t *testing.T) {
 	b, err := r.toolDir(changed)
 	require.NoError(t, err)
 	assert.NotEqual(t, a, b)
-	assert.Equal(t, []string{"group-commit", "fence-bucket", "fence-lock-field", "fence-lock-token"},
+	assert.Equal(t, []string{"group-commit", "fence-bucket", "fence-lock-field", "fence-lock-token",
+		"lazy-zxcvbn-frequency", "lazy-zxcvbn-matching-init", "lazy-zxcvbn-matching-use", "lazy-zxcvbn-matching-lists",
+		"lazy-schema-metaschema-init", "lazy-schema-metaschema-use"},
 		func() (names []string) {
 			for _, p := range pulumiTool.patches {
 				names = append(names, p.Name)
