@@ -12,8 +12,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/slipwayhq/slipway/automation/toolchain/internal/gobuild"
 )
 
 // TestLazyInit_PatchedPackagesKeepTheirBehaviour applies the pulumi build's
@@ -24,12 +22,7 @@ import (
 func TestLazyInit_PatchedPackagesKeepTheirBehaviour(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	goBin, err := New().goCommand()
-	require.NoError(t, err)
-	src := t.TempDir()
-	require.NoError(t, writeModule(pulumiTool.module, src))
-	g := gobuild.Runner{Bin: goBin, Dir: src}
-	require.NoError(t, gobuild.ApplyPatches(ctx, g, pulumiTool.patches, true))
+	g, _ := patchedPulumi(ctx, t)
 
 	out, err := g.Run(ctx, "test", "-trimpath", "-count=1", "-v", "github.com/ccojocar/zxcvbn-go/...")
 	require.NoError(t, err, "zxcvbn-go's tests with the patch:\n%s", failures(out))

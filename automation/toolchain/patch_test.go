@@ -22,12 +22,7 @@ import (
 func TestGroupCommit_EngineTestsPassWithThePatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	goBin, err := New().goCommand()
-	require.NoError(t, err)
-	src := t.TempDir()
-	require.NoError(t, writeModule(pulumiTool.module, src))
-	g := gobuild.Runner{Bin: goBin, Dir: src}
-	require.NoError(t, gobuild.ApplyPatches(ctx, g, pulumiTool.patches, true))
+	g, _ := patchedPulumi(ctx, t)
 	out, err := g.Run(ctx, "test", "-trimpath", "-count=1", "-v", "github.com/pulumi/pulumi/pkg/v3/backend")
 	require.NoError(t, err, "the engine's backend tests with the patch:\n%s", failures(out))
 	for _, name := range []string{"TestSlipwayGroupCommit_MutationsWaitingDuringAWriteShareTheNextWrite",
@@ -38,6 +33,20 @@ func TestGroupCommit_EngineTestsPassWithThePatch(t *testing.T) {
 	if testing.Verbose() {
 		_, _ = os.Stdout.WriteString(gobuild.Tail(out, 5) + "\n")
 	}
+}
+
+// patchedPulumi writes the pulumi build's module into a temporary
+// directory and applies its patches with their tests (each original text
+// must occur exactly once): the runner in that module and its directory.
+func patchedPulumi(ctx context.Context, t *testing.T) (gobuild.Runner, string) {
+	t.Helper()
+	goBin, err := New().goCommand()
+	require.NoError(t, err)
+	src := t.TempDir()
+	require.NoError(t, writeModule(pulumiTool.module, src))
+	g := gobuild.Runner{Bin: goBin, Dir: src}
+	require.NoError(t, gobuild.ApplyPatches(ctx, g, pulumiTool.patches, true))
+	return g, src
 }
 
 // failures returns the lines of go test -v output around each failure.
@@ -61,12 +70,7 @@ func failures(out string) string {
 func TestFence_EngineTestsPassWithThePatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	goBin, err := New().goCommand()
-	require.NoError(t, err)
-	src := t.TempDir()
-	require.NoError(t, writeModule(pulumiTool.module, src))
-	g := gobuild.Runner{Bin: goBin, Dir: src}
-	require.NoError(t, gobuild.ApplyPatches(ctx, g, pulumiTool.patches, true))
+	g, src := patchedPulumi(ctx, t)
 	for _, p := range fencePatches {
 		b, err := os.ReadFile(src + "/third_party/" + strings.ReplaceAll(p.Module, "/", "_") + "/" + p.File)
 		require.NoError(t, err)
