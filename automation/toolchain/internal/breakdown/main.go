@@ -218,7 +218,9 @@ func report(w io.Writer, builds []build, lists [][]pkg, top int) {
 			rows = append(rows, row{m, extra, desc})
 		}
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].extra > rows[j].extra || rows[i].extra == rows[j].extra && rows[i].module < rows[j].module })
+	sort.Slice(rows, func(i, j int) bool {
+		return rows[i].extra > rows[j].extra || rows[i].extra == rows[j].extra && rows[i].module < rows[j].module
+	})
 	extra := 0
 	for _, r := range rows {
 		extra += r.extra
