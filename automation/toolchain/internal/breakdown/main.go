@@ -100,7 +100,7 @@ func compileFlags(flags []string) []string {
 // what decides whether a compile is shared.
 func list(ctx context.Context, b build) ([]pkg, error) {
 	args := append([]string{"list", "-e", "-deps", "-f",
-		"{{.ImportPath}}\t{{with .Module}}{{.Path}}\t{{.Version}}{{else}}std\t{{end}}\t{{.Dir}}\t{{join .Imports \" \"}}"}, b.flags...)
+		"{{.ImportPath}}\t{{with .Module}}{{.Path}}\t{{with .Replace}}{{.Version}}{{else}}{{.Version}}{{end}}{{else}}std\t{{end}}\t{{.Dir}}\t{{join .Imports \" \"}}"}, b.flags...)
 	cmd := exec.CommandContext(ctx, "go", append(args, b.pkgs...)...)
 	cmd.Dir = b.dir
 	var stderr bytes.Buffer
