@@ -23,7 +23,7 @@ func TestGroupCommit_EngineTestsPassWithThePatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	g, _ := patchedPulumi(ctx, t)
-	out, err := g.Run(ctx, "test", "-trimpath", "-count=1", "-v", "github.com/pulumi/pulumi/pkg/v3/backend")
+	out, err := g.Run(ctx, "test", "-count=1", "-v", "github.com/pulumi/pulumi/pkg/v3/backend")
 	require.NoError(t, err, "the engine's backend tests with the patch:\n%s", failures(out))
 	for _, name := range []string{"TestSlipwayGroupCommit_MutationsWaitingDuringAWriteShareTheNextWrite",
 		"TestSlipwayGroupCommit_OneMutationAtATimeIsOneWriteEach", "TestRecordingCreateSuccess", "TestWriteCheckpointOnceUnsafe"} {
@@ -77,7 +77,7 @@ func TestFence_EngineTestsPassWithThePatch(t *testing.T) {
 		assert.Equal(t, 1, strings.Count(string(b), p.New), "patch %s applied once", p.Name)
 		assert.NotContains(t, string(b), p.Old, "patch %s", p.Name)
 	}
-	out, err := g.Run(ctx, "test", "-trimpath", "-count=1", "-v", "-run", "TestSlipwayFence|Lock",
+	out, err := g.Run(ctx, "test", "-count=1", "-v", "-run", "TestSlipwayFence|Lock",
 		"github.com/pulumi/pulumi/pkg/v3/backend/diy")
 	require.NoError(t, err, "the engine's diy tests with the patch:\n%s", failures(out))
 	for _, name := range []string{"TestSlipwayFence_WritesRefusedOnceTheDeadlinePassed",
