@@ -50,6 +50,11 @@ type Recovery struct {
 	// Refreshed is set when a refresh reconciled them and cleared the
 	// pending creates.
 	Refreshed bool `json:"refreshed"`
+	// RefreshTargets are the resources that refresh was limited to (see
+	// RefreshTargets), and RefreshedResources those the engine reported
+	// reading.
+	RefreshTargets     []string `json:"refreshTargets,omitempty"`
+	RefreshedResources []string `json:"refreshedResources,omitempty"`
 	// RestoredCheckpoint is where a checkpoint Pulumi could not load was
 	// kept after it was repaired: replaced by the backend's backup (the
 	// previous checkpoint) when CheckpointFromBackup, else written again
