@@ -122,12 +122,16 @@ type query struct {
 	pageSize, page int
 }
 
+// cliPageSize and the first page are what the CLI lists without
+// --page-size and --page.
+const cliPageSize = 10
+
 // parse reads the arguments the Automation API's Stack.History passes:
 // stack history --json [--show-secrets] [--page-size N --page M] --stack S
 // (the flags in any order, --non-interactive allowed); anything else is
 // not ok.
 func parse(args []string) (query, bool) {
-	var q query
+	q := query{pageSize: cliPageSize, page: 1}
 	if len(args) > 0 && args[0] == "--non-interactive" {
 		args = args[1:]
 	}
