@@ -351,8 +351,8 @@ func TestRecover_PendingCreatesAreClearedOnlyWhenAdoptable(t *testing.T) {
 		Reason: "server-side apply adopts the object of the same name"}, rec.PendingOperations[0])
 	assert.True(t, rec.Refreshed)
 	assert.Equal(t, []string{"urn:pulumi:pending::" + web.Project + "::pulumi:pulumi:Stack::" + web.Project + "-pending"}, rec.RefreshTargets,
-		"a create the state does not hold cannot be a target: only the root stack, which reads nothing")
-	assert.Empty(t, rec.RefreshedResources, "no resource was read")
+		"a create the state does not hold cannot be a target: only the root stack, a component, which reads nothing")
+	assert.Subset(t, rec.RefreshTargets, rec.RefreshedResources, "no other resource was stepped through")
 	assert.Zero(t, pendingCount(ctx, t, st), "cleared")
 
 	const customURN = "urn:pulumi:pending::" + web.Project + "::slipway:test:Custom::thing"

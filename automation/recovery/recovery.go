@@ -51,8 +51,9 @@ type Recovery struct {
 	// pending creates.
 	Refreshed bool `json:"refreshed"`
 	// RefreshTargets are the resources that refresh was limited to (see
-	// RefreshTargets), and RefreshedResources those the engine reported
-	// reading.
+	// RefreshTargets), and RefreshedResources those the engine's refresh
+	// stepped through, as its events report them (a component or a provider
+	// is stepped through without a read).
 	RefreshTargets     []string `json:"refreshTargets,omitempty"`
 	RefreshedResources []string `json:"refreshedResources,omitempty"`
 	// RestoredCheckpoint is where a checkpoint Pulumi could not load was
