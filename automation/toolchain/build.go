@@ -21,6 +21,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/internal/filelock"
 	"github.com/slipwayhq/slipway/automation/toolchain/internal/buildtime"
 	"github.com/slipwayhq/slipway/automation/toolchain/internal/gobuild"
+	"github.com/slipwayhq/slipway/automation/toolchain/internal/toolspec"
 )
 
 // modules holds one Go module per tool. Files carry a ".txt" suffix so that
@@ -49,6 +50,19 @@ type tool struct {
 	prepare func(ctx context.Context, g gobuild.Runner) error
 	// finish runs after go build, with the new bin directory.
 	finish func(ctx context.Context, g gobuild.Runner, bin string) error
+}
+
+// buildFlags are the go build flags of t's build. Only those before
+// -ldflags decide how packages compile (and so whether the Go build cache
+// shares a package between tools); ldflags only change the link.
+func (t tool) buildFlags() []string { return []string{"-ldflags=" + t.ldflags} }
+
+func init() {
+	// What the breakdown command (toolchain/internal/breakdown) studies.
+	toolspec.Modules = embedded
+	for _, t := range []tool{kubernetesProviderTool, kubernetesTool, kwokTool, pulumiTool} {
+		toolspec.Tools = append(toolspec.Tools, toolspec.Tool{Name: t.name, Module: t.module, Packages: t.packages, Flags: t.buildFlags()})
+	}
 }
 
 // pulumiVersionFlag is the ldflag that stamps the version the pulumi CLI prints.
@@ -354,7 +368,7 @@ func (r *Resolver) build(ctx context.Context, t tool, dir string) error {
 			return err
 		}
 	}
-	flags := []string{"-trimpath", "-ldflags=" + t.ldflags}
+	flags := t.buildFlags()
 	p.SetPhase("downloading dependencies and listing packages")
 	if n, deps, err := g.ToCompile(ctx, flags, t.packages); err == nil {
 		expect = r.buildTimes().ExpectedFor(t.name, t.estimate, n, deps)
@@ -430,23 +444,6 @@ func describe(path string) (manifestFile, error) {
 	return manifestFile{Size: fi.Size(), ModTime: fi.ModTime().UnixNano(), SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-// writeModule writes the embedded module modules/<name> to dst, stripping the
-// ".txt" suffix of each file.
-func writeModule(name, dst string) error {
-	root := "modules/" + name
-	return fs.WalkDir(modules, root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel := strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
-		target := filepath.Join(dst, filepath.FromSlash(strings.TrimSuffix(rel, ".txt")))
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		b, err := fs.ReadFile(modules, p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, 0o644)
-	})
-}
+// writeModule writes the embedded module modules/<name> to dst (see
+// toolspec.WriteModule).
+func writeModule(name, dst string) error { return toolspec.WriteModule(modules, name, dst) }
