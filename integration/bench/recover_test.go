@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -30,36 +31,25 @@ func BenchmarkRecover(b *testing.B) {
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			for _, side := range sides {
-				b.Run("side="+side, func(b *testing.B) { runRecover(b, b, b.N, side, n) })
+				b.Run("side="+side, func(b *testing.B) { runRecover(b, b, b.N, side, n, true) })
 			}
 		})
 	}
 }
 
-// runRecover is the body of BenchmarkRecover: an up of the program
-// (untimed), then iterations × (untimed: plant the pending operations;
-// timed: the recovery; untimed: check that no pending operation is left,
-// the state still holds the program and, on Slipway's side, that only the
-// two updated ConfigMaps were read).
-func runRecover(tb testing.TB, tm timer, iterations int, side string, n int) {
+// runRecover is the body of BenchmarkRecover: a deployed stack of the
+// program (recoverFixture, untimed), then iterations × (untimed: plant the
+// pending operations; timed: the recovery; untimed: check that no pending
+// operation is left, the state still holds the program and, on Slipway's
+// side, that only the two updated ConfigMaps were stepped through).
+func runRecover(tb testing.TB, tm timer, iterations int, side string, n int, shared bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 	defer cancel()
 	tm.StopTimer()
 	tm.ResetTimer()
-	ns := fmt.Sprintf("recover-%s-%d", side, n)
-	e := newEngine(tb)
-	prog := benchProgram(ns, ns, n, false)
-	st, err := e.UpsertStack(ctx, prog)
-	must(tb, err)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-		defer cancel()
-		if _, err := st.Destroy(ctx, slipdestroy.RemoveStack()); err != nil {
-			tb.Errorf("cleanup of %s: %v", ns, err)
-		}
-	})
-	_, err = st.Up(ctx)
-	must(tb, err)
+	f := recoverFixture(tb, side, n, shared)
+	e, st, ns := f.e, f.st, f.ns
+	var err error
 	for range iterations {
 		urns := plantRecoverPending(ctx, tb, e, ns)
 		tm.StartTimer()
@@ -92,6 +82,64 @@ func runRecover(tb testing.TB, tm timer, iterations int, side string, n int) {
 			}
 		}
 	}
+}
+
+// recoverStack is a deployed stack of the n-resource program on an engine
+// of its own; its stack and namespace are named ns.
+type recoverStack struct {
+	e  *automation.Engine
+	st *automation.Stack
+	ns string
+}
+
+// recoverStacks are the stacks BenchmarkRecover shares in one process, by
+// side and n: each -count reuses it, so the program is brought up once.
+var recoverStacks = map[string]*recoverStack{}
+
+// recoverFixture brings the program up on a new stack of side and n
+// (untimed), destroyed and removed when tb ends or, when shared, at the
+// end of the process, which reuses it for every later call.
+func recoverFixture(tb testing.TB, side string, n int, shared bool) *recoverStack {
+	tb.Helper()
+	key := fmt.Sprintf("recover-%s-%d", side, n)
+	if f, ok := recoverStacks[key]; ok && shared {
+		return f
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	f := &recoverStack{ns: key}
+	if shared {
+		// The engine's directory (and its file backend) outlives tb.
+		dir, err := os.MkdirTemp(scratch, key+"-")
+		must(tb, err)
+		f.e = newEngineIn(tb, dir)
+	} else {
+		f.e, f.ns = newEngine(tb), "smoke-"+key
+	}
+	st, err := f.e.UpsertStack(ctx, benchProgram(f.ns, f.ns, n, false))
+	must(tb, err)
+	f.st = st
+	remove := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		defer cancel()
+		if _, err := st.Destroy(ctx, slipdestroy.RemoveStack()); err != nil {
+			return fmt.Errorf("cleanup of %s: %w", f.ns, err)
+		}
+		return nil
+	}
+	if shared {
+		recoverStacks[key] = f
+		atExit = append(atExit, remove)
+	} else {
+		tb.Cleanup(func() {
+			if err := remove(); err != nil {
+				tb.Error(err)
+			}
+		})
+	}
+	_, err = st.Up(ctx)
+	must(tb, err)
+	return f
 }
 
 // recoveryResult is what a side's recovery reported.

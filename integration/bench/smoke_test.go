@@ -31,7 +31,7 @@ func TestBench_EveryBodyWorks(t *testing.T) {
 				runOp(t, noTimer{}, 1, o, f)
 			}
 		}
-		groups["recover/side="+side] = func(t *testing.T) { runRecover(t, noTimer{}, 1, side, n) }
+		groups["recover/side="+side] = func(t *testing.T) { runRecover(t, noTimer{}, 1, side, n, false) }
 		groups["ephemeral/side="+side] = func(t *testing.T) {
 			runEphemeral(t, noTimer{}, 1, newEphemeral(t, side), true)
 		}
