@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/optdestroy"
@@ -430,11 +431,17 @@ func TestRecover_RefreshesOnlyThePendingResources(t *testing.T) {
 	require.NoError(t, err)
 	prog, err := web.Definition.Program(web.Environment{Name: "targeted", Kind: stacks.Dev, Kubeconfig: cluster.Kubeconfig})
 	require.NoError(t, err)
-	st, err := e.UpsertStack(ctx, prog)
-	require.NoError(t, err)
 	t.Cleanup(func() { destroyStack(t, e, "targeted") })
-	_, err = st.Up(ctx)
+	// A first up whose Deployment cannot become ready (60 replicas under a
+	// 50-pod quota) and times out: the Deployment is in the state (with an
+	// initialization error), so the next up updates it.
+	failing, err := web.Definition.Program(web.Environment{Name: "targeted", Kind: stacks.Dev, Kubeconfig: cluster.Kubeconfig,
+		Params: web.Params{App: web.App{Replicas: 60, ReadyTimeout: 10 * time.Second}}})
 	require.NoError(t, err)
+	st, err := e.UpsertStack(ctx, failing)
+	require.NoError(t, err)
+	_, err = st.Up(ctx)
+	require.Error(t, err, "the Deployment cannot become ready")
 	dep, err := st.Auto().Export(ctx)
 	require.NoError(t, err)
 	var state struct {
@@ -452,7 +459,13 @@ func TestRecover_RefreshesOnlyThePendingResources(t *testing.T) {
 	}
 	require.Greater(t, len(custom), 5, "the environment has many resources a whole-stack refresh would read")
 
+	// The update that continues waiting for the Deployment is killed.
 	deployment := killUpWhilePending(t, dir, home, "targeted", "update")
+	require.Contains(t, custom, deployment)
+	// The cause goes away (as an operator would fix it): one replica fits.
+	_, err = cluster.Client.AppsV1().Deployments("slipway-targeted").Patch(ctx, "web", types.MergePatchType,
+		[]byte(`{"spec":{"replicas":1}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
 
 	st, err = e.UpsertStack(ctx, prog)
 	require.NoError(t, err, "the next run recovers")
