@@ -71,7 +71,7 @@ func withCommand(c *countingCLI) EngineOption {
 }
 
 // countingEngine is an engine on a file backend whose CLI calls are counted.
-func countingEngine(t *testing.T, passphrase string) (*Engine, *countingCLI) {
+func countingEngine(t testing.TB, passphrase string) (*Engine, *countingCLI) {
 	t.Helper()
 	c := &countingCLI{}
 	e, err := New(context.Background(), WithDir(t.TempDir()), WithPulumiHome(t.TempDir()), WithResolver(pulumiOnlyResolver(t)),

@@ -213,7 +213,7 @@ func TestPolicyBlockedError_NamesEachViolation(t *testing.T) {
 // pulumiOnlyResolver returns a resolver whose cache holds only the warm
 // pulumi CLI (a link to the user's cache) and that cannot build anything:
 // resolving the Kubernetes provider with it fails at once with ErrNoGo.
-func pulumiOnlyResolver(t *testing.T) *toolchain.Resolver {
+func pulumiOnlyResolver(t testing.TB) *toolchain.Resolver {
 	t.Helper()
 	warm := filepath.Join(toolchain.DefaultCacheDir(), "pulumi")
 	if _, err := os.Stat(warm); err != nil {

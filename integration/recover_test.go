@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/slipwayhq/slipway/automation"
 	"github.com/slipwayhq/slipway/automation/optdestroy"
@@ -33,9 +34,10 @@ import (
 )
 
 // helperUp runs in a child process of the test binary (see TestMain): an up
-// of the "killed" environment whose Deployment cannot become ready (60
-// replicas under a 50-pod quota), so its create stays pending until the
-// process is killed. It prints each step as it starts (PRE) and ends (STEP).
+// of the "killed" environment (or the one SLIPWAY_HELPER_ENV names) whose
+// Deployment cannot become ready (60 replicas under a 50-pod quota), so its
+// create (or update) stays pending until the process is killed. It prints
+// each step as it starts (PRE) and ends (STEP).
 func helperUp() {
 	ctx := context.Background()
 	e, err := automation.New(ctx, automation.WithDir(os.Getenv("SLIPWAY_HELPER_DIR")), automation.WithPulumiHome(os.Getenv("SLIPWAY_HELPER_HOME")))
@@ -43,7 +45,11 @@ func helperUp() {
 		fmt.Println("ERR", err)
 		os.Exit(1)
 	}
-	prog, err := web.Definition.Program(web.Environment{Name: "killed", Kind: stacks.Dev, Kubeconfig: os.Getenv("SLIPWAY_HELPER_KUBECONFIG"),
+	name := "killed"
+	if n := os.Getenv("SLIPWAY_HELPER_ENV"); n != "" {
+		name = n
+	}
+	prog, err := web.Definition.Program(web.Environment{Name: name, Kind: stacks.Dev, Kubeconfig: os.Getenv("SLIPWAY_HELPER_KUBECONFIG"),
 		Params: web.Params{App: web.App{Replicas: 60, ReadyTimeout: 5 * time.Minute}}})
 	if err != nil {
 		fmt.Println("ERR", err)
@@ -345,6 +351,9 @@ func TestRecover_PendingCreatesAreClearedOnlyWhenAdoptable(t *testing.T) {
 	assert.Equal(t, recovery.PendingOperation{Op: "creating", URN: cmURN, Type: "kubernetes:core/v1:ConfigMap", Adoptable: true,
 		Reason: "server-side apply adopts the object of the same name"}, rec.PendingOperations[0])
 	assert.True(t, rec.Refreshed)
+	assert.Equal(t, []string{"urn:pulumi:pending::" + web.Project + "::pulumi:pulumi:Stack::" + web.Project + "-pending"}, rec.RefreshTargets,
+		"a create the state does not hold cannot be a target: only the root stack, a component, which reads nothing")
+	assert.Subset(t, rec.RefreshTargets, rec.RefreshedResources, "no other resource was stepped through")
 	assert.Zero(t, pendingCount(ctx, t, st), "cleared")
 
 	const customURN = "urn:pulumi:pending::" + web.Project + "::slipway:test:Custom::thing"
@@ -374,4 +383,119 @@ func TestRecover_PendingCreatesAreClearedOnlyWhenAdoptable(t *testing.T) {
 	assert.False(t, rec.PendingOperations[0].Adoptable)
 	assert.True(t, rec.Refreshed)
 	assert.Zero(t, pendingCount(ctx, t, st), "cleared by the repair")
+}
+
+// killUpWhilePending runs helperUp for environment env on the engine
+// directory dir and kills it (SIGKILL to its whole process tree) once the
+// Deployment's step (op: "create" or "update") has begun and its pending
+// operation is in the checkpoint. It returns the Deployment's URN.
+func killUpWhilePending(t *testing.T, dir, home, env, op string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SLIPWAY_HELPER_UP=1", "SLIPWAY_HELPER_DIR="+dir, "SLIPWAY_HELPER_HOME="+home,
+		"SLIPWAY_HELPER_KUBECONFIG="+cluster.Kubeconfig, "SLIPWAY_HELPER_ENV="+env)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	var deployment string
+	sc := bufio.NewScanner(out)
+	for deployment == "" && sc.Scan() {
+		line := sc.Text()
+		require.False(t, strings.HasPrefix(line, "ERR") || strings.HasPrefix(line, "DONE"), "the helper ended early: %s", line)
+		if f := strings.Fields(line); len(f) == 4 && f[0] == "PRE" && f[1] == op && f[2] == "kubernetes:apps/v1:Deployment" {
+			deployment = f[3]
+		}
+	}
+	require.NotEmpty(t, deployment, "the helper never began to %s the Deployment: %v", op, sc.Err())
+	require.Eventually(t, pendingIn(filepath.Join(dir, "state"), env, deployment), 2*time.Minute, 50*time.Millisecond,
+		"the Deployment's pending operation reaches the checkpoint")
+	procs, err := proctree.KillNine(cmd.Process.Pid, time.Minute)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(procs), 2, "the helper and its engine were running")
+	_ = cmd.Wait()
+	return deployment
+}
+
+// TestRecover_RefreshesOnlyThePendingResources kills an update of a
+// deployed environment while the update of its Deployment is pending (it
+// cannot become ready), then checks that the next run's recovery refreshed
+// only the resources of the pending operations, as the engine's events
+// report it, not the whole stack, and that the stack is healthy afterwards:
+// no pending operation, the next up succeeds, state and cluster agree.
+func TestRecover_RefreshesOnlyThePendingResources(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	dir, home := t.TempDir(), t.TempDir()
+	e, err := automation.New(ctx, automation.WithDir(dir), automation.WithPulumiHome(home))
+	require.NoError(t, err)
+	prog, err := web.Definition.Program(web.Environment{Name: "targeted", Kind: stacks.Dev, Kubeconfig: cluster.Kubeconfig})
+	require.NoError(t, err)
+	t.Cleanup(func() { destroyStack(t, e, "targeted") })
+	// A first up whose Deployment cannot become ready (60 replicas under a
+	// 50-pod quota) and times out: the Deployment is in the state (with an
+	// initialization error), so the next up updates it.
+	failing, err := web.Definition.Program(web.Environment{Name: "targeted", Kind: stacks.Dev, Kubeconfig: cluster.Kubeconfig,
+		Params: web.Params{App: web.App{Replicas: 60, ReadyTimeout: 10 * time.Second}}})
+	require.NoError(t, err)
+	st, err := e.UpsertStack(ctx, failing)
+	require.NoError(t, err)
+	_, err = st.Up(ctx)
+	require.Error(t, err, "the Deployment cannot become ready")
+	dep, err := st.Auto().Export(ctx)
+	require.NoError(t, err)
+	var state struct {
+		Resources []struct {
+			URN    string `json:"urn"`
+			Custom bool   `json:"custom"`
+		} `json:"resources"`
+	}
+	require.NoError(t, json.Unmarshal(dep.Deployment, &state))
+	var custom []string
+	for _, r := range state.Resources {
+		if r.Custom {
+			custom = append(custom, r.URN)
+		}
+	}
+	require.Greater(t, len(custom), 5, "the environment has many resources a whole-stack refresh would read")
+
+	// The update that continues waiting for the Deployment is killed.
+	deployment := killUpWhilePending(t, dir, home, "targeted", "update")
+	require.Contains(t, custom, deployment)
+	// The cause goes away (as an operator would fix it): one replica fits.
+	_, err = cluster.Client.AppsV1().Deployments("slipway-targeted").Patch(ctx, "web", types.MergePatchType,
+		[]byte(`{"spec":{"replicas":1}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+
+	st, err = e.UpsertStack(ctx, prog)
+	require.NoError(t, err, "the next run recovers")
+	rec := st.LastRecovery()
+	require.NotNil(t, rec)
+	t.Logf("recovery: %+v", *rec)
+	require.Len(t, rec.StaleLocks, 1, "the killed engine's lock")
+	var pending []string
+	for _, p := range rec.PendingOperations {
+		assert.True(t, p.Adoptable, "%+v", p)
+		assert.Contains(t, custom, p.URN, "an update of a deployed resource: %+v", p)
+		pending = append(pending, p.URN)
+	}
+	assert.Contains(t, pending, deployment, "the Deployment's interrupted update is reported")
+	slices.Sort(pending)
+	assert.Equal(t, slices.Compact(pending), rec.RefreshTargets, "the refresh targeted the pending resources, each once")
+	assert.True(t, rec.Refreshed)
+	assert.Contains(t, rec.RefreshedResources, deployment, "the engine read the Deployment")
+	for _, u := range rec.RefreshedResources {
+		assert.Contains(t, rec.RefreshTargets, u, "the engine read only targeted resources")
+	}
+	assert.Less(t, len(rec.RefreshedResources), len(custom), "not the whole stack")
+	assert.Zero(t, pendingCount(ctx, t, st), "no pending operation is left")
+
+	_, err = st.Up(ctx)
+	require.NoError(t, err, "the run after the recovery succeeds")
+	pre, err := st.Preview(ctx, optpreview.ExpectNoChanges())
+	require.NoError(t, err, "state and cluster agree")
+	assert.Zero(t, pre.Changes())
+	d, err := cluster.Client.AppsV1().Deployments("slipway-targeted").Get(ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, d.Status.ReadyReplicas, "the Deployment is back to the program's one replica")
 }

@@ -50,6 +50,12 @@ type Recovery struct {
 	// Refreshed is set when a refresh reconciled them and cleared the
 	// pending creates.
 	Refreshed bool `json:"refreshed"`
+	// RefreshTargets are the resources that refresh was limited to (see
+	// RefreshTargets), and RefreshedResources those the engine's refresh
+	// stepped through, as its events report them (a component or a provider
+	// is stepped through without a read).
+	RefreshTargets     []string `json:"refreshTargets,omitempty"`
+	RefreshedResources []string `json:"refreshedResources,omitempty"`
 	// RestoredCheckpoint is where a checkpoint Pulumi could not load was
 	// kept after it was repaired: replaced by the backend's backup (the
 	// previous checkpoint) when CheckpointFromBackup, else written again

@@ -38,6 +38,17 @@
 //     provider-peak-rss-MiB (the Kubernetes provider plugin), all peaks
 //     during the timed operation (the process's own peak is reset through
 //     /proc/self/clear_refs; the children's VmHWM is sampled every 100 ms).
+//   - BenchmarkRecover, with n=10, n=100 and n=1000: the recovery of the
+//     deployed n-resource program after an interrupted update left three
+//     pending operations in its state (the updates of two ConfigMaps, the
+//     create of one the state does not hold yet), planted in the checkpoint
+//     before the timer starts. side=bare clears them with a refresh of the
+//     whole stack (the Automation API's Refresh with ClearPendingCreates),
+//     as Slipway's recovery did before; side=slipway with Stack.Recover,
+//     whose refresh targets only the resources of the pending operations.
+//     Both sides are Slipway's engine and stack; each checks that no pending
+//     operation is left and the state holds the program, and Slipway's that
+//     the engine read only the two ConfigMaps.
 //   - BenchmarkFourEnvs/base=sequential: four `web` dev environments (16
 //     resources each) brought up by one Engine, one after another
 //     (side=bare: Engine.Each with concurrency 1) and all at once

@@ -8,8 +8,8 @@ import (
 // TestBench_EveryBodyWorks runs every benchmark's body once, untimed, with
 // its checks, so the benchmarks cannot rot: the engine operations at n=10
 // chained on one stack per side (up, no-op preview, preview of a change,
-// refresh, destroy), an ephemeral environment created and destroyed per
-// side, and four environments brought up at once (the sequential side is
+// refresh, destroy), a recovery of planted pending operations per side,
+// an ephemeral environment created and destroyed per side, and four environments brought up at once (the sequential side is
 // the same body with a concurrency of 1). The groups run at the same time,
 // whatever -parallel says: most of their time is spent waiting for the
 // cluster.
@@ -31,6 +31,7 @@ func TestBench_EveryBodyWorks(t *testing.T) {
 				runOp(t, noTimer{}, 1, o, f)
 			}
 		}
+		groups["recover/side="+side] = func(t *testing.T) { runRecover(t, noTimer{}, 1, side, n, false) }
 		groups["ephemeral/side="+side] = func(t *testing.T) {
 			runEphemeral(t, noTimer{}, 1, newEphemeral(t, side), true)
 		}

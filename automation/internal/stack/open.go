@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/slipwayhq/slipway/automation/internal/engine"
+	"github.com/slipwayhq/slipway/automation/internal/stackhistory"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/sig"
@@ -171,6 +172,30 @@ func (w *stateWorkspace) StackOutputs(ctx context.Context, stack string) (auto.O
 		return outs, nil
 	}
 	return w.Workspace.StackOutputs(ctx, stack)
+}
+
+// PulumiCommand implements auto.Workspace: the workspace's CLI, except
+// that `stack history --json`, which the Automation API runs after every
+// up, refresh and destroy to fill in the result's summary (a process of
+// about half a second), is answered from the backend's store when it holds
+// the stack (see package stackhistory). A history request that needs a
+// secret configuration value decrypted, or that the store cannot answer,
+// still runs the CLI.
+func (w *stateWorkspace) PulumiCommand() auto.PulumiCommand {
+	return stackhistory.Command{PulumiCommand: w.Workspace.PulumiCommand(), Read: w.history}
+}
+
+// history reads a stack's update history from the backend's store
+// (stackhistory.Reader).
+func (w *stateWorkspace) history(ctx context.Context, stack string, pageSize, page int) ([][]byte, bool) {
+	opc, end := w.e.OperationOf(ctx)
+	defer end()
+	s, ok := opc.Holding(ctx, w.project, stack)
+	if !ok {
+		return nil, false
+	}
+	entries, err := s.UpdateHistory(ctx, w.project, stack, pageSize, page)
+	return entries, err == nil
 }
 
 // plainOutputs returns the outputs of the stack's root resource from its

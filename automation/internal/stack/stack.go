@@ -329,7 +329,10 @@ func (s *Stack) up(ctx context.Context, c OpConfig) (*outcome.Result, error) {
 		}
 	}
 	col := outcome.NewCollector(c.OnEvent)
-	uo := []autoup.Option{autoup.EventStreams(col.Events())}
+	// The summary's configuration never holds a secret in plain text (and
+	// the history it comes from is then read from the backend's store, see
+	// stateWorkspace.PulumiCommand).
+	uo := []autoup.Option{autoup.EventStreams(col.Events()), autoup.ShowSecrets(false)}
 	if c.ExpectNoChanges {
 		uo = append(uo, autoup.ExpectNoChanges())
 	}
@@ -405,7 +408,7 @@ func (s *Stack) RunRefresh(ctx context.Context, c OpConfig) (*outcome.Result, er
 func (s *Stack) refresh(ctx context.Context, c OpConfig) (*outcome.Result, error) {
 	start := time.Now()
 	col := outcome.NewCollector(c.OnEvent)
-	ro := []autorefresh.Option{autorefresh.EventStreams(col.Events())}
+	ro := []autorefresh.Option{autorefresh.EventStreams(col.Events()), autorefresh.ShowSecrets(false)}
 	if c.Message != "" {
 		ro = append(ro, autorefresh.Message(c.Message))
 	}
@@ -446,7 +449,7 @@ func (s *Stack) RunDestroy(ctx context.Context, c OpConfig) (*outcome.Result, er
 func (s *Stack) destroy(ctx context.Context, c OpConfig) (*outcome.Result, error) {
 	start := time.Now()
 	col := outcome.NewCollector(c.OnEvent)
-	do := []autodestroy.Option{autodestroy.EventStreams(col.Events())}
+	do := []autodestroy.Option{autodestroy.EventStreams(col.Events()), autodestroy.ShowSecrets(false)}
 	if c.Message != "" {
 		do = append(do, autodestroy.Message(c.Message))
 	}
