@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -84,4 +85,52 @@ func TestUnknownDefinition_LeftForARunnerThatHasIt(t *testing.T) {
 	got := f.succeeded("newprog-1")
 	assert.Equal(t, "runner-new", got.Status.Runner)
 	assert.EqualValues(t, 1, got.Status.Attempts)
+}
+
+// TestStandIn: a stand-in runner claims, leases and completes Runs after
+// its fixed delay with a plausible success, and never starts an engine
+// (the backend directory stays empty, the program's ConfigMap is never
+// created), so a simulation measures only the operator and the API server.
+func TestStandIn(t *testing.T) {
+	f := newFixture(t, "rt-standin")
+	const delay = 700 * time.Millisecond
+	up := f.run("standin-1", "standin", v1alpha1.OpUp, `{"Data":{"k":"v"}}`)
+	up.Spec.Stack = "fleettest/standin"
+	f.create(up)
+	started := time.Now()
+	f.start("runner-standin", func(o *Options) { o.StandIn = delay })
+
+	run := f.succeeded("standin-1")
+	// A lower bound, never a wall-clock limit: the Run cannot end before
+	// the stand-in's delay.
+	assert.GreaterOrEqual(t, time.Since(started), delay)
+	assert.Equal(t, "runner-standin", run.Status.Runner)
+	assert.Equal(t, "fleettest/standin", run.Status.Stack)
+	assert.Contains(t, run.Status.Message, "stand-in")
+	assert.Empty(t, run.Status.Changes)
+	require.NotNil(t, run.Status.StartTime)
+	require.NotNil(t, run.Status.CompletionTime)
+	assert.False(t, run.Status.CompletionTime.Before(run.Status.StartTime))
+	assert.NotEmpty(t, run.Status.Lease)
+	f.waitEvent("standin-1", "Succeeded")
+
+	drift := f.run("standin-2", "standin", v1alpha1.OpDrift, `{"Data":{"k":"v"}}`)
+	drift.Spec.Stack = "fleettest/standin"
+	f.create(drift)
+	run = f.succeeded("standin-2")
+	assert.Empty(t, run.Status.Drift, "a stand-in drift check finds no drift")
+	assert.False(t, run.Status.Remediated)
+
+	entries, err := os.ReadDir(f.state)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "the stand-in wrote to the backend")
+	_, err = configMap(t, "standin")
+	assert.True(t, apierrors.IsNotFound(err), "the stand-in ran the program: %v", err)
+}
+
+// TestStandIn_NegativeIsRefused: a negative StandIn names the option.
+func TestStandIn_NegativeIsRefused(t *testing.T) {
+	_, err := New(cluster.Config, Options{StandIn: -time.Second, WorkDir: t.TempDir()})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Options.StandIn")
 }

@@ -118,6 +118,15 @@ type Options struct {
 	// runner's own cluster credentials (flag --allow-runner-credentials);
 	// a Run of any other namespace without it is refused (fleet.CheckTarget).
 	AllowRunnerCredentials []string
+	// StandIn, for simulations only, makes the runner complete every Run
+	// it claims after this fixed delay without an engine: no Secret is
+	// read, no program built, no backend or cluster touched, and the Run
+	// succeeds with a plausible result (no changes, no drift). Claims,
+	// Leases, status writes and Events stay real, so a simulation measures
+	// the operator, the runners' API traffic and the API server at a scale
+	// no engine could run on one machine. No flag or configuration file
+	// sets it: only a program embedding the runner can (zero: off).
+	StandIn time.Duration
 }
 
 // Runner is a controller-runtime reconciler of Runs that claims and
@@ -187,8 +196,14 @@ func New(cfg *rest.Config, o Options) (*Runner, error) {
 	if err := fleet.Namespaces(o.Namespaces).Check("runner: Options.Namespaces"); err != nil {
 		return nil, err
 	}
+	if o.StandIn < 0 {
+		return nil, fmt.Errorf("runner: Options.StandIn %s is negative; use 0 (off: Runs use the engine)", o.StandIn)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.StandIn > 0 {
+		o.Logger.Warn("runner: STAND-IN mode for simulations: Runs succeed without an engine", "delay", o.StandIn)
 	}
 	return &Runner{cfg: rest.CopyConfig(cfg), o: o, log: o.Logger.With("runner", o.Identity),
 		leases: &lease.Keeper{Identity: o.Identity, Duration: o.LeaseDuration, RenewDeadline: o.RenewDeadline,

@@ -31,7 +31,12 @@ func (r *Runner) performWithin(ctx context.Context, run *v1alpha1.Run, prev take
 	d := timeout(run)
 	opCtx, cancel := context.WithTimeoutCause(ctx, d, errRunTimeout)
 	defer cancel()
-	res := r.perform(opCtx, run, prev, fenceFile, log)
+	var res result
+	if r.o.StandIn > 0 {
+		res = standIn(opCtx, run, r.o.StandIn)
+	} else {
+		res = r.perform(opCtx, run, prev, fenceFile, log)
+	}
 	if res.failed && ctx.Err() == nil && errors.Is(context.Cause(opCtx), errRunTimeout) {
 		log.Warn("run timed out; the engine was stopped", "timeout", d)
 		res.failed, res.reason = true, v1alpha1.ReasonTimeout
