@@ -514,13 +514,17 @@ func (p *pass) desired(ctx context.Context) *v1alpha1.Run {
 	if d == nil || d.Interval.Duration <= 0 || !p.is(v1alpha1.ConditionReady) {
 		return nil
 	}
-	base := s.LastDriftCheck
-	if l := s.LastRun; l != nil && l.Operation == v1alpha1.OpUp && l.Phase == v1alpha1.RunSucceeded && l.CompletionTime != nil &&
-		(base == nil || l.CompletionTime.After(base.Time)) {
-		base = l.CompletionTime
+	var base time.Time
+	if s.LastDriftCheck != nil {
+		base = s.LastDriftCheck.Time
 	}
-	if base != nil && p.now.Before(base.Add(d.Interval.Duration)) {
-		p.at(base.Add(d.Interval.Duration))
+	if l := s.LastRun; l != nil && l.Operation == v1alpha1.OpUp && l.Phase == v1alpha1.RunSucceeded && l.CompletionTime != nil &&
+		l.CompletionTime.After(base) {
+		base = l.CompletionTime.Time
+	}
+	// Spread over the interval by the Environment's slot (jitter.go).
+	if due := driftDue(env.Namespace+"/"+env.Name, base, p.now, d.Interval.Duration); p.now.Before(due) {
+		p.at(due)
 		return nil
 	}
 	return &v1alpha1.Run{Spec: v1alpha1.RunSpec{Operation: v1alpha1.OpDrift, Stack: s.Stack, Remediate: d.Remediate,

@@ -744,9 +744,13 @@ func TestDriftChecks(t *testing.T) {
 	h.waitRun("drifty-1")
 	h.finish("drifty-1", v1alpha1.RunSucceeded, v1alpha1.ReasonSucceeded, "", nil)
 	env = h.waitEnv("drifty", hasCond(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonSucceeded), "Ready")
-	h.clock.Advance(10*time.Minute - time.Second)
+	// The first check comes at the Environment's slot (jitter.go), ½ to
+	// 1½ intervals after the up; the later ones an interval apart.
+	due := driftDue(h.ns+"/drifty", h.clock.Now(), h.clock.Now(), 10*time.Minute)
+	require.False(t, due.Before(h.clock.Now().Add(5*time.Minute)))
+	h.clock.Set(due.Add(-time.Second))
 	h.poke("drifty")
-	assert.Len(t, h.runs("drifty"), 1, "no drift check before the interval")
+	assert.Len(t, h.runs("drifty"), 1, "no drift check before the slot")
 
 	h.clock.Advance(time.Second)
 	h.poke("drifty")

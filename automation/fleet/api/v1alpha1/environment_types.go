@@ -154,7 +154,10 @@ type Inputs struct {
 
 // DriftCheck schedules drift detection.
 type DriftCheck struct {
-	// Interval between checks, e.g. "10m".
+	// Interval between checks, e.g. "10m". The checks of a fleet are
+	// spread over the interval: each Environment checks at its own slot
+	// in it (from a hash of its namespace and name), the first time ½ to
+	// 1½ intervals after an up.
 	Interval metav1.Duration `json:"interval"`
 	// Remediate re-applies the program when drift is found (under its
 	// policies); otherwise drift is only reported (condition Drifted).
