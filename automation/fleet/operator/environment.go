@@ -355,6 +355,13 @@ func (p *pass) create(ctx context.Context, run *v1alpha1.Run) error {
 		// not this Environment's, takes the next name.
 		return err
 	}
+	if run.Spec.Operation == v1alpha1.OpDrift {
+		// A routine drift check sends no Event: at thousands of
+		// Environments they would be most of the API's writes. Its
+		// outcome is in the status, and Events tell of drift found.
+		p.flush()
+		return nil
+	}
 	msg := fmt.Sprintf("created run %s (%s", run.Name, run.Spec.Operation)
 	if run.Spec.Revision != "" {
 		msg += ", revision " + run.Spec.Revision
@@ -475,15 +482,8 @@ func (p *pass) desired(ctx context.Context) *v1alpha1.Run {
 	if err == nil {
 		err = p.r.Options.Registry.Check(env.Namespace, env.Name, in)
 	}
-	if err == nil {
-		err = p.r.secrets().Check(ctx, p.env, in)
-	}
 	if err != nil {
-		msg := err.Error()
-		if p.cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, msg) {
-			p.event(corev1.EventTypeWarning, EventInvalidSpec, nil, "%s", msg)
-		}
-		p.stall(v1alpha1.ReasonInvalidSpec, msg)
+		p.invalid(err)
 		return nil
 	}
 	if c := meta.FindStatusCondition(s.Conditions, v1alpha1.ConditionReady); c != nil && c.Reason == v1alpha1.ReasonInvalidSpec && !p.is(v1alpha1.ConditionStalled) {
@@ -504,6 +504,9 @@ func (p *pass) desired(ctx context.Context) *v1alpha1.Run {
 		return nil
 	}
 	if s.Revision != s.LastAppliedRevision {
+		if !p.secretsOK(ctx, in) {
+			return nil
+		}
 		if stack := p.stack(in); stack != "" {
 			s.Stack = stack
 		}
@@ -527,8 +530,33 @@ func (p *pass) desired(ctx context.Context) *v1alpha1.Run {
 		p.at(due)
 		return nil
 	}
+	if !p.secretsOK(ctx, in) {
+		return nil
+	}
 	return &v1alpha1.Run{Spec: v1alpha1.RunSpec{Operation: v1alpha1.OpDrift, Stack: s.Stack, Remediate: d.Remediate,
 		Revision: s.Revision, DefinitionVersion: version, Commit: s.LastAppliedCommit, Inputs: in}}
+}
+
+// invalid records a spec refused before any Run: Ready False and Stalled
+// with reason InvalidSpec.
+func (p *pass) invalid(err error) {
+	msg := err.Error()
+	if p.cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, msg) {
+		p.event(corev1.EventTypeWarning, EventInvalidSpec, nil, "%s", msg)
+	}
+	p.stall(v1alpha1.ReasonInvalidSpec, msg)
+}
+
+// secretsOK checks the Secrets that decide isolation (secrets.Guard.Check)
+// just before a Run is created, never on a pass that creates none: they
+// are read without a cache, and a fleet's routine passes must not read
+// every Environment's Secrets. A refused Secret makes the spec invalid.
+func (p *pass) secretsOK(ctx context.Context, in v1alpha1.Inputs) bool {
+	if err := p.r.secrets().Check(ctx, p.env, in); err != nil {
+		p.invalid(err)
+		return false
+	}
+	return true
 }
 
 // stack is the state's project/stack of the inputs' definition.
@@ -578,7 +606,10 @@ func (p *pass) fold(run *v1alpha1.Run) {
 	op := run.Spec.Operation
 	if st.Phase == v1alpha1.RunSucceeded {
 		s.Failures, s.NextAttempt = 0, nil
-		p.event(corev1.EventTypeNormal, EventRunSucceeded, run, "run %s (%s) succeeded", run.Name, op)
+		if op != v1alpha1.OpDrift {
+			// A drift check's Events are DriftDetected and DriftRemediated.
+			p.event(corev1.EventTypeNormal, EventRunSucceeded, run, "run %s (%s) succeeded", run.Name, op)
+		}
 		switch op {
 		case v1alpha1.OpUp:
 			p.applied(run)

@@ -27,6 +27,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -200,6 +201,8 @@ type harness struct {
 	log    *testLog
 	// leaderNS, when set, holds the leader election Lease instead of ns.
 	leaderNS string
+	// wrap, when set, wraps the operator's transport to the API server.
+	wrap func(http.RoundTripper) http.RoundTripper
 }
 
 // testLog writes the operator's log to the test's log until the test ends.
@@ -283,7 +286,12 @@ func (h *harness) start(o Options) {
 	m := ManagerOptions{LeaderElection: true, LeaderElectionNamespace: le, Namespaces: []string{h.ns},
 		LeaseDuration: 6 * time.Second, RenewDeadline: 4 * time.Second, RetryPeriod: time.Second,
 		HealthProbeBindAddress: h.health}
-	go func() { h.done <- Run(ctx, h.cluster.Config, o, m) }()
+	cfg := h.cluster.Config
+	if h.wrap != nil {
+		cfg = rest.CopyConfig(cfg)
+		cfg.Wrap(h.wrap)
+	}
+	go func() { h.done <- Run(ctx, cfg, o, m) }()
 	h.t.Cleanup(h.stop)
 }
 
