@@ -237,7 +237,23 @@ type ManagerOptions struct {
 	// Lease (default controller-runtime's "<hostname>_<uuid>"); give each
 	// operator a unique one, e.g. its pod name.
 	Identity string
+	// QPS and Burst are the operator's client-side budget of API requests
+	// (zero: the rest.Config's own limits, else DefaultQPS and
+	// DefaultBurst). Negative QPS turns client-side throttling off,
+	// leaving the API server's priority and fairness to pace it.
+	QPS   float32
+	Burst int
 }
+
+// The operator's default client budget. Its reconcilers run at most
+// MaxConcurrentReconciles requests at once, so the budget only paces
+// bursts: at 50 requests/s (the runners' fleet.DefaultQPS) a fleet of
+// 1,000 new Environments — about five requests each — waited ≈ 100 s for
+// its own throttle (see docs/performance.md).
+const (
+	DefaultQPS   = 300
+	DefaultBurst = 600
+)
 
 var setLoggerOnce sync.Once
 
@@ -246,7 +262,13 @@ var setLoggerOnce sync.Once
 // cancel) and health checks. Secrets are never cached: the Git
 // credentials are read with the manager's uncached API reader.
 func Run(ctx context.Context, cfg *rest.Config, o Options, m ManagerOptions) error {
-	cfg = fleet.ClientConfig(cfg)
+	cfg = rest.CopyConfig(cfg)
+	switch {
+	case m.QPS != 0:
+		cfg.QPS, cfg.Burst, cfg.RateLimiter = m.QPS, max(m.Burst, int(m.QPS)), nil
+	case cfg.QPS == 0 && cfg.RateLimiter == nil:
+		cfg.QPS, cfg.Burst = DefaultQPS, DefaultBurst
+	}
 	o = o.withDefaults()
 	log := logr.FromSlogHandler(o.Logger.Handler())
 	setLoggerOnce.Do(func() { ctrllog.SetLogger(log) })

@@ -86,6 +86,8 @@ first: ` + "`operator install`" + `.`,
 	f.BoolVar(&m.LeaderElection, "leader-elect", true, "elect one leader among the operators (turn off only for a single operator)")
 	f.StringVar(&m.LeaderElectionNamespace, "leader-election-namespace", "slipway-system", "namespace of the leader election Lease")
 	f.StringVar(&m.Identity, "identity", "", "this operator's identity in the leader election (default <hostname>_<random>)")
+	f.Float32Var(&m.QPS, "kube-api-qps", operator.DefaultQPS, "API requests per second the operator may send (negative: no client-side limit; the API server's priority and fairness paces it)")
+	f.IntVar(&m.Burst, "kube-api-burst", operator.DefaultBurst, "API requests the operator may send at once above --kube-api-qps")
 	f.StringVar(&watch, "watch-namespaces", "", "serve only these namespaces, comma-separated (the namespaced install mode; Environments elsewhere are refused); default: every namespace")
 	f.DurationVar(&m.LeaseDuration, "lease-duration", 15*time.Second, "how long a leader's Lease lasts without renewal: the take-over time when a leader dies")
 	f.DurationVar(&m.RenewDeadline, "renew-deadline", 10*time.Second, "how long the leader tries to renew before it gives up leading")
