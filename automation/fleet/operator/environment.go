@@ -26,6 +26,7 @@ import (
 
 	"github.com/slipwayhq/slipway/automation/fleet"
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/automation/fleet/operator/internal/jitter"
 	"github.com/slipwayhq/slipway/automation/fleet/operator/internal/secrets"
 	"github.com/slipwayhq/slipway/stacks"
 )
@@ -525,8 +526,8 @@ func (p *pass) desired(ctx context.Context) *v1alpha1.Run {
 		l.CompletionTime.After(base) {
 		base = l.CompletionTime.Time
 	}
-	// Spread over the interval by the Environment's slot (jitter.go).
-	if due := driftDue(env.Namespace+"/"+env.Name, base, p.now, d.Interval.Duration); p.now.Before(due) {
+	// Spread over the interval by the Environment's slot (package jitter).
+	if due := jitter.Due(env.Namespace+"/"+env.Name, base, p.now, d.Interval.Duration); p.now.Before(due) {
 		p.at(due)
 		return nil
 	}

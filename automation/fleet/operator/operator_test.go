@@ -36,6 +36,7 @@ import (
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
 	"github.com/slipwayhq/slipway/automation/fleet/gitsource"
 	"github.com/slipwayhq/slipway/automation/fleet/install"
+	"github.com/slipwayhq/slipway/automation/fleet/operator/internal/jitter"
 	"github.com/slipwayhq/slipway/integration/localk8s"
 	"github.com/slipwayhq/slipway/stacks"
 )
@@ -752,9 +753,9 @@ func TestDriftChecks(t *testing.T) {
 	h.waitRun("drifty-1")
 	h.finish("drifty-1", v1alpha1.RunSucceeded, v1alpha1.ReasonSucceeded, "", nil)
 	env = h.waitEnv("drifty", hasCond(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonSucceeded), "Ready")
-	// The first check comes at the Environment's slot (jitter.go), ½ to
+	// The first check comes at the Environment's slot (package jitter), ½ to
 	// 1½ intervals after the up; the later ones an interval apart.
-	due := driftDue(h.ns+"/drifty", h.clock.Now(), h.clock.Now(), 10*time.Minute)
+	due := jitter.Due(h.ns+"/drifty", h.clock.Now(), h.clock.Now(), 10*time.Minute)
 	require.False(t, due.Before(h.clock.Now().Add(5*time.Minute)))
 	h.clock.Set(due.Add(-time.Second))
 	h.poke("drifty")

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/slipwayhq/slipway/automation/fleet/api/v1alpha1"
+	"github.com/slipwayhq/slipway/automation/fleet/operator/internal/jitter"
 )
 
 // writeCounter counts the API writes (every method but GET) an operator
@@ -73,7 +74,7 @@ func TestDriftCheck_QuietCheckWritesLittle(t *testing.T) {
 	h.finish("quiet-1", v1alpha1.RunSucceeded, v1alpha1.ReasonSucceeded, "", nil)
 	h.waitEnv("quiet", hasCond(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonSucceeded), "Ready")
 	// The up's Run is deleted after its TTL before counting starts.
-	h.clock.Set(driftDue(h.ns+"/quiet", h.clock.Now(), h.clock.Now(), 10*time.Minute).Add(-time.Second))
+	h.clock.Set(jitter.Due(h.ns+"/quiet", h.clock.Now(), h.clock.Now(), 10*time.Minute).Add(-time.Second))
 	h.pokeRun("quiet-1")
 	h.eventually(func() bool { return len(h.runs("quiet")) == 0 }, "quiet-1 deleted after its TTL")
 	h.poke("quiet")

@@ -1,4 +1,6 @@
-package operator
+// Package jitter spreads an operator's periodic checks over their
+// interval. Package operator calls down into it for drift checks.
+package jitter
 
 import (
 	"hash/fnv"
@@ -15,21 +17,21 @@ import (
 // kept in memory: a restarted operator computes the same times from the
 // status (status.lastDriftCheck, the last up's completion).
 //
-// A check overdue by more than driftGrace (the operator was down, or the
+// A check overdue by more than Grace (the operator was down, or the
 // Environment has no time to count from) does not start at once but at
 // the Environment's next slot, so a restart starts at most the checks
-// whose slots fall in the last driftGrace, and the rest at their slots
+// whose slots fall in the last Grace, and the rest at their slots
 // over the next interval.
 
-// driftGrace is how late past its slot a drift check still starts: a
+// Grace is how late past its slot a drift check still starts: a
 // tenth of the interval, at least 10 s (the latency of a loaded work
 // queue) but never more than the interval.
-func driftGrace(interval time.Duration) time.Duration {
+func Grace(interval time.Duration) time.Duration {
 	return max(interval/10, min(interval, 10*time.Second))
 }
 
-// driftSlot is key's offset in the interval, in [0, interval).
-func driftSlot(key string, interval time.Duration) time.Duration {
+// Slot is key's offset in the interval, in [0, interval).
+func Slot(key string, interval time.Duration) time.Duration {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(key))
 	return time.Duration(h.Sum64() % uint64(interval))
@@ -39,7 +41,7 @@ func driftSlot(key string, interval time.Duration) time.Duration {
 // comes, rounded up to a whole second (the precision of the operator's
 // clock and of the times the API stores).
 func slotAtOrAfter(key string, t time.Time, interval time.Duration) time.Time {
-	off, iv := int64(driftSlot(key, interval)), int64(interval)
+	off, iv := int64(Slot(key, interval)), int64(interval)
 	n := t.UnixNano() - off
 	k := n / iv
 	if k*iv < n { // a ceiling, for times after the epoch (all the operator sees)
@@ -52,11 +54,11 @@ func slotAtOrAfter(key string, t time.Time, interval time.Duration) time.Time {
 	return at
 }
 
-// driftDue is when the Environment named key should start its next drift
+// Due is when the Environment named key should start its next drift
 // check, given base (the end of the last check or up; zero: none) and the
 // time now. A result at or before now means now.
-func driftDue(key string, base, now time.Time, interval time.Duration) time.Time {
-	grace := driftGrace(interval)
+func Due(key string, base, now time.Time, interval time.Duration) time.Time {
+	grace := Grace(interval)
 	if !base.IsZero() {
 		if due := slotAtOrAfter(key, base.Add(interval/2), interval); !now.After(due.Add(grace)) {
 			return due
