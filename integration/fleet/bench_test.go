@@ -141,8 +141,10 @@ func waitEmpty(b *testing.B, ns string) {
 type benchWatch struct {
 	mu                              sync.Mutex
 	createdAt, runSeen, runDone, ok map[string]time.Time
-	readyCh                         chan struct{}
-	cancel                          context.CancelFunc
+	// runs is when each Run (any operation) was first seen.
+	runs    map[string]seenRun
+	readyCh chan struct{}
+	cancel  context.CancelFunc
 }
 
 func startWatch(b *testing.B, ns string) *benchWatch {
@@ -153,7 +155,7 @@ func startWatch(b *testing.B, ns string) *benchWatch {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &benchWatch{createdAt: map[string]time.Time{}, runSeen: map[string]time.Time{}, runDone: map[string]time.Time{},
-		ok: map[string]time.Time{}, readyCh: make(chan struct{}, 1024), cancel: cancel}
+		ok: map[string]time.Time{}, runs: map[string]seenRun{}, readyCh: make(chan struct{}, 1024), cancel: cancel}
 	runs, err := wc.Watch(ctx, &v1alpha1.RunList{}, client.InNamespace(ns))
 	if err != nil {
 		b.Fatal(err)
@@ -175,11 +177,18 @@ func (w *benchWatch) loop(ctx context.Context, runs, envs watch.Interface) {
 			return
 		case ev := <-runs.ResultChan():
 			r, ok := ev.Object.(*v1alpha1.Run)
-			if !ok || r.Spec.Operation != v1alpha1.OpUp {
+			if !ok {
 				continue
 			}
 			now := time.Now()
 			w.mu.Lock()
+			if _, seen := w.runs[r.Name]; !seen {
+				w.runs[r.Name] = seenRun{op: r.Spec.Operation, at: now}
+			}
+			if r.Spec.Operation != v1alpha1.OpUp {
+				w.mu.Unlock()
+				continue
+			}
 			if _, seen := w.runSeen[r.Spec.Environment]; !seen {
 				w.runSeen[r.Spec.Environment] = now
 			}
@@ -246,4 +255,45 @@ func percentile(ds []time.Duration, p int) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[(len(s)-1)*p/100]
+}
+
+// seenRun is a Run's operation and when the watch first saw it.
+type seenRun struct {
+	op v1alpha1.Operation
+	at time.Time
+}
+
+// runCount is the number of Runs seen.
+func (w *benchWatch) runCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.runs)
+}
+
+// firstReady is when the first Environment was seen Ready.
+func (w *benchWatch) firstReady() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var first time.Time
+	for _, t := range w.ok {
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	return first
+}
+
+// driftPerTenth counts the drift Runs first seen in each tenth of the
+// interval from from.
+func (w *benchWatch) driftPerTenth(from time.Time, interval time.Duration) []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	per := make([]int, 10)
+	for _, r := range w.runs {
+		if r.op != v1alpha1.OpDrift || r.at.Before(from) || !r.at.Before(from.Add(interval)) {
+			continue
+		}
+		per[int(r.at.Sub(from)*10/interval)]++
+	}
+	return per
 }

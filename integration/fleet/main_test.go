@@ -251,9 +251,9 @@ func freePort() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// start starts an operator or runner process named name and waits for its
-// readiness probe.
-func (f *fixture) start(ctx context.Context, role, name string) error {
+// start starts an operator or runner process named name, with the extra
+// flags, and waits for its readiness probe.
+func (f *fixture) start(ctx context.Context, role, name string, extra ...string) error {
 	metrics, err := freePort()
 	if err != nil {
 		return err
@@ -278,6 +278,7 @@ func (f *fixture) start(ctx context.Context, role, name string) error {
 		args = append(args, "--lease-duration", runnerLease.String(), "--concurrency", "2",
 			"--work-dir", filepath.Join(f.dir, "runner-work"))
 	}
+	args = append(args, extra...)
 	logPath := filepath.Join(f.dir, name+".log")
 	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -332,6 +333,29 @@ func (f *fixture) kill9(name string) error {
 	}
 	<-p.done
 	return nil
+}
+
+// stop stops a process as a rollout does (SIGTERM to its group) and waits
+// for it, killing it after 30 s.
+func (f *fixture) stop(name string) error {
+	f.mu.Lock()
+	p := f.procs[name]
+	delete(f.procs, name)
+	f.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("no process %s", name)
+	}
+	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM); err != nil {
+		return err
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(30 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+		return fmt.Errorf("%s did not stop within 30s of SIGTERM", name)
+	}
 }
 
 // teardown stops every process (SIGTERM, then SIGKILL), the S3 server and
