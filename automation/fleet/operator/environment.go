@@ -63,7 +63,8 @@ type EnvironmentReconciler struct {
 
 // SetupWithManager registers the reconciler with mgr: it watches
 // Environments (new generations, annotation changes such as the retry
-// annotation, deletion; not its own status writes) and the Runs they own.
+// annotation, deletion; not its own status writes) and the Runs they own
+// (created, finished, deleted).
 func (r *EnvironmentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Options = r.Options.withDefaults()
 	r.client, r.reader, r.scheme = mgr.GetClient(), mgr.GetAPIReader(), mgr.GetScheme()
@@ -76,9 +77,20 @@ func (r *EnvironmentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("environment").
 		For(&v1alpha1.Environment{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, changed))).
-		Owns(&v1alpha1.Run{}).
+		// A Run's claim and start change nothing here: only its end (or
+		// deletion) does, so those updates wake no pass.
+		Owns(&v1alpha1.Run{}, builder.WithPredicates(predicate.Funcs{UpdateFunc: runEnded})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
+}
+
+// runEnded reports whether a Run's update finished it or began its
+// deletion.
+func runEnded(e event.UpdateEvent) bool {
+	o, ok := e.ObjectOld.(*v1alpha1.Run)
+	n, ok2 := e.ObjectNew.(*v1alpha1.Run)
+	return !ok || !ok2 || o.Status.Phase.Finished() != n.Status.Phase.Finished() ||
+		o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
 }
 
 // Reconcile runs one level-based pass over an Environment.
