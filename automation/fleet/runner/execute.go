@@ -85,7 +85,10 @@ func (r *Runner) execute(ctx context.Context, run *v1alpha1.Run, lease *coordina
 		return ctrl.Result{}
 	}
 	log.Info("run succeeded", "message", res.message)
-	r.event(run, corev1.EventTypeNormal, "Succeeded", "Run", res.message)
+	if run.Spec.Operation != v1alpha1.OpDrift || len(res.drift) > 0 {
+		// A drift check that found nothing has no Event (see claim).
+		r.event(run, corev1.EventTypeNormal, "Succeeded", "Run", res.message)
+	}
 	return ctrl.Result{}
 }
 

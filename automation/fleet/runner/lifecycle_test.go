@@ -120,6 +120,16 @@ func TestStandIn(t *testing.T) {
 	run = f.succeeded("standin-2")
 	assert.Empty(t, run.Status.Drift, "a stand-in drift check finds no drift")
 	assert.False(t, run.Status.Remediated)
+	assert.Equal(t, "runner-standin", run.Status.Runner)
+	// A routine drift check that found nothing sends no Event: a later
+	// up's Succeeded Event, sent by the same recorder after it, is seen
+	// first, then the drift check's Events are looked at.
+	later := f.run("standin-3", "standin", v1alpha1.OpUp, `{"Data":{"k":"v"}}`)
+	later.Spec.Stack = "fleettest/standin"
+	f.create(later)
+	f.succeeded("standin-3")
+	f.waitEvent("standin-3", "Succeeded")
+	assert.Empty(t, f.events("standin-2"), "a quiet drift check's Events")
 
 	entries, err := os.ReadDir(f.state)
 	require.NoError(t, err)

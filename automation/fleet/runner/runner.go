@@ -347,7 +347,11 @@ func (r *Runner) claim(ctx context.Context, cached *v1alpha1.Run) (ctrl.Result, 
 		return ctrl.Result{}, err
 	}
 	log.Info("claimed run", "operation", run.Spec.Operation, "environment", run.Spec.Environment)
-	r.event(run, corev1.EventTypeNormal, "Claimed", "Claim", fmt.Sprintf("runner %s on %s claimed the run (attempt %d)", r.o.Identity, r.o.Host, run.Status.Attempts))
+	// A routine drift check's claim is in its status only: at thousands of
+	// Environments its Events would be most of the fleet's writes.
+	if run.Spec.Operation != v1alpha1.OpDrift {
+		r.event(run, corev1.EventTypeNormal, "Claimed", "Claim", fmt.Sprintf("runner %s on %s claimed the run (attempt %d)", r.o.Identity, r.o.Host, run.Status.Attempts))
+	}
 	return r.execute(ctx, run, held, since, takeover{}, log), nil
 }
 
