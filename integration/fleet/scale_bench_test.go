@@ -121,10 +121,15 @@ func BenchmarkFleet_Scale(b *testing.B) {
 		b.ReportMetric(ready.quantile("controller_runtime_reconcile_time_seconds", "controller", "environment", 0.5)*1000, "ms-reconcile(median)")
 		b.ReportMetric(recCount/float64(n), "reconciles/run")
 		b.ReportMetric(ready.quantile("workqueue_queue_duration_seconds", "name", "environment", 0.5)*1000, "ms-queue-wait(median)")
-		secs := total.Seconds()
+		secs, writes := total.Seconds(), 0.0
 		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
-			b.ReportMetric((ready.requests(m)-base.requests(m))/secs, m+"/s")
+			d := ready.requests(m) - base.requests(m)
+			b.ReportMetric(d/secs, m+"/s")
+			if m != "GET" {
+				writes += d
+			}
 		}
+		b.ReportMetric(writes/float64(n), "writes/env(to-ready)")
 		b.ReportMetric(ready.gauge("go_memstats_heap_inuse_bytes")/(1<<20), "MiB-heap")
 		b.ReportMetric(ready.gauge("process_resident_memory_bytes")/(1<<20), "MiB-rss")
 		firstReady := w.firstReady()
