@@ -283,6 +283,19 @@ func (w *benchWatch) firstReady() time.Time {
 	return first
 }
 
+// lastReady is when the last Environment was seen Ready.
+func (w *benchWatch) lastReady() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var last time.Time
+	for _, t := range w.ok {
+		if t.After(last) {
+			last = t
+		}
+	}
+	return last
+}
+
 // driftPerTenth counts the drift Runs first seen in each tenth of the
 // interval from from.
 func (w *benchWatch) driftPerTenth(from time.Time, interval time.Duration) []int {
