@@ -52,9 +52,11 @@ type tool struct {
 	finish func(ctx context.Context, g gobuild.Runner, bin string) error
 }
 
-// buildFlags are the go build flags of t's build. Only those before
-// -ldflags decide how packages compile (and so whether the Go build cache
-// shares a package between tools); ldflags only change the link.
+// buildFlags are the go build flags of t's build. None of them changes how
+// a package compiles: the tools compile their packages as go run and go test
+// compile the slipway command's (no -trimpath), so the Go build cache
+// compiles a package they share once; ldflags only change the link. (The
+// binaries hold the module cache's paths in their debug information.)
 func (t tool) buildFlags() []string { return []string{"-ldflags=" + t.ldflags} }
 
 func init() {
