@@ -112,37 +112,9 @@ func TestRecover_KilledUpIsRecoveredByTheNextRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	dir, home := t.TempDir(), t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SLIPWAY_HELPER_UP=1", "SLIPWAY_HELPER_DIR="+dir, "SLIPWAY_HELPER_HOME="+home,
-		"SLIPWAY_HELPER_KUBECONFIG="+cluster.Kubeconfig)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-
-	// Wait until the Deployment's create has begun and its pending
-	// operation is in the checkpoint (it stays pending: it cannot become ready).
-	var deployment string
-	sc := bufio.NewScanner(out)
-	for deployment == "" && sc.Scan() {
-		line := sc.Text()
-		require.False(t, strings.HasPrefix(line, "ERR") || strings.HasPrefix(line, "DONE"), "the helper ended early: %s", line)
-		if f := strings.Fields(line); len(f) == 4 && f[0] == "PRE" && f[1] == "create" && f[2] == "kubernetes:apps/v1:Deployment" {
-			deployment = f[3]
-		}
-	}
-	require.NotEmpty(t, deployment, "the helper never started the Deployment: %v", sc.Err())
-	require.Eventually(t, pendingIn(filepath.Join(dir, "state"), "killed", deployment), 2*time.Minute, 50*time.Millisecond,
-		"the Deployment's pending create reaches the checkpoint")
-
-	// Kill -9 the whole tree at once, as a crash would, and wait until every
-	// process has ended: the next run must find the lock's owner dead (seen
-	// in CI when it did not wait: "alive").
-	procs, err := proctree.KillNine(cmd.Process.Pid, time.Minute)
-	require.NoError(t, err)
-	require.GreaterOrEqual(t, len(procs), 2, "the helper and its engine were running")
-	_ = cmd.Wait()
-	t.Logf("killed %d processes", len(procs))
+	// The Deployment's create has begun and is pending in the checkpoint (it
+	// cannot become ready) when the helper and its engine are killed -9.
+	deployment := killUpWhilePending(t, dir, home, "killed", "create")
 
 	// The next run recovers: stale lock removed, pending create cleared, up proceeds.
 	e, err := automation.New(ctx, automation.WithDir(dir), automation.WithPulumiHome(home))
@@ -410,6 +382,9 @@ func killUpWhilePending(t *testing.T, dir, home, env, op string) string {
 	require.NotEmpty(t, deployment, "the helper never began to %s the Deployment: %v", op, sc.Err())
 	require.Eventually(t, pendingIn(filepath.Join(dir, "state"), env, deployment), 2*time.Minute, 50*time.Millisecond,
 		"the Deployment's pending operation reaches the checkpoint")
+	// Kill -9 the whole tree at once, as a crash would, and wait until every
+	// process has ended: the next run must find the lock's owner dead (seen
+	// in CI when it did not wait: "alive").
 	procs, err := proctree.KillNine(cmd.Process.Pid, time.Minute)
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(procs), 2, "the helper and its engine were running")
