@@ -59,7 +59,7 @@ func (r *Resolver) Command(ctx context.Context, dir, pkg string) (string, error)
 	if n > 0 {
 		expect = r.buildTimes().ExpectedFor(name, commandEstimate, n, deps)
 		p.SetTotal(n, expect)
-		r.logf("building %s: %d of %d packages to compile (first run only; expect about %s: %s)",
+		r.logf("building %s: %d of %d packages to compile (expect about %s: %s)",
 			pkg, n, deps, buildtime.Format(expect), basis)
 	}
 	p.SetPhase("")
