@@ -319,14 +319,23 @@ func (f *fixture) start(ctx context.Context, role, name string, extra ...string)
 	}
 }
 
+// take removes the process name from the fixture and returns it.
+func (f *fixture) take(name string) (*proc, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.procs[name]
+	if p == nil {
+		return nil, fmt.Errorf("no process %s", name)
+	}
+	delete(f.procs, name)
+	return p, nil
+}
+
 // kill9 kills a process's whole group with SIGKILL and waits for it.
 func (f *fixture) kill9(name string) error {
-	f.mu.Lock()
-	p := f.procs[name]
-	delete(f.procs, name)
-	f.mu.Unlock()
-	if p == nil {
-		return fmt.Errorf("no process %s", name)
+	p, err := f.take(name)
+	if err != nil {
+		return err
 	}
 	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		return err
@@ -338,12 +347,9 @@ func (f *fixture) kill9(name string) error {
 // stop stops a process as a rollout does (SIGTERM to its group) and waits
 // for it, killing it after 30 s.
 func (f *fixture) stop(name string) error {
-	f.mu.Lock()
-	p := f.procs[name]
-	delete(f.procs, name)
-	f.mu.Unlock()
-	if p == nil {
-		return fmt.Errorf("no process %s", name)
+	p, err := f.take(name)
+	if err != nil {
+		return err
 	}
 	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM); err != nil {
 		return err
