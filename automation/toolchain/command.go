@@ -24,9 +24,10 @@ const commandEstimate = 10 * time.Minute
 // must be compiled it says how many and how long it should take, and a line
 // every 20 seconds says how far it is (go run prints nothing while it
 // compiles, for ten minutes on a fresh machine). It builds as go run does,
-// with no flags of its own (go install into the cache), so the packages it compiles are the ones go run,
-// go test and the tools' builds find in the Go build cache. With nothing to
-// compile it only links when the binary is out of date.
+// with no flags of its own (go install into the cache), so the packages it
+// compiles are the ones go run, go test and the tools' builds find in the Go
+// build cache. With nothing to compile it links only when the binary is out
+// of date.
 func (r *Resolver) Command(ctx context.Context, dir, pkg string) (string, error) {
 	if err := r.hostOnly("Command"); err != nil {
 		return "", err
