@@ -18,6 +18,14 @@ import (
 // one is recorded on this machine.
 const commandEstimate = 10 * time.Minute
 
+// listingNotice is how long Command lists a command's packages before it
+// says so: on a fresh machine the listing downloads the module's
+// dependencies first (≈ 17 s, silently: the go command's own "downloading"
+// lines are not passed on), and bootstrap's compile comes before it, so
+// without this line the first 20 s would pass with none. A warm listing
+// takes about a second and prints nothing.
+const listingNotice = 3 * time.Second
+
 // Command builds the main package pkg (such as "./cmd/slipway") of the Go
 // module in dir into the resolver's cache and returns the binary's path. It
 // is what `go run` does, with the reports of a tool's build: when packages
@@ -53,7 +61,11 @@ func (r *Resolver) Command(ctx context.Context, dir, pkg string) (string, error)
 	// go install into our own GOBIN: unlike go build -o, it links only when
 	// the binary is out of date.
 	g := gobuild.Runner{Bin: goBin, Dir: dir, Env: []string{"GOBIN=" + filepath.Dir(out)}}
+	notice := time.AfterFunc(r.listingNotice, func() {
+		r.logf("%s: listing the packages of %s (a first run downloads its modules first)", name, pkg)
+	})
 	n, deps, err := g.ToCompile(ctx, nil, []string{pkg})
+	notice.Stop()
 	if err != nil {
 		return "", fmt.Errorf("toolchain: listing the packages of %s: %w", pkg, err)
 	}

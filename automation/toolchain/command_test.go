@@ -32,9 +32,11 @@ func TestCommand_BuildsWithProgressThenOnlyWhenTheSourcesChange(t *testing.T) {
 	var log bytes.Buffer
 	r := New(WithCacheDir(t.TempDir()), WithLog(&log))
 	r.progressEvery = time.Millisecond
+	r.listingNotice = time.Nanosecond // the listing (a go list process) takes longer
 
 	bin, err := r.Command(ctx, mod, "./cmd/hello")
 	require.NoError(t, err)
+	assert.Contains(t, log.String(), "slipway: command hello: listing the packages of ./cmd/hello", "the listing is announced")
 	assert.Equal(t, "hello", filepath.Base(bin))
 	assert.True(t, strings.HasPrefix(bin, r.CacheDir()), "the binary is kept in the cache: %s", bin)
 	assert.Contains(t, log.String(), "building ./cmd/hello: ")

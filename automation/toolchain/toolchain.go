@@ -90,6 +90,10 @@ type Resolver struct {
 	// progressEvery is how often a build reports its progress (tests
 	// shorten it; default buildtime.DefaultEvery).
 	progressEvery time.Duration
+	// listingNotice is how long Command lists its packages before it says
+	// so (a first run downloads the modules then, silently; tests shorten
+	// it; default listingNotice).
+	listingNotice time.Duration
 	// goos and goarch are the platform built for (WithPlatform; empty:
 	// the host's).
 	goos, goarch string
@@ -125,7 +129,7 @@ func WithBuildTimeout(d time.Duration) Option { return func(r *Resolver) { r.bui
 // New returns a Resolver configured by opts.
 func New(opts ...Option) *Resolver {
 	r := &Resolver{log: os.Stderr, buildTimeout: DefaultBuildTimeout, maxBuilds: DefaultMaxBuilds,
-		progressEvery: buildtime.DefaultEvery}
+		progressEvery: buildtime.DefaultEvery, listingNotice: listingNotice}
 	for _, o := range opts {
 		o(r)
 	}
