@@ -155,7 +155,8 @@ func reject(format string, args ...any) error {
 //     Environment does not exist, has another UID (an earlier Environment
 //     of that name), or is not spec.environment;
 //   - that changes the stack (any operation but preview) and is not the
-//     Environment's status.activeRun;
+//     Environment's status.activeRun — or, a drift check while no Run is
+//     active, its status.nextDriftRun;
 //   - whose spec.stack is not the Environment's status.stack;
 //   - up, drift, refresh or preview: whose inputs and commit do not hash to
 //     its spec.revision (RevisionOf with spec.definitionVersion), or whose spec.revision is not the
@@ -177,8 +178,10 @@ func Admit(run *v1alpha1.Run, env *v1alpha1.Environment) error {
 		return reject("metadata.ownerReferences: Environment %s/%s has UID %s, not the run's %s (an earlier Environment of that name)", run.Namespace, owner.Name, env.UID, owner.UID)
 	}
 	op := run.Spec.Operation
-	if op != v1alpha1.OpPreview && env.Status.ActiveRun != run.Name {
-		return reject("the run is not Environment %s's active run (status.activeRun %q); only the operator starts runs that change its stack", env.Name, env.Status.ActiveRun)
+	reserved := op == v1alpha1.OpDrift && env.Status.ActiveRun == "" && env.Status.NextDriftRun == run.Name
+	if op != v1alpha1.OpPreview && env.Status.ActiveRun != run.Name && !reserved {
+		return reject("the run is not Environment %s's active run (status.activeRun %q) nor, as a drift check, its status.nextDriftRun %q; only the operator starts runs that change its stack",
+			env.Name, env.Status.ActiveRun, env.Status.NextDriftRun)
 	}
 	if env.Status.Stack != "" && run.Spec.Stack != env.Status.Stack {
 		return reject("spec.stack %q is not Environment %s's stack %q", run.Spec.Stack, env.Name, env.Status.Stack)

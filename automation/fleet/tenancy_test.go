@@ -132,6 +132,11 @@ func TestAdmit_OnlyRunsTheEnvironmentAskedFor(t *testing.T) {
 		"environment gone":       {env: nil, want: "does not exist"},
 		"earlier environment":    {env: func(e *v1alpha1.Environment) { e.UID = "new-uid" }, want: "UID"},
 		"not the active run":     {env: func(e *v1alpha1.Environment) { e.Status.ActiveRun = "shop-4" }, want: "status.activeRun"},
+		"an up under the reserved drift name": {env: func(e *v1alpha1.Environment) { e.Status.ActiveRun, e.Status.NextDriftRun = "", "shop-3" },
+			want: "status.nextDriftRun"},
+		"a drift check under the reserved name while another run is active": {
+			run: func(r *v1alpha1.Run) { r.Spec.Operation = v1alpha1.OpDrift },
+			env: func(e *v1alpha1.Environment) { e.Status.ActiveRun, e.Status.NextDriftRun = "shop-2", "shop-3" }, want: "status.activeRun"},
 		"policy dropped":         {run: func(r *v1alpha1.Run) { r.Spec.Policy.Packs = nil }, want: "the inputs were changed"},
 		"policy dropped, revision recomputed": {run: func(r *v1alpha1.Run) {
 			r.Spec.Policy.Packs = nil
@@ -160,6 +165,13 @@ func TestAdmit_OnlyRunsTheEnvironmentAskedFor(t *testing.T) {
 			assert.Contains(t, rej.Reason, tc.want)
 		})
 	}
+
+	// The drift check the operator reserved a name for is admitted while
+	// no Run is active.
+	drift, denv := run(), env()
+	drift.Spec.Operation = v1alpha1.OpDrift
+	denv.Status.ActiveRun, denv.Status.NextDriftRun = "", "shop-3"
+	assert.NoError(t, Admit(drift, denv))
 
 	// A preview may run beside the active Run (it changes nothing) but only
 	// with the Environment's inputs; a destroy of a deleted Environment runs.

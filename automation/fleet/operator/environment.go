@@ -69,17 +69,21 @@ func (r *EnvironmentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Options = r.Options.withDefaults()
 	r.client, r.reader, r.scheme = mgr.GetClient(), mgr.GetAPIReader(), mgr.GetScheme()
 	r.recorder = mgr.GetEventRecorder(Name)
+	// The pass that adds the finalizer goes on with its work, so adding it
+	// wakes no second pass; its removal (or a deletion) does.
 	changed := predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		return e.ObjectOld.GetDeletionTimestamp().IsZero() != e.ObjectNew.GetDeletionTimestamp().IsZero() ||
-			!slices.Equal(e.ObjectOld.GetFinalizers(), e.ObjectNew.GetFinalizers())
+			!controllerutil.ContainsFinalizer(e.ObjectNew, v1alpha1.Finalizer)
 	}}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("environment").
 		For(&v1alpha1.Environment{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, changed))).
-		// A Run's claim and start change nothing here: only its end (or
-		// deletion) does, so those updates wake no pass.
-		Owns(&v1alpha1.Run{}, builder.WithPredicates(predicate.Funcs{UpdateFunc: runEnded})).
+		// A Run is created by the pass that names it, and its claim and
+		// start change nothing here: only its end (or deletion) wakes a
+		// pass. (A restarted operator reconciles every Environment anyway.)
+		Owns(&v1alpha1.Run{}, builder.WithPredicates(predicate.Funcs{
+			CreateFunc: func(event.CreateEvent) bool { return false }, UpdateFunc: runEnded})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
 }
@@ -222,11 +226,27 @@ func (p *pass) run(ctx context.Context) (ctrl.Result, error) {
 			p.fold(run)
 		}
 	}
+	// The drift check created under its reserved name: wait for it, or
+	// fold it when it finished.
+	checking := false
+	if s.ActiveRun == "" && s.NextDriftRun != "" {
+		run, err := p.reservedRun(ctx)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		switch {
+		case run == nil:
+		case run.Status.Phase.Finished():
+			p.fold(run)
+		default:
+			checking = true
+		}
+	}
 
 	if !deleting && s.ExpiresAt != nil && !p.now.Before(s.ExpiresAt.Time) {
 		return ctrl.Result{}, p.expire(ctx, orig)
 	}
-	busy := s.ActiveRun != "" && !missing
+	busy := (s.ActiveRun != "" && !missing) || checking
 	var want *v1alpha1.Run
 	switch {
 	case deleting && busy:
@@ -251,14 +271,26 @@ func (p *pass) run(ctx context.Context) (ctrl.Result, error) {
 		if missing {
 			s.ActiveRun = ""
 		}
+		if !busy && !deleting {
+			p.reserve()
+		}
 		p.reconciling(deleting)
 		return p.result(), p.write(ctx, orig)
 	}
-	if s.ActiveRun == "" {
+	switch {
+	case want.Spec.Operation == v1alpha1.OpDrift && s.ActiveRun == "" && s.NextDriftRun != "":
+		// The name was reserved when the last Run was folded: the status
+		// need not change before the Run is created.
+		want.Name = s.NextDriftRun
+	case s.ActiveRun == "" && s.NextDriftRun != "":
+		s.ActiveRun, s.NextDriftRun = s.NextDriftRun, ""
+	case s.ActiveRun == "":
 		s.RunCount++
 		s.ActiveRun = fmt.Sprintf("%s-%d", env.Name, s.RunCount)
 	}
-	want.Name = s.ActiveRun
+	if want.Name == "" {
+		want.Name = s.ActiveRun
+	}
 	p.reconciling(deleting)
 	if err := p.write(ctx, orig); err != nil {
 		return ctrl.Result{}, err
@@ -320,6 +352,50 @@ func (p *pass) activeRun(ctx context.Context) (*v1alpha1.Run, error) {
 		return nil, nil
 	}
 	return run, nil
+}
+
+// reservedRun returns status.nextDriftRun's Run, or nil when it was not
+// created yet. A Run of that name owned by another Environment makes it
+// reserve the next name.
+func (p *pass) reservedRun(ctx context.Context) (*v1alpha1.Run, error) {
+	s := &p.env.Status
+	key := client.ObjectKey{Namespace: p.env.Namespace, Name: s.NextDriftRun}
+	run := &v1alpha1.Run{}
+	err := p.r.client.Get(ctx, key, run)
+	if apierrors.IsNotFound(err) {
+		// The cache may not have seen a Run created moments ago.
+		err = p.r.reader.Get(ctx, key, run)
+	}
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !metav1.IsControlledBy(run, p.env) {
+		s.NextDriftRun = ""
+		p.reserve()
+		return nil, nil
+	}
+	return run, nil
+}
+
+// reserve names the next drift check (status.nextDriftRun) when drift
+// checks are on and none is reserved, so it is written with the status
+// this pass writes anyway (the fold of the last Run) and the check's own
+// Run needs no status write before it. With drift checks off, a
+// reservation is dropped.
+func (p *pass) reserve() {
+	env, s := p.env, &p.env.Status
+	if d := env.Spec.Drift; d == nil || d.Interval.Duration <= 0 {
+		s.NextDriftRun = ""
+		return
+	}
+	if s.NextDriftRun != "" || s.ActiveRun != "" || env.Spec.Suspend || !p.is(v1alpha1.ConditionReady) {
+		return
+	}
+	s.RunCount++
+	s.NextDriftRun = fmt.Sprintf("%s-%d", env.Name, s.RunCount)
 }
 
 // reconciling sets the Reconciling condition from the status.
@@ -611,6 +687,9 @@ func (p *pass) fold(run *v1alpha1.Run) {
 		done = ptrTime(p.now)
 	}
 	s.ActiveRun = ""
+	if s.NextDriftRun == run.Name {
+		s.NextDriftRun = ""
+	}
 	s.LastRun = &v1alpha1.RunRef{Name: run.Name, Operation: run.Spec.Operation, Phase: st.Phase,
 		Reason: st.Reason, Message: clip(st.Message, 4000), CompletionTime: done}
 	if st.Stack != "" {

@@ -227,6 +227,11 @@ type ManagerOptions struct {
 	// HealthProbeBindAddress serves /healthz and /readyz, e.g. ":8081"
 	// (empty: off).
 	HealthProbeBindAddress string
+	// PprofBindAddress serves Go's profiles (net/http/pprof under
+	// /debug/pprof/), e.g. "127.0.0.1:6060" (empty: off). Profiles show
+	// the operator's code and data, never Secrets' values (Secrets are not
+	// cached), but bind it to loopback or a port only operators reach.
+	PprofBindAddress string
 	// Namespaces are the namespaces the operator serves (the namespaced
 	// install mode): its cache lists and watches Environments and Runs
 	// there only, and an Environment or Run of any other namespace is
@@ -285,6 +290,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, m ManagerOptions) err
 		LeaderElectionReleaseOnCancel: true,
 		Metrics:                       metricsserver.Options{BindAddress: m.MetricsBindAddress},
 		HealthProbeBindAddress:        m.HealthProbeBindAddress,
+		PprofBindAddress:              m.PprofBindAddress,
 		Client: client.Options{Cache: &client.CacheOptions{
 			// Secrets are read with get only (RBAC), never listed or watched.
 			DisableFor: []client.Object{&corev1.Secret{}},

@@ -59,13 +59,13 @@ func (r *RunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{RequeueAfter: expires.Sub(now)}, nil
 	}
 	// The Environment must have folded the Run first: deleting its active
-	// Run would make it create the Run again. Read it uncached.
+	// Run (or its reserved drift check) would make it create the Run again. Read it uncached.
 	env := &v1alpha1.Environment{}
 	err := r.reader.Get(ctx, client.ObjectKey{Namespace: run.Namespace, Name: run.Spec.Environment}, env)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err
 	}
-	if err == nil && env.Status.ActiveRun == run.Name {
+	if err == nil && (env.Status.ActiveRun == run.Name || env.Status.NextDriftRun == run.Name) {
 		return ctrl.Result{RequeueAfter: foldWait}, nil
 	}
 	uid, rv := run.UID, run.ResourceVersion

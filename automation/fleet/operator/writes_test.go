@@ -57,10 +57,11 @@ func (w *writeCounter) take() []string {
 
 // TestDriftCheck_QuietCheckWritesLittle counts the operator's API writes
 // for one routine drift check that finds no drift, from its slot to the
-// deletion of its Run after the Run TTL: the status naming the Run in
-// flight, the Run, the status folding it, and the Run's deletion — no
-// Event, no Secret read or written. (The runner's writes — claim, Lease,
-// status — are the runner's and not counted here.)
+// deletion of its Run after the Run TTL: the Run (under the name the fold
+// of the last Run reserved, status.nextDriftRun, so no status write comes
+// before it), the status folding it (and reserving the next name), and the
+// Run's deletion — no Event, no Secret read or written. (The runner's
+// writes — claim, Lease, status — are the runner's and not counted here.)
 func TestDriftCheck_QuietCheckWritesLittle(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -95,9 +96,59 @@ func TestDriftCheck_QuietCheckWritesLittle(t *testing.T) {
 
 	writes := wc.take()
 	t.Logf("operator writes for one quiet drift check: %v", writes)
-	assert.ElementsMatch(t, []string{"PUT environments/status", "POST runs", "PUT environments/status", "DELETE runs"}, writes,
-		"the operator's writes for a drift check that found no drift")
+	assert.Equal(t, []string{"POST runs", "PUT environments/status", "DELETE runs"}, writes,
+		"the operator's writes for a drift check that found no drift, in order")
+	env = h.env("quiet")
+	assert.Equal(t, "quiet-3", env.Status.NextDriftRun, "the fold of quiet-2 reserved the next check's name")
+	assert.Empty(t, env.Status.ActiveRun)
 	assert.NotContains(t, writes, "POST events", "a routine drift check sends no Event")
+}
+
+// TestDriftCheck_ReservedName: the fold of a Run reserves the next drift
+// check's name (status.nextDriftRun); the check is created under it with
+// activeRun empty, a spec change waits for the check in flight, and an up
+// that comes before the check takes the reserved name.
+func TestDriftCheck_ReservedName(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.start(Options{Registry: registry})
+	env := h.newEnv("res", `{"replicas":1}`)
+	env.Spec.Drift = &v1alpha1.DriftCheck{Interval: metav1.Duration{Duration: 10 * time.Minute}}
+	h.create(env)
+	h.waitRun("res-1")
+	h.finish("res-1", v1alpha1.RunSucceeded, v1alpha1.ReasonSucceeded, "", nil)
+	env = h.waitEnv("res", func(e *v1alpha1.Environment) bool { return e.Status.NextDriftRun == "res-2" }, "res-2 reserved")
+	assert.Empty(t, env.Status.ActiveRun)
+	assert.Equal(t, metav1.ConditionTrue, cond(env, v1alpha1.ConditionReady).Status)
+
+	h.clock.Set(jitter.Due(h.ns+"/res", h.clock.Now(), h.clock.Now(), 10*time.Minute))
+	h.poke("res")
+	run := h.waitRun("res-2")
+	assert.Equal(t, v1alpha1.OpDrift, run.Spec.Operation)
+	env = h.env("res")
+	assert.Empty(t, env.Status.ActiveRun, "a reserved check is created without a status write")
+	assert.Equal(t, "res-2", env.Status.NextDriftRun)
+
+	// A new spec waits for the check in flight.
+	h.update("res", func(e *v1alpha1.Environment) { e.Spec.Params.Raw = []byte(`{"replicas":3}`) })
+	h.poke("res")
+	assert.Len(t, h.runs("res"), 2, "no up while the drift check runs")
+	h.finish("res-2", v1alpha1.RunSucceeded, v1alpha1.ReasonNoDrift, "", nil)
+	run = h.waitRun("res-3")
+	assert.Equal(t, v1alpha1.OpUp, run.Spec.Operation, "the up follows the check")
+	env = h.env("res")
+	assert.Equal(t, "res-3", env.Status.ActiveRun)
+	assert.Empty(t, env.Status.NextDriftRun)
+	h.finish("res-3", v1alpha1.RunSucceeded, v1alpha1.ReasonSucceeded, "", nil)
+	h.waitEnv("res", func(e *v1alpha1.Environment) bool { return e.Status.NextDriftRun == "res-4" }, "res-4 reserved")
+
+	// An up before the check's slot takes the reserved name: no gap.
+	h.update("res", func(e *v1alpha1.Environment) { e.Spec.Params.Raw = []byte(`{"replicas":4}`) })
+	run = h.waitRun("res-4")
+	assert.Equal(t, v1alpha1.OpUp, run.Spec.Operation)
+	env = h.env("res")
+	assert.Equal(t, "res-4", env.Status.ActiveRun)
+	assert.Empty(t, env.Status.NextDriftRun)
 }
 
 // pokeRun changes an annotation of a Run so the reconcilers look at it.

@@ -320,6 +320,14 @@ type EnvironmentStatus struct {
 	// ActiveRun is the Run in flight (at most one per Environment).
 	// +optional
 	ActiveRun string `json:"activeRun,omitempty"`
+	// NextDriftRun is the name reserved for the next drift check, set when
+	// the last Run is folded: at its slot the operator creates that Run
+	// without writing the status first (runners admit a drift Run of this
+	// name as they admit the active run), so a routine check costs three
+	// writes. While it runs, activeRun stays empty; the Environment waits
+	// for it like for the active run.
+	// +optional
+	NextDriftRun string `json:"nextDriftRun,omitempty"`
 	// RunCount numbers the Environment's Runs (their names end with it).
 	// +optional
 	RunCount int64 `json:"runCount,omitempty"`

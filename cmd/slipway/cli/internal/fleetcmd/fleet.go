@@ -85,6 +85,7 @@ first: ` + "`operator install`" + `.`,
 	f := cmd.Flags()
 	f.BoolVar(&m.LeaderElection, "leader-elect", true, "elect one leader among the operators (turn off only for a single operator)")
 	f.StringVar(&m.LeaderElectionNamespace, "leader-election-namespace", "slipway-system", "namespace of the leader election Lease")
+	f.StringVar(&m.PprofBindAddress, "pprof-bind-address", "", "address of Go's profiles, /debug/pprof/ (default off; bind to loopback, e.g. 127.0.0.1:6060)")
 	f.StringVar(&m.Identity, "identity", "", "this operator's identity in the leader election (default <hostname>_<random>)")
 	f.Float32Var(&m.QPS, "kube-api-qps", operator.DefaultQPS, "API requests per second the operator may send (negative: no client-side limit; the API server's priority and fairness paces it)")
 	f.IntVar(&m.Burst, "kube-api-burst", operator.DefaultBurst, "API requests the operator may send at once above --kube-api-qps")
