@@ -45,8 +45,10 @@ import (
 //     to Ready, seen through watches): under a burst of N creations it is
 //     mostly waiting in the work queue;
 //   - ms-reconcile/run: the Environment reconciler's working time per Run
-//     (controller_runtime_reconcile_time_seconds' sum over the Runs), and
-//     ms-reconcile(median), reconciles/run;
+//     (controller_runtime_reconcile_time_seconds' sum over the Runs: mostly
+//     waiting on API round trips), and ms-reconcile(median),
+//     reconciles/run; ms-cpu/run: the operator process's CPU time per Run
+//     (process_cpu_seconds_total);
 //   - <METHOD>/s, writes/env(to-ready): the operator's API requests per
 //     second by method while the fleet is created
 //     (rest_client_requests_total), and its writes per Environment;
@@ -122,6 +124,9 @@ func BenchmarkFleet_Scale(b *testing.B) {
 		b.ReportMetric(recSum*1000/float64(n), "ms-reconcile/run")
 		b.ReportMetric(ready.quantile("controller_runtime_reconcile_time_seconds", "controller", "environment", 0.5)*1000, "ms-reconcile(median)")
 		b.ReportMetric(recCount/float64(n), "reconciles/run")
+		// The operator's own CPU per Run (both controllers, its watches and
+		// clients): what a Run costs it, apart from waiting on the API.
+		b.ReportMetric((ready.counter("process_cpu_seconds_total")-base.counter("process_cpu_seconds_total"))*1000/float64(n), "ms-cpu/run")
 		b.ReportMetric(ready.quantile("workqueue_queue_duration_seconds", "name", "environment", 0.5)*1000, "ms-queue-wait(median)")
 		secs, writes := total.Seconds(), 0.0
 		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
@@ -388,6 +393,15 @@ func (m metrics) requests(method string) float64 {
 func (m metrics) gauge(family string) float64 {
 	if f := m[family]; f != nil && len(f.Metric) > 0 {
 		return f.Metric[0].GetGauge().GetValue()
+	}
+	return 0
+}
+
+// counter is the value of a family's only counter, e.g.
+// process_cpu_seconds_total.
+func (m metrics) counter(family string) float64 {
+	if f := m[family]; f != nil && len(f.Metric) > 0 {
+		return f.Metric[0].GetCounter().GetValue()
 	}
 	return 0
 }
