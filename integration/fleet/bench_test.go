@@ -142,7 +142,9 @@ type benchWatch struct {
 	mu                              sync.Mutex
 	createdAt, runSeen, runDone, ok map[string]time.Time
 	// runs is when each Run (any operation) was first seen.
-	runs    map[string]seenRun
+	runs map[string]seenRun
+	// readyCh is signalled (never blocking: it holds one signal) when an
+	// Environment became Ready; waitReady counts ok.
 	readyCh chan struct{}
 	cancel  context.CancelFunc
 }
@@ -155,7 +157,7 @@ func startWatch(b *testing.B, ns string) *benchWatch {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &benchWatch{createdAt: map[string]time.Time{}, runSeen: map[string]time.Time{}, runDone: map[string]time.Time{},
-		ok: map[string]time.Time{}, runs: map[string]seenRun{}, readyCh: make(chan struct{}, 1024), cancel: cancel}
+		ok: map[string]time.Time{}, runs: map[string]seenRun{}, readyCh: make(chan struct{}, 1), cancel: cancel}
 	runs, err := wc.Watch(ctx, &v1alpha1.RunList{}, client.InNamespace(ns))
 	if err != nil {
 		b.Fatal(err)
@@ -204,7 +206,13 @@ func (w *benchWatch) loop(ctx context.Context, runs, envs watch.Interface) {
 			w.mu.Lock()
 			if _, done := w.ok[e.Name]; !done {
 				w.ok[e.Name] = time.Now()
-				w.readyCh <- struct{}{}
+				// A blocking send here, under mu, would stop the creator
+				// (created takes mu) once the buffer is full: at 10,000
+				// Environments, many are Ready before the last is created.
+				select {
+				case w.readyCh <- struct{}{}:
+				default:
+				}
 			}
 			w.mu.Unlock()
 		}
@@ -219,14 +227,19 @@ func (w *benchWatch) created(name string) {
 
 func (w *benchWatch) waitReady(n int, timeout time.Duration) error {
 	t := time.After(timeout)
-	for i := 0; i < n; i++ {
+	for {
+		w.mu.Lock()
+		ready := len(w.ok)
+		w.mu.Unlock()
+		if ready >= n {
+			return nil
+		}
 		select {
 		case <-w.readyCh:
 		case <-t:
-			return fmt.Errorf("only %d of %d Environments Ready after %s", i, n, timeout)
+			return fmt.Errorf("only %d of %d Environments Ready after %s", ready, n, timeout)
 		}
 	}
-	return nil
 }
 
 func (w *benchWatch) stop() { w.cancel() }
