@@ -141,6 +141,9 @@ func waitEmpty(b *testing.B, ns string) {
 type benchWatch struct {
 	mu                              sync.Mutex
 	createdAt, runSeen, runDone, ok map[string]time.Time
+	// upCompleted is each Environment's up's status.completionTime (the
+	// API's time, whole seconds), from which its drift checks count.
+	upCompleted map[string]time.Time
 	// runs is when each Run (any operation) was first seen.
 	runs map[string]seenRun
 	// readyCh is signalled (never blocking: it holds one signal) when an
@@ -157,7 +160,7 @@ func startWatch(b *testing.B, ns string) *benchWatch {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &benchWatch{createdAt: map[string]time.Time{}, runSeen: map[string]time.Time{}, runDone: map[string]time.Time{},
-		ok: map[string]time.Time{}, runs: map[string]seenRun{}, readyCh: make(chan struct{}, 1), cancel: cancel}
+		ok: map[string]time.Time{}, upCompleted: map[string]time.Time{}, runs: map[string]seenRun{}, readyCh: make(chan struct{}, 1), cancel: cancel}
 	runs, err := wc.Watch(ctx, &v1alpha1.RunList{}, client.InNamespace(ns))
 	if err != nil {
 		b.Fatal(err)
@@ -185,7 +188,7 @@ func (w *benchWatch) loop(ctx context.Context, runs, envs watch.Interface) {
 			now := time.Now()
 			w.mu.Lock()
 			if _, seen := w.runs[r.Name]; !seen {
-				w.runs[r.Name] = seenRun{op: r.Spec.Operation, at: now}
+				w.runs[r.Name] = seenRun{op: r.Spec.Operation, env: r.Spec.Environment, at: now, created: r.CreationTimestamp.Time}
 			}
 			if r.Spec.Operation != v1alpha1.OpUp {
 				w.mu.Unlock()
@@ -196,6 +199,9 @@ func (w *benchWatch) loop(ctx context.Context, runs, envs watch.Interface) {
 			}
 			if _, done := w.runDone[r.Spec.Environment]; !done && r.Status.Phase.Finished() {
 				w.runDone[r.Spec.Environment] = now
+				if c := r.Status.CompletionTime; c != nil {
+					w.upCompleted[r.Spec.Environment] = c.Time
+				}
 			}
 			w.mu.Unlock()
 		case ev := <-envs.ResultChan():
@@ -270,10 +276,45 @@ func percentile(ds []time.Duration, p int) time.Duration {
 	return s[(len(s)-1)*p/100]
 }
 
-// seenRun is a Run's operation and when the watch first saw it.
+// seenRun is a Run's operation, its Environment, when the watch first
+// saw it and its creationTimestamp (the API's time, whole seconds).
 type seenRun struct {
-	op v1alpha1.Operation
-	at time.Time
+	op      v1alpha1.Operation
+	env     string
+	at      time.Time
+	created time.Time
+}
+
+// unduesSince lists what is wrong with the Runs first seen at or after
+// from, for an operator that must start no Run but the drift checks that
+// are due: a Run of another operation, a second Run of one Environment,
+// or a drift check created earlier than half an interval after its
+// Environment's up completed (the first check comes ½–1½ intervals after
+// an up; both times are the API's). It also returns how many Runs it
+// looked at.
+func (w *benchWatch) unduesSince(from time.Time, interval time.Duration) (wrong []string, n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	per := map[string]int{}
+	for name, r := range w.runs {
+		if r.at.Before(from) {
+			continue
+		}
+		n++
+		per[r.env]++
+		switch {
+		case r.op != v1alpha1.OpDrift:
+			wrong = append(wrong, fmt.Sprintf("Run %s: operation %s", name, r.op))
+		case per[r.env] == 2:
+			wrong = append(wrong, fmt.Sprintf("Environment %s: a second Run (%s)", r.env, name))
+		case w.upCompleted[r.env].IsZero():
+			wrong = append(wrong, fmt.Sprintf("Run %s: a drift check of %s, whose up was not seen completed", name, r.env))
+		case r.created.Before(w.upCompleted[r.env].Add(interval / 2)):
+			wrong = append(wrong, fmt.Sprintf("Run %s: a drift check created %s after %s's up, before half the interval", name, r.created.Sub(w.upCompleted[r.env]), r.env))
+		}
+	}
+	slices.Sort(wrong)
+	return wrong, n
 }
 
 // runCount is the number of Runs seen.

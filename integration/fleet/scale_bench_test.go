@@ -56,6 +56,13 @@ import (
 //   - s-restart-settle: a restarted operator (SIGTERM, a new process) from
 //     its start to having reconciled every Environment with an empty
 //     queue; it must create no Run (asserted);
+//   - ms-overhead/run(steady-median), (steady-p90): the same latency at
+//     rest: with the fleet Ready (and its drift checks going on, when
+//     the interval was watched), the parameters of SLIPWAY_SIM_STEADY
+//     Environments (default 20) are changed one at a time, each after the
+//     one before is Ready again; ms-reconcile/run(steady),
+//     reconciles/run(steady): the reconciler's working time and passes
+//     per Run meanwhile (with the drift checks', if any, counted in);
 //   - checks/tenth(min), (max): the drift checks started in each tenth of
 //     one interval after the restart (from half an interval after the last
 //     Ready, when every Environment checks once), and writes/check,
@@ -75,6 +82,7 @@ func BenchmarkFleet_Scale(b *testing.B) {
 	delay := envDuration(b, "SLIPWAY_SIM_RUN", time.Second)
 	readyTimeout := envDuration(b, "SLIPWAY_SIM_READY_TIMEOUT", 30*time.Minute)
 	observe := os.Getenv("SLIPWAY_SIM_OBSERVE") != "0"
+	steady := envInt(b, "SLIPWAY_SIM_STEADY", 20)
 	ctx := context.Background()
 	b.StopTimer()
 	// The fixture's processes serve every namespace: only the simulation's
@@ -159,14 +167,30 @@ func BenchmarkFleet_Scale(b *testing.B) {
 			if newRuns != 0 {
 				b.Fatalf("the restarted operator created %d Runs while settling; want none", newRuns)
 			}
-		} else {
-			b.Logf("the restart came %s after the first Ready: drift checks may be due; %d Runs while settling", restart.Sub(firstReady), newRuns)
+		}
+		// Whenever it comes, a restart starts no Run but the drift
+		// checks that are due: no up again, no second Run of one
+		// Environment, no check before half an interval after its up.
+		if wrong, seen := w.unduesSince(restart, interval); len(wrong) > 0 {
+			b.Fatalf("of the %d Runs the restarted operator created while settling, %d should not have been: %s", seen, len(wrong), strings.Join(wrong[:min(len(wrong), 10)], "; "))
+		}
+		if newRuns > 0 {
+			b.Logf("the restart came %s after the first Ready: %d drift checks were due and started while settling (each checked: a drift check, one per Environment, half an interval after its up)", restart.Sub(firstReady), newRuns)
 		}
 		b.ReportMetric(float64(newRuns), "runs-during-settle")
 
 		if observe {
 			observeInterval(b, w, opName, n, interval)
 		}
+		sb := scrape(b, opName)
+		over = steadyOverheads(b, ns, min(n, steady))
+		se := scrape(b, opName)
+		b.ReportMetric(float64(median(over).Milliseconds()), "ms-overhead/run(steady-median)")
+		b.ReportMetric(float64(percentile(over, 90).Milliseconds()), "ms-overhead/run(steady-p90)")
+		b.ReportMetric((se.sum("controller_runtime_reconcile_time_seconds", "controller", "environment")-
+			sb.sum("controller_runtime_reconcile_time_seconds", "controller", "environment"))*1000/float64(len(over)), "ms-reconcile/run(steady)")
+		b.ReportMetric((se.count("controller_runtime_reconcile_time_seconds", "controller", "environment")-
+			sb.count("controller_runtime_reconcile_time_seconds", "controller", "environment"))/float64(len(over)), "reconciles/run(steady)")
 		w.stop()
 		stopRunners()
 		if err := fx.stop(opName); err != nil {
@@ -289,6 +313,91 @@ func createEnvs(b *testing.B, ns string, n int, interval time.Duration, w *bench
 		}
 		w.created(env.Name)
 	}
+}
+
+// steadyOverheads changes the parameters of the first k Environments one
+// at a time, each after the one before is Ready again, and returns the
+// controller's latency for each: from the change to its up Run seen, plus
+// from that Run seen finished to the Environment seen Ready with it. The
+// two are seen on two watches, whose events may come in either order: a
+// Ready seen before its Run's end counts as no time.
+func steadyOverheads(b *testing.B, ns string, k int) []time.Duration {
+	b.Helper()
+	ctx := context.Background()
+	wc, err := client.NewWithWatch(fx.cluster.Config, client.Options{Scheme: fx.c.Scheme()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Two watches for the whole series, from now: a watch started just
+	// before each change would add the API server's wait for its watch
+	// cache to reach the version asked for (up to a second) to what is
+	// measured.
+	var rl v1alpha1.RunList
+	if err := fx.c.List(ctx, &rl, client.InNamespace(ns), client.Limit(1)); err != nil {
+		b.Fatal(err)
+	}
+	runs, err := wc.Watch(ctx, &v1alpha1.RunList{}, client.InNamespace(ns), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rl.ResourceVersion}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer runs.Stop()
+	var el v1alpha1.EnvironmentList
+	if err := fx.c.List(ctx, &el, client.InNamespace(ns), client.Limit(1)); err != nil {
+		b.Fatal(err)
+	}
+	envs, err := wc.Watch(ctx, &v1alpha1.EnvironmentList{}, client.InNamespace(ns), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: el.ResourceVersion}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer envs.Stop()
+	out := make([]time.Duration, 0, k)
+	for i := range k {
+		name := fmt.Sprintf("sim-%05d", i)
+		var env v1alpha1.Environment
+		if err := fx.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &env); err != nil {
+			b.Fatal(err)
+		}
+		env.Spec.Params = &apiextensionsv1.JSON{Raw: []byte(fmt.Sprintf(`{"App":{"Replicas":%d}}`, 2+i%2))}
+		changed := time.Now()
+		if err := fx.c.Update(ctx, &env); err != nil {
+			b.Fatal(err)
+		}
+		prev := ""
+		if env.Status.LastRun != nil {
+			prev = env.Status.LastRun.Name
+		}
+		var run, readyRun string
+		var seen, done, ready time.Time
+		timeout := time.After(2 * time.Minute)
+		for done.IsZero() || ready.IsZero() {
+			select {
+			case ev := <-runs.ResultChan():
+				r, ok := ev.Object.(*v1alpha1.Run)
+				if !ok || r.Spec.Environment != name || r.Spec.Operation != v1alpha1.OpUp {
+					continue
+				}
+				if run == "" {
+					run, seen = r.Name, time.Now()
+				}
+				if r.Name == run && done.IsZero() && r.Status.Phase.Finished() {
+					done = time.Now()
+				}
+			case ev := <-envs.ResultChan():
+				e, ok := ev.Object.(*v1alpha1.Environment)
+				if ok && e.Name == name && ready.IsZero() && e.Generation == env.Generation && isTrue(e, v1alpha1.ConditionReady) &&
+					e.Status.LastRun != nil && e.Status.LastRun.Name != prev && e.Status.LastRun.Operation == v1alpha1.OpUp {
+					ready, readyRun = time.Now(), e.Status.LastRun.Name
+				}
+			case <-timeout:
+				b.Fatalf("%s: not Ready again 2 min after its parameters changed (Run %q)", name, run)
+			}
+		}
+		if readyRun != run {
+			b.Fatalf("%s: Ready after Run %s, but the up seen was %s", name, readyRun, run)
+		}
+		out = append(out, seen.Sub(changed)+max(0, ready.Sub(done)))
+	}
+	return out
 }
 
 // dropFinalizers removes the Environments' finalizers.
