@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -332,23 +333,9 @@ func steadyOverheads(b *testing.B, ns string, k int) []time.Duration {
 	// before each change would add the API server's wait for its watch
 	// cache to reach the version asked for (up to a second) to what is
 	// measured.
-	var rl v1alpha1.RunList
-	if err := fx.c.List(ctx, &rl, client.InNamespace(ns), client.Limit(1)); err != nil {
-		b.Fatal(err)
-	}
-	runs, err := wc.Watch(ctx, &v1alpha1.RunList{}, client.InNamespace(ns), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rl.ResourceVersion}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	runs := watchFromNow(b, wc, ns, &v1alpha1.RunList{})
 	defer runs.Stop()
-	var el v1alpha1.EnvironmentList
-	if err := fx.c.List(ctx, &el, client.InNamespace(ns), client.Limit(1)); err != nil {
-		b.Fatal(err)
-	}
-	envs, err := wc.Watch(ctx, &v1alpha1.EnvironmentList{}, client.InNamespace(ns), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: el.ResourceVersion}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	envs := watchFromNow(b, wc, ns, &v1alpha1.EnvironmentList{})
 	defer envs.Stop()
 	out := make([]time.Duration, 0, k)
 	for i := range k {
@@ -398,6 +385,21 @@ func steadyOverheads(b *testing.B, ns string, k int) []time.Duration {
 		out = append(out, seen.Sub(changed)+max(0, ready.Sub(done)))
 	}
 	return out
+}
+
+// watchFromNow watches list's kind in ns from the namespace's current
+// version: what changes from now on, without the objects already there.
+func watchFromNow(b *testing.B, wc client.WithWatch, ns string, list client.ObjectList) watch.Interface {
+	b.Helper()
+	ctx := context.Background()
+	if err := fx.c.List(ctx, list, client.InNamespace(ns), client.Limit(1)); err != nil {
+		b.Fatal(err)
+	}
+	w, err := wc.Watch(ctx, list, client.InNamespace(ns), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.GetResourceVersion()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return w
 }
 
 // dropFinalizers removes the Environments' finalizers.

@@ -333,51 +333,46 @@ func (p *pass) bookkeeping() {
 // same name) is skipped: the next name is taken instead.
 func (p *pass) activeRun(ctx context.Context) (*v1alpha1.Run, error) {
 	s := &p.env.Status
-	key := client.ObjectKey{Namespace: p.env.Namespace, Name: s.ActiveRun}
-	run := &v1alpha1.Run{}
-	err := p.r.client.Get(ctx, key, run)
-	if apierrors.IsNotFound(err) {
-		// The cache may not have seen a Run created moments ago.
-		err = p.r.reader.Get(ctx, key, run)
-	}
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !metav1.IsControlledBy(run, p.env) {
+	run, foreign, err := p.ownRun(ctx, s.ActiveRun)
+	if foreign {
 		s.RunCount++
 		s.ActiveRun = fmt.Sprintf("%s-%d", p.env.Name, s.RunCount)
-		return nil, nil
 	}
-	return run, nil
+	return run, err
 }
 
 // reservedRun returns status.nextDriftRun's Run, or nil when it was not
 // created yet. A Run of that name owned by another Environment makes it
 // reserve the next name.
 func (p *pass) reservedRun(ctx context.Context) (*v1alpha1.Run, error) {
-	s := &p.env.Status
-	key := client.ObjectKey{Namespace: p.env.Namespace, Name: s.NextDriftRun}
-	run := &v1alpha1.Run{}
-	err := p.r.client.Get(ctx, key, run)
+	run, foreign, err := p.ownRun(ctx, p.env.Status.NextDriftRun)
+	if foreign {
+		p.env.Status.NextDriftRun = ""
+		p.reserve()
+	}
+	return run, err
+}
+
+// ownRun returns the Run named name when this Environment controls it;
+// nil when there is none, or when another Environment's holds the name
+// (foreign).
+func (p *pass) ownRun(ctx context.Context, name string) (run *v1alpha1.Run, foreign bool, err error) {
+	key := client.ObjectKey{Namespace: p.env.Namespace, Name: name}
+	run = &v1alpha1.Run{}
+	err = p.r.client.Get(ctx, key, run)
 	if apierrors.IsNotFound(err) {
 		// The cache may not have seen a Run created moments ago.
 		err = p.r.reader.Get(ctx, key, run)
 	}
-	if apierrors.IsNotFound(err) {
-		return nil, nil
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	case !metav1.IsControlledBy(run, p.env):
+		return nil, true, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	if !metav1.IsControlledBy(run, p.env) {
-		s.NextDriftRun = ""
-		p.reserve()
-		return nil, nil
-	}
-	return run, nil
+	return run, false, nil
 }
 
 // reserve names the next drift check (status.nextDriftRun) when drift
