@@ -137,7 +137,7 @@ func TestAdmit_OnlyRunsTheEnvironmentAskedFor(t *testing.T) {
 		"a drift check under the reserved name while another run is active": {
 			run: func(r *v1alpha1.Run) { r.Spec.Operation = v1alpha1.OpDrift },
 			env: func(e *v1alpha1.Environment) { e.Status.ActiveRun, e.Status.NextDriftRun = "shop-2", "shop-3" }, want: "status.activeRun"},
-		"policy dropped":         {run: func(r *v1alpha1.Run) { r.Spec.Policy.Packs = nil }, want: "the inputs were changed"},
+		"policy dropped": {run: func(r *v1alpha1.Run) { r.Spec.Policy.Packs = nil }, want: "the inputs were changed"},
 		"policy dropped, revision recomputed": {run: func(r *v1alpha1.Run) {
 			r.Spec.Policy.Packs = nil
 			r.Spec.Revision = Revision(r.Spec.Inputs, r.Spec.Commit)

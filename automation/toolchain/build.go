@@ -81,7 +81,7 @@ var pulumiTool = tool{
 	outputs:  []string{"pulumi"},
 	ldflags:  pulumiVersionFlag + PatchedPulumiVersion,
 	estimate: 6 * time.Minute,
-	patches:  append(append([]gobuild.Patch{groupCommit}, fencePatches...), lazyInitPatches...),
+	patches:  append(append(append([]gobuild.Patch{groupCommit}, fencePatches...), lazyInitPatches...), passphraseKeyPatch),
 }
 
 // pulumiUpstreamTool is the same pulumi CLI without Slipway's patches: what a

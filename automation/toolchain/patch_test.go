@@ -107,7 +107,7 @@ func TestFence_PatchesArePartOfTheCacheKey(t *testing.T) {
 	assert.NotEqual(t, a, b)
 	assert.Equal(t, []string{"group-commit", "fence-bucket", "fence-lock-field", "fence-lock-token",
 		"lazy-zxcvbn-frequency", "lazy-zxcvbn-matching-init", "lazy-zxcvbn-matching-use", "lazy-zxcvbn-matching-lists",
-		"lazy-schema-metaschema-init", "lazy-schema-metaschema-use"},
+		"lazy-schema-metaschema-init", "lazy-schema-metaschema-use", "passphrase-key"},
 		func() (names []string) {
 			for _, p := range pulumiTool.patches {
 				names = append(names, p.Name)

@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
-	"gopkg.in/yaml.v3"
 
 	"github.com/slipwayhq/slipway/automation/internal/filelock"
+	"github.com/slipwayhq/slipway/automation/internal/passkey"
 	"github.com/slipwayhq/slipway/automation/mask"
 )
 
@@ -157,7 +157,7 @@ func (e *Engine) setSecretConfig(ctx context.Context, s auto.Stack, key, value s
 // encrypted by the passphrase provider and this Engine's passphrase is
 // empty, so the settings file discloses them anyway.
 func (e *Engine) configDurable(p Program, st settings) bool {
-	if e.passphrase == "" && st.passphrase {
+	if e.passphrase == "" && st.salt != "" {
 		return true
 	}
 	for _, v := range p.Config {
@@ -168,13 +168,22 @@ func (e *Engine) configDurable(p Program, st settings) bool {
 	return true
 }
 
+// PassphraseKey returns the entry handing Slipway's pulumi build the key of
+// stack's secrets in wd, derived once per Engine (package passkey), if any.
+func (e *Engine) PassphraseKey(wd, stack string) (kv string, ok bool) {
+	st, err := readSettings(wd, stack[strings.LastIndex(stack, "/")+1:]) // named by its last part
+	if e.pulumi.Patched && err == nil && st.salt != "" {
+		kv, err = e.keys.Entry(e.Env()["PULUMI_CONFIG_PASSPHRASE"], st.salt)
+		ok = err == nil
+	}
+	return kv, ok
+}
+
 // settings is what writeConfig reads of a stack's settings files.
 type settings struct {
 	// digest covers the files' bytes.
 	digest string
-	// passphrase is set when the stack's secrets provider is the
-	// passphrase provider (the file has its salt and names no other).
-	passphrase bool
+	salt   string // the passphrase provider's encryption state, if it keeps the secrets (passkey.State)
 }
 
 // readSettings reads the stack's settings files in its workspace, as
@@ -194,13 +203,8 @@ func readSettings(wd, stack string) (settings, error) {
 		}
 		fmt.Fprintf(h, "%s %d:", ext, len(b))
 		h.Write(b)
-		var v struct {
-			SecretsProvider string `yaml:"secretsprovider"`
-			EncryptedKey    string `yaml:"encryptedkey"`
-			EncryptionSalt  string `yaml:"encryptionsalt"`
-		}
-		if err := yaml.Unmarshal(b, &v); err == nil && ext != ".json" {
-			out.passphrase = v.EncryptionSalt != "" && v.EncryptedKey == "" && (v.SecretsProvider == "" || v.SecretsProvider == "passphrase")
+		if ext != ".json" {
+			out.salt = passkey.State(b)
 		}
 	}
 	out.digest = hex.EncodeToString(h.Sum(nil))

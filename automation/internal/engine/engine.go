@@ -21,6 +21,7 @@ import (
 
 	"github.com/slipwayhq/slipway/automation/chatops"
 	"github.com/slipwayhq/slipway/automation/fence"
+	"github.com/slipwayhq/slipway/automation/internal/passkey"
 	"github.com/slipwayhq/slipway/automation/internal/pulumicli"
 	"github.com/slipwayhq/slipway/automation/mask"
 	"github.com/slipwayhq/slipway/automation/recovery"
@@ -59,6 +60,7 @@ type Engine struct {
 	// weakSecrets warns, once, that secrets are stored under an empty
 	// passphrase (see Engine.warnWeakSecrets).
 	weakSecrets sync.Once
+	keys        passkey.Cache // the passphrase keys it derived (Engine.PassphraseKey)
 }
 
 // Config is what New builds an Engine from; package automation's options

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/slipwayhq/slipway/automation/internal/engine"
+	"github.com/slipwayhq/slipway/automation/internal/passkey"
 	"github.com/slipwayhq/slipway/automation/internal/stackhistory"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -180,9 +181,14 @@ func (w *stateWorkspace) StackOutputs(ctx context.Context, stack string) (auto.O
 // about half a second), is answered from the backend's store when it holds
 // the stack (see package stackhistory). A history request that needs a
 // secret configuration value decrypted, or that the store cannot answer,
-// still runs the CLI.
+// still runs the CLI. Engine runs (preview, up, refresh, destroy, import)
+// get the passphrase provider's key the Engine derived for the stack (see
+// package passkey) instead of deriving it again in every process.
 func (w *stateWorkspace) PulumiCommand() auto.PulumiCommand {
-	return stackhistory.Command{PulumiCommand: w.Workspace.PulumiCommand(), Read: w.history}
+	cmd := stackhistory.Command{PulumiCommand: w.Workspace.PulumiCommand(), Read: w.history}
+	return passkey.Command{PulumiCommand: cmd, Key: func(stack string) (string, bool) {
+		return w.e.PassphraseKey(w.WorkDir(), stack)
+	}}
 }
 
 // history reads a stack's update history from the backend's store
