@@ -23,21 +23,10 @@ func TestLazyInit_PatchedPackagesKeepTheirBehaviour(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	g, _ := patchedPulumi(ctx, t)
-
-	out, err := g.Run(ctx, "test", "-count=1", "-v", "github.com/ccojocar/zxcvbn-go/...")
-	require.NoError(t, err, "zxcvbn-go's tests with the patch:\n%s", failures(out))
-	for _, name := range []string{"TestSlipwayLazy_ListsAreLoadedAtTheFirstCheck", "TestPasswordStrength", "TestDictionaryMatch"} {
-		assert.Regexp(t, regexp.MustCompile(`(?m)^\s*--- PASS: `+name+` `), out)
-	}
-	assert.NotRegexp(t, `(?m)^\s*--- FAIL`, out)
-
-	out, err = g.Run(ctx, "test", "-count=1", "-v", "-run", "TestSlipwayLazy|TestBindSpec",
-		"github.com/pulumi/pulumi/pkg/v3/codegen/schema")
-	require.NoError(t, err, "the schema package's tests with the patch:\n%s", failures(out))
-	for _, name := range []string{"TestSlipwayLazy_MetaSchemaIsCompiledAtTheFirstValidation", "TestBindSpecReservedPackageNames"} {
-		assert.Regexp(t, regexp.MustCompile(`(?m)^\s*--- PASS: `+name+` `), out)
-	}
-	assert.NotRegexp(t, `(?m)^\s*--- FAIL`, out)
+	patchedTestsPass(ctx, t, g, "zxcvbn-go's tests", []string{"github.com/ccojocar/zxcvbn-go/..."},
+		"TestSlipwayLazy_ListsAreLoadedAtTheFirstCheck", "TestPasswordStrength", "TestDictionaryMatch")
+	patchedTestsPass(ctx, t, g, "the schema package's tests", []string{"-run", "TestSlipwayLazy|TestBindSpec", "github.com/pulumi/pulumi/pkg/v3/codegen/schema"},
+		"TestSlipwayLazy_MetaSchemaIsCompiledAtTheFirstValidation", "TestBindSpecReservedPackageNames")
 }
 
 // TestLazyInit_PulumiStartsWithoutThem reads the Go runtime's trace of the

@@ -23,13 +23,9 @@ func TestGroupCommit_EngineTestsPassWithThePatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	g, _ := patchedPulumi(ctx, t)
-	out, err := g.Run(ctx, "test", "-count=1", "-v", "github.com/pulumi/pulumi/pkg/v3/backend")
-	require.NoError(t, err, "the engine's backend tests with the patch:\n%s", failures(out))
-	for _, name := range []string{"TestSlipwayGroupCommit_MutationsWaitingDuringAWriteShareTheNextWrite",
-		"TestSlipwayGroupCommit_OneMutationAtATimeIsOneWriteEach", "TestRecordingCreateSuccess", "TestWriteCheckpointOnceUnsafe"} {
-		assert.Regexp(t, regexp.MustCompile(`(?m)^\s*--- PASS: `+name+` `), out)
-	}
-	assert.NotRegexp(t, `(?m)^\s*--- FAIL`, out)
+	out := patchedTestsPass(ctx, t, g, "the engine's backend tests", []string{"github.com/pulumi/pulumi/pkg/v3/backend"},
+		"TestSlipwayGroupCommit_MutationsWaitingDuringAWriteShareTheNextWrite",
+		"TestSlipwayGroupCommit_OneMutationAtATimeIsOneWriteEach", "TestRecordingCreateSuccess", "TestWriteCheckpointOnceUnsafe")
 	if testing.Verbose() {
 		_, _ = os.Stdout.WriteString(gobuild.Tail(out, 5) + "\n")
 	}
@@ -47,6 +43,20 @@ func patchedPulumi(ctx context.Context, t *testing.T) (gobuild.Runner, string) {
 	g := gobuild.Runner{Bin: goBin, Dir: src}
 	require.NoError(t, gobuild.ApplyPatches(ctx, g, pulumiTool.patches, true))
 	return g, src
+}
+
+// patchedTestsPass runs `go test -v args...` in the patched module g and
+// requires that it passes, that each named test passed and that none
+// failed; it returns the output. what names the tests in messages.
+func patchedTestsPass(ctx context.Context, t *testing.T, g gobuild.Runner, what string, args []string, names ...string) string {
+	t.Helper()
+	out, err := g.Run(ctx, append([]string{"test", "-count=1", "-v"}, args...)...)
+	require.NoError(t, err, "%s with the patch:\n%s", what, failures(out))
+	for _, name := range names {
+		assert.Regexp(t, regexp.MustCompile(`(?m)^\s*--- PASS: `+name+` `), out)
+	}
+	assert.NotRegexp(t, `(?m)^\s*--- FAIL`, out)
+	return out
 }
 
 // failures returns the lines of go test -v output around each failure.
@@ -77,14 +87,8 @@ func TestFence_EngineTestsPassWithThePatch(t *testing.T) {
 		assert.Equal(t, 1, strings.Count(string(b), p.New), "patch %s applied once", p.Name)
 		assert.NotContains(t, string(b), p.Old, "patch %s", p.Name)
 	}
-	out, err := g.Run(ctx, "test", "-count=1", "-v", "-run", "TestSlipwayFence|Lock",
-		"github.com/pulumi/pulumi/pkg/v3/backend/diy")
-	require.NoError(t, err, "the engine's diy tests with the patch:\n%s", failures(out))
-	for _, name := range []string{"TestSlipwayFence_WritesRefusedOnceTheDeadlinePassed",
-		"TestSlipwayFence_UnsetMeansUnfenced", "TestSlipwayFence_LockRecordsTheToken"} {
-		assert.Regexp(t, regexp.MustCompile(`(?m)^\s*--- PASS: `+name+` `), out)
-	}
-	assert.NotRegexp(t, `(?m)^\s*--- FAIL`, out)
+	patchedTestsPass(ctx, t, g, "the engine's diy tests", []string{"-run", "TestSlipwayFence|Lock", "github.com/pulumi/pulumi/pkg/v3/backend/diy"},
+		"TestSlipwayFence_WritesRefusedOnceTheDeadlinePassed", "TestSlipwayFence_UnsetMeansUnfenced", "TestSlipwayFence_LockRecordsTheToken")
 }
 
 // TestFence_PatchesArePartOfTheCacheKey: the fence patches, the source
@@ -114,4 +118,19 @@ func TestFence_PatchesArePartOfTheCacheKey(t *testing.T) {
 			}
 			return names
 		}())
+}
+
+// TestPassphraseKey_PatchedPackageKeepsItsBehaviour applies the pulumi
+// build's patches and runs the passphrase manager's own tests with the
+// patch's: the key SLIPWAY_PASSPHRASE_KEY carries is used for its salt and
+// passphrase only and checked as a passphrase is (a wrong key is an
+// incorrect passphrase), and every other value leaves the derivation as it
+// was.
+func TestPassphraseKey_PatchedPackageKeepsItsBehaviour(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	g, _ := patchedPulumi(ctx, t)
+	patchedTestsPass(ctx, t, g, "the passphrase manager's tests", []string{"github.com/pulumi/pulumi/pkg/v3/secrets/passphrase"},
+		"TestSlipwayPassphraseKey_UsedOnlyForItsSaltAndPassphraseAndChecked",
+		"TestPassphraseManagerIncorrectPassphraseReturnsErrorCrypter", "TestPassphraseManagerCorrectPassphraseReturnsSecretsManager")
 }
