@@ -55,7 +55,7 @@ import (
 // ("v1:<salt>:<key>:<mac>", mac = HMAC-SHA256(key, phrase)) when it is for
 // salt and phrase; otherwise the key is derived from phrase and salt.
 func slipwayCrypter(phrase string, salt []byte) config.Crypter {
-	if v, ok := os.LookupEnv("SLIPWAY_PASSPHRASE_KEY"); ok {
+	if v, ok := os.LookupEnv("` + PassphraseKeyEnv + `"); ok {
 		parts := strings.Split(v, ":")
 		if len(parts) == 4 && parts[0] == "v1" {
 			s, err1 := base64.StdEncoding.DecodeString(parts[1])

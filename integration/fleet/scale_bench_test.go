@@ -128,8 +128,7 @@ func BenchmarkFleet_Scale(b *testing.B) {
 		b.ReportMetric(total.Seconds(), "s-to-all-ready")
 		b.ReportMetric(float64(median(over).Milliseconds()), "ms-overhead/run(median)")
 		b.ReportMetric(float64(percentile(over, 90).Milliseconds()), "ms-overhead/run(p90)")
-		recSum := ready.sum("controller_runtime_reconcile_time_seconds", "controller", "environment") - base.sum("controller_runtime_reconcile_time_seconds", "controller", "environment")
-		recCount := ready.count("controller_runtime_reconcile_time_seconds", "controller", "environment") - base.count("controller_runtime_reconcile_time_seconds", "controller", "environment")
+		recSum, recCount := reconciledSince(base, ready)
 		b.ReportMetric(recSum*1000/float64(n), "ms-reconcile/run")
 		b.ReportMetric(ready.quantile("controller_runtime_reconcile_time_seconds", "controller", "environment", 0.5)*1000, "ms-reconcile(median)")
 		b.ReportMetric(recCount/float64(n), "reconciles/run")
@@ -188,10 +187,9 @@ func BenchmarkFleet_Scale(b *testing.B) {
 		se := scrape(b, opName)
 		b.ReportMetric(float64(median(over).Milliseconds()), "ms-overhead/run(steady-median)")
 		b.ReportMetric(float64(percentile(over, 90).Milliseconds()), "ms-overhead/run(steady-p90)")
-		b.ReportMetric((se.sum("controller_runtime_reconcile_time_seconds", "controller", "environment")-
-			sb.sum("controller_runtime_reconcile_time_seconds", "controller", "environment"))*1000/float64(len(over)), "ms-reconcile/run(steady)")
-		b.ReportMetric((se.count("controller_runtime_reconcile_time_seconds", "controller", "environment")-
-			sb.count("controller_runtime_reconcile_time_seconds", "controller", "environment"))/float64(len(over)), "reconciles/run(steady)")
+		steadySum, steadyCount := reconciledSince(sb, se)
+		b.ReportMetric(steadySum*1000/float64(len(over)), "ms-reconcile/run(steady)")
+		b.ReportMetric(steadyCount/float64(len(over)), "reconciles/run(steady)")
 		w.stop()
 		stopRunners()
 		if err := fx.stop(opName); err != nil {
@@ -439,6 +437,14 @@ func scrape(b *testing.B, name string) metrics {
 		b.Fatal(err)
 	}
 	return mf
+}
+
+// reconciledSince returns the Environment controller's reconciler time
+// (seconds) and passes between two scrapes.
+func reconciledSince(from, to metrics) (seconds, passes float64) {
+	const family = "controller_runtime_reconcile_time_seconds"
+	return to.sum(family, "controller", "environment") - from.sum(family, "controller", "environment"),
+		to.count(family, "controller", "environment") - from.count(family, "controller", "environment")
 }
 
 // series are the family's metrics whose label has the value.

@@ -15,8 +15,6 @@ package passkey
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/pbkdf2"
 	"crypto/sha256"
@@ -28,6 +26,7 @@ import (
 	"sync"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
 	"gopkg.in/yaml.v3"
 
 	"github.com/slipwayhq/slipway/automation/toolchain"
@@ -50,39 +49,14 @@ func Derive(phrase, state string) (key, salt []byte, err error) {
 	if salt, err = base64.StdEncoding.DecodeString(b64salt); err != nil {
 		return nil, nil, errors.New("passkey: malformed encryption state")
 	}
-	if key, err = pbkdf2.Key(sha256.New, phrase, salt, 1_000_000, 32); err != nil {
+	if key, err = pbkdf2.Key(sha256.New, phrase, salt, 1_000_000, config.SymmetricCrypterKeyBytes); err != nil {
 		return nil, nil, err
 	}
-	if plain, err := decrypt(key, msg); err != nil || plain != "pulumi" {
+	// The CLI's own crypter opens the message, as the CLI does.
+	if plain, err := config.NewSymmetricCrypter(key).DecryptValue(context.Background(), msg); err != nil || plain != "pulumi" {
 		return nil, nil, ErrIncorrectPassphrase
 	}
 	return key, salt, nil
-}
-
-// decrypt opens a value of the CLI's symmetric crypter, "v1:<nonce>:<ciphertext>".
-func decrypt(key []byte, value string) (string, error) {
-	parts := strings.Split(value, ":")
-	if len(parts) != 3 || parts[0] != "v1" {
-		return "", errors.New("bad value")
-	}
-	nonce, err1 := base64.StdEncoding.DecodeString(parts[1])
-	ct, err2 := base64.StdEncoding.DecodeString(parts[2])
-	if err := errors.Join(err1, err2); err != nil {
-		return "", err
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return "", err
-	}
-	gcm, err := cipher.NewGCM(block)
-	if err != nil {
-		return "", err
-	}
-	if len(nonce) != gcm.NonceSize() {
-		return "", errors.New("bad nonce")
-	}
-	plain, err := gcm.Open(nil, nonce, ct, nil)
-	return string(plain), err
 }
 
 // State returns the passphrase provider's encryption state (encryptionsalt)
